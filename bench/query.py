@@ -1,0 +1,281 @@
+"""Metadata query benchmark: "VKN as either party + date range, first page of 100".
+
+    .venv/bin/python bench/query.py [--rows 1000000] [--db sqlite] [--queries 200]
+
+Builds (or reuses, under .bench/) an index of N synthetic documents: ~20,000
+supplier VKNs with Zipf-skewed volumes, ~100,000 business customers plus
+private customers (TCKN), issue dates over ten years.  Then runs random
+queries through ``Index.search`` and, interleaved, the same question as
+hand-written SQL on a raw sqlite3 connection (the floor), checks both return
+the same documents in the same order, and prints p50/p95 of each, the ratio,
+and PASS/FAIL against the targets (p95 <= 20 ms; <= 2 x the floor).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import random
+import sqlite3
+import statistics
+import sys
+import time
+import uuid
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from earsiv.indexer.db import Index  # noqa: E402
+from earsiv.indexer.metadata import DocumentMetadata, IndexRecord, Party  # noqa: E402
+from earsiv.indexer.query import SearchQuery  # noqa: E402
+from earsiv.indexer.rows import ROW_COLUMNS  # noqa: E402
+
+BENCH_DIR = ROOT / ".bench"
+SUPPLIERS = 20_000
+BUSINESS_CUSTOMERS = 100_000
+FIRST_DAY = dt.date(2015, 1, 1)
+DAYS = 3652
+PAGE = 100
+P95_TARGET_MS = 20.0
+RATIO_TARGET = 2.0
+BATCH = 20_000
+SEED = 20240101
+
+
+def vkn(n: int) -> str:
+    # Synthetic: 10 digits starting with 9 and not checksum-valid on purpose.
+    return f"9{n:09d}"
+
+
+def tckn(n: int) -> str:
+    return f"8{n:010d}"
+
+
+class Population:
+    """Skewed party sizes: a supplier's share of documents ~ 1 / rank."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.supplier_ids = [vkn(i) for i in range(SUPPLIERS)]
+        self.supplier_w = _cumulative([1.0 / (r + 1) for r in range(SUPPLIERS)])
+        self.customer_ids = [vkn(SUPPLIERS + i) for i in range(BUSINESS_CUSTOMERS)]
+        self.customer_w = _cumulative([1.0 / (r + 1) ** 0.8 for r in range(BUSINESS_CUSTOMERS)])
+
+    def supplier(self) -> str:
+        return self.rng.choices(self.supplier_ids, cum_weights=self.supplier_w)[0]
+
+    def customer(self) -> tuple[str, str]:
+        if self.rng.random() < 0.3:  # e-Arşiv to private persons: mostly one-off TCKNs
+            return "TCKN", tckn(self.rng.randrange(5_000_000))
+        return "VKN", self.rng.choices(self.customer_ids, cum_weights=self.customer_w)[0]
+
+
+def _cumulative(weights: list[float]) -> list[float]:
+    out, total = [], 0.0
+    for w in weights:
+        total += w
+        out.append(total)
+    return out
+
+
+def make_record(i: int, pop: Population, rng: random.Random) -> IndexRecord:
+    day = FIRST_DAY + dt.timedelta(days=rng.randrange(DAYS))
+    supplier = pop.supplier()
+    scheme, customer = pop.customer()
+    kind = "e-arsiv" if scheme == "TCKN" else rng.choice(("e-fatura", "e-fatura", "e-fatura", "e-irsaliye"))
+    series = "ABC" if kind != "e-irsaliye" else "IRS"
+    seq = i + 1
+    amount = Decimal(rng.randrange(1, 10**9)).scaleb(-2)
+    received = dt.datetime.combine(day, dt.time(12), dt.timezone.utc) + dt.timedelta(seconds=rng.randrange(86400))
+    meta = DocumentMetadata(
+        kind=kind,
+        root="DespatchAdvice" if kind == "e-irsaliye" else "Invoice",
+        namespace="urn:oasis:names:specification:ubl:schema:xsd:Invoice-2",
+        profile="EARSIVFATURA" if kind == "e-arsiv" else "TICARIFATURA",
+        type_code="SATIS",
+        doc_id=f"{series}{day.year}{seq:09d}",
+        ettn=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+        issue_date=day,
+        issue_time="12:00:00",
+        currency="TRY",
+        payable_amount=amount,
+        tax_amount=(amount * Decimal("0.20")).quantize(Decimal("0.01")),
+        series=series,
+        year=day.year,
+        sequence=seq,
+        parties=(
+            Party("supplier", "VKN", supplier, f"Tedarikci {supplier[-5:]} A.S."),
+            Party("customer", scheme, customer, f"Musteri {customer[-5:]}"),
+        ),
+        signed=True,
+        stylesheets=1,
+        line_count=rng.randrange(1, 20),
+    )
+    return IndexRecord(
+        digest=hashlib.sha256(i.to_bytes(8, "big")).hexdigest(),
+        size=rng.randrange(150_000, 580_000),
+        stored_size=rng.randrange(500, 5_000),
+        dict_digest=None,
+        log_index=i,
+        received_at=received,
+        retain_until=received + dt.timedelta(days=11 * 366),
+        legal_hold=False,
+        tenant=None,
+        source_name=f"{seq}.xml",
+        metadata=meta,
+    )
+
+
+def build(path: Path, rows: int) -> None:
+    tmp = path.with_suffix(".building")
+    for leftover in BENCH_DIR.glob(tmp.name + "*"):
+        leftover.unlink()
+    index = Index(f"sqlite:///{tmp}")
+    index.upgrade()
+    rng = random.Random(SEED)
+    pop = Population(rng)
+    started = time.perf_counter()
+    for start in range(0, rows, BATCH):
+        index.add([make_record(i, pop, rng) for i in range(start, min(rows, start + BATCH))])
+        done = min(rows, start + BATCH)
+        elapsed = time.perf_counter() - started
+        print(f"\r  built {done:,}/{rows:,} rows in {elapsed:.0f} s", end="", flush=True)
+    index.meta_set("bench_rows", str(rows))
+    index.close()
+    con = sqlite3.connect(tmp)
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    con.execute("ANALYZE")
+    con.close()
+    tmp.rename(path)
+    print(f"\n  index of {rows:,} rows built in {time.perf_counter() - started:.0f} s: {path}")
+
+
+def cached_index(rows: int) -> Path:
+    BENCH_DIR.mkdir(exist_ok=True)
+    path = BENCH_DIR / f"query-sqlite-{rows}.sqlite"
+    if path.exists():
+        con = sqlite3.connect(path)
+        try:
+            have = con.execute("SELECT value FROM index_meta WHERE key = 'bench_rows'").fetchone()
+        except sqlite3.Error:
+            have = None
+        con.close()
+        if have and int(have[0]) == rows:
+            print(f"  reusing {path}")
+            return path
+        path.unlink()
+    build(path, rows)
+    return path
+
+
+# The floor: the best plan for the question on this schema, written by hand.
+_COLS = ", ".join(f"d.{c.name}" for c in ROW_COLUMNS)
+IDEAL_SQL = {
+    # walk the (party_id, sort_date, digest) index backwards, dedupe, then 100 row lookups
+    "distinct-keys": f"""
+        SELECT {_COLS} FROM (
+            SELECT DISTINCT sort_date, digest FROM document_parties
+            WHERE party_id = ? AND sort_date BETWEEN ? AND ?
+            ORDER BY sort_date DESC, digest DESC LIMIT {PAGE}) k
+        JOIN documents d ON d.digest = k.digest
+        ORDER BY k.sort_date DESC, k.digest DESC""",
+    # the same walk joined directly (no dedupe: wrong for self-billed documents,
+    # but a lower bound)
+    "plain-join": f"""
+        SELECT {_COLS} FROM document_parties p JOIN documents d ON d.digest = p.digest
+        WHERE p.party_id = ? AND p.sort_date BETWEEN ? AND ?
+        ORDER BY p.sort_date DESC, p.digest DESC LIMIT {PAGE}""",
+}
+
+
+def random_queries(n: int, rng: random.Random) -> list[tuple[str, dt.date, dt.date]]:
+    pop = Population(rng)
+    out = []
+    for _ in range(n):
+        r = rng.random()
+        if r < 0.4:
+            party = pop.supplier()  # weighted: busy suppliers are asked about more
+        elif r < 0.6:
+            party = rng.choice(pop.supplier_ids)  # any supplier, mostly small ones
+        else:
+            party = pop.customer()[1]
+        start = FIRST_DAY + dt.timedelta(days=rng.randrange(DAYS))
+        end = min(start + dt.timedelta(days=rng.choice((31, 92, 365, 730, 3650))), FIRST_DAY + dt.timedelta(DAYS))
+        out.append((party, start, end))
+    return out
+
+
+def percentile(samples: list[float], p: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def run(path: Path, queries: int) -> int:
+    index = Index(f"sqlite:///{path}")
+    index.upgrade()
+    raw = sqlite3.connect(path, isolation_level=None)
+    raw.execute("PRAGMA cache_size = -16384")  # as Index's connections
+    rng = random.Random(SEED + 1)
+    warmups = 20
+    workload = random_queries(warmups + queries, rng)
+    timings: dict[str, list[float]] = {"index": [], **{name: [] for name in IDEAL_SQL}}
+    rows_seen = 0
+    for n, (party, start, end) in enumerate(workload):
+        warmup = n < warmups
+        order = ["index", *IDEAL_SQL]
+        if n % 2:
+            order.reverse()  # neither side always runs on a cache the other warmed
+        results = {}
+        for name in order:
+            t0 = time.perf_counter()
+            if name == "index":
+                page = index.search(SearchQuery(vkn=party, date_from=start, date_to=end, limit=PAGE))
+                results[name] = [r.digest for r in page.rows]
+            else:
+                fetched = raw.execute(IDEAL_SQL[name], (party, start.isoformat(), end.isoformat())).fetchall()
+                results[name] = [r[0] for r in fetched]
+            elapsed_ms = (time.perf_counter() - t0) * 1000
+            if not warmup:
+                timings[name].append(elapsed_ms)
+        if results["index"] != results["distinct-keys"]:
+            print(f"MISMATCH for {party} {start}..{end}: Index.search and the ideal SQL disagree")
+            return 2
+        rows_seen += len(results["index"])
+    index.close()
+    raw.close()
+
+    p95_index = percentile(timings["index"], 95)
+    floor_name = min(IDEAL_SQL, key=lambda name: percentile(timings[name], 95))
+    p95_floor = percentile(timings[floor_name], 95)
+    print(f"\n{queries} queries, {rows_seen / len(workload):.1f} rows per page on average")
+    print(f"{'':<22}{'p50 ms':>10}{'p95 ms':>10}")
+    for name, samples in timings.items():
+        label = "Index.search" if name == "index" else f"ideal SQL ({name})"
+        print(f"{label:<22}{statistics.median(samples):>10.2f}{percentile(samples, 95):>10.2f}")
+    ratio = p95_index / p95_floor
+    ok_abs = p95_index <= P95_TARGET_MS
+    ok_ratio = ratio <= RATIO_TARGET
+    print(f"p95 Index.search / p95 floor ({floor_name}) = {ratio:.2f}")
+    print(f"target p95 <= {P95_TARGET_MS:.0f} ms: {'PASS' if ok_abs else 'FAIL'} ({p95_index:.2f} ms)")
+    print(f"target ratio <= {RATIO_TARGET:.1f}x ideal: {'PASS' if ok_ratio else 'FAIL'} ({ratio:.2f}x)")
+    return 0 if ok_abs and ok_ratio else 1
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
+    ap.add_argument("--queries", type=int, default=200)
+    args = ap.parse_args()
+    if args.db != "sqlite":
+        print("--db postgresql: not yet (needs a throw-away PostgreSQL cluster; see DESIGN.md)", file=sys.stderr)
+        return 3
+    print(f"metadata query benchmark: {args.rows:,} documents, SQLite {sqlite3.sqlite_version}")
+    return run(cached_index(args.rows), args.queries)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,339 @@
+"""The ``earsiv`` command.  No business rules here: parse, call the archive, print.
+
+Exit codes: 0 success; 1 a verification or validation failure (a document
+rejected, a proof that does not verify); 2 usage error; 3 operational failure
+(store, index or TSA unavailable, misconfiguration).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+import click
+
+from ..archive.archive import Archive
+from ..archive.errors import ArchiveError
+from ..archive.evidence import verify_all, write_evidence
+from ..archive.sources import count_inputs, expand
+from ..indexer.errors import IndexerError
+from ..indexer.metadata import KINDS
+from ..indexer.query import SearchQuery
+
+__all__ = ["main", "cli"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_OPERATIONAL = 0, 1, 2, 3
+DIGEST_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _default_home() -> str:
+    return os.environ.get("EARSIV_HOME") or "./earsiv-data"
+
+
+def _progress(total: int | None, desc: str, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="doc", disable=not enabled, file=sys.stderr, leave=False)
+
+
+def _tty() -> bool:
+    return sys.stderr.isatty()
+
+
+def _open(ctx: click.Context) -> Archive:
+    return Archive.open(Path(ctx.obj["home"]))
+
+
+def _digest(value: str) -> str:
+    value = value.strip().lower()
+    if not DIGEST_RE.match(value):
+        raise click.BadParameter(f"{value!r} is not a sha256 digest (64 hex digits)")
+    return value
+
+
+def _date(value: str | None, name: str) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date in the form YYYY-MM-DD", param_hint=name) from None
+
+
+class _Group(click.Group):
+    """Maps our errors to their exit codes with a one-line message."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (ArchiveError, IndexerError) as exc:
+            click.echo(f"earsiv: error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--home", type=click.Path(file_okay=False), default=_default_home, show_default="$EARSIV_HOME or ./earsiv-data",
+              help="The archive home directory.")
+@click.version_option(package_name="earsiv")
+@click.pass_context
+def cli(ctx: click.Context, home: str) -> None:
+    """earsiv: a write-once, provable archive for Turkish e-documents.
+
+    Documents are kept byte for byte in content-addressed storage, logged in a
+    tamper-evident Merkle log whose checkpoints are time-stamped (RFC 3161),
+    and indexed for search. Start with `earsiv init`, then `earsiv ingest`.
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["home"] = home
+
+
+@cli.command()
+@click.pass_context
+def init(ctx: click.Context) -> None:
+    """Create a new archive home (keys, built-in TSA, store, index)."""
+    home = Path(ctx.obj["home"])
+    arch = Archive.init(home)
+    arch.close()
+    click.echo(f"initialised archive {arch.config.archive_id} in {arch.home}")
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--tenant", metavar="VKN", help="Taxpayer (VKN/TCKN) the documents are archived for.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per input file on stdout.")
+@click.option("--no-signatures", is_flag=True, help="Do not wait for signature inspection (it stays pending; see `status`).")
+@click.pass_context
+def ingest(ctx: click.Context, paths: tuple[Path, ...], tenant: str | None, as_json: bool, no_signatures: bool) -> None:
+    """Archive files, folders (recursively) and .zip archives.
+
+    Each input gets a status: stored, duplicate (same bytes already kept),
+    conflict (stored, but another document has the same ETTN) or rejected
+    (not archived: the error says why). Exit code 1 if any was rejected.
+    """
+    if tenant is not None and not re.fullmatch(r"\d{10,11}", tenant):
+        raise click.BadParameter(f"{tenant!r} is not a VKN (10 digits) or TCKN (11 digits)", param_hint="--tenant")
+    arch = _open(ctx)
+    counts = {s: 0 for s in ("stored", "duplicate", "conflict", "rejected")}
+    try:
+        total = count_inputs(paths) if _tty() else None
+        with _progress(total, "ingest", _tty()) as bar:
+            for res in arch.ingest(expand(paths, max_file_bytes=arch.config.max_document_bytes), tenant=tenant):
+                counts[res.status] += 1
+                bar.update(1)
+                if as_json:
+                    click.echo(json.dumps(res.to_json(), ensure_ascii=False))
+                elif res.status == "rejected":
+                    bar.write(f"rejected  {res.path}: {res.error}", file=sys.stderr)
+                elif res.status == "conflict":
+                    bar.write(f"conflict  {res.path}: same ETTN as {', '.join(d[:12] for d in res.conflicts_with)}", file=sys.stderr)
+        if not no_signatures:
+            pending = arch.index.stats().pending_signatures
+            with _progress(pending, "signatures", _tty() and pending > 0) as bar:
+                arch.inspect_pending(bar.update)
+    finally:
+        arch.close()
+    if not as_json:
+        click.echo(", ".join(f"{n} {s}" for s, n in counts.items()))
+    ctx.exit(EXIT_FAILED if counts["rejected"] else EXIT_OK)
+
+
+@cli.command()
+@click.option("--vkn", help="VKN/TCKN as either party (supplier, customer, sender, receiver, e-Defter owner).")
+@click.option("--from", "date_from", metavar="YYYY-MM-DD", help="Issue date on or after.")
+@click.option("--to", "date_to", metavar="YYYY-MM-DD", help="Issue date on or before.")
+@click.option("--kind", type=click.Choice(sorted(KINDS)), help="Document kind.")
+@click.option("--id", "doc_id", help="Document number (cbc:ID).")
+@click.option("--ettn", help="ETTN (cbc:UUID), any case.")
+@click.option("--profile", help="ProfileID, e.g. TICARIFATURA.")
+@click.option("--type", "type_code", help="Type code, e.g. SATIS, IADE.")
+@click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True)
+@click.option("--cursor", help="Continue after a previous page (printed with --json).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@click.pass_context
+def search(ctx, vkn, date_from, date_to, kind, doc_id, ettn, profile, type_code, limit, cursor, as_json) -> None:
+    """Find documents by party, date, kind, number or ETTN (newest first)."""
+    try:
+        q = SearchQuery(vkn=vkn, date_from=_date(date_from, "--from"), date_to=_date(date_to, "--to"), kind=kind,
+                        doc_id=doc_id, ettn=ettn, profile=profile, type_code=type_code, limit=limit, cursor=cursor)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    arch = _open(ctx)
+    try:
+        page = arch.index.search(q)
+    finally:
+        arch.index.close()
+    if as_json:
+        click.echo(json.dumps([r.to_json() for r in page.rows], ensure_ascii=False, indent=1))
+        if page.next_cursor:
+            click.echo(f"next cursor: {page.next_cursor}", err=True)
+        return
+    for r in page.rows:
+        sup = r.supplier_id or "-"
+        cus = r.customer_id or "-"
+        click.echo(f"{r.digest[:16]}  {r.issue_date or '----------'}  {r.kind:<15} {(r.doc_id or '-'):<18} {sup:>11} → {cus:<11}  {r.payable_amount or ''} {r.currency or ''}")
+    if page.next_cursor:
+        click.echo(f"(more: --cursor {page.next_cursor})", err=True)
+
+
+@cli.command()
+@click.argument("digest", callback=lambda c, p, v: _digest(v))
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def show(ctx, digest: str, as_json: bool) -> None:
+    """Show everything the index knows about one document."""
+    arch = _open(ctx)
+    try:
+        row = arch.index.get(digest)
+    finally:
+        arch.index.close()
+    if row is None:
+        click.echo(f"earsiv: error: no document with digest {digest}", err=True)
+        ctx.exit(EXIT_FAILED)
+    data = row.to_json()
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=1))
+        return
+    for k, v in data.items():
+        if v not in (None, [], ""):
+            click.echo(f"{k:>22}: {v}")
+
+
+@cli.command()
+@click.argument("digest", callback=lambda c, p, v: _digest(v))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write here instead of stdout.")
+@click.pass_context
+def get(ctx, digest: str, output: Path | None) -> None:
+    """Write the original bytes of a document (checked against its digest)."""
+    arch = _open(ctx)
+    try:
+        data = arch.original(digest)
+    finally:
+        arch.index.close()
+    if output is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        output.write_bytes(data)
+
+
+@cli.command()
+@click.argument("digests", nargs=-1, callback=lambda c, p, v: [_digest(d) for d in v])
+@click.option("--all", "check_all", is_flag=True, help="Check every document, the whole log and every checkpoint.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def verify(ctx, digests: list[str], check_all: bool, as_json: bool) -> None:
+    """Verify documents: blob → leaf → inclusion proof → signed checkpoint → TSA token.
+
+    Exit 0 only if everything verifies; each failure is named.
+    """
+    if not digests and not check_all:
+        raise click.UsageError("name one or more digests, or --all")
+    arch = _open(ctx)
+    try:
+        total = None if check_all else len(digests)
+        with _progress(total, "verify", _tty()) as bar:
+            checked, findings = verify_all(arch, None if check_all else digests, bar.update)
+    finally:
+        arch.close()
+    if as_json:
+        click.echo(json.dumps({"checked": checked, "ok": not findings, "failures": [f.to_json() for f in findings]}, indent=1))
+    else:
+        for f in findings:
+            click.echo(f"FAILED {f.subject}: {f.problem}")
+        click.echo(f"{checked} documents checked, {len(findings)} problems")
+    ctx.exit(EXIT_FAILED if findings else EXIT_OK)
+
+
+@cli.command()
+@click.argument("digest", callback=lambda c, p, v: _digest(v))
+@click.option("-o", "--output", required=True, type=click.Path(file_okay=False, path_type=Path), help="Directory to write.")
+@click.pass_context
+def evidence(ctx, digest: str, output: Path) -> None:
+    """Write offline-verifiable evidence for a document (see the README it writes)."""
+    arch = _open(ctx)
+    try:
+        info = write_evidence(arch, digest, output)
+    finally:
+        arch.close()
+    click.echo(f"evidence for {digest} written to {output} (leaf {info['log_index']}, checkpoint {info['checkpoint_size']})")
+
+
+@cli.command()
+@click.pass_context
+def reindex(ctx) -> None:
+    """Rebuild the SQL index from the object store alone."""
+    arch = _open(ctx)
+    try:
+        with _progress(arch.log.size, "reindex", _tty()) as bar:
+            n = arch.reindex(bar.update)
+    finally:
+        arch.close()
+    click.echo(f"reindexed {n} log entries")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def status(ctx, as_json: bool) -> None:
+    """Documents, bytes kept vs received, last checkpoint and its stamp, pending work."""
+    arch = _open(ctx)
+    try:
+        st = arch.status().to_json()
+    finally:
+        arch.index.close()
+    if as_json:
+        click.echo(json.dumps(st, indent=1, ensure_ascii=False))
+        return
+    click.echo(f"documents:        {st['documents']}")
+    click.echo(f"bytes received:   {st['bytes_original']}")
+    ratio = f" ({st['stored_ratio'] * 100:.2f} %)" if st["stored_ratio"] is not None else ""
+    click.echo(f"bytes stored:     {st['bytes_stored']}{ratio}")
+    click.echo(f"log size:         {st['log_size']}")
+    cp = st["last_checkpoint"]
+    if cp:
+        stamp = f"stamped {cp.get('stamp_time')} by {cp['tsa']}" if cp["stamped"] else "NOT STAMPED YET"
+        click.echo(f"last checkpoint:  size {cp['size']} at {cp['time']}, {stamp}")
+    else:
+        click.echo("last checkpoint:  none")
+    click.echo(f"pending:          {st['pending']['signature_checks']} signature checks, {st['pending']['unstamped_checkpoints']} unstamped checkpoints")
+    for k, n in sorted(st["by_kind"].items()):
+        click.echo(f"  {k:<16} {n}")
+
+
+@cli.command("legal-hold")
+@click.argument("digest", callback=lambda c, p, v: _digest(v))
+@click.argument("state", type=click.Choice(["on", "off"]))
+@click.option("--reason", default="", help="Why (recorded in the log).")
+@click.pass_context
+def legal_hold(ctx, digest: str, state: str, reason: str) -> None:
+    """Put a legal hold on a document, or lift it (recorded in the log)."""
+    arch = _open(ctx)
+    try:
+        idx = arch.set_legal_hold(digest, state == "on", reason)
+    finally:
+        arch.close()
+    click.echo(f"legal hold {state} for {digest} (log entry {idx})")
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback unless you mean it).")
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.pass_context
+def serve(ctx, host: str, port: int) -> None:
+    """Serve the HTTP API (OpenAPI at /docs)."""
+    import uvicorn
+
+    from .http import create_app
+
+    if host not in ("127.0.0.1", "::1", "localhost"):
+        click.echo(f"earsiv: warning: binding to {host}: the API is reachable from other machines", err=True)
+    app = create_app(Path(ctx.obj["home"]))
+    uvicorn.run(app, host=host, port=port, log_level="info")
+
+
+def main() -> None:
+    cli(prog_name="earsiv")

@@ -1,0 +1,399 @@
+"""The archive: one object that owns the store, the log, the keys and the index.
+
+It is the only owner of the unit of work (blob → leaf → index), and the only
+place that knows how an archive home is laid out:
+
+    HOME/config.toml                   settings (see config.py)
+    HOME/keys/archive-signing-key.pem  signs checkpoints (0600)
+    HOME/tsa/                          the built-in TSA's key and certificate
+    HOME/store/                        the local object store: the archive itself
+    HOME/index.sqlite                  the SQL index (derived, rebuildable)
+    HOME/cache/                        derived caches
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+
+from ..indexer.db import Index
+from ..indexer.metadata import IndexRecord
+from ..indexer.parse import parse_document
+from ..indexer.signature import inspect_signature
+from ..indexer.xmlsafe import parse_xml
+from . import blobs
+from .config import Config, load_config, write_default_config
+from .errors import ArchiveError, StoreError, VerificationError
+from .ingest import Ingestor, IngestResult, Source
+from .keys import PublicKey, Signer
+from .log import Log, decode_entry, encode_entry
+from .retention import RetentionPolicy
+from .store import LocalStore, ObjectStore, PutItem
+from .tsa import HttpTSA, LocalTSA
+
+__all__ = ["Archive", "ARCHIVE_OBJECT", "Status"]
+
+ARCHIVE_OBJECT = "earsiv.json"
+FORMAT_NAME, FORMAT_VERSION = "earsiv-archive", 1
+UTC = dt.timezone.utc
+FAR_FUTURE_FLOOR = dt.timedelta(days=366)
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    documents: int
+    bytes_original: int
+    bytes_stored: int
+    log_size: int
+    last_checkpoint: dict | None
+    pending_signatures: int
+    unstamped_checkpoints: int
+    by_kind: dict
+    by_signature: dict
+
+    def to_json(self) -> dict:
+        ratio = self.bytes_stored / self.bytes_original if self.bytes_original else None
+        return {
+            "documents": self.documents,
+            "bytes_original": self.bytes_original,
+            "bytes_stored": self.bytes_stored,
+            "stored_ratio": round(ratio, 5) if ratio is not None else None,
+            "log_size": self.log_size,
+            "last_checkpoint": self.last_checkpoint,
+            "pending": {"signature_checks": self.pending_signatures, "unstamped_checkpoints": self.unstamped_checkpoints},
+            "by_kind": self.by_kind,
+            "by_signature": self.by_signature,
+        }
+
+
+def _open_store(cfg: Config) -> ObjectStore:
+    return LocalStore(cfg.store_path)
+
+
+class Archive:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.home = config.home
+        self.store = _open_store(config)
+        self._check_format()
+        self.signer = Signer.load(self.home / "keys")
+        self.tsa = HttpTSA(config.tsa_url) if config.tsa_url else LocalTSA.load(self.home / "tsa")
+        self.policy = RetentionPolicy(years_after_year_end=config.retention_years)
+        self.index = Index(config.db_url)
+        self.index.upgrade()
+        self.log = Log(self.store, f"earsiv:{config.archive_id}", self.home / "cache")
+        self.dictionaries = blobs.DictionaryBook(self._fetch_dict, resolve=self._resolve_dict)
+        self._dict_retention: dict[str, dt.datetime] = {}
+        self._max_until = self._load_max_until()
+        self._last_checkpoint = time.monotonic()
+        self._cp_lock = threading.Lock()
+        self.catch_up()
+
+    # -- life cycle --------------------------------------------------------
+    @classmethod
+    def init(cls, home: Path) -> "Archive":
+        cfg = write_default_config(home)
+        Signer.create(cfg.home / "keys")
+        tsa = LocalTSA.create(cfg.home / "tsa")
+        store = _open_store(cfg)
+        far = dt.datetime(9999, 12, 31, tzinfo=UTC)
+        signer = Signer.load(cfg.home / "keys")
+        doc = {
+            "format": FORMAT_NAME,
+            "version": FORMAT_VERSION,
+            "archive_id": cfg.archive_id,
+            "created": dt.datetime.now(UTC).isoformat(),
+            "log_key": signer.public.key_id,
+        }
+        store.put_many(
+            [
+                PutItem(ARCHIVE_OBJECT, json.dumps(doc, indent=2, sort_keys=True).encode() + b"\n", far),
+                PutItem(f"keys/{signer.public.key_id}.pem", signer.public.pem, far),
+                PutItem(f"keys/tsa-{_cert_id(tsa.certificate_pem)}.pem", tsa.certificate_pem, far),
+            ]
+        )
+        return cls(load_config(cfg.home))
+
+    @classmethod
+    def open(cls, home: Path) -> "Archive":
+        return cls(load_config(home))
+
+    def close(self) -> None:
+        try:
+            self.checkpoint()
+        finally:
+            self.index.close()
+
+    def __enter__(self) -> "Archive":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _check_format(self) -> None:
+        try:
+            doc = json.loads(self.store.get(ARCHIVE_OBJECT))
+        except (StoreError, ValueError) as exc:
+            raise StoreError(f"{self.store.url} is not an earsiv archive store ({exc})") from exc
+        if doc.get("format") != FORMAT_NAME or doc.get("version") != FORMAT_VERSION:
+            raise StoreError(
+                f"{self.store.url} holds format {doc.get('format')!r} version {doc.get('version')!r}; "
+                f"this software reads {FORMAT_NAME} version {FORMAT_VERSION} only"
+            )
+
+    # -- retention bookkeeping used by the ingest ---------------------------
+    def _load_max_until(self) -> dt.datetime:
+        raw = self.index.meta_get("max_retain_until")
+        return dt.datetime.fromisoformat(raw) if raw else dt.datetime.now(UTC) + FAR_FUTURE_FLOOR
+
+    def log_retention(self, until: dt.datetime) -> dt.datetime:
+        """Log objects are kept as long as the longest-kept document so far."""
+        if until > self._max_until:
+            self._max_until = until
+            self.index.meta_set("max_retain_until", until.isoformat())
+        return self._max_until
+
+    def _fetch_dict(self, digest: str) -> bytes:
+        return blobs.decode(self.store.get(blobs.dict_key(digest)))
+
+    def _resolve_dict(self, issuer: str) -> str | None:
+        return self.index.meta_get(f"dict/{issuer}")
+
+    def dictionary_puts(self, digest: str, until: dt.datetime) -> list[PutItem]:
+        key = blobs.dict_key(digest)
+        known = self._dict_retention.get(digest)
+        if known is None and self.store.exists(key):
+            known = self.store.retention(key).retain_until
+        if known is None:
+            # Seeded by a document still in flight: store it now, with this blob.
+            raw = self.dictionaries.raw(digest)
+            self._dict_retention[digest] = until
+            return [PutItem(key, blobs.encode(raw), until)]
+        if until > known:
+            self.store.extend_retention(key, until)
+            known = until
+        self._dict_retention[digest] = known
+        return []
+
+    def after_append(self, log_size: int) -> None:
+        self.index.meta_set("log_size", str(log_size))
+        for issuer, digest in self.dictionaries.issuers().items():
+            if self.index.meta_get(f"dict/{issuer}") != digest:
+                self.index.meta_set(f"dict/{issuer}", digest)
+        if time.monotonic() - self._last_checkpoint >= self.config.checkpoint_interval:
+            self.checkpoint()
+
+    # -- operations --------------------------------------------------------
+    def ingest(self, sources: Iterable[Source], *, tenant: str | None = None, batch_size: int = 64) -> Iterator[IngestResult]:
+        yield from Ingestor(self, tenant=tenant, batch_size=batch_size).run(sources)
+
+    def checkpoint(self):
+        with self._cp_lock:
+            self._last_checkpoint = time.monotonic()
+            cp = self.log.make_checkpoint(self.signer, self.tsa, self.log_retention(self._max_until))
+            if cp is not None:
+                self._remember_tsa_cert(cp.size)
+            return cp
+
+    def _remember_tsa_cert(self, size: int) -> None:
+        if not isinstance(self.tsa, HttpTSA):
+            return
+        # An external TSA's certificate is kept in the store beside the
+        # tokens it signed, so the store alone can be verified later.
+        _cp, _sig, token = self.log.load_checkpoint(size)
+        if token is None:
+            return
+        from .tokens import token_certificates
+
+        for pem in token_certificates(token):
+            key = f"keys/tsa-{_cert_id(pem)}.pem"
+            self.store.put_many([PutItem(key, pem, dt.datetime(9999, 12, 31, tzinfo=UTC))])
+
+    def original(self, digest: str) -> bytes:
+        """The exact bytes received, checked against their name on the way out."""
+        row = self.index.get(digest)
+        dict_digest = row.dict_digest if row is not None else None
+        frame = self.store.get(blobs.blob_key(digest))
+        raw_dict = self.dictionaries.raw(dict_digest) if dict_digest else None
+        data = blobs.decode(frame, raw_dict)
+        if hashlib.sha256(data).hexdigest() != digest:
+            raise VerificationError(f"blob {digest} does not hash to its name", name=digest)
+        return data
+
+    def inspect_pending(self, progress: Callable[[int], None] | None = None, *, batch: int = 64) -> int:
+        """Inspect signatures of documents indexed as pending; return how many."""
+        done = 0
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="sig") as pool:
+            while True:
+                digests = self.index.pending_signatures(limit=batch)
+                if not digests:
+                    return done
+                reports = list(pool.map(self._inspect, digests))
+                self.index.set_signatures(list(zip(digests, reports)))
+                done += len(digests)
+                if progress:
+                    progress(len(digests))
+
+    def _inspect(self, digest: str):
+        data = self.original(digest)
+        return inspect_signature(data, name=digest)
+
+    def set_legal_hold(self, digest: str, on: bool, reason: str = "") -> int:
+        row = self._row(digest)
+        self.store.set_legal_hold(blobs.blob_key(digest), on)
+        entry = {"v": 1, "type": "legal-hold", "digest": digest, "on": on, "reason": reason, "at": _now_iso()}
+        index = self.log.append([encode_entry(entry)], self.log_retention(row.retain_until))
+        self.index.set_legal_hold(digest, on)
+        self.after_append(index + 1)
+        return index
+
+    def extend_retention(self, digest: str, until: dt.datetime) -> int:
+        row = self._row(digest)
+        until = until.astimezone(UTC)
+        self.store.extend_retention(blobs.blob_key(digest), until)
+        if row.dict_digest:
+            self.dictionary_puts(row.dict_digest, until)
+        entry = {"v": 1, "type": "retention", "digest": digest, "retain_until": until.isoformat().replace("+00:00", "Z"), "at": _now_iso()}
+        index = self.log.append([encode_entry(entry)], self.log_retention(until))
+        self.index.set_retain_until(digest, until)
+        self.after_append(index + 1)
+        return index
+
+    def _row(self, digest: str):
+        row = self.index.get(digest)
+        if row is None:
+            raise ArchiveError(f"no document with digest {digest} in this archive", name=digest)
+        return row
+
+    # -- the index is derived: rebuild and catch up --------------------------
+    def catch_up(self) -> int:
+        """Index leaves the index has not seen (after a crash between log and index)."""
+        done = int(self.index.meta_get("log_size") or 0)
+        self.log.refresh()
+        if done >= self.log.size:
+            return 0
+        return self._replay(done)
+
+    def reindex(self, progress: Callable[[int], None] | None = None) -> int:
+        self.index.reset()
+        self.log.refresh()
+        n = self._replay(0, progress)
+        self.inspect_pending()
+        return n
+
+    def _replay(self, start: int, progress: Callable[[int], None] | None = None) -> int:
+        pending: list[IndexRecord] = []
+        count = 0
+        for idx, leaf in self.log.iter_leaves(start):
+            entry = decode_entry(leaf)
+            kind = entry["type"]
+            if kind == "document":
+                if entry.get("seeds_dict") and entry.get("issuer"):
+                    self.dictionaries.known(entry["issuer"], entry["seeds_dict"])
+                pending.append(self._record_from_leaf(idx, entry))
+            else:
+                if pending:
+                    self.index.add(pending)
+                    pending = []
+                if kind == "legal-hold":
+                    self.index.set_legal_hold(entry["digest"], bool(entry["on"]))
+                elif kind == "retention":
+                    self.index.set_retain_until(entry["digest"], dt.datetime.fromisoformat(entry["retain_until"]))
+            count += 1
+            if len(pending) >= 256:
+                self.index.add(pending)
+                pending = []
+            if progress:
+                progress(1)
+        if pending:
+            self.index.add(pending)
+        self.index.meta_set("log_size", str(self.log.size))
+        self.after_append(self.log.size)
+        return count
+
+    def _record_from_leaf(self, idx: int, entry: dict) -> IndexRecord:
+        digest = entry["digest"]
+        blob = entry["blob"]
+        raw_dict = self.dictionaries.raw(blob["dict"]) if blob.get("dict") else None
+        data = blobs.decode(self.store.get(blobs.blob_key(digest)), raw_dict)
+        if hashlib.sha256(data).hexdigest() != digest:
+            raise VerificationError(f"blob {digest} does not hash to its name", name=digest)
+        tree = parse_xml(data, name=entry.get("name") or digest)
+        meta = parse_document(data, name=entry.get("name") or digest, tree=tree)
+        self._max_until = max(self._max_until, dt.datetime.fromisoformat(entry["retain_until"]))
+        return IndexRecord(
+            digest=digest,
+            size=entry["size"],
+            stored_size=blob["stored_size"],
+            dict_digest=blob.get("dict"),
+            log_index=idx,
+            received_at=dt.datetime.fromisoformat(entry["received_at"]),
+            retain_until=dt.datetime.fromisoformat(entry["retain_until"]),
+            legal_hold=False,
+            tenant=entry.get("tenant"),
+            source_name=entry.get("name"),
+            metadata=meta,
+        )
+
+    # -- reporting ---------------------------------------------------------
+    def status(self) -> Status:
+        st = self.index.stats()
+        sizes = self.log.checkpoint_sizes()
+        last = None
+        unstamped = 0
+        for size in sizes:
+            if not self.store.exists(f"log/checkpoints/{size:016d}.tsr"):
+                unstamped += 1
+        if sizes:
+            cp, _sig, token = self.log.load_checkpoint(sizes[-1])
+            last = {
+                "size": cp.size,
+                "root": cp.root.hex(),
+                "time": cp.time.isoformat(),
+                "stamped": token is not None,
+                "tsa": "built-in local TSA (not a qualified time-stamp)" if not self.config.tsa_url else self.config.tsa_url,
+            }
+            if token is not None:
+                from .tokens import token_gen_time
+
+                last["stamp_time"] = token_gen_time(token).isoformat()
+        return Status(
+            documents=st.documents,
+            bytes_original=st.bytes_original,
+            bytes_stored=st.bytes_stored,
+            log_size=self.log.size,
+            last_checkpoint=last,
+            pending_signatures=st.pending_signatures,
+            unstamped_checkpoints=unstamped,
+            by_kind=dict(st.by_kind),
+            by_signature=dict(st.by_signature_status),
+        )
+
+    def archive_key(self) -> PublicKey:
+        return self.signer.public
+
+    def tsa_certificates(self) -> list[x509.Certificate]:
+        certs = []
+        for key in self.store.list("keys/tsa-"):
+            certs.append(x509.load_pem_x509_certificate(self.store.get(key)))
+        return certs
+
+
+def _cert_id(pem: bytes) -> str:
+    from cryptography.hazmat.primitives import serialization
+
+    cert = x509.load_pem_x509_certificate(pem)
+    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+
+
+def _now_iso() -> str:
+    return dt.datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")

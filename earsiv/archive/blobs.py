@@ -1,0 +1,164 @@
+"""Blob encoding: zstd frames of the original bytes, with per-issuer dictionaries.
+
+Invoices from one issuer share most of their bytes (the same embedded XSLT,
+often 100+ KiB).  A raw-content zstd dictionary made of an earlier document of
+the same issuer lets the next one be stored in a few KiB.  A dictionary is an
+immutable, content-addressed object of its own (``dicts/…``) with the longest
+retention of the blobs that use it, so every blob stays independently
+decodable given its dictionary: ``zstd -d -D DICT < BLOB``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import zstandard
+
+from .errors import StoreError, VerificationError
+
+__all__ = [
+    "LEVEL",
+    "blob_key",
+    "dict_key",
+    "EncodedBlob",
+    "DictionaryBook",
+    "encode",
+    "decode",
+]
+
+LEVEL = 3
+# A document whose dictionary-compressed frame is larger than this share of its
+# size no longer looks like its issuer's earlier documents (a new stylesheet,
+# a new template): it seeds a new dictionary for that issuer.
+RESEED_RATIO = 0.08
+RESEED_MIN_BYTES = 16 * 1024
+MAX_DICT_BYTES = 1024 * 1024  # zstd level 3 cannot look back further anyway
+MIN_DICT_BYTES = 8 * 1024  # smaller documents gain nothing from a dictionary
+
+
+def blob_key(digest: str) -> str:
+    return f"blobs/{digest[:2]}/{digest}"
+
+
+def dict_key(digest: str) -> str:
+    return f"dicts/{digest[:2]}/{digest}"
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedBlob:
+    digest: str  # sha256 of the original
+    frame: bytes  # zstd frame
+    dict_digest: str | None
+    new_dict: tuple[str, bytes] | None = None  # (digest, frame) of a dictionary this document seeded
+
+
+def _cctx(d: zstandard.ZstdCompressionDict | None) -> zstandard.ZstdCompressor:
+    # write_checksum: zstd's own XXH64 lets `zstd -t` spot a damaged frame
+    # without our code; content size lets readers allocate once.
+    return zstandard.ZstdCompressor(level=LEVEL, dict_data=d, write_checksum=True, write_content_size=True)
+
+
+def encode(data: bytes, raw_dict: zstandard.ZstdCompressionDict | None = None) -> bytes:
+    return _cctx(raw_dict).compress(data)
+
+
+def decode(frame: bytes, raw_dict: bytes | None = None, *, expected_size: int | None = None) -> bytes:
+    d = zstandard.ZstdCompressionDict(raw_dict, dict_type=zstandard.DICT_TYPE_RAWCONTENT) if raw_dict else None
+    try:
+        params = zstandard.get_frame_parameters(frame)
+        size = params.content_size if params.content_size > 0 else (expected_size or 0)
+        dctx = zstandard.ZstdDecompressor(dict_data=d)
+        if size:
+            return dctx.decompress(frame, max_output_size=size)
+        return b"".join(dctx.read_to_iter(frame))
+    except zstandard.ZstdError as exc:
+        raise VerificationError(f"blob does not decode: {exc}") from exc
+
+
+class DictionaryBook:
+    """Chooses the dictionary of each issuer and keeps recent ones ready.
+
+    ``fetch(dict_digest) -> raw bytes`` reads a dictionary back from the store
+    (for decoding, or when a process meets an issuer another process seeded).
+    The issuer → dictionary map is derived state: it is rebuilt from the log
+    leaves, which record the dictionary each blob uses.
+    """
+
+    def __init__(self, fetch, *, resolve=None, capacity: int = 24) -> None:
+        self._fetch = fetch
+        self._resolve = resolve  # issuer -> dictionary digest known from earlier runs, or None
+        self._capacity = capacity
+        self._issuers: dict[str, str] = {}
+        self._cache: OrderedDict[str, tuple[bytes, zstandard.ZstdCompressionDict]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._seeding: dict[str, threading.Event] = {}
+
+    def known(self, issuer: str, dict_digest: str) -> None:
+        with self._lock:
+            self._issuers[issuer] = dict_digest
+
+    def issuers(self) -> dict[str, str]:
+        with self._lock:
+            return dict(self._issuers)
+
+    def raw(self, dict_digest: str) -> bytes:
+        return self._get(dict_digest)[0]
+
+    def _get(self, dict_digest: str) -> tuple[bytes, zstandard.ZstdCompressionDict]:
+        with self._lock:
+            hit = self._cache.get(dict_digest)
+            if hit is not None:
+                self._cache.move_to_end(dict_digest)
+                return hit
+        raw = self._fetch(dict_digest)
+        if hashlib.sha256(raw).hexdigest() != dict_digest:
+            raise StoreError(f"dictionary {dict_digest} does not match its name")
+        zd = zstandard.ZstdCompressionDict(raw, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+        zd.precompute_compress(level=LEVEL)
+        with self._lock:
+            self._cache[dict_digest] = (raw, zd)
+            while len(self._cache) > self._capacity:
+                self._cache.popitem(last=False)
+        return raw, zd
+
+    def _remember(self, dict_digest: str, raw: bytes) -> None:
+        zd = zstandard.ZstdCompressionDict(raw, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+        zd.precompute_compress(level=LEVEL)
+        with self._lock:
+            self._cache[dict_digest] = (raw, zd)
+            while len(self._cache) > self._capacity:
+                self._cache.popitem(last=False)
+
+    def encode(self, data: bytes, digest: str, issuer: str | None) -> EncodedBlob:
+        """Compress *data*, with its issuer's dictionary when that pays."""
+        if issuer is None or len(data) < MIN_DICT_BYTES:
+            return EncodedBlob(digest, encode(data), None)
+        with self._lock:
+            current = self._issuers.get(issuer)
+        if current is None and self._resolve is not None:
+            current = self._resolve(issuer)
+            if current is not None:
+                self.known(issuer, current)
+        if current is not None:
+            frame = encode(data, self._get(current)[1])
+            if len(frame) <= max(RESEED_MIN_BYTES, RESEED_RATIO * len(data)):
+                return EncodedBlob(digest, frame, current)
+        else:
+            frame = None
+        # Seed: this document becomes the issuer's dictionary for what follows.
+        # The document itself is stored with the previous dictionary if that
+        # was any good, else plainly: it must not depend on itself.
+        plain = encode(data)
+        if frame is None or len(frame) >= len(plain):
+            frame, used = plain, None
+        else:
+            used = current
+        raw = data[-MAX_DICT_BYTES:]
+        new_digest = hashlib.sha256(raw).hexdigest()
+        self._remember(new_digest, raw)
+        with self._lock:
+            self._issuers[issuer] = new_digest
+        return EncodedBlob(digest, frame, used, (new_digest, plain if raw is data else encode(raw)))

@@ -1,0 +1,95 @@
+"""Errors raised while keeping documents.
+
+    ArchiveError                   base; operational unless a subclass says otherwise (exit code 3)
+    ├── VerificationError          evidence does not prove what it claims (exit code 1)
+    ├── WriteOnceViolation         an overwrite or delete was refused (exit code 1)
+    ├── RetentionError             a retention or legal-hold rule refuses the action (exit code 1)
+    ├── StoreError                 the object store failed (operational, exit code 3)
+    ├── TSAError                   a time-stamp authority failed or refused (operational, exit code 3)
+    └── ConfigError                the home or its configuration is missing or wrong (exit code 2)
+
+Misuse by the calling code (an index outside the tree, a hash of the wrong length handed to a
+proof builder) raises the built-in ``ValueError``/``TypeError``: those are bugs to fix, not
+conditions a user can act on, and they must never be mistaken for "the evidence is bad".
+
+Every error carries the name of the thing it is about (a document id, a URL, a file) when
+there is one, so a user can act on it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ArchiveError",
+    "VerificationError",
+    "WriteOnceViolation",
+    "RetentionError",
+    "StoreError",
+    "TSAError",
+    "ConfigError",
+]
+
+
+class ArchiveError(Exception):
+    """Base of every error this package raises on purpose."""
+
+    exit_code = 3
+    code = "archive-error"
+
+    def __init__(self, message: str, *, name: str | None = None) -> None:
+        self.name = name
+        self.detail = message
+        super().__init__(f"{name}: {message}" if name else message)
+
+
+class VerificationError(ArchiveError):
+    """A proof, checkpoint or time-stamp token does not verify.
+
+    ``step`` is the number of the failed step of the verification procedure that raised it
+    (the numbers appear in that procedure's comments), or ``None``.
+    """
+
+    exit_code = 1
+    code = "verification-failed"
+
+    def __init__(self, message: str, *, name: str | None = None, step: int | None = None) -> None:
+        self.step = step
+        super().__init__(f"step {step}: {message}" if step is not None else message, name=name)
+
+
+class WriteOnceViolation(ArchiveError):
+    """Something tried to overwrite or delete a stored object; nothing was changed."""
+
+    exit_code = 1
+    code = "write-once-violation"
+
+
+class RetentionError(ArchiveError):
+    """A retention period or legal hold forbids the action (or a retention would shrink)."""
+
+    exit_code = 1
+    code = "retention"
+
+
+class StoreError(ArchiveError):
+    """The object store could not be read or written."""
+
+    exit_code = 3
+    code = "store-failure"
+
+
+class TSAError(ArchiveError):
+    """A time-stamp authority could not be reached, refused the request or answered wrongly.
+
+    A token is never handed back when this is raised: a stamp either fully checks out against
+    the request or does not exist.
+    """
+
+    exit_code = 3
+    code = "tsa-failure"
+
+
+class ConfigError(ArchiveError):
+    """The archive home or its configuration is missing or wrong (exit code 2: fix the setup)."""
+
+    exit_code = 2
+    code = "config"

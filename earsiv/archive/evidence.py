@@ -1,0 +1,274 @@
+"""Evidence and verification of stored documents.
+
+Evidence for a document is everything needed to prove, offline and with
+standard tools, that these exact bytes were in the archive at a given time:
+
+    original.xml     the document, byte for byte
+    leaf.json        its log leaf (names the sha256 of original.xml)
+    proof.json       the inclusion proof of the leaf in a checkpoint
+    checkpoint.txt   the checkpoint (tree size and root), signed and stamped
+    checkpoint.sig   Ed25519 signature of checkpoint.txt by archive-key.pem
+    checkpoint.tsr   RFC 3161 token over sha256(checkpoint.txt)
+    tsa-cert.pem     the TSA certificate; archive-key.pem the archive's public key
+    README.txt       the commands that check all of it
+
+``verify_document`` is the one public verification entry point for a stored
+document; it raises :class:`VerificationError` naming the failed step.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from . import blobs, merkle
+from .errors import ArchiveError, StoreError, VerificationError
+from .log import decode_entry
+from .tsa_verify import verify_token
+
+if TYPE_CHECKING:
+    from .archive import Archive
+
+__all__ = ["Finding", "verify_document", "verify_all", "write_evidence", "PROOF_VERSION"]
+
+PROOF_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    subject: str  # a digest, or "log", or "checkpoint N"
+    problem: str
+
+    def to_json(self) -> dict:
+        return {"subject": self.subject, "problem": self.problem}
+
+
+@dataclass(slots=True)
+class Proven:
+    digest: str
+    log_index: int
+    checkpoint_size: int
+    checkpoint_time: str
+    stamp_time: str | None
+    details: list[str] = field(default_factory=list)
+
+
+def _stamped_checkpoint(arch: "Archive", log_index: int) -> int:
+    """The newest stamped checkpoint that covers *log_index*; make one if none does."""
+    for size in reversed(arch.log.checkpoint_sizes()):
+        if size > log_index and arch.store.exists(f"log/checkpoints/{size:016d}.tsr"):
+            return size
+    arch.checkpoint()
+    for size in reversed(arch.log.checkpoint_sizes()):
+        if size > log_index and arch.store.exists(f"log/checkpoints/{size:016d}.tsr"):
+            return size
+    raise VerificationError(f"no stamped checkpoint covers leaf {log_index} (is the TSA reachable?)", step=4)
+
+
+def verify_document(arch: "Archive", digest: str) -> Proven:
+    row = arch.index.get(digest)
+    if row is None:
+        raise ArchiveError(f"no document with digest {digest} in this archive", name=digest)
+    # 1. The blob decodes to bytes whose sha256 is the document's name.
+    try:
+        data = arch.original(digest)
+    except StoreError as exc:
+        raise VerificationError(f"blob missing or unreadable: {exc}", name=digest, step=1) from exc
+    except VerificationError as exc:
+        raise VerificationError(f"blob damaged: {exc.detail}", name=digest, step=1) from exc
+    # 2. The log leaf at the indexed position names exactly this document.
+    leaf = arch.log.read_leaf(row.log_index)
+    entry = decode_entry(leaf)
+    if entry.get("type") != "document" or entry.get("digest") != digest or entry.get("size") != len(data):
+        raise VerificationError(f"log leaf {row.log_index} does not describe this document", name=digest, step=2)
+    lh = merkle.leaf_hash(leaf)
+    if lh != arch.log.leaf_hash(row.log_index):
+        raise VerificationError(f"log leaf {row.log_index} changed since it was appended", name=digest, step=2)
+    # 3. The leaf is included in a checkpoint signed by the archive key.
+    size = _stamped_checkpoint(arch, row.log_index)
+    cp, sig, token = arch.log.load_checkpoint(size)
+    arch.signer.public.verify(sig, cp.body(), what=f"checkpoint {size}")
+    proof = arch.log.inclusion_proof(row.log_index, size)
+    merkle.verify_inclusion(row.log_index, size, lh, proof, cp.root)
+    # 4. The checkpoint is stamped by a trusted TSA.
+    if token is None:
+        raise VerificationError(f"checkpoint {size} has no time-stamp token", name=digest, step=4)
+    info = verify_token(token, data=cp.body(), trusted_certs=arch.tsa_certificates())
+    return Proven(digest, row.log_index, size, cp.time.isoformat(), info.gen_time.isoformat())
+
+
+def verify_all(arch: "Archive", digests: list[str] | None = None, progress=None) -> tuple[int, list[Finding]]:
+    """Check documents (all when *digests* is None) and the log; collect findings."""
+    findings: list[Finding] = []
+    checked = 0
+    if digests is None:
+        findings.extend(_verify_log(arch))
+        digests = [r.digest for r in _all_rows(arch)]
+    for d in digests:
+        try:
+            verify_document(arch, d)
+        except (VerificationError, ArchiveError) as exc:
+            findings.append(Finding(d, str(exc.detail if hasattr(exc, "detail") else exc)))
+        checked += 1
+        if progress:
+            progress(1)
+    return checked, findings
+
+
+def _all_rows(arch: "Archive"):
+    from ..indexer.query import SearchQuery
+
+    cursor = None
+    while True:
+        page = arch.index.search(SearchQuery(limit=1000, cursor=cursor))
+        yield from page.rows
+        cursor = page.next_cursor
+        if not cursor:
+            return
+
+
+def _verify_log(arch: "Archive") -> list[Finding]:
+    out: list[Finding] = []
+    # Re-read every bundle from the store: the hashes in memory came from it
+    # once; re-hashing now catches a bundle changed since.
+    hashes = []
+    for idx, leaf in arch.log.iter_leaves(0):
+        hashes.append(merkle.leaf_hash(leaf))
+        if hashes[-1] != arch.log.leaf_hash(idx):
+            out.append(Finding(f"leaf {idx}", "changed since it was read"))
+    previous = None
+    for size in arch.log.checkpoint_sizes():
+        try:
+            cp, sig, token = arch.log.load_checkpoint(size)
+            arch.signer.public.verify(sig, cp.body(), what=f"checkpoint {size}")
+            if merkle.root(hashes[:size]) != cp.root:
+                raise VerificationError("its root does not match the log's leaves")
+            if token is None:
+                out.append(Finding(f"checkpoint {size}", "not stamped yet"))
+            else:
+                verify_token(token, data=cp.body(), trusted_certs=arch.tsa_certificates())
+            if previous is not None:
+                proof = merkle.consistency_proof(previous[0], size, hashes)
+                merkle.verify_consistency(previous[0], size, previous[1], cp.root, proof)
+            previous = (size, cp.root)
+        except (VerificationError, StoreError) as exc:
+            out.append(Finding(f"checkpoint {size}", str(exc)))
+    return out
+
+
+README = """\
+Evidence for document {digest}
+=============================================================================
+
+What is here
+  original.xml    the document exactly as received (sha256 = {digest})
+  leaf.json       log leaf {index} of archive {origin}
+  proof.json      RFC 6962 inclusion proof of the leaf in a tree of {size} leaves
+  checkpoint.txt  the checkpoint: tree size {size}, root {root}
+  checkpoint.sig  Ed25519 signature of checkpoint.txt by archive-key.pem
+  checkpoint.tsr  RFC 3161 time-stamp token over sha256(checkpoint.txt)
+  tsa-cert.pem    certificate of the TSA that made the token{tsa_note}
+  archive-key.pem the archive's public key (key id {key_id})
+
+How to check it with standard tools (no earsiv code needed)
+1. The document is the one the leaf names:
+     sha256sum original.xml
+     grep -o '"digest":"[0-9a-f]*"' leaf.json
+   Both must show {digest}.
+2. The time-stamp token stamps this checkpoint:
+     openssl ts -verify -data checkpoint.txt -in checkpoint.tsr -token_in -CAfile tsa-cert.pem
+   It must print "Verification: OK". See the stamp time with:
+     openssl ts -reply -in checkpoint.tsr -token_in -token_out -text | grep 'Time stamp'
+3. The archive signed the checkpoint:
+     openssl pkeyutl -verify -pubin -inkey archive-key.pem -rawin -in checkpoint.txt -sigfile checkpoint.sig
+   It must print "Signature Verified Successfully".
+4. The leaf is in the tree whose root the checkpoint states: compute the leaf
+   hash, then fold in each hash of proof.json as docs/FORMAT.md ("Inclusion
+   proofs") describes; the result must equal the checkpoint's root:
+     (printf '\\000'; cat leaf.json) | sha256sum      # leaf hash = {leaf_hash}
+   proof.json lists, for each step, whether the proof hash goes on the left
+   or the right, so each step is one command:
+     (printf '\\001'; printf LEFT | xxd -r -p; printf RIGHT | xxd -r -p) | sha256sum
+"""
+
+
+def write_evidence(arch: "Archive", digest: str, out: Path) -> dict:
+    proven = verify_document(arch, digest)
+    out.mkdir(parents=True, exist_ok=True)
+    leaf = arch.log.read_leaf(proven.log_index)
+    size = proven.checkpoint_size
+    cp, sig, token = arch.log.load_checkpoint(size)
+    assert token is not None
+    proof = arch.log.inclusion_proof(proven.log_index, size)
+    lh = merkle.leaf_hash(leaf)
+    steps = _proof_steps(proven.log_index, size, lh, proof)
+    proof_doc = {
+        "v": PROOF_VERSION,
+        "type": "inclusion",
+        "log_index": proven.log_index,
+        "tree_size": size,
+        "leaf_hash": lh.hex(),
+        "hashes": [h.hex() for h in proof],
+        "steps": steps,
+        "root": cp.root.hex(),
+        "checkpoint": "checkpoint.txt",
+    }
+    signer_certs = _token_cert_pem(token) or arch.tsa.certificate_pem
+    files = {
+        "original.xml": arch.original(digest),
+        "leaf.json": leaf,
+        "proof.json": json.dumps(proof_doc, indent=2).encode() + b"\n",
+        "checkpoint.txt": cp.body(),
+        "checkpoint.sig": sig,
+        "checkpoint.tsr": token,
+        "tsa-cert.pem": signer_certs,
+        "archive-key.pem": arch.signer.public.pem,
+    }
+    local = not arch.config.tsa_url
+    files["README.txt"] = README.format(
+        digest=digest,
+        index=proven.log_index,
+        origin=cp.origin,
+        size=size,
+        root=cp.root.hex(),
+        key_id=cp.key_id,
+        leaf_hash=lh.hex(),
+        tsa_note=" (the archive's built-in local TSA:\n                  its stamps are the archive's own, not a qualified time-stamp)" if local else "",
+    ).encode()
+    for name, data in files.items():
+        (out / name).write_bytes(data)
+    return {"digest": digest, "directory": str(out), "files": sorted(files), "log_index": proven.log_index,
+            "checkpoint_size": size, "stamp_time": proven.stamp_time}
+
+
+def _proof_steps(index: int, size: int, leaf_hash: bytes, proof: list[bytes]) -> list[dict]:
+    """The inclusion proof as explicit left/right steps (RFC 9162 2.1.3.2)."""
+    fn, sn = index, size - 1
+    r = leaf_hash
+    steps = []
+    for p in proof:
+        if sn == 0:
+            raise VerificationError("inclusion proof longer than the tree allows")
+        if fn % 2 == 1 or fn == sn:
+            left, right = p, r
+            r = merkle.node_hash(p, r)
+            while fn % 2 == 0 and fn != 0:
+                fn >>= 1
+                sn >>= 1
+        else:
+            left, right = r, p
+            r = merkle.node_hash(r, p)
+        steps.append({"left": left.hex(), "right": right.hex(), "result": r.hex()})
+        fn >>= 1
+        sn >>= 1
+    return steps
+
+
+def _token_cert_pem(token: bytes) -> bytes | None:
+    from .tokens import token_certificates
+
+    pems = token_certificates(token)
+    return b"".join(pems) if pems else None
+

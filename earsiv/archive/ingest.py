@@ -1,0 +1,261 @@
+"""Ingest: the one unit of work that takes a document into the archive.
+
+For a group of documents (a "group commit"):
+
+1. prepare, in parallel: sha256 the bytes, parse them (refusing hostile or
+   non-XML input with a specific error), compress with the issuer's dictionary;
+2. store every new blob (and any dictionary it seeded), durably, in one flush;
+3. append one log leaf per stored document, as one bundle, durably;
+4. add the documents to the SQL index in one transaction;
+5. only then answer ``stored`` / ``duplicate`` / ``conflict`` / ``rejected``.
+
+A crash before 3 leaves orphan blobs and nothing visible; a crash between 3
+and 4 is repaired when the archive is next opened (the index catches up with
+the log).  Signature inspection is not on this path: documents are indexed as
+``pending`` and a worker inspects them after (``Archive.inspect_pending``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ..indexer.errors import InvalidDocument
+from ..indexer.metadata import DocumentMetadata, IndexRecord
+from ..indexer.parse import parse_document
+from ..indexer.xmlsafe import parse_xml
+from .blobs import EncodedBlob, blob_key, dict_key
+from .log import encode_entry
+from .retention import retain_until
+from .store import PutItem
+
+if TYPE_CHECKING:
+    from .archive import Archive
+
+__all__ = ["Source", "IngestResult", "Ingestor", "STATUSES"]
+
+STATUSES = ("stored", "duplicate", "conflict", "rejected")
+UTC = dt.timezone.utc
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    name: str  # file path or "archive.zip:member" as the user will recognise it
+    data: bytes | None = None
+    error: str | None = None  # the source could not even be read
+
+
+@dataclass(slots=True)
+class IngestResult:
+    path: str
+    status: str
+    digest: str | None = None
+    kind: str | None = None
+    error: str | None = None
+    log_index: int | None = None
+    size: int = 0
+    stored_size: int = 0
+    conflicts_with: list[str] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {
+            "path": self.path,
+            "status": self.status,
+            "digest": self.digest,
+            "kind": self.kind,
+            "error": self.error,
+            "log_index": self.log_index,
+            "size": self.size,
+            "stored_size": self.stored_size,
+            "conflicts_with": self.conflicts_with,
+            "flags": self.flags,
+        }
+
+
+@dataclass(slots=True)
+class _Prepared:
+    source: Source
+    digest: str | None = None
+    metadata: DocumentMetadata | None = None
+    blob: EncodedBlob | None = None
+    issuer: str | None = None
+    error: str | None = None
+    known: bool = False  # already in the index
+
+
+def _issuer_of(meta: DocumentMetadata) -> str | None:
+    party = meta.supplier
+    if party is None or not party.id:
+        return None
+    return f"{meta.kind}/{party.id}"
+
+
+def _iso(t: dt.datetime) -> str:
+    return t.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+class Ingestor:
+    def __init__(self, archive: "Archive", *, tenant: str | None = None, batch_size: int = 64, workers: int | None = None) -> None:
+        self.archive = archive
+        self.tenant = tenant
+        self.batch_size = batch_size
+        self.workers = workers or max(2, os.cpu_count() or 2)
+
+    # -- stage 1 -----------------------------------------------------------
+    def _prepare(self, src: Source) -> _Prepared:
+        p = _Prepared(src)
+        if src.error is not None or src.data is None:
+            p.error = src.error or "unreadable"
+            return p
+        data = src.data
+        p.digest = hashlib.sha256(data).hexdigest()
+        if self.archive.index.get(p.digest) is not None:
+            p.known = True
+            return p
+        try:
+            tree = parse_xml(data, name=src.name, max_bytes=self.archive.config.max_document_bytes)
+            p.metadata = parse_document(data, name=src.name, tree=tree)
+        except InvalidDocument as exc:
+            p.error = exc.detail
+            return p
+        del tree
+        p.issuer = _issuer_of(p.metadata)
+        p.blob = self.archive.dictionaries.encode(data, p.digest, p.issuer)
+        return p
+
+    # -- stages 2-5 --------------------------------------------------------
+    def _commit(self, batch: list[_Prepared]) -> list[IngestResult]:
+        arch = self.archive
+        now = dt.datetime.now(UTC)
+        results: list[IngestResult] = []
+        puts: list[PutItem] = []
+        entries: list[tuple[IngestResult, dict, IndexRecord]] = []
+        seen: dict[str, IngestResult] = {}
+        ettns: dict[str, str] = {}
+        new_dicts: dict[str, bytes] = {}
+        dict_until: dict[str, dt.datetime] = {}
+        for p in batch:
+            name = p.source.name
+            if p.error is not None:
+                results.append(IngestResult(name, "rejected", p.digest, error=p.error, size=len(p.source.data or b"")))
+                continue
+            assert p.digest is not None
+            if p.known or p.digest in seen:
+                row = arch.index.get(p.digest)
+                kind = row.kind if row is not None else seen[p.digest].kind
+                results.append(IngestResult(name, "duplicate", p.digest, kind, size=len(p.source.data or b"")))
+                continue
+            meta, blob = p.metadata, p.blob
+            assert meta is not None and blob is not None
+            conflicts: list[str] = []
+            if meta.ettn:
+                key = meta.ettn.lower()
+                conflicts = [d for d in arch.index.digests_with_ettn(meta.ettn) if d != p.digest]
+                if key in ettns:
+                    conflicts.append(ettns[key])
+                ettns.setdefault(key, p.digest)
+            until = retain_until(meta.issue_date, now, arch.policy)
+            puts.append(PutItem(blob_key(p.digest), blob.frame, until))
+            if blob.new_dict is not None:
+                new_dicts[blob.new_dict[0]] = blob.new_dict[1]
+                dict_until[blob.new_dict[0]] = max(until, dict_until.get(blob.new_dict[0], until))
+            if blob.dict_digest is not None:
+                dict_until[blob.dict_digest] = max(until, dict_until.get(blob.dict_digest, until))
+            res = IngestResult(
+                name,
+                "conflict" if conflicts else "stored",
+                p.digest,
+                meta.kind,
+                size=len(p.source.data or b""),
+                stored_size=len(blob.frame),
+                conflicts_with=sorted(set(conflicts)),
+                flags=list(meta.flags),
+            )
+            entry = {
+                "v": 1,
+                "type": "document",
+                "digest": p.digest,
+                "size": res.size,
+                "blob": {"codec": "zstd", "dict": blob.dict_digest, "stored_size": len(blob.frame)},
+                "received_at": _iso(now),
+                "retain_until": _iso(until),
+                "tenant": self.tenant,
+                "name": os.path.basename(name)[:255],
+                "kind": meta.kind,
+                "id": meta.doc_id,
+                "ettn": meta.ettn,
+                "issue_date": meta.issue_date.isoformat() if meta.issue_date else None,
+                "issuer": p.issuer,
+                "seeds_dict": blob.new_dict[0] if blob.new_dict else None,
+                "conflicts_with": res.conflicts_with,
+            }
+            record = IndexRecord(
+                digest=p.digest,
+                size=res.size,
+                stored_size=len(blob.frame),
+                dict_digest=blob.dict_digest,
+                log_index=-1,
+                received_at=dt.datetime.fromisoformat(entry["received_at"]),
+                retain_until=dt.datetime.fromisoformat(entry["retain_until"]),
+                legal_hold=False,
+                tenant=self.tenant,
+                source_name=entry["name"],
+                metadata=meta,
+            )
+            seen[p.digest] = res
+            entries.append((res, entry, record))
+            results.append(res)
+        if entries:
+            # A dictionary is stored with (or before) the first blob that needs
+            # it, and kept at least as long as the longest-kept of those blobs.
+            for digest, until in dict_until.items():
+                if digest in new_dicts:
+                    puts.append(PutItem(dict_key(digest), new_dicts[digest], until))
+                else:
+                    puts.extend(arch.dictionary_puts(digest, until))
+            arch.store.put_many(puts)
+            leaves = [encode_entry(e) for _r, e, _rec in entries]
+            batch_until = max(rec.retain_until for _r, _e, rec in entries)
+            first = arch.log.append(leaves, arch.log_retention(batch_until))
+            records = []
+            for i, (res, _e, rec) in enumerate(entries):
+                res.log_index = first + i
+                records.append(_with_index(rec, first + i))
+            arch.index.add(records)
+            arch.after_append(first + len(entries))
+        return results
+
+    def run(self, sources: Iterable[Source]) -> Iterator[IngestResult]:
+        """Ingest *sources*; yield one result per source, in order, each after it is durable."""
+        window = self.batch_size * 2
+        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="ingest") as pool:
+            pending = []
+            batch: list[_Prepared] = []
+            it = iter(sources)
+            exhausted = False
+            while True:
+                while not exhausted and len(pending) < window:
+                    try:
+                        pending.append(pool.submit(self._prepare, next(it)))
+                    except StopIteration:
+                        exhausted = True
+                if not pending:
+                    break
+                batch.append(pending.pop(0).result())
+                if len(batch) >= self.batch_size or (exhausted and not pending):
+                    yield from self._commit(batch)
+                    batch = []
+            if batch:
+                yield from self._commit(batch)
+
+
+def _with_index(rec: IndexRecord, index: int) -> IndexRecord:
+    from dataclasses import replace
+
+    return replace(rec, log_index=index)

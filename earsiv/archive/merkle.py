@@ -1,0 +1,311 @@
+"""Merkle tree hashing, proofs and their verification (RFC 6962 §2.1, RFC 9162 §2.1).
+
+    leaf hash = SHA-256(0x00 || leaf data)
+    node hash = SHA-256(0x01 || left || right)
+    MTH({})   = SHA-256("")
+    MTH(D[n]) = node(MTH(D[0:k]), MTH(D[k:n]))   k = largest power of two < n
+
+The proof builders take the list of all leaf hashes (32 bytes each: a million leaves is
+32 MB) and hash each leaf range at most once per proof, so a proof costs O(n) hashing at
+worst and O(log n) memory beyond the input; nothing recurses or copies the leaf list per
+level. A growing log keeps a `MerkleAccumulator` instead, whose root costs O(log n).
+
+Verification follows the algorithms of RFC 9162 §2.1.3.2 and §2.1.4.2 literally, because
+those are what an outside verifier will implement; they raise `VerificationError`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+
+from earsiv.archive.errors import VerificationError
+
+__all__ = [
+    "HASH_SIZE",
+    "EMPTY_ROOT",
+    "leaf_hash",
+    "node_hash",
+    "root",
+    "inclusion_proof",
+    "verify_inclusion",
+    "consistency_proof",
+    "verify_consistency",
+    "MerkleAccumulator",
+]
+
+HASH_SIZE = 32
+EMPTY_ROOT = hashlib.sha256(b"").digest()
+
+_LEAF_PREFIX = b"\x00"
+_NODE_PREFIX = b"\x01"
+
+
+def leaf_hash(data: bytes) -> bytes:
+    return hashlib.sha256(_LEAF_PREFIX + data).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(_NODE_PREFIX + left + right).digest()
+
+
+def _split(n: int) -> int:
+    """The largest power of two strictly smaller than ``n`` (n >= 2)."""
+    return 1 << ((n - 1).bit_length() - 1)
+
+
+def _check_hash(value: bytes, what: str) -> None:
+    if not isinstance(value, (bytes, bytearray, memoryview)):
+        raise TypeError(f"{what} must be bytes, not {type(value).__name__}")
+    if len(value) != HASH_SIZE:
+        raise ValueError(f"{what} must be {HASH_SIZE} bytes, got {len(value)}")
+
+
+def _range_root(leaves: Sequence[bytes], start: int, end: int) -> bytes:
+    """MTH(D[start:end]) for ``start < end`` without copying the leaf list.
+
+    Folding leaves left to right into a stack of perfect subtrees (merge while the two
+    topmost have equal size) and then joining the stack right to left yields exactly the
+    RFC 6962 tree: the left part of every split is the largest perfect subtree.
+    """
+    stack: list[bytes] = []
+    sizes: list[int] = []
+    for i in range(start, end):
+        h = leaves[i]
+        size = 1
+        while sizes and sizes[-1] == size:
+            h = node_hash(stack.pop(), h)
+            size += sizes.pop()
+        stack.append(h)
+        sizes.append(size)
+    h = stack[-1]
+    for left in reversed(stack[:-1]):
+        h = node_hash(left, h)
+    return h
+
+
+def root(leaf_hashes: Sequence[bytes]) -> bytes:
+    """The tree head MTH over already-hashed leaves."""
+    if not leaf_hashes:
+        return EMPTY_ROOT
+    return _range_root(leaf_hashes, 0, len(leaf_hashes))
+
+
+def inclusion_proof(index: int, leaf_hashes: Sequence[bytes]) -> list[bytes]:
+    """PATH(index, D[n]) of RFC 6962 §2.1.1, ordered from the leaf upwards."""
+    n = len(leaf_hashes)
+    if not 0 <= index < n:
+        raise ValueError(f"leaf index {index} outside a tree of size {n}")
+    # Walk down from the root; every step keeps the half holding the leaf and records the
+    # other half's hash. The path is read bottom-up, so it is reversed at the end.
+    path: list[bytes] = []
+    lo, hi = 0, n
+    while hi - lo > 1:
+        k = _split(hi - lo)
+        mid = lo + k
+        if index < mid:
+            path.append(_range_root(leaf_hashes, mid, hi))
+            hi = mid
+        else:
+            path.append(_range_root(leaf_hashes, lo, mid))
+            lo = mid
+    path.reverse()
+    return path
+
+
+def consistency_proof(old_size: int, new_size: int, leaf_hashes: Sequence[bytes]) -> list[bytes]:
+    """PROOF(old_size, D[new_size]) of RFC 6962 §2.1.2 over the first ``new_size`` leaves."""
+    if not 0 <= old_size <= new_size <= len(leaf_hashes):
+        raise ValueError(
+            f"need 0 <= old_size ({old_size}) <= new_size ({new_size}) <= {len(leaf_hashes)} leaves"
+        )
+    if old_size == 0 or old_size == new_size:
+        return []
+    # SUBPROOF(m, D[lo:hi], b) unrolled: descend while m < size; when the old tree is
+    # exactly a subtree we stop, and add that subtree's hash only if it is not the old root
+    # itself (b false), because the verifier already holds the old root.
+    proof: list[bytes] = []
+    lo, hi, m, whole_old_tree = 0, new_size, old_size, True
+    while m != hi - lo:
+        k = _split(hi - lo)
+        mid = lo + k
+        if m <= k:
+            proof.append(_range_root(leaf_hashes, mid, hi))
+            hi = mid
+        else:
+            proof.append(_range_root(leaf_hashes, lo, mid))
+            lo = mid
+            m -= k
+            whole_old_tree = False
+    if not whole_old_tree:
+        proof.append(_range_root(leaf_hashes, lo, hi))
+    proof.reverse()
+    return proof
+
+
+def _fail(message: str) -> VerificationError:
+    return VerificationError(message)
+
+
+def _check_proof_hashes(proof: Iterable[bytes], what: str) -> list[bytes]:
+    items = list(proof)
+    for i, p in enumerate(items):
+        if not isinstance(p, (bytes, bytearray)) or len(p) != HASH_SIZE:
+            raise _fail(f"{what} element {i} is not a {HASH_SIZE}-byte hash")
+    return items
+
+
+def verify_inclusion(
+    index: int, size: int, leaf: bytes, proof: Sequence[bytes], root_hash: bytes
+) -> None:
+    """Check that ``leaf`` (a leaf hash) is leaf ``index`` of the tree ``root_hash`` of ``size``.
+
+    RFC 9162 §2.1.3.2; the step numbers below are the RFC's.
+    """
+    path = _check_proof_hashes(proof, "inclusion proof")
+    if len(leaf) != HASH_SIZE or len(root_hash) != HASH_SIZE:
+        raise _fail("leaf hash and root must be 32-byte hashes")
+    # 1. The index must lie inside the tree.
+    if not 0 <= index < size:
+        raise _fail(f"leaf index {index} outside a tree of size {size}")
+    # 2.-3.
+    fn, sn = index, size - 1
+    r = bytes(leaf)
+    # 4.
+    for p in path:
+        if sn == 0:  # 4a: the proof is longer than the tree is tall
+            raise _fail("inclusion proof is too long")
+        if fn & 1 or fn == sn:  # 4b: p is a left sibling
+            r = node_hash(p, r)
+            # A left child without a right sibling (fn == sn, even) moves up unchanged
+            # until it is a right child or the leftmost node.
+            while fn and not fn & 1:
+                fn >>= 1
+                sn >>= 1
+        else:
+            r = node_hash(r, p)
+        fn >>= 1  # 4c
+        sn >>= 1
+    # 5.
+    if sn != 0:
+        raise _fail("inclusion proof is too short")
+    if r != root_hash:
+        raise _fail("inclusion proof does not lead to the root")
+
+
+def verify_consistency(
+    old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]
+) -> None:
+    """Check that the tree ``old_root`` of ``old_size`` is a prefix of ``new_root``.
+
+    RFC 9162 §2.1.4.2 for 0 < old_size < new_size; the trivial cases follow
+    transparency-dev/merkle (an empty tree is a prefix of every tree; equal sizes need equal
+    roots), and in both the proof must be empty.
+    """
+    path = _check_proof_hashes(proof, "consistency proof")
+    if len(old_root) != HASH_SIZE or len(new_root) != HASH_SIZE:
+        raise _fail("roots must be 32-byte hashes")
+    if not 0 <= old_size <= new_size:
+        raise _fail(f"old size {old_size} is not within 0..new size {new_size}")
+    if old_size == 0 or old_size == new_size:
+        if path:
+            raise _fail("consistency proof must be empty for these sizes")
+        if old_size == new_size and old_root != new_root:
+            raise _fail("trees of equal size have different roots")
+        return
+    # 1.
+    if not path:
+        raise _fail("consistency proof is empty")
+    # 2. When the old tree is a perfect subtree, its root is the proof's implicit start.
+    if old_size & (old_size - 1) == 0:
+        path.insert(0, bytes(old_root))
+    # 3.
+    fn, sn = old_size - 1, new_size - 1
+    # 4.
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    # 5.
+    fr = sr = path[0]
+    # 6.
+    for c in path[1:]:
+        if sn == 0:  # 6a
+            raise _fail("consistency proof is too long")
+        if fn & 1 or fn == sn:  # 6b
+            fr = node_hash(c, fr)
+            sr = node_hash(c, sr)
+            while fn and not fn & 1:
+                fn >>= 1
+                sn >>= 1
+        else:
+            sr = node_hash(sr, c)
+        fn >>= 1  # 6c
+        sn >>= 1
+    # 7.
+    if sn != 0:
+        raise _fail("consistency proof is too short")
+    if fr != old_root:
+        raise _fail("consistency proof does not lead to the old root")
+    if sr != new_root:
+        raise _fail("consistency proof does not lead to the new root")
+
+
+class MerkleAccumulator:
+    """The right edge of a growing tree: one hash per set bit of its size.
+
+    ``append`` is amortised O(1) hashing and ``root`` O(log n), so a log of millions of
+    leaves never re-hashes its past to publish a checkpoint. ``hashes`` and ``size`` are
+    the whole state: persist them and rebuild with ``MerkleAccumulator(size, hashes)``.
+    """
+
+    __slots__ = ("_size", "_hashes")
+
+    def __init__(self, size: int = 0, hashes: Sequence[bytes] = ()) -> None:
+        if size < 0:
+            raise ValueError(f"size must not be negative, got {size}")
+        # The perfect subtrees of a tree of size n are its set bits, largest first.
+        if len(hashes) != bin(size).count("1"):
+            raise ValueError(
+                f"a tree of size {size} has {bin(size).count('1')} edge hashes, got {len(hashes)}"
+            )
+        for h in hashes:
+            _check_hash(h, "edge hash")
+        self._size = size
+        self._hashes = [bytes(h) for h in hashes]
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    @property
+    def hashes(self) -> tuple[bytes, ...]:
+        """Roots of the perfect subtrees along the right edge, largest (leftmost) first."""
+        return tuple(self._hashes)
+
+    def append(self, leaf: bytes) -> None:
+        """Add one leaf *hash* (use `leaf_hash` on the data first)."""
+        _check_hash(leaf, "leaf hash")
+        h = bytes(leaf)
+        # Each trailing 1 bit of the old size is a perfect subtree the same size as what we
+        # carry, so they merge exactly like a binary increment carries.
+        n = self._size
+        while n & 1:
+            h = node_hash(self._hashes.pop(), h)
+            n >>= 1
+        self._hashes.append(h)
+        self._size += 1
+
+    def extend(self, leaves: Iterable[bytes]) -> None:
+        for leaf in leaves:
+            self.append(leaf)
+
+    def root(self) -> bytes:
+        if not self._hashes:
+            return EMPTY_ROOT
+        h = self._hashes[-1]
+        for left in reversed(self._hashes[:-1]):
+            h = node_hash(left, h)
+        return h
+
+    def __repr__(self) -> str:
+        return f"MerkleAccumulator(size={self._size}, root={self.root().hex()})"

@@ -1,0 +1,54 @@
+"""How long a document must be kept (LAW.md L1, L2).
+
+L2 (TTK 82) is the default for every commercial document: ten years from the
+end of the calendar year of the document, i.e. until 31 December of
+(year + 10), 23:59:59 Europe/Istanbul.  L1 (VUK 253) asks for five years from
+the start of the year after; a policy may choose it, but the archive never
+computes anything shorter than what the policy says, and stored retention can
+only ever be extended.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+__all__ = ["ISTANBUL", "RetentionPolicy", "DEFAULT_POLICY", "retain_until"]
+
+ISTANBUL = ZoneInfo("Europe/Istanbul")
+UTC = dt.timezone.utc
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionPolicy:
+    """Years kept after the end of the document's calendar year."""
+
+    years_after_year_end: int = 10
+    name: str = "TTK-82"
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.years_after_year_end <= 100:
+            raise ValueError(f"retention of {self.years_after_year_end} years is out of range 1..100")
+
+
+DEFAULT_POLICY = RetentionPolicy()
+VUK_POLICY = RetentionPolicy(years_after_year_end=5, name="VUK-253")
+
+
+def retain_until(document_date: dt.date | None, received_at: dt.datetime, policy: RetentionPolicy = DEFAULT_POLICY) -> dt.datetime:
+    """The instant (UTC) until which a document must be kept.
+
+    The document's own date decides the year; a document without a usable
+    date is counted from the year it was received, which is never earlier
+    than its true year would give for documents archived promptly, and a
+    document dated in the future is counted from its own (later) year.
+    """
+    received_local = received_at.astimezone(ISTANBUL).date()
+    year = document_date.year if document_date is not None else received_local.year
+    # A date before 1900 or after the receipt year by a lot is a typo; the
+    # later of the two years keeps the document at least as long as needed.
+    if document_date is None or document_date.year < received_local.year - 50:
+        year = max(year, received_local.year)
+    end = dt.datetime(year + policy.years_after_year_end, 12, 31, 23, 59, 59, tzinfo=ISTANBUL)
+    return end.astimezone(UTC)

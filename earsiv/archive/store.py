@@ -1,0 +1,363 @@
+"""Object stores: where the archive keeps every byte it is responsible for.
+
+A store maps keys (``blobs/ab/abcd…``, ``log/leaves/…``) to immutable byte
+strings, each with a retain-until date and a legal hold.  The interface is the
+smallest that the archive needs; the local directory store below is the
+embedded default, the S3 Object Lock store the scale-out one.
+
+Write-once is enforced here, not by callers: a key once written can never get
+other bytes, and nothing can be deleted before its retention ends or while a
+legal hold is on.  Retention can only ever be extended.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import datetime as dt
+import fcntl
+import json
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from .errors import RetentionError, StoreError, WriteOnceViolation
+
+__all__ = ["ObjectStore", "ObjectRetention", "PutItem", "LocalStore"]
+
+UTC = dt.timezone.utc
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectRetention:
+    retain_until: dt.datetime
+    legal_hold: bool = False
+
+    def blocks_deletion(self, now: dt.datetime) -> bool:
+        return self.legal_hold or now < self.retain_until
+
+
+@dataclass(frozen=True, slots=True)
+class PutItem:
+    key: str
+    data: bytes
+    retain_until: dt.datetime
+
+    def __post_init__(self) -> None:
+        _check_key(self.key)
+        if self.retain_until.tzinfo is None:
+            raise ValueError("retain_until must be timezone-aware")
+
+
+@runtime_checkable
+class ObjectStore(Protocol):
+    """What the archive needs from a place that keeps bytes."""
+
+    url: str
+
+    def put_many(self, items: Sequence[PutItem]) -> list[bool]:
+        """Store every item durably before returning.
+
+        Returns, per item, True if it was written now and False if the very
+        same bytes were already there.  Raises :class:`WriteOnceViolation`
+        (and writes that item nothing) if the key holds other bytes.
+        """
+
+    def get(self, key: str) -> bytes: ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def list(self, prefix: str) -> Iterator[str]:
+        """Keys under *prefix*, in lexicographic order."""
+
+    def retention(self, key: str) -> ObjectRetention: ...
+
+    def extend_retention(self, key: str, until: dt.datetime) -> None: ...
+
+    def set_legal_hold(self, key: str, on: bool) -> None: ...
+
+    def delete(self, key: str) -> None:
+        """Dispose of an object whose retention has ended and has no hold."""
+
+
+def _check_key(key: str) -> None:
+    parts = key.split("/")
+    if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\\" in key or "\x00" in key:
+        raise ValueError(f"invalid object key {key!r}")
+
+
+def _libc_syncfs():
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.syncfs
+    except (OSError, AttributeError):  # not Linux: fall back to fsync per file
+        return None
+
+
+_SYNCFS = _libc_syncfs()
+
+
+class LocalStore:
+    """A write-once directory: the embedded default.
+
+    Layout: ``ROOT/objects/<key>`` holds the bytes of each object (mode 0444);
+    ``ROOT/retention.jsonl`` is an append-only journal of retention facts, one
+    JSON object per line (``{"key", "retain_until", "legal_hold"}``); the last
+    line for a key wins, and a line that would shorten retention is never
+    written.  One journal instead of a side file per object keeps the small
+    blobs of a dictionary-compressed stream at one file each.
+
+    Durability: objects are written to a temporary file and linked into place
+    (``link`` fails if the name exists, so two writers can never replace each
+    other's bytes); then the file system is flushed once for the whole group
+    (``syncfs``), or every file and directory is fsynced where that call is
+    missing.  Only after that does ``put_many`` return.
+    """
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+        self.url = self.root.resolve().as_uri()
+        self._objects = self.root / "objects"
+        self._tmp = self.root / "tmp"
+        self._journal = self.root / "retention.jsonl"
+        self._lock = threading.Lock()
+        self._retention: dict[str, ObjectRetention] | None = None
+        self._journal_size = 0
+        try:
+            self._objects.mkdir(parents=True, exist_ok=True)
+            self._tmp.mkdir(exist_ok=True)
+            self._journal.touch(exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot open the local store at {self.root}: {exc}") from exc
+
+    # -- writing ---------------------------------------------------------
+    def put_many(self, items: Sequence[PutItem]) -> list[bool]:
+        if not items:
+            return []
+        # Order: bytes to temporary files, retention facts to the journal,
+        # then link into place, then one flush.  A crash leaves at worst a
+        # retention fact for an object that never appeared, never an object
+        # without its retention.
+        written: list[bool] = []
+        tmps: dict[int, Path] = {}
+        extend: list[PutItem] = []
+        try:
+            for n, item in enumerate(items):
+                path = self._path(item.key)
+                if path.exists():
+                    self._same_or_raise(item, path)
+                    extend.append(item)
+                else:
+                    tmps[n] = self._write_tmp(item.data)
+            self._journal_append([(items[n].key, ObjectRetention(items[n].retain_until)) for n in tmps])
+            new_paths: list[Path] = []
+            for n, item in enumerate(items):
+                if n not in tmps:
+                    written.append(False)
+                    continue
+                path = self._path(item.key)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    os.link(tmps[n], path)
+                except FileExistsError:
+                    # Another writer got there between our check and our link.
+                    self._same_or_raise(item, path)
+                    written.append(False)
+                    continue
+                new_paths.append(path)
+                written.append(True)
+            self._flush(new_paths)
+            # Putting the same bytes again with a later date extends retention.
+            for item in extend:
+                current = self._load_retention().get(item.key)
+                if current is not None and item.retain_until > current.retain_until:
+                    self._journal_append([(item.key, ObjectRetention(item.retain_until, current.legal_hold))])
+        except OSError as exc:
+            raise StoreError(f"cannot write to the local store at {self.root}: {exc}") from exc
+        finally:
+            for tmp in tmps.values():
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+        return written
+
+    def _write_tmp(self, data: bytes) -> Path:
+        fd, name = _mkstemp(self._tmp)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                if _SYNCFS is None:
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            os.chmod(name, 0o444)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(name)
+            raise
+        return Path(name)
+
+    def _same_or_raise(self, item: PutItem, path: Path) -> None:
+        existing = path.read_bytes()
+        if existing != item.data:
+            raise WriteOnceViolation(f"object {item.key} already exists with other content; refusing to overwrite")
+
+    def _flush(self, paths: list[Path]) -> None:
+        if not paths:
+            return
+        if _SYNCFS is not None:
+            fd = os.open(self.root, os.O_RDONLY)
+            try:
+                if _SYNCFS(fd) != 0:
+                    err = ctypes.get_errno()
+                    raise OSError(err, f"syncfs failed: {os.strerror(err)}")
+            finally:
+                os.close(fd)
+            return
+        for d in {p.parent for p in paths}:
+            _fsync_dir(d)
+
+    # -- reading ---------------------------------------------------------
+    def get(self, key: str) -> bytes:
+        path = self._path(key)
+        try:
+            return path.read_bytes()
+        except FileNotFoundError as exc:
+            raise StoreError(f"object {key} is missing from {self.root}") from exc
+        except OSError as exc:
+            raise StoreError(f"cannot read object {key}: {exc}") from exc
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).exists()
+
+    def size(self, key: str) -> int:
+        return self._path(key).stat().st_size
+
+    def list(self, prefix: str) -> Iterator[str]:
+        base = self._objects
+        start = base / prefix.rstrip("/") if prefix else base
+        if start.is_dir():
+            top = start
+        else:
+            top = start.parent
+        keys: list[str] = []
+        for dirpath, dirnames, filenames in os.walk(top):
+            dirnames.sort()
+            rel = Path(dirpath).relative_to(base).as_posix()
+            for f in filenames:
+                key = f if rel == "." else f"{rel}/{f}"
+                if key.startswith(prefix):
+                    keys.append(key)
+        yield from sorted(keys)
+
+    # -- retention -------------------------------------------------------
+    def retention(self, key: str) -> ObjectRetention:
+        if not self.exists(key):
+            raise StoreError(f"object {key} is missing from {self.root}")
+        table = self._load_retention()
+        try:
+            return table[key]
+        except KeyError as exc:
+            raise StoreError(f"object {key} has no retention record in {self._journal}") from exc
+
+    def extend_retention(self, key: str, until: dt.datetime) -> None:
+        current = self.retention(key)
+        if until < current.retain_until:
+            raise RetentionError(
+                f"retention of {key} can only be extended: {until.isoformat()} is before {current.retain_until.isoformat()}"
+            )
+        if until == current.retain_until:
+            return
+        self._journal_append([(key, ObjectRetention(until, current.legal_hold))])
+
+    def set_legal_hold(self, key: str, on: bool) -> None:
+        current = self.retention(key)
+        if current.legal_hold != on:
+            self._journal_append([(key, ObjectRetention(current.retain_until, on))])
+
+    def delete(self, key: str, *, now: dt.datetime | None = None) -> None:
+        now = now or dt.datetime.now(UTC)
+        current = self.retention(key)
+        if current.legal_hold:
+            raise WriteOnceViolation(f"object {key} is under legal hold; it cannot be deleted")
+        if now < current.retain_until:
+            raise WriteOnceViolation(
+                f"object {key} is retained until {current.retain_until.isoformat()}; it cannot be deleted before"
+            )
+        path = self._path(key)
+        os.chmod(path, 0o644)
+        os.unlink(path)
+        _fsync_dir(path.parent)
+
+    # -- internals -------------------------------------------------------
+    def _path(self, key: str) -> Path:
+        _check_key(key)
+        return self._objects / key
+
+    def _journal_append(self, entries: list[tuple[str, ObjectRetention]]) -> None:
+        if not entries:
+            return
+        lines = "".join(
+            json.dumps(
+                {"key": k, "retain_until": _iso(r.retain_until), "legal_hold": r.legal_hold},
+                separators=(",", ":"),
+                sort_keys=True,
+            )
+            + "\n"
+            for k, r in entries
+        ).encode()
+        with self._lock, open(self._journal, "ab") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                fh.write(lines)
+                fh.flush()
+                os.fsync(fh.fileno())
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+            if self._retention is not None:
+                if fh.tell() - len(lines) == self._journal_size:
+                    self._journal_size = fh.tell()
+                    for k, r in entries:
+                        prev = self._retention.get(k)
+                        if prev is not None and prev.retain_until > r.retain_until:
+                            r = ObjectRetention(prev.retain_until, r.legal_hold)
+                        self._retention[k] = r
+                else:
+                    self._retention = None  # another process wrote too: reload on next use
+
+    def _load_retention(self) -> dict[str, ObjectRetention]:
+        with self._lock:
+            size = self._journal.stat().st_size
+            if self._retention is None or size != self._journal_size:
+                table: dict[str, ObjectRetention] = {}
+                with open(self._journal, "rb") as fh:
+                    for raw in fh:
+                        if not raw.endswith(b"\n"):
+                            break  # torn last line of a crash: the put it belonged to never returned
+                        rec = json.loads(raw)
+                        until = dt.datetime.fromisoformat(rec["retain_until"])
+                        prev = table.get(rec["key"])
+                        if prev is not None and prev.retain_until > until:
+                            until = prev.retain_until  # a journal line can never shorten retention
+                        table[rec["key"]] = ObjectRetention(until, bool(rec["legal_hold"]))
+                self._retention, self._journal_size = table, size
+            return self._retention
+
+
+def _iso(t: dt.datetime) -> str:
+    return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _mkstemp(directory: Path) -> tuple[int, str]:
+    import tempfile
+
+    return tempfile.mkstemp(dir=directory, prefix=".put-")
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

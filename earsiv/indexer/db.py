@@ -1,0 +1,281 @@
+"""The SQL metadata index: SQLite (embedded default) or PostgreSQL.
+
+Every SQLAlchemy, Alembic and driver error leaving this module becomes
+``IndexFailure`` (``raise ... from exc``), so callers never import SQLAlchemy
+to handle failures.  The index is derived (invariant 5): ``reset`` plus
+``add`` of every stored document must give what ``dump`` shows for the live
+index.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.util.exc import CommandError
+
+from .errors import IndexFailure
+from .metadata import IndexRecord, SignatureReport
+from .models import document_parties, document_refs, documents, index_meta, metadata
+from .query import SearchPage, SearchQuery, encode_cursor, search_parameters, search_statement
+from .rows import (
+    RAW_COLUMNS,
+    DocumentRow,
+    IndexStats,
+    document_values,
+    json_safe,
+    party_values,
+    ref_values,
+    row_from_db,
+    signature_values,
+)
+
+__all__ = ["Index", "MIGRATIONS", "SearchQuery", "SearchPage", "DocumentRow", "IndexStats"]
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+_WRITE = "earsiv_write"
+# Bound parameters per IN (...) list; SQLite allows 32766 per statement.
+_IN_CHUNK = 5000
+# Child tables first: deleting rows must not trip a foreign key.
+_TABLES_CHILDREN_FIRST = (document_parties, document_refs, documents, index_meta)
+_GET = sa.select(*RAW_COLUMNS).where(documents.c.digest == sa.bindparam("digest"))
+
+
+def _install_sqlite_hooks(engine: sa.Engine) -> None:
+    """WAL, NORMAL sync, foreign keys, a busy timeout, and real transactions.
+
+    The sqlite3 module's legacy mode emits BEGIN only before DML, so a SELECT
+    before an INSERT and DDL would run outside the transaction.  Here the
+    driver is put in autocommit and BEGIN is emitted by us: DEFERRED for
+    reads, IMMEDIATE for writes, so that a write transaction takes the lock
+    before it reads what it is about to change (no lost-update window, and
+    migrations are atomic).
+    """
+
+    @sa.event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cur = dbapi_connection.cursor()
+        try:
+            cur.execute("PRAGMA busy_timeout = 30000")
+            cur.execute("PRAGMA journal_mode = WAL")
+            # NORMAL in WAL mode: a power cut may lose the last commits of the
+            # index but never corrupts it; the index is rebuilt from the store.
+            cur.execute("PRAGMA synchronous = NORMAL")
+            cur.execute("PRAGMA foreign_keys = ON")
+            cur.execute("PRAGMA cache_size = -16384")  # 16 MiB per connection
+        finally:
+            cur.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin(conn: sa.Connection) -> None:
+        write = conn.get_execution_options().get(_WRITE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+@contextlib.contextmanager
+def _edge(what: str, dbapi_error: type[BaseException] = Exception) -> Iterator[None]:
+    try:
+        yield
+    except IndexFailure:
+        raise
+    except (sa.exc.SQLAlchemyError, CommandError) as exc:
+        raise IndexFailure(f"{what}: {exc}") from exc
+    except dbapi_error as exc:
+        raise IndexFailure(f"{what}: {exc}") from exc
+
+
+class Index:
+    """The metadata index behind one SQLAlchemy URL."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = url
+        with _edge(f"cannot open index {url!r}", ImportError):
+            self._engine = sa.create_engine(url, echo=echo)
+        if self._engine.dialect.name == "sqlite":
+            _install_sqlite_hooks(self._engine)
+        # Option engine sharing the pool and hooks: transactions begun from it
+        # are write transactions (BEGIN IMMEDIATE on SQLite).
+        self._writer = self._engine.execution_options(**{_WRITE: True})
+        self._dbapi_error: type[BaseException] = getattr(self._engine.dialect.loaded_dbapi, "Error", Exception)
+
+    def __repr__(self) -> str:
+        return f"Index({self._engine.url.render_as_string(hide_password=True)!r})"
+
+    def __enter__(self) -> Index:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _edge(self, what: str) -> contextlib.AbstractContextManager[None]:
+        return _edge(what, self._dbapi_error)
+
+    # -- schema -----------------------------------------------------------
+
+    def upgrade(self) -> None:
+        """Bring the schema to the newest migration; a no-op when it is there."""
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with self._edge("cannot migrate the index"), self._writer.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    # -- writing ----------------------------------------------------------
+
+    def add(self, records: Sequence[IndexRecord]) -> None:
+        """Index *records* in one transaction; digests already indexed are left as they are."""
+        unique: dict[str, IndexRecord] = {}
+        for rec in records:
+            unique.setdefault(rec.digest, rec)
+        if not unique:
+            return
+        with self._edge(f"cannot index {len(unique)} documents"), self._writer.begin() as conn:
+            present: set[str] = set()
+            wanted = list(unique)
+            for i in range(0, len(wanted), _IN_CHUNK):
+                chunk = wanted[i : i + _IN_CHUNK]
+                present.update(conn.scalars(sa.select(documents.c.digest).where(documents.c.digest.in_(chunk))))
+            new = [rec for digest, rec in unique.items() if digest not in present]
+            if not new:
+                return
+            docs, parties, refs = [], [], []
+            for rec in new:
+                docs.append(document_values(rec))
+                parties.extend(party_values(rec))
+                refs.extend(ref_values(rec))
+            conn.execute(documents.insert(), docs)
+            if parties:
+                conn.execute(document_parties.insert(), parties)
+            if refs:
+                conn.execute(document_refs.insert(), refs)
+
+    def set_signature(self, digest: str, report: SignatureReport) -> None:
+        self.set_signatures([(digest, report)])
+
+    def set_signatures(self, items: Sequence[tuple[str, SignatureReport]]) -> None:
+        """Record signature inspections, all in one transaction."""
+        if not items:
+            return
+        values = [{"b_digest": digest, **signature_values(report)} for digest, report in items]
+        stmt = (
+            documents.update()
+            .where(documents.c.digest == sa.bindparam("b_digest"))
+            .values({name: sa.bindparam(name) for name in signature_values(None)})
+        )
+        with self._edge("cannot record signature reports"), self._writer.begin() as conn:
+            result = conn.execute(stmt, values)
+            self._check_rowcount(conn, result, len({digest for digest, _ in items}), "signature report")
+
+    def set_legal_hold(self, digest: str, on: bool) -> None:
+        self._update_one(digest, legal_hold=bool(on))
+
+    def set_retain_until(self, digest: str, until: dt.datetime) -> None:
+        # The archive decides whether a change is allowed (retention only
+        # grows); the index mirrors what the log says.
+        self._update_one(digest, retain_until=until)
+
+    def _update_one(self, digest: str, **values: Any) -> None:
+        with self._edge(f"cannot update {digest}"), self._writer.begin() as conn:
+            result = conn.execute(documents.update().where(documents.c.digest == digest).values(**values))
+            if result.rowcount == 0:
+                raise IndexFailure("no such document in the index", name=digest)
+
+    def _check_rowcount(self, conn: sa.Connection, result: sa.CursorResult[Any], expected: int, what: str) -> None:
+        if conn.dialect.supports_sane_multi_rowcount and result.rowcount != expected:
+            raise IndexFailure(
+                f"{what}: {expected - result.rowcount} of {expected} digests are not in the index; nothing recorded"
+            )
+
+    def meta_get(self, key: str) -> str | None:
+        with self._edge(f"cannot read index setting {key!r}"), self._engine.connect() as conn:
+            return conn.scalar(sa.select(index_meta.c.value).where(index_meta.c.key == key))
+
+    def meta_set(self, key: str, value: str) -> None:
+        with self._edge(f"cannot write index setting {key!r}"), self._writer.begin() as conn:
+            result = conn.execute(index_meta.update().where(index_meta.c.key == key).values(value=value))
+            if result.rowcount == 0:
+                conn.execute(index_meta.insert().values(key=key, value=value))
+
+    def reset(self) -> None:
+        """Delete every row (reindex starts from empty); the schema stays."""
+        with self._edge("cannot empty the index"), self._writer.begin() as conn:
+            for table in _TABLES_CHILDREN_FIRST:
+                conn.execute(table.delete())
+
+    # -- reading ----------------------------------------------------------
+
+    def pending_signatures(self, limit: int = 1000) -> list[str]:
+        """Digests whose signature was not inspected yet, oldest log entry first."""
+        stmt = (
+            sa.select(documents.c.digest)
+            .where(documents.c.signature_status == "pending")
+            .order_by(documents.c.log_index)
+            .limit(limit)
+        )
+        with self._edge("cannot list pending signatures"), self._engine.connect() as conn:
+            return list(conn.scalars(stmt))
+
+    def get(self, digest: str) -> DocumentRow | None:
+        with self._edge(f"cannot read {digest}"), self._engine.connect() as conn:
+            row = conn.execute(_GET, {"digest": digest}).first()
+        return None if row is None else row_from_db(row)
+
+    def search(self, q: SearchQuery) -> SearchPage:
+        # One row more than asked says whether a next page exists, without a
+        # second query and without handing out a cursor to an empty page.
+        shape, params = search_parameters(q, q.limit + 1)
+        with self._edge("search failed"), self._engine.connect() as conn:
+            raw = conn.execute(search_statement(shape), params).all()
+        rows = tuple(row_from_db(r) for r in raw[: q.limit])
+        more = len(raw) > q.limit
+        return SearchPage(rows, encode_cursor(rows[-1].sort_date, rows[-1].digest) if more else None)
+
+    def digests_with_ettn(self, ettn: str) -> list[str]:
+        key = ettn.strip().lower()
+        stmt = sa.select(documents.c.digest).where(documents.c.ettn_key == key).order_by(documents.c.digest)
+        with self._edge(f"cannot look up ETTN {ettn!r}"), self._engine.connect() as conn:
+            return list(conn.scalars(stmt))
+
+    def stats(self) -> IndexStats:
+        d = documents.c
+        with self._edge("cannot compute index statistics"), self._engine.connect() as conn:
+            count, original, stored = conn.execute(
+                sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(d.size), 0),
+                          sa.func.coalesce(sa.func.sum(d.stored_size), 0))
+            ).one()
+            by_kind = dict(conn.execute(sa.select(d.kind, sa.func.count()).group_by(d.kind)).tuples().all())
+            by_status = dict(
+                conn.execute(sa.select(d.signature_status, sa.func.count()).group_by(d.signature_status)).tuples().all()
+            )
+        return IndexStats(
+            documents=count,
+            bytes_original=int(original),
+            bytes_stored=int(stored),
+            pending_signatures=by_status.get("pending", 0),
+            by_kind=dict(sorted(by_kind.items())),
+            by_signature_status=dict(sorted(by_status.items())),
+        )
+
+    def dump(self) -> list[dict[str, Any]]:
+        """Every row of every table, JSON-safe, in a fixed order.
+
+        Two indexes holding the same facts dump equal lists, whatever the
+        order the facts arrived in.
+        """
+        out: list[dict[str, Any]] = []
+        with self._edge("cannot dump the index"), self._engine.connect() as conn:
+            for table in sorted(metadata.sorted_tables, key=lambda t: t.name):
+                order = list(table.primary_key.columns)
+                for row in conn.execute(sa.select(table).order_by(*order)).mappings():
+                    out.append({"table": table.name, **{k: json_safe(v) for k, v in row.items()}})
+        return out

@@ -1,0 +1,157 @@
+"""What the indexer learns from a document: plain, immutable values.
+
+These classes are the contract between parsing (``parse.py``), signature
+inspection (``signature.py``) and the SQL index (``db.py``).  They are not the
+stored format (the store keeps only the original bytes and log leaves) and not
+the API schema.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+__all__ = [
+    "KINDS",
+    "Party",
+    "Reference",
+    "EDefterInfo",
+    "DocumentMetadata",
+    "SignatureReport",
+    "SIGNATURE_STATUSES",
+    "IndexRecord",
+]
+
+# kind -> what it is; the value users type in `earsiv search --kind`.
+KINDS: dict[str, str] = {
+    "e-fatura": "UBL-TR Invoice (e-Fatura profiles: TEMELFATURA, TICARIFATURA, IHRACAT, ...)",
+    "e-arsiv": "UBL-TR Invoice with profile EARSIVFATURA",
+    "e-smm": "UBL-TR Invoice with profile EARSIVBELGE (serbest meslek makbuzu)",
+    "e-mm": "UBL-TR CreditNote (e-Müstahsil makbuzu)",
+    "e-irsaliye": "UBL-TR DespatchAdvice",
+    "irsaliye-yaniti": "UBL-TR ReceiptAdvice (answer to a waybill)",
+    "uygulama-yaniti": "UBL-TR ApplicationResponse (KABUL/RED, system responses)",
+    "zarf": "StandardBusinessDocument envelope",
+    "yevmiye": "e-Defter journal ledger (edefter:defter, entriesType journal)",
+    "kebir": "e-Defter general ledger (edefter:defter, entriesType ledger)",
+    "berat": "e-Defter berat (edefter:berat), including GİB-approved berats",
+    "other": "well-formed XML of no recognised kind",
+}
+
+SIGNATURE_STATUSES = ("valid", "invalid", "unsigned", "unverifiable", "pending")
+
+
+@dataclass(frozen=True, slots=True)
+class Party:
+    role: str  # supplier | customer | despatch-supplier | delivery-customer | sender | receiver | owner
+    scheme: str | None  # VKN | TCKN | other schemeID | None
+    id: str | None
+    name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    type: str  # billing | despatch | response | order | receipt | envelope-content | berat-of | other
+    id: str | None
+    ettn: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EDefterInfo:
+    vkn: str | None
+    period_start: dt.date | None
+    period_end: dt.date | None
+    ledger_type: str | None  # yevmiye | kebir | None (berat carries what it seals)
+    control_number: str | None  # gl-cor:uniqueID, YEV/KEB + YYYYMM + 6 digits
+    berat_guid: str | None
+    entry_count: int | None
+    # sha256 hex of the ledger's ds:SignatureValue text (whitespace removed):
+    # equal on a ledger and on the berat that seals it.
+    seal: str | None
+    gib_approved: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentMetadata:
+    kind: str
+    root: str  # local name of the root element
+    namespace: str | None
+    profile: str | None = None
+    type_code: str | None = None
+    doc_id: str | None = None
+    ettn: str | None = None
+    issue_date: dt.date | None = None
+    issue_time: str | None = None  # as written in the document
+    currency: str | None = None
+    payable_amount: Decimal | None = None
+    tax_amount: Decimal | None = None
+    series: str | None = None
+    year: int | None = None
+    sequence: int | None = None
+    parties: tuple[Party, ...] = ()
+    references: tuple[Reference, ...] = ()
+    edefter: EDefterInfo | None = None
+    signed: bool = False
+    stylesheets: int = 0
+    line_count: int = 0
+    texts: tuple[str, ...] = ()  # names, item names, notes: for full-text search
+    flags: tuple[str, ...] = ()  # e.g. "vkn-checksum:supplier", "id-pattern", "issue-time"
+
+    def party(self, *roles: str) -> Party | None:
+        return next((p for p in self.parties if p.role in roles), None)
+
+    @property
+    def supplier(self) -> Party | None:
+        return self.party("supplier", "despatch-supplier", "sender", "owner")
+
+    @property
+    def customer(self) -> Party | None:
+        return self.party("customer", "delivery-customer", "receiver")
+
+
+@dataclass(frozen=True, slots=True)
+class SignatureReport:
+    status: str  # one of SIGNATURE_STATUSES
+    reason: str | None = None
+    signer_subject: str | None = None
+    signer_id: str | None = None  # OID 2.5.4.5 of the signer certificate subject
+    signing_time: dt.datetime | None = None
+    cert_not_before: dt.datetime | None = None
+    cert_not_after: dt.datetime | None = None
+    cert_valid_at_signing: bool | None = None
+    references: int = 0
+    details: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if self.status not in SIGNATURE_STATUSES:
+            raise ValueError(f"unknown signature status {self.status!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class IndexRecord:
+    """One stored document as the SQL index sees it.
+
+    Every field is derived from the store: the storage facts come from the
+    document's log leaf, the rest from re-reading the original bytes, so that
+    ``earsiv reindex`` rebuilds an identical index.
+    """
+
+    digest: str  # sha256 hex of the original bytes: the identity
+    size: int  # original bytes
+    stored_size: int  # bytes of the compressed blob object
+    dict_digest: str | None  # compression dictionary used, if any
+    log_index: int  # position of the document's leaf in the Merkle log
+    received_at: dt.datetime  # UTC, aware, from the leaf
+    retain_until: dt.datetime  # UTC, aware, from the leaf (or a later extension event)
+    legal_hold: bool
+    tenant: str | None  # VKN/TCKN of the taxpayer the document was archived for
+    source_name: str | None  # file name as received (informative only)
+    metadata: DocumentMetadata
+    signature: SignatureReport | None = None  # None until inspected ("pending")
+
+    def __post_init__(self) -> None:
+        if len(self.digest) != 64 or any(c not in "0123456789abcdef" for c in self.digest):
+            raise ValueError(f"digest must be 64 lower-case hex digits, got {self.digest!r}")
+        if self.received_at.tzinfo is None or self.retain_until.tzinfo is None:
+            raise ValueError("received_at and retain_until must be timezone-aware")

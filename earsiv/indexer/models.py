@@ -1,0 +1,199 @@
+"""Tables of the SQL metadata index.
+
+The same definitions serve SQLite (embedded default) and PostgreSQL, so only
+portable types appear here; the Alembic migrations in ``migrations/versions``
+must produce exactly this schema (a test compares them).
+
+Everything in these tables is derived from the object store (invariant 5):
+``earsiv reindex`` empties them and fills them again from the log leaves and
+the original bytes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+
+__all__ = [
+    "metadata",
+    "documents",
+    "document_parties",
+    "document_refs",
+    "index_meta",
+    "UTCDateTime",
+    "NO_DATE",
+]
+
+# Keyset paging orders by (sort_date DESC, digest DESC).  A document without an
+# issue date sorts as if issued on this day, i.e. last: NULLs would sort first
+# on PostgreSQL and last on SQLite, and a nullable sort key makes keyset
+# conditions need special cases.
+NO_DATE = dt.date(1, 1, 1)
+
+# Deterministic constraint names, so that a later migration can name what it
+# alters on both back-ends.
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(TypeDecorator):
+    """An aware datetime, stored as UTC.
+
+    SQLite has no time zone type: the value is stored as naive UTC text and
+    read back as aware UTC.  PostgreSQL stores ``timestamptz``; its answer is
+    normalised to UTC too, so both back-ends return equal values.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: sa.Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the index stores aware datetimes only")
+        value = value.astimezone(dt.timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: sa.Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.timezone.utc)
+        return value.astimezone(dt.timezone.utc)
+
+
+# Values read from documents are unbounded strings: a hostile or sloppy
+# document must be archived and flagged (invariant 7), not fail on VARCHAR(n).
+_Str = sa.String
+
+documents = sa.Table(
+    "documents",
+    metadata,
+    sa.Column("digest", sa.String(64), primary_key=True),
+    sa.Column("kind", _Str(), nullable=False),
+    sa.Column("root", _Str(), nullable=False),
+    sa.Column("namespace", _Str()),
+    sa.Column("profile", _Str()),
+    sa.Column("type_code", _Str()),
+    sa.Column("doc_id", _Str()),
+    sa.Column("ettn", _Str()),
+    # lower-cased ETTN: UUIDs compare case-insensitively, and an index on a
+    # plain column is portable where an expression index is not quite.
+    sa.Column("ettn_key", _Str()),
+    sa.Column("issue_date", sa.Date()),
+    sa.Column("sort_date", sa.Date(), nullable=False),
+    sa.Column("issue_time", _Str()),
+    sa.Column("currency", _Str()),
+    # Amounts twice: the TEXT column is the exact value (str(Decimal), read
+    # back as an equal Decimal with the same exponent); the Numeric column
+    # serves range queries.  PostgreSQL's NUMERIC is exact, but SQLite keeps
+    # NUMERIC as a 64-bit float, which would silently change 17+ digit amounts.
+    sa.Column("payable_amount", _Str()),
+    sa.Column("payable_amount_num", sa.Numeric(asdecimal=False)),
+    sa.Column("tax_amount", _Str()),
+    sa.Column("series", _Str()),
+    sa.Column("year", sa.Integer()),
+    sa.Column("sequence", sa.BigInteger()),
+    sa.Column("supplier_scheme", _Str()),
+    sa.Column("supplier_id", _Str()),
+    sa.Column("supplier_name", sa.Text()),
+    sa.Column("customer_scheme", _Str()),
+    sa.Column("customer_id", _Str()),
+    sa.Column("customer_name", sa.Text()),
+    sa.Column("signed", sa.Boolean(), nullable=False),
+    sa.Column("stylesheets", sa.Integer(), nullable=False),
+    sa.Column("line_count", sa.Integer(), nullable=False),
+    # Displayed with every row: kept here so that a page is one query.
+    sa.Column("flags", sa.JSON(), nullable=False),
+    sa.Column("refs", sa.JSON(), nullable=False),
+    sa.Column("edefter_vkn", _Str()),
+    sa.Column("edefter_period_start", sa.Date()),
+    sa.Column("edefter_period_end", sa.Date()),
+    sa.Column("edefter_ledger_type", _Str()),
+    sa.Column("edefter_control_number", _Str()),
+    sa.Column("edefter_berat_guid", _Str()),
+    sa.Column("edefter_entry_count", sa.Integer()),
+    sa.Column("edefter_seal", _Str()),
+    sa.Column("edefter_gib_approved", sa.Boolean()),
+    sa.Column("signature_status", _Str(), nullable=False),
+    sa.Column("signature_reason", sa.Text()),
+    sa.Column("signer_subject", sa.Text()),
+    sa.Column("signer_id", _Str()),
+    sa.Column("signing_time", UTCDateTime()),
+    sa.Column("cert_not_before", UTCDateTime()),
+    sa.Column("cert_not_after", UTCDateTime()),
+    sa.Column("cert_valid_at_signing", sa.Boolean()),
+    sa.Column("signature_references", sa.Integer()),
+    sa.Column("signature_details", sa.JSON(none_as_null=True)),  # SQL NULL until inspected
+    sa.Column("size", sa.BigInteger(), nullable=False),
+    sa.Column("stored_size", sa.BigInteger(), nullable=False),
+    sa.Column("dict_digest", sa.String(64)),
+    sa.Column("log_index", sa.BigInteger(), nullable=False),
+    sa.Column("received_at", UTCDateTime(), nullable=False),
+    sa.Column("retain_until", UTCDateTime(), nullable=False),
+    sa.Column("legal_hold", sa.Boolean(), nullable=False),
+    sa.Column("tenant", _Str()),
+    sa.Column("source_name", sa.Text()),
+    # One leaf per document: two rows with one log position mean a broken
+    # reindex, which must fail loudly.
+    sa.UniqueConstraint("log_index"),
+    # Listing pages: each filter that can drive a query leads an index whose
+    # tail is the keyset order, so a page is a range scan that stops early.
+    sa.Index(None, "sort_date", "digest"),
+    sa.Index(None, "kind", "sort_date", "digest"),
+    sa.Index(None, "tenant", "sort_date", "digest"),
+    sa.Index(None, "ettn_key"),
+    sa.Index(None, "doc_id"),
+    sa.Index(None, "edefter_vkn", "edefter_period_start"),
+    sa.Index(None, "edefter_seal"),
+    sa.Index(None, "signature_status", "log_index"),
+)
+
+# One row per party of a document (supplier, customer, despatch, delivery,
+# sender, receiver, e-Defter owner).  sort_date is copied from the document so
+# that "this VKN, these dates, newest first" is one range scan of one index.
+document_parties = sa.Table(
+    "document_parties",
+    metadata,
+    sa.Column(
+        "digest", sa.String(64), sa.ForeignKey("documents.digest", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("position", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column("role", _Str(), nullable=False),
+    sa.Column("scheme", _Str()),
+    sa.Column("party_id", _Str()),
+    sa.Column("name", sa.Text()),
+    sa.Column("sort_date", sa.Date(), nullable=False),
+    sa.Index(None, "party_id", "sort_date", "digest"),
+)
+
+document_refs = sa.Table(
+    "document_refs",
+    metadata,
+    sa.Column(
+        "digest", sa.String(64), sa.ForeignKey("documents.digest", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("position", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column("ref_type", _Str(), nullable=False),
+    sa.Column("ref_id", _Str()),
+    sa.Column("ref_ettn", _Str()),
+    sa.Index(None, "ref_id"),
+    sa.Index(None, "ref_ettn"),
+)
+
+index_meta = sa.Table(
+    "index_meta",
+    metadata,
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("value", sa.Text(), nullable=False),
+)
