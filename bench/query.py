@@ -28,8 +28,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import sqlalchemy as sa  # noqa: E402
+
 from earsiv.indexer.db import Index  # noqa: E402
 from earsiv.indexer.metadata import DocumentMetadata, IndexRecord, Party  # noqa: E402
+from earsiv.indexer.models import metadata  # noqa: E402
 from earsiv.indexer.query import SearchQuery  # noqa: E402
 from earsiv.indexer.rows import ROW_COLUMNS  # noqa: E402
 
@@ -41,7 +44,7 @@ DAYS = 3652
 PAGE = 100
 P95_TARGET_MS = 20.0
 RATIO_TARGET = 2.0
-BATCH = 20_000
+BATCH = 50_000
 SEED = 20240101
 
 
@@ -130,11 +133,23 @@ def make_record(i: int, pop: Population, rng: random.Random) -> IndexRecord:
 
 
 def build(path: Path, rows: int) -> None:
+    """Load through ``Index.add`` (executemany, one transaction per batch).
+
+    As any bulk loader does, the secondary indexes are dropped first and
+    built once at the end (a sort instead of a million random B-tree inserts);
+    the resulting schema is exactly the migrated one.
+    """
     tmp = path.with_suffix(".building")
     for leftover in BENCH_DIR.glob(tmp.name + "*"):
         leftover.unlink()
-    index = Index(f"sqlite:///{tmp}")
+    url = f"sqlite:///{tmp}"
+    index = Index(url, cache_mib=1024)
     index.upgrade()
+    engine = sa.create_engine(url)
+    secondary = [ix for table in metadata.sorted_tables for ix in table.indexes]
+    with engine.begin() as conn:
+        for ix in secondary:
+            ix.drop(conn)
     rng = random.Random(SEED)
     pop = Population(rng)
     started = time.perf_counter()
@@ -142,12 +157,16 @@ def build(path: Path, rows: int) -> None:
         index.add([make_record(i, pop, rng) for i in range(start, min(rows, start + BATCH))])
         done = min(rows, start + BATCH)
         elapsed = time.perf_counter() - started
-        print(f"\r  built {done:,}/{rows:,} rows in {elapsed:.0f} s", end="", flush=True)
+        print(f"\r  loaded {done:,}/{rows:,} rows in {elapsed:.0f} s", end="", flush=True)
     index.meta_set("bench_rows", str(rows))
     index.close()
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"PRAGMA cache_size = {-1024 * 1024}")
+        for ix in secondary:
+            ix.create(conn)
+    engine.dispose()
     con = sqlite3.connect(tmp)
     con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    con.execute("ANALYZE")
     con.close()
     tmp.rename(path)
     print(f"\n  index of {rows:,} rows built in {time.perf_counter() - started:.0f} s: {path}")

@@ -48,6 +48,12 @@ def _open(ctx: click.Context) -> Archive:
     return Archive.open(Path(ctx.obj["home"]))
 
 
+def _row_json(row) -> dict:
+    data = row.to_json()
+    data.setdefault("id", data.get("doc_id"))  # the name other tools use (issue contract)
+    return data
+
+
 def _digest(value: str) -> str:
     value = value.strip().lower()
     if not DIGEST_RE.match(value):
@@ -167,7 +173,7 @@ def search(ctx, vkn, date_from, date_to, kind, doc_id, ettn, profile, type_code,
     finally:
         arch.index.close()
     if as_json:
-        click.echo(json.dumps([r.to_json() for r in page.rows], ensure_ascii=False, indent=1))
+        click.echo(json.dumps([_row_json(r) for r in page.rows], ensure_ascii=False, indent=1))
         if page.next_cursor:
             click.echo(f"next cursor: {page.next_cursor}", err=True)
         return
@@ -193,7 +199,7 @@ def show(ctx, digest: str, as_json: bool) -> None:
     if row is None:
         click.echo(f"earsiv: error: no document with digest {digest}", err=True)
         ctx.exit(EXIT_FAILED)
-    data = row.to_json()
+    data = _row_json(row)
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=1))
         return

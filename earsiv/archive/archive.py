@@ -185,6 +185,12 @@ class Archive:
         return []
 
     def after_append(self, log_size: int) -> None:
+        # Leaves of other writers that appeared meanwhile are indexed here too
+        # (adding is idempotent), so "log_size" never claims leaves that a
+        # writer which crashed before its index commit left unindexed.
+        foreign = self.log.take_foreign()
+        if foreign:
+            self._replay_pairs(foreign)
         self.index.meta_set("log_size", str(log_size))
         for issuer, digest in self.dictionaries.issuers().items():
             if self.index.meta_get(f"dict/{issuer}") != digest:
@@ -291,9 +297,18 @@ class Archive:
         return n
 
     def _replay(self, start: int, progress: Callable[[int], None] | None = None) -> int:
+        self.log.take_foreign()  # all of them are replayed below
+        count = self._replay_pairs(self.log.iter_leaves(start), progress)
+        self.index.meta_set("log_size", str(self.log.size))
+        if self._max_until > self._load_max_until():
+            self.index.meta_set("max_retain_until", self._max_until.isoformat())
+        self.after_append(self.log.size)
+        return count
+
+    def _replay_pairs(self, pairs, progress: Callable[[int], None] | None = None) -> int:
         pending: list[IndexRecord] = []
         count = 0
-        for idx, leaf in self.log.iter_leaves(start):
+        for idx, leaf in pairs:
             entry = decode_entry(leaf)
             kind = entry["type"]
             if kind == "document":
@@ -316,8 +331,6 @@ class Archive:
                 progress(1)
         if pending:
             self.index.add(pending)
-        self.index.meta_set("log_size", str(self.log.size))
-        self.after_append(self.log.size)
         return count
 
     def _record_from_leaf(self, idx: int, entry: dict) -> IndexRecord:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import blobs, merkle
+from . import merkle
 from .errors import ArchiveError, StoreError, VerificationError
 from .log import decode_entry
 from .tsa_verify import verify_token

@@ -132,6 +132,9 @@ class Log:
         self._hashes: list[bytes] = []
         self._bundles: list[int] = []  # first index of each bundle, ascending
         self._bundle_sizes: list[int] = []
+        # Leaves other writers appended, seen by this process but not yet
+        # handed to the index (see take_foreign).
+        self._foreign: list[tuple[int, bytes]] = []
         cache_dir.mkdir(parents=True, exist_ok=True)
         self._lockfile = cache_dir / "log.lock"
         self._lockfile.touch(exist_ok=True)
@@ -160,7 +163,14 @@ class Log:
                     self._add_hash(merkle.leaf_hash(leaf))
                 self._bundles.append(first)
                 self._bundle_sizes.append(len(leaves))
+            self._foreign.extend(new)
         return new
+
+    def take_foreign(self) -> list[tuple[int, bytes]]:
+        """Leaves appended by other writers since the last call."""
+        with self._lock:
+            out, self._foreign = self._foreign, []
+            return out
 
     def _add_hash(self, h: bytes) -> None:
         self._hashes.append(h)

@@ -22,16 +22,16 @@ from collections.abc import Iterable, Sequence
 from earsiv.archive.errors import VerificationError
 
 __all__ = [
-    "HASH_SIZE",
     "EMPTY_ROOT",
+    "HASH_SIZE",
+    "MerkleAccumulator",
+    "consistency_proof",
+    "inclusion_proof",
     "leaf_hash",
     "node_hash",
     "root",
-    "inclusion_proof",
-    "verify_inclusion",
-    "consistency_proof",
     "verify_consistency",
-    "MerkleAccumulator",
+    "verify_inclusion",
 ]
 
 HASH_SIZE = 32
@@ -84,16 +84,29 @@ def _range_root(leaves: Sequence[bytes], start: int, end: int) -> bytes:
     return h
 
 
-def root(leaf_hashes: Sequence[bytes]) -> bytes:
-    """The tree head MTH over already-hashed leaves."""
-    if not leaf_hashes:
+def _size(leaf_hashes: Sequence[bytes], size: int | None) -> int:
+    if size is None:
+        return len(leaf_hashes)
+    if not 0 <= size <= len(leaf_hashes):
+        raise ValueError(f"tree size {size} outside 0..{len(leaf_hashes)} known leaves")
+    return size
+
+
+def root(leaf_hashes: Sequence[bytes], size: int | None = None) -> bytes:
+    """The tree head MTH over the first ``size`` (default: all) already-hashed leaves."""
+    n = _size(leaf_hashes, size)
+    if n == 0:
         return EMPTY_ROOT
-    return _range_root(leaf_hashes, 0, len(leaf_hashes))
+    return _range_root(leaf_hashes, 0, n)
 
 
-def inclusion_proof(index: int, leaf_hashes: Sequence[bytes]) -> list[bytes]:
-    """PATH(index, D[n]) of RFC 6962 §2.1.1, ordered from the leaf upwards."""
-    n = len(leaf_hashes)
+def inclusion_proof(index: int, leaf_hashes: Sequence[bytes], size: int | None = None) -> list[bytes]:
+    """PATH(index, D[size]) of RFC 6962 §2.1.1, ordered from the leaf upwards.
+
+    ``size`` (default: all leaves) proves against an older checkpoint without slicing
+    (copying) the leaf list.
+    """
+    n = _size(leaf_hashes, size)
     if not 0 <= index < n:
         raise ValueError(f"leaf index {index} outside a tree of size {n}")
     # Walk down from the root; every step keeps the half holding the leaf and records the
@@ -258,15 +271,15 @@ class MerkleAccumulator:
     the whole state: persist them and rebuild with ``MerkleAccumulator(size, hashes)``.
     """
 
-    __slots__ = ("_size", "_hashes")
+    __slots__ = ("_hashes", "_size")
 
     def __init__(self, size: int = 0, hashes: Sequence[bytes] = ()) -> None:
         if size < 0:
             raise ValueError(f"size must not be negative, got {size}")
         # The perfect subtrees of a tree of size n are its set bits, largest first.
-        if len(hashes) != bin(size).count("1"):
+        if len(hashes) != (size).bit_count():
             raise ValueError(
-                f"a tree of size {size} has {bin(size).count('1')} edge hashes, got {len(hashes)}"
+                f"a tree of size {size} has {(size).bit_count()} edge hashes, got {len(hashes)}"
             )
         for h in hashes:
             _check_hash(h, "edge hash")

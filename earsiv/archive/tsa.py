@@ -18,7 +18,7 @@ import re
 import secrets
 import ssl
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -38,13 +38,14 @@ from earsiv.archive.tsa_verify import HASHES, LOCAL_TSA_POLICY, verify_token
 __all__ = [
     "LOCAL_TSA_POLICY",
     "LOCAL_TSA_SUBJECT",
-    "TimeStampAuthority",
-    "LocalTSA",
     "HttpTSA",
     "KamuSMTSA",
+    "LocalTSA",
+    "TimeStampAuthority",
+    "TimeStampResp",
     "build_request",
-    "token_from_response",
     "kamusm_identity",
+    "token_from_response",
 ]
 
 LOCAL_TSA_SUBJECT = "earsiv local TSA \u2014 not a qualified time-stamp"
@@ -65,6 +66,16 @@ class TimeStampAuthority(Protocol):
     def stamp(self, message_imprint: bytes, *, hash_name: str = "sha256") -> bytes:
         """The DER TimeStampToken over ``message_imprint`` (a ``hash_name`` digest)."""
         ...
+
+
+class TimeStampResp(core.Sequence):
+    """RFC 3161 §2.4.2 TimeStampResp. asn1crypto's own class makes the token mandatory,
+    which fails on exactly the replies we most need to read: refusals carry no token."""
+
+    _fields = [
+        ("status", tsp.PKIStatusInfo),
+        ("time_stamp_token", cms.ContentInfo, {"optional": True}),
+    ]
 
 
 def _check_imprint(message_imprint: bytes, hash_name: str) -> None:
@@ -114,7 +125,7 @@ class LocalTSA:
             key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
         else:
             raise ValueError(f"key_type must be 'ec' or 'rsa', not {key_type!r}")
-        now = datetime.now(timezone.utc).replace(microsecond=0)
+        now = datetime.now(UTC).replace(microsecond=0)
         subject = x509.Name([
             x509.NameAttribute(NameOID.COMMON_NAME, LOCAL_TSA_SUBJECT),
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, "earsiv archive-private time-stamping"),
@@ -180,7 +191,7 @@ class LocalTSA:
         """Answer a DER TimeStampReq with a DER TimeStampResp, as a TSA server would."""
         try:
             request = tsp.TimeStampReq.load(request_der, strict=True)
-            request.native
+            _ = request.native  # parse it all now: asn1crypto is lazy
         except (ValueError, TypeError) as exc:
             return _rejection("bad_data_format", f"not a TimeStampReq: {exc}")
         imprint = request["message_imprint"]
@@ -194,11 +205,11 @@ class LocalTSA:
             return _rejection("unaccepted_policy", f"policy {request['req_policy'].dotted}")
         token = self._token(imprint, request["nonce"].native,
                             with_cert=bool(request["cert_req"].native))
-        return tsp.TimeStampResp({"status": {"status": "granted"}, "time_stamp_token": token}).dump()
+        return TimeStampResp({"status": {"status": "granted"}, "time_stamp_token": token}).dump()
 
     def _token(self, imprint: tsp.MessageImprint, nonce: int | None, *,
                with_cert: bool = True) -> cms.ContentInfo:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         gen_time = now.replace(microsecond=now.microsecond // 1000 * 1000)
         tst_fields = {
             "version": "v1",
@@ -275,7 +286,7 @@ def _write_new(path: Path, data: bytes, mode: int) -> None:
 
 
 def _rejection(fail_info: str, text: str) -> bytes:
-    return tsp.TimeStampResp({"status": {
+    return TimeStampResp({"status": {
         "status": "rejection",
         "status_string": [text],
         "fail_info": tsp.PKIFailureInfo({fail_info}),
@@ -309,8 +320,8 @@ def token_from_response(response_der: bytes, *, message_imprint: bytes, hash_nam
                         nonce: int | None, name: str | None = None) -> bytes:
     """The token in a DER TimeStampResp, if and only if it answers this very request."""
     try:
-        response = tsp.TimeStampResp.load(response_der, strict=True)
-        response.native
+        response = TimeStampResp.load(response_der, strict=True)
+        _ = response.native  # parse it all now: asn1crypto is lazy
     except (ValueError, TypeError) as exc:
         # Kamu SM has been seen answering with bodies that are not a TimeStampResp; the
         # human-readable part is what the operator needs.

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from asn1crypto import cms, tsp
 from asn1crypto import x509 as asn1_x509
@@ -33,8 +33,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from earsiv.archive.errors import VerificationError
 
 __all__ = [
-    "LOCAL_TSA_POLICY",
     "HASHES",
+    "LOCAL_TSA_POLICY",
     "TokenInfo",
     "verify_token",
 ]
@@ -101,13 +101,8 @@ def _check_hash_allowed(step: int, name: str, what: str, allow_sha1: bool) -> No
         raise _fail(step, f"{what} uses SHA-1, refused (allow_sha1 not set)")
 
 
-def _signed_attrs_der(signer_info: cms.SignerInfo) -> bytes:
-    """The bytes the signature covers: signedAttrs as received, re-tagged as a SET (0x31).
-
-    RFC 5652 §5.4: the [0] IMPLICIT tag is replaced by the universal SET tag. Using the
-    received contents (not a re-encoding) is what the signer signed.
-    """
-    contents = signer_info["signed_attrs"].contents
+def _as_set(contents: bytes) -> bytes:
+    """signedAttrs re-tagged as the universal SET (0x31) the signature covers (RFC 5652 §5.4)."""
     n = len(contents)
     if n < 0x80:
         length = bytes([n])
@@ -134,11 +129,21 @@ def _load_token_certs(signed_data: cms.SignedData) -> list[tuple[x509.Certificat
     return certs
 
 
+def _same_name(a: asn1_x509.Name, b: asn1_x509.Name) -> bool:
+    """RFC 5280 §7.1 name comparison; names it cannot normalise must match byte for byte."""
+    if a.dump() == b.dump():  # the usual case, and 100x cheaper than stringprep
+        return True
+    try:
+        return a == b
+    except ValueError:  # e.g. unassigned code points: no normalisation defined
+        return False
+
+
 def _matches_sid(sid: cms.SignerIdentifier, cert: asn1_x509.Certificate) -> bool:
     if sid.name == "issuer_and_serial_number":
         return (
             sid.chosen["serial_number"].native == cert.serial_number
-            and sid.chosen["issuer"] == cert.issuer
+            and _same_name(sid.chosen["issuer"], cert.issuer)
         )
     if sid.name == "subject_key_identifier":
         return cert.key_identifier is not None and cert.key_identifier == sid.chosen.native
@@ -164,7 +169,8 @@ def _check_ess(signed_attrs: cms.CMSAttributes, cert: asn1_x509.Certificate, der
     issuer_serial = first["issuer_serial"]
     if issuer_serial.native is not None:
         names = [g.chosen for g in issuer_serial["issuer"] if g.name == "directory_name"]
-        if issuer_serial["serial_number"].native != cert.serial_number or cert.issuer not in names:
+        if (issuer_serial["serial_number"].native != cert.serial_number
+                or not any(_same_name(cert.issuer, n) for n in names)):
             raise _fail(5, "ESS issuerSerial does not match the signer certificate")
 
 
@@ -183,7 +189,6 @@ def _chain_to_trust(
     signer: x509.Certificate,
     trusted: Sequence[x509.Certificate],
     pool: Sequence[x509.Certificate],
-    gen_time: datetime,
 ) -> list[x509.Certificate]:
     """The path signer → … → a trusted certificate, each link signature-checked."""
     path = [signer]
@@ -209,18 +214,16 @@ def _chain_to_trust(
                         "and does not chain to a trusted certificate")
         path.append(issuer)
         current = issuer
-    for cert in path:
-        if not _valid_at(cert, gen_time):  # 8 (for the whole path)
-            raise VerificationError(
-                f"certificate {cert.subject.rfc4514_string()} not valid at genTime "
-                f"{gen_time.isoformat()}", step=8)
     return path
 
 
-def _check_signature(signer_info: cms.SignerInfo, cert: x509.Certificate, digest_name: str,
-                     allow_sha1: bool) -> None:
+def _check_signature(signer_info: cms.SignerInfo, data: bytes, cert: x509.Certificate,
+                     digest_name: str, allow_sha1: bool) -> None:
     algo = signer_info["signature_algorithm"]
-    kind = algo.signature_algo
+    try:
+        kind = algo.signature_algo
+    except ValueError as exc:
+        raise _fail(9, f"unknown signature algorithm {algo['algorithm'].dotted}") from exc
     try:
         named_hash = algo.hash_algo
     except ValueError:  # rsaEncryption / bare OIDs name no hash: the digestAlgorithm rules
@@ -228,7 +231,6 @@ def _check_signature(signer_info: cms.SignerInfo, cert: x509.Certificate, digest
     if named_hash != digest_name:
         raise _fail(9, f"signature hash {named_hash} differs from digest algorithm {digest_name}")
     _check_hash_allowed(9, named_hash, "signature", allow_sha1)
-    data = _signed_attrs_der(signer_info)
     signature = signer_info["signature"].native
     key = cert.public_key()
     chosen = HASHES[digest_name]
@@ -268,19 +270,21 @@ def _parse(token_der: bytes):
             raise _fail(1, "TSTInfo is missing (detached content)")
         tst_bytes = e_content.contents
         tst_info = tsp.TSTInfo.load(tst_bytes, strict=True)
-        tst_info.native  # force a full parse here rather than deep inside a later step
+        _ = tst_info.native  # the TSTInfo is small: parse all of it now
         signer_infos = signed_data["signer_infos"]
-        signer_infos.native
+        if len(signer_infos) != 1:
+            raise _fail(1, f"expected one signer, found {len(signer_infos)}")
+        # Taken before anything reads the attributes: once asn1crypto has parsed a SET OF
+        # it re-encodes it on access, and the signature covers the bytes as received.
+        signed_attrs_der = _as_set(signer_infos[0]["signed_attrs"].contents)
         certs = _load_token_certs(signed_data)
     except VerificationError:
         raise
-    except (ValueError, TypeError, KeyError) as exc:
+    except (ValueError, TypeError, KeyError, x509.InvalidVersion) as exc:
         raise _fail(1, f"not a well-formed time-stamp token: {exc}") from exc
-    if len(signer_infos) != 1:
-        raise _fail(1, f"expected one signer, found {len(signer_infos)}")
     if tst_info["version"].native != "v1":
         raise _fail(1, f"unknown TSTInfo version {tst_info['version'].native}")
-    return signed_data, tst_bytes, tst_info, signer_infos[0], certs
+    return tst_bytes, tst_info, signer_infos[0], signed_attrs_der, certs
 
 
 def verify_token(
@@ -303,12 +307,21 @@ def verify_token(
         raise ValueError("give data or message_imprint: a token proves nothing about nothing")
     if not trusted_certs:
         raise ValueError("trusted_certs is empty: nothing could ever verify")
-    now = at or datetime.now(timezone.utc)
+    now = at or datetime.now(UTC)
     if now.tzinfo is None:
         raise ValueError("at must be timezone-aware")
+    try:
+        return _verify(token_der, message_imprint, data, list(trusted_certs), allow_sha1, now)
+    except (ValueError, TypeError, KeyError, x509.InvalidVersion) as exc:
+        # asn1crypto parses lazily, so a malformed part can surface in any step; a full
+        # eager parse up front costs ~50 ms per token.
+        raise _fail(1, f"malformed time-stamp token: {exc}") from exc
 
+
+def _verify(token_der: bytes, message_imprint: bytes | None, data: bytes | None,
+            trusted_certs: list[x509.Certificate], allow_sha1: bool, now: datetime) -> TokenInfo:
     # 1. Parse: ContentInfo(SignedData(TSTInfo)), one signer.
-    signed_data, tst_bytes, tst_info, signer_info, token_certs = _parse(token_der)
+    tst_bytes, tst_info, signer_info, signed_attrs_der, token_certs = _parse(token_der)
     imprint = tst_info["message_imprint"]
     hash_name = imprint["hash_algorithm"]["algorithm"].native
     hashed = imprint["hashed_message"].native
@@ -330,7 +343,7 @@ def verify_token(
     digest_name = signer_info["digest_algorithm"]["algorithm"].native
     _check_hash_allowed(3, digest_name, "signer digest", allow_sha1)
     signed_attrs = signer_info["signed_attrs"]
-    if not signed_attrs.native:
+    if signed_attrs.native is None or len(signed_attrs) == 0:
         raise _fail(3, "no signed attributes")
     content_types = _attr_values(signed_attrs, "content_type")
     if [v.native for v in content_types] != ["tst_info"]:
@@ -352,9 +365,8 @@ def verify_token(
     # 5. ESS signingCertificate(V2) hashes exactly that certificate.
     _check_ess(signed_attrs, signer_asn1, signer_der)
 
-    # 6. That certificate is trusted, or chains to a trusted one (8. validity at genTime
-    #    is checked along the way for every certificate on the path).
-    _chain_to_trust(signer, list(trusted_certs), [c for c, _ in token_certs], gen_time)
+    # 6. That certificate is trusted, or chains to a trusted one.
+    path = _chain_to_trust(signer, trusted_certs, [c for c, _ in token_certs])
 
     # 7. It is a TSA certificate: critical extended key usage, timeStamping only
     #    (RFC 3161 §2.3).
@@ -365,12 +377,15 @@ def verify_token(
     if not eku.critical or list(eku.value) != [ExtendedKeyUsageOID.TIME_STAMPING]:
         raise _fail(7, "signer certificate's extended key usage is not critical timeStamping only")
 
-    # 8. Valid at genTime (the signer itself; the path was checked in step 6).
-    if not _valid_at(signer, gen_time):
-        raise _fail(8, "signer certificate not valid at genTime")
+    # 8. Every certificate on that path was valid at genTime (not "now": a token must
+    #    outlive its TSA certificate, that is what archives keep it for).
+    for cert in path:
+        if not _valid_at(cert, gen_time):
+            raise _fail(8, f"certificate {cert.subject.rfc4514_string()} not valid at genTime "
+                           f"{gen_time.isoformat()}")
 
     # 9. The signature over the signed attributes, with the signer's key.
-    _check_signature(signer_info, signer, digest_name, allow_sha1)
+    _check_signature(signer_info, signed_attrs_der, signer, digest_name, allow_sha1)
 
     # The optional TSTInfo tsa field, for display only: trust comes from steps 4-6.
     tsa = tst_info["tsa"]
@@ -379,7 +394,7 @@ def verify_token(
         tsa_name = tsa.chosen.human_friendly
     nonce = tst_info["nonce"].native
     return TokenInfo(
-        gen_time=gen_time.astimezone(timezone.utc),
+        gen_time=gen_time.astimezone(UTC),
         serial=tst_info["serial_number"].native,
         policy=tst_info["policy"].dotted,
         hash_algorithm=hash_name,

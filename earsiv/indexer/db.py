@@ -39,7 +39,8 @@ from .rows import (
 __all__ = ["Index", "MIGRATIONS", "SearchQuery", "SearchPage", "DocumentRow", "IndexStats"]
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-_WRITE = "earsiv_write"
+_TX = "earsiv_tx"
+_BEGIN = {"write": "BEGIN IMMEDIATE", "snapshot": "BEGIN"}
 # Bound parameters per IN (...) list; SQLite allows 32766 per statement.
 _IN_CHUNK = 5000
 # Child tables first: deleting rows must not trip a foreign key.
@@ -47,15 +48,17 @@ _TABLES_CHILDREN_FIRST = (document_parties, document_refs, documents, index_meta
 _GET = sa.select(*RAW_COLUMNS).where(documents.c.digest == sa.bindparam("digest"))
 
 
-def _install_sqlite_hooks(engine: sa.Engine) -> None:
+def _install_sqlite_hooks(engine: sa.Engine, cache_mib: int) -> None:
     """WAL, NORMAL sync, foreign keys, a busy timeout, and real transactions.
 
     The sqlite3 module's legacy mode emits BEGIN only before DML, so a SELECT
     before an INSERT and DDL would run outside the transaction.  Here the
-    driver is put in autocommit and BEGIN is emitted by us: DEFERRED for
-    reads, IMMEDIATE for writes, so that a write transaction takes the lock
-    before it reads what it is about to change (no lost-update window, and
-    migrations are atomic).
+    driver is put in autocommit and BEGIN is emitted by us: IMMEDIATE for
+    writes, so that a write transaction takes the lock before it reads what
+    it is about to change (no lost-update window, and migrations are
+    atomic); DEFERRED for reads of several statements that must see one
+    snapshot; none for single-statement reads, which are atomic by
+    themselves and are the hot path of search.
     """
 
     @sa.event.listens_for(engine, "connect")
@@ -69,14 +72,15 @@ def _install_sqlite_hooks(engine: sa.Engine) -> None:
             # index but never corrupts it; the index is rebuilt from the store.
             cur.execute("PRAGMA synchronous = NORMAL")
             cur.execute("PRAGMA foreign_keys = ON")
-            cur.execute("PRAGMA cache_size = -16384")  # 16 MiB per connection
+            cur.execute(f"PRAGMA cache_size = {-1024 * int(cache_mib)}")  # negative: KiB
         finally:
             cur.close()
 
     @sa.event.listens_for(engine, "begin")
     def _begin(conn: sa.Connection) -> None:
-        write = conn.get_execution_options().get(_WRITE, False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        mode = conn.get_execution_options().get(_TX)
+        if mode is not None:
+            conn.exec_driver_sql(_BEGIN[mode])
 
 
 @contextlib.contextmanager
@@ -94,15 +98,20 @@ def _edge(what: str, dbapi_error: type[BaseException] = Exception) -> Iterator[N
 class Index:
     """The metadata index behind one SQLAlchemy URL."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, cache_mib: int = 16) -> None:
+        """*cache_mib*: SQLite page cache per connection; bulk loads of millions
+        of rows (reindex) go several times faster with a few hundred MiB."""
+        if not 1 <= cache_mib <= 65536:
+            raise ValueError(f"cache_mib must be 1..65536, got {cache_mib!r}")
         self.url = url
         with _edge(f"cannot open index {url!r}", ImportError):
             self._engine = sa.create_engine(url, echo=echo)
         if self._engine.dialect.name == "sqlite":
-            _install_sqlite_hooks(self._engine)
-        # Option engine sharing the pool and hooks: transactions begun from it
-        # are write transactions (BEGIN IMMEDIATE on SQLite).
-        self._writer = self._engine.execution_options(**{_WRITE: True})
+            _install_sqlite_hooks(self._engine, cache_mib)
+        # Option engines share the pool and hooks and say what kind of
+        # transaction to begin (see _install_sqlite_hooks).
+        self._writer = self._engine.execution_options(**{_TX: "write"})
+        self._snapshot = self._engine.execution_options(**{_TX: "snapshot"})
         self._dbapi_error: type[BaseException] = getattr(self._engine.dialect.loaded_dbapi, "Error", Exception)
 
     def __repr__(self) -> str:
@@ -174,7 +183,7 @@ class Index:
         )
         with self._edge("cannot record signature reports"), self._writer.begin() as conn:
             result = conn.execute(stmt, values)
-            self._check_rowcount(conn, result, len({digest for digest, _ in items}), "signature report")
+            self._check_rowcount(conn, result, len(items), "signature report")
 
     def set_legal_hold(self, digest: str, on: bool) -> None:
         self._update_one(digest, legal_hold=bool(on))
@@ -248,14 +257,14 @@ class Index:
 
     def stats(self) -> IndexStats:
         d = documents.c
-        with self._edge("cannot compute index statistics"), self._engine.connect() as conn:
+        with self._edge("cannot compute index statistics"), self._snapshot.connect() as conn:
             count, original, stored = conn.execute(
                 sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(d.size), 0),
                           sa.func.coalesce(sa.func.sum(d.stored_size), 0))
             ).one()
-            by_kind = dict(conn.execute(sa.select(d.kind, sa.func.count()).group_by(d.kind)).tuples().all())
+            by_kind = dict(conn.execute(sa.select(d.kind, sa.func.count()).group_by(d.kind)).all())
             by_status = dict(
-                conn.execute(sa.select(d.signature_status, sa.func.count()).group_by(d.signature_status)).tuples().all()
+                conn.execute(sa.select(d.signature_status, sa.func.count()).group_by(d.signature_status)).all()
             )
         return IndexStats(
             documents=count,
@@ -273,7 +282,7 @@ class Index:
         order the facts arrived in.
         """
         out: list[dict[str, Any]] = []
-        with self._edge("cannot dump the index"), self._engine.connect() as conn:
+        with self._edge("cannot dump the index"), self._snapshot.connect() as conn:
             for table in sorted(metadata.sorted_tables, key=lambda t: t.name):
                 order = list(table.primary_key.columns)
                 for row in conn.execute(sa.select(table).order_by(*order)).mappings():

@@ -31,12 +31,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import datetime as dt
 import hashlib
 import re
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -52,7 +51,7 @@ from lxml import etree
 from .metadata import SignatureReport
 from .xmlsafe import parse_xml
 
-__all__ = ["inspect_signature", "MAX_REFERENCES", "MAX_TRANSFORMS", "MAX_CERTIFICATES"]
+__all__ = ["MAX_CERTIFICATES", "MAX_REFERENCES", "MAX_TRANSFORMS", "inspect_signature"]
 
 # Real UBL-TR signatures carry two references and one to three certificates;
 # the bounds keep a hostile signature from costing one canonicalisation each.
@@ -62,7 +61,8 @@ MAX_CERTIFICATES = 16
 
 DS = "http://www.w3.org/2000/09/xmldsig#"
 XADES_PREFIX = "http://uri.etsi.org/01903/"
-XML_ID = "{http://www.w3.org/XML/1998/namespace}id"
+XML_NS = "{http://www.w3.org/XML/1998/namespace}"
+XML_ID = XML_NS + "id"
 EXC_NS = "http://www.w3.org/2001/10/xml-exc-c14n#"
 ENVELOPED = DS + "enveloped-signature"
 SIGNED_PROPERTIES_TYPE = "http://uri.etsi.org/01903#SignedProperties"
@@ -96,6 +96,15 @@ SIGNATURE_METHODS: dict[str, tuple[str, str]] = {
 }
 
 
+_SIGNATURE_CHILDREN = re.compile(r"SignedInfo SignatureValue( KeyInfo)?( Object)*")
+
+
+# Turkish seal certificates routinely carry CNs longer than the 64 characters
+# RFC 5280 allows and cryptography warns about each one.  A filter, not
+# warnings.catch_warnings(), because the latter is not thread-safe.
+warnings.filterwarnings("ignore", message="Attribute's length must be", category=UserWarning)
+
+
 class _Unverifiable(Exception):
     """Something we do not (or must not) check; becomes status ``unverifiable``."""
 
@@ -119,10 +128,7 @@ def inspect_signature(data: bytes, *, name: str = "<bytes>", tree=None) -> Signa
     """Report on the first XML signature of *data* (or of *tree*, parsed from it).
 
     Never raises for a well-formed document; a document that is not
-    well-formed raises what :func:`parse_xml` raises.  *tree* is changed during
-    the call (the signature is unlinked for the enveloped-signature digest)
-    and restored before returning, so it must not be shared with another
-    thread meanwhile.
+    well-formed raises what :func:`parse_xml` raises.  *tree* is only read.
     """
     if tree is None:
         tree = parse_xml(data, name=name)
@@ -134,7 +140,7 @@ def inspect_signature(data: bytes, *, name: str = "<bytes>", tree=None) -> Signa
     beside = [s for s in signatures[1:] if not _is_inside(s, sig)]
     outcome = _Outcome()
     try:
-        _verify(tree, sig, outcome)
+        _verify(tree, sig, outcome, may_have_xml_id=_may_have_xml_id(data, tree))
     except _Malformed as exc:
         outcome.failed.append(f"malformed signature: {exc}")
     except _Unverifiable as exc:
@@ -145,6 +151,13 @@ def inspect_signature(data: bytes, *, name: str = "<bytes>", tree=None) -> Signa
         outcome.unverifiable.insert(0, f"{len(signatures)} signatures, {len(beside) + 1} of them side by side: "
                                        "cannot tell which one is the signer's")
     return _report(outcome)
+
+
+def _may_have_xml_id(data: bytes, tree) -> bool:
+    # Saves a scan of the whole tree on nearly every document; only valid
+    # when the encoding writes "xml:id" as those ASCII bytes.
+    encoding = (tree.docinfo.encoding or "utf-8").lower().replace("_", "-")
+    return b"xml:id" in data or encoding.startswith(("utf-16", "utf-32", "ucs", "utf16", "utf32"))
 
 
 def _report(outcome: _Outcome) -> SignatureReport:
@@ -159,16 +172,20 @@ def _report(outcome: _Outcome) -> SignatureReport:
                            details=tuple(details), **outcome.facts)
 
 
-def _verify(tree, sig, outcome: _Outcome) -> None:
-    # 1. structure: SignedInfo = CanonicalizationMethod, SignatureMethod, Reference+
+def _verify(tree, sig, outcome: _Outcome, *, may_have_xml_id: bool) -> None:
+    # 1. structure: Signature = SignedInfo, SignatureValue, ...;
+    #    SignedInfo = CanonicalizationMethod, SignatureMethod, Reference+
+    if not _SIGNATURE_CHILDREN.fullmatch(" ".join(etree.QName(c).localname if c.tag.startswith(f"{{{DS}}}")
+                                                   else "?" for c in _elements(sig))):
+        raise _Malformed("Signature must hold SignedInfo, SignatureValue, KeyInfo?, Object* in this order")
     signed_info = _child(sig, "SignedInfo", required=True)
-    parts = [c for c in signed_info if isinstance(c.tag, str)]
+    parts = _elements(signed_info)
     if len(parts) < 3 or parts[0].tag != f"{{{DS}}}CanonicalizationMethod" \
             or parts[1].tag != f"{{{DS}}}SignatureMethod":
         raise _Malformed("SignedInfo must start with CanonicalizationMethod, SignatureMethod")
-    references = [c for c in parts[2:] if c.tag == f"{{{DS}}}Reference"]
-    if not references:
-        raise _Malformed("SignedInfo has no Reference")
+    references = parts[2:]
+    if any(r.tag != f"{{{DS}}}Reference" for r in references):
+        raise _Malformed("SignedInfo holds something other than Reference after SignatureMethod")
     outcome.references = len(references)
     if len(references) > MAX_REFERENCES:
         raise _Unverifiable(f"{len(references)} references (more than {MAX_REFERENCES} are not checked)")
@@ -180,16 +197,13 @@ def _verify(tree, sig, outcome: _Outcome) -> None:
         raise _Unverifiable(f"signature method {sig_alg!r} is not supported")
     value_el = _child(sig, "SignatureValue", required=True)
 
+    resolver = _IdResolver(tree, sig, may_have_xml_id=may_have_xml_id)
+
     # 2. signer certificate (xmlsec1 --insecure: no chain, no revocation)
-    with warnings.catch_warnings():
-        # Turkish seal certificates routinely carry CNs over the 64 characters
-        # RFC 5280 allows; cryptography warns about each one.
-        warnings.simplefilter("ignore", UserWarning)
-        cert = _signer_certificate(sig)
-        outcome.facts.update(_cert_facts(cert))
+    cert = _signer_certificate(sig)
+    outcome.facts.update(_cert_facts(cert))
 
     # 3. references, all of them, so the reason names every one that fails
-    resolver = _IdResolver(tree, sig)
     for n, ref in enumerate(references, 1):
         _check_reference(tree, sig, ref, n, resolver, outcome)
 
@@ -200,8 +214,9 @@ def _verify(tree, sig, outcome: _Outcome) -> None:
     except binascii.Error as exc:
         raise _Malformed(f"SignatureValue is not base64 ({exc})") from exc
     kind, hash_name = SIGNATURE_METHODS[sig_alg]
-    if not _signature_holds(cert.public_key(), kind, hash_name, value, octets):
-        outcome.failed.append("SignatureValue does not verify with the signer certificate's key")
+    failure = _signature_fails(cert.public_key(), kind, hash_name, value, octets)
+    if failure:
+        outcome.failed.append(failure)
 
     # 5. XAdES signed properties
     _check_xades(sig, cert, outcome)
@@ -261,36 +276,36 @@ def _dereference(tree, uri: str | None, resolver: _IdResolver):
 
 
 class _IdResolver:
-    """``#name`` -> element, the way xmlsec1 registers ids (see the module docstring)."""
+    """``#name`` -> element, registering ids as xmlsec1 does (module docstring).
 
-    def __init__(self, tree, sig) -> None:
-        self._tree, self._sig = tree, sig
-        self._ids: dict[str, list] | None = None
+    Order matters where values repeat: ``xml:id`` (first one wins), then
+    ``Id`` of SignedProperties (a value already taken makes xmlsec1 refuse
+    the document), then ``Id`` inside the signature (first one wins).
+    """
+
+    def __init__(self, tree, sig, *, may_have_xml_id: bool) -> None:
+        self._ids: dict[str, tuple] = {}
+        if may_have_xml_id:
+            for attr in tree.xpath("//@xml:id"):
+                self._ids.setdefault(str(attr), (attr.getparent(), XML_ID))
+        for el in tree.getroot().iter("{*}SignedProperties"):
+            value = el.get("Id")
+            if value is not None and self._ids.setdefault(value, (el, "Id")) != (el, "Id"):
+                raise _Unverifiable(f"id {value!r} of a SignedProperties is already used by another element")
+        for el in sig.iter():
+            if isinstance(el.tag, str) and el.get("Id") is not None:
+                self._ids.setdefault(el.get("Id"), (el, "Id"))
 
     def find(self, name: str):
-        if self._ids is None:
-            self._ids = {}
-            for attr in self._tree.xpath("//@xml:id"):
-                self._ids.setdefault(str(attr), []).append(attr.getparent())
-            for el in self._tree.getroot().iter("{*}SignedProperties"):
-                if el.get("Id") is not None:
-                    self._ids.setdefault(el.get("Id"), []).append(el)
-            for el in self._sig.iter():
-                if isinstance(el.tag, str) and el.get("Id") is not None:
-                    self._ids.setdefault(el.get("Id"), []).append(el)
-        found = self._ids.get(name, [])
-        if not found:
+        if name not in self._ids:
             raise _Unverifiable(f"no element with id {name!r}")
-        if any(el is not found[0] for el in found):
-            # Two elements with one id is the signature-wrapping pattern.
-            raise _Unverifiable(f"id {name!r} is on more than one element")
-        return found[0]
+        return self._ids[name][0]
 
 
 def _plan_transforms(ref) -> tuple[bool, etree._Element]:
     """Check the transform chain without running it: (enveloped?, the C14N method)."""
     transforms_el = _child(ref, "Transforms")
-    transforms = [] if transforms_el is None else [t for t in transforms_el if isinstance(t.tag, str)]
+    transforms = [] if transforms_el is None else _elements(transforms_el)
     if len(transforms) > MAX_TRANSFORMS:
         raise _Unverifiable(f"{len(transforms)} transforms (more than {MAX_TRANSFORMS} are not checked)")
     enveloped, c14n_el = False, None
@@ -318,59 +333,82 @@ def _transform(sig, target, with_comments: bool, enveloped: bool, c14n_el) -> by
     node = target.getroot() if isinstance(target, etree._ElementTree) else target
     if enveloped and _is_inside(node, sig):
         return b""
-    with _without(sig if enveloped and _is_inside(sig, node) else None):
-        return _canonicalise(target, c14n_el, with_comments_allowed=with_comments)
+    if enveloped and _is_inside(sig, node):
+        target = _copy_without(target, sig)
+    return _canonicalise(target, c14n_el, with_comments_allowed=with_comments)
 
 
-@contextmanager
-def _without(sig) -> Iterator[None]:
-    """Unlink *sig* for the duration, keeping the text after it in place."""
-    if sig is None:
-        yield
-        return
-    parent = sig.getparent()
-    if parent is None:
-        raise _Unverifiable("the enveloped signature is the document element")
-    index, tail, prev = parent.index(sig), sig.tail, sig.getprevious()
-    saved = prev.tail if prev is not None else parent.text
+def _copy_without(target, sig):
+    """A copy of *target* (tree or element) with *sig* taken out, text around it kept.
+
+    A copy, not an unlink-and-restore of the caller's tree: lxml drops
+    redundant namespace declarations when a subtree is re-inserted, so the
+    caller would get back a (canonically equal but) different tree.
+    """
+    tree = target if isinstance(target, etree._ElementTree) else target.getroottree()
+    twin = copy.deepcopy(tree)
+    twin_sig = _follow(twin.getroot(), _index_path(sig))
+    parent, tail, prev = twin_sig.getparent(), twin_sig.tail, twin_sig.getprevious()
     if tail:
         if prev is not None:
-            prev.tail = (saved or "") + tail
+            prev.tail = (prev.tail or "") + tail
         else:
-            parent.text = (saved or "") + tail
-    parent.remove(sig)
-    try:
-        yield
-    finally:
-        if tail:
-            if prev is not None:
-                prev.tail = saved
-            else:
-                parent.text = saved
-        parent.insert(index, sig)
-        sig.tail = tail
+            parent.text = (parent.text or "") + tail
+    parent.remove(twin_sig)
+    if isinstance(target, etree._ElementTree):
+        return twin
+    return _follow(twin.getroot(), _index_path(target))
+
+
+def _index_path(el) -> list[int]:
+    path = []
+    while (parent := el.getparent()) is not None:
+        path.append(parent.index(el))
+        el = parent
+    return path[::-1]
+
+
+def _follow(root, path: list[int]):
+    for i in path:
+        root = root[i]
+    return root
 
 
 def _canonicalise(target, method_el, *, with_comments_allowed: bool) -> bytes:
     exclusive, with_comments, version = C14N[method_el.get("Algorithm", "")]
-    node = target.getroot() if isinstance(target, etree._ElementTree) else target
-    if not exclusive and not isinstance(target, etree._ElementTree) and _inherits_xml_attrs(node):
-        # C14N 1.0 copies inherited xml:* attributes onto the apex, 1.1 fixes
-        # xml:base; lxml's subtree serialiser does neither.
-        raise _Unverifiable(f"C14N {version} of a subtree under inherited xml:* attributes is not supported")
+    if not exclusive and isinstance(target, etree._Element):
+        target = _with_inherited_xml_attrs(target, version)
     return etree.tostring(target, method="c14n", exclusive=exclusive,
                           with_comments=with_comments and with_comments_allowed,
                           inclusive_ns_prefixes=list(_prefixes(method_el)) if exclusive else None)
 
 
+def _with_inherited_xml_attrs(node, version: str):
+    """*node*, or a copy of it carrying the xml:* attributes inclusive C14N
+    inherits from ancestors outside the subset (lxml's subtree serialiser
+    renders only the namespaces in scope, not these)."""
+    inherited: dict[str, str] = {}
+    for ancestor in node.iterancestors():
+        for key, value in ancestor.attrib.items():
+            if key.startswith(XML_NS) and key not in node.attrib:
+                inherited.setdefault(key, value)
+    if version == "1.1":  # C14N 1.1: xml:id is not inherited, xml:base is joined
+        inherited.pop(XML_ID, None)
+        if XML_NS + "base" in inherited:
+            raise _Unverifiable("C14N 1.1 of a subtree under an inherited xml:base is not supported")
+    if not inherited:
+        return node
+    holder = etree.Element("holder", nsmap=node.nsmap)  # keeps every namespace in scope
+    twin = copy.deepcopy(node)
+    holder.append(twin)
+    for key, value in inherited.items():
+        twin.set(key, value)
+    return twin
+
+
 def _prefixes(method_el) -> tuple[str, ...]:
     inc = method_el.find(f"{{{EXC_NS}}}InclusiveNamespaces")
     return tuple((inc.get("PrefixList") or "").split()) if inc is not None else ()
-
-
-def _inherits_xml_attrs(node) -> bool:
-    return any(k.startswith("{http://www.w3.org/XML/1998/namespace}")
-               for anc in node.iterancestors() for k in anc.attrib)
 
 
 def _signer_certificate(sig) -> x509.Certificate:
@@ -387,8 +425,11 @@ def _signer_certificate(sig) -> x509.Certificate:
                  for b in blobs]
     except (ValueError, binascii.Error) as exc:
         raise _Unverifiable(f"cannot read the certificate in KeyInfo ({exc})") from exc
-    for cert in certs:  # the first one that issued none of the others is the signer's
-        if not any(o is not cert and o.issuer == cert.subject for o in certs):
+    # The signer's is the first certificate that issued none of the others
+    # (self-issued ones issue nothing here: a root, or the same one twice).
+    issuers = [c for c in certs if c.issuer != c.subject]
+    for cert in certs:
+        if not any(o is not cert and o.issuer == cert.subject for o in issuers):
             return cert
     raise _Unverifiable("the certificates in KeyInfo form a loop: no signer certificate")
 
@@ -408,25 +449,22 @@ def _cert_facts(cert: x509.Certificate) -> dict:
     }
 
 
-def _signature_holds(key, kind: str, hash_name: str, value: bytes, octets: bytes) -> bool:
+def _signature_fails(key, kind: str, hash_name: str, value: bytes, octets: bytes) -> str | None:
+    """Why *value* is not a signature of *octets* by *key*, or None if it is."""
     algorithm = _HASHES[hash_name]()
     try:
-        if kind == "rsa":
-            if not isinstance(key, rsa.RSAPublicKey):
-                raise _Unverifiable("signature method is RSA, the certificate's key is not")
+        if kind == "rsa" and isinstance(key, rsa.RSAPublicKey):
             key.verify(value, octets, padding.PKCS1v15(), algorithm)
-        elif kind == "ecdsa":
-            if not isinstance(key, ec.EllipticCurvePublicKey):
-                raise _Unverifiable("signature method is ECDSA, the certificate's key is not")
+        elif kind == "ecdsa" and isinstance(key, ec.EllipticCurvePublicKey):
             key.verify(_dss_der(value, (key.curve.key_size + 7) // 8), octets, ec.ECDSA(algorithm))
+        elif kind == "dsa" and isinstance(key, dsa.DSAPublicKey):
+            size = (key.parameters().parameter_numbers().q.bit_length() + 7) // 8
+            key.verify(_dss_der(value, size), octets, algorithm)
         else:
-            if not isinstance(key, dsa.DSAPublicKey):
-                raise _Unverifiable("signature method is DSA, the certificate's key is not")
-            key.verify(_dss_der(value, (key.parameters().parameter_numbers().q.bit_length() + 7) // 8),
-                       octets, algorithm)
+            return f"the signature method is {kind.upper()} but the signer certificate's key is not"
     except InvalidSignature:
-        return False
-    return True
+        return "SignatureValue does not verify with the signer certificate's key"
+    return None
 
 
 def _dss_der(value: bytes, size: int) -> bytes:
@@ -437,11 +475,14 @@ def _dss_der(value: bytes, size: int) -> bytes:
 
 
 def _check_xades(sig, cert: x509.Certificate, outcome: _Outcome) -> None:
-    props = next((p for p in _own_descendants(sig, "SignedProperties")), None)
+    # Read the SignedProperties a verified reference covers, not merely the first one present.
+    props = next((el for el in outcome.covered if el.tag.startswith("{" + XADES_PREFIX)
+                  and etree.QName(el).localname == "SignedProperties"), None)
     if props is None:
-        outcome.details.append("no XAdES SignedProperties (plain XMLDSig)")
-        return
-    if not any(props is el for el in outcome.covered):
+        props = next((p for p in _own_descendants(sig, "SignedProperties")), None)
+        if props is None:
+            outcome.details.append("no XAdES SignedProperties (plain XMLDSig)")
+            return
         outcome.details.append("XAdES SignedProperties are not covered by a verified reference")
     when = next((e for e in props.iter("{*}SigningTime") if e.tag.startswith("{" + XADES_PREFIX)), None)
     if when is not None:
@@ -498,7 +539,7 @@ def _parse_datetime(text: str) -> dt.datetime | None:
     except ValueError:
         return None
     if zone == "Z":
-        return value.replace(tzinfo=dt.timezone.utc)
+        return value.replace(tzinfo=dt.UTC)
     if zone:
         sign = -1 if zone[0] == "-" else 1
         offset = dt.timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6]))
@@ -518,6 +559,10 @@ def _child(el, local: str, *, required: bool = False):
     if found is None and required:
         raise _Malformed(f"{etree.QName(el).localname} has no {local}")
     return found
+
+
+def _elements(el) -> list:
+    return [c for c in el if isinstance(c.tag, str)]
 
 
 def _is_inside(node, ancestor) -> bool:

@@ -219,10 +219,11 @@ def test_consistency_proofs_match_ct_vectors(size1, size2, proof):
 def test_inclusion_every_index(size):
     d = LEAVES64[:size]
     r = root(d)
-    assert r == ref_mth(d)
+    assert r == ref_mth(d) == root(LEAVES64, size)
     for i in range(size):
         proof = inclusion_proof(i, d)
         assert proof == ref_path(i, d)
+        assert inclusion_proof(i, LEAVES64, size) == proof  # a prefix, without slicing
         verify_inclusion(i, size, d[i], proof, r)
         # Any single-bit change anywhere in the proof, leaf or root breaks it.
         for j in range(len(proof)):
@@ -322,6 +323,10 @@ def test_builders_refuse_misuse():
     with pytest.raises(ValueError):
         inclusion_proof(0, [])
     with pytest.raises(ValueError):
+        inclusion_proof(3, LEAVES64[:8], size=3)
+    with pytest.raises(ValueError):
+        root(LEAVES64[:8], size=9)
+    with pytest.raises(ValueError):
         consistency_proof(5, 4, LEAVES64[:8])
     with pytest.raises(ValueError):
         consistency_proof(2, 9, LEAVES64[:8])
@@ -348,7 +353,7 @@ def test_accumulator_on_a_large_log_matches_the_batch_root():
     acc = MerkleAccumulator()
     acc.extend(leaves)
     assert acc.size == 50_001
-    assert len(acc.hashes) == bin(50_001).count("1")
+    assert len(acc.hashes) == (50_001).bit_count()
     assert acc.root() == root(leaves)
     # and the proofs over that log still verify against it
     for i in (0, 32_767, 32_768, 50_000):

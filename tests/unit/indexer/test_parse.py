@@ -12,9 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-import statistics
 import sys
-import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -313,16 +311,7 @@ def test_unknown_xml_is_other_and_junk_raises():
         parse_document(b'<!DOCTYPE a [<!ENTITY e "x">]><a>&e;</a>')
 
 
-def test_parsing_a_large_invoice_takes_milliseconds():
-    path = max((CORPUS / "efatura").glob("vg_*.xml"), key=lambda p: p.stat().st_size)
-    data = path.read_bytes()
-    assert len(data) > 400_000
-    runs = []
-    for _ in range(7):
-        start = time.perf_counter()
-        parse_document(data)
-        runs.append(time.perf_counter() - start)
-    assert statistics.median(runs) < 0.05, runs  # measured ~4 ms; generous for slow CI
+# Parsing speed is measured in bench/ingest.py against a floor, never timed in a unit test.
 
 
 # --- e-Defter -------------------------------------------------------------------------

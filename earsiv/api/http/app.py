@@ -1,0 +1,71 @@
+"""The FastAPI application, built by ``create_app`` and by nothing at import time."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from . import documents, system
+from .problems import install_problem_handlers, problem_openapi
+from .service import ArchiveService
+from .uploads import BodyLimit
+
+__all__ = ["Settings", "create_app"]
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    home: Path
+    # A ZIP upload carries many documents; one document is bounded separately
+    # by the archive's max_document_bytes.  The whole body is held in memory.
+    max_body_bytes: int = 256 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        if self.max_body_bytes < 1:
+            raise ValueError(f"max_body_bytes must be positive, got {self.max_body_bytes}")
+
+
+def create_app(home: Path, *, max_body_bytes: int | None = None) -> FastAPI:
+    """The API for the archive at *home*; the archive is opened when the app starts (lifespan)."""
+    settings = Settings(Path(home)) if max_body_bytes is None else Settings(Path(home), max_body_bytes)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        service = ArchiveService.open(settings.home)
+        service.start()
+        app.state.service = service
+        try:
+            yield
+        finally:
+            del app.state.service
+            service.close()
+
+    app = FastAPI(
+        title="earsiv",
+        version="1",
+        summary="Write-once, provable archive for Turkish e-documents.",
+        description=(
+            "Documents are kept byte for byte, logged in a tamper-evident Merkle log whose checkpoints are "
+            "time-stamped (RFC 3161), and indexed for search. Errors are RFC 9457 problem documents "
+            "(`application/problem+json`). Until authentication arrives, bind to loopback only."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_problem_handlers(app)
+    app.include_router(documents.router)
+    app.include_router(system.router)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    _default_openapi = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            app.openapi_schema = problem_openapi(_default_openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

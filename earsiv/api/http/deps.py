@@ -1,0 +1,67 @@
+"""Dependencies the routes declare with ``Annotated`` aliases.
+
+Parsing and validating what a client sends happens here, once: a route that
+takes ``Digest`` gets a lower-case sha256, one that takes ``Search`` gets a
+``SearchQuery`` that has already checked itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import Depends, Path, Query, Request
+
+from ...indexer.query import MAX_LIMIT, SearchQuery
+from .problems import InvalidRequest
+from .schemas import Kind
+from .service import ArchiveService
+
+__all__ = ["Service", "Digest", "Search", "Tenant", "Filename", "DIGEST_PATTERN"]
+
+DIGEST_PATTERN = r"^[0-9a-fA-F]{64}$"
+_TEXT = {"min_length": 1, "max_length": 256}
+
+
+def _service(request: Request) -> ArchiveService:
+    return request.app.state.service
+
+
+def _digest(
+    digest: Annotated[str, Path(pattern=DIGEST_PATTERN, description="sha256 of the original bytes, 64 hex digits.")],
+) -> str:
+    return digest.lower()
+
+
+def _search(
+    vkn: Annotated[str | None, Query(description="VKN/TCKN as any party (supplier, customer, sender, receiver, e-Defter owner).", **_TEXT)] = None,
+    from_: Annotated[dt.date | None, Query(alias="from", description="Issue date on or after (YYYY-MM-DD).")] = None,
+    to: Annotated[dt.date | None, Query(description="Issue date on or before (YYYY-MM-DD).")] = None,
+    kind: Annotated[Kind | None, Query(description="Document kind.")] = None,
+    profile: Annotated[str | None, Query(description="ProfileID, e.g. TICARIFATURA.", **_TEXT)] = None,
+    type_: Annotated[str | None, Query(alias="type", description="Type code, e.g. SATIS, IADE.", **_TEXT)] = None,
+    id_: Annotated[str | None, Query(alias="id", description="Document number (cbc:ID).", **_TEXT)] = None,
+    ettn: Annotated[str | None, Query(description="ETTN (cbc:UUID), any case.", **_TEXT)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Documents per page.")] = 100,
+    cursor: Annotated[str | None, Query(description="Opaque: the `next_cursor` of the previous page.", max_length=512)] = None,
+) -> SearchQuery:
+    try:
+        return SearchQuery(vkn=vkn, date_from=from_, date_to=to, kind=kind.value if kind else None, profile=profile,
+                           type_code=type_, doc_id=id_, ettn=ettn, limit=limit, cursor=cursor)
+    except ValueError as exc:
+        # Filters that are each well-formed but wrong together (from > to,
+        # a cursor that is not one of ours, a blank string).
+        raise InvalidRequest(str(exc)) from exc
+
+
+Service = Annotated[ArchiveService, Depends(_service)]
+Digest = Annotated[str, Depends(_digest)]
+Search = Annotated[SearchQuery, Depends(_search)]
+Tenant = Annotated[
+    str | None,
+    Query(pattern=r"^[0-9]{10,11}$", description="Taxpayer (VKN, 10 digits, or TCKN, 11) the documents are archived for."),
+]
+Filename = Annotated[
+    str | None,
+    Query(max_length=255, description="Name of the uploaded file for a raw body, if no `X-Filename` header is sent."),
+]

@@ -1,0 +1,213 @@
+"""Errors as RFC 9457 problem documents, decided in this one place.
+
+Routes never build error responses: the archive and the indexer raise their
+own errors, the HTTP layer raises the few of its own below, and the table
+``_STATUS`` turns each into a status code.  The problem ``type`` is a stable
+URI per error (``urn:earsiv:problem:<code>``) clients can branch on; ``title``
+is the same for every instance of a type, ``detail`` says what happened here.
+
+    ApiError                 errors only the HTTP layer can have
+    ├── NotFound             404  no document with that digest
+    ├── BodyTooLarge         413  the request body is over the limit
+    ├── UnsupportedMedia     415  a Content-Type the route does not take
+    ├── InvalidRequest       422  parameters that parse but make no sense
+    └── IngestRejected       422  one or more uploaded files were not archived
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ...archive.errors import (
+    ArchiveError,
+    ConfigError,
+    RetentionError,
+    StoreError,
+    TSAError,
+    VerificationError,
+    WriteOnceViolation,
+)
+from ...indexer.errors import IndexerError, IndexFailure, InvalidDocument
+from .schemas import IngestResultOut
+
+__all__ = [
+    "PROBLEM_JSON",
+    "Problem",
+    "ValidationProblem",
+    "IngestProblem",
+    "ApiError",
+    "NotFound",
+    "BodyTooLarge",
+    "UnsupportedMedia",
+    "InvalidRequest",
+    "IngestRejected",
+    "problem_response",
+    "install_problem_handlers",
+    "error_responses",
+    "problem_openapi",
+]
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_PREFIX = "urn:earsiv:problem:"
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(description="A URI naming the kind of problem, e.g. `urn:earsiv:problem:not-found`.")
+    title: str = Field(description="Short summary of the kind of problem; the same for every occurrence.")
+    status: int = Field(description="The HTTP status code.")
+    detail: str = Field(description="What went wrong this time.")
+
+
+class ValidationProblem(Problem):
+    errors: list[dict[str, Any]] = Field(default_factory=list, description="One entry per invalid parameter: `loc`, `msg`.")
+
+
+class IngestProblem(Problem):
+    results: list[IngestResultOut] = Field(description="Every file's result, the archived ones included.")
+    counts: dict[str, int]
+
+
+class ApiError(Exception):
+    code = "bad-request"
+    status = 400
+    title = "Bad request"
+
+    def __init__(self, detail: str, **extensions: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extensions = extensions
+
+
+class NotFound(ApiError):
+    code, status, title = "document-not-found", 404, "No such document"
+
+
+class BodyTooLarge(ApiError):
+    code, status, title = "body-too-large", 413, "Request body too large"
+
+
+class UnsupportedMedia(ApiError):
+    code, status, title = "unsupported-media-type", 415, "Unsupported media type"
+
+
+class InvalidRequest(ApiError):
+    code, status, title = "invalid-request", 422, "Invalid request"
+
+
+class IngestRejected(ApiError):
+    code, status, title = "ingest-rejected", 422, "Some documents were rejected"
+
+
+# Domain error -> (status, title).  Most specific class first: the first
+# isinstance match wins.  Failures of our own storage or of a TSA are 503
+# (try again later); evidence that does not verify is 409 (the request is
+# fine, the stored state cannot satisfy it, and retrying will not help).
+_STATUS: tuple[tuple[type[Exception], int, str], ...] = (
+    (InvalidDocument, 422, "Not an archivable document"),
+    (IndexFailure, 503, "Index unavailable"),
+    (VerificationError, 409, "Evidence does not verify"),
+    (WriteOnceViolation, 409, "Write-once violation"),
+    (RetentionError, 409, "Refused by retention or legal hold"),
+    (StoreError, 503, "Object store unavailable"),
+    (TSAError, 503, "Time-stamp authority unavailable"),
+    (ConfigError, 503, "Archive misconfigured"),
+    (ArchiveError, 503, "Archive error"),
+    (IndexerError, 503, "Indexer error"),
+)
+
+_HTTP_TITLES = {404: "Not found", 405: "Method not allowed", 400: "Bad request", 413: "Request body too large"}
+
+
+def problem_response(status: int, code: str, title: str, detail: str, headers: dict[str, str] | None = None,
+                     **extensions: Any) -> JSONResponse:
+    body = {"type": TYPE_PREFIX + code, "title": title, "status": status, "detail": detail, **extensions}
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _domain(exc: ArchiveError | IndexerError) -> JSONResponse:
+    for cls, status, title in _STATUS:
+        if isinstance(exc, cls):
+            return problem_response(status, getattr(exc, "code", "error"), title, str(exc))
+    raise AssertionError("unreachable: ArchiveError and IndexerError are in the table")  # pragma: no cover
+
+
+def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    # Only loc and msg: pydantic's "input" would echo the whole request back,
+    # and "ctx" may hold objects that are not JSON.
+    return [{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))} for e in exc.errors()]
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api(_req: Request, exc: ApiError) -> JSONResponse:
+        return problem_response(exc.status, exc.code, exc.title, exc.detail, **exc.extensions)
+
+    @app.exception_handler(ArchiveError)
+    async def _archive(_req: Request, exc: ArchiveError) -> JSONResponse:
+        return _domain(exc)
+
+    @app.exception_handler(IndexerError)
+    async def _indexer(_req: Request, exc: IndexerError) -> JSONResponse:
+        return _domain(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_req: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = _validation_errors(exc)
+        detail = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors) or "invalid request"
+        return problem_response(422, "invalid-request", "Invalid request", detail, errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # Raised by the framework itself (unknown path, wrong method, a
+        # multipart body it cannot parse), never by our routes.
+        title = _HTTP_TITLES.get(exc.status_code, "HTTP error")
+        code = title.lower().replace(" ", "-")
+        return problem_response(exc.status_code, code, title, str(exc.detail), headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _bug(_req: Request, exc: Exception) -> JSONResponse:
+        # A bug.  The client gets a problem document without internals; the
+        # server log gets the traceback (Starlette re-raises after this).
+        return problem_response(500, "internal-error", "Internal error", "an unexpected error occurred; see the server log")
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` entries for the problem documents a route can answer with."""
+    described = {
+        404: ("No document with this digest.", Problem),
+        409: ("The stored evidence for this document does not verify.", Problem),
+        413: ("The request body is over the limit.", Problem),
+        415: ("The Content-Type is not one this route takes.", Problem),
+        422: ("Invalid parameters (malformed digest, bad date, unknown kind, bad cursor, ...).", ValidationProblem),
+        503: ("The store, the index or the time-stamp authority is unavailable; try again later.", Problem),
+    }
+    out: dict[int | str, dict[str, Any]] = {}
+    for s in statuses:
+        text, model = described[s]
+        out[s] = {"description": text, "model": model}
+    return out
+
+
+def problem_openapi(schema: dict[str, Any]) -> dict[str, Any]:
+    """Error responses as ``application/problem+json``, which is what they are sent as.
+
+    FastAPI files every response model under ``application/json``; the error
+    models are moved to the media type clients will actually see.
+    """
+    for path in schema.get("paths", {}).values():
+        for op in path.values():
+            for status, resp in op.get("responses", {}).items():
+                content = resp.get("content", {})
+                if status[:1] in "45" and "application/json" in content:
+                    content[PROBLEM_JSON] = content.pop("application/json")
+    return schema

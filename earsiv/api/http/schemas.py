@@ -1,0 +1,200 @@
+"""The API's own schemas: what clients send and what they get back.
+
+They are deliberately separate from the index rows (``DocumentRow``) and the
+stored format (log leaves): the index may grow a column without the API
+changing, and the API may be versioned without touching what is stored.
+Each output model is built from the domain object by one ``from_domain``
+class method, so the mapping lives in one place.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import Enum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ...archive.archive import Status
+from ...archive.evidence import Finding
+from ...archive.ingest import IngestResult
+from ...indexer.metadata import KINDS
+from ...indexer.rows import DocumentRow
+
+__all__ = [
+    "Kind",
+    "IngestResultOut",
+    "IngestResponse",
+    "ReferenceOut",
+    "DocumentOut",
+    "SearchResponse",
+    "FindingOut",
+    "VerifyResponse",
+    "CheckpointOut",
+    "PendingOut",
+    "StatusResponse",
+    "HealthResponse",
+]
+
+# The kinds as an enum, so OpenAPI lists the values a client may send.
+Kind = Enum("Kind", {k.replace("-", "_").upper(): k for k in KINDS}, type=str)
+
+SignatureStatus = Literal["valid", "invalid", "unsigned", "unverifiable", "pending"]
+IngestStatus = Literal["stored", "duplicate", "conflict", "rejected"]
+Amount = str  # a decimal as written in the document ("100.00" stays "100.00"); never a float
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class IngestResultOut(_Out):
+    path: str = Field(description="The file as the client named it; `upload.zip:member` for ZIP members.")
+    status: IngestStatus = Field(
+        description="stored (new); duplicate (the same bytes were already kept); conflict (stored, but another "
+        "document has the same ETTN); rejected (not archived: `error` says why)."
+    )
+    digest: str | None = Field(description="sha256 of the bytes received, lower-case hex; null if unreadable.")
+    kind: str | None
+    error: str | None
+    log_index: int | None = Field(description="Position of the document's leaf in the archive log (new documents).")
+    size: int
+    stored_size: int
+    conflicts_with: list[str] = Field(description="Digests of other documents with the same ETTN.")
+    flags: list[str] = Field(description="Findings that did not stop archiving (e.g. a VKN that fails its checksum).")
+
+    @classmethod
+    def from_domain(cls, r: IngestResult) -> IngestResultOut:
+        return cls.model_validate(r.to_json())
+
+
+class IngestResponse(_Out):
+    results: list[IngestResultOut] = Field(description="One result per file, in the order received.")
+    counts: dict[IngestStatus, int] = Field(description="How many files got each status.")
+
+
+class ReferenceOut(_Out):
+    type: str
+    id: str | None
+    ettn: str | None
+
+
+class DocumentOut(_Out):
+    """Everything the index knows about one document."""
+
+    digest: str
+    kind: str
+    root: str
+    namespace: str | None
+    profile: str | None
+    type_code: str | None
+    doc_id: str | None
+    ettn: str | None
+    issue_date: dt.date | None
+    issue_time: str | None = Field(description="As written in the document (forms vary).")
+    currency: str | None
+    payable_amount: Amount | None
+    tax_amount: Amount | None
+    series: str | None
+    year: int | None
+    sequence: int | None
+    supplier_scheme: str | None
+    supplier_id: str | None
+    supplier_name: str | None
+    customer_scheme: str | None
+    customer_id: str | None
+    customer_name: str | None
+    signed: bool
+    stylesheets: int
+    line_count: int
+    flags: list[str]
+    references: list[ReferenceOut]
+    edefter_vkn: str | None
+    edefter_period_start: dt.date | None
+    edefter_period_end: dt.date | None
+    edefter_ledger_type: str | None
+    edefter_control_number: str | None
+    edefter_berat_guid: str | None
+    edefter_entry_count: int | None
+    edefter_seal: str | None
+    edefter_gib_approved: bool | None
+    signature_status: SignatureStatus
+    signature_reason: str | None
+    signer_subject: str | None
+    signer_id: str | None
+    signing_time: dt.datetime | None
+    cert_not_before: dt.datetime | None
+    cert_not_after: dt.datetime | None
+    cert_valid_at_signing: bool | None
+    signature_references: int | None
+    signature_details: list[str] | None
+    size: int
+    stored_size: int
+    dict_digest: str | None
+    log_index: int
+    received_at: dt.datetime
+    retain_until: dt.datetime
+    legal_hold: bool
+    tenant: str | None
+    source_name: str | None
+
+    @classmethod
+    def from_domain(cls, row: DocumentRow) -> DocumentOut:
+        # Only the fields this schema names: a column added to the index
+        # does not reach clients until it is added here on purpose.
+        data: dict[str, Any] = row.to_json()
+        return cls.model_validate({k: data[k] for k in cls.model_fields})
+
+
+class SearchResponse(_Out):
+    documents: list[DocumentOut] = Field(description="Newest issue date first, then by digest.")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
+
+
+class FindingOut(_Out):
+    subject: str = Field(description="What failed: a digest, `log`, or `checkpoint N`.")
+    problem: str
+
+    @classmethod
+    def from_domain(cls, f: Finding) -> FindingOut:
+        return cls(subject=f.subject, problem=f.problem)
+
+
+class VerifyResponse(_Out):
+    digest: str
+    ok: bool = Field(description="True only if blob, log leaf, inclusion proof, signed checkpoint and time-stamp all verify.")
+    failures: list[FindingOut]
+
+
+class CheckpointOut(_Out):
+    size: int
+    root: str
+    time: dt.datetime
+    stamped: bool
+    tsa: str
+    stamp_time: dt.datetime | None = None
+
+
+class PendingOut(_Out):
+    signature_checks: int
+    unstamped_checkpoints: int
+
+
+class StatusResponse(_Out):
+    documents: int
+    bytes_original: int
+    bytes_stored: int
+    stored_ratio: float | None
+    log_size: int
+    last_checkpoint: CheckpointOut | None
+    pending: PendingOut
+    by_kind: dict[str, int]
+    by_signature: dict[str, int]
+
+    @classmethod
+    def from_domain(cls, st: Status) -> StatusResponse:
+        return cls.model_validate(st.to_json())
+
+
+class HealthResponse(_Out):
+    status: Literal["ok"] = "ok"

@@ -1,0 +1,138 @@
+"""Request bodies → ingest sources, and the body size limit.
+
+An upload is one of:
+
+* a raw XML body (``application/xml``, ``text/xml``): one document, named by
+  the ``X-Filename`` header (percent-encoded UTF-8 for non-ASCII names) or
+  the ``filename`` query parameter;
+* ``multipart/form-data``: one document per file part (field ``files``); a
+  part that is a ZIP archive is expanded like a ZIP body;
+* ``application/zip``: every member of the archive, under the same rules as
+  ``earsiv ingest x.zip`` (refused whole on absolute or ``..`` paths, links,
+  bombs; never extracted to disk).
+
+The size limit is enforced while the body is read (``BodyLimit``), so a
+client cannot make the server buffer more than the limit whatever it claims
+in ``Content-Length``.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+import zipfile
+from pathlib import Path
+from urllib.parse import unquote
+
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ...archive.ingest import Source
+from ...archive.sources import expand
+from .problems import BodyTooLarge, InvalidRequest, UnsupportedMedia, problem_response
+
+__all__ = ["XML_TYPES", "ZIP_TYPE", "MULTIPART_TYPE", "ACCEPTED_TYPES", "BodyLimit", "read_sources", "clean_name"]
+
+XML_TYPES = ("application/xml", "text/xml")
+ZIP_TYPE = "application/zip"
+MULTIPART_TYPE = "multipart/form-data"
+ACCEPTED_TYPES = (*XML_TYPES, MULTIPART_TYPE, ZIP_TYPE)
+DEFAULT_NAME, DEFAULT_ZIP_NAME = "upload.xml", "upload.zip"
+MAX_FILES = 10_000
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def clean_name(name: str | None, default: str) -> str:
+    """A client-given file name fit to echo back: no control characters, at most 255 characters."""
+    name = _CONTROL.sub("", name or "").strip()
+    return name[:255] or default
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+class BodyLimit:
+    """ASGI middleware: refuse request bodies over ``max_bytes`` with 413.
+
+    A declared ``Content-Length`` over the limit is refused before anything
+    is read; a body that grows past the limit while it is read (chunked, or
+    lying about its length) raises ``BodyTooLarge`` inside the route, which
+    the problem handlers turn into the same 413.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        detail = f"the request body is over the limit of {self.max_bytes} bytes"
+        for key, value in scope.get("headers", ()):
+            if key == b"content-length":
+                if not value.isdigit() or int(value) > self.max_bytes:
+                    status, code = (413, "body-too-large") if value.isdigit() else (400, "bad-request")
+                    text = detail if value.isdigit() else "Content-Length is not a number"
+                    title = "Request body too large" if status == 413 else "Bad request"
+                    await problem_response(status, code, title, text, headers={"Connection": "close"})(scope, receive, send)
+                    return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise BodyTooLarge(detail)
+            return message
+
+        await self.app(scope, limited, send)
+
+
+async def read_sources(request: Request, filename: str | None) -> list[Source]:
+    media = _media_type(request)
+    if media in XML_TYPES:
+        header = request.headers.get("x-filename")
+        name = unquote(header) if header is not None else filename
+        return [Source(clean_name(name, DEFAULT_NAME), await request.body())]
+    if media == ZIP_TYPE:
+        return _zip(clean_name(unquote(request.headers.get("x-filename") or "") or filename, DEFAULT_ZIP_NAME),
+                    await request.body())
+    if media == MULTIPART_TYPE:
+        return await _multipart(request)
+    raise UnsupportedMedia(
+        f"Content-Type {media or '(none)'!r} is not accepted here; send one of {', '.join(ACCEPTED_TYPES)}",
+        accepted=list(ACCEPTED_TYPES),
+    )
+
+
+async def _multipart(request: Request) -> list[Source]:
+    sources: list[Source] = []
+    async with request.form(max_files=MAX_FILES, max_fields=100) as form:
+        for _field, value in form.multi_items():
+            if not isinstance(value, UploadFile):
+                continue  # plain form fields carry nothing we use
+            data = await value.read()
+            name = clean_name(value.filename, DEFAULT_NAME)
+            is_zip = (value.content_type or "").lower().startswith(ZIP_TYPE) or name.lower().endswith(".zip")
+            sources.extend(_zip(name, data) if is_zip else [Source(name, data)])
+    if not sources:
+        raise InvalidRequest("the multipart body has no file parts; send each document as a part named `files`")
+    return sources
+
+
+def _zip(name: str, data: bytes) -> list[Source]:
+    # sources.expand reads ZIP archives from a path; the temporary file lives
+    # only as long as this call, and the members are read into memory here.
+    with tempfile.TemporaryDirectory(prefix="earsiv-upload-") as tmp:
+        path = Path(tmp) / DEFAULT_ZIP_NAME
+        path.write_bytes(data)
+        if not zipfile.is_zipfile(path):
+            return [Source(name, error="not a ZIP archive")]
+        prefix = str(path)
+        return [Source(name + s.name[len(prefix):] if s.name.startswith(prefix) else name, s.data, s.error)
+                for s in expand([path])]

@@ -1,0 +1,231 @@
+"""The archive core end to end, through the real `earsiv` command on the embedded default."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CORPUS, Cli
+
+SAMPLE = [
+    "efatura/sk-akgips_20251120150604701835.xml",  # real, signed, CRLF
+    "efatura/sk-akgips_20251120150604712956.xml",  # same issuer
+    "efatura/gib121_TEVKIFAT.xml",  # shares ID+UUID with OZELMATRAH
+    "efatura/gib121_OZELMATRAH.xml",
+    "efatura/responses/gib121_KabulUygulamaYanitiOrnegi.xml",
+    "earsiv/bdog_sample.xml",  # real signed e-Arşiv
+    "earsiv/gibfw_SerbestMeslekMakbuzu.xml",  # BOM, non-UBL
+    "eirsaliye/gib121_Irsaliye-Ornek1.xml",
+    "efatura/envelopes/gibpkt_1_TEMEL_FATURA_ZARF.xml",
+]
+
+
+def sha(p: Path) -> str:
+    return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def ingested(cli: Cli) -> tuple[Cli, dict[str, dict]]:
+    results = cli.jsonl("ingest", *[str(CORPUS / s) for s in SAMPLE])
+    return cli, {Path(r["path"]).name: r for r in results}
+
+
+def test_ingest_json_contract(ingested):
+    _cli, res = ingested
+    assert len(res) == len(SAMPLE)
+    for name, r in res.items():
+        assert {"path", "status", "digest", "kind", "error"} <= r.keys()
+        assert r["status"] in ("stored", "conflict"), r
+        assert r["digest"] == sha(next(CORPUS.rglob(name)))
+        assert r["error"] is None
+    assert res["bdog_sample.xml"]["kind"] == "e-arsiv"
+    assert res["gib121_Irsaliye-Ornek1.xml"]["kind"] == "e-irsaliye"
+    assert res["gibpkt_1_TEMEL_FATURA_ZARF.xml"]["kind"] == "zarf"
+    assert res["gibfw_SerbestMeslekMakbuzu.xml"]["kind"] == "other"
+
+
+def test_same_ettn_in_a_different_document_is_kept_and_reported_as_conflict(ingested):
+    _cli, res = ingested
+    first, second = res["gib121_TEVKIFAT.xml"], res["gib121_OZELMATRAH.xml"]
+    assert first["digest"] != second["digest"]
+    assert second["status"] == "conflict" and first["digest"] in second["conflicts_with"]
+
+
+def test_the_same_bytes_again_store_nothing_new(ingested, home):
+    cli, res = ingested
+    before = sorted(p.relative_to(home) for p in (home / "store/objects").rglob("*"))
+    again = cli.jsonl("ingest", str(CORPUS / SAMPLE[0]))
+    assert [r["status"] for r in again] == ["duplicate"]
+    assert again[0]["digest"] == res[Path(SAMPLE[0]).name]["digest"]
+    after = sorted(p.relative_to(home) for p in (home / "store/objects").rglob("*"))
+    new = set(after) - set(before)
+    # Only checkpoint objects may appear (the CLI checkpoints after every ingest).
+    assert all(str(p).startswith("store/objects/log/checkpoints") or "checkpoints" in str(p) for p in new), new
+
+
+def test_get_returns_the_original_byte_for_byte(ingested, tmp_path):
+    cli, res = ingested
+    for rel in SAMPLE:
+        r = res[Path(rel).name]
+        out = tmp_path / "out.xml"
+        cli.run("get", r["digest"], "-o", str(out))
+        assert out.read_bytes() == (CORPUS / rel).read_bytes(), rel
+    bom = res["gibfw_SerbestMeslekMakbuzu.xml"]["digest"]
+    assert cli.run("get", bom).stdout.startswith(b"\xef\xbb\xbf")
+
+
+def test_search_by_vkn_as_either_party_and_by_date_kind_id_ettn(ingested):
+    cli, res = ingested
+    show = cli.json("show", res["gib121_Irsaliye-Ornek1.xml"]["digest"])
+    supplier, customer = show["supplier_id"], show["customer_id"]
+    assert supplier and customer
+    as_supplier = {d["digest"] for d in cli.json("search", "--vkn", supplier)}
+    as_customer = {d["digest"] for d in cli.json("search", "--vkn", customer)}
+    assert show["digest"] in as_supplier and show["digest"] in as_customer
+    hits = cli.json("search", "--kind", "e-arsiv")
+    assert [h["digest"] for h in hits] == [res["bdog_sample.xml"]["digest"]]
+    for key in ("digest", "kind", "id", "ettn", "issue_date", "supplier_id", "customer_id"):
+        assert key in hits[0]
+    by_id = cli.json("search", "--id", hits[0]["id"])
+    assert {h["digest"] for h in by_id} == {hits[0]["digest"]}
+    by_ettn = cli.json("search", "--ettn", hits[0]["ettn"].upper())
+    assert hits[0]["digest"] in {h["digest"] for h in by_ettn}
+    day = hits[0]["issue_date"]
+    assert hits[0]["digest"] in {h["digest"] for h in cli.json("search", "--from", day, "--to", day)}
+    assert hits[0]["digest"] not in {h["digest"] for h in cli.json("search", "--to", "2000-01-01")}
+
+
+def test_signatures_are_inspected_after_ingest(ingested):
+    cli, res = ingested
+    signed = cli.json("show", res["sk-akgips_20251120150604701835.xml"]["digest"])
+    assert signed["signature_status"] == "valid", signed  # xmlsec1 verifies this one too
+    assert signed["signer_id"] and signed["cert_valid_at_signing"] is True
+    broken = cli.json("show", res["bdog_sample.xml"]["digest"])
+    assert broken["signature_status"] == "invalid"  # so does xmlsec1: its digests do not match
+    unsigned = cli.json("show", res["gib121_TEVKIFAT.xml"]["digest"])
+    assert unsigned["signature_status"] in ("unsigned", "invalid", "unverifiable")
+    assert cli.json("status")["pending"]["signature_checks"] == 0
+
+
+def test_verify_all_passes_then_names_a_damaged_blob(ingested, home):
+    cli, res = ingested
+    ok = cli.json("verify", "--all")
+    assert ok["ok"] and ok["checked"] == len(SAMPLE)
+    victim = res["bdog_sample.xml"]["digest"]
+    blob = home / "store/objects/blobs" / victim[:2] / victim
+    os.chmod(blob, 0o644)
+    data = bytearray(blob.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    blob.write_bytes(bytes(data))
+    bad = cli.json("verify", "--all", check=1)
+    assert not bad["ok"]
+    assert [f["subject"] for f in bad["failures"]] == [victim]
+    text = cli.run("verify", victim, check=1).stdout.decode()
+    assert victim in text and "FAILED" in text
+
+
+def test_verify_names_a_changed_log_leaf(ingested, home):
+    cli, _res = ingested
+    bundle = sorted((home / "store/objects/log/leaves").iterdir())[0]
+    os.chmod(bundle, 0o644)
+    bundle.write_bytes(bundle.read_bytes().replace(b'"kind":"e-fatura"', b'"kind":"e-fatur4"', 1))
+    bad = cli.json("verify", "--all", check=1)
+    assert bad["failures"], bad
+    assert any("checkpoint" in f["subject"] or "leaf" in f["problem"] for f in bad["failures"])
+
+
+def test_evidence_verifies_with_openssl_alone(ingested, tmp_path):
+    cli, res = ingested
+    digest = res["sk-akgips_20251120150604712956.xml"]["digest"]
+    out = tmp_path / "ev"
+    cli.run("evidence", digest, "-o", str(out))
+    names = {p.name for p in out.iterdir()}
+    assert {"leaf.json", "proof.json", "checkpoint.txt", "checkpoint.tsr", "tsa-cert.pem", "README.txt"} <= names
+    readme = (out / "README.txt").read_text()
+    cmd = "openssl ts -verify -data checkpoint.txt -in checkpoint.tsr -token_in -CAfile tsa-cert.pem"
+    assert cmd in readme
+    done = subprocess.run(cmd.split(), cwd=out, capture_output=True, text=True)
+    assert done.returncode == 0 and "Verification: OK" in done.stdout, done.stdout + done.stderr
+    assert hashlib.sha256((out / "original.xml").read_bytes()).hexdigest() == digest
+    assert json.loads((out / "leaf.json").read_bytes())["digest"] == digest
+    # The token must not verify over anything else.
+    (out / "checkpoint.txt").write_bytes((out / "checkpoint.txt").read_bytes() + b"x")
+    bad = subprocess.run(cmd.split(), cwd=out, capture_output=True, text=True)
+    assert bad.returncode != 0
+
+
+def test_one_time_stamp_per_checkpoint_never_per_document(ingested, home):
+    cli, _ = ingested
+    cli.run("ingest", str(CORPUS / "efatura"), check=1)  # the corpus holds one malformed file
+    tokens = list((home / "store/objects/log/checkpoints").glob("*.tsr"))
+    checkpoints = [p for p in (home / "store/objects/log/checkpoints").iterdir() if p.name.isdigit()]
+    status = cli.json("status")
+    assert len(tokens) == len(checkpoints) <= 4
+    assert status["documents"] > 40 and status["last_checkpoint"]["stamped"]
+    assert status["last_checkpoint"]["size"] == status["log_size"]
+
+
+def test_reindex_rebuilds_an_index_equal_to_the_live_one(ingested, home):
+    from earsiv.archive.archive import Archive
+
+    cli, _ = ingested
+    cli.run("legal-hold", cli.json("search", "--kind", "e-arsiv")[0]["digest"], "on", "--reason", "inspection 2026/17")
+    with Archive.open(home) as arch:
+        live = arch.index.dump()
+    (home / "index.sqlite").unlink()
+    for extra in home.glob("index.sqlite-*"):
+        extra.unlink()
+    cli.run("reindex")
+    with Archive.open(home) as arch:
+        rebuilt = arch.index.dump()
+    assert rebuilt == live
+    assert any(row.get("legal_hold") for table in live for row in ([table] if isinstance(table, dict) else []) if isinstance(row, dict)) or "legal_hold" in json.dumps(live, default=str)
+
+
+def test_a_crash_between_log_and_index_is_repaired_on_open(home):
+    """Simulate the crash: blobs and leaves durable, the index never told."""
+    from earsiv.archive.archive import Archive
+    from earsiv.archive.sources import expand
+
+    class Crash(Exception):
+        pass
+
+    def die(records):
+        raise Crash("the process dies before the index commit")
+
+    arch = Archive.open(home)
+    arch.index.add = die
+    with pytest.raises(Crash):
+        list(arch.ingest(expand([CORPUS / "efatura/gib121_HASTANE.xml"])))
+    arch.index.close()  # no checkpoint, no clean shutdown
+    digest = hashlib.sha256((CORPUS / "efatura/gib121_HASTANE.xml").read_bytes()).hexdigest()
+    with Archive.open(home) as arch:  # opening catches the index up with the log
+        row = arch.index.get(digest)
+        assert row is not None and row.kind == "e-fatura" and row.log_index == 0
+        assert arch.log.size == 1
+
+
+def test_status_reports_bytes_checkpoint_and_pending_work(ingested):
+    cli, _ = ingested
+    st = cli.json("status")
+    assert st["documents"] == len(SAMPLE)
+    assert 0 < st["bytes_stored"] < st["bytes_original"]
+    assert st["last_checkpoint"]["stamped"] is True
+    assert set(st["pending"]) == {"signature_checks", "unstamped_checkpoints"}
+
+
+def test_usage_errors_exit_2_and_missing_documents_exit_1(cli):
+    assert cli.run("search", "--from", "yesterday", check=2).returncode == 2
+    assert cli.run("show", "not-a-digest", check=2).returncode == 2
+    assert cli.run("verify", check=2).returncode == 2
+    assert cli.run("show", "0" * 64, check=1).returncode == 1
+
+
+def test_an_uninitialised_home_gives_a_clear_error(tmp_path):
+    proc = Cli(tmp_path / "nothing").run("status", check=2)
+    assert b"earsiv init" in proc.stderr

@@ -1,0 +1,118 @@
+"""The local write-once store: what it must refuse, and what survives."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import threading
+
+import pytest
+
+from earsiv.archive.errors import RetentionError, WriteOnceViolation
+from earsiv.archive.store import LocalStore, PutItem
+
+UTC = dt.timezone.utc
+FUTURE = dt.datetime(2099, 1, 1, tzinfo=UTC)
+PAST = dt.datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def test_put_get_round_trip_and_file_is_read_only(tmp_path):
+    s = LocalStore(tmp_path)
+    assert s.put_many([PutItem("blobs/aa/x", b"\xef\xbb\xbfbytes\r\n", FUTURE)]) == [True]
+    assert s.get("blobs/aa/x") == b"\xef\xbb\xbfbytes\r\n"
+    assert not os.stat(tmp_path / "objects/blobs/aa/x").st_mode & 0o222
+
+
+def test_same_bytes_again_is_not_a_new_write(tmp_path):
+    s = LocalStore(tmp_path)
+    s.put_many([PutItem("k", b"a", FUTURE)])
+    assert s.put_many([PutItem("k", b"a", FUTURE)]) == [False]
+
+
+def test_overwrite_with_other_bytes_is_refused_and_changes_nothing(tmp_path):
+    s = LocalStore(tmp_path)
+    s.put_many([PutItem("k", b"original", FUTURE)])
+    with pytest.raises(WriteOnceViolation, match="k"):
+        s.put_many([PutItem("k", b"forgery", FUTURE)])
+    assert s.get("k") == b"original"
+
+
+def test_a_refused_overwrite_cannot_shorten_retention(tmp_path):
+    s = LocalStore(tmp_path)
+    s.put_many([PutItem("k", b"original", FUTURE)])
+    with pytest.raises(WriteOnceViolation):
+        s.put_many([PutItem("k", b"forgery", PAST)])
+    assert LocalStore(tmp_path).retention("k").retain_until == FUTURE
+
+
+def test_delete_is_refused_before_retention_and_under_hold(tmp_path):
+    s = LocalStore(tmp_path)
+    s.put_many([PutItem("k", b"x", FUTURE)])
+    with pytest.raises(WriteOnceViolation, match="retained until 2099"):
+        s.delete("k")
+    assert s.get("k") == b"x"
+    s.put_many([PutItem("old", b"y", PAST)])
+    s.set_legal_hold("old", True)
+    with pytest.raises(WriteOnceViolation, match="legal hold"):
+        s.delete("old")
+    s.set_legal_hold("old", False)
+    s.delete("old")  # retention over, no hold: disposal is allowed
+    assert not s.exists("old")
+
+
+def test_retention_extends_and_never_shortens(tmp_path):
+    s = LocalStore(tmp_path)
+    s.put_many([PutItem("k", b"x", dt.datetime(2030, 1, 1, tzinfo=UTC))])
+    s.extend_retention("k", FUTURE)
+    with pytest.raises(RetentionError, match="only be extended"):
+        s.extend_retention("k", dt.datetime(2031, 1, 1, tzinfo=UTC))
+    assert LocalStore(tmp_path).retention("k").retain_until == FUTURE
+
+
+def test_a_forged_journal_line_cannot_shorten_retention(tmp_path):
+    s = LocalStore(tmp_path)
+    s.put_many([PutItem("k", b"x", FUTURE)])
+    with open(tmp_path / "retention.jsonl", "a") as fh:
+        fh.write('{"key":"k","legal_hold":false,"retain_until":"2000-01-01T00:00:00Z"}\n')
+    fresh = LocalStore(tmp_path)
+    assert fresh.retention("k").retain_until == FUTURE
+    with pytest.raises(WriteOnceViolation):
+        fresh.delete("k")
+
+
+def test_putting_the_same_bytes_with_a_later_date_extends_retention(tmp_path):
+    s = LocalStore(tmp_path)
+    s.put_many([PutItem("d", b"dict", dt.datetime(2030, 1, 1, tzinfo=UTC))])
+    s.put_many([PutItem("d", b"dict", FUTURE)])
+    assert LocalStore(tmp_path).retention("d").retain_until == FUTURE
+
+
+@pytest.mark.parametrize("key", ["../escape", "/abs", "a/../b", "a//b", "", "a\\b"])
+def test_keys_cannot_escape_the_store(tmp_path, key):
+    s = LocalStore(tmp_path / "store")
+    with pytest.raises(ValueError):
+        s.put_many([PutItem(key, b"x", FUTURE)])
+    assert not (tmp_path / "escape").exists()
+
+
+def test_racing_writers_of_one_key_one_wins_the_other_is_refused(tmp_path):
+    stores = [LocalStore(tmp_path) for _ in range(8)]
+    outcomes: list[str] = []
+    barrier = threading.Barrier(len(stores))
+
+    def race(i: int) -> None:
+        barrier.wait()
+        try:
+            stores[i].put_many([PutItem("log/leaves/0000000000000000.jsonl", f"writer {i}\n".encode(), FUTURE)])
+            outcomes.append(f"won {i}")
+        except WriteOnceViolation:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=race, args=(i,)) for i in range(len(stores))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    winners = [o for o in outcomes if o.startswith("won")]
+    assert len(winners) == 1, outcomes
+    assert stores[0].get("log/leaves/0000000000000000.jsonl") == f"writer {winners[0].split()[1]}\n".encode()

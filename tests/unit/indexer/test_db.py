@@ -1,0 +1,570 @@
+"""The SQL metadata index on real SQLite files (WAL), through its public API.
+
+Records are hand-made ``DocumentMetadata`` with synthetic VKNs (10 digits
+starting with 9, never a real taxpayer).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import random
+import sqlite3
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+
+from earsiv.indexer.db import Index
+from earsiv.indexer.errors import IndexFailure
+from earsiv.indexer.metadata import (
+    DocumentMetadata,
+    EDefterInfo,
+    IndexRecord,
+    Party,
+    Reference,
+    SignatureReport,
+)
+from earsiv.indexer.models import metadata as models_metadata
+from earsiv.indexer.query import SearchQuery, search_parameters, search_statement
+
+UTC = dt.timezone.utc
+T0 = dt.datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
+SUP_A, SUP_B, CUS_X, CUS_Y = "9000000001", "9000000002", "9000000101", "9000000102"
+
+
+def digest_of(n: int) -> str:
+    return hashlib.sha256(f"document {n}".encode()).hexdigest()
+
+
+def record(
+    n: int,
+    *,
+    supplier: str | None = SUP_A,
+    customer: str | None = CUS_X,
+    issue_date: dt.date | None = dt.date(2024, 1, 15),
+    kind: str = "e-fatura",
+    profile: str | None = "TICARIFATURA",
+    type_code: str | None = "SATIS",
+    doc_id: str | None = None,
+    ettn: str | None = None,
+    amount: Decimal | None = Decimal("118.00"),
+    tenant: str | None = None,
+    signature: SignatureReport | None = None,
+    references: tuple[Reference, ...] = (),
+    flags: tuple[str, ...] = (),
+    extra_parties: tuple[Party, ...] = (),
+    edefter: EDefterInfo | None = None,
+) -> IndexRecord:
+    parties = []
+    if supplier:
+        parties.append(Party("supplier", "VKN", supplier, f"Tedarikci {supplier[-3:]}"))
+    if customer:
+        parties.append(Party("customer", "VKN", customer, f"Musteri {customer[-3:]}"))
+    meta = DocumentMetadata(
+        kind=kind,
+        root="Invoice",
+        namespace="urn:oasis:names:specification:ubl:schema:xsd:Invoice-2",
+        profile=profile,
+        type_code=type_code,
+        doc_id=doc_id or f"ABC2024{n:09d}",
+        ettn=ettn or f"{n:08x}-0000-4000-8000-{n:012x}",
+        issue_date=issue_date,
+        issue_time="10:11:12",
+        currency="TRY",
+        payable_amount=amount,
+        tax_amount=None if amount is None else (amount / Decimal("5.9")).quantize(Decimal("0.01")),
+        series="ABC",
+        year=issue_date.year if issue_date else None,
+        sequence=n,
+        parties=tuple(parties) + extra_parties,
+        references=references,
+        edefter=edefter,
+        signed=True,
+        stylesheets=1,
+        line_count=3,
+        flags=flags,
+    )
+    return IndexRecord(
+        digest=digest_of(n),
+        size=1000 + n,
+        stored_size=100 + n,
+        dict_digest=None,
+        log_index=n,
+        received_at=T0 + dt.timedelta(minutes=n),
+        retain_until=T0 + dt.timedelta(days=11 * 366),
+        legal_hold=False,
+        tenant=tenant,
+        source_name=f"{n}.xml",
+        metadata=meta,
+        signature=signature,
+    )
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "index.sqlite"
+
+
+@pytest.fixture
+def index(db_path: Path):
+    ix = Index(f"sqlite:///{db_path}")
+    ix.upgrade()
+    yield ix
+    ix.close()
+
+
+def digests(page) -> list[str]:
+    return [row.digest for row in page.rows]
+
+
+def search_all(ix: Index, **filters) -> set[str]:
+    """Every digest matching *filters*, following cursors to the end."""
+    found: list[str] = []
+    q = SearchQuery(limit=1000, **filters)
+    while True:
+        page = ix.search(q)
+        found.extend(digests(page))
+        if page.next_cursor is None:
+            break
+        q = q.after(page.next_cursor)
+    assert len(found) == len(set(found)), "a document was returned twice"
+    return set(found)
+
+
+# -- storing and reading back ----------------------------------------------------
+
+
+def test_round_trip_keeps_every_value_exactly(index: Index) -> None:
+    signer = SignatureReport(
+        status="valid",
+        reason=None,
+        signer_subject="CN=Test Signer",
+        signer_id="12345678901",
+        # aware but not UTC: must come back as the same instant, in UTC
+        signing_time=dt.datetime(2024, 1, 15, 13, 0, tzinfo=dt.timezone(dt.timedelta(hours=3))),
+        cert_not_before=dt.datetime(2023, 1, 1, tzinfo=UTC),
+        cert_not_after=dt.datetime(2026, 1, 1, tzinfo=UTC),
+        cert_valid_at_signing=True,
+        references=3,
+        details=("digest ok", "chain ok"),
+    )
+    ed = EDefterInfo(
+        vkn=SUP_B,
+        period_start=dt.date(2024, 1, 1),
+        period_end=dt.date(2024, 1, 31),
+        ledger_type="yevmiye",
+        control_number="YEV202401000001",
+        berat_guid=None,
+        entry_count=42,
+        seal="ab" * 32,
+        gib_approved=False,
+    )
+    refs = (Reference("despatch", "IRS2024000000001", "AAAA0000-0000-4000-8000-00000000000A"),)
+    rec = record(
+        1,
+        amount=Decimal("1234567890123.45"),
+        signature=signer,
+        references=refs,
+        flags=("vkn-checksum:supplier", "issue-time"),
+        edefter=ed,
+        tenant=SUP_A,
+    )
+    index.add([rec])
+    row = index.get(rec.digest)
+    assert row is not None
+    assert row.payable_amount == Decimal("1234567890123.45")
+    assert str(row.payable_amount) == "1234567890123.45"
+    assert row.tax_amount == rec.metadata.tax_amount
+    assert row.issue_date == dt.date(2024, 1, 15)
+    assert row.references == refs
+    assert row.flags == ("vkn-checksum:supplier", "issue-time")
+    assert (row.supplier_id, row.supplier_scheme, row.customer_id) == (SUP_A, "VKN", CUS_X)
+    assert row.signing_time == dt.datetime(2024, 1, 15, 10, 0, tzinfo=UTC)
+    assert row.signing_time.utcoffset() == dt.timedelta(0)
+    assert row.received_at == rec.received_at and row.received_at.tzinfo is not None
+    assert row.signature == signer
+    assert (row.edefter_vkn, row.edefter_period_end, row.edefter_entry_count) == (SUP_B, dt.date(2024, 1, 31), 42)
+    assert (row.edefter_seal, row.edefter_gib_approved) == ("ab" * 32, False)
+    assert (row.size, row.stored_size, row.log_index, row.tenant, row.legal_hold) == (1001, 101, 1, SUP_A, False)
+    assert row.signed is True and row.signature_status == "valid"
+    encoded = json.loads(json.dumps(row.to_json()))
+    assert encoded["payable_amount"] == "1234567890123.45"
+    assert encoded["issue_date"] == "2024-01-15"
+    assert encoded["references"] == [{"type": "despatch", "id": refs[0].id, "ettn": refs[0].ettn}]
+    assert index.get(digest_of(2)) is None
+
+
+def test_amounts_keep_their_written_scale_and_precision(index: Index) -> None:
+    amounts = [Decimal("100.00"), Decimal("100"), Decimal("0.10"), Decimal("12345678901234567890.123456789")]
+    index.add([record(i, amount=a) for i, a in enumerate(amounts)])
+    for i, a in enumerate(amounts):
+        got = index.get(digest_of(i)).payable_amount
+        assert got == a and str(got) == str(a)  # same value and same exponent
+
+
+def test_add_is_idempotent_and_keeps_the_first_version(index: Index) -> None:
+    index.add([record(1), record(2)])
+    before = index.dump()
+    index.add([record(1), record(2)])
+    index.add([record(1, amount=Decimal("999.99"))])  # same digest: left as it is
+    assert index.dump() == before
+    index.add([record(3), record(3)])  # duplicate inside one batch
+    assert index.stats().documents == 3
+    assert index.get(digest_of(1)).payable_amount == Decimal("118.00")
+
+
+def test_a_batch_is_one_transaction(index: Index) -> None:
+    index.add([record(1)])
+    clash = dataclasses.replace(record(2), log_index=1)  # two documents at one log position
+    with pytest.raises(IndexFailure):
+        index.add([record(3), clash])
+    assert index.get(digest_of(3)) is None
+
+
+def test_naive_datetimes_are_refused_by_records() -> None:
+    with pytest.raises(ValueError):
+        dataclasses.replace(record(1), received_at=dt.datetime(2024, 1, 1))
+
+
+# -- searching -------------------------------------------------------------------------
+
+
+def test_vkn_matches_either_party_and_nothing_else(index: Index) -> None:
+    index.add(
+        [
+            record(1, supplier=SUP_A, customer=CUS_X),
+            record(2, supplier=SUP_B, customer=SUP_A),  # SUP_A as customer
+            record(3, supplier=SUP_B, customer=CUS_Y),
+            record(4, supplier=SUP_A, customer=SUP_A),  # self-billed: one row, not two
+            record(5, supplier=SUP_B, customer=None, extra_parties=(Party("delivery-customer", "VKN", SUP_A, None),)),
+            record(6, supplier=None, customer=None, kind="yevmiye",
+                   edefter=EDefterInfo(SUP_A, dt.date(2024, 1, 1), dt.date(2024, 1, 31), "yevmiye",
+                                       None, None, 1, None)),
+        ]
+    )
+    page = index.search(SearchQuery(vkn=SUP_A))
+    assert sorted(digests(page)) == sorted(digest_of(n) for n in (1, 2, 4, 5, 6))
+    assert len(page.rows) == 5 and page.next_cursor is None
+    assert set(digests(index.search(SearchQuery(vkn=CUS_Y)))) == {digest_of(3)}
+    assert digests(index.search(SearchQuery(vkn="9999999999"))) == []
+
+
+def test_date_range_is_inclusive_and_results_are_newest_first(index: Index) -> None:
+    days = [dt.date(2024, 1, d) for d in (1, 9, 10, 11, 20, 21, 31)]
+    index.add([record(i, issue_date=day) for i, day in enumerate(days)])
+    index.add([record(99, issue_date=None)])  # no issue date: never in a date range
+    page = index.search(SearchQuery(vkn=SUP_A, date_from=dt.date(2024, 1, 10), date_to=dt.date(2024, 1, 20)))
+    assert [r.issue_date for r in page.rows] == [dt.date(2024, 1, 20), dt.date(2024, 1, 11), dt.date(2024, 1, 10)]
+    only_to = index.search(SearchQuery(date_to=dt.date(2024, 1, 9)))
+    assert [r.issue_date for r in only_to.rows] == [dt.date(2024, 1, 9), dt.date(2024, 1, 1)]
+    everything = index.search(SearchQuery())
+    assert everything.rows[-1].digest == digest_of(99)  # undated sorts last
+    assert [r.issue_date for r in everything.rows[:-1]] == sorted(days, reverse=True)
+
+
+@pytest.mark.parametrize("with_vkn", [False, True])
+def test_each_filter_selects_exactly_its_documents(index: Index, with_vkn: bool) -> None:
+    index.add(
+        [
+            record(1, kind="e-fatura", profile="TEMELFATURA", type_code="SATIS", amount=Decimal("10.00")),
+            record(2, kind="e-arsiv", profile="EARSIVFATURA", type_code="SATIS", amount=Decimal("10.01")),
+            record(3, kind="e-fatura", profile="TICARIFATURA", type_code="IADE", amount=Decimal("99.99")),
+            record(4, kind="e-irsaliye", profile="TEMELIRSALIYE", type_code="SEVK", amount=None,
+                   doc_id="IRS2024000000004", ettn="ABCDEF01-2345-4678-9ABC-DEF012345678", tenant=SUP_B),
+            record(5, kind="e-fatura", amount=Decimal("100.00"), customer=CUS_Y,
+                   signature=SignatureReport(status="invalid", reason="digest mismatch")),
+        ]
+    )
+    vkn = {"vkn": SUP_A} if with_vkn else {}
+    n = digest_of
+    cases = [
+        ({"kind": "e-fatura"}, {n(1), n(3), n(5)}),
+        ({"profile": "EARSIVFATURA"}, {n(2)}),
+        ({"type_code": "IADE"}, {n(3)}),
+        ({"doc_id": "IRS2024000000004"}, {n(4)}),
+        ({"ettn": "abcdef01-2345-4678-9abc-def012345678"}, {n(4)}),  # other case than stored
+        ({"amount_min": Decimal("10.01")}, {n(2), n(3), n(5)}),
+        ({"amount_max": Decimal("10.01")}, {n(1), n(2)}),
+        ({"amount_min": Decimal("10.00"), "amount_max": "99.99"}, {n(1), n(2), n(3)}),
+        ({"tenant": SUP_B}, {n(4)}),
+        ({"signature_status": "invalid"}, {n(5)}),
+        ({"signature_status": "pending"}, {n(1), n(2), n(3), n(4)}),
+        ({"kind": "e-fatura", "amount_max": Decimal("50")}, {n(1)}),
+    ]
+    for filters, expected in cases:
+        assert search_all(index, **vkn, **filters) == expected, filters
+
+
+def test_keyset_pages_return_every_row_once_despite_concurrent_inserts(index: Index) -> None:
+    rng = random.Random(7)
+    start = dt.date(2023, 1, 1)
+    # several documents share each day, so pages split inside a day
+    original = [record(i, issue_date=start + dt.timedelta(days=rng.randrange(40))) for i in range(300)]
+    index.add(original)
+    for filters in ({"vkn": SUP_A}, {}, {"kind": "e-fatura", "date_from": dt.date(2023, 1, 5)}):
+        q = SearchQuery(limit=7, **filters)
+        seen: list[str] = []
+        keys: list[tuple[dt.date, str]] = []
+        next_new = 10_000 + len(filters) * 1000
+        while True:
+            page = index.search(q)
+            seen.extend(digests(page))
+            keys.extend((r.sort_date, r.digest) for r in page.rows)
+            # inserts between requests, on both sides of the cursor
+            index.add([record(next_new, issue_date=start + dt.timedelta(days=rng.randrange(40))),
+                       record(next_new + 1, issue_date=start + dt.timedelta(days=rng.randrange(40)))])
+            next_new += 2
+            if page.next_cursor is None:
+                break
+            q = q.after(page.next_cursor)
+        assert len(seen) == len(set(seen))
+        wanted = {r.digest for r in original if r.metadata.issue_date >= filters.get("date_from", start)}
+        assert wanted <= set(seen)
+        assert keys == sorted(keys, reverse=True)
+
+
+def test_last_page_has_no_cursor_and_exact_fit_is_not_followed_by_an_empty_page(index: Index) -> None:
+    index.add([record(i) for i in range(10)])
+    first = index.search(SearchQuery(limit=5))
+    assert len(first.rows) == 5 and first.next_cursor
+    second = index.search(SearchQuery(limit=5, cursor=first.next_cursor))
+    assert len(second.rows) == 5 and second.next_cursor is None
+    assert not set(digests(first)) & set(digests(second))
+
+
+def test_vkn_and_date_query_is_an_index_range_scan(index: Index) -> None:
+    """The benchmarked query must walk the party index and stop early, on SQLite."""
+    q = SearchQuery(vkn=SUP_A, date_from=dt.date(2020, 1, 1), date_to=dt.date(2024, 12, 31))
+    shape, values = search_parameters(q, 101)
+    compiled = search_statement(shape).compile(dialect=sqlite_dialect.dialect())
+    bound = compiled.construct_params({**values, "date_from": "2020-01-01", "date_to": "2024-12-31"})
+    sql, params = str(compiled), [bound[name] for name in compiled.positiontup]
+    with sqlite3.connect(index.url.removeprefix("sqlite:///")) as con:
+        plan = [row[3] for row in con.execute("EXPLAIN QUERY PLAN " + sql, params)]
+    assert any("COVERING INDEX ix_document_parties_party_id_sort_date_digest" in step for step in plan), plan
+    assert any("documents USING INDEX sqlite_autoindex_documents_1 (digest=?)" in step for step in plan), plan
+    assert not any("SCAN document_parties" in step or "SCAN documents" in step for step in plan), plan
+    assert not any("DISTINCT" in step for step in plan), plan  # dedupe follows the index order
+
+
+# -- query validation -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"date_from": dt.date(2024, 2, 1), "date_to": dt.date(2024, 1, 31)},
+        {"limit": 0},
+        {"limit": 1001},
+        {"limit": True},
+        {"amount_min": 1.5},
+        {"amount_min": "abc"},
+        {"amount_min": Decimal("NaN")},
+        {"amount_min": Decimal("10"), "amount_max": Decimal("9.99")},
+        {"kind": "fatura"},
+        {"signature_status": "ok"},
+        {"cursor": "not-a-cursor"},
+        {"vkn": "  "},
+        {"date_from": dt.datetime(2024, 1, 1)},
+    ],
+)
+def test_search_query_refuses_nonsense(kwargs: dict) -> None:
+    with pytest.raises(ValueError):
+        SearchQuery(**kwargs)
+
+
+def test_search_query_normalises_amounts_to_decimal() -> None:
+    q = SearchQuery(amount_min=10, amount_max="20.50", limit=1000)
+    assert q.amount_min == Decimal(10) and q.amount_max == Decimal("20.50")
+
+
+# -- signatures, holds, metadata -------------------------------------------------------------
+
+
+def test_pending_signatures_then_reports(index: Index) -> None:
+    index.add([record(i) for i in (3, 1, 2)] + [record(4, signature=SignatureReport(status="unsigned"))])
+    assert index.pending_signatures() == [digest_of(1), digest_of(2), digest_of(3)]  # log order
+    assert index.pending_signatures(limit=2) == [digest_of(1), digest_of(2)]
+    index.set_signature(digest_of(2), SignatureReport(status="valid", signer_subject="CN=x", references=2))
+    index.set_signatures([(digest_of(1), SignatureReport(status="unverifiable", reason="no certificate")),
+                          (digest_of(3), SignatureReport(status="invalid", reason="bad digest"))])
+    assert index.pending_signatures() == []
+    assert index.get(digest_of(1)).signature == SignatureReport(status="unverifiable", reason="no certificate")
+    assert index.get(digest_of(2)).signer_subject == "CN=x"
+    assert index.stats().by_signature_status == {"invalid": 1, "unsigned": 1, "unverifiable": 1, "valid": 1}
+
+
+def test_signature_for_unknown_digest_fails_and_records_nothing(index: Index) -> None:
+    index.add([record(1)])
+    with pytest.raises(IndexFailure):
+        index.set_signatures([(digest_of(1), SignatureReport(status="valid")),
+                              (digest_of(2), SignatureReport(status="valid"))])
+    assert index.pending_signatures() == [digest_of(1)]
+
+
+def test_legal_hold_retention_ettn_lookup_and_stats(index: Index) -> None:
+    shared = "0F0F0F0F-AAAA-4BBB-8CCC-DDDDDDDDDDDD"
+    index.add([record(1, ettn=shared), record(2, ettn=shared.lower(), kind="e-arsiv"), record(3)])
+    assert index.digests_with_ettn(shared.lower()) == sorted([digest_of(1), digest_of(2)])
+    assert index.digests_with_ettn(" " + shared + " ") == sorted([digest_of(1), digest_of(2)])
+    index.set_legal_hold(digest_of(1), True)
+    later = dt.datetime(2040, 1, 1, tzinfo=UTC)
+    index.set_retain_until(digest_of(1), later)
+    row = index.get(digest_of(1))
+    assert row.legal_hold is True and row.retain_until == later
+    with pytest.raises(IndexFailure):
+        index.set_legal_hold(digest_of(9), True)
+    stats = index.stats()
+    assert (stats.documents, stats.bytes_original, stats.bytes_stored) == (3, 1001 + 1002 + 1003, 101 + 102 + 103)
+    assert stats.by_kind == {"e-arsiv": 1, "e-fatura": 2}
+    assert stats.pending_signatures == 3
+    assert json.dumps(stats.to_json())
+
+
+def test_meta_values_and_reset(index: Index) -> None:
+    assert index.meta_get("log-size") is None
+    index.meta_set("log-size", "10")
+    index.meta_set("log-size", "12")
+    assert index.meta_get("log-size") == "12"
+    index.add([record(1), record(2, references=(Reference("billing", "ABC1", None),))])
+    index.reset()
+    assert index.dump() == []
+    assert index.meta_get("log-size") is None
+    index.add([record(1)])  # the schema is still there
+    assert index.stats().documents == 1
+
+
+# -- derived index: rebuilt equals live ---------------------------------------------------------
+
+
+def test_dump_is_equal_whatever_the_order_records_arrive_in(tmp_path: Path) -> None:
+    records = [
+        record(i, supplier=[SUP_A, SUP_B][i % 2], issue_date=dt.date(2024, 1, 1 + i % 28),
+               references=(Reference("despatch", f"IRS{i}", None),) if i % 3 == 0 else (),
+               flags=("id-pattern",) if i % 5 == 0 else ())
+        for i in range(60)
+    ]
+    shuffled = records[:]
+    random.Random(3).shuffle(shuffled)
+    a = Index(f"sqlite:///{tmp_path / 'a.sqlite'}")
+    b = Index(f"sqlite:///{tmp_path / 'b.sqlite'}")
+    for ix in (a, b):
+        ix.upgrade()
+        ix.meta_set("dictionary:" + SUP_A, "ab" * 32)
+    a.add(records)
+    for i in range(0, 60, 7):
+        b.add(shuffled[i : i + 7])
+    a.set_signature(digest_of(4), SignatureReport(status="valid"))
+    b.set_signature(digest_of(4), SignatureReport(status="valid"))
+    dump_a, dump_b = a.dump(), b.dump()
+    assert dump_a == dump_b
+    assert {d["table"] for d in dump_a} == {"documents", "document_parties", "document_refs", "index_meta"}
+    assert json.dumps(dump_a)  # JSON-safe
+    b.set_legal_hold(digest_of(7), True)  # one fact differs -> dumps differ
+    assert a.dump() != b.dump()
+    a.close()
+    b.close()
+
+
+# -- schema and migrations ---------------------------------------------------------------------------
+
+
+def test_migrations_produce_exactly_the_models(index: Index, db_path: Path) -> None:
+    index.upgrade()  # idempotent
+    engine = sa.create_engine(f"sqlite:///{db_path}")
+    with engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": True})
+        assert compare_metadata(ctx, models_metadata) == []
+        # the comparison is able to see a difference
+        changed = sa.MetaData()
+        for table in models_metadata.sorted_tables:
+            table.to_metadata(changed)
+        sa.Table("documents", changed, sa.Column("extra", sa.Integer()), extend_existing=True)
+        assert any(diff[0] == "add_column" for diff in compare_metadata(ctx, changed))
+        versions = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all()
+    assert versions == ["0001"]
+    engine.dispose()
+
+
+def test_create_all_and_migration_give_the_same_sqlite_schema(index: Index, tmp_path: Path, db_path: Path) -> None:
+    other = tmp_path / "create_all.sqlite"
+    engine = sa.create_engine(f"sqlite:///{other}")
+    models_metadata.create_all(engine)
+    engine.dispose()
+
+    def schema(path: Path) -> dict[str, list]:
+        with sqlite3.connect(path) as con:
+            names = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
+                                               "AND name NOT IN ('alembic_version') ORDER BY name")]
+            return {
+                name: [
+                    con.execute(f"PRAGMA table_info('{name}')").fetchall(),
+                    # (name, unique, origin, partial): the leading seq is creation order
+                    sorted(row[1:] for row in con.execute(f"PRAGMA index_list('{name}')")),
+                    sorted(con.execute(f"PRAGMA foreign_key_list('{name}')").fetchall()),
+                    {ix[1]: con.execute(f"PRAGMA index_info('{ix[1]}')").fetchall()
+                     for ix in con.execute(f"PRAGMA index_list('{name}')")},
+                ]
+                for name in names
+            }
+
+    assert schema(db_path) == schema(other)
+
+
+def test_sqlite_runs_in_wal_with_foreign_keys(index: Index, db_path: Path) -> None:
+    index.add([record(1)])
+    with sqlite3.connect(db_path) as con:
+        assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    # foreign_keys is per connection: check it on the Index's own connections
+    with index._engine.connect() as conn:  # noqa: SLF001 - the pragma is invisible from outside
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 1000
+
+
+# -- errors stay ours -----------------------------------------------------------------------------------
+
+
+def test_a_broken_database_file_gives_index_failure(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.sqlite"
+    broken.write_bytes(b"this is not a database, just bytes\n" * 200)
+    ix = Index(f"sqlite:///{broken}")
+    with pytest.raises(IndexFailure) as caught:
+        ix.upgrade()
+    assert isinstance(caught.value.__cause__, sa.exc.SQLAlchemyError)
+    for call in (lambda: ix.get(digest_of(1)), lambda: ix.search(SearchQuery(vkn=SUP_A)),
+                 lambda: ix.add([record(1)]), ix.stats, ix.dump, ix.pending_signatures):
+        with pytest.raises(IndexFailure):
+            call()
+    ix.close()
+
+
+def test_a_damaged_page_gives_index_failure(index: Index, db_path: Path) -> None:
+    index.add([record(i) for i in range(200)])
+    index.close()
+    with sqlite3.connect(db_path) as con:
+        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    data = bytearray(db_path.read_bytes())
+    page = 4096
+    for offset in range(2 * page, len(data), page):  # keep the header and schema page
+        data[offset : offset + 64] = b"\xff" * 64
+    db_path.write_bytes(bytes(data))
+    ix = Index(f"sqlite:///{db_path}")
+    with pytest.raises(IndexFailure):
+        ix.dump()
+    ix.close()
+
+
+def test_unusable_urls_give_index_failure(tmp_path: Path) -> None:
+    with pytest.raises(IndexFailure):
+        Index("nosuchdialect://x/y")
+    ix = Index(f"sqlite:///{tmp_path / 'missing-dir' / 'index.sqlite'}")
+    with pytest.raises(IndexFailure):
+        ix.upgrade()
