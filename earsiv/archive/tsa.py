@@ -320,13 +320,16 @@ def token_from_response(response_der: bytes, *, message_imprint: bytes, hash_nam
                         nonce: int | None, name: str | None = None) -> bytes:
     """The token in a DER TimeStampResp, if and only if it answers this very request."""
     try:
-        response = TimeStampResp.load(response_der, strict=True)
-        _ = response.native  # parse it all now: asn1crypto is lazy
+        # Parse a copy completely now (asn1crypto is lazy). The copy, because a parsed
+        # asn1crypto value re-encodes itself on dump(), and the token must be returned
+        # exactly as the TSA signed and sent it.
+        _ = TimeStampResp.load(response_der, strict=True).native
     except (ValueError, TypeError) as exc:
         # Kamu SM has been seen answering with bodies that are not a TimeStampResp; the
         # human-readable part is what the operator needs.
         raise TSAError(f"reply is not a TimeStampResp ({exc}); text in it: "
                        f"{_printable_runs(response_der) or '-'}", name=name) from exc
+    response = TimeStampResp.load(response_der)
     status = response["status"]
     if status["status"].native not in ("granted", "granted_with_mods"):
         texts = "; ".join(status["status_string"].native or [])

@@ -71,7 +71,7 @@ _ORIGINAL_OK = {
     responses={
         422: {"description": "A file was rejected (the problem lists every file's result), or a parameter is invalid.",
               "model": IngestProblem | ValidationProblem},
-        **error_responses(413, 415, 503),
+        **error_responses(400, 413, 415, 503),
     },
     openapi_extra=_INGEST_BODY,
 )

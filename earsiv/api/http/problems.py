@@ -184,6 +184,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses=`` entries for the problem documents a route can answer with."""
     described = {
+        400: ("The body cannot be parsed as what its Content-Type says (e.g. broken multipart).", Problem),
         404: ("No document with this digest.", Problem),
         409: ("The stored evidence for this document does not verify.", Problem),
         413: ("The request body is over the limit.", Problem),

@@ -48,6 +48,10 @@ CBC = "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"
 EXT = "urn:oasis:names:specification:ubl:schema:xsd:CommonExtensionComponents-2"
 UTC = dt.UTC
 
+# Real seal certificates carry CNs over RFC 5280's 64 characters; the module
+# silences cryptography's warning, pytest's per-test filters bring it back.
+pytestmark = pytest.mark.filterwarnings("ignore:Attribute's length must be:UserWarning")
+
 
 def need_xmlsec1() -> str:
     if XMLSEC1 is None:
@@ -92,9 +96,13 @@ def signed_corpus_files() -> tuple[str, ...]:
 
 
 @functools.cache
+def xmlsec1_verifies_corpus_file(rel: str) -> bool:
+    return xmlsec1_verifies(CORPUS / rel)
+
+
 def corpus_valid() -> tuple[str, ...]:
     """Signed corpus files xmlsec1 verifies (needs xmlsec1)."""
-    return tuple(rel for rel in signed_corpus_files() if xmlsec1_verifies(CORPUS / rel))
+    return tuple(rel for rel in signed_corpus_files() if xmlsec1_verifies_corpus_file(rel))
 
 
 def inspect_file(rel: str) -> SignatureReport:
@@ -111,7 +119,7 @@ def test_agrees_with_xmlsec1_on_the_corpus(rel):
     need_corpus()
     need_xmlsec1()
     report = inspect_file(rel)
-    assert (report.status == "valid") == xmlsec1_verifies(CORPUS / rel), (rel, report)
+    assert (report.status == "valid") == xmlsec1_verifies_corpus_file(rel), (rel, report)
 
 
 @pytest.mark.needs_xmlsec1
@@ -228,8 +236,10 @@ def test_the_callers_tree_is_left_as_it_was(valid_invoice):
     _rel, data = valid_invoice
     tree = parse_xml(data)
     before = etree.tostring(tree)
-    assert inspect_signature(data, tree=tree).status == "valid"
+    report = inspect_signature(data, tree=tree)
+    assert report.status == "valid"
     assert etree.tostring(tree) == before
+    assert inspect_signature(data) == report
 
 
 # ---------------------------------------------------------------- synthetic signed documents
@@ -568,7 +578,7 @@ def test_ten_thousand_references_return_quickly():
 def test_many_references_to_the_whole_document_are_digested_once():
     key = rsa_key()
     extra = [("", [DS + "enveloped-signature"])] * (MAX_REFERENCES - 2)
-    big = INVOICE.replace("<cbc:ID>1</cbc:ID>", "<cbc:ID>1</cbc:ID>" + "<cbc:Note>x</cbc:Note>" * 50_000)
+    big = INVOICE.replace("<cbc:ID>1</cbc:ID>", "<cbc:ID>1</cbc:ID>" + "<cbc:Note>x</cbc:Note>" * 20_000)
     signed = sign(key, make_cert(key, **EXPIRED), doc=big, extra_refs=extra)
     started = time.perf_counter()
     report = inspect_signature(signed)
