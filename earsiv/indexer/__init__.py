@@ -1,1 +1,3 @@
-"""indexer."""
+"""Understanding documents: XML safety, kinds and metadata, signatures, the SQL index."""
+
+__all__: list[str] = []

@@ -529,6 +529,40 @@ def test_sqlite_runs_in_wal_with_foreign_keys(index: Index, db_path: Path) -> No
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 1000
 
 
+def test_concurrent_writers_and_readers_on_one_file(db_path: Path, index: Index) -> None:
+    """WAL + BEGIN IMMEDIATE + busy timeout: two processes' worth of Index
+    objects on one file neither fail with "database is locked" nor lose rows."""
+    import threading
+
+    other = Index(f"sqlite:///{db_path}")
+    errors: list[BaseException] = []
+
+    def writer(ix: Index, base: int) -> None:
+        try:
+            for b in range(15):
+                ix.add([record(base + b * 10 + i) for i in range(10)])
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    def reader() -> None:
+        try:
+            for _ in range(60):
+                index.search(SearchQuery(vkn=SUP_A, limit=50))
+                other.stats()
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(index, 0)), threading.Thread(target=writer, args=(other, 1000)),
+               threading.Thread(target=reader)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    other.close()
+    assert errors == []
+    assert index.stats().documents == 300
+
+
 # -- errors stay ours -----------------------------------------------------------------------------------
 
 
