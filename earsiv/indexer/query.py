@@ -191,7 +191,7 @@ def search_statement(shape: frozenset[str]) -> sa.Select[Any]:
     # one VKN may hold two roles in one document (self-billing, a supplier
     # that is also the despatcher); the index order makes it a cheap check.
     p = document_parties
-    keys = sa.select(p.c.sort_date, p.c.digest).distinct().where(
+    keys = sa.select(p.c.sort_date, p.c.digest).where(
         p.c.party_id == sa.bindparam("vkn"), *key_filters(p.c.sort_date, p.c.digest)
     )
     if doc_filters:

@@ -216,7 +216,7 @@ def _verify(tree, sig, outcome: _Outcome, *, may_have_xml_id: bool) -> None:
     kind, hash_name = SIGNATURE_METHODS[sig_alg]
     failure = _signature_fails(cert.public_key(), kind, hash_name, value, octets)
     if failure:
-        pass
+        outcome.failed.append(failure)
 
     # 5. XAdES signed properties
     _check_xades(sig, cert, outcome)
@@ -315,7 +315,7 @@ def _plan_transforms(ref) -> tuple[bool, etree._Element]:
             raise _Malformed("Transforms holds something other than Transform")
         if c14n_el is not None:
             raise _Unverifiable(f"transform {alg!r} after canonicalisation is not supported")
-        if alg == ENVELOPED:
+        if alg == ENVELOPED or "xslt" in alg or "xpath" in alg:
             enveloped = True
         elif alg in C14N:
             c14n_el = t

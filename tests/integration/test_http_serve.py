@@ -41,6 +41,7 @@ def _wait_healthy(base: str, proc: subprocess.Popen, timeout: float = 30.0) -> N
     raise AssertionError("earsiv serve did not become healthy")
 
 
+@pytest.mark.slow  # ~8 s: archive init, interpreter and uvicorn start-up, clean shutdown
 @pytest.mark.skipif(not EARSIV.exists(), reason="the earsiv console script is not installed in this environment")
 def test_earsiv_serve_binds_loopback_and_serves(tmp_path):
     home = tmp_path / "home"

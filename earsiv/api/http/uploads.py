@@ -18,9 +18,11 @@ in ``Content-Length``.
 
 from __future__ import annotations
 
+import itertools
 import re
 import tempfile
 import zipfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -93,15 +95,21 @@ class BodyLimit:
         await self.app(scope, limited, send)
 
 
-async def read_sources(request: Request, filename: str | None) -> list[Source]:
+async def read_sources(request: Request, filename: str | None) -> Iterable[Source]:
+    """The documents of one upload, in order.
+
+    The body is read here; ZIP members are read lazily, while the ingest
+    consumes them, so a large archive is never held expanded in memory.
+    """
     media = _media_type(request)
     if media in XML_TYPES:
         header = request.headers.get("x-filename")
         name = unquote(header) if header is not None else filename
         return [Source(clean_name(name, DEFAULT_NAME), await request.body())]
     if media == ZIP_TYPE:
-        return _zip(clean_name(unquote(request.headers.get("x-filename") or "") or filename, DEFAULT_ZIP_NAME),
-                    await request.body())
+        header = request.headers.get("x-filename")
+        name = unquote(header) if header is not None else filename
+        return _zip(clean_name(name, DEFAULT_ZIP_NAME), await request.body())
     if media == MULTIPART_TYPE:
         return await _multipart(request)
     raise UnsupportedMedia(
@@ -110,8 +118,8 @@ async def read_sources(request: Request, filename: str | None) -> list[Source]:
     )
 
 
-async def _multipart(request: Request) -> list[Source]:
-    sources: list[Source] = []
+async def _multipart(request: Request) -> Iterable[Source]:
+    parts: list[Iterable[Source]] = []
     async with request.form(max_files=MAX_FILES, max_fields=100) as form:
         for _field, value in form.multi_items():
             if not isinstance(value, UploadFile):
@@ -119,20 +127,23 @@ async def _multipart(request: Request) -> list[Source]:
             data = await value.read()
             name = clean_name(value.filename, DEFAULT_NAME)
             is_zip = (value.content_type or "").lower().startswith(ZIP_TYPE) or name.lower().endswith(".zip")
-            sources.extend(_zip(name, data) if is_zip else [Source(name, data)])
-    if not sources:
+            parts.append(_zip(name, data) if is_zip else [Source(name, data)])
+    if not parts:
         raise InvalidRequest("the multipart body has no file parts; send each document as a part named `files`")
-    return sources
+    return itertools.chain.from_iterable(parts)
 
 
-def _zip(name: str, data: bytes) -> list[Source]:
-    # sources.expand reads ZIP archives from a path; the temporary file lives
-    # only as long as this call, and the members are read into memory here.
+def _zip(name: str, data: bytes) -> Iterator[Source]:
+    # sources.expand reads ZIP archives from a path (and applies the member,
+    # path and bomb checks); the temporary file lives until the last member
+    # has been read.
     with tempfile.TemporaryDirectory(prefix="earsiv-upload-") as tmp:
         path = Path(tmp) / DEFAULT_ZIP_NAME
         path.write_bytes(data)
+        del data
         if not zipfile.is_zipfile(path):
-            return [Source(name, error="not a ZIP archive")]
+            yield Source(name, error="not a ZIP archive")
+            return
         prefix = str(path)
-        return [Source(name + s.name[len(prefix):] if s.name.startswith(prefix) else name, s.data, s.error)
-                for s in expand([path])]
+        for s in expand([path]):
+            yield Source(name + s.name[len(prefix):] if s.name.startswith(prefix) else name, s.data, s.error)
