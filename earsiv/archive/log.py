@@ -208,15 +208,15 @@ class Log:
         with self._lock:
             if size is None or size == self.size:
                 return self._acc.root()
-            return merkle.root(self._hashes[:size])
+            return merkle.root(self._hashes, size=size)
 
     def inclusion_proof(self, index: int, size: int) -> list[bytes]:
         with self._lock:
-            return merkle.inclusion_proof(index, self._hashes[:size])
+            return merkle.inclusion_proof(index, self._hashes, size=size)
 
     def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
         with self._lock:
-            return merkle.consistency_proof(old_size, new_size, self._hashes[:new_size])
+            return merkle.consistency_proof(old_size, new_size, self._hashes)
 
     # -- appending ---------------------------------------------------------
     def append(self, leaves: Sequence[bytes], retain_until: dt.datetime) -> int:

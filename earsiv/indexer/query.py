@@ -174,7 +174,7 @@ def search_statement(shape: frozenset[str]) -> sa.Select[Any]:
         if "date_to" in shape:
             conds.append(sort_date <= sa.bindparam("date_to", type_=sa.Date()))
         if "after_date" in shape:
-            after = sa.tuple_(sa.bindparam("after_date", type_=sa.Date()), sa.bindparam("after_digest"))
+            after = sa.tuple_(sa.bindparam("after_date", type_=sa.Date()), sa.bindparam("after_digest", type_=sa.String()))
             conds.append(sa.tuple_(sort_date, digest) < after)
         return conds
 
@@ -191,7 +191,7 @@ def search_statement(shape: frozenset[str]) -> sa.Select[Any]:
     # one VKN may hold two roles in one document (self-billing, a supplier
     # that is also the despatcher); the index order makes it a cheap check.
     p = document_parties
-    keys = sa.select(p.c.sort_date, p.c.digest).where(
+    keys = sa.select(p.c.sort_date, p.c.digest).distinct().where(
         p.c.party_id == sa.bindparam("vkn"), *key_filters(p.c.sort_date, p.c.digest)
     )
     if doc_filters:

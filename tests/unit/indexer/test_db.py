@@ -518,6 +518,20 @@ def test_create_all_and_migration_give_the_same_sqlite_schema(index: Index, tmp_
     assert schema(db_path) == schema(other)
 
 
+def test_schema_and_searches_compile_for_postgresql() -> None:
+    """Portable types only: the same models must render on PostgreSQL (no server here)."""
+    from sqlalchemy.dialects import postgresql
+
+    pg = postgresql.dialect()
+    for table in models_metadata.sorted_tables:
+        ddl = str(sa.schema.CreateTable(table).compile(dialect=pg))
+        assert "sqlite" not in ddl.lower()
+    q = SearchQuery(vkn=SUP_A, date_from=dt.date(2024, 1, 1), date_to=dt.date(2024, 2, 1), kind="e-fatura",
+                    amount_min=Decimal("1"), cursor=None)
+    sql = str(search_statement(search_parameters(q, 101)[0]).compile(dialect=pg))
+    assert "SELECT DISTINCT document_parties.sort_date" in sql and "%(vkn)s" in sql
+
+
 def test_sqlite_runs_in_wal_with_foreign_keys(index: Index, db_path: Path) -> None:
     index.add([record(1)])
     with sqlite3.connect(db_path) as con:

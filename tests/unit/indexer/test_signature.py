@@ -405,6 +405,15 @@ def test_signing_time_without_zone_is_read_as_turkish_time():
     assert any("no zone" in d for d in report.details)
 
 
+@pytest.mark.parametrize("when", ["2021-03-04T10:00:00+25:00", "2021-13-04T10:00:00Z", "dün"])
+def test_a_signing_time_that_is_no_date_is_reported_not_raised(when):
+    key = rsa_key()
+    report = inspect_signature(sign(key, make_cert(key, **EXPIRED), signing_time=when))
+    assert report.status == "valid"  # the signature holds; what it says about time is unusable
+    assert report.signing_time is None and report.cert_valid_at_signing is None
+    assert any("not an xs:dateTime" in d for d in report.details)
+
+
 VARIANTS = {
     "rsa-sha1": ("rsa", {"hash_name": "sha1"}),
     "ecdsa-sha512": ("ec", {"hash_name": "sha512"}),
