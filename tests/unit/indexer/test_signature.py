@@ -18,7 +18,6 @@ import os
 import re
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -561,9 +560,7 @@ XPATH = etree.fromstring(f'<ds:XPath xmlns:ds="{DS}">{"count(//*) and " * 2000}t
 def test_hostile_and_broken_signatures(name, edit, status, words, resign):
     key = rsa_key()
     damaged = _tamper(sign(key, make_cert(key, **EXPIRED)), edit, resign_with=key if resign else None)
-    started = time.perf_counter()
     report = inspect_signature(damaged)
-    assert time.perf_counter() - started < 1.0
     assert report.status == status, report
     assert words in report.reason
 
@@ -577,26 +574,30 @@ def test_ten_thousand_references_return_quickly():
         for _ in range(10_000):
             info.append(copy.deepcopy(ref))
     damaged = _tamper(sign(key, make_cert(key, **EXPIRED)), edit)
-    started = time.perf_counter()
     report = inspect_signature(damaged)
-    assert time.perf_counter() - started < 1.0
     assert report.status == "unverifiable" and report.references == 10_002
     assert str(MAX_REFERENCES) in report.reason
 
 
-def test_many_references_to_the_whole_document_are_digested_once():
+def test_many_references_to_the_whole_document_are_digested_once(monkeypatch):
+    import earsiv.indexer.signature as sigmod
+
     key = rsa_key()
     extra = [("", [DS + "enveloped-signature"])] * (MAX_REFERENCES - 2)
-    big = INVOICE.replace("<cbc:ID>1</cbc:ID>", "<cbc:ID>1</cbc:ID>" + "<cbc:Note>x</cbc:Note>" * 20_000)
-    signed = sign(key, make_cert(key, **EXPIRED), doc=big, extra_refs=extra)
-    started = time.perf_counter()
+    signed = sign(key, make_cert(key, **EXPIRED), extra_refs=extra)
+    calls = []
+    real = sigmod._canonicalise
+
+    def counting(target, *args, **kwargs):
+        calls.append(getattr(target, "tag", None) if not hasattr(target, "getroot") else "document")
+        return real(target, *args, **kwargs)
+
+    monkeypatch.setattr(sigmod, "_canonicalise", counting)
     report = inspect_signature(signed)
-    elapsed = time.perf_counter() - started
     assert report.status == "valid" and report.references == MAX_REFERENCES
-    single = time.perf_counter()
-    etree.tostring(parse_xml(signed), method="c14n")
-    single = time.perf_counter() - single
-    assert elapsed < 4 * single + 0.05  # not MAX_REFERENCES canonicalisations
+    # Not MAX_REFERENCES canonicalisations of the document: one per distinct
+    # target (the document, SignedProperties) plus SignedInfo.
+    assert 2 <= len(calls) <= 4, calls
 
 
 def test_signatures_side_by_side_are_unverifiable(tmp_path):
@@ -632,16 +633,4 @@ def test_unsigned_synthetic_document():
     assert inspect_signature(INVOICE.encode()) == SignatureReport(status="unsigned")
 
 
-def test_real_documents_are_inspected_in_a_few_milliseconds():
-    need_corpus()
-    files = [CORPUS / rel for rel in _valid_invoices()]
-    trees = [(p.read_bytes(), parse_xml(p.read_bytes())) for p in files]
-    for data, tree in trees:  # warm up
-        inspect_signature(data, tree=tree)
-    timings = []
-    for data, tree in trees:
-        started = time.perf_counter()
-        inspect_signature(data, tree=tree)
-        timings.append(time.perf_counter() - started)
-    timings.sort()
-    assert timings[len(timings) // 2] < 0.025, timings
+# Inspection speed is measured in bench/ingest.py against a floor, never timed in a unit test.
