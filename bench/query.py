@@ -28,13 +28,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import sqlalchemy as sa  # noqa: E402
+import sqlalchemy as sa
 
-from earsiv.indexer.db import Index  # noqa: E402
-from earsiv.indexer.metadata import DocumentMetadata, IndexRecord, Party  # noqa: E402
-from earsiv.indexer.models import metadata  # noqa: E402
-from earsiv.indexer.query import SearchQuery  # noqa: E402
-from earsiv.indexer.rows import ROW_COLUMNS  # noqa: E402
+from earsiv.indexer.db import Index
+from earsiv.indexer.metadata import DocumentMetadata, IndexRecord, Party
+from earsiv.indexer.models import metadata
+from earsiv.indexer.query import SearchQuery
+from earsiv.indexer.rows import ROW_COLUMNS
 
 BENCH_DIR = ROOT / ".bench"
 SUPPLIERS = 20_000
@@ -92,7 +92,7 @@ def make_record(i: int, pop: Population, rng: random.Random) -> IndexRecord:
     series = "ABC" if kind != "e-irsaliye" else "IRS"
     seq = i + 1
     amount = Decimal(rng.randrange(1, 10**9)).scaleb(-2)
-    received = dt.datetime.combine(day, dt.time(12), dt.timezone.utc) + dt.timedelta(seconds=rng.randrange(86400))
+    received = dt.datetime.combine(day, dt.time(12), dt.UTC) + dt.timedelta(seconds=rng.randrange(86400))
     meta = DocumentMetadata(
         kind=kind,
         root="DespatchAdvice" if kind == "e-irsaliye" else "Invoice",
@@ -229,7 +229,7 @@ def random_queries(n: int, rng: random.Random) -> list[tuple[str, dt.date, dt.da
 
 def percentile(samples: list[float], p: float) -> float:
     ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def run(path: Path, queries: int) -> int:

@@ -42,8 +42,8 @@ CORPUS = ROOT.parent / "shared" / "corpus"
 
 __all__ = [
     "CORPUS",
-    "MIN_TEMPLATE_BYTES",
     "MAX_TEMPLATE_BYTES",
+    "MIN_TEMPLATE_BYTES",
     "SynthDoc",
     "Template",
     "find_templates",
@@ -68,17 +68,53 @@ _NS = {
 }
 _P = rb"(?:[\w.-]+:)?"  # any (or no) namespace prefix
 _B64_RUN = re.compile(rb">([A-Za-z0-9+/=\r\n]{64,})<")
-_B64_VALUES = re.compile(rb"<" + _P + rb"(?:SignatureValue|DigestValue)\b[^>]*>([^<]+)<")
+_B64_VALUES = re.compile(
+    rb"<" + _P + rb"(?:SignatureValue|DigestValue)\b[^>]*>([^<]+)<"
+)
 _UUID = re.compile(rb"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 _ISSUE_TIME = re.compile(rb"<" + _P + rb"IssueTime>(\d\d:\d\d(?::\d\d)?)")
 _AMOUNT = re.compile(rb"<" + _P + rb"\w*Amount\b[^>]*>([^<]*)<")
 _CHAR_REF = re.compile(rb"&#[xX]?[0-9a-fA-F]+;")
 _B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
-_WORDS_A = ["Anadolu", "Boğaziçi", "Çukurova", "Ege", "Güneydoğu", "Işık", "Kızılırmak", "Marmara", "Özgür",
-            "Şafak", "Toros", "Uludağ", "Yıldız", "Zeytin", "Doğa", "Kuzey", "Göktürk", "Ilgaz"]
-_WORDS_B = ["Gıda", "Tekstil", "İnşaat", "Makine", "Lojistik", "Kimya", "Yazılım", "Otomotiv", "Enerji",
-            "Mobilya", "Ambalaj", "Tarım", "Elektrik", "Medikal", "Turizm", "Çelik"]
+_WORDS_A = [
+    "Anadolu",
+    "Boğaziçi",
+    "Çukurova",
+    "Ege",
+    "Güneydoğu",
+    "Işık",
+    "Kızılırmak",
+    "Marmara",
+    "Özgür",
+    "Şafak",
+    "Toros",
+    "Uludağ",
+    "Yıldız",
+    "Zeytin",
+    "Doğa",
+    "Kuzey",
+    "Göktürk",
+    "Ilgaz",
+]
+_WORDS_B = [
+    "Gıda",
+    "Tekstil",
+    "İnşaat",
+    "Makine",
+    "Lojistik",
+    "Kimya",
+    "Yazılım",
+    "Otomotiv",
+    "Enerji",
+    "Mobilya",
+    "Ambalaj",
+    "Tarım",
+    "Elektrik",
+    "Medikal",
+    "Turizm",
+    "Çelik",
+]
 _FORMS = ["Ltd. Şti.", "A.Ş.", "San. ve Tic. A.Ş.", "Tic. Ltd. Şti."]
 
 
@@ -111,23 +147,35 @@ def _xml_text(s: str) -> bytes:
 # -- templates --------------------------------------------------------------------------
 
 
-def find_templates(corpus: Path = CORPUS, *, min_bytes: int = MIN_TEMPLATE_BYTES, max_bytes: int = MAX_TEMPLATE_BYTES) -> list[Path]:
+def find_templates(
+    corpus: Path = CORPUS,
+    *,
+    min_bytes: int = MIN_TEMPLATE_BYTES,
+    max_bytes: int = MAX_TEMPLATE_BYTES,
+) -> list[Path]:
     """Signed invoices with an embedded stylesheet, one per real supplier, by file name."""
     chosen: dict[str, Path] = {}
     for pattern in TEMPLATE_GLOBS:
         for path in sorted(corpus.glob(pattern)):
             if not min_bytes <= path.stat().st_size <= max_bytes:
                 continue
-            root = etree.fromstring(path.read_bytes(), etree.XMLParser(resolve_entities=False, huge_tree=True))
+            root = etree.fromstring(
+                path.read_bytes(),
+                etree.XMLParser(resolve_entities=False, huge_tree=True),
+            )
             signed = root.find(".//ds:Signature", _NS) is not None
             xslt = root.xpath(
-                "cac:AdditionalDocumentReference/cac:Attachment/cbc:EmbeddedDocumentBinaryObject/text()", namespaces=_NS
+                "cac:AdditionalDocumentReference/cac:Attachment/cbc:EmbeddedDocumentBinaryObject/text()",
+                namespaces=_NS,
             )
             supplier = root.xpath(
-                "string(cac:AccountingSupplierParty/cac:Party/cac:PartyIdentification/cbc:ID)", namespaces=_NS
+                "string(cac:AccountingSupplierParty/cac:Party/cac:PartyIdentification/cbc:ID)",
+                namespaces=_NS,
             ).strip()
             if signed and any(len(t) > 1000 for t in xslt) and supplier:
-                chosen.setdefault(supplier, path)  # several invoices of one supplier: the first
+                chosen.setdefault(
+                    supplier, path
+                )  # several invoices of one supplier: the first
     return sorted(chosen.values())
 
 
@@ -152,7 +200,9 @@ class Template:
         self.path = path
         self.data = path.read_bytes()
         data = self.data
-        root = etree.fromstring(data, etree.XMLParser(resolve_entities=False, huge_tree=True))
+        root = etree.fromstring(
+            data, etree.XMLParser(resolve_entities=False, huge_tree=True)
+        )
 
         def text(xpath: str) -> str:
             return root.xpath(f"string({xpath})", namespaces=_NS).strip()
@@ -165,8 +215,17 @@ class Template:
         sup_span = _span(data, rb"AccountingSupplierParty")
         cus_span = _span(data, rb"AccountingCustomerParty")
         lmt_span = _span(data, rb"LegalMonetaryTotal")
-        if not (self.doc_id and self.ettn and self.issue_date and sup_span and cus_span and lmt_span):
-            raise ValueError(f"{path.name}: not a usable template (ID, UUID, IssueDate, parties, totals)")
+        if not (
+            self.doc_id
+            and self.ettn
+            and self.issue_date
+            and sup_span
+            and cus_span
+            and lmt_span
+        ):
+            raise ValueError(
+                f"{path.name}: not a usable template (ID, UUID, IssueDate, parties, totals)"
+            )
         sup_id, sup_names = _party_values(data[sup_span[0] : sup_span[1]])
         cus_id, cus_names = _party_values(data[cus_span[0] : cus_span[1]])
         if sup_id is None or cus_id is None:
@@ -175,7 +234,9 @@ class Template:
         protected = [m.span(1) for m in _B64_RUN.finditer(data)]
         taken: list[tuple[int, int, _Slot]] = []
 
-        def claim(start: int, end: int, slot: _Slot, *, outside: tuple[int, int] | None = None) -> None:
+        def claim(
+            start: int, end: int, slot: _Slot, *, outside: tuple[int, int] | None = None
+        ) -> None:
             if outside and start < outside[1] and outside[0] < end:
                 return
             for a, b, *_ in taken:
@@ -200,10 +261,14 @@ class Template:
                 claim(*m.span(), _Slot(field, m.group()))
         for m in _UUID.finditer(data):
             claim(*m.span(), _Slot("uuid", m.group().lower()))
-        for value, field in [(sup_id, "supplier-id")] + [(n, "supplier-name") for n in sup_names]:
+        for value, field in [(sup_id, "supplier-id")] + [
+            (n, "supplier-name") for n in sup_names
+        ]:
             for m in re.finditer(re.escape(value), data):
                 claim(*m.span(), _Slot(field, value), outside=cus_span)
-        for value, field in [(cus_id, "customer-id")] + [(n, "customer-name") for n in cus_names]:
+        for value, field in [(cus_id, "customer-id")] + [
+            (n, "customer-name") for n in cus_names
+        ]:
             for m in re.finditer(re.escape(value), data):
                 claim(*m.span(), _Slot(field, value), outside=sup_span)
 
@@ -224,10 +289,24 @@ class Template:
         """*ettn* in the letter case this template writes its ETTN in (both occur in real data)."""
         return ettn.upper() if self.ettn_upper else ettn.lower()
 
-    def render(self, rng: random.Random, *, doc_id: str, ettn: str, issue_date: dt.date, issue_time: str,
-               supplier_id: str, supplier_name: str, customer_id: str, customer_name: str, factor: Decimal) -> bytes:
+    def render(
+        self,
+        rng: random.Random,
+        *,
+        doc_id: str,
+        ettn: str,
+        issue_date: dt.date,
+        issue_time: str,
+        supplier_id: str,
+        supplier_name: str,
+        customer_id: str,
+        customer_name: str,
+        factor: Decimal,
+    ) -> bytes:
         """The template with every slot filled; *ettn* replaces the template's ETTN wherever it occurs."""
-        uuids: dict[bytes, bytes] = {self.ettn.lower().encode(): self.ettn_as_written(ettn).encode()}
+        uuids: dict[bytes, bytes] = {
+            self.ettn.lower().encode(): self.ettn_as_written(ettn).encode()
+        }
         values = {
             "id": doc_id.encode(),
             "date": issue_date.isoformat().encode(),
@@ -247,7 +326,9 @@ class Template:
             elif field == "uuid":
                 new = uuids.get(part.original)
                 if new is None:
-                    new = uuids[part.original] = str(uuid.UUID(int=rng.getrandbits(128), version=4)).encode()
+                    new = uuids[part.original] = str(
+                        uuid.UUID(int=rng.getrandbits(128), version=4)
+                    ).encode()
                 out.append(new)
             elif field == "time":
                 out.append(issue_time.encode()[: len(part.original)])
@@ -262,7 +343,9 @@ class Template:
 
 def _party_values(party: bytes) -> tuple[bytes | None, list[bytes]]:
     """The VKN/TCKN and the name(s) of a party, as the raw bytes written in the template."""
-    pid = re.search(rb"<" + _P + rb"ID\s+schemeID=\"(?:VKN|TCKN)\"\s*>\s*([^<\s]+)\s*<", party)
+    pid = re.search(
+        rb"<" + _P + rb"ID\s+schemeID=\"(?:VKN|TCKN)\"\s*>\s*([^<\s]+)\s*<", party
+    )
     names = re.findall(rb"<" + _P + rb"PartyName>\s*<" + _P + rb"Name>([^<]+)<", party)
     names += re.findall(rb"<" + _P + rb"(?:FirstName|FamilyName)>([^<]+)<", party)
     names = sorted({n for n in names if len(n.strip()) >= 3}, key=len, reverse=True)
@@ -275,7 +358,11 @@ def _scale(original: bytes, factor: Decimal) -> bytes:
         value = Decimal(text.decode())
     except (InvalidOperation, UnicodeDecodeError):
         return original
-    exponent = Decimal(1).scaleb(value.as_tuple().exponent) if value.as_tuple().exponent < 0 else Decimal(1)
+    exponent = (
+        Decimal(1).scaleb(value.as_tuple().exponent)
+        if value.as_tuple().exponent < 0
+        else Decimal(1)
+    )
     return str((value * factor).quantize(exponent)).encode()
 
 
@@ -323,8 +410,14 @@ class _Issuer:
     year: int | None = None
 
 
-def generate(n: int, *, issuers: int = 6, seed: int = 1, corpus: Path = CORPUS,
-             templates: list[Template] | None = None) -> Iterator[SynthDoc]:
+def generate(
+    n: int,
+    *,
+    issuers: int = 6,
+    seed: int = 1,
+    corpus: Path = CORPUS,
+    templates: list[Template] | None = None,
+) -> Iterator[SynthDoc]:
     """*n* documents from *issuers* per-issuer streams, interleaved, deterministic in *seed*."""
     if n < 0 or issuers < 1:
         raise ValueError("need n >= 0 and at least one issuer")
@@ -341,12 +434,25 @@ def generate(n: int, *, issuers: int = 6, seed: int = 1, corpus: Path = CORPUS,
     for i in range(issuers):
         series = None
         while series is None or series in series_seen:
-            series = "".join(rng.choice("ABCDEFGHJKLMNPRSTUVYZ") for _ in range(2)) + rng.choice("ABCDEFGHJKLMNPRSTUVYZ0123456789")
+            series = "".join(
+                rng.choice("ABCDEFGHJKLMNPRSTUVYZ") for _ in range(2)
+            ) + rng.choice("ABCDEFGHJKLMNPRSTUVYZ0123456789")
         series_seen.add(series)
-        customers = [(make_vkn(rng), _company(rng)) for _ in range(CUSTOMERS_PER_ISSUER)]
+        customers = [
+            (make_vkn(rng), _company(rng)) for _ in range(CUSTOMERS_PER_ISSUER)
+        ]
         weights = [1.0 / (r + 1) for r in range(CUSTOMERS_PER_ISSUER)]
-        streams.append(_Issuer(templates[i % len(templates)], make_vkn(rng), _company(rng), series, customers, weights,
-                               next_seq=rng.randrange(1, 50_000)))
+        streams.append(
+            _Issuer(
+                templates[i % len(templates)],
+                make_vkn(rng),
+                _company(rng),
+                series,
+                customers,
+                weights,
+                next_seq=rng.randrange(1, 50_000),
+            )
+        )
     share = [rng.uniform(0.5, 1.5) for _ in streams]
     for k in range(n):
         day = FIRST_DAY + dt.timedelta(days=SPAN_DAYS * k // max(n, 1))
@@ -358,18 +464,42 @@ def generate(n: int, *, issuers: int = 6, seed: int = 1, corpus: Path = CORPUS,
             s.year = day.year
         doc_id = f"{s.series}{day.year:04d}{s.next_seq:09d}"
         s.next_seq += 1
-        ettn = s.template.ettn_as_written(str(uuid.UUID(int=rng.getrandbits(128), version=4)))
+        ettn = s.template.ettn_as_written(
+            str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        )
         cust_vkn, cust_name = rng.choices(s.customers, weights=s.weights)[0]
         when = f"{rng.randrange(8, 19):02d}:{rng.randrange(60):02d}:{rng.randrange(60):02d}"
         factor = Decimal(str(round(rng.lognormvariate(0, 0.8), 4))) or Decimal("0.01")
-        data = s.template.render(rng, doc_id=doc_id, ettn=ettn, issue_date=day, issue_time=when,
-                                 supplier_id=s.vkn, supplier_name=s.name, customer_id=cust_vkn,
-                                 customer_name=cust_name, factor=factor)
-        yield SynthDoc(f"{k:07d}-{doc_id}.xml", data, i, s.template.path.name, doc_id, ettn, day,
-                       s.vkn, s.name, cust_vkn, cust_name)
+        data = s.template.render(
+            rng,
+            doc_id=doc_id,
+            ettn=ettn,
+            issue_date=day,
+            issue_time=when,
+            supplier_id=s.vkn,
+            supplier_name=s.name,
+            customer_id=cust_vkn,
+            customer_name=cust_name,
+            factor=factor,
+        )
+        yield SynthDoc(
+            f"{k:07d}-{doc_id}.xml",
+            data,
+            i,
+            s.template.path.name,
+            doc_id,
+            ettn,
+            day,
+            s.vkn,
+            s.name,
+            cust_vkn,
+            cust_name,
+        )
 
 
-def write(n: int, out_dir: Path, *, issuers: int = 6, seed: int = 1, corpus: Path = CORPUS) -> tuple[int, int]:
+def write(
+    n: int, out_dir: Path, *, issuers: int = 6, seed: int = 1, corpus: Path = CORPUS
+) -> tuple[int, int]:
     """Write *n* documents into *out_dir*; return (files, bytes)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     files = total = 0
@@ -388,7 +518,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--corpus", type=Path, default=CORPUS)
     args = ap.parse_args(argv)
-    files, total = write(args.docs, args.out, issuers=args.issuers, seed=args.seed, corpus=args.corpus)
+    files, total = write(
+        args.docs, args.out, issuers=args.issuers, seed=args.seed, corpus=args.corpus
+    )
     print(f"{files} documents, {total} bytes, {args.issuers} issuers -> {args.out}")
     return 0
 

@@ -23,7 +23,13 @@ from alembic.util.exc import CommandError
 from .errors import IndexFailure
 from .metadata import IndexRecord, SignatureReport
 from .models import document_parties, document_refs, documents, index_meta, metadata
-from .query import SearchPage, SearchQuery, encode_cursor, search_parameters, search_statement
+from .query import (
+    SearchPage,
+    SearchQuery,
+    encode_cursor,
+    search_parameters,
+    search_statement,
+)
 from .rows import (
     RAW_COLUMNS,
     DocumentRow,
@@ -36,7 +42,7 @@ from .rows import (
     signature_values,
 )
 
-__all__ = ["Index", "MIGRATIONS", "SearchQuery", "SearchPage", "DocumentRow", "IndexStats"]
+__all__ = ["MIGRATIONS", "DocumentRow", "Index", "IndexStats", "SearchPage", "SearchQuery"]
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _TX = "earsiv_tx"

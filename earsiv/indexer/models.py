@@ -17,13 +17,13 @@ import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
 
 __all__ = [
-    "metadata",
-    "documents",
+    "NO_DATE",
+    "UTCDateTime",
     "document_parties",
     "document_refs",
+    "documents",
     "index_meta",
-    "UTCDateTime",
-    "NO_DATE",
+    "metadata",
 ]
 
 # Keyset paging orders by (sort_date DESC, digest DESC).  A document without an
@@ -61,15 +61,15 @@ class UTCDateTime(TypeDecorator):
             return None
         if value.tzinfo is None:
             raise ValueError(f"naive datetime {value!r}: the index stores aware datetimes only")
-        value = value.astimezone(dt.timezone.utc)
+        value = value.astimezone(dt.UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: dt.datetime | None, dialect: sa.Dialect) -> dt.datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
-            return value.replace(tzinfo=dt.timezone.utc)
-        return value.astimezone(dt.timezone.utc)
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
 
 
 # Values read from documents are unbounded strings: a hostile or sloppy

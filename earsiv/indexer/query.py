@@ -8,8 +8,8 @@ because rows were inserted between two requests (an OFFSET would).
 from __future__ import annotations
 
 import base64
-import dataclasses
 import binascii
+import dataclasses
 import datetime as dt
 import functools
 import operator
@@ -25,7 +25,7 @@ from .metadata import KINDS, SIGNATURE_STATUSES
 from .models import NO_DATE, document_parties, documents
 from .rows import RAW_COLUMNS, DocumentRow
 
-__all__ = ["SearchQuery", "SearchPage", "MAX_LIMIT", "encode_cursor", "decode_cursor", "search_parameters", "search_statement"]
+__all__ = ["MAX_LIMIT", "SearchPage", "SearchQuery", "decode_cursor", "encode_cursor", "search_parameters", "search_statement"]
 
 MAX_LIMIT = 1000
 _CURSOR_VERSION = "k1"

@@ -22,16 +22,16 @@ from .metadata import SIGNATURE_STATUSES, IndexRecord, Reference, SignatureRepor
 from .models import NO_DATE, UTCDateTime, documents
 
 __all__ = [
+    "RAW_COLUMNS",
+    "ROW_COLUMNS",
     "DocumentRow",
     "IndexStats",
-    "ROW_COLUMNS",
-    "RAW_COLUMNS",
     "document_values",
+    "json_safe",
     "party_values",
     "ref_values",
-    "signature_values",
     "row_from_db",
-    "json_safe",
+    "signature_values",
 ]
 
 
@@ -153,7 +153,7 @@ def _utc(v: Any) -> dt.datetime:
             # SQLite text written by UTCDateTime: naive UTC.  Parsing it with
             # the offset appended is ~6x faster than datetime.replace(tzinfo=).
             return dt.datetime.fromisoformat(v + "+00:00")
-    return v.replace(tzinfo=dt.timezone.utc) if v.tzinfo is None else v.astimezone(dt.timezone.utc)
+    return v.replace(tzinfo=dt.UTC) if v.tzinfo is None else v.astimezone(dt.UTC)
 
 
 def _json(v: Any) -> Any:

@@ -26,7 +26,12 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from earsiv.indexer.identifiers import ETTN_PATTERN, ID_PATTERN, split_invoice_id, vkn_is_valid
+from earsiv.indexer.identifiers import (
+    ETTN_PATTERN,
+    ID_PATTERN,
+    split_invoice_id,
+    vkn_is_valid,
+)
 from earsiv.indexer.parse import parse_document
 from earsiv.indexer.signature import inspect_signature
 from earsiv.indexer.xmlsafe import parse_xml
@@ -36,7 +41,9 @@ CORPUS = ROOT.parent / "shared" / "corpus"
 
 
 def _load_synth():
-    spec = importlib.util.spec_from_file_location("bench_synth", ROOT / "bench" / "synth.py")
+    spec = importlib.util.spec_from_file_location(
+        "bench_synth", ROOT / "bench" / "synth.py"
+    )
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
@@ -44,22 +51,33 @@ def _load_synth():
 
 
 synth = _load_synth()
-EMBEDDED = re.compile(rb"<(?:[\w.-]+:)?(EmbeddedDocumentBinaryObject|X509Certificate)\b[^>]*>([^<]*)<")
+EMBEDDED = re.compile(
+    rb"<(?:[\w.-]+:)?(EmbeddedDocumentBinaryObject|X509Certificate)\b[^>]*>([^<]*)<"
+)
 
 
 @pytest.fixture(scope="module")
 def templates():
     paths = synth.find_templates(CORPUS)
-    return {p.name: (p.read_bytes(), parse_document(p.read_bytes(), name=p.name)) for p in paths}
+    return {
+        p.name: (p.read_bytes(), parse_document(p.read_bytes(), name=p.name))
+        for p in paths
+    }
 
 
 @pytest.fixture(scope="module")
 def docs(templates):
     # Enough documents that every issuer's stream has several (deterministic in the seed).
-    return list(synth.generate(8 * len(templates), issuers=len(templates), seed=7, corpus=CORPUS))
+    return list(
+        synth.generate(
+            8 * len(templates), issuers=len(templates), seed=7, corpus=CORPUS
+        )
+    )
 
 
-def test_templates_are_large_signed_invoices_with_stylesheets_one_per_supplier(templates):
+def test_templates_are_large_signed_invoices_with_stylesheets_one_per_supplier(
+    templates,
+):
     assert len(templates) >= 6
     suppliers = set()
     for name, (data, meta) in templates.items():
@@ -78,9 +96,19 @@ def test_every_template_gets_its_own_stream(templates, docs):
 def test_documents_are_well_formed_and_parse_to_their_new_identity(docs):
     for d in docs:
         meta = parse_document(d.data, name=d.name, tree=parse_xml(d.data, name=d.name))
-        assert (meta.doc_id, meta.ettn, meta.issue_date) == (d.doc_id, d.ettn, d.issue_date), d.name
-        assert (meta.supplier.id, meta.supplier.name) == (d.supplier_vkn, d.supplier_name), d.name
-        assert (meta.customer.id, meta.customer.name) == (d.customer_vkn, d.customer_name), d.name
+        assert (meta.doc_id, meta.ettn, meta.issue_date) == (
+            d.doc_id,
+            d.ettn,
+            d.issue_date,
+        ), d.name
+        assert (meta.supplier.id, meta.supplier.name) == (
+            d.supplier_vkn,
+            d.supplier_name,
+        ), d.name
+        assert (meta.customer.id, meta.customer.name) == (
+            d.customer_vkn,
+            d.customer_name,
+        ), d.name
         assert ID_PATTERN.match(meta.doc_id) and ETTN_PATTERN.match(meta.ettn)
         assert vkn_is_valid(meta.supplier.id) and vkn_is_valid(meta.customer.id)
         assert meta.flags == (), (d.name, meta.flags)
@@ -92,12 +120,15 @@ def test_no_trace_of_the_real_parties_outside_the_opaque_parts(templates, docs):
     """The template's supplier and customer VKNs are gone; base64 (stylesheet,
     certificate) is opaque and kept as is, so it is left out of the search."""
     for d in docs:
-        data, meta = templates[d.template]
+        _data, meta = templates[d.template]
         visible = EMBEDDED.sub(b"<", d.data)
         for real in {meta.supplier.id, meta.customer.id}:
             assert real.encode() not in visible, d.name
         assert meta.supplier.name.encode() not in visible, d.name
-        assert meta.doc_id.encode() not in visible and meta.ettn.lower().encode() not in visible.lower()
+        assert (
+            meta.doc_id.encode() not in visible
+            and meta.ettn.lower().encode() not in visible.lower()
+        )
 
 
 def test_stylesheets_and_certificates_are_kept_byte_for_byte(templates, docs):
@@ -108,12 +139,16 @@ def test_stylesheets_and_certificates_are_kept_byte_for_byte(templates, docs):
         assert [m.group(2) for m in EMBEDDED.finditer(d.data)] == kept, d.name
 
 
-def test_an_issuers_documents_compress_to_almost_nothing_against_its_template(templates, docs):
+def test_an_issuers_documents_compress_to_almost_nothing_against_its_template(
+    templates, docs
+):
     # What per-issuer dictionaries rely on: only a few fields differ.  Real
     # invoices of one issuer measured 0.24 % (DESIGN.md); allow 2 %.
     for d in docs[: len(templates)]:
         data, _meta = templates[d.template]
-        raw = zstandard.ZstdCompressionDict(data, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+        raw = zstandard.ZstdCompressionDict(
+            data, dict_type=zstandard.DICT_TYPE_RAWCONTENT
+        )
         frame = zstandard.ZstdCompressor(level=3, dict_data=raw).compress(d.data)
         assert len(frame) < 0.02 * len(d.data), (d.name, len(frame))
         assert abs(len(d.data) - len(data)) < 4096
@@ -147,7 +182,9 @@ def test_each_issuer_numbers_one_series_continuously_restarting_each_year():
             prev = (d.issue_date, year, seq)
             years_seen.add(year)
     assert len(set(series.values())) == len(series)  # one series per issuer
-    assert len(years_seen) == 2  # the stream crosses a year end, so restarts are exercised
+    assert (
+        len(years_seen) == 2
+    )  # the stream crosses a year end, so restarts are exercised
 
 
 def test_same_seed_same_bytes_other_seed_other_bytes():

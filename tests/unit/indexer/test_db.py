@@ -34,7 +34,7 @@ from earsiv.indexer.metadata import (
 from earsiv.indexer.models import metadata as models_metadata
 from earsiv.indexer.query import SearchQuery, search_parameters, search_statement
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 T0 = dt.datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
 SUP_A, SUP_B, CUS_X, CUS_Y = "9000000001", "9000000002", "9000000101", "9000000102"
 
@@ -202,7 +202,7 @@ def test_round_trip_keeps_every_value_exactly(index: Index) -> None:
 
 
 def test_amounts_keep_their_written_scale_and_precision(index: Index) -> None:
-    amounts = [Decimal("100.00"), Decimal("100"), Decimal("0.10"), Decimal("12345678901234567890.123456789")]
+    amounts = [Decimal("100.00"), Decimal(100), Decimal("0.10"), Decimal("12345678901234567890.123456789")]
     index.add([record(i, amount=a) for i, a in enumerate(amounts)])
     for i, a in enumerate(amounts):
         got = index.get(digest_of(i)).payable_amount
@@ -296,7 +296,7 @@ def test_each_filter_selects_exactly_its_documents(index: Index, with_vkn: bool)
         ({"tenant": SUP_B}, {n(4)}),
         ({"signature_status": "invalid"}, {n(5)}),
         ({"signature_status": "pending"}, {n(1), n(2), n(3), n(4)}),
-        ({"kind": "e-fatura", "amount_max": Decimal("50")}, {n(1)}),
+        ({"kind": "e-fatura", "amount_max": Decimal(50)}, {n(1)}),
     ]
     for filters, expected in cases:
         assert search_all(index, **vkn, **filters) == expected, filters
@@ -367,7 +367,7 @@ def test_vkn_and_date_query_is_an_index_range_scan(index: Index) -> None:
         {"amount_min": 1.5},
         {"amount_min": "abc"},
         {"amount_min": Decimal("NaN")},
-        {"amount_min": Decimal("10"), "amount_max": Decimal("9.99")},
+        {"amount_min": Decimal(10), "amount_max": Decimal("9.99")},
         {"kind": "fatura"},
         {"signature_status": "ok"},
         {"cursor": "not-a-cursor"},
@@ -527,7 +527,7 @@ def test_schema_and_searches_compile_for_postgresql() -> None:
         ddl = str(sa.schema.CreateTable(table).compile(dialect=pg))
         assert "sqlite" not in ddl.lower()
     q = SearchQuery(vkn=SUP_A, date_from=dt.date(2024, 1, 1), date_to=dt.date(2024, 2, 1), kind="e-fatura",
-                    amount_min=Decimal("1"), cursor=None)
+                    amount_min=Decimal(1), cursor=None)
     sql = str(search_statement(search_parameters(q, 101)[0]).compile(dialect=pg))
     assert "SELECT DISTINCT document_parties.sort_date" in sql and "%(vkn)s" in sql
 
@@ -537,7 +537,7 @@ def test_sqlite_runs_in_wal_with_foreign_keys(index: Index, db_path: Path) -> No
     with sqlite3.connect(db_path) as con:
         assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     # foreign_keys is per connection: check it on the Index's own connections
-    with index._engine.connect() as conn:  # noqa: SLF001 - the pragma is invisible from outside
+    with index._engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 1000
