@@ -74,10 +74,10 @@ def test_earsiv_serve_binds_loopback_and_serves(tmp_path):
     finally:
         proc.send_signal(signal.SIGINT)
         try:
-            out, err = proc.communicate(timeout=30)
+            _out, err = proc.communicate(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
-            out, err = proc.communicate()
+            proc.communicate()
             raise AssertionError("earsiv serve did not stop on SIGINT") from None
     assert proc.returncode == 0, err.decode(errors="replace")
     assert b"Traceback" not in err

@@ -17,7 +17,7 @@ from .problems import InvalidRequest
 from .schemas import Kind
 from .service import ArchiveService
 
-__all__ = ["Service", "Digest", "Search", "Tenant", "Filename", "DIGEST_PATTERN"]
+__all__ = ["DIGEST_PATTERN", "Digest", "Filename", "Search", "Service", "Tenant"]
 
 DIGEST_PATTERN = r"^[0-9a-fA-F]{64}$"
 _TEXT = {"min_length": 1, "max_length": 256}

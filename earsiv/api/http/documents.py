@@ -19,7 +19,14 @@ from ...archive.ingest import STATUSES
 from .deps import Digest, Filename, Search, Service, Tenant
 from .headers import content_disposition, etag, etag_matches
 from .problems import IngestProblem, IngestRejected, ValidationProblem, error_responses
-from .schemas import DocumentOut, FindingOut, IngestResponse, IngestResultOut, SearchResponse, VerifyResponse
+from .schemas import (
+    DocumentOut,
+    FindingOut,
+    IngestResponse,
+    IngestResultOut,
+    SearchResponse,
+    VerifyResponse,
+)
 from .uploads import XML_TYPES, ZIP_TYPE, read_sources
 
 __all__ = ["router"]

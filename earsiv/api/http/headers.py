@@ -47,8 +47,7 @@ def etag_matches(if_none_match: str | None, digest: str) -> bool:
         tag = tag.strip()
         if tag == "*":
             return True
-        if tag.startswith("W/"):
-            tag = tag[2:]
+        tag = tag.removeprefix("W/")
         if tag == f'"{digest}"':
             return True
     return False

@@ -38,19 +38,19 @@ from .schemas import IngestResultOut
 
 __all__ = [
     "PROBLEM_JSON",
-    "Problem",
-    "ValidationProblem",
-    "IngestProblem",
     "ApiError",
-    "NotFound",
     "BodyTooLarge",
-    "UnsupportedMedia",
-    "InvalidRequest",
+    "IngestProblem",
     "IngestRejected",
-    "problem_response",
-    "install_problem_handlers",
+    "InvalidRequest",
+    "NotFound",
+    "Problem",
+    "UnsupportedMedia",
+    "ValidationProblem",
     "error_responses",
+    "install_problem_handlers",
     "problem_openapi",
+    "problem_response",
 ]
 
 PROBLEM_JSON = "application/problem+json"

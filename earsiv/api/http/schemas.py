@@ -22,18 +22,18 @@ from ...indexer.metadata import KINDS
 from ...indexer.rows import DocumentRow
 
 __all__ = [
-    "Kind",
-    "IngestResultOut",
-    "IngestResponse",
-    "ReferenceOut",
-    "DocumentOut",
-    "SearchResponse",
-    "FindingOut",
-    "VerifyResponse",
     "CheckpointOut",
-    "PendingOut",
-    "StatusResponse",
+    "DocumentOut",
+    "FindingOut",
     "HealthResponse",
+    "IngestResponse",
+    "IngestResultOut",
+    "Kind",
+    "PendingOut",
+    "ReferenceOut",
+    "SearchResponse",
+    "StatusResponse",
+    "VerifyResponse",
 ]
 
 # The kinds as an enum, so OpenAPI lists the values a client may send.

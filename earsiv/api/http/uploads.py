@@ -34,7 +34,7 @@ from ...archive.ingest import Source
 from ...archive.sources import expand
 from .problems import BodyTooLarge, InvalidRequest, UnsupportedMedia, problem_response
 
-__all__ = ["XML_TYPES", "ZIP_TYPE", "MULTIPART_TYPE", "ACCEPTED_TYPES", "BodyLimit", "read_sources", "clean_name"]
+__all__ = ["ACCEPTED_TYPES", "MULTIPART_TYPE", "XML_TYPES", "ZIP_TYPE", "BodyLimit", "clean_name", "read_sources"]
 
 XML_TYPES = ("application/xml", "text/xml")
 ZIP_TYPE = "application/zip"
@@ -73,14 +73,15 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         detail = f"the request body is over the limit of {self.max_bytes} bytes"
-        for key, value in scope.get("headers", ()):
-            if key == b"content-length":
-                if not value.isdigit() or int(value) > self.max_bytes:
-                    status, code = (413, "body-too-large") if value.isdigit() else (400, "bad-request")
-                    text = detail if value.isdigit() else "Content-Length is not a number"
-                    title = "Request body too large" if status == 413 else "Bad request"
-                    await problem_response(status, code, title, text, headers={"Connection": "close"})(scope, receive, send)
-                    return
+        declared = [v for k, v in scope.get("headers", ()) if k == b"content-length"]
+        if any(not v.isdigit() for v in declared):
+            await problem_response(400, "bad-request", "Bad request", "Content-Length is not a number",
+                                   headers={"Connection": "close"})(scope, receive, send)
+            return
+        if any(int(v) > self.max_bytes for v in declared):
+            await problem_response(413, BodyTooLarge.code, BodyTooLarge.title, detail,
+                                   headers={"Connection": "close"})(scope, receive, send)
+            return
         seen = 0
 
         async def limited() -> Message:
@@ -102,13 +103,13 @@ async def read_sources(request: Request, filename: str | None) -> Iterable[Sourc
     consumes them, so a large archive is never held expanded in memory.
     """
     media = _media_type(request)
+    # Header values are Latin-1 on the wire, so a UTF-8 name in X-Filename
+    # arrives percent-encoded; a query parameter carries it as is.
+    header = request.headers.get("x-filename")
+    name = unquote(header) if header is not None else filename
     if media in XML_TYPES:
-        header = request.headers.get("x-filename")
-        name = unquote(header) if header is not None else filename
         return [Source(clean_name(name, DEFAULT_NAME), await request.body())]
     if media == ZIP_TYPE:
-        header = request.headers.get("x-filename")
-        name = unquote(header) if header is not None else filename
         return _zip(clean_name(name, DEFAULT_ZIP_NAME), await request.body())
     if media == MULTIPART_TYPE:
         return await _multipart(request)
