@@ -144,6 +144,10 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], tenant: str | None, as_j
         arch.close()
     if not as_json:
         click.echo(", ".join(f"{n} {s}" for s, n in counts.items()))
+    if arch.stamp_error:
+        click.echo(f"earsiv: error: the documents are stored, but the last checkpoint is not time-stamped yet: "
+                   f"{arch.stamp_error} (it is stamped on the next run; `earsiv status` counts unstamped checkpoints)", err=True)
+        ctx.exit(EXIT_OPERATIONAL)
     ctx.exit(EXIT_FAILED if counts["rejected"] else EXIT_OK)
 
 

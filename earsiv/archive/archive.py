@@ -32,7 +32,7 @@ from ..indexer.signature import inspect_signature
 from ..indexer.xmlsafe import parse_xml
 from . import blobs
 from .config import Config, load_config, write_default_config
-from .errors import ArchiveError, StoreError, VerificationError
+from .errors import ArchiveError, StoreError, TSAError, VerificationError
 from .ingest import Ingestor, IngestResult, Source
 from .keys import PublicKey, Signer
 from .log import Log, decode_entry, encode_entry
@@ -96,6 +96,7 @@ class Archive:
         self._max_until = self._load_max_until()
         self._last_checkpoint = time.monotonic()
         self._cp_lock = threading.Lock()
+        self.stamp_error: str | None = None
         self.catch_up()
 
     # -- life cycle --------------------------------------------------------
@@ -203,9 +204,20 @@ class Archive:
         yield from Ingestor(self, tenant=tenant, batch_size=batch_size).run(sources)
 
     def checkpoint(self):
+        """Sign a checkpoint of the log and have it stamped.
+
+        A TSA failure does not lose anything: the checkpoint is stored and
+        signed, ``stamp_error`` says what went wrong, and the next call stamps
+        it.  Callers that must report it (the CLI) look at ``stamp_error``.
+        """
         with self._cp_lock:
             self._last_checkpoint = time.monotonic()
-            cp = self.log.make_checkpoint(self.signer, self.tsa, self.log_retention(self._max_until))
+            try:
+                cp = self.log.make_checkpoint(self.signer, self.tsa, self.log_retention(self._max_until))
+            except TSAError as exc:
+                self.stamp_error = str(exc)
+                return None
+            self.stamp_error = None
             if cp is not None:
                 self._remember_tsa_cert(cp.size)
             return cp

@@ -154,7 +154,9 @@ class Ingestor:
             meta, blob = p.metadata, p.blob
             assert meta is not None and blob is not None
             conflicts: list[str] = []
-            if meta.ettn:
+            # A placeholder or malformed ETTN (%UUID%, ##UUID##) names nothing:
+            # equal placeholders are not a conflict between documents.
+            if meta.ettn and "ettn-pattern" not in meta.flags:
                 key = meta.ettn.lower()
                 conflicts = [d for d in arch.index.digests_with_ettn(meta.ettn) if d != p.digest]
                 if key in ettns:
