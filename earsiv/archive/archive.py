@@ -32,7 +32,7 @@ from ..indexer.signature import inspect_signature
 from ..indexer.xmlsafe import parse_xml
 from . import blobs
 from .config import Config, load_config, write_default_config
-from .errors import ArchiveError, StoreError, TSAError, VerificationError
+from .errors import DocumentNotFound, StoreError, TSAError, VerificationError
 from .ingest import Ingestor, IngestResult, Source
 from .keys import PublicKey, Signer
 from .log import Log, decode_entry, encode_entry
@@ -242,7 +242,10 @@ class Archive:
         dict_digest = row.dict_digest if row is not None else None
         frame = self.store.get(blobs.blob_key(digest))
         raw_dict = self.dictionaries.raw(dict_digest) if dict_digest else None
-        data = blobs.decode(frame, raw_dict)
+        try:
+            data = blobs.decode(frame, raw_dict)
+        except VerificationError as exc:
+            raise VerificationError(f"blob {digest} is damaged: {exc.detail}", name=digest) from exc
         if hashlib.sha256(data).hexdigest() != digest:
             raise VerificationError(f"blob {digest} does not hash to its name", name=digest)
         return data
@@ -289,7 +292,7 @@ class Archive:
     def _row(self, digest: str):
         row = self.index.get(digest)
         if row is None:
-            raise ArchiveError(f"no document with digest {digest} in this archive", name=digest)
+            raise DocumentNotFound(f"no document with digest {digest} in this archive", name=digest)
         return row
 
     # -- the index is derived: rebuild and catch up --------------------------

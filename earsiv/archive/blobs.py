@@ -65,6 +65,24 @@ def encode(data: bytes, raw_dict: zstandard.ZstdCompressionDict | None = None) -
     return _cctx(raw_dict).compress(data)
 
 
+_local = threading.local()
+
+
+def _compressor(key: str | None, d: zstandard.ZstdCompressionDict | None) -> zstandard.ZstdCompressor:
+    """A compressor per thread and dictionary: building one per document costs more than using it."""
+    cache = getattr(_local, "cctx", None)
+    if cache is None:
+        cache = _local.cctx = OrderedDict()
+    c = cache.get(key)
+    if c is None:
+        c = cache[key] = _cctx(d)
+        while len(cache) > 32:
+            cache.popitem(last=False)
+    else:
+        cache.move_to_end(key)
+    return c
+
+
 def decode(frame: bytes, raw_dict: bytes | None = None, *, expected_size: int | None = None) -> bytes:
     d = zstandard.ZstdCompressionDict(raw_dict, dict_type=zstandard.DICT_TYPE_RAWCONTENT) if raw_dict else None
     try:
@@ -94,7 +112,7 @@ class DictionaryBook:
         self._issuers: dict[str, str] = {}
         self._cache: OrderedDict[str, tuple[bytes, zstandard.ZstdCompressionDict]] = OrderedDict()
         self._lock = threading.Lock()
-        self._seeding: dict[str, threading.Event] = {}
+        self._seeding: dict[str, threading.Lock] = {}
 
     def known(self, issuer: str, dict_digest: str) -> None:
         with self._lock:
@@ -135,23 +153,47 @@ class DictionaryBook:
     def encode(self, data: bytes, digest: str, issuer: str | None) -> EncodedBlob:
         """Compress *data*, with its issuer's dictionary when that pays."""
         if issuer is None or len(data) < MIN_DICT_BYTES:
-            return EncodedBlob(digest, encode(data), None)
+            return EncodedBlob(digest, _compressor(None, None).compress(data), None)
+        current = self._current(issuer)
+        if current is not None:
+            frame = self._with(current, data)
+            if self._good(frame, data):
+                return EncodedBlob(digest, frame, current)
+        # Seed, one thread per issuer at a time: two workers meeting a new
+        # issuer together must not both make it a dictionary.
+        with self._lock:
+            seed_lock = self._seeding.setdefault(issuer, threading.Lock())
+        with seed_lock:
+            latest = self._current(issuer)
+            if latest is not None and latest != current:
+                frame = self._with(latest, data)
+                if self._good(frame, data):
+                    return EncodedBlob(digest, frame, latest)
+                current = latest
+            return self._seed(data, digest, issuer, current)
+
+    def _current(self, issuer: str) -> str | None:
         with self._lock:
             current = self._issuers.get(issuer)
         if current is None and self._resolve is not None:
             current = self._resolve(issuer)
             if current is not None:
                 self.known(issuer, current)
-        if current is not None:
-            frame = encode(data, self._get(current)[1])
-            if len(frame) <= max(RESEED_MIN_BYTES, RESEED_RATIO * len(data)):
-                return EncodedBlob(digest, frame, current)
-        else:
-            frame = None
-        # Seed: this document becomes the issuer's dictionary for what follows.
-        # The document itself is stored with the previous dictionary if that
-        # was any good, else plainly: it must not depend on itself.
-        plain = encode(data)
+        return current
+
+    def _with(self, dict_digest: str, data: bytes) -> bytes:
+        return _compressor(dict_digest, self._get(dict_digest)[1]).compress(data)
+
+    @staticmethod
+    def _good(frame: bytes, data: bytes) -> bool:
+        return len(frame) <= max(RESEED_MIN_BYTES, RESEED_RATIO * len(data))
+
+    def _seed(self, data: bytes, digest: str, issuer: str, current: str | None) -> EncodedBlob:
+        # This document becomes the issuer's dictionary for what follows.  The
+        # document itself is stored with the previous dictionary if that was
+        # any good, else plainly: it must not depend on itself.
+        plain = _compressor(None, None).compress(data)
+        frame = self._with(current, data) if current is not None else None
         if frame is None or len(frame) >= len(plain):
             frame, used = plain, None
         else:

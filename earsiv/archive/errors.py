@@ -6,7 +6,8 @@
     ├── RetentionError             a retention or legal-hold rule refuses the action (exit code 1)
     ├── StoreError                 the object store failed (operational, exit code 3)
     ├── TSAError                   a time-stamp authority failed or refused (operational, exit code 3)
-    └── ConfigError                the home or its configuration is missing or wrong (exit code 2)
+    ├── ConfigError                the home or its configuration is missing or wrong (exit code 2)
+    └── DocumentNotFound           no document with that digest is held (exit code 1)
 
 Misuse by the calling code (an index outside the tree, a hash of the wrong length handed to a
 proof builder) raises the built-in ``ValueError``/``TypeError``: those are bugs to fix, not
@@ -26,6 +27,7 @@ __all__ = [
     "StoreError",
     "TSAError",
     "ConfigError",
+    "DocumentNotFound",
 ]
 
 
@@ -93,3 +95,10 @@ class ConfigError(ArchiveError):
 
     exit_code = 2
     code = "config"
+
+
+class DocumentNotFound(ArchiveError):
+    """No document with the given digest is held by this archive."""
+
+    exit_code = 1
+    code = "not-found"

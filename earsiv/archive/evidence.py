@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import merkle
-from .errors import ArchiveError, StoreError, VerificationError
+from .errors import ArchiveError, DocumentNotFound, StoreError, VerificationError
 from .log import decode_entry
 from .tsa_verify import verify_token
 
@@ -70,7 +70,7 @@ def _stamped_checkpoint(arch: "Archive", log_index: int) -> int:
 def verify_document(arch: "Archive", digest: str) -> Proven:
     row = arch.index.get(digest)
     if row is None:
-        raise ArchiveError(f"no document with digest {digest} in this archive", name=digest)
+        raise DocumentNotFound(f"no document with digest {digest} in this archive", name=digest)
     # 1. The blob decodes to bytes whose sha256 is the document's name.
     try:
         data = arch.original(digest)

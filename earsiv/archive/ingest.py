@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
+from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
 __all__ = ["Source", "IngestResult", "Ingestor", "STATUSES"]
 
 STATUSES = ("stored", "duplicate", "conflict", "rejected")
+MAX_INFLIGHT_BYTES = 96 * 1024 * 1024  # read but not yet prepared
+MAX_BATCH_BYTES = 96 * 1024 * 1024  # prepared, waiting for the group commit
 UTC = dt.timezone.utc
 
 
@@ -62,6 +65,7 @@ class IngestResult:
     stored_size: int = 0
     conflicts_with: list[str] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
+    code: str | None = None  # machine-readable reason of a rejection: not-xml, hostile-xml, too-large, unreadable
 
     def to_json(self) -> dict:
         return {
@@ -70,6 +74,7 @@ class IngestResult:
             "digest": self.digest,
             "kind": self.kind,
             "error": self.error,
+            "code": self.code,
             "log_index": self.log_index,
             "size": self.size,
             "stored_size": self.stored_size,
@@ -86,7 +91,10 @@ class _Prepared:
     blob: EncodedBlob | None = None
     issuer: str | None = None
     error: str | None = None
-    known: bool = False  # already in the index
+    code: str | None = None
+    received_at: dt.datetime | None = None
+    retain_until: dt.datetime | None = None
+    staged: PutItem | None = None  # the blob, written invisibly by the worker
 
 
 def _issuer_of(meta: DocumentMetadata) -> str | None:
@@ -112,28 +120,35 @@ class Ingestor:
         p = _Prepared(src)
         if src.error is not None or src.data is None:
             p.error = src.error or "unreadable"
+            p.code = "unreadable"
             return p
         data = src.data
         p.digest = hashlib.sha256(data).hexdigest()
-        if self.archive.index.get(p.digest) is not None:
-            p.known = True
-            return p
+        p.received_at = dt.datetime.now(UTC)
         try:
             tree = parse_xml(data, name=src.name, max_bytes=self.archive.config.max_document_bytes)
             p.metadata = parse_document(data, name=src.name, tree=tree)
         except InvalidDocument as exc:
-            p.error = exc.detail
+            p.error, p.code = exc.detail, exc.code
             return p
         del tree
         p.issuer = _issuer_of(p.metadata)
         p.blob = self.archive.dictionaries.encode(data, p.digest, p.issuer)
+        p.retain_until = retain_until(p.metadata.issue_date, p.received_at, self.archive.policy)
+        # The slow part of storing (writing the bytes) happens here, in
+        # parallel; the commit only links and flushes.
+        p.staged = self.archive.store.stage(PutItem(blob_key(p.digest), p.blob.frame, p.retain_until))
         return p
 
     # -- stages 2-5 --------------------------------------------------------
     def _commit(self, batch: list[_Prepared]) -> list[IngestResult]:
         arch = self.archive
-        now = dt.datetime.now(UTC)
         results: list[IngestResult] = []
+        ok = [p for p in batch if p.error is None and p.digest is not None]
+        held = arch.index.kinds_of([p.digest for p in ok])
+        ettn_holders = arch.index.digests_with_ettns(
+            [p.metadata.ettn for p in ok if p.metadata and p.metadata.ettn and "ettn-pattern" not in p.metadata.flags]
+        )
         puts: list[PutItem] = []
         entries: list[tuple[IngestResult, dict, IndexRecord]] = []
         seen: dict[str, IngestResult] = {}
@@ -143,13 +158,19 @@ class Ingestor:
         for p in batch:
             name = p.source.name
             if p.error is not None:
-                results.append(IngestResult(name, "rejected", p.digest, error=p.error, size=len(p.source.data or b"")))
+                results.append(IngestResult(name, "rejected", p.digest, error=p.error, size=len(p.source.data or b""), code=p.code))
                 continue
             assert p.digest is not None
-            if p.known or p.digest in seen:
-                row = arch.index.get(p.digest)
-                kind = row.kind if row is not None else seen[p.digest].kind
+            if p.digest in held or p.digest in seen:
+                kind = held.get(p.digest) or seen[p.digest].kind
                 results.append(IngestResult(name, "duplicate", p.digest, kind, size=len(p.source.data or b"")))
+                if p.staged is not None:
+                    arch.store.discard(p.staged)
+                if p.blob is not None and p.blob.new_dict is not None:
+                    # It seeded its issuer's dictionary before we knew it was a
+                    # duplicate; later documents may already use that dictionary.
+                    new_dicts[p.blob.new_dict[0]] = p.blob.new_dict[1]
+                    dict_until[p.blob.new_dict[0]] = max(p.retain_until, dict_until.get(p.blob.new_dict[0], p.retain_until))
                 continue
             meta, blob = p.metadata, p.blob
             assert meta is not None and blob is not None
@@ -158,12 +179,13 @@ class Ingestor:
             # equal placeholders are not a conflict between documents.
             if meta.ettn and "ettn-pattern" not in meta.flags:
                 key = meta.ettn.lower()
-                conflicts = [d for d in arch.index.digests_with_ettn(meta.ettn) if d != p.digest]
+                conflicts = [d for d in ettn_holders.get(key, []) if d != p.digest]
                 if key in ettns:
                     conflicts.append(ettns[key])
                 ettns.setdefault(key, p.digest)
-            until = retain_until(meta.issue_date, now, arch.policy)
-            puts.append(PutItem(blob_key(p.digest), blob.frame, until))
+            until, now = p.retain_until, p.received_at
+            assert until is not None and now is not None and p.staged is not None
+            puts.append(p.staged)
             if blob.new_dict is not None:
                 new_dicts[blob.new_dict[0]] = blob.new_dict[1]
                 dict_until[blob.new_dict[0]] = max(until, dict_until.get(blob.new_dict[0], until))
@@ -213,7 +235,7 @@ class Ingestor:
             seen[p.digest] = res
             entries.append((res, entry, record))
             results.append(res)
-        if entries:
+        if entries or new_dicts:
             # A dictionary is stored with (or before) the first blob that needs
             # it, and kept at least as long as the longest-kept of those blobs.
             for digest, until in dict_until.items():
@@ -222,6 +244,7 @@ class Ingestor:
                 else:
                     puts.extend(arch.dictionary_puts(digest, until))
             arch.store.put_many(puts)
+        if entries:
             leaves = [encode_entry(e) for _r, e, _rec in entries]
             batch_until = max(rec.retain_until for _r, _e, rec in entries)
             first = arch.log.append(leaves, arch.log_retention(batch_until))
@@ -235,24 +258,35 @@ class Ingestor:
 
     def run(self, sources: Iterable[Source]) -> Iterator[IngestResult]:
         """Ingest *sources*; yield one result per source, in order, each after it is durable."""
+        # Work in flight is bounded by count and by bytes, so memory stays flat
+        # whatever the size of the job or of its documents.
         window = self.batch_size * 2
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="ingest") as pool:
-            pending = []
+            pending: deque = deque()
+            inflight = 0
             batch: list[_Prepared] = []
+            batch_bytes = 0
             it = iter(sources)
             exhausted = False
             while True:
-                while not exhausted and len(pending) < window:
+                while not exhausted and len(pending) < window and inflight < MAX_INFLIGHT_BYTES:
                     try:
-                        pending.append(pool.submit(self._prepare, next(it)))
+                        src = next(it)
                     except StopIteration:
                         exhausted = True
+                        break
+                    inflight += len(src.data or b"")
+                    pending.append(pool.submit(self._prepare, src))
                 if not pending:
                     break
-                batch.append(pending.pop(0).result())
-                if len(batch) >= self.batch_size or (exhausted and not pending):
+                prepared = pending.popleft().result()
+                size = len(prepared.source.data or b"")
+                inflight -= size
+                batch_bytes += size
+                batch.append(prepared)
+                if len(batch) >= self.batch_size or batch_bytes >= MAX_BATCH_BYTES or (exhausted and not pending):
                     yield from self._commit(batch)
-                    batch = []
+                    batch, batch_bytes = [], 0
             if batch:
                 yield from self._commit(batch)
 

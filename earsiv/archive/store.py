@@ -16,9 +16,11 @@ import contextlib
 import ctypes
 import datetime as dt
 import fcntl
+import itertools
 import json
 import os
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +47,7 @@ class PutItem:
     key: str
     data: bytes
     retain_until: dt.datetime
+    staged: str | None = None  # a store's private handle from stage()
 
     def __post_init__(self) -> None:
         _check_key(self.key)
@@ -65,6 +68,16 @@ class ObjectStore(Protocol):
         same bytes were already there.  Raises :class:`WriteOnceViolation`
         (and writes that item nothing) if the key holds other bytes.
         """
+
+    def stage(self, item: PutItem) -> PutItem:
+        """Prepare *item* for a later ``put_many``, possibly doing its slow part now.
+
+        Lets ingest workers write bytes in parallel while one thread commits.
+        Nothing staged is visible; pass the result to ``put_many`` or ``discard``.
+        """
+
+    def discard(self, item: PutItem) -> None:
+        """Forget a staged item that will not be put."""
 
     def get(self, key: str) -> bytes: ...
 
@@ -126,77 +139,83 @@ class LocalStore:
         self._lock = threading.Lock()
         self._retention: dict[str, ObjectRetention] | None = None
         self._journal_size = 0
+        self._dirs: set[Path] = set()
+        self._counter = itertools.count()
         try:
             self._objects.mkdir(parents=True, exist_ok=True)
             self._tmp.mkdir(exist_ok=True)
             self._journal.touch(exist_ok=True)
+            self._sweep_tmp()
         except OSError as exc:
             raise StoreError(f"cannot open the local store at {self.root}: {exc}") from exc
 
     # -- writing ---------------------------------------------------------
+    def stage(self, item: PutItem) -> PutItem:
+        if item.staged is not None:
+            return item
+        return PutItem(item.key, item.data, item.retain_until, str(self._write_tmp(item.data)))
+
+    def discard(self, item: PutItem) -> None:
+        if item.staged is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(item.staged)
+
     def put_many(self, items: Sequence[PutItem]) -> list[bool]:
         if not items:
             return []
         # Order: bytes to temporary files, retention facts to the journal,
         # then link into place, then one flush.  A crash leaves at worst a
         # retention fact for an object that never appeared, never an object
-        # without its retention.
+        # without its retention.  (Temporary files are left by a crash only
+        # in tmp/, which is swept when the store is opened.)
         written: list[bool] = []
-        tmps: dict[int, Path] = {}
-        extend: list[PutItem] = []
+        staged = [self.stage(item) for item in items]
         try:
-            for n, item in enumerate(items):
-                path = self._path(item.key)
-                if path.exists():
-                    self._same_or_raise(item, path)
-                    extend.append(item)
-                else:
-                    tmps[n] = self._write_tmp(item.data)
-            self._journal_append([(items[n].key, ObjectRetention(items[n].retain_until)) for n in tmps])
+            self._journal_append([(i.key, i.retain_until, None) for i in staged])
             new_paths: list[Path] = []
-            for n, item in enumerate(items):
-                if n not in tmps:
-                    written.append(False)
-                    continue
+            for item in staged:
                 path = self._path(item.key)
-                path.parent.mkdir(parents=True, exist_ok=True)
+                self._ensure_dir(path.parent)
                 try:
-                    os.link(tmps[n], path)
+                    os.link(item.staged, path)
                 except FileExistsError:
-                    # Another writer got there between our check and our link.
+                    # Already there: the same bytes (fine, maybe a later date) or
+                    # other bytes (refused; the journal line above cannot shorten
+                    # anything, see _load_retention).
                     self._same_or_raise(item, path)
                     written.append(False)
                     continue
                 new_paths.append(path)
                 written.append(True)
             self._flush(new_paths)
-            # Putting the same bytes again with a later date extends retention.
-            for item in extend:
-                current = self._load_retention().get(item.key)
-                if current is not None and item.retain_until > current.retain_until:
-                    self._journal_append([(item.key, ObjectRetention(item.retain_until, current.legal_hold))])
         except OSError as exc:
             raise StoreError(f"cannot write to the local store at {self.root}: {exc}") from exc
         finally:
-            for tmp in tmps.values():
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
+            for item in staged:
+                self.discard(item)
         return written
 
+    def _ensure_dir(self, d: Path) -> None:
+        if d not in self._dirs:
+            d.mkdir(parents=True, exist_ok=True)
+            self._dirs.add(d)
+
     def _write_tmp(self, data: bytes) -> Path:
-        fd, name = _mkstemp(self._tmp)
+        # Created read-only from the start (the mode applies to later opens;
+        # this descriptor may still write).  Unique per process, thread, call.
+        name = self._tmp / f"{os.getpid()}-{threading.get_ident()}-{next(self._counter)}"
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
                 if _SYNCFS is None:
                     fh.flush()
                     os.fsync(fh.fileno())
-            os.chmod(name, 0o444)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(name)
             raise
-        return Path(name)
+        return name
 
     def _same_or_raise(self, item: PutItem, path: Path) -> None:
         existing = path.read_bytes()
@@ -217,6 +236,14 @@ class LocalStore:
             return
         for d in {p.parent for p in paths}:
             _fsync_dir(d)
+
+    def _sweep_tmp(self, older_than: float = 3600.0) -> None:
+        """Remove temporary files a crashed writer left (never a young one: it may be in use)."""
+        limit = time.time() - older_than
+        for p in self._tmp.iterdir():
+            with contextlib.suppress(OSError):
+                if p.lstat().st_mtime < limit:
+                    p.unlink()
 
     # -- reading ---------------------------------------------------------
     def get(self, key: str) -> bytes:
@@ -269,12 +296,12 @@ class LocalStore:
             )
         if until == current.retain_until:
             return
-        self._journal_append([(key, ObjectRetention(until, current.legal_hold))])
+        self._journal_append([(key, until, None)])
 
     def set_legal_hold(self, key: str, on: bool) -> None:
         current = self.retention(key)
         if current.legal_hold != on:
-            self._journal_append([(key, ObjectRetention(current.retain_until, on))])
+            self._journal_append([(key, None, on)])
 
     def delete(self, key: str, *, now: dt.datetime | None = None) -> None:
         now = now or dt.datetime.now(UTC)
@@ -295,18 +322,11 @@ class LocalStore:
         _check_key(key)
         return self._objects / key
 
-    def _journal_append(self, entries: list[tuple[str, ObjectRetention]]) -> None:
+    def _journal_append(self, entries: list[tuple[str, dt.datetime | None, bool | None]]) -> None:
+        """Append retention facts: (key, retain_until or None, legal_hold or None)."""
         if not entries:
             return
-        lines = "".join(
-            json.dumps(
-                {"key": k, "retain_until": _iso(r.retain_until), "legal_hold": r.legal_hold},
-                separators=(",", ":"),
-                sort_keys=True,
-            )
-            + "\n"
-            for k, r in entries
-        ).encode()
+        lines = b"".join(_journal_line(k, until, hold) for k, until, hold in entries)
         with self._lock, open(self._journal, "ab") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             try:
@@ -318,11 +338,8 @@ class LocalStore:
             if self._retention is not None:
                 if fh.tell() - len(lines) == self._journal_size:
                     self._journal_size = fh.tell()
-                    for k, r in entries:
-                        prev = self._retention.get(k)
-                        if prev is not None and prev.retain_until > r.retain_until:
-                            r = ObjectRetention(prev.retain_until, r.legal_hold)
-                        self._retention[k] = r
+                    for k, until, hold in entries:
+                        _apply(self._retention, k, until, hold)
                 else:
                     self._retention = None  # another process wrote too: reload on next use
 
@@ -336,23 +353,35 @@ class LocalStore:
                         if not raw.endswith(b"\n"):
                             break  # torn last line of a crash: the put it belonged to never returned
                         rec = json.loads(raw)
-                        until = dt.datetime.fromisoformat(rec["retain_until"])
-                        prev = table.get(rec["key"])
-                        if prev is not None and prev.retain_until > until:
-                            until = prev.retain_until  # a journal line can never shorten retention
-                        table[rec["key"]] = ObjectRetention(until, bool(rec["legal_hold"]))
+                        until = rec.get("retain_until")
+                        hold = rec.get("legal_hold")
+                        _apply(table, rec["key"], dt.datetime.fromisoformat(until) if until else None, hold)
                 self._retention, self._journal_size = table, size
             return self._retention
 
 
+def _journal_line(key: str, until: dt.datetime | None, hold: bool | None) -> bytes:
+    rec: dict = {"key": key}
+    if until is not None:
+        rec["retain_until"] = _iso(until)
+    if hold is not None:
+        rec["legal_hold"] = hold
+    return json.dumps(rec, separators=(",", ":"), sort_keys=True).encode() + b"\n"
+
+
+def _apply(table: dict[str, ObjectRetention], key: str, until: dt.datetime | None, hold: bool | None) -> None:
+    """The latest retain-until of any line, and the legal hold of the last line that sets one."""
+    prev = table.get(key)
+    if prev is not None:
+        until = prev.retain_until if until is None or prev.retain_until > until else until
+        hold = prev.legal_hold if hold is None else hold
+    if until is None:
+        return  # a hold line for an object never put: ignore
+    table[key] = ObjectRetention(until, bool(hold))
+
+
 def _iso(t: dt.datetime) -> str:
     return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _mkstemp(directory: Path) -> tuple[int, str]:
-    import tempfile
-
-    return tempfile.mkstemp(dir=directory, prefix=".put-")
 
 
 def _fsync_dir(path: Path) -> None:

@@ -261,6 +261,32 @@ class Index:
         with self._edge(f"cannot look up ETTN {ettn!r}"), self._engine.connect() as conn:
             return list(conn.scalars(stmt))
 
+    def kinds_of(self, digests: Sequence[str]) -> dict[str, str]:
+        """digest -> kind for those of *digests* the index holds (one query per chunk)."""
+        out: dict[str, str] = {}
+        wanted = sorted(set(digests))
+        with self._edge("cannot look up digests"), self._engine.connect() as conn:
+            for i in range(0, len(wanted), _IN_CHUNK):
+                chunk = wanted[i : i + _IN_CHUNK]
+                stmt = sa.select(documents.c.digest, documents.c.kind).where(documents.c.digest.in_(chunk))
+                out.update(conn.execute(stmt).tuples().all())
+        return out
+
+    def digests_with_ettns(self, ettns: Sequence[str]) -> dict[str, list[str]]:
+        """lower-cased ETTN -> digests holding it, for every given ETTN held at all."""
+        keys = sorted({e.strip().lower() for e in ettns})
+        out: dict[str, list[str]] = {}
+        with self._edge("cannot look up ETTNs"), self._engine.connect() as conn:
+            for i in range(0, len(keys), _IN_CHUNK):
+                stmt = (
+                    sa.select(documents.c.ettn_key, documents.c.digest)
+                    .where(documents.c.ettn_key.in_(keys[i : i + _IN_CHUNK]))
+                    .order_by(documents.c.digest)
+                )
+                for key, digest in conn.execute(stmt).tuples():
+                    out.setdefault(key, []).append(digest)
+        return out
+
     def stats(self) -> IndexStats:
         d = documents.c
         with self._edge("cannot compute index statistics"), self._snapshot.connect() as conn:

@@ -64,8 +64,8 @@ _SNIFF = (
 # White space, XML declaration, comments and processing instructions: all that
 # may precede a DOCTYPE or the root element.
 _PROLOG = r"(?:[ \t\r\n]+|<\?.*?\?>|<!--.*?-->)*"
-_PROLOG_B = re.compile(_PROLOG.encode(), re.S)
-_PROLOG_S = re.compile(_PROLOG, re.S)
+_PROLOG_B = re.compile(_PROLOG.encode(), re.DOTALL)
+_PROLOG_S = re.compile(_PROLOG, re.DOTALL)
 _NAME_START = re.compile(r"[A-Za-z_:\u00c0-\U000effff]")
 _LXML_WHERE = re.compile(r" \(<string>, line \d+\)$")
 
@@ -73,7 +73,7 @@ _LXML_WHERE = re.compile(r" \(<string>, line \d+\)$")
 class _RefuseAll(etree.Resolver):
     """Every external resource resolves to nothing (second line of defence)."""
 
-    def resolve(self, url, pubid, context):  # noqa: D401 - lxml's signature
+    def resolve(self, url, pubid, context):
         return self.resolve_string("", context)
 
 
@@ -107,7 +107,7 @@ def parse_xml(data: bytes, *, name: str = "<bytes>", max_bytes: int = DEFAULT_MA
         root = etree.fromstring(data, parser=safe_parser())
     except etree.XMLSyntaxError as exc:
         raise _translate(exc, name) from exc
-    except (ValueError, LookupError) as exc:
+    except (etree.LxmlError, ValueError, LookupError) as exc:
         raise NotXML(f"cannot parse: {exc}", name=name) from exc
     if root is None:
         raise NotXML("no root element", name=name)

@@ -1,9 +1,9 @@
 """Shared machinery of the hostile-input tests (DESIGN.md invariant 7).
 
-``earsiv ingest`` runs as a real subprocess: a hostile input must not hang it
-(every run has a timeout), its temporary files are confined (``TMPDIR`` points
-into the test's own directory), and its peak memory is measured per process
-with ``os.wait4``.  ``init``, ``status`` and ``get`` run the same click
+``earsiv ingest`` runs as a real subprocess (the entry point's ``main``): a
+hostile input must not hang it (every run has a timeout), its temporary files
+are confined (``TMPDIR`` points into the test's own directory), and its peak
+memory (VmHWM) is noted as it exits.  ``init``, ``status`` and ``get`` run the same click
 commands in-process (``CliRunner``), only because a process start costs ~1 s.
 
 The asset builders (``assets/make_assets.py``) are registered as the module
@@ -42,9 +42,26 @@ def _load_assets():
 if "hostile_assets" not in sys.modules:
     _load_assets()
 
-from earsiv.api.cli import cli  # noqa: E402
+from earsiv.api.cli import cli
 
-_EARSIV = Path(sys.executable).with_name("earsiv")
+# The `earsiv` entry point, plus a note of this process's peak RSS at exit.
+# VmHWM rather than ru_maxrss: the latter keeps the high-water mark of the
+# (v)forked pytest process from before exec, hundreds of MB that are not ours.
+_MEASURED_CLI = """
+import atexit, os, sys
+
+def _note_peak():
+    with open("/proc/self/status") as fh:
+        kb = next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:"))
+    with open(os.environ["HOSTILE_HWM_FILE"], "w") as out:
+        out.write(str(kb * 1024))
+
+if os.path.exists("/proc/self/status"):
+    atexit.register(_note_peak)
+sys.argv[0] = "earsiv"
+from earsiv.api.cli import main
+main()
+"""
 
 
 @dataclass
@@ -53,7 +70,7 @@ class Run:
     results: list[dict]
     stdout: str
     stderr: str
-    maxrss_bytes: int
+    peak_rss_bytes: int  # -1 where /proc is missing
     seconds: float
 
     def by_path(self) -> dict[str, dict]:
@@ -70,7 +87,7 @@ class Snapshot:
     log_size: int
     objects: dict  # path under store/objects -> sha256 of its bytes
 
-    def new_objects(self, after: "Snapshot") -> set[str]:
+    def new_objects(self, after: Snapshot) -> set[str]:
         return set(after.objects) - set(self.objects)
 
 
@@ -107,25 +124,26 @@ class Home:
         }
         return Snapshot(st["documents"], st["log_size"], objects)
 
-    def ingest(self, *paths: Path | str, timeout: float = 120) -> Run:
+    def ingest(self, *paths: Path | str, timeout: float = 120, signatures: bool = True) -> Run:
         env = {k: v for k, v in os.environ.items() if not k.startswith("EARSIV_")}
         env["TMPDIR"] = str(self.tmp)
-        cmd = [str(_EARSIV), "--home", str(self.path), "ingest", "--json", *map(str, paths)]
+        hwm_path = self.work / "ingest.hwm"
+        hwm_path.unlink(missing_ok=True)
+        env["HOSTILE_HWM_FILE"] = str(hwm_path)
+        args = ["--home", str(self.path), "ingest", "--json", *([] if signatures else ["--no-signatures"]), *map(str, paths)]
+        cmd = [sys.executable, "-c", _MEASURED_CLI, *args]
         out_path, err_path = self.work / "ingest.stdout", self.work / "ingest.stderr"
         started = time.monotonic()
         with open(out_path, "wb") as out, open(err_path, "wb") as err:
             proc = subprocess.Popen(cmd, cwd=self.cwd, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL, start_new_session=True)
-            # wait4 rather than Popen.wait: it gives this one child's peak RSS.
-            while True:
-                pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-                if pid:
-                    break
-                if time.monotonic() - started > timeout:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    os.wait4(proc.pid, 0)
-                    pytest.fail(f"earsiv ingest did not finish within {timeout} s: {cmd}")
-                time.sleep(0.02)
-            proc.returncode = os.waitstatus_to_exitcode(status)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                pytest.fail(f"earsiv ingest did not finish within {timeout} s: {args}")
+        seconds = time.monotonic() - started
+        peak = int(hwm_path.read_text()) if hwm_path.exists() else -1
         stdout = out_path.read_text(encoding="utf-8")
         stderr = err_path.read_text(encoding="utf-8", errors="replace")
         try:
@@ -133,7 +151,7 @@ class Home:
         except json.JSONDecodeError as exc:
             pytest.fail(f"ingest --json printed something that is not JSON ({exc}):\n{stdout}\n{stderr}")
         assert "Traceback" not in stderr, stderr
-        return Run(proc.returncode, results, stdout, stderr, usage.ru_maxrss * 1024, time.monotonic() - started)
+        return Run(proc.returncode, results, stdout, stderr, peak, seconds)
 
 
 def listing(top: Path, skip: Path | None = None) -> set[str]:

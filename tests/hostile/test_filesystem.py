@@ -8,14 +8,15 @@ silently.
 
 from __future__ import annotations
 
+import json
 import os
-import time
+import subprocess
+import sys
 from pathlib import Path
-
-import pytest
+from types import SimpleNamespace
 
 import hostile_assets as assets
-from earsiv.archive.sources import expand
+import pytest
 
 ROOT_USER = hasattr(os, "geteuid") and os.geteuid() == 0
 ROOT_REASON = "running as root: root reads files whatever their permission bits, so the case cannot occur"
@@ -58,11 +59,31 @@ def tree(tmp_path: Path) -> dict[str, Path]:
     locked_dir.chmod(0o755)
 
 
-def _by_name(paths) -> dict[str, object]:
-    started = time.perf_counter()
-    out = {s.name: s for s in expand(paths)}
-    assert time.perf_counter() - started < 2.0, "expand took too long: something blocked"
-    return out
+_CHILD = """
+import json, resource, sys
+from pathlib import Path
+from earsiv.archive.sources import expand
+# A regression that reads /dev/zero to the end must fail, not fill the machine.
+resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+out = {}
+for s in expand([Path(p) for p in sys.argv[1:]]):
+    out[s.name] = {"error": s.error, "data": None if s.data is None else s.data.decode("latin-1")}
+print(json.dumps(out))
+"""
+
+
+def _by_name(paths) -> dict[str, SimpleNamespace]:
+    """expand() in a child with a deadline and a memory cap: a FIFO opened for a
+    blocking read, or a device read without end, fails the test instead of hanging it."""
+    try:
+        proc = subprocess.run([sys.executable, "-c", _CHILD, *map(str, paths)], capture_output=True, timeout=30, text=True, check=False)
+    except subprocess.TimeoutExpired:
+        pytest.fail("expand() blocked (a FIFO opened, or a device read without end)")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return {
+        name: SimpleNamespace(name=name, error=v["error"], data=None if v["data"] is None else v["data"].encode("latin-1"))
+        for name, v in json.loads(proc.stdout).items()
+    }
 
 
 def test_sources_name_each_problem(tree) -> None:

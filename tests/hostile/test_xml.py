@@ -17,13 +17,12 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
+import hostile_assets as assets
 import pytest
 from lxml import etree
 
-import hostile_assets as assets
 from earsiv.indexer import errors
 from earsiv.indexer.xmlsafe import DEFAULT_MAX_BYTES, parse_xml
 
@@ -57,23 +56,20 @@ def test_parser_does_not_hang_on_a_dtd_that_names_an_endless_file(name: str) -> 
     except subprocess.TimeoutExpired:
         pytest.fail(f"parse_xml hung on {name}")
     kind, _, detail = out.stdout.decode().strip().partition(" ")
-    assert kind == case.error and re.search(case.says, detail, re.I), out.stdout
+    assert kind == case.error and re.search(case.says, detail, re.IGNORECASE), out.stdout
 
 
 @pytest.mark.parametrize("name", sorted(set(CASES) - HANG_PRONE))
 def test_parser_refuses_with_its_specific_error(name: str) -> None:
     case = CASES[name]
-    started = time.perf_counter()
     with pytest.raises(errors.InvalidDocument) as info:
         parse_xml(case.data, name=f"in/{name}.xml")
-    elapsed = time.perf_counter() - started
     exc = info.value
     assert type(exc).__name__ == case.error, exc
     assert exc.name == f"in/{name}.xml" and str(exc).startswith(f"in/{name}.xml: ")
-    assert re.search(case.says, exc.detail, re.I), exc.detail
+    assert re.search(case.says, exc.detail, re.IGNORECASE), exc.detail
     assert "<string>" not in exc.detail  # lxml's internal file name is noise to a user
     # Nothing here may be expanded or fetched; each refusal is immediate.
-    assert elapsed < 1.0, f"{name} took {elapsed:.2f} s"
     if PASSWD.exists():
         assert PASSWD.read_text(errors="replace").splitlines()[0] not in str(exc)
 
@@ -104,12 +100,17 @@ def test_vendor_errors_never_escape_on_mangled_documents() -> None:
     assert outcomes["parsed"] > 10 and outcomes["refused"] > 100, outcomes
 
 
-def test_size_limit_is_checked_before_parsing() -> None:
+def test_size_limit_is_checked_before_parsing(monkeypatch) -> None:
+    from lxml import etree
+
+    def must_not_parse(*args, **kwargs):
+        raise AssertionError("the parser was called on input over the size limit")
+
+    monkeypatch.setattr(etree, "fromstring", must_not_parse)
+    monkeypatch.setattr(etree, "XMLParser", must_not_parse)
     text_node = b"<Invoice><cbc:Note>" + b"A" * DEFAULT_MAX_BYTES + b"</cbc:Note></Invoice>"
-    started = time.perf_counter()
     with pytest.raises(errors.TooLarge, match=rf"{len(text_node)} bytes is over the limit of {DEFAULT_MAX_BYTES} bytes"):
         parse_xml(text_node, name="huge_text_node.xml")
-    assert time.perf_counter() - started < 0.5
     with pytest.raises(errors.TooLarge, match="over the limit of 100 bytes"):
         parse_xml(assets.good_invoice(1), name="small_limit.xml", max_bytes=100)
 
@@ -192,6 +193,8 @@ def test_bad_files_alone_leave_the_archive_unchanged(cli_runs) -> None:
     before, after = cli_runs["before"], cli_runs["after_alone"]
     assert (after.documents, after.log_size) == (before.documents, before.log_size)
     assert after.objects == before.objects, sorted(before.new_objects(after))
+    home = cli_runs["home"]
+    assert list(home.cwd.iterdir()) == [] and list(home.tmp.iterdir()) == [], "written outside the home"
 
 
 def test_a_good_file_among_bad_ones_is_stored(cli_runs) -> None:
@@ -222,7 +225,7 @@ def test_cli_rejects_each_with_a_clear_error(cli_runs, name: str) -> None:
         if name == "huge_text_node":
             assert re.search(rf"\d+ bytes is over the limit of {DEFAULT_MAX_BYTES} bytes", result["error"])
         else:
-            assert re.search(CASES[name].says, result["error"], re.I), result["error"]
+            assert re.search(CASES[name].says, result["error"], re.IGNORECASE), result["error"]
         if result["digest"] is not None:
             assert result["digest"] == hashlib.sha256(path.read_bytes()).hexdigest()
             assert f"blobs/{result['digest'][:2]}/{result['digest']}" not in cli_runs["after_mixed"].objects

@@ -23,6 +23,7 @@ from fastapi.testclient import TestClient
 
 from earsiv.api.http import create_app
 from earsiv.archive.archive import Archive
+from earsiv.archive.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT.parent / "shared" / "corpus"
@@ -212,6 +213,9 @@ def test_empty_and_non_xml_raw_bodies_are_rejected_not_errors(client):
 
 
 def test_ingest_request_errors(client):
+    r = client.delete("/v1/documents")  # write-once: there is no such operation
+    assert "POST" in r.headers["allow"]
+    is_problem(r, 405)
     is_problem(client.post("/v1/documents", content=b"<a/>", headers={"Content-Type": "text/plain"}), 415)
     is_problem(client.post("/v1/documents", content=b"<a/>"), 415)  # no Content-Type at all
     is_problem(client.post("/v1/documents", data={"note": "no files"}, files={}), 415)  # urlencoded form
@@ -221,6 +225,11 @@ def test_ingest_request_errors(client):
                            headers={"Content-Type": "application/xml"}), 422, "invalid-request")
     r = client.post("/v1/documents", content=b"--x\r\nbroken", headers={"Content-Type": "multipart/form-data; boundary=x"})
     assert 400 <= r.status_code < 500 and r.headers["content-type"].startswith(PROBLEM)
+
+
+def test_create_app_refuses_a_home_that_is_not_an_archive(tmp_path):
+    with pytest.raises(ConfigError, match="not an archive home"):
+        create_app(tmp_path / "empty")
 
 
 def test_body_size_limit(home):
@@ -257,7 +266,11 @@ def test_concurrent_ingests_and_reads(client, base):
     ingests = [a.json()["results"][0] for a in answers[0::2]]
     assert [x["digest"] for x in ingests] == [sha(r) for r in rels]
     new = [x["log_index"] for x in ingests if x["status"] != "duplicate"]
-    assert len(set(new)) == len(new)  # serialized: no two documents got the same log position
+    assert len(set(new)) == len(new)  # no two documents got the same log position
+    # Each unit of work completed whole: blob, leaf, inclusion and stamp all verify.
+    for x in ingests:
+        v = client.post(f"/v1/documents/{x['digest']}/verify").json()
+        assert v["ok"], v
 
 
 # -- search ---------------------------------------------------------------

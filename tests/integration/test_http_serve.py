@@ -41,7 +41,6 @@ def _wait_healthy(base: str, proc: subprocess.Popen, timeout: float = 30.0) -> N
     raise AssertionError("earsiv serve did not become healthy")
 
 
-@pytest.mark.slow  # ~8 s: archive init, interpreter and uvicorn start-up, clean shutdown
 @pytest.mark.skipif(not EARSIV.exists(), reason="the earsiv console script is not installed in this environment")
 def test_earsiv_serve_binds_loopback_and_serves(tmp_path):
     home = tmp_path / "home"
@@ -85,3 +84,13 @@ def test_earsiv_serve_binds_loopback_and_serves(tmp_path):
     with Archive.open(home) as arch:
         assert arch.index.get(digest) is not None
         assert arch.original(digest) == data
+
+
+@pytest.mark.skipif(not EARSIV.exists(), reason="the earsiv console script is not installed in this environment")
+def test_earsiv_serve_refuses_a_home_that_is_not_an_archive(tmp_path):
+    port = _free_port()
+    out = subprocess.run([str(EARSIV), "--home", str(tmp_path / "nothing"), "serve", "--port", str(port)],
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert out.returncode == 2  # ConfigError's exit code: fix the setup
+    assert "not an archive home" in out.stderr
+    assert "Traceback" not in out.stderr

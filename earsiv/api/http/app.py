@@ -9,6 +9,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from ...archive.config import load_config
 from . import documents, system
 from .problems import install_problem_handlers, problem_openapi
 from .service import ArchiveService
@@ -30,8 +31,14 @@ class Settings:
 
 
 def create_app(home: Path, *, max_body_bytes: int | None = None) -> FastAPI:
-    """The API for the archive at *home*; the archive is opened when the app starts (lifespan)."""
+    """The API for the archive at *home*; the archive is opened when the app starts (lifespan).
+
+    The configuration is read here, so that a home that is not an archive
+    fails with its ``ConfigError`` before a server starts, not in a traceback
+    from the server's start-up.
+    """
     settings = Settings(Path(home)) if max_body_bytes is None else Settings(Path(home), max_body_bytes)
+    load_config(settings.home)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -26,6 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ...archive.errors import (
     ArchiveError,
+    DocumentNotFound,
     ConfigError,
     RetentionError,
     StoreError,
@@ -114,6 +115,7 @@ class IngestRejected(ApiError):
 # fine, the stored state cannot satisfy it, and retrying will not help).
 _STATUS: tuple[tuple[type[Exception], int, str], ...] = (
     (InvalidDocument, 422, "Not an archivable document"),
+    (DocumentNotFound, 404, "Not found"),
     (IndexFailure, 503, "Index unavailable"),
     (VerificationError, 409, "Evidence does not verify"),
     (WriteOnceViolation, 409, "Write-once violation"),

@@ -57,6 +57,8 @@ class IngestResultOut(_Out):
     digest: str | None = Field(description="sha256 of the bytes received, lower-case hex; null if unreadable.")
     kind: str | None
     error: str | None
+    code: str | None = Field(default=None, description="Why a file was rejected, for machines: not-xml, hostile-xml, "
+                             "too-large, unreadable, invalid-document.")
     log_index: int | None = Field(description="Position of the document's leaf in the archive log (new documents).")
     size: int
     stored_size: int

@@ -18,16 +18,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = [
-    "XmlCase",
     "XML_CASES",
     "Member",
+    "XmlCase",
     "deflated_zeros",
     "good_invoice",
     "member",
     "raw_zip",
     "too_many_members_zip",
-    "xinclude_invoice",
     "write_all",
+    "xinclude_invoice",
 ]
 
 
@@ -49,7 +49,7 @@ def good_invoice(n: int, *, extra: str = "") -> bytes:
         f"{extra}"
         "  <cbc:DocumentCurrencyCode>TRY</cbc:DocumentCurrencyCode>\n"
         "</Invoice>\n"
-    ).encode("utf-8")
+    ).encode()
 
 
 def xinclude_invoice(n: int, href: str) -> bytes:
@@ -147,7 +147,7 @@ XML_CASES: tuple[XmlCase, ...] = (
         "NotXML",
         r"UTF-16.*byte order mark",
     ),
-    XmlCase("plain_text", "Fatura no 123, tutar 100 TL.\nThis is not XML.\n".encode(), "NotXML", r"does not start with '<'"),
+    XmlCase("plain_text", b"Fatura no 123, tutar 100 TL.\nThis is not XML.\n", "NotXML", r"does not start with '<'"),
     XmlCase("truncated_xml", _truncated(), "NotXML", r"not well-formed"),
     XmlCase("deeply_nested_100000", _deep(100_000), "TooLarge", r"nested deeper than \d+ levels"),
     XmlCase(

@@ -116,3 +116,24 @@ def test_racing_writers_of_one_key_one_wins_the_other_is_refused(tmp_path):
     winners = [o for o in outcomes if o.startswith("won")]
     assert len(winners) == 1, outcomes
     assert stores[0].get("log/leaves/0000000000000000.jsonl") == f"writer {winners[0].split()[1]}\n".encode()
+
+
+def test_putting_an_object_again_never_lifts_its_legal_hold(tmp_path):
+    s = LocalStore(tmp_path)
+    s.put_many([PutItem("k", b"x", PAST)])
+    s.set_legal_hold("k", True)
+    s.put_many([PutItem("k", b"x", PAST)])  # e.g. a retried write of the same bytes
+    assert LocalStore(tmp_path).retention("k").legal_hold is True
+    with pytest.raises(WriteOnceViolation, match="legal hold"):
+        LocalStore(tmp_path).delete("k")
+
+
+def test_staged_items_are_invisible_until_put_and_leave_nothing_when_discarded(tmp_path):
+    s = LocalStore(tmp_path)
+    staged = s.stage(PutItem("blobs/ab/c", b"data", FUTURE))
+    assert not s.exists("blobs/ab/c")
+    s.discard(staged)
+    assert list((tmp_path / "tmp").iterdir()) == []
+    staged = s.stage(PutItem("blobs/ab/c", b"data", FUTURE))
+    assert s.put_many([staged]) == [True] and s.get("blobs/ab/c") == b"data"
+    assert list((tmp_path / "tmp").iterdir()) == []
