@@ -28,6 +28,7 @@ Checks, in order (each raises with the file's name and what is wrong):
 from __future__ import annotations
 
 import re
+import threading
 
 from lxml import etree
 
@@ -67,6 +68,7 @@ _PROLOG = r"(?:[ \t\r\n]+|<\?.*?\?>|<!--.*?-->)*"
 _PROLOG_B = re.compile(_PROLOG.encode(), re.DOTALL)
 _PROLOG_S = re.compile(_PROLOG, re.DOTALL)
 _NAME_START = re.compile(r"[A-Za-z_:\u00c0-\U000effff]")
+_ONLY_SPACE = re.compile(rb"[ \t\r\n]*")
 _LXML_WHERE = re.compile(r" \(<string>, line \d+\)$")
 
 
@@ -98,13 +100,25 @@ def safe_parser() -> etree.XMLParser:
     return parser
 
 
+_local = threading.local()
+
+
+def _thread_parser() -> etree.XMLParser:
+    # A parser is not safe to share between threads, and making one per
+    # document costs as much as parsing a small one: one per thread.
+    parser = getattr(_local, "parser", None)
+    if parser is None:
+        parser = _local.parser = safe_parser()
+    return parser
+
+
 def parse_xml(data: bytes, *, name: str = "<bytes>", max_bytes: int = DEFAULT_MAX_BYTES) -> etree._ElementTree:
     """Parse *data* or raise an error that names *name* and says what is wrong."""
     if len(data) > max_bytes:
         raise TooLarge(f"{len(data)} bytes is over the limit of {max_bytes} bytes", name=name)
     _check_prolog(data, name)
     try:
-        root = etree.fromstring(data, parser=safe_parser())
+        root = etree.fromstring(data, parser=_thread_parser())
     except etree.XMLSyntaxError as exc:
         raise _translate(exc, name) from exc
     except (etree.LxmlError, ValueError, LookupError) as exc:
@@ -124,7 +138,7 @@ def parse_xml(data: bytes, *, name: str = "<bytes>", max_bytes: int = DEFAULT_MA
 
 def _check_prolog(data: bytes, name: str) -> None:
     """Refuse what is not XML, and any DOCTYPE, without handing it to libxml2."""
-    if not data.strip(b" \t\r\n"):
+    if not data or _ONLY_SPACE.fullmatch(data[:4096]) and not data.strip(b" \t\r\n"):
         raise NotXML("the file is empty" if not data else "the file contains only white space", name=name)
     for magic, what in _SNIFF:
         if data.startswith(magic):
