@@ -76,6 +76,11 @@ class Status:
 
 
 def _open_store(cfg: Config) -> ObjectStore:
+    """The configured store; an S3 bucket only after its Object Lock self-test passed."""
+    if cfg.store_scheme == "s3":
+        from .s3store import S3Store
+
+        return S3Store.open(cfg.store_url, allow_unenforced_lock=cfg.allow_unenforced_lock)
     return LocalStore(cfg.store_path)
 
 

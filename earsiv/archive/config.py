@@ -3,11 +3,17 @@
 ``HOME/config.toml`` is written by ``earsiv init``.  The environment wins over
 the file so that other tools can drive the same home against other parts:
 
-    EARSIV_STORE_URL   file:///path  (S3 comes with the scale-out work)
+    EARSIV_STORE_URL   file:///path, or s3://BUCKET?endpoint=http://127.0.0.1:8333&region=us-east-1
+                       (S3 credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)
     EARSIV_DB_URL      an SQLAlchemy URL, e.g. sqlite:////path/index.sqlite
     EARSIV_TSA_URL     an RFC 3161 HTTP TSA; empty for the built-in local TSA
+    EARSIV_ALLOW_UNENFORCED_LOCK=1
+                       development only: run on an S3 bucket that fails the
+                       Object Lock self-test (logged loudly at every start)
 
-Secrets never go into this file; they come from the environment.
+Secrets never go into this file; they come from the environment.  ``init``
+records the store URL it was given (``EARSIV_STORE_URL`` at that moment) in the
+file, so a home made for S3 keeps opening its bucket without the variable.
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ __all__ = ["Config", "CONFIG_FILE", "load_config", "write_default_config"]
 
 CONFIG_FILE = "config.toml"
 ENV_STORE, ENV_DB, ENV_TSA = "EARSIV_STORE_URL", "EARSIV_DB_URL", "EARSIV_TSA_URL"
+ENV_ALLOW_UNENFORCED = "EARSIV_ALLOW_UNENFORCED_LOCK"
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,11 +45,21 @@ class Config:
     retention_years: int = 10
     checkpoint_interval: float = 5.0  # seconds between checkpoints while documents arrive
     max_document_bytes: int = 64 * 1024 * 1024
+    allow_unenforced_lock: bool = False  # development only: skip the S3 Object Lock self-test
 
     def __post_init__(self) -> None:
         scheme = urlparse(self.store_url).scheme
-        if scheme not in ("file",):
-            raise ConfigError(f"unsupported store URL {self.store_url!r}: expected file:///path")
+        if scheme == "s3":
+            from .s3store import S3Location
+
+            try:
+                S3Location.parse(self.store_url)
+            except ValueError as exc:
+                raise ConfigError(f"unsupported store URL: {exc}") from exc
+        elif scheme != "file":
+            raise ConfigError(
+                f"unsupported store URL {self.store_url!r}: expected file:///path or s3://BUCKET?endpoint=…&region=…"
+            )
         if not self.db_url.split(":", 1)[0].startswith(("sqlite", "postgresql")):
             raise ConfigError(f"unsupported index URL {self.db_url!r}: expected sqlite:/// or postgresql+psycopg://")
         if self.tsa_url and urlparse(self.tsa_url).scheme not in ("http", "https"):
@@ -50,15 +68,25 @@ class Config:
             raise ConfigError(f"retention_years {self.retention_years} is out of range 1..100")
 
     @property
+    def store_scheme(self) -> str:
+        return urlparse(self.store_url).scheme
+
+    @property
     def store_path(self) -> Path:
         return Path(urlparse(self.store_url).path)
 
 
-def write_default_config(home: Path) -> Config:
+def write_default_config(home: Path, *, store_url: str | None = None, env: dict[str, str] | None = None) -> Config:
+    """Write HOME/config.toml; the store is *store_url*, else $EARSIV_STORE_URL, else HOME/store."""
+    env = os.environ if env is None else env
     home = home.resolve()
     path = home / CONFIG_FILE
     if path.exists():
         raise ConfigError(f"{path} already exists; this home is initialised")
+    store_url = store_url or env.get(ENV_STORE) or (home / "store").as_uri()
+    if '"' in store_url or "\\" in store_url or "\n" in store_url:
+        raise ConfigError(f"store URL {store_url!r} cannot be written to {CONFIG_FILE}")
+    Config(home, "-", store_url, "sqlite://", "")  # refuse a bad URL before anything is written
     archive_id = str(uuid.uuid4())
     text = (
         "# earsiv archive home. Environment variables EARSIV_STORE_URL, EARSIV_DB_URL and\n"
@@ -66,7 +94,9 @@ def write_default_config(home: Path) -> Config:
         "[archive]\n"
         f'id = "{archive_id}"\n'
         "\n[store]\n"
-        f'url = "{(home / "store").as_uri()}"\n'
+        f'url = "{store_url}"\n'
+        "# development only: run on an S3 bucket that fails the Object Lock self-test\n"
+        "allow_unenforced_lock = false\n"
         "\n[index]\n"
         f'url = "sqlite:///{home / "index.sqlite"}"\n'
         "\n[tsa]\n"
@@ -102,6 +132,7 @@ def load_config(home: Path, env: dict[str, str] | None = None) -> Config:
             tsa_url=str(raw.get("tsa", {}).get("url", "")),
             retention_years=int(raw.get("retention", {}).get("years", 10)),
             checkpoint_interval=float(raw.get("checkpoints", {}).get("interval_seconds", 5.0)),
+            allow_unenforced_lock=_flag(raw.get("store", {}).get("allow_unenforced_lock", False), "allow_unenforced_lock"),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"{path}: missing or malformed setting ({exc})") from exc
@@ -112,4 +143,17 @@ def load_config(home: Path, env: dict[str, str] | None = None) -> Config:
         overrides["db_url"] = env[ENV_DB]
     if ENV_TSA in env:
         overrides["tsa_url"] = env[ENV_TSA]
+    if ENV_ALLOW_UNENFORCED in env:
+        overrides["allow_unenforced_lock"] = _flag(env[ENV_ALLOW_UNENFORCED], ENV_ALLOW_UNENFORCED)
     return replace(cfg, **overrides) if overrides else cfg
+
+
+def _flag(value: object, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ConfigError(f"{name} must be true or false, not {value!r}")

@@ -17,6 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from alembic import command
+from sqlalchemy.dialects import postgresql
 from alembic.config import Config
 from alembic.util.exc import CommandError
 
@@ -35,6 +36,7 @@ from .rows import (
     DocumentRow,
     IndexStats,
     document_values,
+    index_key,
     json_safe,
     party_values,
     ref_values,
@@ -52,6 +54,9 @@ _IN_CHUNK = 5000
 # Child tables first: deleting rows must not trip a foreign key.
 _TABLES_CHILDREN_FIRST = (document_parties, document_refs, documents, index_meta)
 _GET = sa.select(*RAW_COLUMNS).where(documents.c.digest == sa.bindparam("digest"))
+# Serialises concurrent migrations of one PostgreSQL database (two archive
+# processes starting at once): a transaction-scoped advisory lock, any fixed key.
+_PG_MIGRATION_LOCK = 0x6561727369760001
 
 
 def _install_sqlite_hooks(engine: sa.Engine, cache_mib: int) -> None:
@@ -112,12 +117,18 @@ class Index:
         self.url = url
         with _edge(f"cannot open index {url!r}", ImportError):
             self._engine = sa.create_engine(url, echo=echo)
+        self._pg = self._engine.dialect.name == "postgresql"
         if self._engine.dialect.name == "sqlite":
             _install_sqlite_hooks(self._engine, cache_mib)
         # Option engines share the pool and hooks and say what kind of
-        # transaction to begin (see _install_sqlite_hooks).
+        # transaction to begin (see _install_sqlite_hooks).  PostgreSQL
+        # writes under READ COMMITTED, made safe by ON CONFLICT (see add);
+        # reads of several statements take one REPEATABLE READ snapshot.
         self._writer = self._engine.execution_options(**{_TX: "write"})
-        self._snapshot = self._engine.execution_options(**{_TX: "snapshot"})
+        snapshot: dict[str, Any] = {_TX: "snapshot"}
+        if self._pg:
+            snapshot["isolation_level"] = "REPEATABLE READ"
+        self._snapshot = self._engine.execution_options(**snapshot)
         self._dbapi_error: type[BaseException] = getattr(self._engine.dialect.loaded_dbapi, "Error", Exception)
 
     def __repr__(self) -> str:
@@ -139,6 +150,8 @@ class Index:
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
         with self._edge("cannot migrate the index"), self._writer.begin() as conn:
+            if self._pg:
+                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_PG_MIGRATION_LOCK)))
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
 
@@ -163,16 +176,49 @@ class Index:
             new = [rec for digest, rec in unique.items() if digest not in present]
             if not new:
                 return
-            docs, parties, refs = [], [], []
+            if self._pg:
+                self._insert_pg(conn, new)
+                return
+            # BEGIN IMMEDIATE holds the write lock since the SELECT above:
+            # nobody can have inserted these digests in between.
+            conn.execute(documents.insert(), [document_values(rec) for rec in new])
+            parties, refs = [], []
             for rec in new:
-                docs.append(document_values(rec))
                 parties.extend(party_values(rec))
                 refs.extend(ref_values(rec))
-            conn.execute(documents.insert(), docs)
             if parties:
                 conn.execute(document_parties.insert(), parties)
             if refs:
                 conn.execute(document_refs.insert(), refs)
+
+    @staticmethod
+    def _insert_pg(conn: sa.Connection, records: list[IndexRecord]) -> None:
+        """Insert, skipping whatever another writer committed meanwhile.
+
+        Under READ COMMITTED another writer may insert the same digests after
+        our SELECT (two processes catching up the same log leaves).  ON
+        CONFLICT DO NOTHING waits for that writer and then skips its rows
+        instead of failing the batch; the child rows of a document follow
+        from its record alone, so skipping those the other writer already
+        inserted leaves what one writer would have.  Digest order makes
+        every writer take row locks in one order, so two overlapping batches
+        cannot deadlock.  A clash on anything but the digest (one log
+        position for two documents) still fails the batch.
+
+        No RETURNING: psycopg then sends the rows as one pipelined
+        executemany of a prepared statement, several times faster than the
+        multi-row VALUES that RETURNING needs.
+        """
+        records = sorted(records, key=lambda rec: rec.digest)
+        parties, refs = [], []
+        for rec in records:
+            parties.extend(party_values(rec))
+            refs.extend(ref_values(rec))
+        for table, rows in ((documents, [document_values(rec) for rec in records]),
+                            (document_parties, parties), (document_refs, refs)):
+            if rows:
+                key = list(table.primary_key.columns)
+                conn.execute(postgresql.insert(table).on_conflict_do_nothing(index_elements=key), rows)
 
     def set_signature(self, digest: str, report: SignatureReport) -> None:
         self.set_signatures([(digest, report)])
@@ -217,6 +263,11 @@ class Index:
 
     def meta_set(self, key: str, value: str) -> None:
         with self._edge(f"cannot write index setting {key!r}"), self._writer.begin() as conn:
+            if self._pg:
+                # UPDATE-then-INSERT races under READ COMMITTED; an upsert does not.
+                stmt = postgresql.insert(index_meta).values(key=key, value=value)
+                conn.execute(stmt.on_conflict_do_update(index_elements=[index_meta.c.key], set_={"value": value}))
+                return
             result = conn.execute(index_meta.update().where(index_meta.c.key == key).values(value=value))
             if result.rowcount == 0:
                 conn.execute(index_meta.insert().values(key=key, value=value))
@@ -224,6 +275,11 @@ class Index:
     def reset(self) -> None:
         """Delete every row (reindex starts from empty); the schema stays."""
         with self._edge("cannot empty the index"), self._writer.begin() as conn:
+            if self._pg:
+                # One statement, no dead rows left behind for VACUUM.
+                names = ", ".join(conn.dialect.identifier_preparer.format_table(t) for t in _TABLES_CHILDREN_FIRST)
+                conn.exec_driver_sql(f"TRUNCATE {names}")
+                return
             for table in _TABLES_CHILDREN_FIRST:
                 conn.execute(table.delete())
 
@@ -256,7 +312,7 @@ class Index:
         return SearchPage(rows, encode_cursor(rows[-1].sort_date, rows[-1].digest) if more else None)
 
     def digests_with_ettn(self, ettn: str) -> list[str]:
-        key = ettn.strip().lower()
+        key = index_key(ettn.strip().lower())
         stmt = sa.select(documents.c.digest).where(documents.c.ettn_key == key).order_by(documents.c.digest)
         with self._edge(f"cannot look up ETTN {ettn!r}"), self._engine.connect() as conn:
             return list(conn.scalars(stmt))
@@ -269,12 +325,13 @@ class Index:
             for i in range(0, len(wanted), _IN_CHUNK):
                 chunk = wanted[i : i + _IN_CHUNK]
                 stmt = sa.select(documents.c.digest, documents.c.kind).where(documents.c.digest.in_(chunk))
-                out.update(conn.execute(stmt).tuples().all())
+                out.update((k, v) for k, v in conn.execute(stmt))
         return out
 
     def digests_with_ettns(self, ettns: Sequence[str]) -> dict[str, list[str]]:
         """lower-cased ETTN -> digests holding it, for every given ETTN held at all."""
-        keys = sorted({e.strip().lower() for e in ettns})
+        wanted = {index_key(e): e for e in {e.strip().lower() for e in ettns}}
+        keys = sorted(wanted)
         out: dict[str, list[str]] = {}
         with self._edge("cannot look up ETTNs"), self._engine.connect() as conn:
             for i in range(0, len(keys), _IN_CHUNK):
@@ -283,8 +340,8 @@ class Index:
                     .where(documents.c.ettn_key.in_(keys[i : i + _IN_CHUNK]))
                     .order_by(documents.c.digest)
                 )
-                for key, digest in conn.execute(stmt).tuples():
-                    out.setdefault(key, []).append(digest)
+                for key, digest in conn.execute(stmt):
+                    out.setdefault(wanted[key], []).append(digest)
         return out
 
     def stats(self) -> IndexStats:
@@ -311,12 +368,15 @@ class Index:
         """Every row of every table, JSON-safe, in a fixed order.
 
         Two indexes holding the same facts dump equal lists, whatever the
-        order the facts arrived in.
+        order the facts arrived in and whatever the database: rows are
+        ordered here by primary key in code-point order, not by the
+        database's collation (PostgreSQL's may ignore punctuation).
         """
         out: list[dict[str, Any]] = []
         with self._edge("cannot dump the index"), self._snapshot.connect() as conn:
             for table in sorted(metadata.sorted_tables, key=lambda t: t.name):
-                order = list(table.primary_key.columns)
-                for row in conn.execute(sa.select(table).order_by(*order)).mappings():
-                    out.append({"table": table.name, **{k: json_safe(v) for k, v in row.items()}})
+                key = [c.name for c in table.primary_key.columns]
+                rows = [dict(row) for row in conn.execute(sa.select(table)).mappings()]
+                rows.sort(key=lambda row: tuple(row[k] for k in key))
+                out.extend({"table": table.name, **{k: json_safe(v) for k, v in row.items()}} for row in rows)
         return out

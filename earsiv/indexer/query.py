@@ -23,7 +23,7 @@ import sqlalchemy as sa
 
 from .metadata import KINDS, SIGNATURE_STATUSES
 from .models import NO_DATE, document_parties, documents
-from .rows import RAW_COLUMNS, DocumentRow
+from .rows import RAW_COLUMNS, DocumentRow, index_key
 
 __all__ = ["MAX_LIMIT", "SearchPage", "SearchQuery", "decode_cursor", "encode_cursor", "search_parameters", "search_statement"]
 
@@ -140,13 +140,19 @@ _DOCUMENT_FILTERS: dict[str, tuple[sa.Column[Any], Callable[[Any, Any], Any]]] =
 }
 
 
+_KEYED = frozenset({"vkn", "doc_id", "ettn", "tenant"})
+
+
 def search_parameters(q: SearchQuery, fetch: int) -> tuple[frozenset[str], dict[str, Any]]:
     """The shape of *q* (which filters it uses) and the values to bind."""
     params: dict[str, Any] = {"fetch": fetch}
     for name in ("vkn", *_DOCUMENT_FILTERS):
         value = getattr(q, name)
         if value is not None:
-            params[name] = value.lower() if name == "ettn" else value
+            if name == "ettn":
+                value = value.lower()
+            # Indexed text columns hold long values in their key form (rows.index_key).
+            params[name] = index_key(value) if name in _KEYED else value
     if q.date_from is not None or q.date_to is not None:
         params["date_from"] = max(q.date_from or _FIRST_REAL_DAY, _FIRST_REAL_DAY)
     if q.date_to is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,14 +26,36 @@ __all__ = [
     "RAW_COLUMNS",
     "ROW_COLUMNS",
     "DocumentRow",
+    "KEY_MAX_CHARS",
     "IndexStats",
     "document_values",
+    "index_key",
     "json_safe",
     "party_values",
     "ref_values",
     "row_from_db",
     "signature_values",
 ]
+
+
+# Longest value kept as it is in an indexed column.  A B-tree entry has a
+# size limit (PostgreSQL refuses entries over ~2.7 KB; SQLite spills them to
+# overflow pages), and a hostile document may carry a multi-KB cbc:ID or VKN.
+# Longer values are indexed in a key form: a prefix, "~" and the SHA-256 of the
+# whole value.  Equality stays exact (the search applies the same form to what
+# it looks for), the form is the same on every database, and the full value
+# is still in the original document.  256 characters are at most 1 KiB of
+# UTF-8, well under the limit even inside the (party_id, sort_date, digest)
+# index.
+KEY_MAX_CHARS = 256
+_KEY_PREFIX = KEY_MAX_CHARS - 65
+
+
+def index_key(value: str | None) -> str | None:
+    """*value* as stored in (and looked up from) an indexed column."""
+    if value is None or len(value) <= KEY_MAX_CHARS:
+        return value
+    return value[:_KEY_PREFIX] + "~" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -177,7 +200,7 @@ _EXPR = {
     "decimal": "None if {x} is None else _Decimal({x})",
     "refs": "() if {x} == '[]' else _refs({x})",
     "json": "None if {x} is None else () if {x} == '[]' else _str_tuple({x})",
-    "utc": "None if {x} is None else _fromiso({x} + '+00:00') if len({x}) == 26 else _utc({x})",
+    "utc": "None if {x} is None else _fromiso({x} + '+00:00') if {x}.__class__ is str and len({x}) == 26 else _utc({x})",
     "date": "_date({x}) if {x}.__class__ is str else {x}",
     "bool": "None if {x} is None else bool({x})",
 }
@@ -272,9 +295,9 @@ def document_values(rec: IndexRecord) -> dict[str, Any]:
         "namespace": m.namespace,
         "profile": m.profile,
         "type_code": m.type_code,
-        "doc_id": m.doc_id,
+        "doc_id": index_key(m.doc_id),
         "ettn": m.ettn,
-        "ettn_key": m.ettn.strip().lower() if m.ettn else None,
+        "ettn_key": index_key(m.ettn.strip().lower()) if m.ettn else None,
         "issue_date": m.issue_date,
         "sort_date": m.issue_date or NO_DATE,
         "issue_time": m.issue_time,
@@ -296,14 +319,14 @@ def document_values(rec: IndexRecord) -> dict[str, Any]:
         "line_count": m.line_count,
         "flags": list(m.flags),
         "refs": [[r.type, r.id, r.ettn] for r in m.references],
-        "edefter_vkn": ed.vkn if ed else None,
+        "edefter_vkn": index_key(ed.vkn) if ed else None,
         "edefter_period_start": ed.period_start if ed else None,
         "edefter_period_end": ed.period_end if ed else None,
         "edefter_ledger_type": ed.ledger_type if ed else None,
         "edefter_control_number": ed.control_number if ed else None,
         "edefter_berat_guid": ed.berat_guid if ed else None,
         "edefter_entry_count": ed.entry_count if ed else None,
-        "edefter_seal": ed.seal if ed else None,
+        "edefter_seal": index_key(ed.seal) if ed else None,
         "edefter_gib_approved": ed.gib_approved if ed else None,
         **signature_values(rec.signature),
         "size": rec.size,
@@ -313,7 +336,7 @@ def document_values(rec: IndexRecord) -> dict[str, Any]:
         "received_at": rec.received_at,
         "retain_until": rec.retain_until,
         "legal_hold": rec.legal_hold,
-        "tenant": rec.tenant,
+        "tenant": index_key(rec.tenant),
         "source_name": rec.source_name,
     }
 
@@ -327,7 +350,7 @@ def party_values(rec: IndexRecord) -> list[dict[str, Any]]:
             "position": i,
             "role": p.role,
             "scheme": p.scheme,
-            "party_id": p.id.strip() if p.id else None,
+            "party_id": index_key(p.id.strip()) if p.id else None,
             "name": p.name,
             "sort_date": sort_date,
         }
@@ -335,7 +358,7 @@ def party_values(rec: IndexRecord) -> list[dict[str, Any]]:
     ]
     # A ledger's owner is searchable by VKN like any party, even when the
     # parser reported it only in EDefterInfo.
-    ed_vkn = m.edefter.vkn.strip() if m.edefter and m.edefter.vkn else None
+    ed_vkn = index_key(m.edefter.vkn.strip()) if m.edefter and m.edefter.vkn else None
     if ed_vkn and all(r["party_id"] != ed_vkn for r in rows):
         rows.append(
             {
@@ -359,8 +382,8 @@ def ref_values(rec: IndexRecord) -> list[dict[str, Any]]:
             "digest": rec.digest,
             "position": i,
             "ref_type": r.type,
-            "ref_id": r.id,
-            "ref_ettn": r.ettn.strip().lower() if r.ettn else None,
+            "ref_id": index_key(r.id),
+            "ref_ettn": index_key(r.ettn.strip().lower()) if r.ettn else None,
         }
         for i, r in enumerate(rec.metadata.references)
     ]

@@ -229,3 +229,20 @@ def test_usage_errors_exit_2_and_missing_documents_exit_1(cli):
 def test_an_uninitialised_home_gives_a_clear_error(tmp_path):
     proc = Cli(tmp_path / "nothing").run("status", check=2)
     assert b"earsiv init" in proc.stderr
+
+
+def test_the_full_audit_reads_the_store_and_finds_a_document_missing_from_the_index(ingested, home):
+    import sqlite3
+
+    cli, res = ingested
+    victim = res["gib121_Irsaliye-Ornek1.xml"]["digest"]
+    with sqlite3.connect(home / "index.sqlite") as db:
+        db.execute("PRAGMA foreign_keys = ON")
+        for table in ("document_parties", "document_refs"):
+            db.execute(f"DELETE FROM {table} WHERE digest = ?", (victim,))
+        db.execute("DELETE FROM documents WHERE digest = ?", (victim,))
+    report = cli.json("verify", "--all", check=1)
+    assert report["checked"] == len(SAMPLE)
+    assert [(f["subject"], "missing from the index" in f["problem"]) for f in report["failures"]] == [(victim, True)]
+    cli.run("reindex")
+    assert cli.json("verify", "--all")["ok"]
