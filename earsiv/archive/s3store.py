@@ -58,6 +58,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import logging
+import os
 import re
 import threading
 import time
@@ -79,6 +80,8 @@ MIN_LOCK = dt.timedelta(days=1)
 CANARY_LOCK = dt.timedelta(days=1)
 COMPLIANCE = "COMPLIANCE"
 DEFAULT_WORKERS = 16
+_SESSION = None  # made on first use, never at import
+_SESSION_LOCK = threading.Lock()
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
@@ -182,22 +185,33 @@ class S3Store:
         import boto3
         from botocore.config import Config as BotoConfig
 
+        global _SESSION
+        config = BotoConfig(
+            max_pool_connections=location.workers + 4,
+            retries={"max_attempts": 5, "mode": "standard"},
+            connect_timeout=10,
+            read_timeout=120,
+            # We send ChecksumSHA256 ourselves; no extra CRC32 per request.
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_supported",
+            s3={"addressing_style": "path"},
+        )
+        # The standard variables are read at every open (a session would cache
+        # the first ones it saw); without them boto3's usual chain applies.
+        keys = {}
+        if os.environ.get("AWS_ACCESS_KEY_ID") and os.environ.get("AWS_SECRET_ACCESS_KEY"):
+            keys = {
+                "aws_access_key_id": os.environ["AWS_ACCESS_KEY_ID"],
+                "aws_secret_access_key": os.environ["AWS_SECRET_ACCESS_KEY"],
+                "aws_session_token": os.environ.get("AWS_SESSION_TOKEN"),
+            }
         try:
-            return boto3.session.Session().client(
-                "s3",
-                endpoint_url=location.endpoint,
-                region_name=location.region,
-                config=BotoConfig(
-                    max_pool_connections=location.workers + 4,
-                    retries={"max_attempts": 5, "mode": "standard"},
-                    connect_timeout=10,
-                    read_timeout=120,
-                    # We send ChecksumSHA256 ourselves; no extra CRC32 per request.
-                    request_checksum_calculation="when_required",
-                    response_checksum_validation="when_supported",
-                    s3={"addressing_style": "path"},
-                ),
-            )
+            with _SESSION_LOCK:  # one session per process: it caches the parsed API models
+                if _SESSION is None:
+                    _SESSION = boto3.session.Session()
+                return _SESSION.client(
+                    "s3", endpoint_url=location.endpoint, region_name=location.region, config=config, **keys
+                )
         except Exception as exc:  # botocore raises many unrelated types while configuring
             raise StoreError(f"cannot make an S3 client for {location.url}: {exc}") from exc
 

@@ -111,7 +111,7 @@ class SeaweedS3:
             f"-s3.localSocket={self.directory / 's3.sock'}",
             f"-admin.port={admin}", f"-admin.port.grpc={adming}", "-admin.ui=false",
             f"-metricsPort={metrics}",
-            "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.telemetry=false",
+            "-webdav=false", "-s3.autoCreateBucket=false", "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.telemetry=false",
         ]  # fmt: skip
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")} | self.env
         self._log = open(self.directory / "weed.log", "wb")
