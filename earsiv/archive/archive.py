@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -32,13 +33,13 @@ from ..indexer.signature import inspect_signature
 from ..indexer.xmlsafe import parse_xml
 from . import blobs
 from .config import Config, load_config, write_default_config
-from .errors import DocumentNotFound, StoreError, TSAError, VerificationError
+from .errors import ConfigError, DocumentNotFound, StoreError, TSAError, VerificationError
 from .ingest import Ingestor, IngestResult, Source
 from .keys import PublicKey, Signer
 from .log import Log, decode_entry, encode_entry
 from .retention import RetentionPolicy
 from .store import LocalStore, ObjectStore, PutItem
-from .tsa import HttpTSA, LocalTSA
+from .tsa import HttpTSA, KamuSMTSA, LocalTSA
 
 __all__ = ["Archive", "ARCHIVE_OBJECT", "Status"]
 
@@ -91,7 +92,7 @@ class Archive:
         self.store = _open_store(config)
         self._check_format()
         self.signer = Signer.load(self.home / "keys")
-        self.tsa = HttpTSA(config.tsa_url) if config.tsa_url else LocalTSA.load(self.home / "tsa")
+        self.tsa = _make_tsa(config)
         self.policy = RetentionPolicy(years_after_year_end=config.retention_years)
         self.index = Index(config.db_url)
         self.index.upgrade()
@@ -419,6 +420,25 @@ class Archive:
         for key in self.store.list("keys/tsa-"):
             certs.append(x509.load_pem_x509_certificate(self.store.get(key)))
         return certs
+
+
+def _make_tsa(config: Config):
+    """The configured time-stamp authority.
+
+    Empty URL: the built-in local TSA.  With EARSIV_TSA_KAMUSM_CUSTOMER and
+    EARSIV_TSA_KAMUSM_PASSWORD in the environment (secrets never go in the
+    config file): Kamu SM's authenticated service at that URL.  Otherwise any
+    RFC 3161 HTTP TSA.
+    """
+    if not config.tsa_url:
+        return LocalTSA.load(config.home / "tsa")
+    customer = os.environ.get("EARSIV_TSA_KAMUSM_CUSTOMER")
+    if customer:
+        password = os.environ.get("EARSIV_TSA_KAMUSM_PASSWORD")
+        if not password or not customer.isdigit():
+            raise ConfigError("Kamu SM needs EARSIV_TSA_KAMUSM_CUSTOMER (digits) and EARSIV_TSA_KAMUSM_PASSWORD")
+        return KamuSMTSA(config.tsa_url, int(customer), password)
+    return HttpTSA(config.tsa_url)
 
 
 def _cert_id(pem: bytes) -> str:
