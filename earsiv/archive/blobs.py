@@ -134,6 +134,9 @@ class DictionaryBook:
         raw = self._fetch(dict_digest)
         if hashlib.sha256(raw).hexdigest() != dict_digest:
             raise StoreError(f"dictionary {dict_digest} does not match its name")
+        return self._remember(dict_digest, raw)
+
+    def _remember(self, dict_digest: str, raw: bytes) -> tuple[bytes, zstandard.ZstdCompressionDict]:
         zd = zstandard.ZstdCompressionDict(raw, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
         zd.precompute_compress(level=LEVEL)
         with self._lock:
@@ -141,14 +144,6 @@ class DictionaryBook:
             while len(self._cache) > self._capacity:
                 self._cache.popitem(last=False)
         return raw, zd
-
-    def _remember(self, dict_digest: str, raw: bytes) -> None:
-        zd = zstandard.ZstdCompressionDict(raw, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
-        zd.precompute_compress(level=LEVEL)
-        with self._lock:
-            self._cache[dict_digest] = (raw, zd)
-            while len(self._cache) > self._capacity:
-                self._cache.popitem(last=False)
 
     def encode(self, data: bytes, digest: str, issuer: str | None) -> EncodedBlob:
         """Compress *data*, with its issuer's dictionary when that pays."""

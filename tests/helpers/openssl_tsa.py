@@ -13,7 +13,7 @@ from pathlib import Path
 __all__ = ["openssl_tsa_config", "OpenSSLHttpTSA"]
 
 
-def openssl_tsa_config(directory: Path, digests: str) -> tuple[Path, bytes]:
+def openssl_tsa_config(directory: Path, digests: str, *, signer_digest: str = "sha256") -> tuple[Path, bytes]:
     (directory / "req.cnf").write_text(
         "[req]\ndistinguished_name = dn\nprompt = no\nx509_extensions = ext\n"
         "[dn]\nCN = openssl integration TSA\n"
@@ -29,7 +29,7 @@ def openssl_tsa_config(directory: Path, digests: str) -> tuple[Path, bytes]:
     config.write_text(
         f"[tsa]\ndefault_tsa = t\n[t]\nserial = {directory}/serial\ncrypto_device = builtin\n"
         f"signer_cert = {directory}/cert.pem\nsigner_key = {directory}/key.pem\n"
-        f"signer_digest = sha256\ndefault_policy = 1.2.3.4.1\ndigests = {digests}\n"
+        f"signer_digest = {signer_digest}\ndefault_policy = 1.2.3.4.1\ndigests = {digests}\n"
         "accuracy = secs:1\nordering = no\ntsa_name = yes\ness_cert_id_chain = no\n"
         "ess_cert_id_alg = sha256\n")
     return config, (directory / "cert.pem").read_bytes()

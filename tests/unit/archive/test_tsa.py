@@ -39,6 +39,7 @@ from earsiv.archive.tsa import (
     token_from_response,
 )
 from earsiv.archive.tsa_verify import verify_token
+from tests.helpers.openssl_tsa import openssl_tsa_config
 
 DATA = b"checkpoint 42: root e3b0c442\n"
 DIGEST = hashlib.sha256(DATA).digest()
@@ -74,24 +75,7 @@ class OpenSSLTSA:
                  digests: str = "sha1, sha256, sha384, sha512") -> None:
         self.dir = directory
         directory.mkdir(parents=True, exist_ok=True)
-        (directory / "req.cnf").write_text(
-            "[req]\ndistinguished_name = dn\nprompt = no\nx509_extensions = ext\n"
-            "[dn]\nCN = openssl reference TSA\n"
-            "[ext]\nbasicConstraints = critical,CA:FALSE\n"
-            "keyUsage = critical,digitalSignature,nonRepudiation\n"
-            "extendedKeyUsage = critical,timeStamping\nsubjectKeyIdentifier = hash\n")
-        subprocess.run(["openssl", "req", "-x509", "-new", "-newkey", "rsa:2048", "-nodes",
-                        "-keyout", str(directory / "key.pem"), "-out", str(directory / "cert.pem"),
-                        "-days", "30", "-config", str(directory / "req.cnf")],
-                       check=True, capture_output=True, timeout=60)
-        (directory / "serial").write_text("01\n")
-        self.config = directory / "ts.cnf"
-        self.config.write_text(
-            f"[tsa]\ndefault_tsa = t\n[t]\nserial = {directory}/serial\ncrypto_device = builtin\n"
-            f"signer_cert = {directory}/cert.pem\nsigner_key = {directory}/key.pem\n"
-            f"signer_digest = {signer_digest}\ndefault_policy = 1.2.3.4.1\ndigests = {digests}\n"
-            "accuracy = secs:1\nordering = no\ntsa_name = yes\ness_cert_id_chain = no\n"
-            "ess_cert_id_alg = sha256\n")
+        self.config, _pem = openssl_tsa_config(directory, digests, signer_digest=signer_digest)
         self.cert_pem = (directory / "cert.pem").read_bytes()
         self.cert = x509.load_pem_x509_certificate(self.cert_pem)
 
