@@ -199,9 +199,8 @@ class Archive:
         if foreign:
             self._replay_pairs(foreign)
         self.index.meta_set("log_size", str(log_size))
-        for issuer, digest in self.dictionaries.issuers().items():
-            if self.index.meta_get(f"dict/{issuer}") != digest:
-                self.index.meta_set(f"dict/{issuer}", digest)
+        for issuer, digest in self.dictionaries.take_changed().items():
+            self.index.meta_set(f"dict/{issuer}", digest)
         if time.monotonic() - self._last_checkpoint >= self.config.checkpoint_interval:
             self.checkpoint()
 
@@ -312,6 +311,8 @@ class Archive:
 
     def reindex(self, progress: Callable[[int], None] | None = None) -> int:
         self.index.reset()
+        # The issuer -> dictionary map is derived state too: learnt again from the leaves.
+        self.dictionaries = blobs.DictionaryBook(self._fetch_dict, resolve=self._resolve_dict)
         self.log.refresh()
         n = self._replay(0, progress)
         self.inspect_pending()
