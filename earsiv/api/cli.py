@@ -84,9 +84,11 @@ class _Group(click.Group):
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--home", type=click.Path(file_okay=False), default=_default_home, show_default="$EARSIV_HOME or ./earsiv-data",
               help="The archive home directory.")
+@click.option("--allow-unenforced-lock", is_flag=True, envvar="EARSIV_ALLOW_UNENFORCED_LOCK",
+              help="DEVELOPMENT ONLY: run on an S3 bucket that failed the Object Lock self-test.")
 @click.version_option(package_name="earsiv")
 @click.pass_context
-def cli(ctx: click.Context, home: str) -> None:
+def cli(ctx: click.Context, home: str, allow_unenforced_lock: bool) -> None:
     """earsiv: a write-once, provable archive for Turkish e-documents.
 
     Documents are kept byte for byte in content-addressed storage, logged in a
@@ -95,14 +97,19 @@ def cli(ctx: click.Context, home: str) -> None:
     """
     ctx.ensure_object(dict)
     ctx.obj["home"] = home
+    if allow_unenforced_lock:
+        os.environ["EARSIV_ALLOW_UNENFORCED_LOCK"] = "1"  # read where the store is opened; logged loudly there
 
 
 @cli.command()
+@click.option("--store", "store_url", metavar="URL",
+              help="Where the documents go: file:///path (default HOME/store) or "
+                   "s3://BUCKET?endpoint=URL&region=R (bucket with Object Lock). Default $EARSIV_STORE_URL.")
 @click.pass_context
-def init(ctx: click.Context) -> None:
+def init(ctx: click.Context, store_url: str | None) -> None:
     """Create a new archive home (keys, built-in TSA, store, index)."""
     home = Path(ctx.obj["home"])
-    arch = Archive.init(home)
+    arch = Archive.init(home, store_url=store_url)
     arch.close()
     click.echo(f"initialised archive {arch.config.archive_id} in {arch.home}")
 
@@ -347,3 +354,4 @@ def serve(ctx, host: str, port: int) -> None:
 
 def main() -> None:
     cli(prog_name="earsiv")
+

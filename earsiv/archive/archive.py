@@ -17,6 +17,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -32,7 +33,7 @@ from ..indexer.parse import parse_document
 from ..indexer.signature import inspect_signature
 from ..indexer.xmlsafe import parse_xml
 from . import blobs
-from .config import Config, load_config, write_default_config
+from .config import CONFIG_FILE, Config, load_config, write_default_config
 from .errors import ConfigError, DocumentNotFound, StoreError, TSAError, VerificationError
 from .ingest import Ingestor, IngestResult, Source
 from .keys import PublicKey, Signer
@@ -107,11 +108,26 @@ class Archive:
 
     # -- life cycle --------------------------------------------------------
     @classmethod
-    def init(cls, home: Path) -> "Archive":
-        cfg = write_default_config(home)
+    def init(cls, home: Path, *, store_url: str | None = None) -> "Archive":
+        """Create a home and its store; on any failure leave the home as it was."""
+        home = Path(home)
+        made = [p for p in (home / CONFIG_FILE, home / "keys", home / "tsa", home / "store") if not p.exists()]
+        try:
+            cfg = cls._init(home, store_url)
+        except BaseException:
+            for p in made:
+                shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+            raise
+        return cls(load_config(cfg.home))
+
+    @classmethod
+    def _init(cls, home: Path, store_url: str | None) -> Config:
+        cfg = write_default_config(home, store_url=store_url)
+        store = _open_store(cfg)  # first: an unreachable or unenforcing store stops us here
+        if store.exists(ARCHIVE_OBJECT):
+            raise ConfigError(f"{store.url} already holds an archive; point a home at it with its own config.toml")
         Signer.create(cfg.home / "keys")
         tsa = LocalTSA.create(cfg.home / "tsa")
-        store = _open_store(cfg)
         far = dt.datetime(9999, 12, 31, tzinfo=UTC)
         signer = Signer.load(cfg.home / "keys")
         doc = {
@@ -128,7 +144,7 @@ class Archive:
                 PutItem(f"keys/tsa-{_cert_id(tsa.certificate_pem)}.pem", tsa.certificate_pem, far),
             ]
         )
-        return cls(load_config(cfg.home))
+        return cfg
 
     @classmethod
     def open(cls, home: Path) -> "Archive":

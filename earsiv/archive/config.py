@@ -27,7 +27,7 @@ from urllib.parse import urlparse
 
 from .errors import ConfigError
 
-__all__ = ["Config", "CONFIG_FILE", "load_config", "write_default_config"]
+__all__ = ["CONFIG_FILE", "Config", "load_config", "write_default_config"]
 
 CONFIG_FILE = "config.toml"
 ENV_STORE, ENV_DB, ENV_TSA = "EARSIV_STORE_URL", "EARSIV_DB_URL", "EARSIV_TSA_URL"

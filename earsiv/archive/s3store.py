@@ -54,7 +54,6 @@ Every botocore exception is translated here, at the edge, into ``StoreError``,
 from __future__ import annotations
 
 import base64
-import contextlib
 import datetime as dt
 import hashlib
 import logging
@@ -62,7 +61,6 @@ import os
 import re
 import threading
 import time
-import uuid
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -71,11 +69,11 @@ from urllib.parse import parse_qs, urlencode, urlparse
 from .errors import RetentionError, StoreError, WriteOnceViolation
 from .store import ObjectRetention, PutItem, _check_key
 
-__all__ = ["S3Location", "S3Store", "LockNotEnforced", "MIN_LOCK", "CANARY_LOCK"]
+__all__ = ["CANARY_LOCK", "MIN_LOCK", "LockNotEnforced", "S3Location", "S3Store"]
 
 log = logging.getLogger(__name__)
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 MIN_LOCK = dt.timedelta(days=1)
 CANARY_LOCK = dt.timedelta(days=1)
 COMPLIANCE = "COMPLIANCE"
@@ -109,7 +107,7 @@ class S3Location:
             raise ValueError(f"workers={self.workers} is out of range 1..256")
 
     @classmethod
-    def parse(cls, url: str) -> "S3Location":
+    def parse(cls, url: str) -> S3Location:
         parts = urlparse(url)
         if parts.scheme != "s3" or not parts.netloc or parts.path not in ("", "/"):
             raise ValueError(f"{url!r} is not s3://BUCKET[?endpoint=…&region=…]")
@@ -162,7 +160,7 @@ class S3Store:
         self._page_size: int | None = None  # listing page size; None = the server's (1000 on S3)
 
     @classmethod
-    def open(cls, url: str, *, allow_unenforced_lock: bool = False) -> "S3Store":
+    def open(cls, url: str, *, allow_unenforced_lock: bool = False) -> S3Store:
         """The store at *url*, after the bucket passed :meth:`self_test` (see module doc)."""
         try:
             store = cls(S3Location.parse(url))
@@ -228,7 +226,7 @@ class S3Store:
         except BotoCoreError as exc:
             raise StoreError(f"S3 {operation} of {key or self.bucket} at {self.url} failed: {exc}", name=key) from exc
 
-    def _fail(self, failure: "_S3Failure") -> StoreError:
+    def _fail(self, failure: _S3Failure) -> StoreError:
         if failure.code in ("NoSuchBucket",):
             return StoreError(f"bucket {self.bucket} does not exist at {self.url}; create it with Object Lock enabled")
         if failure.code in ("AccessDenied", "403"):
@@ -271,13 +269,15 @@ class S3Store:
 
     def _put_once(self, item: PutItem) -> bool:
         b64, hexdigest = _b64_sha256(item.data)
-        args = dict(
-            Body=item.data,
-            ChecksumSHA256=b64,
-            Metadata={"sha256": hexdigest},
-            ObjectLockMode=COMPLIANCE,
-            ObjectLockRetainUntilDate=_lock_until(item.retain_until),
-        )
+        args = {
+            "Body": item.data,
+            # AWS wants the algorithm header on every PUT with a lock; the value is ours.
+            "ChecksumAlgorithm": "SHA256",
+            "ChecksumSHA256": b64,
+            "Metadata": {"sha256": hexdigest},
+            "ObjectLockMode": COMPLIANCE,
+            "ObjectLockRetainUntilDate": _lock_until(item.retain_until),
+        }
         try:
             try:
                 resp = self._call("put_object", item.key, **args, **({"IfNoneMatch": "*"} if self._conditional else {}))
@@ -462,59 +462,16 @@ class S3Store:
 
     # -- start-up self-test ----------------------------------------------------
     def self_test(self) -> None:
-        """Refuse a bucket that does not enforce Object Lock (see the module doc)."""
-        failed: list[str] = []
-        try:
-            cfg = self._call("get_object_lock_configuration").get("ObjectLockConfiguration", {})
-            if cfg.get("ObjectLockEnabled") != "Enabled":
-                failed.append("Object Lock is not enabled on the bucket")
-        except _S3Failure as failure:
-            if failure.code == "NoSuchBucket":
-                raise self._fail(failure) from failure
-            failed.append(f"Object Lock is not enabled on the bucket ({failure.code})")
-        try:
-            if self._call("get_bucket_versioning").get("Status") != "Enabled":
-                failed.append("versioning is not enabled on the bucket")
-        except _S3Failure as failure:
-            failed.append(f"the bucket's versioning cannot be read ({failure.code})")
-        if not failed:
-            failed.extend(self._canary())
+        """Refuse a bucket that does not enforce Object Lock (see the module doc and s3selftest)."""
+        from .s3selftest import bucket_failures
+
+        failed = bucket_failures(self)
         if failed:
             raise LockNotEnforced(
                 f"bucket {self.bucket} at {self.url} does not enforce write-once storage: "
                 + "; ".join(failed)
                 + ". The archive refuses to run on it (--allow-unenforced-lock exists for development only)."
             )
-
-    def _canary(self) -> list[str]:
-        key = f"canary/{uuid.uuid4()}"
-        now = dt.datetime.now(UTC).replace(microsecond=0)
-        until = now + CANARY_LOCK
-        data = f"earsiv object-lock canary {now.isoformat()}\n".encode()
-        b64, _ = _b64_sha256(data)
-        failed: list[str] = []
-        try:
-            resp = self._call(
-                "put_object", key, Body=data, ChecksumSHA256=b64, ObjectLockMode=COMPLIANCE, ObjectLockRetainUntilDate=until
-            )
-        except _S3Failure as failure:
-            return [f"a PUT with a COMPLIANCE lock was refused ({failure.code}: {failure.message})"]
-        vid = resp.get("VersionId")
-        try:
-            head = self._call("head_object", key, VersionId=vid) if vid else {}
-        except _S3Failure as failure:
-            head = {}
-            failed.append(f"the canary cannot be read back ({failure.code})")
-        if head.get("ObjectLockMode") != COMPLIANCE or head.get("ObjectLockRetainUntilDate") is None:
-            failed.append("the COMPLIANCE retention of a PUT was not kept")
-        shorter = now + dt.timedelta(hours=1)
-        with contextlib.suppress(_S3Failure):
-            self._call("put_object_retention", key, VersionId=vid, Retention={"Mode": COMPLIANCE, "RetainUntilDate": shorter})
-            failed.append("a retention shortening of a COMPLIANCE-locked object was accepted")
-        with contextlib.suppress(_S3Failure):
-            self._call("delete_object", key, VersionId=vid)
-            failed.append("a versioned delete of a COMPLIANCE-locked object was accepted")
-        return failed
 
     def close(self) -> None:
         if self._pool is not None:

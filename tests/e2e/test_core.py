@@ -246,3 +246,14 @@ def test_the_full_audit_reads_the_store_and_finds_a_document_missing_from_the_in
     assert [(f["subject"], "missing from the index" in f["problem"]) for f in report["failures"]] == [(victim, True)]
     cli.run("reindex")
     assert cli.json("verify", "--all")["ok"]
+
+
+def test_a_failed_init_leaves_the_home_as_it_was_and_can_be_retried(tmp_path):
+    home = tmp_path / "home"
+    proc = Cli(home).run("init", "--store", "file:///proc/earsiv-cannot-be-here", check=3)
+    assert b"earsiv: error" in proc.stderr
+    assert not home.exists() or list(home.iterdir()) == []
+    Cli(home).run("init")
+    assert Cli(home).json("status")["documents"] == 0
+    again = Cli(home).run("init", check=2)
+    assert b"already" in again.stderr

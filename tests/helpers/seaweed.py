@@ -96,7 +96,7 @@ class SeaweedS3:
         return name
 
     # -- life cycle -------------------------------------------------------
-    def start(self, timeout: float = 60.0) -> "SeaweedS3":
+    def start(self, timeout: float = 60.0) -> SeaweedS3:
         data = self.directory / "data"
         data.mkdir(parents=True, exist_ok=True)
         (s3, s3g, master, masterg, vol, volg, filer, filerg, admin, adming, metrics) = free_ports(11)
@@ -111,7 +111,7 @@ class SeaweedS3:
             f"-s3.localSocket={self.directory / 's3.sock'}",
             f"-admin.port={admin}", f"-admin.port.grpc={adming}", "-admin.ui=false",
             f"-metricsPort={metrics}",
-            "-webdav=false", "-s3.autoCreateBucket=false", "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.telemetry=false",
+            "-webdav=false", "-s3.autoCreateBucket=false", "-volume.preStopSeconds=0", "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.telemetry=false",
         ]  # fmt: skip
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")} | self.env
         self._log = open(self.directory / "weed.log", "wb")
@@ -150,9 +150,9 @@ class SeaweedS3:
         proc, self._proc = self._proc, None
         if proc is not None and proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
+                os.killpg(proc.pid, signal.SIGINT)  # what `weed mini` expects (Ctrl+C)
             try:
-                proc.wait(timeout=15)
+                proc.wait(timeout=8)
             except subprocess.TimeoutExpired:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
@@ -160,7 +160,7 @@ class SeaweedS3:
         if getattr(self, "_log", None) is not None:
             self._log.close()
 
-    def __enter__(self) -> "SeaweedS3":
+    def __enter__(self) -> SeaweedS3:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 PKG = Path(__file__).resolve().parents[2] / "earsiv"
-FORBIDDEN = {"indexer": ("archive", "api"), "archive": ("api",), "api": ()}
+FORBIDDEN = {"indexer": ("archive", "api", "render"), "render": ("archive", "api"), "archive": ("api",), "api": ()}
 
 
 def modules():

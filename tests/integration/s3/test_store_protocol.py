@@ -17,7 +17,7 @@ from earsiv.archive.errors import RetentionError, StoreError, WriteOnceViolation
 from earsiv.archive.s3store import S3Location, S3Store
 from earsiv.archive.store import LocalStore, ObjectStore, PutItem
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 FUTURE = dt.datetime(2099, 1, 1, tzinfo=UTC)
 
 
@@ -127,7 +127,7 @@ def test_racing_writers_of_one_key_one_wins_the_other_is_refused(opener):
 def test_put_many_writes_a_bulk_batch_and_answers_in_order(opener):
     s = opener()
     s.put_many([PutItem("blobs/07", b"seven", FUTURE)])
-    items = [PutItem(f"blobs/{i:02d}", f"seven" if i == 7 else f"doc {i}".encode() * 50, FUTURE) for i in range(40)]
+    items = [PutItem(f"blobs/{i:02d}", "seven" if i == 7 else f"doc {i}".encode() * 50, FUTURE) for i in range(40)]
     items[7] = PutItem("blobs/07", b"seven", FUTURE)
     assert s.put_many(items) == [i != 7 for i in range(40)]
     fresh = opener()
@@ -197,8 +197,9 @@ def test_a_damaged_object_is_caught_on_get(s3_env, bucket):
     def damage(response, **_):  # as a disk or a proxy would
         body = response["Body"]
         data = body.read()
-        from botocore.response import StreamingBody
         import io
+
+        from botocore.response import StreamingBody
 
         response["Body"] = StreamingBody(io.BytesIO(data[:-1] + b"?"), len(data))
 
@@ -208,12 +209,11 @@ def test_a_damaged_object_is_caught_on_get(s3_env, bucket):
 
 
 def test_no_botocore_exception_escapes(s3_env, bucket, tmp_path):
+    import boto3
     import botocore.exceptions
+    from botocore.config import Config
 
     from tests.helpers.seaweed import free_ports
-
-    import boto3
-    from botocore.config import Config
 
     nowhere = f"http://127.0.0.1:{free_ports(1)[0]}"
     quick = boto3.client("s3", endpoint_url=nowhere, region_name="us-east-1", config=Config(retries={"max_attempts": 1}))
