@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
 from cryptography import x509
 
@@ -42,7 +43,7 @@ from .retention import RetentionPolicy
 from .store import LocalStore, ObjectStore, PutItem
 from .tsa import HttpTSA, KamuSMTSA, LocalTSA
 
-__all__ = ["Archive", "ARCHIVE_OBJECT", "Status"]
+__all__ = ["Archive", "ARCHIVE_OBJECT", "Status", "open_store"]
 
 ARCHIVE_OBJECT = "earsiv.json"
 FORMAT_NAME, FORMAT_VERSION = "earsiv-archive", 1
@@ -78,12 +79,19 @@ class Status:
 
 
 def _open_store(cfg: Config) -> ObjectStore:
-    """The configured store; an S3 bucket only after its Object Lock self-test passed."""
-    if cfg.store_scheme == "s3":
+    return open_store(cfg.store_url, allow_unenforced_lock=cfg.allow_unenforced_lock)
+
+
+def open_store(url: str, *, allow_unenforced_lock: bool = False) -> ObjectStore:
+    """The store at *url*; an S3 bucket only after its Object Lock self-test passed."""
+    parsed = urlparse(url)
+    if parsed.scheme == "s3":
         from .s3store import S3Store
 
-        return S3Store.open(cfg.store_url, allow_unenforced_lock=cfg.allow_unenforced_lock)
-    return LocalStore(cfg.store_path)
+        return S3Store.open(url, allow_unenforced_lock=allow_unenforced_lock)
+    if parsed.scheme == "file":
+        return LocalStore(Path(parsed.path))
+    raise ConfigError(f"unsupported store URL {url!r}: expected file:///path or s3://BUCKET?endpoint=...")
 
 
 class Archive:
