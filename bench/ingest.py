@@ -438,7 +438,14 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="print the results as JSON on stdout (the table goes to stderr)",
     )
+    ap.add_argument("--store", choices=["local", "s3"], default="local",
+                    help="s3: against SeaweedFS on loopback and raw boto3 PUTs (bench/ingest_s3.py)")
+    ap.add_argument("--workers", type=int, default=16, help="with --store s3: concurrent PUTs of the floor")
     args = ap.parse_args(argv)
+    if args.store == "s3":
+        from ingest_s3 import run as run_s3
+
+        return run_s3(args)
     result = bench(args)
     if args.json:
         print(json.dumps(result, indent=2))
