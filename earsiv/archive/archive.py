@@ -215,16 +215,16 @@ class Archive:
         self._dict_retention[digest] = known
         return []
 
-    def after_append(self, log_size: int) -> None:
+    def after_append(self, log_size: int, own_entries: list[dict] | None = None) -> None:
         # Leaves of other writers that appeared meanwhile are indexed here too
         # (adding is idempotent), so "log_size" never claims leaves that a
         # writer which crashed before its index commit left unindexed.
         foreign = self.log.take_foreign()
         if foreign:
-            self._replay_pairs(foreign)
+            self._replay_pairs(foreign)  # they precede our own leaves in the log
+        if own_entries:
+            self.record_seeds(own_entries)
         self.index.meta_set("log_size", str(log_size))
-        for issuer, digest in self.dictionaries.take_changed().items():
-            self.index.meta_set(f"dict/{issuer}", digest)
         if time.monotonic() - self._last_checkpoint >= self.config.checkpoint_interval:
             self.checkpoint()
 
@@ -351,8 +351,22 @@ class Archive:
         self.after_append(self.log.size)
         return count
 
+    def record_seeds(self, entries: Iterable[dict]) -> None:
+        """Remember, in log order, which dictionary each issuer's newest seed made.
+
+        Derived from the leaves (``issuer``, ``seeds_dict``), so a rebuilt index
+        holds the same map as the live one whatever order workers seeded in.
+        """
+        latest: dict[str, str] = {}
+        for e in entries:
+            if e.get("type") == "document" and e.get("seeds_dict") and e.get("issuer"):
+                latest[e["issuer"]] = e["seeds_dict"]
+        for issuer, digest in latest.items():
+            self.index.meta_set(f"dict/{issuer}", digest)
+
     def _replay_pairs(self, pairs, progress: Callable[[int], None] | None = None) -> int:
         pending: list[IndexRecord] = []
+        seeds: list[dict] = []
         count = 0
         for idx, leaf in pairs:
             entry = decode_entry(leaf)
@@ -360,6 +374,7 @@ class Archive:
             if kind == "document":
                 if entry.get("seeds_dict") and entry.get("issuer"):
                     self.dictionaries.known(entry["issuer"], entry["seeds_dict"])
+                    seeds.append(entry)
                 pending.append(self._record_from_leaf(idx, entry))
             else:
                 if pending:
@@ -377,6 +392,7 @@ class Archive:
                 progress(1)
         if pending:
             self.index.add(pending)
+        self.record_seeds(seeds)
         return count
 
     def _record_from_leaf(self, idx: int, entry: dict) -> IndexRecord:

@@ -110,27 +110,17 @@ class DictionaryBook:
         self._resolve = resolve  # issuer -> dictionary digest known from earlier runs, or None
         self._capacity = capacity
         self._issuers: dict[str, str] = {}
-        self._changed: dict[str, str] = {}
         self._cache: OrderedDict[str, tuple[bytes, zstandard.ZstdCompressionDict]] = OrderedDict()
         self._lock = threading.Lock()
         self._seeding: dict[str, threading.Lock] = {}
 
-    def known(self, issuer: str, dict_digest: str, *, new: bool = True) -> None:
+    def known(self, issuer: str, dict_digest: str) -> None:
         with self._lock:
-            if self._issuers.get(issuer) != dict_digest:
-                self._issuers[issuer] = dict_digest
-                if new:
-                    self._changed[issuer] = dict_digest
+            self._issuers[issuer] = dict_digest
 
     def issuers(self) -> dict[str, str]:
         with self._lock:
             return dict(self._issuers)
-
-    def take_changed(self) -> dict[str, str]:
-        """issuer -> dictionary for every issuer whose dictionary changed since the last call."""
-        with self._lock:
-            out, self._changed = self._changed, {}
-            return out
 
     def raw(self, dict_digest: str) -> bytes:
         return self._get(dict_digest)[0]
@@ -183,7 +173,7 @@ class DictionaryBook:
         if current is None and self._resolve is not None:
             current = self._resolve(issuer)
             if current is not None:
-                self.known(issuer, current, new=False)  # it came from the index
+                self.known(issuer, current)
         return current
 
     def _with(self, dict_digest: str, data: bytes) -> bytes:

@@ -253,7 +253,7 @@ class Ingestor:
                 res.log_index = first + i
                 records.append(_with_index(rec, first + i))
             arch.index.add(records)
-            arch.after_append(first + len(entries))
+            arch.after_append(first + len(entries), [e for _r, e, _rec in entries])
         return results
 
     def run(self, sources: Iterable[Source]) -> Iterator[IngestResult]:

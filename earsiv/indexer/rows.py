@@ -23,10 +23,10 @@ from .metadata import SIGNATURE_STATUSES, IndexRecord, Reference, SignatureRepor
 from .models import NO_DATE, UTCDateTime, documents
 
 __all__ = [
+    "KEY_MAX_CHARS",
     "RAW_COLUMNS",
     "ROW_COLUMNS",
     "DocumentRow",
-    "KEY_MAX_CHARS",
     "IndexStats",
     "document_values",
     "index_key",
@@ -48,14 +48,13 @@ __all__ = [
 # UTF-8, well under the limit even inside the (party_id, sort_date, digest)
 # index.
 KEY_MAX_CHARS = 256
-_KEY_PREFIX = KEY_MAX_CHARS - 65
 
 
-def index_key(value: str | None) -> str | None:
-    """*value* as stored in (and looked up from) an indexed column."""
-    if value is None or len(value) <= KEY_MAX_CHARS:
+def index_key(value: str | None, limit: int = KEY_MAX_CHARS) -> str | None:
+    """*value* as stored in (and looked up from) an indexed column of *limit* characters."""
+    if value is None or len(value) <= limit:
         return value
-    return value[:_KEY_PREFIX] + "~" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+    return value[: limit - 65] + "~" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -257,3 +257,20 @@ def test_a_failed_init_leaves_the_home_as_it_was_and_can_be_retried(tmp_path):
     assert Cli(home).json("status")["documents"] == 0
     again = Cli(home).run("init", check=2)
     assert b"already" in again.stderr
+
+
+def test_reindex_equals_live_for_the_whole_corpus_repeatedly(tmp_path):
+    """Many issuers, several documents each in one batch, seeded by parallel workers."""
+    from earsiv.archive.archive import Archive
+    from earsiv.archive.sources import expand
+    from tests.conftest import MALFORMED, corpus_files
+
+    files = [p for p in corpus_files() if str(p.relative_to(CORPUS)) not in MALFORMED]
+    for attempt in range(3):
+        home = tmp_path / f"home{attempt}"
+        with Archive.init(home) as arch:
+            list(arch.ingest(expand(files)))
+            arch.inspect_pending()
+            live = arch.index.dump()
+            arch.reindex()
+            assert arch.index.dump() == live, f"attempt {attempt}"

@@ -97,8 +97,10 @@ def _run_as() -> str | None:
 class PostgresCluster:
     """initdb + pg_ctl start on a free loopback port; ``stop()`` stops it and deletes every file."""
 
-    def __init__(self, bin_dir: Path | None = None) -> None:
+    def __init__(self, bin_dir: Path | None = None, settings: dict[str, str] | None = None) -> None:
+        """*settings*: extra server settings (``-c name=value``), e.g. a larger shared_buffers."""
         self.bin_dir = bin_dir or find_pg_bin()
+        self.settings = dict(settings or {})
         self.user = _run_as()
         self.port = 0
         self.base: Path | None = None
@@ -146,6 +148,7 @@ class PostgresCluster:
                 "-c max_connections=60",
                 "-c shared_buffers=128MB",
                 "-c log_min_messages=warning",
+                *(f"-c {name}={value}" for name, value in self.settings.items()),
             ]
         )
         self._pg("pg_ctl", "-D", str(self.data), "-l", str(self.base / "server.log"), "-w", "-t", "60",
@@ -216,6 +219,6 @@ def _check_name(name: str) -> None:
 
 
 @contextlib.contextmanager
-def running_cluster(bin_dir: Path | None = None) -> Iterator[PostgresCluster]:
-    with PostgresCluster(bin_dir) as cluster:
+def running_cluster(bin_dir: Path | None = None, settings: dict[str, str] | None = None) -> Iterator[PostgresCluster]:
+    with PostgresCluster(bin_dir, settings) as cluster:
         yield cluster

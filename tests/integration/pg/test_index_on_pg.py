@@ -27,7 +27,13 @@ from earsiv.indexer.models import metadata as models_metadata
 from earsiv.indexer.query import SearchQuery, search_parameters, search_statement
 from earsiv.indexer.rows import KEY_MAX_CHARS
 from tests.helpers.postgres import PostgresCluster
-from tests.unit.indexer.test_db import CUS_X, SUP_A, SUP_B, digest_of, record, search_all
+from tests.unit.indexer.test_db import (
+    SUP_A,
+    SUP_B,
+    digest_of,
+    record,
+    search_all,
+)
 
 # -- schema and migrations ---------------------------------------------------------------
 
@@ -338,9 +344,25 @@ def test_unreachable_server_and_missing_database_give_index_failure(pg_cluster: 
     for url in (f"postgresql+psycopg://earsiv@127.0.0.1:{closed_port}/x?connect_timeout=3",
                 pg_cluster.url("no_such_database")):
         ix = Index(url)
-        for call in (ix.upgrade, lambda: ix.get(digest_of(1)), lambda: ix.search(SearchQuery(vkn=SUP_A)),
-                     lambda: ix.add([record(1)]), ix.stats, ix.dump, lambda: ix.meta_set("k", "v")):
+        calls = (Index.upgrade, lambda i: i.get(digest_of(1)), lambda i: i.search(SearchQuery(vkn=SUP_A)),
+                 lambda i: i.add([record(1)]), Index.stats, Index.dump, lambda i: i.meta_set("k", "v"))
+        for call in calls:
             with pytest.raises(IndexFailure) as caught:
-                call()
+                call(ix)
             assert isinstance(caught.value.__cause__, sa.exc.SQLAlchemyError)
         ix.close()
+
+
+def test_a_setting_keyed_by_a_hostile_vkn_is_kept_on_both_databases(index_url: str) -> None:
+    """The archive keys settings by issuer ("dict/e-fatura/<VKN>"); PostgreSQL
+    enforces the key column's VARCHAR(200) that SQLite ignores."""
+    ix = Index(index_url)
+    ix.upgrade()
+    long_key, other = "dict/e-fatura/" + _noise(4000), "dict/e-fatura/" + _noise(4000)
+    ix.meta_set(long_key, "ab" * 32)
+    ix.meta_set(long_key, "cd" * 32)
+    assert ix.meta_get(long_key) == "cd" * 32
+    assert ix.meta_get(other) is None and ix.meta_get(long_key[:-1]) is None
+    (row,) = ix.dump()
+    assert len(row["key"]) == 200 and row["key"].startswith("dict/e-fatura/")
+    ix.close()
