@@ -105,11 +105,14 @@ def cli(ctx: click.Context, home: str, allow_unenforced_lock: bool) -> None:
 @click.option("--store", "store_url", metavar="URL",
               help="Where the documents go: file:///path (default HOME/store) or "
                    "s3://BUCKET?endpoint=URL&region=R (bucket with Object Lock). Default $EARSIV_STORE_URL.")
+@click.option("--db", "db_url", metavar="URL",
+              help="The SQL index: sqlite:///path (default HOME/index.sqlite) or postgresql+psycopg://user@host/db. "
+                   "A URL with a password belongs in $EARSIV_DB_URL, not here.")
 @click.pass_context
-def init(ctx: click.Context, store_url: str | None) -> None:
+def init(ctx: click.Context, store_url: str | None, db_url: str | None) -> None:
     """Create a new archive home (keys, built-in TSA, store, index)."""
     home = Path(ctx.obj["home"])
-    arch = Archive.init(home, store_url=store_url)
+    arch = Archive.init(home, store_url=store_url, db_url=db_url)
     arch.close()
     click.echo(f"initialised archive {arch.config.archive_id} in {arch.home}")
 

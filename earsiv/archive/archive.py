@@ -116,12 +116,12 @@ class Archive:
 
     # -- life cycle --------------------------------------------------------
     @classmethod
-    def init(cls, home: Path, *, store_url: str | None = None) -> "Archive":
+    def init(cls, home: Path, *, store_url: str | None = None, db_url: str | None = None) -> "Archive":
         """Create a home and its store; on any failure leave the home as it was."""
         home = Path(home)
         made = [p for p in (home / CONFIG_FILE, home / "keys", home / "tsa", home / "store") if not p.exists()]
         try:
-            cfg = cls._init(home, store_url)
+            cfg = cls._init(home, store_url, db_url)
         except BaseException:
             for p in made:
                 shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
@@ -129,8 +129,8 @@ class Archive:
         return cls(load_config(cfg.home))
 
     @classmethod
-    def _init(cls, home: Path, store_url: str | None) -> Config:
-        cfg = write_default_config(home, store_url=store_url)
+    def _init(cls, home: Path, store_url: str | None, db_url: str | None) -> Config:
+        cfg = write_default_config(home, store_url=store_url, db_url=db_url)
         store = _open_store(cfg)  # first: an unreachable or unenforcing store stops us here
         if store.exists(ARCHIVE_OBJECT):
             raise ConfigError(f"{store.url} already holds an archive; point a home at it with its own config.toml")

@@ -76,8 +76,11 @@ class Config:
         return Path(urlparse(self.store_url).path)
 
 
-def write_default_config(home: Path, *, store_url: str | None = None, env: dict[str, str] | None = None) -> Config:
-    """Write HOME/config.toml; the store is *store_url*, else $EARSIV_STORE_URL, else HOME/store."""
+def write_default_config(home: Path, *, store_url: str | None = None, db_url: str | None = None,
+                         env: dict[str, str] | None = None) -> Config:
+    """Write HOME/config.toml; the store is *store_url*, else $EARSIV_STORE_URL, else HOME/store;
+    the index is *db_url*, else HOME/index.sqlite ($EARSIV_DB_URL still overrides it at every start,
+    and is the place for a URL with a password)."""
     env = os.environ if env is None else env
     home = home.resolve()
     path = home / CONFIG_FILE
@@ -86,7 +89,10 @@ def write_default_config(home: Path, *, store_url: str | None = None, env: dict[
     store_url = store_url or env.get(ENV_STORE) or (home / "store").as_uri()
     if '"' in store_url or "\\" in store_url or "\n" in store_url:
         raise ConfigError(f"store URL {store_url!r} cannot be written to {CONFIG_FILE}")
-    Config(home, "-", store_url, "sqlite://", "")  # refuse a bad URL before anything is written
+    db_url = db_url or f"sqlite:///{home / 'index.sqlite'}"
+    if '"' in db_url or "\\" in db_url or "\n" in db_url:
+        raise ConfigError(f"index URL {db_url!r} cannot be written to {CONFIG_FILE}")
+    Config(home, "-", store_url, db_url, "")  # refuse a bad URL before anything is written
     archive_id = str(uuid.uuid4())
     text = (
         "# earsiv archive home. Environment variables EARSIV_STORE_URL, EARSIV_DB_URL and\n"
@@ -98,7 +104,7 @@ def write_default_config(home: Path, *, store_url: str | None = None, env: dict[
         "# development only: run on an S3 bucket that fails the Object Lock self-test\n"
         "allow_unenforced_lock = false\n"
         "\n[index]\n"
-        f'url = "sqlite:///{home / "index.sqlite"}"\n'
+        f'url = "{db_url}"\n'
         "\n[tsa]\n"
         "# empty: the built-in local TSA (tokens are marked as locally stamped)\n"
         'url = ""\n'

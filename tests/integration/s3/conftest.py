@@ -15,6 +15,7 @@ import pytest
 
 from earsiv.archive.s3store import S3Store
 from tests.helpers.seaweed import SeaweedS3, find_weed
+from tests.integration.pg.conftest import pg_cluster, pg_url  # noqa: F401  (the scale-out pair below)
 
 
 @pytest.fixture(scope="session")
@@ -62,4 +63,14 @@ def s3_home(tmp_path: Path, s3_env: SeaweedS3, bucket: str, monkeypatch: pytest.
     with monkeypatch.context() as m:
         m.setenv("EARSIV_STORE_URL", s3_env.store_url(bucket))
         Archive.init(home).close()
+    return home
+
+
+@pytest.fixture
+def scaleout_home(tmp_path: Path, s3_env: SeaweedS3, bucket: str, pg_url: str) -> Path:
+    """The scale-out deployment: documents in a SeaweedFS Object Lock bucket, the index in PostgreSQL."""
+    from earsiv.archive.archive import Archive
+
+    home = tmp_path / "home"
+    Archive.init(home, store_url=s3_env.store_url(bucket), db_url=pg_url).close()
     return home

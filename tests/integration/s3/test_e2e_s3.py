@@ -1,4 +1,5 @@
-"""The core end-to-end assertions (tests/e2e/test_core.py) through the real `earsiv` command, on SeaweedFS.
+"""The core end-to-end assertions (tests/e2e/test_core.py) through the real `earsiv` command, on the
+scale-out pair: SeaweedFS (S3 Object Lock) for the store and PostgreSQL for the index.
 
 The home is made for the bucket once (``EARSIV_STORE_URL`` at init is recorded in
 its config.toml), then every command runs as a user would run it: the `Cli`
@@ -29,6 +30,11 @@ def sha(p: Path) -> str:
 def keys(client, bucket: str, prefix: str = "") -> list[str]:
     pages = client.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=prefix)
     return sorted({v["Key"] for page in pages for v in page.get("Versions", [])})
+
+
+@pytest.fixture
+def s3_home(scaleout_home: Path) -> Path:
+    return scaleout_home
 
 
 @pytest.fixture
@@ -88,10 +94,9 @@ def test_core_end_to_end_on_s3(s3_cli, s3_home, bucket, attacker, tmp_path):
     from earsiv.archive.archive import Archive
 
     with Archive.open(s3_home) as arch:
+        assert arch.index.url.startswith("postgresql")
         live = arch.index.dump()
-    (s3_home / "index.sqlite").unlink()
-    for extra in s3_home.glob("index.sqlite-*"):
-        extra.unlink()
+        arch.index.reset()  # the index lost: everything in it must come back from the bucket
     cli.run("reindex")
     with Archive.open(s3_home) as arch:
         assert arch.index.dump() == live
