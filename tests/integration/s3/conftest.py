@@ -67,7 +67,7 @@ def s3_home(tmp_path: Path, s3_env: SeaweedS3, bucket: str, monkeypatch: pytest.
 
 
 @pytest.fixture
-def scaleout_home(tmp_path: Path, s3_env: SeaweedS3, bucket: str, pg_url: str) -> Path:
+def scaleout_home(tmp_path: Path, s3_env: SeaweedS3, bucket: str, pg_url: str) -> Path:  # noqa: F811
     """The scale-out deployment: documents in a SeaweedFS Object Lock bucket, the index in PostgreSQL."""
     from earsiv.archive.archive import Archive
 
