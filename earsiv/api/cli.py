@@ -396,4 +396,6 @@ def serve(ctx, host: str, port: int) -> None:
 
 def main() -> None:
     cli(prog_name="earsiv")
+from .cli_package import package, verify_package; cli.add_command(package); cli.add_command(verify_package)  # noqa: E402,E702
 
+from .cli_export import export; cli.add_command(export)  # noqa: E402,E702

@@ -31,6 +31,7 @@ OPERATIONS = {
     "getOriginal": ("get", "/v1/documents/{digest}/original"),
     "verifyDocument": ("post", "/v1/documents/{digest}/verify"),
     "getEvidence": ("get", "/v1/documents/{digest}/evidence"),
+    "getPackage": ("get", "/v1/packages"),
     "getStatus": ("get", "/v1/status"),
     "getHealth": ("get", "/healthz"),
 }

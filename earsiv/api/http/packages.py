@@ -1,0 +1,62 @@
+"""``/v1/packages``: a period's inspection package (BagIt, with evidence and a stand-alone verifier).
+
+The package is built in a temporary file and streamed; the file is removed once sent.
+Who may ask for which VKN comes with the access model (tenants, grants); until then the
+server binds to loopback.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import FileResponse
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
+
+from ...archive.package import PackageRequest, build_package
+from .deps import Service
+from .headers import content_disposition
+from .problems import InvalidRequest, error_responses
+from .schemas import Kind
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1/packages", tags=["packages"])
+
+
+@router.get(
+    "",
+    operation_id="getPackage",
+    summary="Inspection package of a VKN's documents in a period",
+    response_class=FileResponse,
+    responses={200: {"description": "A ZIP holding a BagIt bag (RFC 8493): originals, metadata manifest (CSV, JSON), "
+                                    "each document's evidence, the checkpoints used with their tokens and consistency "
+                                    "proofs, keys, VERIFY.txt and a stand-alone verifier.",
+                     "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}},
+               **error_responses(422, 503)},
+)
+async def package(
+    service: Service,
+    vkn: Annotated[str, Query(pattern=r"^[0-9]{10,11}$", description="VKN/TCKN as any party or e-Defter owner.")],
+    from_: Annotated[dt.date, Query(alias="from", description="Issue date on or after (YYYY-MM-DD).")],
+    to: Annotated[dt.date, Query(description="Issue date on or before (YYYY-MM-DD).")],
+    kind: Annotated[Kind | None, Query(description="Document kind.")] = None,
+) -> FileResponse:
+    try:
+        req = PackageRequest(vkn=vkn, date_from=from_, date_to=to, kind=kind.value if kind else None)
+    except ValueError as exc:
+        raise InvalidRequest(str(exc)) from exc
+    tmp = tempfile.TemporaryDirectory(prefix="earsiv-package-")
+    name = f"earsiv-{vkn}-{from_}-{to}.zip"
+    out = Path(tmp.name) / name
+    try:
+        await run_in_threadpool(build_package, service.archive, req, out)
+    except BaseException:
+        tmp.cleanup()
+        raise
+    return FileResponse(out, media_type="application/zip", background=BackgroundTask(tmp.cleanup),
+                        headers={"Content-Disposition": content_disposition(name, "package.zip")})

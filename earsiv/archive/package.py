@@ -1,0 +1,461 @@
+"""Inspection packages: a period's records of one taxpayer, verifiable without earsiv.
+
+A package is a BagIt bag (RFC 8493) serialised as a zip with one top-level
+directory, the bag:
+
+    bagit.txt, bag-info.txt, manifest-sha256.txt, tagmanifest-sha256.txt
+    VERIFY.txt                       how to check everything with standard tools
+    verifier.py                      the stand-alone verifier (stdlib + openssl)
+    data/manifest.csv, manifest.json one row of metadata per document
+    data/documents/<kind>/<name>.xml the originals, byte for byte
+    data/pdf/<kind>/<name>.pdf       printable copies (optional)
+    data/evidence/<digest>/          leaf.json (the exact log leaf), proof.json
+    data/checkpoints/<size>          the checkpoints used, with .sig and .tsr
+    data/consistency/<old>-<new>.json  RFC 9162 proofs linking them
+    data/keys/archive-key.pem, tsa-cert.pem
+
+Each document is proven against the *earliest* stamped checkpoint that covers
+it (the earliest proof of existence); consistency proofs link every used
+checkpoint to the next and to the newest, so one fork-free history covers
+them all.  Documents are streamed into the zip one at a time; per-document
+rows are spooled to temporary files, so memory stays flat.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import csv
+import datetime as dt
+import hashlib
+import importlib.resources
+import io
+import json
+import os
+import re
+import tempfile
+import unicodedata
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..indexer.errors import IndexerError
+from ..indexer.metadata import KINDS
+from ..indexer.query import SearchQuery
+from . import merkle
+from .errors import ArchiveError, TSAError, VerificationError
+from .evidence import _proof_steps
+from .log import checkpoint_key, decode_entry
+
+__all__ = ["MANIFEST_FIELDS", "PackageRequest", "PackageResult", "build_package", "document_name", "verifier_source"]
+
+PACKAGE_VERSION = 1
+MANIFEST_FIELDS = (
+    "digest", "kind", "id", "ettn", "issue_date", "profile", "type_code",
+    "supplier_id", "supplier_name", "customer_id", "customer_name", "edefter_vkn",
+    "edefter_period_start", "edefter_period_end", "payable_amount", "tax_amount", "currency",
+    "signature_status", "signer_subject", "size", "log_index", "checkpoint", "file", "pdf",
+)
+_TR = str.maketrans("ıİşŞğĞçÇöÖüÜ", "iIsSgGcCoOuU")
+UTC = dt.UTC
+
+
+@dataclass(frozen=True, slots=True)
+class PackageRequest:
+    vkn: str
+    date_from: dt.date
+    date_to: dt.date
+    kind: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.vkn, str) or not re.fullmatch(r"\d{10,11}", self.vkn):
+            raise ValueError(f"{self.vkn!r} is not a VKN (10 digits) or TCKN (11 digits)")
+        if self.date_from > self.date_to:
+            raise ValueError(f"the period starts ({self.date_from}) after it ends ({self.date_to})")
+        if self.kind is not None and self.kind not in KINDS:
+            raise ValueError(f"unknown kind {self.kind!r}; known: {', '.join(KINDS)}")
+
+    def describe(self) -> str:
+        what = f"documents of kind {self.kind}" if self.kind else "documents"
+        return (f"{what} in which VKN/TCKN {self.vkn} is a party (or the e-Defter owner), "
+                f"issued from {self.date_from} to {self.date_to} inclusive")
+
+
+@dataclass(slots=True)
+class PackageResult:
+    path: Path
+    bag_name: str
+    documents: int
+    checkpoints: list[int]
+    head: int
+    pdfs: int = 0
+    skipped: list[str] = field(default_factory=list)  # digests logged after the head checkpoint
+    pdf_failures: list[tuple[str, str]] = field(default_factory=list)  # (digest, why it could not be printed)
+
+    @property
+    def empty(self) -> bool:
+        return self.documents == 0
+
+    def to_json(self) -> dict:
+        return {"path": str(self.path), "bag": self.bag_name, "documents": self.documents, "empty": self.empty,
+                "checkpoints": self.checkpoints, "head_checkpoint": self.head, "pdfs": self.pdfs, "skipped": self.skipped,
+                "pdf_failures": [{"digest": d, "error": e} for d, e in self.pdf_failures]}
+
+
+def verifier_source() -> bytes:
+    return (importlib.resources.files("earsiv.archive") / "verifier" / "earsiv_verify_package.py").read_bytes()
+
+
+def _safe(text: str | None, limit: int = 60) -> str:
+    text = unicodedata.normalize("NFKD", (text or "").translate(_TR)).encode("ascii", "ignore").decode()
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._-")[:limit]
+
+
+def document_name(kind: str, doc_id: str | None, ettn: str | None, digest: str, taken: set[str]) -> str:
+    """``<kind>/<ID>_<ETTN>``, sanitised; the digest's prefix goes first when that is taken.
+
+    IDs can be placeholders (``%ID%``) or empty, and two documents may share
+    ID and ETTN, so a name is unique only once checked against *taken*
+    (case-insensitively: packages land on case-insensitive file systems).
+    """
+    parts = [p for p in (_safe(doc_id), _safe(ettn, 40)) if p]
+    stem = "_".join(parts) or digest[:16]
+    name = f"{_safe(kind) or 'other'}/{stem}"
+    if name.lower() in taken:
+        name = f"{_safe(kind) or 'other'}/{digest[:12]}_{stem}"
+    if name.lower() in taken:
+        name = f"{_safe(kind) or 'other'}/{digest}"
+    taken.add(name.lower())
+    return name
+
+
+class _BagWriter:
+    """Writes files into the zip under the bag directory, hashing as it goes."""
+
+    def __init__(self, zf: zipfile.ZipFile, bag: str, spool: Path, now: dt.datetime) -> None:
+        self.zf, self.bag = zf, bag
+        self.date_time = now.timetuple()[:6]
+        self.payload = open(spool / "manifest", "w+", encoding="utf-8")
+        self.tags: list[tuple[str, str]] = []
+        self.octets = self.count = 0
+
+    def __enter__(self) -> "_BagWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.payload.close()
+
+    def add(self, rel: str, data: bytes) -> str:
+        return self.add_stream(rel, iter([data]))
+
+    def add_stream(self, rel: str, chunks) -> str:
+        h, n = hashlib.sha256(), 0
+        info = zipfile.ZipInfo(f"{self.bag}/{rel}", date_time=self.date_time)
+        info.compress_type = zipfile.ZIP_DEFLATED
+        info.external_attr = 0o644 << 16
+        with self.zf.open(info, "w") as out:  # every part is far below zip64 sizes (originals <= 64 MiB)
+            for chunk in chunks:
+                h.update(chunk)
+                n += len(chunk)
+                out.write(chunk)
+        digest = h.hexdigest()
+        if rel.startswith("data/"):
+            self.payload.write(f"{digest}  {rel}\n")
+            self.octets += n
+            self.count += 1
+        else:
+            self.tags.append((digest, rel))
+        return digest
+
+    def payload_manifest(self) -> Iterator[bytes]:
+        self.payload.flush()
+        self.payload.seek(0)
+        for line in self.payload:
+            yield line.encode("utf-8")
+
+
+def _iter_rows(arch, req: PackageRequest, page_size: int):
+    q = SearchQuery(vkn=req.vkn, date_from=req.date_from, date_to=req.date_to, kind=req.kind, limit=page_size)
+    while True:
+        page = arch.index.search(q)
+        yield from page.rows
+        if not page.next_cursor:
+            return
+        q = q.after(page.next_cursor)
+
+
+def _row_values(row, name: str, checkpoint: int, pdf: str | None) -> dict:
+    values = {
+        "digest": row.digest, "kind": row.kind, "id": row.doc_id, "ettn": row.ettn, "issue_date": row.issue_date,
+        "profile": row.profile, "type_code": row.type_code, "supplier_id": row.supplier_id,
+        "supplier_name": row.supplier_name, "customer_id": row.customer_id, "customer_name": row.customer_name,
+        "edefter_vkn": row.edefter_vkn, "edefter_period_start": row.edefter_period_start,
+        "edefter_period_end": row.edefter_period_end, "payable_amount": row.payable_amount,
+        "tax_amount": row.tax_amount, "currency": row.currency, "signature_status": row.signature_status,
+        "signer_subject": row.signer_subject, "size": row.size, "log_index": row.log_index,
+        "checkpoint": f"data/checkpoints/{checkpoint:016d}", "file": f"data/documents/{name}.xml", "pdf": pdf,
+    }
+    return {k: (None if v is None else v if isinstance(v, (int, str)) else str(v)) for k, v in values.items()}
+
+
+def build_package(
+    arch,
+    req: PackageRequest,
+    out: Path,
+    *,
+    render_pdf: Callable[[str], bytes] | None = None,
+    page_size: int = 200,
+    progress: Callable[[int], None] | None = None,
+    now: dt.datetime | None = None,
+) -> PackageResult:
+    """Write the package for *req* to *out* (a .zip); see the module docstring.
+
+    *render_pdf(digest)* returns a printable PDF of a document; without it the
+    package holds no PDFs.  A checkpoint is made (and stamped) first so every
+    document is covered by a stamped checkpoint; a TSA failure is an error,
+    because an unstamped package proves nothing about time.
+    """
+    now = now or dt.datetime.now(UTC)
+    arch.checkpoint()
+    if arch.stamp_error:
+        raise TSAError(f"cannot stamp a checkpoint for the package: {arch.stamp_error}")
+    cp_keys = set(arch.store.list("log/checkpoints/"))
+    stamped = sorted(int(k.rsplit("/", 1)[1]) for k in cp_keys
+                     if k.rsplit("/", 1)[1].isdigit() and f"{k}.tsr" in cp_keys)
+    if not stamped:
+        raise TSAError("the archive has no time-stamped checkpoint yet (is it empty, or the TSA unreachable?)")
+    # Leaves appended after this head (by a concurrent ingest) wait for the next package.
+    head = stamped[-1]
+    bag = _safe(out.stem, 100) or "earsiv-package"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp_out = out.with_name(f".{out.name}.partial")
+    used: set[int] = {head}
+    taken: set[str] = set()
+    result = PackageResult(out, bag, 0, [], head)
+    try:
+        with contextlib.ExitStack() as stack:
+            spool = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="earsiv-package-")))
+            zf = stack.enter_context(zipfile.ZipFile(tmp_out, "w", zipfile.ZIP_DEFLATED, allowZip64=True))
+            w = stack.enter_context(_BagWriter(zf, bag, spool, now))
+            csv_file = stack.enter_context(open(spool / "manifest.csv", "w+", encoding="utf-8", newline=""))
+            json_file = stack.enter_context(open(spool / "manifest.jsonl", "w+", encoding="utf-8"))
+            writer = csv.DictWriter(csv_file, fieldnames=MANIFEST_FIELDS)
+            writer.writeheader()
+            for row in _iter_rows(arch, req, page_size):
+                if row.log_index >= head:
+                    result.skipped.append(row.digest)  # logged after the head checkpoint: next package
+                    continue
+                size = stamped[bisect.bisect_right(stamped, row.log_index)]
+                used.add(size)
+                name = document_name(row.kind, row.doc_id, row.ettn, row.digest, taken)
+                w.add(f"data/documents/{name}.xml", arch.original(row.digest))  # checked against its digest
+                _add_evidence(arch, w, row, size, f"data/documents/{name}.xml")
+                pdf = None
+                if render_pdf is not None:
+                    try:
+                        printed = render_pdf(row.digest)
+                    except (ArchiveError, IndexerError, ValueError) as exc:
+                        # A print is a convenience beside the original: its failure is
+                        # reported, and does not keep the original out of the package.
+                        result.pdf_failures.append((row.digest, str(exc)))
+                    else:
+                        pdf = f"data/pdf/{name}.pdf"
+                        w.add(pdf, printed)
+                        result.pdfs += 1
+                values = _row_values(row, name, size, pdf)
+                writer.writerow(values)
+                json_file.write(json.dumps(values, ensure_ascii=False) + "\n")
+                result.documents += 1
+                if progress:
+                    progress(1)
+            result.checkpoints = sorted(used)
+            _add_checkpoints(arch, w, result.checkpoints)
+            for name, pem in _keys(arch).items():
+                w.add(f"data/keys/{name}", pem)
+            csv_file.seek(0)
+            w.add_stream("data/manifest.csv", (line.encode("utf-8") for line in csv_file))
+            w.add_stream("data/manifest.json", _manifest_json(arch, req, result, json_file, now))
+            _add_tag_files(w, arch, req, result, now)
+    except BaseException:
+        tmp_out.unlink(missing_ok=True)
+        raise
+    os.replace(tmp_out, out)
+    return result
+
+
+def _add_evidence(arch, w: _BagWriter, row, size: int, doc_path: str) -> None:
+    leaf = arch.log.read_leaf(row.log_index)
+    entry = decode_entry(leaf)
+    if entry.get("type") != "document" or entry.get("digest") != row.digest:
+        raise VerificationError(f"log leaf {row.log_index} does not describe this document", name=row.digest)
+    lh = merkle.leaf_hash(leaf)
+    proof = arch.log.inclusion_proof(row.log_index, size)
+    cp, _sig, _token = arch.log.load_checkpoint(size)
+    merkle.verify_inclusion(row.log_index, size, lh, proof, cp.root)  # never hand out a proof that fails
+    doc = {
+        "v": PACKAGE_VERSION, "type": "inclusion", "digest": row.digest, "document": doc_path,
+        "log_index": row.log_index, "tree_size": size, "leaf_hash": lh.hex(), "hashes": [h.hex() for h in proof],
+        "steps": _proof_steps(row.log_index, size, lh, proof), "root": cp.root.hex(),
+        "checkpoint": f"data/checkpoints/{size:016d}",
+    }
+    w.add(f"data/evidence/{row.digest}/leaf.json", leaf)
+    w.add(f"data/evidence/{row.digest}/proof.json", json.dumps(doc, indent=1).encode() + b"\n")
+
+
+def _add_checkpoints(arch, w: _BagWriter, sizes: list[int]) -> None:
+    roots = {}
+    for size in sizes:
+        cp, sig, token = arch.log.load_checkpoint(size)
+        if token is None:
+            raise TSAError(f"checkpoint {size} has no time-stamp token")
+        roots[size] = cp.root
+        w.add(f"data/checkpoints/{size:016d}", arch.store.get(checkpoint_key(size)))
+        w.add(f"data/checkpoints/{size:016d}.sig", sig)
+        w.add(f"data/checkpoints/{size:016d}.tsr", token)
+    pairs = set(zip(sizes, sizes[1:])) | {(s, sizes[-1]) for s in sizes[:-1]}
+    for old, new in sorted(pairs):
+        proof = arch.log.consistency_proof(old, new)
+        merkle.verify_consistency(old, new, roots[old], roots[new], proof)
+        doc = {"v": PACKAGE_VERSION, "type": "consistency", "old_size": old, "new_size": new,
+               "old_root": roots[old].hex(), "new_root": roots[new].hex(), "hashes": [h.hex() for h in proof],
+               "old_checkpoint": f"data/checkpoints/{old:016d}", "new_checkpoint": f"data/checkpoints/{new:016d}"}
+        w.add(f"data/consistency/{old:016d}-{new:016d}.json", json.dumps(doc, indent=1).encode() + b"\n")
+
+
+def _keys(arch) -> dict[str, bytes]:
+    # Every TSA certificate the archive trusts, in one file: what `openssl ts
+    # -verify -CAfile` and the archive's own verification both use.
+    tsa = b"".join(arch.store.get(k) for k in sorted(arch.store.list("keys/tsa-")))
+    return {"archive-key.pem": arch.signer.public.pem, "tsa-cert.pem": tsa}
+
+
+def _manifest_json(arch, req: PackageRequest, result: PackageResult, rows_file, now: dt.datetime) -> Iterator[bytes]:
+    head = {
+        "v": PACKAGE_VERSION, "type": "earsiv-inspection-package", "origin": arch.log.origin,
+        "vkn": req.vkn, "from": req.date_from.isoformat(), "to": req.date_to.isoformat(), "kind": req.kind,
+        "created": now.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "head_checkpoint": f"data/checkpoints/{result.head:016d}",
+        "checkpoints": [f"data/checkpoints/{s:016d}" for s in result.checkpoints],
+    }
+    yield json.dumps(head, ensure_ascii=False, indent=1)[:-2].encode() + b',\n "documents": [\n'
+    rows_file.seek(0)
+    first = True
+    for line in rows_file:
+        yield (b"" if first else b",\n") + b"  " + line.rstrip("\n").encode("utf-8")
+        first = False
+    yield f'\n ],\n "document_count": {result.documents}\n}}\n'.encode()
+
+
+def _add_tag_files(w: _BagWriter, arch, req: PackageRequest, result: PackageResult, now: dt.datetime) -> None:
+    w.add("VERIFY.txt", VERIFY_TEXT.format(
+        bag=w.bag, description=req.describe(), count=result.documents,
+        head=f"{result.head:016d}", origin=arch.log.origin,
+        empty="\nTHIS PACKAGE HOLDS NO DOCUMENTS: none matched the request.\n" if result.empty else "",
+        tsa_note=("" if arch.config.tsa_url else
+                  "\nThe tokens are made by the archive's built-in TSA: they fix the order and the\n"
+                  "archive's own claim of time, not an independent qualified time-stamp.\n"),
+    ).encode("utf-8"))
+    w.add("verifier.py", verifier_source())
+    w.add_stream("manifest-sha256.txt", w.payload_manifest())
+    w.add("bagit.txt", b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n")
+    empty = " The package holds no documents: none matched." if result.empty else ""
+    info = [
+        ("Source-Organization", f"earsiv archive {arch.log.origin}"),
+        ("Bagging-Date", now.date().isoformat()),
+        ("Payload-Oxum", f"{w.octets}.{w.count}"),
+        ("External-Identifier", f"{req.vkn}_{req.date_from}_{req.date_to}{'_' + req.kind if req.kind else ''}"),
+        ("External-Description", f"Inspection package: {result.documents} {req.describe()}.{empty} "
+                                 f"See VERIFY.txt for how to verify it."),
+        ("Bag-Software-Agent", "earsiv"),
+    ]
+    w.add("bag-info.txt", "".join(f"{k}: {v}\n" for k, v in info).encode("utf-8"))
+    tag = io.StringIO()
+    for digest, rel in w.tags:
+        tag.write(f"{digest}  {rel}\n")
+    w.add("tagmanifest-sha256.txt", tag.getvalue().encode("utf-8"))
+
+
+VERIFY_TEXT = """\
+How to verify this inspection package
+=====================================
+
+This package holds {count} {description}.
+They come from the earsiv archive {origin}.{empty}{tsa_note}
+Nothing here needs the software that made the package: sha256sum, openssl
+(3.0 or newer) and Python 3 are enough. Every command below is run inside the
+package directory, i.e. after
+
+    unzip {bag}.zip            (or: python3 -m zipfile -e {bag}.zip .)
+    cd {bag}
+
+What is here (a BagIt bag, RFC 8493)
+  bagit.txt, bag-info.txt        the bag declaration and what the package is
+  manifest-sha256.txt            sha256 of every file under data/
+  tagmanifest-sha256.txt         sha256 of the other files here (not of itself)
+  verifier.py                    a stand-alone verifier (Python 3 + openssl)
+  data/manifest.csv, .json       one row per document: digest, kind, ID, ETTN,
+                                 issue date, parties, amounts, signature status,
+                                 and the file that holds it
+  data/documents/KIND/*.xml      the originals, byte for byte as received
+  data/pdf/KIND/*.pdf            printable copies (only if requested)
+  data/evidence/DIGEST/          leaf.json: the log leaf naming the document;
+                                 proof.json: its inclusion proof, with steps
+  data/checkpoints/N             "the archive's first N log entries have root R",
+                                 N.sig its Ed25519 signature, N.tsr its RFC 3161
+                                 time-stamp token
+  data/consistency/A-B.json      proof that checkpoint A is a prefix of B
+  data/keys/archive-key.pem      the archive's public key
+  data/keys/tsa-cert.pem         the time-stamp authority's certificate(s)
+
+1. Everything at once
+     python3 verifier.py .
+   It prints "everything verifies" and exits 0, or names every file that fails.
+
+2. No file changed since the package was made
+     sha256sum -c manifest-sha256.txt
+     sha256sum -c tagmanifest-sha256.txt
+   Every line must say OK.
+
+3. Each document is the one its log leaf names
+     for d in data/evidence/*/; do
+       grep -o '"digest":"[0-9a-f]*"' "$d/leaf.json"
+       grep -o '"document": "[^"]*"' "$d/proof.json"
+     done
+   and for each document file: sha256sum data/documents/KIND/NAME.xml
+   must print the digest its leaf names (data/manifest.csv pairs them).
+
+4. Each checkpoint is signed by the archive and time-stamped
+     openssl pkey -pubin -in data/keys/archive-key.pem -outform DER | sha256sum
+   must print the "key:" line of every checkpoint; then, for each N in
+   data/checkpoints (the newest is {head}):
+     openssl pkeyutl -verify -pubin -inkey data/keys/archive-key.pem -rawin \\
+         -in data/checkpoints/{head} -sigfile data/checkpoints/{head}.sig
+   must print "Signature Verified Successfully", and
+     openssl ts -verify -data data/checkpoints/{head} -in data/checkpoints/{head}.tsr \\
+         -token_in -CAfile data/keys/tsa-cert.pem
+   must print "Verification: OK". The time of the stamp:
+     openssl ts -reply -in data/checkpoints/{head}.tsr -token_in -token_out -text | grep 'Time stamp'
+   All checkpoints in one loop:
+     for c in data/checkpoints/*[0-9]; do
+       openssl pkeyutl -verify -pubin -inkey data/keys/archive-key.pem -rawin -in "$c" -sigfile "$c.sig"
+       openssl ts -verify -data "$c" -in "$c.tsr" -token_in -CAfile data/keys/tsa-cert.pem
+     done
+
+5. Each document's leaf is in its checkpoint's tree (RFC 9162 2.1.3)
+   The leaf hash is
+     (printf '\\000'; cat data/evidence/DIGEST/leaf.json) | sha256sum
+   and must equal "leaf_hash" in proof.json. Each of proof.json's "steps"
+   hashes two values, one of which is the previous result (the first: the
+   leaf hash):
+     (printf '\\001'; printf LEFT | xxd -r -p; printf RIGHT | xxd -r -p) | sha256sum
+   must print its "result"; the last result must be the "root:" line of the
+   checkpoint that proof.json names. verifier.py also recomputes the path from
+   "hashes", "log_index" and "tree_size" as RFC 9162 prescribes.
+
+6. The checkpoints belong to one history
+   data/consistency/A-B.json proves (RFC 9162 2.1.4) that the tree of
+   checkpoint A is the beginning of the tree of checkpoint B: nothing logged
+   before A was changed or removed later. verifier.py checks every one; each
+   checkpoint is linked to the next and to the newest.
+"""

@@ -1,0 +1,378 @@
+#!/usr/bin/env python3
+"""Verify an earsiv inspection package with Python 3 and openssl only.
+
+    python3 verifier.py .                 # inside the unpacked package
+    python3 verifier.py PACKAGE.zip       # or the zip as received
+
+This file is deliberately self-contained (Python 3.8+ standard library and the
+`openssl` command, 3.0 or newer): an inspector can read every line of it and
+needs none of the software that made the package.  It checks
+
+  1. the BagIt manifests: every file listed is present and has its sha256,
+     and no payload file is unlisted;
+  2. every document: its sha256 is the digest its log leaf names;
+  3. every inclusion proof: recomputed from the leaf (RFC 9162 2.1.3.2), it
+     ends at the root its checkpoint states (and its written-out steps agree);
+  4. every checkpoint: its Ed25519 signature by the archive key, and its
+     RFC 3161 time-stamp token against the bundled TSA certificate;
+  5. the consistency proofs (RFC 9162 2.1.4.2) linking the checkpoints.
+
+It prints one line per problem, naming the file, and exits 0 only when there
+is none.
+"""
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import zipfile
+
+__all__ = ["main", "verify"]
+
+HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def node(left, right):
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def leaf_hash(leaf):
+    return hashlib.sha256(b"\x00" + leaf).digest()
+
+
+def inclusion_root(index, size, leaf, path):
+    """RFC 9162 2.1.3.2: the root that *path* leads to from *leaf*, or None."""
+    if not 0 <= index < size:
+        return None
+    fn, sn, r = index, size - 1, leaf
+    for p in path:
+        if sn == 0:
+            return None
+        if fn & 1 or fn == sn:
+            r = node(p, r)
+            while fn and not fn & 1:
+                fn >>= 1
+                sn >>= 1
+        else:
+            r = node(r, p)
+        fn >>= 1
+        sn >>= 1
+    return r if sn == 0 else None
+
+
+def consistent(old_size, new_size, old_root, new_root, path):
+    """RFC 9162 2.1.4.2: is the tree (old_size, old_root) a prefix of (new_size, new_root)?"""
+    if not 0 <= old_size <= new_size:
+        return False
+    if old_size == 0 or old_size == new_size:
+        return not path and (old_size == 0 or old_root == new_root)
+    if not path:
+        return False
+    path = list(path)
+    if old_size & (old_size - 1) == 0:
+        path.insert(0, old_root)
+    fn, sn = old_size - 1, new_size - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    fr = sr = path[0]
+    for c in path[1:]:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            fr, sr = node(c, fr), node(c, sr)
+            while fn and not fn & 1:
+                fn >>= 1
+                sn >>= 1
+        else:
+            sr = node(sr, c)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and fr == old_root and sr == new_root
+
+
+class Checker:
+    def __init__(self, bag):
+        self.bag = bag
+        self.problems = []
+        self.actual = {}  # relative path -> sha256, for every file checked
+
+    def fail(self, name, problem):
+        self.problems.append((name, problem))
+
+    def path(self, rel):
+        return os.path.join(self.bag, *rel.split("/"))
+
+    def read(self, rel, limit=64 << 20):
+        try:
+            with open(self.path(rel), "rb") as f:
+                data = f.read(limit + 1)
+        except OSError as exc:
+            self.fail(rel, "cannot be read: {}".format(exc.strerror))
+            return None
+        if len(data) > limit:
+            self.fail(rel, "too large")
+            return None
+        return data
+
+    def json(self, rel):
+        data = self.read(rel)
+        if data is None:
+            return None
+        try:
+            return json.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            self.fail(rel, "not readable JSON: {}".format(exc))
+            return None
+
+    # 1. BagIt
+    def manifests(self):
+        files = set()
+        for root, _dirs, names in os.walk(self.bag):
+            for n in names:
+                files.add(os.path.relpath(os.path.join(root, n), self.bag).replace(os.sep, "/"))
+        for rel in ("bagit.txt", "bag-info.txt", "manifest-sha256.txt", "tagmanifest-sha256.txt"):
+            if rel not in files:
+                self.fail(rel, "missing: a BagIt bag must have it")
+        if "bagit.txt" in files:
+            bagit = self.read("bagit.txt") or b""
+            if not bagit.startswith(b"BagIt-Version: 1.0\n"):
+                self.fail("bagit.txt", "not a BagIt 1.0 declaration")
+        listed = {}
+        for manifest in ("manifest-sha256.txt", "tagmanifest-sha256.txt"):
+            if manifest not in files:
+                continue
+            for n, line in enumerate((self.read(manifest) or b"").decode("utf-8", "replace").split("\n"), 1):
+                if not line:
+                    continue
+                m = re.match(r"^([0-9a-f]{64}) +(\S.*)$", line)
+                if not m:
+                    self.fail(manifest, "line %d is not '<sha256> <path>'" % n)
+                    continue
+                rel = m.group(2)
+                rel = rel.removeprefix("./")
+                payload = rel.startswith("data/")
+                if payload != (manifest == "manifest-sha256.txt") or ".." in rel.split("/"):
+                    self.fail(manifest, "line %d names %s, which does not belong in it" % (n, rel))
+                    continue
+                listed[rel] = (m.group(1), manifest)
+        issues = []  # (file, problem, the manifest that disagrees)
+        for rel, (want, manifest) in sorted(listed.items()):
+            if rel not in files:
+                issues.append((rel, "missing (listed in {})".format(manifest), manifest))
+                continue
+            self.actual[rel] = sha256_file(self.path(rel))
+            if self.actual[rel] != want:
+                issues.append((rel, "sha256 is {} but {} says {}".format(self.actual[rel], manifest, want), manifest))
+        for rel in sorted(files - set(listed) - {"tagmanifest-sha256.txt"}):
+            manifest = "manifest-sha256.txt" if rel.startswith("data/") else "tagmanifest-sha256.txt"
+            issues.append((rel, "not listed in " + manifest, manifest))
+        # Who changed: the tag manifest vouches for manifest-sha256.txt, which
+        # vouches for the payload; a tag file has only the tag manifest above it.
+        payload = [i for i in issues if i[2] == "manifest-sha256.txt"]
+        tags = [i for i in issues if i[2] == "tagmanifest-sha256.txt"]
+        changed = [i for i in tags if i[0] == "manifest-sha256.txt"]
+        for rel, problem, _m in payload:
+            if changed:
+                self.fail("manifest-sha256.txt", "changed: for {}: {}".format(rel, problem))
+            else:
+                self.fail(rel, problem)
+        for rel, problem, _m in tags:
+            if rel != "manifest-sha256.txt":
+                self.fail(rel, "{}: {} or tagmanifest-sha256.txt changed".format(problem, rel))
+            elif payload:
+                self.fail(rel, "changed: " + problem)
+            else:
+                self.fail("tagmanifest-sha256.txt", "changed: its line for manifest-sha256.txt is wrong ({})".format(problem))
+
+    def openssl(self, *args):
+        try:
+            p = subprocess.run(["openssl"] + list(args), capture_output=True, timeout=60)
+        except OSError as exc:
+            return False, "cannot run openssl: {}".format(exc)
+        out = (p.stdout + p.stderr).decode("utf-8", "replace").strip().splitlines()
+        return p.returncode == 0, (out[-1] if out else "exit %d" % p.returncode)
+
+    # 4. checkpoints
+    def checkpoints(self, key_pem, tsa_pem):
+        roots = {}
+        folder = self.path("data/checkpoints")
+        names = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+        key_id = None
+        ok, _ = self.openssl("pkey", "-pubin", "-in", key_pem, "-noout")
+        if ok:
+            p = subprocess.run(["openssl", "pkey", "-pubin", "-in", key_pem, "-outform", "DER"], stdout=subprocess.PIPE)
+            key_id = hashlib.sha256(p.stdout).hexdigest()
+        else:
+            self.fail("data/keys/archive-key.pem", "not a public key openssl can read")
+        for name in names:
+            if not name.isdigit():
+                continue
+            rel = "data/checkpoints/" + name
+            body = self.read(rel) or b""
+            fields = {}
+            lines = body.decode("ascii", "replace").split("\n")
+            for line in lines[1:]:
+                if ": " in line:
+                    k, v = line.split(": ", 1)
+                    fields[k] = v
+            if lines[0] != "earsiv-checkpoint/1" or fields.get("size") != str(int(name)) or not HEX64.match(fields.get("root", "")):
+                self.fail(rel, "not a checkpoint of %d leaves in format earsiv-checkpoint/1" % int(name))
+                continue
+            if key_id and fields.get("key") != key_id:
+                self.fail(rel, "signed by key {}, not by the bundled archive key {}".format(fields.get("key"), key_id))
+            roots[int(name)] = bytes.fromhex(fields["root"])
+            for suffix in (".sig", ".tsr"):
+                if not os.path.isfile(self.path(rel + suffix)):
+                    self.fail(rel + suffix, "missing: every checkpoint needs its signature and token")
+            if os.path.isfile(self.path(rel + ".sig")):
+                ok, msg = self.openssl("pkeyutl", "-verify", "-pubin", "-inkey", key_pem, "-rawin",
+                                       "-in", self.path(rel), "-sigfile", self.path(rel + ".sig"))
+                if not ok:
+                    self.fail(rel + ".sig", "the archive key's signature of {} does not verify ({})".format(rel, msg))
+            if os.path.isfile(self.path(rel + ".tsr")):
+                ok, msg = self.openssl("ts", "-verify", "-data", self.path(rel), "-in", self.path(rel + ".tsr"),
+                                       "-token_in", "-CAfile", tsa_pem)
+                if not ok:
+                    self.fail(rel + ".tsr", "the time-stamp token over {} does not verify ({})".format(rel, msg))
+        if not roots:
+            self.fail("data/checkpoints", "no checkpoint in the package")
+        return roots
+
+    # 2. and 3. documents
+    def documents(self, rows, roots):
+        for row in rows:
+            digest = row.get("digest", "")
+            doc, ev = row.get("file", ""), "data/evidence/{}".format(digest)
+            if not HEX64.match(digest):
+                self.fail("data/manifest.json", "a row has no valid digest")
+                continue
+            got = self.actual.get(doc) or (sha256_file(self.path(doc)) if os.path.isfile(self.path(doc)) else None)
+            if got is None:
+                self.fail(doc or digest, "document missing")
+            elif got != digest:
+                self.fail(doc, "sha256 is {}, not the digest {} its leaf names".format(got, digest))
+            leaf = self.read(ev + "/leaf.json")
+            proof = self.json(ev + "/proof.json")
+            if leaf is None or proof is None:
+                continue
+            try:
+                entry = json.loads(leaf.decode("utf-8"))
+            except ValueError:
+                self.fail(ev + "/leaf.json", "not a JSON log leaf")
+                continue
+            if entry.get("type") != "document" or entry.get("digest") != digest:
+                self.fail(ev + "/leaf.json", "does not name document {}".format(digest))
+            try:
+                size, index = int(proof["tree_size"]), int(proof["log_index"])
+                path = [bytes.fromhex(h) for h in proof["hashes"]]
+                stated = bytes.fromhex(proof["root"])
+            except (KeyError, TypeError, ValueError):
+                self.fail(ev + "/proof.json", "not an inclusion proof")
+                continue
+            lh = leaf_hash(leaf)
+            if proof.get("leaf_hash") != lh.hex():
+                self.fail(ev + "/proof.json", "its leaf_hash is not the hash of leaf.json")
+            if proof.get("checkpoint") != "data/checkpoints/%016d" % size or size not in roots:
+                self.fail(ev + "/proof.json", "names no checkpoint of %d leaves in this package" % size)
+                continue
+            root = inclusion_root(index, size, lh, path)
+            if root is None or root != roots[size] or stated != roots[size]:
+                self.fail(ev + "/proof.json", "does not lead from the leaf to the root of checkpoint %d" % size)
+            r = lh
+            try:
+                for step in proof.get("steps", []):
+                    left, right = bytes.fromhex(step["left"]), bytes.fromhex(step["right"])
+                    if r not in (left, right) or node(left, right).hex() != step["result"]:
+                        raise ValueError
+                    r = bytes.fromhex(step["result"])
+                if r != roots[size]:
+                    raise ValueError
+            except (KeyError, TypeError, ValueError, AttributeError):
+                self.fail(ev + "/proof.json", "its written-out steps are wrong")
+
+    # 5. consistency
+    def consistency(self, roots):
+        sizes = sorted(roots)
+        needed = set(zip(sizes, sizes[1:])) | {(s, sizes[-1]) for s in sizes[:-1]}
+        folder = self.path("data/consistency")
+        for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
+            rel = "data/consistency/" + name
+            proof = self.json(rel)
+            if proof is None:
+                continue
+            try:
+                old, new = int(proof["old_size"]), int(proof["new_size"])
+                path = [bytes.fromhex(h) for h in proof["hashes"]]
+            except (KeyError, TypeError, ValueError):
+                self.fail(rel, "not a consistency proof")
+                continue
+            if name != "%016d-%016d.json" % (old, new) or old not in roots or new not in roots:
+                self.fail(rel, "does not link two checkpoints of this package")
+                continue
+            if not consistent(old, new, roots[old], roots[new], path):
+                self.fail(rel, "checkpoint %d is not a prefix of checkpoint %d" % (old, new))
+            needed.discard((old, new))
+        for old, new in sorted(needed):
+            self.fail("data/consistency/%016d-%016d.json" % (old, new), "missing: no proof links these checkpoints")
+
+
+def verify(bag):
+    c = Checker(bag)
+    c.manifests()
+    key_pem, tsa_pem = c.path("data/keys/archive-key.pem"), c.path("data/keys/tsa-cert.pem")
+    roots = c.checkpoints(key_pem, tsa_pem)
+    manifest = c.json("data/manifest.json") or {}
+    rows = manifest.get("documents", []) if isinstance(manifest, dict) else []
+    if manifest and manifest.get("document_count") != len(rows):
+        c.fail("data/manifest.json", "document_count does not match its rows")
+    c.documents(rows, roots)
+    if roots:
+        c.consistency(roots)
+    return c.problems, len(rows)
+
+
+def find_bag(path):
+    if os.path.isfile(os.path.join(path, "bagit.txt")):
+        return path
+    subs = [os.path.join(path, d) for d in os.listdir(path) if os.path.isfile(os.path.join(path, d, "bagit.txt"))]
+    return subs[0] if len(subs) == 1 else path
+
+
+def main(argv):
+    if len(argv) != 2:
+        print("usage: python3 {} PACKAGE_DIR_OR_ZIP".format(os.path.basename(argv[0])), file=sys.stderr)
+        return 2
+    target = argv[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        if os.path.isfile(target):
+            with zipfile.ZipFile(target) as zf:
+                for n in zf.namelist():
+                    if n.startswith("/") or ".." in n.split("/"):
+                        print("FAILED {}: unsafe path in the zip".format(n))
+                        return 1
+                zf.extractall(tmp)
+            target = tmp
+        problems, count = verify(find_bag(target))
+    for name, problem in problems:
+        print("FAILED {}: {}".format(name, problem))
+    if problems:
+        print("%d documents, %d problems: the package does NOT verify" % (count, len(problems)))
+        return 1
+    print("%d documents: everything verifies%s" % (count, " (the package holds no documents)" if count == 0 else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

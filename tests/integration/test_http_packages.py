@@ -1,0 +1,55 @@
+"""GET /v1/packages: a period's inspection package through the API, checked without the archive."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import pytest
+from fastapi.testclient import TestClient
+
+from earsiv.api.http import create_app
+from earsiv.archive.archive import Archive
+from earsiv.archive.package_verify import verify_package
+from earsiv.archive.sources import expand
+from tests.conftest import CORPUS
+
+FILES = ["eirsaliye/gib121_Irsaliye-Ornek1.xml", "eirsaliye/gib121_Irsaliye-Ornek2.xml", "efatura/gib121_HASTANE.xml"]
+
+
+@pytest.fixture
+def client(home):
+    with Archive.open(home) as arch:
+        results = list(arch.ingest(expand([CORPUS / f for f in FILES])))
+        row = arch.index.get(results[0].digest)
+    with TestClient(create_app(home)) as c:
+        yield c, row
+
+
+def test_a_package_through_the_api_verifies_without_the_archive(client, tmp_path):
+    c, row = client
+    day = row.issue_date.isoformat()
+    r = c.get("/v1/packages", params={"vkn": row.supplier_id, "from": day, "to": day})
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "application/zip"
+    assert "attachment" in r.headers["content-disposition"]
+    path = tmp_path / "p.zip"
+    path.write_bytes(r.content)
+    report = verify_package(path)
+    assert report.ok, report.findings
+    assert report.documents >= 1
+    names = zipfile.ZipFile(io.BytesIO(r.content)).namelist()
+    assert any(n.endswith("bagit.txt") for n in names) and any(n.endswith("VERIFY.txt") for n in names)
+
+
+@pytest.mark.parametrize("params", [
+    {"vkn": "12345", "from": "2020-01-01", "to": "2020-12-31"},
+    {"vkn": "1234567890", "from": "2020-12-31", "to": "2020-01-01"},
+    {"vkn": "1234567890", "from": "yesterday", "to": "2020-01-01"},
+    {"vkn": "1234567890", "from": "2020-01-01"},
+])
+def test_bad_package_requests_are_problem_documents(client, params):
+    c, _row = client
+    r = c.get("/v1/packages", params=params)
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
