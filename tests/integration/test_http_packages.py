@@ -53,3 +53,22 @@ def test_bad_package_requests_are_problem_documents(client, params):
     r = c.get("/v1/packages", params=params)
     assert r.status_code == 422, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
+
+
+def test_printable_copies_through_the_api(client, tmp_path):
+    c, row = client
+    pdf = c.get(f"/v1/documents/{row.digest}/print")
+    assert pdf.status_code == 200, pdf.text
+    assert pdf.headers["content-type"] == "application/pdf" and pdf.content.startswith(b"%PDF-")
+    from pypdf import PdfReader
+
+    reader = PdfReader(io.BytesIO(pdf.content))
+    attached = reader.attachments
+    assert any(name.endswith(".xml") for name in attached), list(attached)
+    html = c.get(f"/v1/documents/{row.digest}/print", params={"format": "html"})
+    assert html.status_code == 200 and html.headers["content-type"].startswith("text/html")
+    assert (row.doc_id or "") in html.text
+    xml = c.get(f"/v1/documents/{row.digest}/print", params={"format": "xml"})
+    assert xml.content == (CORPUS / FILES[0]).read_bytes()
+    assert c.get(f"/v1/documents/{row.digest}/print", params={"format": "docx"}).status_code == 422
+    assert c.get(f"/v1/documents/{'0' * 64}/print").status_code == 404

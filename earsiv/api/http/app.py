@@ -10,7 +10,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from ...archive.config import load_config
-from . import documents, packages, system
+from . import documents, packages, prints, system
 from .problems import install_problem_handlers, problem_openapi
 from .service import ArchiveService
 from .uploads import BodyLimit
@@ -65,6 +65,7 @@ def create_app(home: Path, *, max_body_bytes: int | None = None) -> FastAPI:
     app.state.settings = settings
     install_problem_handlers(app)
     app.include_router(documents.router)
+    app.include_router(prints.router)
     app.include_router(packages.router)
     app.include_router(system.router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)

@@ -1,0 +1,54 @@
+"""``/v1/documents/{digest}/print``: the printable copy of one document (LAW.md L6).
+
+HTML for the screen, PDF/A-3b for paper and for keeping (the original XML and its evidence
+travel inside the PDF), or the original XML itself.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+from starlette.concurrency import run_in_threadpool
+
+from ...archive.export import export_one
+from .deps import Digest, Service
+from .headers import content_disposition
+from .problems import error_responses
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1/documents", tags=["documents"])
+
+
+class PrintFormat(str, Enum):
+    pdf = "pdf"
+    html = "html"
+    xml = "xml"
+
+
+_MEDIA = {"pdf": "application/pdf", "html": "text/html; charset=utf-8", "xml": "application/xml"}
+
+
+@router.get(
+    "/{digest}/print",
+    operation_id="printDocument",
+    summary="Printable copy: PDF/A-3b, HTML or the original XML",
+    response_class=Response,
+    responses={200: {"description": "The copy. A PDF carries the original XML and its evidence as embedded files, "
+                                    "and on every page the digest, log index, checkpoint time and a QR code.",
+                     "content": {m: {"schema": {"type": "string", "format": "binary"}} for m in _MEDIA.values()}},
+               **error_responses(404, 409, 422, 503)},
+)
+async def print_copy(
+    digest: Digest,
+    service: Service,
+    format: Annotated[PrintFormat, Query(description="pdf (default), html or xml.")] = PrintFormat.pdf,
+) -> Response:
+    row = service.document(digest)
+    data = await run_in_threadpool(export_one, service.archive, row.digest, format.value)
+    stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in (row.doc_id or row.digest[:16]))[:80] or row.digest[:16]
+    return Response(data, media_type=_MEDIA[format.value],
+                    headers={"Content-Disposition": content_disposition(f"{stem}.{format.value}", f"document.{format.value}"),
+                             "ETag": f'"{row.digest}-{format.value}"'})
