@@ -31,15 +31,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from synth import write as write_docs  # noqa: E402
+from synth import write as write_docs
 
-from earsiv.archive import blobs  # noqa: E402
-from earsiv.archive.archive import Archive  # noqa: E402
-from earsiv.archive.evidence import verify_all  # noqa: E402
-from earsiv.archive.log import decode_entry  # noqa: E402
-from earsiv.archive.sources import expand  # noqa: E402
+from earsiv.archive import blobs
+from earsiv.archive.archive import Archive
+from earsiv.archive.evidence import verify_all
+from earsiv.archive.log import decode_entry
+from earsiv.archive.sources import expand
 
-__all__ = ["main", "run_floor", "run_audit"]
+__all__ = ["main", "run_audit", "run_floor"]
 
 TARGET = 0.7
 

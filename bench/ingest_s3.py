@@ -31,11 +31,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from synth import write as write_docs  # noqa: E402
+from synth import write as write_docs
 
-from earsiv.archive.archive import Archive  # noqa: E402
-from earsiv.archive.sources import expand  # noqa: E402
-from tests.helpers.seaweed import SeaweedS3, find_weed  # noqa: E402
+from earsiv.archive.archive import Archive
+from earsiv.archive.sources import expand
+from tests.helpers.seaweed import SeaweedS3, find_weed
 
 __all__ = ["run"]
 
@@ -43,7 +43,7 @@ TARGET = 1.0
 
 
 def _floor(files: list[Path], client, bucket: str, workers: int) -> float:
-    until = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=2)
+    until = dt.datetime.now(dt.UTC) + dt.timedelta(days=2)
     local = threading.local()  # a ZstdCompressor must never be shared between threads
 
     def put(path: Path) -> None:

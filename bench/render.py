@@ -37,11 +37,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lxml import etree  # noqa: E402
+from lxml import etree
 
-from bench.query import percentile  # noqa: E402
-from earsiv.render import Provenance, render_html, render_pdf  # noqa: E402
-from earsiv.render.html import embedded_stylesheets  # noqa: E402
+from bench.query import percentile
+from earsiv.render import Provenance, render_html, render_pdf
+from earsiv.render.html import embedded_stylesheets
 
 CORPUS = ROOT.parent / "shared" / "corpus"
 SINGLE = [

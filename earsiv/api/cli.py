@@ -24,7 +24,7 @@ from ..indexer.errors import IndexerError
 from ..indexer.metadata import KINDS
 from ..indexer.query import SearchQuery
 
-__all__ = ["main", "cli"]
+__all__ = ["cli", "main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_OPERATIONAL = 0, 1, 2, 3
 DIGEST_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -396,6 +396,13 @@ def serve(ctx, host: str, port: int) -> None:
 
 def main() -> None:
     cli(prog_name="earsiv")
-from .cli_package import package, verify_package; cli.add_command(package); cli.add_command(verify_package)  # noqa: E402,E702
 
-from .cli_export import export; cli.add_command(export)  # noqa: E402,E702
+
+# Commands that live in their own modules; imported last because they use the
+# helpers above.
+from .cli_export import export
+from .cli_package import package, verify_package
+
+cli.add_command(export)
+cli.add_command(package)
+cli.add_command(verify_package)

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 from urllib.parse import urlparse
 
 from cryptography import x509
@@ -35,7 +36,13 @@ from ..indexer.signature import inspect_signature
 from ..indexer.xmlsafe import parse_xml
 from . import blobs
 from .config import CONFIG_FILE, Config, load_config, write_default_config
-from .errors import ConfigError, DocumentNotFound, StoreError, TSAError, VerificationError
+from .errors import (
+    ConfigError,
+    DocumentNotFound,
+    StoreError,
+    TSAError,
+    VerificationError,
+)
 from .ingest import Ingestor, IngestResult, Source
 from .keys import PublicKey, Signer
 from .log import Log, decode_entry, encode_entry
@@ -43,11 +50,11 @@ from .retention import RetentionPolicy
 from .store import LocalStore, ObjectStore, PutItem
 from .tsa import HttpTSA, KamuSMTSA, LocalTSA
 
-__all__ = ["Archive", "ARCHIVE_OBJECT", "Status", "open_store"]
+__all__ = ["ARCHIVE_OBJECT", "Archive", "Status", "open_store"]
 
 ARCHIVE_OBJECT = "earsiv.json"
 FORMAT_NAME, FORMAT_VERSION = "earsiv-archive", 1
-UTC = dt.timezone.utc
+UTC = dt.UTC
 FAR_FUTURE_FLOOR = dt.timedelta(days=366)
 
 
@@ -116,7 +123,7 @@ class Archive:
 
     # -- life cycle --------------------------------------------------------
     @classmethod
-    def init(cls, home: Path, *, store_url: str | None = None, db_url: str | None = None) -> "Archive":
+    def init(cls, home: Path, *, store_url: str | None = None, db_url: str | None = None) -> Archive:
         """Create a home and its store; on any failure leave the home as it was."""
         home = Path(home)
         made = [p for p in (home / CONFIG_FILE, home / "keys", home / "tsa", home / "store") if not p.exists()]
@@ -155,7 +162,7 @@ class Archive:
         return cfg
 
     @classmethod
-    def open(cls, home: Path) -> "Archive":
+    def open(cls, home: Path) -> Archive:
         return cls(load_config(home))
 
     def close(self) -> None:
@@ -164,7 +171,7 @@ class Archive:
         finally:
             self.index.close()
 
-    def __enter__(self) -> "Archive":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -21,12 +21,12 @@ from .errors import StoreError, VerificationError
 
 __all__ = [
     "LEVEL",
-    "blob_key",
-    "dict_key",
-    "EncodedBlob",
     "DictionaryBook",
-    "encode",
+    "EncodedBlob",
+    "blob_key",
     "decode",
+    "dict_key",
+    "encode",
 ]
 
 LEVEL = 3

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 __all__ = [
     "ArchiveError",
-    "VerificationError",
-    "WriteOnceViolation",
+    "ConfigError",
+    "DocumentNotFound",
     "RetentionError",
     "StoreError",
     "TSAError",
-    "ConfigError",
-    "DocumentNotFound",
+    "VerificationError",
+    "WriteOnceViolation",
 ]
 
 

@@ -33,7 +33,7 @@ from .tsa_verify import verify_token
 if TYPE_CHECKING:
     from .archive import Archive
 
-__all__ = ["Finding", "verify_document", "verify_all", "write_evidence", "PROOF_VERSION"]
+__all__ = ["PROOF_VERSION", "Finding", "verify_all", "verify_document", "write_evidence"]
 
 PROOF_VERSION = 1
 
@@ -57,7 +57,7 @@ class Proven:
     details: list[str] = field(default_factory=list)
 
 
-def _stamped_checkpoint(arch: "Archive", log_index: int) -> int:
+def _stamped_checkpoint(arch: Archive, log_index: int) -> int:
     """The newest stamped checkpoint that covers *log_index*; make one if none does."""
     for size in reversed(arch.log.checkpoint_sizes()):
         if size > log_index and arch.store.exists(f"log/checkpoints/{size:016d}.tsr"):
@@ -69,7 +69,7 @@ def _stamped_checkpoint(arch: "Archive", log_index: int) -> int:
     raise VerificationError(f"no stamped checkpoint covers leaf {log_index} (is the TSA reachable?)", step=4)
 
 
-def verify_document(arch: "Archive", digest: str) -> Proven:
+def verify_document(arch: Archive, digest: str) -> Proven:
     row = arch.index.get(digest)
     if row is None:
         raise DocumentNotFound(f"no document with digest {digest} in this archive", name=digest)
@@ -101,7 +101,7 @@ def verify_document(arch: "Archive", digest: str) -> Proven:
     return Proven(digest, row.log_index, size, cp.time.isoformat(), info.gen_time.isoformat())
 
 
-def verify_all(arch: "Archive", digests: list[str] | None = None, progress=None) -> tuple[int, list[Finding]]:
+def verify_all(arch: Archive, digests: list[str] | None = None, progress=None) -> tuple[int, list[Finding]]:
     """Check the named documents (each with its own proof), or audit everything.
 
     Collects findings; never stops at the first.  The full audit reads the
@@ -121,7 +121,7 @@ def verify_all(arch: "Archive", digests: list[str] | None = None, progress=None)
     return len(digests), findings
 
 
-def _audit(arch: "Archive", progress=None) -> tuple[int, list[Finding]]:
+def _audit(arch: Archive, progress=None) -> tuple[int, list[Finding]]:
     arch.checkpoint()  # the newest leaves get a checkpoint (and a stamp) too
     findings, entries = _verify_log(arch)
     docs = [(i, e) for i, e in entries if e.get("type") == "document"]
@@ -155,7 +155,7 @@ def _audit(arch: "Archive", progress=None) -> tuple[int, list[Finding]]:
     return len(seen), findings
 
 
-def _verify_log(arch: "Archive") -> tuple[list[Finding], list[tuple[int, dict]]]:
+def _verify_log(arch: Archive) -> tuple[list[Finding], list[tuple[int, dict]]]:
     out: list[Finding] = []
     entries: list[tuple[int, dict]] = []
     sizes = arch.log.checkpoint_sizes()
@@ -236,7 +236,7 @@ How to check it with standard tools (no earsiv code needed)
 """
 
 
-def write_evidence(arch: "Archive", digest: str, out: Path) -> dict:
+def write_evidence(arch: Archive, digest: str, out: Path) -> dict:
     proven = verify_document(arch, digest)
     out.mkdir(parents=True, exist_ok=True)
     leaf = arch.log.read_leaf(proven.log_index)

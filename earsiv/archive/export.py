@@ -22,10 +22,11 @@ import multiprocessing
 import os
 import zipfile
 from collections import deque
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING
 
 from ..indexer.query import SearchQuery
 from ..render.export import FORMATS, export_name, job, render_as
@@ -37,11 +38,11 @@ from .evidence import PROOF_VERSION, _proof_steps, _token_cert_pem, verify_docum
 if TYPE_CHECKING:
     from .archive import Archive
 
-__all__ = ["FORMATS", "ExportSummary", "evidence_json", "provenance", "export_one", "export_bulk", "export_name"]
+__all__ = ["FORMATS", "ExportSummary", "evidence_json", "export_bulk", "export_name", "export_one", "provenance"]
 
 
 
-def evidence_json(arch: "Archive", digest: str) -> dict:
+def evidence_json(arch: Archive, digest: str) -> dict:
     """The document's proof as one JSON object (the files of ``write_evidence``, inline)."""
     proven = verify_document(arch, digest)
     leaf = arch.log.read_leaf(proven.log_index)
@@ -66,7 +67,7 @@ def evidence_json(arch: "Archive", digest: str) -> dict:
     }
 
 
-def provenance(arch: "Archive", digest: str) -> tuple[Provenance, dict]:
+def provenance(arch: Archive, digest: str) -> tuple[Provenance, dict]:
     row = arch.index.get(digest)
     if row is None:
         raise DocumentNotFound(f"no document with digest {digest} in this archive", name=digest)
@@ -82,7 +83,7 @@ def provenance(arch: "Archive", digest: str) -> tuple[Provenance, dict]:
     return prov, evidence
 
 
-def export_one(arch: "Archive", digest: str, fmt: str) -> bytes:
+def export_one(arch: Archive, digest: str, fmt: str) -> bytes:
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, not {fmt!r}")
     prov, evidence = provenance(arch, digest)
@@ -99,7 +100,7 @@ class ExportSummary:
         return {"written": self.written, "failed": [{"digest": d, "error": e} for d, e in self.failed], "target": self.target}
 
 
-def _rows(arch: "Archive", query: SearchQuery) -> Iterator:
+def _rows(arch: Archive, query: SearchQuery) -> Iterator:
     cursor = query.cursor
     while True:
         page = arch.index.search(query.after(cursor))
@@ -132,7 +133,7 @@ class _Sink:
             self.zip.close()
 
 
-def export_bulk(arch: "Archive", query: SearchQuery, fmt: str, out: Path, *, workers: int | None = None,
+def export_bulk(arch: Archive, query: SearchQuery, fmt: str, out: Path, *, workers: int | None = None,
                 progress: Callable[[int], None] | None = None) -> ExportSummary:
     """Export every document *query* matches to *out* (a directory, or a file ending in .zip)."""
     if fmt not in FORMATS:

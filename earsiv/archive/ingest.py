@@ -38,12 +38,12 @@ from .store import PutItem
 if TYPE_CHECKING:
     from .archive import Archive
 
-__all__ = ["Source", "IngestResult", "Ingestor", "STATUSES"]
+__all__ = ["STATUSES", "IngestResult", "Ingestor", "Source"]
 
 STATUSES = ("stored", "duplicate", "conflict", "rejected")
 MAX_INFLIGHT_BYTES = 96 * 1024 * 1024  # read but not yet prepared
 MAX_BATCH_BYTES = 96 * 1024 * 1024  # prepared, waiting for the group commit
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +109,7 @@ def _iso(t: dt.datetime) -> str:
 
 
 class Ingestor:
-    def __init__(self, archive: "Archive", *, tenant: str | None = None, batch_size: int = 64, workers: int | None = None) -> None:
+    def __init__(self, archive: Archive, *, tenant: str | None = None, batch_size: int = 64, workers: int | None = None) -> None:
         self.archive = archive
         self.tenant = tenant
         self.batch_size = batch_size

@@ -15,11 +15,14 @@ from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
 
 from .errors import StoreError, VerificationError
 
-__all__ = ["Signer", "PublicKey", "key_id_of"]
+__all__ = ["PublicKey", "Signer", "key_id_of"]
 
 KEY_FILE = "archive-signing-key.pem"
 
@@ -58,7 +61,7 @@ class Signer:
         self.public = PublicKey(pem)
 
     @classmethod
-    def create(cls, directory: Path) -> "Signer":
+    def create(cls, directory: Path) -> Signer:
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / KEY_FILE
         if path.exists():
@@ -75,7 +78,7 @@ class Signer:
         return cls(key)
 
     @classmethod
-    def load(cls, directory: Path) -> "Signer":
+    def load(cls, directory: Path) -> Signer:
         path = directory / KEY_FILE
         try:
             key = serialization.load_pem_private_key(path.read_bytes(), password=None)

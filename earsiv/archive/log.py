@@ -33,21 +33,21 @@ from .keys import PublicKey, Signer
 from .store import ObjectStore, PutItem
 
 __all__ = [
-    "LEAF_PREFIX",
     "CHECKPOINT_PREFIX",
+    "LEAF_PREFIX",
     "Checkpoint",
     "Log",
-    "encode_entry",
-    "decode_entry",
     "bundle_key",
     "checkpoint_key",
+    "decode_entry",
+    "encode_entry",
 ]
 
 LEAF_PREFIX = "log/leaves/"
 CHECKPOINT_PREFIX = "log/checkpoints/"
 ENTRY_VERSION = 1
 CHECKPOINT_HEADER = "earsiv-checkpoint/1"
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def bundle_key(first: int) -> str:
@@ -101,7 +101,7 @@ class Checkpoint:
         ).encode("ascii")
 
     @classmethod
-    def parse(cls, body: bytes) -> "Checkpoint":
+    def parse(cls, body: bytes) -> Checkpoint:
         try:
             lines = body.decode("ascii").split("\n")
             if lines[0] != CHECKPOINT_HEADER:

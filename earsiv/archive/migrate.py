@@ -21,7 +21,7 @@ from .config import CONFIG_FILE
 from .errors import ArchiveError, ConfigError, StoreError, VerificationError
 from .store import ObjectStore, PutItem
 
-__all__ = ["MigrationReport", "migrate_store", "destination_url", "switch_home"]
+__all__ = ["MigrationReport", "destination_url", "migrate_store", "switch_home"]
 
 BATCH = 64
 

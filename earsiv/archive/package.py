@@ -30,6 +30,7 @@ import datetime as dt
 import hashlib
 import importlib.resources
 import io
+import itertools
 import json
 import os
 import re
@@ -39,6 +40,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 from ..indexer.errors import IndexerError
 from ..indexer.metadata import KINDS
@@ -136,11 +138,11 @@ class _BagWriter:
     def __init__(self, zf: zipfile.ZipFile, bag: str, spool: Path, now: dt.datetime) -> None:
         self.zf, self.bag = zf, bag
         self.date_time = now.timetuple()[:6]
-        self.payload = open(spool / "manifest", "w+", encoding="utf-8")
+        self.payload = open(spool / "manifest", "w+", encoding="utf-8")  # noqa: SIM115 - lives as long as the writer; closed in __exit__
         self.tags: list[tuple[str, str]] = []
         self.octets = self.count = 0
 
-    def __enter__(self) -> "_BagWriter":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -313,7 +315,7 @@ def _add_checkpoints(arch, w: _BagWriter, sizes: list[int]) -> None:
         w.add(f"data/checkpoints/{size:016d}", arch.store.get(checkpoint_key(size)))
         w.add(f"data/checkpoints/{size:016d}.sig", sig)
         w.add(f"data/checkpoints/{size:016d}.tsr", token)
-    pairs = set(zip(sizes, sizes[1:])) | {(s, sizes[-1]) for s in sizes[:-1]}
+    pairs = set(itertools.pairwise(sizes)) | {(s, sizes[-1]) for s in sizes[:-1]}
     for old, new in sorted(pairs):
         proof = arch.log.consistency_proof(old, new)
         merkle.verify_consistency(old, new, roots[old], roots[new], proof)
@@ -365,8 +367,8 @@ def _add_tag_files(w: _BagWriter, arch, req: PackageRequest, result: PackageResu
         ("Bagging-Date", now.date().isoformat()),
         ("Payload-Oxum", f"{w.octets}.{w.count}"),
         ("External-Identifier", f"{req.vkn}_{req.date_from}_{req.date_to}{'_' + req.kind if req.kind else ''}"),
-        ("External-Description", f"Inspection package: {result.documents} {req.describe()}.{empty} "
-                                 f"See VERIFY.txt for how to verify it."),
+        ("External-Description", (f"Inspection package: {result.documents} {req.describe()}.{empty} "
+                                  f"See VERIFY.txt for how to verify it.")),
         ("Bag-Software-Agent", "earsiv"),
     ]
     w.add("bag-info.txt", "".join(f"{k}: {v}\n" for k, v in info).encode("utf-8"))

@@ -21,7 +21,7 @@ __all__ = ["iso_listing", "write_iso"]
 
 def _iso_name(name: str, is_dir: bool, taken: set[str]) -> str:
     # ISO 9660 level 3: d-characters (A-Z, 0-9, _), 8.3-free but at most 30 characters.
-    stem, dot, ext = name.rpartition(".") if not is_dir and "." in name else (name, "", "")
+    stem, _dot, ext = name.rpartition(".") if not is_dir and "." in name else (name, "", "")
     stem = re.sub(r"[^A-Z0-9_]", "_", stem.upper())[: 30 - len(ext) - 1 if ext else 30] or "_"
     ext = re.sub(r"[^A-Z0-9_]", "_", ext.upper())[:8]
     n = 0

@@ -9,6 +9,7 @@ shipped in every package re-implements the same checks independently.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import re
 import zipfile
@@ -85,8 +86,7 @@ class _Source:
             self.names.add(rel)
 
     def chunks(self, rel: str):
-        f = self.zf.open(self.prefix + rel) if self.zf else open(self.dir / rel, "rb")
-        with f:
+        with self.zf.open(self.prefix + rel) if self.zf else (self.dir / rel).open("rb") as f:
             while chunk := f.read(1 << 20):
                 yield chunk
 
@@ -267,7 +267,7 @@ class _Verifier:
 
     def consistency(self, cps: dict[int, Checkpoint]) -> None:
         sizes = sorted(cps)
-        needed = set(zip(sizes, sizes[1:])) | {(s, sizes[-1]) for s in sizes[:-1]}
+        needed = set(itertools.pairwise(sizes)) | {(s, sizes[-1]) for s in sizes[:-1]}
         for rel in sorted(r for r in self.src.names if r.startswith("data/consistency/")):
             doc = self.json(rel)
             if doc is None:

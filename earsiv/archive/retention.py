@@ -14,10 +14,10 @@ import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-__all__ = ["ISTANBUL", "RetentionPolicy", "DEFAULT_POLICY", "retain_until"]
+__all__ = ["DEFAULT_POLICY", "ISTANBUL", "RetentionPolicy", "retain_until"]
 
 ISTANBUL = ZoneInfo("Europe/Istanbul")
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,9 +28,9 @@ from typing import Protocol, runtime_checkable
 
 from .errors import RetentionError, StoreError, WriteOnceViolation
 
-__all__ = ["ObjectStore", "ObjectRetention", "PutItem", "LocalStore"]
+__all__ = ["LocalStore", "ObjectRetention", "ObjectStore", "PutItem"]
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ import ssl
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import ClassVar, Protocol, runtime_checkable
 
 import httpx
 from asn1crypto import cms, core, tsp
@@ -72,7 +72,7 @@ class TimeStampResp(core.Sequence):
     """RFC 3161 §2.4.2 TimeStampResp. asn1crypto's own class makes the token mandatory,
     which fails on exactly the replies we most need to read: refusals carry no token."""
 
-    _fields = [
+    _fields: ClassVar = [
         ("status", tsp.PKIStatusInfo),
         ("time_stamp_token", cms.ContentInfo, {"optional": True}),
     ]
@@ -395,8 +395,8 @@ class HttpTSA:
         if self.ca_pem is not None:
             verify = ssl.create_default_context(cadata=self.ca_pem.decode("ascii"))
         try:
-            with httpx.Client(timeout=self.timeout, verify=verify) as client:
-                with client.stream("POST", self.url, content=body, headers=headers) as response:
+            with httpx.Client(timeout=self.timeout, verify=verify) as client, \
+                    client.stream("POST", self.url, content=body, headers=headers) as response:
                     if response.status_code != 200:
                         raise TSAError(f"HTTP {response.status_code} from the TSA", name=self.name)
                     chunks, size = [], 0
@@ -423,7 +423,7 @@ class _ESYAReqEx(core.Sequence):
     # (build_identity: same five fields, salt == IV, PBKDF2-HMAC-SHA256, AES-256-CBC with
     # PKCS#7 padding over the raw digest bytes). The IV is sent a second time after the
     # iteration count; both clients use one 16-byte random value for salt and IV.
-    _fields = [
+    _fields: ClassVar = [
         ("user_id", core.Integer),
         ("salt", core.OctetString),
         ("iteration_count", core.Integer),

@@ -13,7 +13,7 @@ import contextlib
 import datetime as dt
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import sqlalchemy as sa
 from alembic import command
@@ -146,7 +146,7 @@ class Index:
     def __repr__(self) -> str:
         return f"Index({self._engine.url.render_as_string(hide_password=True)!r})"
 
-    def __enter__(self) -> Index:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

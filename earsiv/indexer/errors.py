@@ -13,12 +13,12 @@ Every error carries the name of the file it is about, so a user can act on it.
 from __future__ import annotations
 
 __all__ = [
+    "HostileXML",
+    "IndexFailure",
     "IndexerError",
     "InvalidDocument",
     "NotXML",
-    "HostileXML",
     "TooLarge",
-    "IndexFailure",
 ]
 
 

@@ -14,13 +14,13 @@ from decimal import Decimal
 
 __all__ = [
     "KINDS",
+    "SIGNATURE_STATUSES",
+    "DocumentMetadata",
+    "EDefterInfo",
+    "IndexRecord",
     "Party",
     "Reference",
-    "EDefterInfo",
-    "DocumentMetadata",
     "SignatureReport",
-    "SIGNATURE_STATUSES",
-    "IndexRecord",
 ]
 
 # kind -> what it is; the value users type in `earsiv search --kind`.

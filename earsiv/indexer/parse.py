@@ -450,7 +450,6 @@ def _date(text: str | None, flag: str, flags: list[str]) -> dt.date | None:
 
 def _fail(flag: str, flags: list[str]) -> None:
     flags.append(flag)
-    return None
 
 
 def _amount(nodes: list, flags: list[str]) -> tuple[Decimal | None, str | None]:

@@ -55,7 +55,7 @@ def _amount(name: str, value: Any) -> Decimal | None:
         return None
     if isinstance(value, (float, bool)):
         # A float has already lost the amount the user typed.
-        raise ValueError(f"{name} must be a Decimal, int or str, not {type(value).__name__}")
+        raise ValueError(f"{name} must be a Decimal, int or str, not {type(value).__name__}")  # noqa: TRY004 - callers map ValueError to a usage error
     try:
         amount = Decimal(value)
     except (InvalidOperation, TypeError, ValueError):

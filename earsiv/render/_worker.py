@@ -13,7 +13,7 @@ import sys
 
 from lxml import etree
 
-__all__ = ["main", "apply", "check_stylesheet"]
+__all__ = ["apply", "check_stylesheet", "main"]
 
 _HEADER = struct.Struct(">I")
 XSL = "http://www.w3.org/1999/XSL/Transform"
@@ -107,7 +107,7 @@ def main() -> None:
             status, payload = b"H", apply(document, stylesheet, max_output).encode("utf-8", "surrogatepass")
         except MemoryError:
             status, payload = b"E", b"stylesheet exceeded the memory limit"
-        except Exception as exc:  # any failure of untrusted input is reported, never fatal
+        except Exception as exc:  # noqa: BLE001 - any failure of untrusted input is reported, never fatal
             status, payload = b"E", f"{exc.__class__.__name__}: {exc}".encode("utf-8", "replace")[:4000]
         stdout.write(status + _HEADER.pack(len(payload)) + payload)
         stdout.flush()

@@ -18,7 +18,7 @@ from lxml import etree
 
 from ..indexer.metadata import KINDS, DocumentMetadata
 
-__all__ = ["builtin_html", "CSS", "page"]
+__all__ = ["CSS", "builtin_html", "page"]
 
 CSS = """
 body { font-family: "DejaVu Sans", sans-serif; font-size: 9pt; color: #111; margin: 0; }

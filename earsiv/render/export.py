@@ -12,7 +12,7 @@ import re
 from .html import render_html
 from .pdf import Provenance, render_pdf
 
-__all__ = ["FORMATS", "export_name", "render_as", "job"]
+__all__ = ["FORMATS", "export_name", "job", "render_as"]
 
 FORMATS = ("pdf", "html", "xml")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -39,5 +39,5 @@ def job(fmt: str, data: bytes, prov: Provenance, evidence: dict) -> tuple[str, b
     """(name, bytes, None), or (name, None, why): one bad document must not stop a period's export."""
     try:
         return export_name(prov, fmt), render_as(fmt, data, prov, evidence), None
-    except Exception as exc:  # reported per document by the caller
+    except Exception as exc:  # noqa: BLE001 - reported per document by the caller, the others go on
         return export_name(prov, fmt), None, f"{exc.__class__.__name__}: {exc}"

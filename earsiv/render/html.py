@@ -23,7 +23,8 @@ import binascii
 from dataclasses import dataclass
 from importlib import resources
 
-from lxml import etree, html as lhtml
+from lxml import etree
+from lxml import html as lhtml
 
 from ..indexer.metadata import DocumentMetadata
 from ..indexer.parse import parse_document
@@ -32,7 +33,7 @@ from .builtin import builtin_html
 from .errors import StylesheetRefused
 from .xslt import Sandbox, default_sandbox
 
-__all__ = ["HtmlView", "render_html", "GIB_STYLESHEETS", "embedded_stylesheets", "gib_stylesheet", "CSP"]
+__all__ = ["CSP", "GIB_STYLESHEETS", "HtmlView", "embedded_stylesheets", "gib_stylesheet", "render_html"]
 
 GIB_STYLESHEETS = {
     "e-fatura": "general.xslt",
@@ -121,9 +122,7 @@ def _defuse(page: etree._Element) -> None:
         for attr in list(el.attrib):
             low = attr.lower()
             value = el.get(attr, "").strip().lower()
-            if low.startswith("on") or low in _URL_ATTRS and not value.startswith(("data:", "#")) and value:
-                del el.attrib[attr]
-            elif low == "style" and ("url(" in value or "@import" in value or "expression(" in value):
+            if low.startswith("on") or low in _URL_ATTRS and not value.startswith(("data:", "#")) and value or low == "style" and ("url(" in value or "@import" in value or "expression(" in value):
                 del el.attrib[attr]
     for style in page.iter("style"):
         if style.text and ("@import" in style.text or "url(" in style.text.replace("url(data:", "").replace("url('data:", "").replace('url("data:', "")):

@@ -31,7 +31,7 @@ from .errors import RenderError
 from .html import HtmlView, render_html
 from .xslt import Sandbox
 
-__all__ = ["Provenance", "render_pdf", "qr_svg", "PRINT_CSS", "print_css", "MAX_SCALE", "ORIGINAL_NAME", "EVIDENCE_NAME"]
+__all__ = ["EVIDENCE_NAME", "MAX_SCALE", "ORIGINAL_NAME", "PRINT_CSS", "Provenance", "print_css", "qr_svg", "render_pdf"]
 
 ORIGINAL_NAME = "original.xml"
 EVIDENCE_NAME = "evidence.json"
@@ -166,7 +166,7 @@ def render_pdf(data: bytes, prov: Provenance, *, evidence: dict | None = None, v
 
     view = view or render_html(data, sandbox=sandbox)
     markup = _print_html(view, prov)
-    options = dict(pdf_variant="pdf/a-3b", uncompressed_pdf=False)
+    options = {"pdf_variant": "pdf/a-3b", "uncompressed_pdf": False}
     attachments = [
         Attachment(string=data, name=ORIGINAL_NAME, description="Elektronik asıl (original document, byte for byte)",
                    relationship="Source"),

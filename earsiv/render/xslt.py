@@ -34,7 +34,7 @@ from pathlib import Path
 
 from .errors import StylesheetRefused
 
-__all__ = ["Sandbox", "default_sandbox", "DEFAULT_TIMEOUT", "DEFAULT_MAX_OUTPUT", "transform"]
+__all__ = ["DEFAULT_MAX_OUTPUT", "DEFAULT_TIMEOUT", "Sandbox", "default_sandbox", "transform"]
 
 DEFAULT_TIMEOUT = 20.0  # seconds: GİB's general.xslt on a 0.6 MB invoice takes well under 2 s
 DEFAULT_MAX_OUTPUT = 32 * 1024 * 1024  # characters of HTML

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import MALFORMED, CORPUS, Cli, corpus_files
+from tests.conftest import CORPUS, MALFORMED, Cli, corpus_files
 
 
 def test_two_concurrent_ingests_lose_nothing_and_make_one_consistent_log(cli: Cli, home: Path):

@@ -129,7 +129,7 @@ def test_every_checkpoint_root_signature_and_token_verify_with_openssl(archive):
 
 
 def test_inclusion_proof_steps_fold_to_the_root_with_xxd_and_sha256sum(archive, tmp_path):
-    objects, cli = archive
+    _objects, cli = archive
     digest = hashlib.sha256((CORPUS / DOCS[1]).read_bytes()).hexdigest()
     ev = tmp_path / "ev"
     cli.run("evidence", digest, "-o", str(ev))

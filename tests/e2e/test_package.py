@@ -12,6 +12,7 @@ import collections
 import datetime as dt
 import hashlib
 import importlib.util
+import itertools
 import json
 import shutil
 import sqlite3
@@ -64,10 +65,10 @@ def _pick_vkn(rows) -> tuple[str, str, str, str]:
     for vkn, items in seen.items():
         last = max(d for _r, _k, d in items)
         inside = [(role, kind) for role, kind, d in items if d < last]
-        if {"supplier", "customer"} <= {r for r, _k in inside} and len({k for _r, k in inside}) >= 2:
-            if best is None or len(inside) > best[0]:
-                first = min(d for _r, _k, d in items)
-                best = (len(inside), vkn, first, last)
+        if ({"supplier", "customer"} <= {r for r, _k in inside} and len({k for _r, k in inside}) >= 2
+                and (best is None or len(inside) > best[0])):
+            first = min(d for _r, _k, d in items)
+            best = (len(inside), vkn, first, last)
     assert best, "the corpus no longer has a VKN on both sides of documents of several kinds"
     _n, vkn, first, last = best
     return vkn, first.isoformat(), (last - dt.timedelta(days=1)).isoformat(), last.isoformat()
@@ -180,7 +181,7 @@ def test_openssl_accepts_every_token_and_signature(setup, tmp_path):
     # consistency proofs: each consecutive pair and each to the newest
     sizes = [int(p.name) for p in cps]
     links = {p.name for p in (bag / "data/consistency").iterdir()}
-    want = {f"{a:016d}-{b:016d}.json" for a, b in zip(sizes, sizes[1:])} | {f"{a:016d}-{sizes[-1]:016d}.json" for a in sizes[:-1]}
+    want = {f"{a:016d}-{b:016d}.json" for a, b in itertools.pairwise(sizes)} | {f"{a:016d}-{sizes[-1]:016d}.json" for a in sizes[:-1]}
     assert want <= links
 
 

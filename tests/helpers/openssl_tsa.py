@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["openssl_tsa_config", "OpenSSLHttpTSA"]
+__all__ = ["OpenSSLHttpTSA", "openssl_tsa_config"]
 
 
 def openssl_tsa_config(directory: Path, digests: str, *, signer_digest: str = "sha256") -> tuple[Path, bytes]:

@@ -32,6 +32,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Self
 
 __all__ = ["PostgresCluster", "PostgresUnavailable", "find_pg_bin", "running_cluster"]
 
@@ -170,7 +171,7 @@ class PostgresCluster:
         self.base = None
         self._pid = None
 
-    def __enter__(self) -> PostgresCluster:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -20,6 +20,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 __all__ = ["SeaweedS3", "find_weed", "free_ports"]
 
@@ -114,7 +115,7 @@ class SeaweedS3:
             "-webdav=false", "-s3.autoCreateBucket=false", "-volume.preStopSeconds=0", "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.telemetry=false",
         ]  # fmt: skip
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")} | self.env
-        self._log = open(self.directory / "weed.log", "wb")
+        self._log = open(self.directory / "weed.log", "wb")  # noqa: SIM115 - the server writes it until stop() closes it
         self._proc = subprocess.Popen(args, cwd=self.directory, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             self._wait(timeout)
@@ -160,7 +161,7 @@ class SeaweedS3:
         if getattr(self, "_log", None) is not None:
             self._log.close()
 
-    def __enter__(self) -> SeaweedS3:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc) -> None:

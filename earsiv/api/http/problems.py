@@ -26,8 +26,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ...archive.errors import (
     ArchiveError,
-    DocumentNotFound,
     ConfigError,
+    DocumentNotFound,
     RetentionError,
     StoreError,
     TSAError,

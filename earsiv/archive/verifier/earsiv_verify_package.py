@@ -119,7 +119,7 @@ class Checker:
             with open(self.path(rel), "rb") as f:
                 data = f.read(limit + 1)
         except OSError as exc:
-            self.fail(rel, "cannot be read: {}".format(exc.strerror))
+            self.fail(rel, f"cannot be read: {exc.strerror}")
             return None
         if len(data) > limit:
             self.fail(rel, "too large")
@@ -133,7 +133,7 @@ class Checker:
         try:
             return json.loads(data.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as exc:
-            self.fail(rel, "not readable JSON: {}".format(exc))
+            self.fail(rel, f"not readable JSON: {exc}")
             return None
 
     # 1. BagIt
@@ -170,11 +170,11 @@ class Checker:
         issues = []  # (file, problem, the manifest that disagrees)
         for rel, (want, manifest) in sorted(listed.items()):
             if rel not in files:
-                issues.append((rel, "missing (listed in {})".format(manifest), manifest))
+                issues.append((rel, f"missing (listed in {manifest})", manifest))
                 continue
             self.actual[rel] = sha256_file(self.path(rel))
             if self.actual[rel] != want:
-                issues.append((rel, "sha256 is {} but {} says {}".format(self.actual[rel], manifest, want), manifest))
+                issues.append((rel, f"sha256 is {self.actual[rel]} but {manifest} says {want}", manifest))
         for rel in sorted(files - set(listed) - {"tagmanifest-sha256.txt"}):
             manifest = "manifest-sha256.txt" if rel.startswith("data/") else "tagmanifest-sha256.txt"
             issues.append((rel, "not listed in " + manifest, manifest))
@@ -185,22 +185,22 @@ class Checker:
         changed = [i for i in tags if i[0] == "manifest-sha256.txt"]
         for rel, problem, _m in payload:
             if changed:
-                self.fail("manifest-sha256.txt", "changed: for {}: {}".format(rel, problem))
+                self.fail("manifest-sha256.txt", f"changed: for {rel}: {problem}")
             else:
                 self.fail(rel, problem)
         for rel, problem, _m in tags:
             if rel != "manifest-sha256.txt":
-                self.fail(rel, "{}: {} or tagmanifest-sha256.txt changed".format(problem, rel))
+                self.fail(rel, f"{problem}: {rel} or tagmanifest-sha256.txt changed")
             elif payload:
                 self.fail(rel, "changed: " + problem)
             else:
-                self.fail("tagmanifest-sha256.txt", "changed: its line for manifest-sha256.txt is wrong ({})".format(problem))
+                self.fail("tagmanifest-sha256.txt", f"changed: its line for manifest-sha256.txt is wrong ({problem})")
 
     def openssl(self, *args):
         try:
             p = subprocess.run(["openssl"] + list(args), capture_output=True, timeout=60)
         except OSError as exc:
-            return False, "cannot run openssl: {}".format(exc)
+            return False, f"cannot run openssl: {exc}"
         out = (p.stdout + p.stderr).decode("utf-8", "replace").strip().splitlines()
         return p.returncode == 0, (out[-1] if out else "exit %d" % p.returncode)
 
@@ -240,12 +240,12 @@ class Checker:
                 ok, msg = self.openssl("pkeyutl", "-verify", "-pubin", "-inkey", key_pem, "-rawin",
                                        "-in", self.path(rel), "-sigfile", self.path(rel + ".sig"))
                 if not ok:
-                    self.fail(rel + ".sig", "the archive key's signature of {} does not verify ({})".format(rel, msg))
+                    self.fail(rel + ".sig", f"the archive key's signature of {rel} does not verify ({msg})")
             if os.path.isfile(self.path(rel + ".tsr")):
                 ok, msg = self.openssl("ts", "-verify", "-data", self.path(rel), "-in", self.path(rel + ".tsr"),
                                        "-token_in", "-CAfile", tsa_pem)
                 if not ok:
-                    self.fail(rel + ".tsr", "the time-stamp token over {} does not verify ({})".format(rel, msg))
+                    self.fail(rel + ".tsr", f"the time-stamp token over {rel} does not verify ({msg})")
         if not roots:
             self.fail("data/checkpoints", "no checkpoint in the package")
         return roots
@@ -254,7 +254,7 @@ class Checker:
     def documents(self, rows, roots):
         for row in rows:
             digest = row.get("digest", "")
-            doc, ev = row.get("file", ""), "data/evidence/{}".format(digest)
+            doc, ev = row.get("file", ""), f"data/evidence/{digest}"
             if not HEX64.match(digest):
                 self.fail("data/manifest.json", "a row has no valid digest")
                 continue
@@ -262,7 +262,7 @@ class Checker:
             if got is None:
                 self.fail(doc or digest, "document missing")
             elif got != digest:
-                self.fail(doc, "sha256 is {}, not the digest {} its leaf names".format(got, digest))
+                self.fail(doc, f"sha256 is {got}, not the digest {digest} its leaf names")
             leaf = self.read(ev + "/leaf.json")
             proof = self.json(ev + "/proof.json")
             if leaf is None or proof is None:
@@ -273,7 +273,7 @@ class Checker:
                 self.fail(ev + "/leaf.json", "not a JSON log leaf")
                 continue
             if entry.get("type") != "document" or entry.get("digest") != digest:
-                self.fail(ev + "/leaf.json", "does not name document {}".format(digest))
+                self.fail(ev + "/leaf.json", f"does not name document {digest}")
             try:
                 size, index = int(proof["tree_size"]), int(proof["log_index"])
                 path = [bytes.fromhex(h) for h in proof["hashes"]]
@@ -352,7 +352,7 @@ def find_bag(path):
 
 def main(argv):
     if len(argv) != 2:
-        print("usage: python3 {} PACKAGE_DIR_OR_ZIP".format(os.path.basename(argv[0])), file=sys.stderr)
+        print(f"usage: python3 {os.path.basename(argv[0])} PACKAGE_DIR_OR_ZIP", file=sys.stderr)
         return 2
     target = argv[1]
     with tempfile.TemporaryDirectory() as tmp:
@@ -360,13 +360,13 @@ def main(argv):
             with zipfile.ZipFile(target) as zf:
                 for n in zf.namelist():
                     if n.startswith("/") or ".." in n.split("/"):
-                        print("FAILED {}: unsafe path in the zip".format(n))
+                        print(f"FAILED {n}: unsafe path in the zip")
                         return 1
                 zf.extractall(tmp)
             target = tmp
         problems, count = verify(find_bag(target))
     for name, problem in problems:
-        print("FAILED {}: {}".format(name, problem))
+        print(f"FAILED {name}: {problem}")
     if problems:
         print("%d documents, %d problems: the package does NOT verify" % (count, len(problems)))
         return 1

@@ -10,13 +10,13 @@ import pytest
 from earsiv.archive.retention import VUK_POLICY, RetentionPolicy, retain_until
 
 IST = ZoneInfo("Europe/Istanbul")
-RECEIVED = dt.datetime(2026, 11, 21, 9, 0, tzinfo=dt.timezone.utc)
+RECEIVED = dt.datetime(2026, 11, 21, 9, 0, tzinfo=dt.UTC)
 
 
 def test_ttk_default_is_ten_years_after_the_end_of_the_documents_year():
     until = retain_until(dt.date(2021, 1, 12), RECEIVED)
     assert until.astimezone(IST) == dt.datetime(2031, 12, 31, 23, 59, 59, tzinfo=IST)
-    assert until == dt.datetime(2031, 12, 31, 20, 59, 59, tzinfo=dt.timezone.utc)
+    assert until == dt.datetime(2031, 12, 31, 20, 59, 59, tzinfo=dt.UTC)
 
 
 def test_vuk_example_from_the_law():
@@ -35,7 +35,7 @@ def test_undated_document_counts_from_the_year_it_was_received():
 
 
 def test_received_on_new_years_eve_in_istanbul_counts_that_local_year():
-    late = dt.datetime(2025, 12, 31, 22, 30, tzinfo=dt.timezone.utc)  # 01:30 on 1 Jan 2026 in Istanbul
+    late = dt.datetime(2025, 12, 31, 22, 30, tzinfo=dt.UTC)  # 01:30 on 1 Jan 2026 in Istanbul
     assert retain_until(None, late).astimezone(IST).date() == dt.date(2036, 12, 31)
 
 

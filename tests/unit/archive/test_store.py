@@ -11,7 +11,7 @@ import pytest
 from earsiv.archive.errors import RetentionError, WriteOnceViolation
 from earsiv.archive.store import LocalStore, PutItem
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 FUTURE = dt.datetime(2099, 1, 1, tzinfo=UTC)
 PAST = dt.datetime(2000, 1, 1, tzinfo=UTC)
 

@@ -512,9 +512,8 @@ def test_kamusm_client_stamps_through_the_identity_header(ec_tsa, tmp_path):
     (999, KAMUSM_PASSWORD, "User 999 is not known"),
 ])
 def test_kamusm_refusals_with_http_200_raise(ec_tsa, customer, password, message):
-    with KamuSMServer(ec_tsa) as server:
-        with pytest.raises(TSAError, match=message) as err:
-            KamuSMTSA(server.url, customer, password).stamp(DIGEST)
+    with KamuSMServer(ec_tsa) as server, pytest.raises(TSAError, match=message) as err:
+        KamuSMTSA(server.url, customer, password).stamp(DIGEST)
     assert "rejection" in str(err.value)
 
 

@@ -317,7 +317,7 @@ def test_unknown_xml_is_other_and_junk_raises():
 # --- e-Defter -------------------------------------------------------------------------
 
 sys.path.insert(0, str(EDEFTER_ASSETS))
-import make_edefter  # noqa: E402  (the generator script lives beside its output)
+import make_edefter
 
 
 class _LocalOnly(etree.Resolver):

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-__all__ = ["need_poppler", "structure", "text", "amount_forms", "squash", "gray_page"]
+__all__ = ["amount_forms", "gray_page", "need_poppler", "squash", "structure", "text"]
 
 A4_PT = (595.28, 841.89)
 

@@ -9,7 +9,7 @@ from earsiv.render.export import export_name, job, render_as
 
 
 def prov(data: bytes, **over) -> Provenance:
-    return Provenance(**{**dict(digest=hashlib.sha256(data).hexdigest(), kind="e-fatura"), **over})
+    return Provenance(**{"digest": hashlib.sha256(data).hexdigest(), "kind": "e-fatura", **over})
 
 
 def test_names_are_safe_whatever_the_id_holds():

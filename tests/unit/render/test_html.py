@@ -6,7 +6,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from lxml import etree, html as lhtml
+from lxml import etree
+from lxml import html as lhtml
 
 from earsiv.indexer.errors import NotXML
 from earsiv.render import render_html

@@ -18,7 +18,15 @@ from lxml import etree
 
 from earsiv.render import Provenance, RenderError, render_html, render_pdf
 from tests.conftest import CORPUS, MALFORMED, ROOT, corpus_files
-from tests.unit.render.pdfcheck import amount_forms, gray_page, is_a4, need_poppler, squash, structure, text
+from tests.unit.render.pdfcheck import (
+    amount_forms,
+    gray_page,
+    is_a4,
+    need_poppler,
+    squash,
+    structure,
+    text,
+)
 from tests.unit.render.test_html import expectations
 
 EDEFTER = ROOT / "tests" / "assets" / "edefter"
@@ -38,8 +46,8 @@ EVIDENCE = {"v": 1, "note": "test evidence", "log_index": 7}
 
 def provenance_for(data: bytes, **over) -> Provenance:
     md = render_html(data).metadata
-    fields = dict(digest=hashlib.sha256(data).hexdigest(), kind=md.kind, doc_id=md.doc_id, ettn=md.ettn, log_index=7,
-                  checkpoint_time="2026-01-02T03:04:05+00:00", signature_status="unsigned")
+    fields = {"digest": hashlib.sha256(data).hexdigest(), "kind": md.kind, "doc_id": md.doc_id, "ettn": md.ettn, "log_index": 7,
+                  "checkpoint_time": "2026-01-02T03:04:05+00:00", "signature_status": "unsigned"}
     fields.update(over)
     return Provenance(**fields)
 
@@ -184,11 +192,11 @@ def test_a_print_refuses_bytes_that_are_not_the_named_original():
         render_pdf(data + b" ", prov)
 
 
-@pytest.mark.parametrize("bad", [dict(digest="abc"), dict(kind="invoice"), dict(signature_status="ok"), dict(log_index=-1)])
+@pytest.mark.parametrize("bad", [{"digest": "abc"}, {"kind": "invoice"}, {"signature_status": "ok"}, {"log_index": -1}])
 def test_provenance_validates_itself(bad):
     data = b"<a/>"
     with pytest.raises(ValueError):
-        Provenance(**{**dict(digest=hashlib.sha256(data).hexdigest(), kind="other"), **bad})
+        Provenance(**{"digest": hashlib.sha256(data).hexdigest(), "kind": "other", **bad})
 
 
 def test_a_stylesheet_cannot_make_the_pdf_load_local_files():
