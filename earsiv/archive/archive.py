@@ -35,6 +35,7 @@ from ..indexer.parse import parse_document
 from ..indexer.signature import inspect_signature
 from ..indexer.xmlsafe import parse_xml
 from . import blobs
+from .access import AccessControl, apply_access_leaf
 from .config import CONFIG_FILE, Config, load_config, write_default_config
 from .errors import (
     ConfigError,
@@ -43,7 +44,7 @@ from .errors import (
     TSAError,
     VerificationError,
 )
-from .ingest import Ingestor, IngestResult, Source
+from .ingest import Ingestor, IngestResult, Source, holding_row
 from .keys import PublicKey, Signer
 from .log import Log, decode_entry, encode_entry
 from .retention import RetentionPolicy
@@ -118,7 +119,11 @@ class Archive:
         self._max_until = self._load_max_until()
         self._last_checkpoint = time.monotonic()
         self._cp_lock = threading.Lock()
+        # One writer of "log leaf + index rows" at a time in this process, so
+        # the index's log_size never runs ahead of leaves not yet indexed.
+        self.write_lock = threading.RLock()
         self.stamp_error: str | None = None
+        self.access = AccessControl(self)
         self.catch_up()
 
     # -- life cycle --------------------------------------------------------
@@ -304,26 +309,68 @@ class Archive:
         data = self.original(digest)
         return inspect_signature(data, name=digest)
 
-    def set_legal_hold(self, digest: str, on: bool, reason: str = "") -> int:
-        row = self._row(digest)
-        self.store.set_legal_hold(blobs.blob_key(digest), on)
-        entry = {"v": 1, "type": "legal-hold", "digest": digest, "on": on, "reason": reason, "at": _now_iso()}
-        index = self.log.append([encode_entry(entry)], self.log_retention(row.retain_until))
-        self.index.set_legal_hold(digest, on)
-        self.after_append(index + 1)
+    def append_event(self, entry: dict, retain_until: dt.datetime | None = None) -> int:
+        """Append one leaf that is not a document, mirror it in the index; return its log index."""
+        with self.write_lock:
+            index = self.log.append([encode_entry(entry)], self.log_retention(retain_until or self._max_until))
+            self._apply(index, entry)
+            self.after_append(index + 1)
         return index
 
-    def extend_retention(self, digest: str, until: dt.datetime) -> int:
+    def _holders(self, digest: str, tenant: str | None):
+        holdings = self.index.access.holdings_of([digest]).get(digest, [])
+        if tenant is not None and all(h.tenant != tenant for h in holdings):
+            raise DocumentNotFound(f"tenant {tenant or '(none)'} holds no document with digest {digest}", name=digest)
+        return holdings
+
+    def set_legal_hold(self, digest: str, on: bool, reason: str = "", tenant: str | None = None) -> int:
+        """Hold or release one tenant's holding (*tenant*), or every holding (None).
+
+        The blob stays under an object-store legal hold while any holding is held.
+        """
+        self._row(digest)
+        with self.write_lock:
+            holdings = self._holders(digest, tenant)
+            held = any(on if tenant is None or h.tenant == tenant else h.legal_hold for h in holdings)
+            self.store.set_legal_hold(blobs.blob_key(digest), held)
+            entry = {"v": 1, "type": "legal-hold", "digest": digest, "on": on, "reason": reason, "at": _now_iso()}
+            if tenant is not None:
+                entry["tenant"] = tenant
+            return self.append_event(entry, max(h.retain_until for h in holdings))
+
+    def extend_blob_retention(self, digest: str, until: dt.datetime) -> None:
+        """Keep a blob (and its dictionary) at least until *until*: a new holding may outlast the others."""
         row = self._row(digest)
-        until = until.astimezone(UTC)
         self.store.extend_retention(blobs.blob_key(digest), until)
         if row.dict_digest:
             self.dictionary_puts(row.dict_digest, until)
-        entry = {"v": 1, "type": "retention", "digest": digest, "retain_until": until.isoformat().replace("+00:00", "Z"), "at": _now_iso()}
-        index = self.log.append([encode_entry(entry)], self.log_retention(until))
-        self.index.set_retain_until(digest, until)
-        self.after_append(index + 1)
-        return index
+
+    def extend_retention(self, digest: str, until: dt.datetime, tenant: str | None = None) -> int:
+        self._row(digest)
+        until = until.astimezone(UTC)
+        with self.write_lock:
+            holdings = self._holders(digest, tenant)
+            row = self._row(digest)
+            self.store.extend_retention(blobs.blob_key(digest), max(until, *(h.retain_until for h in holdings)))
+            if row.dict_digest:
+                self.dictionary_puts(row.dict_digest, until)
+            entry = {"v": 1, "type": "retention", "digest": digest, "retain_until": until.isoformat().replace("+00:00", "Z"),
+                     "at": _now_iso()}
+            if tenant is not None:
+                entry["tenant"] = tenant
+            return self.append_event(entry, until)
+
+    def _apply(self, idx: int, entry: dict) -> None:
+        """Mirror a leaf that is not a document in the index (live and on replay)."""
+        kind = entry["type"]
+        if kind == "legal-hold":
+            self.index.set_legal_hold(entry["digest"], bool(entry["on"]), entry.get("tenant"))
+        elif kind == "retention":
+            self.index.set_retain_until(entry["digest"], dt.datetime.fromisoformat(entry["retain_until"]), entry.get("tenant"))
+        elif kind == "holding":
+            self.index.access.add_holdings([holding_row(idx, entry)])
+        elif not apply_access_leaf(self.index, idx, entry):
+            raise StoreError(f"log leaf {idx} has type {kind!r}, which this software does not know")
 
     def _row(self, digest: str):
         row = self.index.get(digest)
@@ -387,10 +434,7 @@ class Archive:
                 if pending:
                     self.index.add(pending)
                     pending = []
-                if kind == "legal-hold":
-                    self.index.set_legal_hold(entry["digest"], bool(entry["on"]))
-                elif kind == "retention":
-                    self.index.set_retain_until(entry["digest"], dt.datetime.fromisoformat(entry["retain_until"]))
+                self._apply(idx, entry)
             count += 1
             if len(pending) >= 256:
                 self.index.add(pending)

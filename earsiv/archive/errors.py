@@ -7,7 +7,11 @@
     ├── StoreError                 the object store failed (operational, exit code 3)
     ├── TSAError                   a time-stamp authority failed or refused (operational, exit code 3)
     ├── ConfigError                the home or its configuration is missing or wrong (exit code 2)
-    └── DocumentNotFound           no document with that digest is held (exit code 1)
+    ├── DocumentNotFound           no document with that digest is held, or none the asker may see (exit code 1)
+    ├── NotFound                   no principal, token or grant of that name (exit code 1)
+    ├── Conflict                   a principal, token or grant of that name exists already (exit code 1)
+    ├── Unauthenticated            no valid, unexpired, unrevoked token (exit code 1)
+    └── Forbidden                  the principal's role or links do not allow the action (exit code 1)
 
 Misuse by the calling code (an index outside the tree, a hash of the wrong length handed to a
 proof builder) raises the built-in ``ValueError``/``TypeError``: those are bugs to fix, not
@@ -22,10 +26,14 @@ from __future__ import annotations
 __all__ = [
     "ArchiveError",
     "ConfigError",
+    "Conflict",
     "DocumentNotFound",
+    "Forbidden",
+    "NotFound",
     "RetentionError",
     "StoreError",
     "TSAError",
+    "Unauthenticated",
     "VerificationError",
     "WriteOnceViolation",
 ]
@@ -102,3 +110,31 @@ class DocumentNotFound(ArchiveError):
 
     exit_code = 1
     code = "not-found"
+
+
+class NotFound(ArchiveError):
+    """No principal, token or grant with the given name."""
+
+    exit_code = 1
+    code = "not-found"
+
+
+class Conflict(ArchiveError):
+    """A principal, token or grant with the given name exists already."""
+
+    exit_code = 1
+    code = "conflict"
+
+
+class Unauthenticated(ArchiveError):
+    """The request carries no token, or one that is unknown, expired or revoked."""
+
+    exit_code = 1
+    code = "unauthenticated"
+
+
+class Forbidden(ArchiveError):
+    """The principal's role, tenants or grants do not allow the action."""
+
+    exit_code = 1
+    code = "forbidden"

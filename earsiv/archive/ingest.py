@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ..indexer.accessdb import HoldingRow
 from ..indexer.errors import InvalidDocument
 from ..indexer.metadata import DocumentMetadata, IndexRecord
 from ..indexer.parse import parse_document
@@ -38,7 +39,7 @@ from .store import PutItem
 if TYPE_CHECKING:
     from .archive import Archive
 
-__all__ = ["STATUSES", "IngestResult", "Ingestor", "Source"]
+__all__ = ["STATUSES", "IngestResult", "Ingestor", "Source", "holding_row"]
 
 STATUSES = ("stored", "duplicate", "conflict", "rejected")
 MAX_INFLIGHT_BYTES = 96 * 1024 * 1024  # read but not yet prepared
@@ -66,6 +67,7 @@ class IngestResult:
     conflicts_with: list[str] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
     code: str | None = None  # machine-readable reason of a rejection: not-xml, hostile-xml, too-large, unreadable
+    shared: bool = False  # stored as a new holding of bytes another tenant's holding already keeps
 
     def to_json(self) -> dict:
         return {
@@ -80,6 +82,7 @@ class IngestResult:
             "stored_size": self.stored_size,
             "conflicts_with": self.conflicts_with,
             "flags": self.flags,
+            "shared": self.shared,
         }
 
 
@@ -146,6 +149,9 @@ class Ingestor:
         results: list[IngestResult] = []
         ok = [p for p in batch if p.error is None and p.digest is not None]
         held = arch.index.kinds_of([p.digest for p in ok])
+        mine = self.tenant or ""
+        holdings = arch.index.access.holdings_of([p.digest for p in ok if p.digest in held])
+        new_holdings: list[tuple[IngestResult, dict]] = []
         ettn_holders = arch.index.digests_with_ettns(
             [p.metadata.ettn for p in ok if p.metadata and p.metadata.ettn and "ettn-pattern" not in p.metadata.flags]
         )
@@ -163,7 +169,23 @@ class Ingestor:
             assert p.digest is not None
             if p.digest in held or p.digest in seen:
                 kind = held.get(p.digest) or seen[p.digest].kind
-                results.append(IngestResult(name, "duplicate", p.digest, kind, size=len(p.source.data or b"")))
+                others = holdings.get(p.digest, [])
+                if p.digest in held and p.digest not in seen and all(h.tenant != mine for h in others):
+                    # The same bytes archived for another tenant: one blob, a new holding.
+                    res = IngestResult(name, "stored", p.digest, kind, size=len(p.source.data or b""),
+                                       flags=list(p.metadata.flags) if p.metadata else [], shared=True)
+                    assert p.retain_until is not None and p.received_at is not None
+                    if p.retain_until > max(h.retain_until for h in others):
+                        arch.extend_blob_retention(p.digest, p.retain_until)
+                    new_holdings.append((res, {
+                        "v": 1, "type": "holding", "digest": p.digest, "tenant": self.tenant,
+                        "received_at": _iso(p.received_at), "retain_until": _iso(p.retain_until),
+                        "name": os.path.basename(name)[:255],
+                    }))
+                    seen[p.digest] = res
+                    results.append(res)
+                else:
+                    results.append(IngestResult(name, "duplicate", p.digest, kind, size=len(p.source.data or b"")))
                 if p.staged is not None:
                     arch.store.discard(p.staged)
                 if p.blob is not None and p.blob.new_dict is not None:
@@ -244,17 +266,29 @@ class Ingestor:
                 else:
                     puts.extend(arch.dictionary_puts(digest, until))
             arch.store.put_many(puts)
-        if entries:
-            leaves = [encode_entry(e) for _r, e, _rec in entries]
-            batch_until = max(rec.retain_until for _r, _e, rec in entries)
+        if entries or new_holdings:
+            self._append(entries, new_holdings)
+        return results
+
+    def _append(self, entries: list[tuple[IngestResult, dict, IndexRecord]],
+                new_holdings: list[tuple[IngestResult, dict]]) -> None:
+        arch = self.archive
+        leaves = [encode_entry(e) for _r, e, _rec in entries] + [encode_entry(e) for _r, e in new_holdings]
+        batch_until = max([rec.retain_until for _r, _e, rec in entries]
+                          + [dt.datetime.fromisoformat(e["retain_until"]) for _r, e in new_holdings])
+        with arch.write_lock:
             first = arch.log.append(leaves, arch.log_retention(batch_until))
             records = []
             for i, (res, _e, rec) in enumerate(entries):
                 res.log_index = first + i
                 records.append(_with_index(rec, first + i))
             arch.index.add(records)
-            arch.after_append(first + len(entries), [e for _r, e, _rec in entries])
-        return results
+            rows = []
+            for i, (res, e) in enumerate(new_holdings, start=first + len(entries)):
+                res.log_index = i
+                rows.append(holding_row(i, e))
+            arch.index.access.add_holdings(rows)
+            arch.after_append(first + len(leaves), [e for _r, e, _rec in entries])
 
     def run(self, sources: Iterable[Source]) -> Iterator[IngestResult]:
         """Ingest *sources*; yield one result per source, in order, each after it is durable."""
@@ -295,3 +329,9 @@ def _with_index(rec: IndexRecord, index: int) -> IndexRecord:
     from dataclasses import replace
 
     return replace(rec, log_index=index)
+
+
+def holding_row(idx: int, entry: dict) -> HoldingRow:
+    """The index row of a ``holding`` leaf: a later tenant's holding of a stored document."""
+    return HoldingRow(entry["digest"], entry.get("tenant") or "", idx, dt.datetime.fromisoformat(entry["received_at"]),
+                      dt.datetime.fromisoformat(entry["retain_until"]), False, entry.get("name"))

@@ -10,6 +10,7 @@ index.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -21,21 +22,24 @@ from alembic.config import Config
 from alembic.util.exc import CommandError
 from sqlalchemy.dialects import postgresql
 
+from .accessdb import AccessIndex
 from .errors import IndexFailure
 from .metadata import IndexRecord, SignatureReport
-from .models import document_parties, document_refs, documents, index_meta, metadata
+from .models import document_parties, document_refs, documents, holdings, index_meta, metadata
 from .query import (
     SearchPage,
     SearchQuery,
     encode_cursor,
     search_parameters,
     search_statement,
+    visible_statement,
 )
 from .rows import (
     RAW_COLUMNS,
     DocumentRow,
     IndexStats,
     document_values,
+    holding_values,
     index_key,
     json_safe,
     party_values,
@@ -52,7 +56,7 @@ _BEGIN = {"write": "BEGIN IMMEDIATE", "snapshot": "BEGIN"}
 # Bound parameters per IN (...) list; SQLite allows 32766 per statement.
 _IN_CHUNK = 5000
 # Child tables first: deleting rows must not trip a foreign key.
-_TABLES_CHILDREN_FIRST = (document_parties, document_refs, documents, index_meta)
+_TABLES_CHILDREN_FIRST = tuple(reversed(metadata.sorted_tables))
 _GET = sa.select(*RAW_COLUMNS).where(documents.c.digest == sa.bindparam("digest"))
 # Serialises concurrent migrations of one PostgreSQL database (two archive
 # processes starting at once): a transaction-scoped advisory lock, any fixed key.
@@ -142,6 +146,7 @@ class Index:
         # the time of a search page (SQLite: no BEGIN is emitted anyway).
         self._reader = self._engine.execution_options(isolation_level="AUTOCOMMIT") if self._pg else self._engine
         self._dbapi_error: type[BaseException] = getattr(self._engine.dialect.loaded_dbapi, "Error", Exception)
+        self.access = AccessIndex(self)
 
     def __repr__(self) -> str:
         return f"Index({self._engine.url.render_as_string(hide_password=True)!r})"
@@ -202,6 +207,7 @@ class Index:
                 conn.execute(document_parties.insert(), parties)
             if refs:
                 conn.execute(document_refs.insert(), refs)
+            conn.execute(holdings.insert(), [holding_values(rec) for rec in new])
 
     @staticmethod
     def _insert_pg(conn: sa.Connection, records: list[IndexRecord]) -> None:
@@ -227,7 +233,8 @@ class Index:
             parties.extend(party_values(rec))
             refs.extend(ref_values(rec))
         for table, rows in ((documents, [document_values(rec) for rec in records]),
-                            (document_parties, parties), (document_refs, refs)):
+                            (document_parties, parties), (document_refs, refs),
+                            (holdings, [holding_values(rec) for rec in records])):
             if rows:
                 key = list(table.primary_key.columns)
                 conn.execute(postgresql.insert(table).on_conflict_do_nothing(index_elements=key), rows)
@@ -249,13 +256,14 @@ class Index:
             result = conn.execute(stmt, values)
             self._check_rowcount(conn, result, len(items), "signature report")
 
-    def set_legal_hold(self, digest: str, on: bool) -> None:
-        self._update_one(digest, legal_hold=bool(on))
+    def set_legal_hold(self, digest: str, on: bool, tenant: str | None = None) -> None:
+        """Hold or release one holding (*tenant*), or every holding of the document (None)."""
+        self.access.set_holding(digest, tenant, legal_hold=bool(on))
 
-    def set_retain_until(self, digest: str, until: dt.datetime) -> None:
+    def set_retain_until(self, digest: str, until: dt.datetime, tenant: str | None = None) -> None:
         # The archive decides whether a change is allowed (retention only
         # grows); the index mirrors what the log says.
-        self._update_one(digest, retain_until=until)
+        self.access.set_holding(digest, tenant, retain_until=until)
 
     def _update_one(self, digest: str, **values: Any) -> None:
         with self._edge(f"cannot update {digest}"), self._writer.begin() as conn:
@@ -316,6 +324,8 @@ class Index:
         return None if row is None else row_from_db(row)
 
     def search(self, q: SearchQuery) -> SearchPage:
+        if q.sees_nothing:
+            return SearchPage((), None)
         # One row more than asked says whether a next page exists, without a
         # second query and without handing out a cursor to an empty page.
         shape, params = search_parameters(q, q.limit + 1)
@@ -324,6 +334,20 @@ class Index:
         rows = tuple(row_from_db(r) for r in raw[: q.limit])
         more = len(raw) > q.limit
         return SearchPage(rows, encode_cursor(rows[-1].sort_date, rows[-1].digest) if more else None)
+
+    def visible(self, digests: Sequence[str], scope: SearchQuery) -> set[str]:
+        """Those of *digests* held here that the scope of *scope* (tenants, windows) lets one see."""
+        if scope.sees_nothing:
+            return set()
+        shape, params = search_parameters(dataclasses.replace(scope, cursor=None), 1)
+        shape = frozenset(k for k in shape if k == "scope" or k.startswith(("w", "scope_")))
+        params = {k: v for k, v in params.items() if k in shape}
+        out: set[str] = set()
+        wanted = sorted(set(digests))
+        with self._edge("cannot check visibility"), self._reader.connect() as conn:
+            for i in range(0, len(wanted), _IN_CHUNK):
+                out.update(conn.scalars(visible_statement(shape), {**params, "digests": wanted[i : i + _IN_CHUNK]}))
+        return out
 
     def digests_with_ettn(self, ettn: str) -> list[str]:
         key = index_key(ettn.strip().lower())

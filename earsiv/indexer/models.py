@@ -19,11 +19,17 @@ from sqlalchemy.types import TypeDecorator
 __all__ = [
     "NO_DATE",
     "UTCDateTime",
+    "access_events",
     "document_parties",
     "document_refs",
     "documents",
+    "grants",
+    "holdings",
     "index_meta",
     "metadata",
+    "principal_tenants",
+    "principals",
+    "tokens",
 ]
 
 # Keyset paging orders by (sort_date DESC, digest DESC).  A document without an
@@ -196,4 +202,91 @@ index_meta = sa.Table(
     metadata,
     sa.Column("key", sa.String(200), primary_key=True),
     sa.Column("value", sa.Text(), nullable=False),
+)
+
+
+# A tenant's holding of a document (FORMAT.md "Holding"): one blob, one row per
+# taxpayer it was archived for.  tenant "" is a holding without a taxpayer
+# (archived by an operator).  sort_date is copied from the document so that
+# "this tenant's documents, newest first" is one range scan of one index.
+holdings = sa.Table(
+    "holdings",
+    metadata,
+    sa.Column(
+        "digest", sa.String(64), sa.ForeignKey("documents.digest", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("tenant", sa.String(11), primary_key=True),
+    sa.Column("log_index", sa.BigInteger(), nullable=False),
+    sa.Column("received_at", UTCDateTime(), nullable=False),
+    sa.Column("retain_until", UTCDateTime(), nullable=False),
+    sa.Column("legal_hold", sa.Boolean(), nullable=False),
+    sa.Column("source_name", sa.Text()),
+    sa.Column("sort_date", sa.Date(), nullable=False),
+    sa.Index(None, "tenant", "sort_date", "digest"),
+)
+
+# Principals, tokens and grants are log leaves like everything else, so these
+# rows are derived too: a reindex gives the same people the same rights.
+principals = sa.Table(
+    "principals",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("disabled", sa.Boolean(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("log_index", sa.BigInteger(), nullable=False),
+)
+
+principal_tenants = sa.Table(
+    "principal_tenants",
+    metadata,
+    sa.Column("name", sa.String(64), sa.ForeignKey("principals.name", ondelete="CASCADE"), primary_key=True),
+    sa.Column("tenant", sa.String(11), primary_key=True),
+)
+
+# Only the sha256 of a token is kept; the token itself is shown once.
+tokens = sa.Table(
+    "tokens",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("principal", sa.String(64), sa.ForeignKey("principals.name", ondelete="CASCADE"), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("expires_at", UTCDateTime()),
+    sa.Column("revoked_at", UTCDateTime()),
+    sa.Column("log_index", sa.BigInteger(), nullable=False),
+    sa.Index(None, "principal"),
+)
+
+grants = sa.Table(
+    "grants",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("inspector", sa.String(64), sa.ForeignKey("principals.name", ondelete="CASCADE"), nullable=False),
+    sa.Column("vkn", sa.String(11), nullable=False),
+    sa.Column("date_from", sa.Date(), nullable=False),
+    sa.Column("date_to", sa.Date(), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=False),
+    sa.Column("reference", sa.Text(), nullable=False),
+    sa.Column("created_by", sa.String(64), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("revoked_at", UTCDateTime()),
+    sa.Column("log_index", sa.BigInteger(), nullable=False),
+    sa.Index(None, "inspector"),
+    sa.Index(None, "vkn"),
+)
+
+# One row per (access event, VKN it concerned): "what was shown of this
+# taxpayer" is a range scan.  The event itself is the log leaf at log_index.
+access_events = sa.Table(
+    "access_events",
+    metadata,
+    sa.Column("log_index", sa.BigInteger(), primary_key=True, autoincrement=False),
+    sa.Column("vkn", sa.String(11), primary_key=True),
+    sa.Column("principal", sa.String(64), nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("documents", sa.Integer(), nullable=False),
+    sa.Index(None, "vkn", "log_index"),
+    sa.Index(None, "principal", "log_index"),
 )

@@ -22,12 +22,15 @@ from typing import Any
 import sqlalchemy as sa
 
 from .metadata import KINDS, SIGNATURE_STATUSES
-from .models import NO_DATE, document_parties, documents
+from .models import NO_DATE, document_parties, documents, holdings
 from .rows import RAW_COLUMNS, DocumentRow, index_key
 
-__all__ = ["MAX_LIMIT", "SearchPage", "SearchQuery", "decode_cursor", "encode_cursor", "search_parameters", "search_statement"]
+__all__ = ["INSPECTABLE_ROLES", "MAX_LIMIT", "SearchPage", "SearchQuery", "decode_cursor", "encode_cursor", "search_parameters", "search_statement", "visible_statement"]
 
 MAX_LIMIT = 1000
+# The parties an inspector's grant reaches: the taxpayer as seller or buyer
+# (or the ledger's owner), not as the sender of someone else's envelope.
+INSPECTABLE_ROLES = ("supplier", "customer", "despatch-supplier", "delivery-customer", "owner")
 _CURSOR_VERSION = "k1"
 _DIGEST = re.compile(r"[0-9a-f]{64}\Z")
 # A date bound must never admit the NO_DATE sort key of undated documents.
@@ -85,10 +88,16 @@ class SearchQuery:
     ettn: str | None = None  # compared without case
     amount_min: Decimal | None = None  # payable amount, inclusive
     amount_max: Decimal | None = None
-    tenant: str | None = None
+    tenant: str | None = None  # held by this tenant
     signature_status: str | None = None
     limit: int = 100
     cursor: str | None = None
+    # What the asking principal may see, set by the access rules, never by a
+    # client: documents held by one of *tenants*, or (union) matching one of
+    # *windows* = (vkn as an inspectable party, issue date from, to).  None on
+    # both: unrestricted.  Empty: nothing.
+    tenants: frozenset[str] | None = None
+    windows: tuple[tuple[str, dt.date, dt.date], ...] | None = None
 
     def __post_init__(self) -> None:
         for name in ("vkn", "profile", "type_code", "doc_id", "ettn", "tenant", "kind", "signature_status"):
@@ -111,6 +120,18 @@ class SearchQuery:
             raise ValueError(f"limit must be an integer from 1 to {MAX_LIMIT}, got {self.limit!r}")
         if self.cursor is not None:
             decode_cursor(self.cursor)
+        if self.tenants is not None:
+            object.__setattr__(self, "tenants", frozenset(self.tenants))
+        if self.windows is not None:
+            windows = tuple(tuple(w) for w in self.windows)
+            for vkn, start, end in windows:
+                if not isinstance(vkn, str) or not vkn or start > end:
+                    raise ValueError(f"bad scope window {(vkn, start, end)!r}")
+            object.__setattr__(self, "windows", windows)
+
+    @property
+    def sees_nothing(self) -> bool:
+        return (self.tenants is not None or self.windows is not None) and not self.tenants and not self.windows
 
     def after(self, cursor: str | None) -> SearchQuery:
         """The same query, continuing after *cursor*."""
@@ -135,7 +156,6 @@ _DOCUMENT_FILTERS: dict[str, tuple[sa.Column[Any], Callable[[Any, Any], Any]]] =
     "ettn": (documents.c.ettn_key, operator.eq),
     "amount_min": (documents.c.payable_amount_num, operator.ge),
     "amount_max": (documents.c.payable_amount_num, operator.le),
-    "tenant": (documents.c.tenant, operator.eq),
     "signature_status": (documents.c.signature_status, operator.eq),
 }
 
@@ -146,7 +166,7 @@ _KEYED = frozenset({"vkn", "doc_id", "ettn", "tenant"})
 def search_parameters(q: SearchQuery, fetch: int) -> tuple[frozenset[str], dict[str, Any]]:
     """The shape of *q* (which filters it uses) and the values to bind."""
     params: dict[str, Any] = {"fetch": fetch}
-    for name in ("vkn", *_DOCUMENT_FILTERS):
+    for name in ("vkn", "tenant", *_DOCUMENT_FILTERS):
         value = getattr(q, name)
         if value is not None:
             if name == "ettn":
@@ -159,10 +179,37 @@ def search_parameters(q: SearchQuery, fetch: int) -> tuple[frozenset[str], dict[
         params["date_to"] = q.date_to
     if q.cursor is not None:
         params["after_date"], params["after_digest"] = decode_cursor(q.cursor)
+    if q.tenants is not None or q.windows is not None:
+        params["scope"] = True
+        if q.tenants:
+            params["scope_tenants"] = sorted(q.tenants)
+        for i, (vkn, start, end) in enumerate(q.windows or ()):
+            params[f"w{i}_vkn"], params[f"w{i}_from"], params[f"w{i}_to"] = index_key(vkn), start, end
     return frozenset(params), params
 
 
 @functools.lru_cache(maxsize=512)
+def _held_by(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[bool]:
+    h = holdings
+    return sa.exists(sa.select(1).select_from(h).where(h.c.digest == documents.c.digest, condition))
+
+
+def _scope_condition(shape: frozenset[str]) -> sa.ColumnElement[bool]:
+    d, p = documents, document_parties.alias("scope_party")
+    allowed: list[sa.ColumnElement[bool]] = []
+    if "scope_tenants" in shape:
+        allowed.append(_held_by(holdings.c.tenant.in_(sa.bindparam("scope_tenants", expanding=True))))
+    i = 0
+    while f"w{i}_vkn" in shape:
+        party = sa.exists(sa.select(1).select_from(p).where(
+            p.c.digest == d.c.digest, p.c.party_id == sa.bindparam(f"w{i}_vkn"), p.c.role.in_(INSPECTABLE_ROLES)))
+        # issue_date, not sort_date: an undated document is in no period.
+        allowed.append(sa.and_(d.c.issue_date >= sa.bindparam(f"w{i}_from", type_=sa.Date()),
+                               d.c.issue_date <= sa.bindparam(f"w{i}_to", type_=sa.Date()), party))
+        i += 1
+    return sa.or_(*allowed) if allowed else sa.false()
+
+
 def search_statement(shape: frozenset[str]) -> sa.Select[Any]:
     """SELECT of the DocumentRow columns for one query shape, values as bind parameters.
 
@@ -172,6 +219,10 @@ def search_statement(shape: frozenset[str]) -> sa.Select[Any]:
     """
     d = documents
     doc_filters = [op(col, sa.bindparam(name)) for name, (col, op) in _DOCUMENT_FILTERS.items() if name in shape]
+    if "tenant" in shape:
+        doc_filters.append(_held_by(holdings.c.tenant == sa.bindparam("tenant")))
+    if "scope" in shape:
+        doc_filters.append(_scope_condition(shape))
 
     def key_filters(sort_date: sa.ColumnElement[Any], digest: sa.ColumnElement[Any]) -> list[Any]:
         conds: list[Any] = []
@@ -208,3 +259,13 @@ def search_statement(shape: frozenset[str]) -> sa.Select[Any]:
         .join_from(keys_sq, d, d.c.digest == keys_sq.c.digest)
         .order_by(keys_sq.c.sort_date.desc(), keys_sq.c.digest.desc())
     )
+
+
+@functools.lru_cache(maxsize=64)
+def visible_statement(shape: frozenset[str]) -> sa.Select[Any]:
+    """Which of the digests bound as ``digests`` the scope in *shape* lets one see."""
+    d = documents
+    conds = [d.c.digest.in_(sa.bindparam("digests", expanding=True))]
+    if "scope" in shape:
+        conds.append(_scope_condition(shape))
+    return sa.select(d.c.digest).where(*conds)

@@ -29,6 +29,7 @@ __all__ = [
     "DocumentRow",
     "IndexStats",
     "document_values",
+    "holding_values",
     "index_key",
     "json_safe",
     "party_values",
@@ -371,6 +372,20 @@ def party_values(rec: IndexRecord) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def holding_values(rec: IndexRecord) -> dict[str, Any]:
+    """The holding a document's own leaf makes: for its tenant, or "" for none."""
+    return {
+        "digest": rec.digest,
+        "tenant": rec.tenant or "",
+        "log_index": rec.log_index,
+        "received_at": rec.received_at,
+        "retain_until": rec.retain_until,
+        "legal_hold": rec.legal_hold,
+        "source_name": rec.source_name,
+        "sort_date": rec.metadata.issue_date or NO_DATE,
+    }
 
 
 def ref_values(rec: IndexRecord) -> list[dict[str, Any]]:

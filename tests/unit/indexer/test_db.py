@@ -465,7 +465,7 @@ def test_dump_is_equal_whatever_the_order_records_arrive_in(tmp_path: Path) -> N
     b.set_signature(digest_of(4), SignatureReport(status="valid"))
     dump_a, dump_b = a.dump(), b.dump()
     assert dump_a == dump_b
-    assert {d["table"] for d in dump_a} == {"documents", "document_parties", "document_refs", "index_meta"}
+    assert {d["table"] for d in dump_a} == {"documents", "document_parties", "document_refs", "holdings", "index_meta"}
     assert json.dumps(dump_a)  # JSON-safe
     b.set_legal_hold(digest_of(7), True)  # one fact differs -> dumps differ
     assert a.dump() != b.dump()
@@ -489,7 +489,7 @@ def test_migrations_produce_exactly_the_models(index: Index, db_path: Path) -> N
         sa.Table("documents", changed, sa.Column("extra", sa.Integer()), extend_existing=True)
         assert any(diff[0] == "add_column" for diff in compare_metadata(ctx, changed))
         versions = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all()
-    assert versions == ["0001"]
+    assert versions == ["0002"]
     engine.dispose()
 
 

@@ -1,0 +1,388 @@
+"""Who may see and do what: principals, tokens, inspector grants, and the access log.
+
+Roles (LAW.md, "Who uses it"):
+
+    admin       operates the archive: principals, tokens, grants, legal holds; sees everything
+    integrator  archives for its linked tenants; reads their holdings
+    accountant  reads and exports its linked tenants' holdings; never archives
+    inspector   reads, and only what its unexpired grants cover: for a grant (VKN, period), the
+                documents in which the VKN is an inspectable party (supplier, customer, despatch
+                supplier, delivery customer, ledger owner) and whose issue date is in the period
+
+A tenant is a taxpayer (VKN/TCKN).  A tenant-linked principal sees the documents its tenants
+hold (see "Holding" in FORMAT.md), not every document that names them.
+
+Every request an inspector makes is an access event: a log leaf appended, durably, before the
+answer leaves, naming the principal, the grants, the parameters and every document shown.  The
+taxpayer can then prove what was shown and the inspector what was received (``access_log``).
+
+Principals, tokens and grants are log leaves too, so the index rows that authenticate a request
+are derived and rebuilt with the rest (invariant 5).  A token is shown once: only its sha256 is
+kept, in the leaf and in the index.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import hmac
+import re
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..indexer.accessdb import AccessEventRow, GrantRow, PrincipalRow, TokenRow
+from ..indexer.query import SearchPage, SearchQuery
+from ..indexer.rows import DocumentRow
+from .errors import Conflict, DocumentNotFound, Forbidden, NotFound, Unauthenticated
+
+if TYPE_CHECKING:
+    from ..indexer.db import Index
+    from .archive import Archive
+
+__all__ = [
+    "ACTIONS",
+    "ROLES",
+    "AccessControl",
+    "NewToken",
+    "Principal",
+    "apply_access_leaf",
+    "parse_vkn",
+    "query_params",
+]
+
+ROLES = ("admin", "integrator", "accountant", "inspector")
+ACTIONS = ("search", "view", "original", "evidence", "verify", "print", "export", "package")
+ACCESS_LEAVES = ("principal", "token", "token-revoke", "grant", "grant-revoke", "access")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}\Z")
+_VKN = re.compile(r"[0-9]{10,11}\Z")
+_TOKEN = re.compile(r"earsiv_([0-9a-f]{16})_([A-Za-z0-9_-]{43})\Z")
+MAX_REFERENCE = 1000
+UTC = dt.UTC
+
+
+def parse_vkn(value: str, what: str = "VKN") -> str:
+    if not isinstance(value, str) or not _VKN.match(value):
+        raise ValueError(f"{value!r} is not a {what}: a VKN has 10 digits, a TCKN 11")
+    return value
+
+
+def _iso(t: dt.datetime | None) -> str | None:
+    return None if t is None else t.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _when(text: str | None) -> dt.datetime | None:
+    return None if text is None else dt.datetime.fromisoformat(text)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    name: str
+    role: str
+    tenants: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not _NAME.match(self.name):
+            raise ValueError(f"{self.name!r} is not a principal name: 1-64 of A-Z a-z 0-9 . _ @ -, starting with a letter or digit")
+        if self.role not in ROLES:
+            raise ValueError(f"unknown role {self.role!r}; roles: {', '.join(ROLES)}")
+        object.__setattr__(self, "tenants", frozenset(parse_vkn(t, "tenant VKN") for t in self.tenants))
+        if self.tenants and self.role in ("admin", "inspector"):
+            raise ValueError(f"an {self.role} is not linked to tenants "
+                             f"({'it sees everything' if self.role == 'admin' else 'it sees through grants'})")
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    @classmethod
+    def from_row(cls, row: PrincipalRow) -> Principal:
+        return cls(row.name, row.role, frozenset(row.tenants))
+
+
+@dataclass(frozen=True, slots=True)
+class NewToken:
+    id: str
+    token: str  # shown once, never stored
+    principal: str
+    expires_at: dt.datetime | None
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("ascii")).hexdigest()
+
+
+def apply_access_leaf(index: Index, log_index: int, entry: dict) -> bool:
+    """Mirror an access-model leaf in the index; False if *entry* is not one."""
+    kind = entry.get("type")
+    if kind not in ACCESS_LEAVES:
+        return False
+    at = _when(entry["at"])
+    assert at is not None
+    ax = index.access
+    if kind == "principal":
+        ax.put_principal(PrincipalRow(entry["name"], entry["role"], tuple(sorted(entry.get("tenants", ()))),
+                                      bool(entry.get("disabled", False)), at, log_index))
+    elif kind == "token":
+        ax.put_token(TokenRow(entry["id"], entry["principal"], entry["sha256"], at, _when(entry.get("expires_at")),
+                              None, log_index))
+    elif kind == "token-revoke":
+        ax.revoke_token(entry["id"], at)
+    elif kind == "grant":
+        expires = _when(entry["expires_at"])
+        assert expires is not None
+        ax.put_grant(GrantRow(entry["id"], entry["inspector"], entry["vkn"], dt.date.fromisoformat(entry["from"]),
+                              dt.date.fromisoformat(entry["to"]), expires, entry["reference"], entry["by"], at, None,
+                              log_index))
+    elif kind == "grant-revoke":
+        ax.revoke_grant(entry["id"], at)
+    else:
+        vkns = sorted({g["vkn"] for g in entry.get("grants", ())}) or [""]
+        ax.add_access_events([AccessEventRow(log_index, v, entry["principal"], entry["action"], at,
+                                             len(entry.get("documents", ()))) for v in vkns])
+    return True
+
+
+class AccessControl:
+    """The access rules of one archive; every change is a log leaf appended through the archive."""
+
+    def __init__(self, archive: Archive) -> None:
+        self.archive = archive
+        self.index = archive.index
+
+    # -- principals and tokens -----------------------------------------------
+    def add_principal(self, name: str, role: str, tenants: Iterable[str] = (), *, by: str) -> Principal:
+        p = Principal(name, role, frozenset(tenants))
+        if self.index.access.principal(p.name) is not None:
+            raise Conflict(f"principal {p.name!r} exists already", name=p.name)
+        self._principal_leaf(p, disabled=False, by=by)
+        return p
+
+    def set_principal(self, name: str, *, tenants: Iterable[str] | None = None, disabled: bool | None = None,
+                      by: str) -> Principal:
+        row = self._principal_row(name)
+        p = Principal(row.name, row.role, frozenset(row.tenants if tenants is None else tenants))
+        self._principal_leaf(p, disabled=row.disabled if disabled is None else disabled, by=by)
+        return p
+
+    def _principal_leaf(self, p: Principal, *, disabled: bool, by: str) -> None:
+        self.archive.append_event({"v": 1, "type": "principal", "name": p.name, "role": p.role,
+                                   "tenants": sorted(p.tenants), "disabled": disabled, "at": _iso(_now()), "by": by})
+
+    def _principal_row(self, name: str) -> PrincipalRow:
+        row = self.index.access.principal(name)
+        if row is None:
+            raise NotFound(f"no principal named {name!r}", name=name)
+        return row
+
+    def principals(self) -> list[PrincipalRow]:
+        return self.index.access.principals()
+
+    def create_token(self, name: str, expires_at: dt.datetime | None = None, *, by: str,
+                     now: dt.datetime | None = None) -> NewToken:
+        row = self._principal_row(name)
+        if row.disabled:
+            raise Forbidden(f"principal {name!r} is disabled", name=name)
+        now = now or _now()
+        if expires_at is not None:
+            if expires_at.tzinfo is None:
+                raise ValueError("expires_at must be an aware datetime")
+            if expires_at <= now:
+                raise ValueError(f"the token would expire in the past ({_iso(expires_at)})")
+        token_id = secrets.token_hex(8)
+        token = f"earsiv_{token_id}_{secrets.token_urlsafe(32)}"
+        self.archive.append_event({"v": 1, "type": "token", "id": token_id, "principal": row.name,
+                                   "sha256": _token_hash(token), "expires_at": _iso(expires_at),
+                                   "at": _iso(now), "by": by})
+        return NewToken(token_id, token, row.name, expires_at)
+
+    def revoke_token(self, token_id: str, *, by: str) -> TokenRow:
+        m = _TOKEN.match(token_id)
+        token_id = m.group(1) if m else token_id  # the token itself names its id too
+        row = self.index.access.token(token_id)
+        if row is None:
+            raise NotFound(f"no token with id {token_id!r}", name=token_id)
+        if row.revoked_at is None:
+            self.archive.append_event({"v": 1, "type": "token-revoke", "id": token_id, "at": _iso(_now()), "by": by})
+        return self.index.access.token(token_id) or row
+
+    def tokens(self, principal: str | None = None) -> list[TokenRow]:
+        return self.index.access.tokens(principal)
+
+    def authenticate(self, token: str, now: dt.datetime | None = None) -> Principal:
+        """The principal a bearer token stands for; ``Unauthenticated`` for anything else."""
+        m = _TOKEN.match(token or "")
+        if m is None:
+            raise Unauthenticated("not an earsiv token (expected earsiv_<id>_<secret>)")
+        row = self.index.access.token(m.group(1))
+        # Compare hashes in constant time even when the id is unknown.
+        expected = row.sha256 if row is not None else "0" * 64
+        if not hmac.compare_digest(expected, _token_hash(token)) or row is None:
+            raise Unauthenticated("unknown token")
+        now = now or _now()
+        if row.revoked_at is not None:
+            raise Unauthenticated(f"token {row.id} was revoked at {_iso(row.revoked_at)}")
+        if row.expires_at is not None and now >= row.expires_at:
+            raise Unauthenticated(f"token {row.id} expired at {_iso(row.expires_at)}")
+        p = self.index.access.principal(row.principal)
+        if p is None or p.disabled:
+            raise Unauthenticated(f"principal {row.principal!r} of token {row.id} is disabled")
+        return Principal.from_row(p)
+
+    # -- grants ----------------------------------------------------------------
+    def add_grant(self, inspector: str, vkn: str, date_from: dt.date, date_to: dt.date, expires_at: dt.datetime,
+                  reference: str, *, by: str, now: dt.datetime | None = None) -> GrantRow:
+        row = self._principal_row(inspector)
+        if row.role != "inspector":
+            raise Forbidden(f"{inspector!r} is an {row.role}, not an inspector: grants are for inspectors", name=inspector)
+        parse_vkn(vkn)
+        if date_from > date_to:
+            raise ValueError(f"the granted period starts ({date_from}) after it ends ({date_to})")
+        now = now or _now()
+        if expires_at.tzinfo is None:
+            raise ValueError("expires_at must be an aware datetime")
+        if expires_at <= now:
+            raise ValueError(f"the grant would expire in the past ({_iso(expires_at)})")
+        reference = (reference or "").strip()
+        if not reference or len(reference) > MAX_REFERENCE:
+            raise ValueError(f"the reference (the inspection order) must be 1-{MAX_REFERENCE} characters")
+        grant_id = secrets.token_hex(8)
+        self.archive.append_event({"v": 1, "type": "grant", "id": grant_id, "inspector": row.name, "vkn": vkn,
+                                   "from": date_from.isoformat(), "to": date_to.isoformat(),
+                                   "expires_at": _iso(expires_at), "reference": reference, "at": _iso(now), "by": by})
+        grant = self.index.access.grant(grant_id)
+        assert grant is not None
+        return grant
+
+    def revoke_grant(self, grant_id: str, *, by: str) -> GrantRow:
+        row = self.index.access.grant(grant_id)
+        if row is None:
+            raise NotFound(f"no grant with id {grant_id!r}", name=grant_id)
+        if row.revoked_at is None:
+            self.archive.append_event({"v": 1, "type": "grant-revoke", "id": grant_id, "at": _iso(_now()), "by": by})
+        return self.index.access.grant(grant_id) or row
+
+    def grants(self, p: Principal, *, vkn: str | None = None) -> list[GrantRow]:
+        if p.is_admin:
+            return self.index.access.grants(vkn=vkn)
+        if p.role == "inspector":
+            return self.index.access.grants(inspector=p.name, vkn=vkn)
+        raise Forbidden(f"an {p.role} has no grants to list")
+
+    def active_grants(self, p: Principal, now: dt.datetime | None = None) -> list[GrantRow]:
+        now = now or _now()
+        return [g for g in self.index.access.grants(inspector=p.name) if g.active(now)]
+
+    # -- what a principal may do ------------------------------------------------
+    def require(self, p: Principal, *roles: str, what: str) -> None:
+        if p.role not in roles:
+            raise Forbidden(f"an {p.role} may not {what}")
+
+    def ingest_tenant(self, p: Principal, tenant: str | None) -> str | None:
+        """The tenant *p* archives for: checked against its links, defaulted when it has one."""
+        if p.is_admin:
+            return tenant
+        if p.role != "integrator":
+            raise Forbidden(f"an {p.role} may not archive documents")
+        if tenant is None:
+            if len(p.tenants) != 1:
+                raise Forbidden(f"say which tenant to archive for (linked: {', '.join(sorted(p.tenants)) or 'none'})")
+            return next(iter(p.tenants))
+        if tenant not in p.tenants:
+            raise Forbidden(f"integrator {p.name!r} is not linked to tenant {tenant}")
+        return tenant
+
+    def scoped(self, p: Principal, q: SearchQuery, now: dt.datetime | None = None) -> tuple[SearchQuery, list[GrantRow]]:
+        """*q* restricted to what *p* may see, and the grants that allow it (inspectors)."""
+        if p.is_admin:
+            return q, []
+        if p.role in ("integrator", "accountant"):
+            return dataclasses.replace(q, tenants=p.tenants, windows=None), []
+        grants = self.active_grants(p, now)
+        if q.vkn is not None:
+            grants = [g for g in grants if g.vkn == q.vkn]
+        # Only grants whose period meets the asked dates can show anything.
+        grants = [g for g in grants if (q.date_to is None or g.date_from <= q.date_to)
+                  and (q.date_from is None or q.date_from <= g.date_to)]
+        windows = tuple((g.vkn, g.date_from, g.date_to) for g in grants)
+        scoped = dataclasses.replace(q, tenants=None, windows=windows)
+        if len({g.vkn for g in grants}) == 1 and q.vkn is None:
+            # One taxpayer: drive the query by its VKN (the party index), not by a scan.
+            scoped = dataclasses.replace(scoped, vkn=grants[0].vkn)
+        return scoped, grants
+
+    def search(self, p: Principal, q: SearchQuery, *, params: dict[str, Any] | None = None,
+               action: str = "search") -> tuple[SearchPage, int | None]:
+        """A page of what *p* may see; for an inspector also the log index of the access event."""
+        scoped, grants = self.scoped(p, q)
+        page = self.index.search(scoped)
+        event = None
+        if p.role == "inspector":
+            event = self.record(p, action, grants, params if params is not None else query_params(q),
+                                [r.digest for r in page.rows])
+        return page, event
+
+    def document(self, p: Principal, digest: str, action: str = "view") -> tuple[DocumentRow, int | None]:
+        """The row of a document *p* may see, else ``DocumentNotFound`` (existence is not revealed)."""
+        row = self.index.get(digest)
+        missing = DocumentNotFound(f"no document with digest {digest} in this archive", name=digest)
+        if row is None:
+            raise missing
+        if p.is_admin:
+            return row, None
+        if p.role in ("integrator", "accountant"):
+            if not self.index.visible([digest], SearchQuery(tenants=p.tenants)):
+                raise missing
+            return row, None
+        grants = [g for g in self.active_grants(p)
+                  if self.index.visible([digest], SearchQuery(windows=((g.vkn, g.date_from, g.date_to),)))]
+        if not grants:
+            raise missing
+        return row, self.record(p, action, grants, {"digest": digest}, [digest])
+
+    def visible_tenants(self, p: Principal) -> frozenset[str] | None:
+        """Whose holdings *p* may see: None for all (admins)."""
+        if p.is_admin:
+            return None
+        return p.tenants  # inspectors: none (they see documents, not holdings)
+
+    def record(self, p: Principal, action: str, grants: Sequence[GrantRow], params: dict[str, Any],
+               digests: Sequence[str]) -> int:
+        """Append an access event; return its log index.  Durable before the caller answers."""
+        if action not in ACTIONS:
+            raise ValueError(f"unknown action {action!r}")
+        return self.archive.append_event({
+            "v": 1, "type": "access", "principal": p.name, "role": p.role, "action": action,
+            "grants": [{"id": g.id, "vkn": g.vkn, "reference": g.reference} for g in grants],
+            "params": params, "documents": list(digests), "at": _iso(_now()),
+        })
+
+    def access_log(self, p: Principal, *, vkn: str | None = None, after: int | None = None,
+                   limit: int = 100) -> list[AccessEventRow]:
+        """Access events *p* may read: admins all, tenants' principals their taxpayers', inspectors their own."""
+        ax = self.index.access
+        if p.is_admin:
+            return ax.access_events(vkn=vkn, after=after, limit=limit)
+        if p.role == "inspector":
+            return ax.access_events(vkn=vkn, principal=p.name, after=after, limit=limit)
+        if vkn is not None and vkn not in p.tenants:
+            raise Forbidden(f"{p.name!r} is not linked to tenant {vkn}")
+        return ax.access_events(vkns=[vkn] if vkn else p.tenants, after=after, limit=limit)
+
+
+def query_params(q: SearchQuery) -> dict[str, Any]:
+    """What the client asked, as it goes into an access event (never the scope we added)."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(q):
+        if f.name in ("tenants", "windows"):
+            continue
+        value = getattr(q, f.name)
+        if value is not None:
+            out[f.name] = value if isinstance(value, (int, str)) else str(value)
+    return out
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(UTC)
