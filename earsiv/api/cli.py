@@ -121,7 +121,8 @@ def init(ctx: click.Context, store_url: str | None, db_url: str | None) -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--tenant", metavar="VKN", help="Taxpayer (VKN/TCKN) the documents are archived for.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per input file on stdout.")
-@click.option("--no-signatures", is_flag=True, help="Do not wait for signature inspection (it stays pending; see `status`).")
+@click.option("--no-signatures", is_flag=True,
+              help="Do not wait for signature inspection and full-text indexing (they stay pending; see `status`).")
 @click.pass_context
 def ingest(ctx: click.Context, paths: tuple[Path, ...], tenant: str | None, as_json: bool, no_signatures: bool) -> None:
     """Archive files, folders (recursively) and .zip archives.
@@ -150,6 +151,9 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], tenant: str | None, as_j
             pending = arch.index.stats().pending_signatures
             with _progress(pending, "signatures", _tty() and pending > 0) as bar:
                 arch.inspect_pending(bar.update)
+            lag = arch.text.lag()
+            with _progress(lag, "full-text", _tty() and lag > 0) as bar:
+                arch.text.catch_up(bar.update)
     finally:
         arch.close()
     if not as_json:
@@ -170,20 +174,27 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], tenant: str | None, as_j
 @click.option("--ettn", help="ETTN (cbc:UUID), any case.")
 @click.option("--profile", help="ProfileID, e.g. TICARIFATURA.")
 @click.option("--type", "type_code", help="Type code, e.g. SATIS, IADE.")
+@click.option("-q", "--text", help="Words in party names, item names and notes, any keyboard (İ/I/ı, ş/s...); "
+                                   "names match by prefix. Ranked, then newest first.")
+@click.option("--tenant", metavar="VKN", help="Held by this tenant.")
 @click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True)
 @click.option("--cursor", help="Continue after a previous page (printed with --json).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 @click.pass_context
-def search(ctx, vkn, date_from, date_to, kind, doc_id, ettn, profile, type_code, limit, cursor, as_json) -> None:
-    """Find documents by party, date, kind, number or ETTN (newest first)."""
+def search(ctx, vkn, date_from, date_to, kind, doc_id, ettn, profile, type_code, text, tenant, limit, cursor,
+           as_json) -> None:
+    """Find documents by party, date, kind, number, ETTN or words (newest first)."""
     try:
         q = SearchQuery(vkn=vkn, date_from=_date(date_from, "--from"), date_to=_date(date_to, "--to"), kind=kind,
-                        doc_id=doc_id, ettn=ettn, profile=profile, type_code=type_code, limit=limit, cursor=cursor)
+                        doc_id=doc_id, ettn=ettn, profile=profile, type_code=type_code, text=text, tenant=tenant,
+                        limit=limit, cursor=cursor)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     arch = _open(ctx)
     try:
-        page = arch.index.search(q)
+        if q.text is not None:
+            arch.text.catch_up()  # what was archived since the last run is found too
+        page = arch.search(q)
     finally:
         arch.index.close()
     if as_json:
@@ -285,7 +296,7 @@ def evidence(ctx, digest: str, output: Path) -> None:
 @cli.command()
 @click.pass_context
 def reindex(ctx) -> None:
-    """Rebuild the SQL index from the object store alone."""
+    """Rebuild the SQL and full-text indexes from the object store alone."""
     arch = _open(ctx)
     try:
         with _progress(arch.log.size, "reindex", _tty()) as bar:
@@ -319,7 +330,8 @@ def status(ctx, as_json: bool) -> None:
         click.echo(f"last checkpoint:  size {cp['size']} at {cp['time']}, {stamp}")
     else:
         click.echo("last checkpoint:  none")
-    click.echo(f"pending:          {st['pending']['signature_checks']} signature checks, {st['pending']['unstamped_checkpoints']} unstamped checkpoints")
+    click.echo(f"pending:          {st['pending']['signature_checks']} signature checks, {st['pending']['unstamped_checkpoints']} unstamped checkpoints, "
+               f"{st['pending']['fulltext']} log entries not yet in the full-text index")
     for k, n in sorted(st["by_kind"].items()):
         click.echo(f"  {k:<16} {n}")
 
@@ -328,15 +340,20 @@ def status(ctx, as_json: bool) -> None:
 @click.argument("digest", callback=lambda c, p, v: _digest(v))
 @click.argument("state", type=click.Choice(["on", "off"]))
 @click.option("--reason", default="", help="Why (recorded in the log).")
+@click.option("--tenant", metavar="VKN", help="Only this tenant's holding (default: every holding of the document).")
 @click.pass_context
-def legal_hold(ctx, digest: str, state: str, reason: str) -> None:
-    """Put a legal hold on a document, or lift it (recorded in the log)."""
+def legal_hold(ctx, digest: str, state: str, reason: str, tenant: str | None) -> None:
+    """Put a legal hold on a document, or lift it (recorded in the log).
+
+    The stored bytes stay held while any tenant's holding is held.
+    """
     arch = _open(ctx)
     try:
-        idx = arch.set_legal_hold(digest, state == "on", reason)
+        idx = arch.set_legal_hold(digest, state == "on", reason, tenant=tenant)
     finally:
         arch.close()
-    click.echo(f"legal hold {state} for {digest} (log entry {idx})")
+    whose = f" (holding of tenant {tenant})" if tenant else ""
+    click.echo(f"legal hold {state} for {digest}{whose} (log entry {idx})")
 
 
 @cli.command("migrate-store")
@@ -400,9 +417,12 @@ def main() -> None:
 
 # Commands that live in their own modules; imported last because they use the
 # helpers above.
+from .cli_access import access_log, grant, principal, token
 from .cli_export import export
 from .cli_package import package, verify_package
 
+for _command in (principal, token, grant, access_log):
+    cli.add_command(_command)
 cli.add_command(export)
 cli.add_command(package)
 cli.add_command(verify_package)

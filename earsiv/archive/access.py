@@ -298,6 +298,9 @@ class AccessControl:
         """*q* restricted to what *p* may see, and the grants that allow it (inspectors)."""
         if p.is_admin:
             return q, []
+        if q.tenant is not None and q.tenant not in p.tenants:
+            # Asking what another tenant holds is asking about that tenant.
+            raise Forbidden(f"{p.name!r} is not linked to tenant {q.tenant}")
         if p.role in ("integrator", "accountant"):
             return dataclasses.replace(q, tenants=p.tenants, windows=None), []
         grants = self.active_grants(p, now)
@@ -317,7 +320,7 @@ class AccessControl:
                action: str = "search") -> tuple[SearchPage, int | None]:
         """A page of what *p* may see; for an inspector also the log index of the access event."""
         scoped, grants = self.scoped(p, q)
-        page = self.index.search(scoped)
+        page = self.archive.search(scoped)
         event = None
         if p.role == "inspector":
             event = self.record(p, action, grants, params if params is not None else query_params(q),

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Self
+from typing import TYPE_CHECKING, Self
 from urllib.parse import urlparse
 
 from cryptography import x509
@@ -32,6 +32,7 @@ from cryptography import x509
 from ..indexer.db import Index
 from ..indexer.metadata import IndexRecord
 from ..indexer.parse import parse_document
+from ..indexer.query import SearchPage, SearchQuery
 from ..indexer.signature import inspect_signature
 from ..indexer.xmlsafe import parse_xml
 from . import blobs
@@ -51,6 +52,9 @@ from .retention import RetentionPolicy
 from .store import LocalStore, ObjectStore, PutItem
 from .tsa import HttpTSA, KamuSMTSA, LocalTSA
 
+if TYPE_CHECKING:
+    from .textsearch import TextSearch
+
 __all__ = ["ARCHIVE_OBJECT", "Archive", "Status", "open_store"]
 
 ARCHIVE_OBJECT = "earsiv.json"
@@ -68,6 +72,7 @@ class Status:
     last_checkpoint: dict | None
     pending_signatures: int
     unstamped_checkpoints: int
+    pending_fulltext: int
     by_kind: dict
     by_signature: dict
 
@@ -80,7 +85,8 @@ class Status:
             "stored_ratio": round(ratio, 5) if ratio is not None else None,
             "log_size": self.log_size,
             "last_checkpoint": self.last_checkpoint,
-            "pending": {"signature_checks": self.pending_signatures, "unstamped_checkpoints": self.unstamped_checkpoints},
+            "pending": {"signature_checks": self.pending_signatures, "unstamped_checkpoints": self.unstamped_checkpoints,
+                        "fulltext": self.pending_fulltext},
             "by_kind": self.by_kind,
             "by_signature": self.by_signature,
         }
@@ -124,6 +130,7 @@ class Archive:
         self.write_lock = threading.RLock()
         self.stamp_error: str | None = None
         self.access = AccessControl(self)
+        self._text: TextSearch | None = None
         self.catch_up()
 
     # -- life cycle --------------------------------------------------------
@@ -170,10 +177,25 @@ class Archive:
     def open(cls, home: Path) -> Archive:
         return cls(load_config(home))
 
+    @property
+    def text(self) -> TextSearch:
+        """The full-text index (HOME/fulltext), opened on first use."""
+        if self._text is None:
+            from .textsearch import TextSearch
+
+            self._text = TextSearch(self)
+        return self._text
+
+    def search(self, q: SearchQuery) -> SearchPage:
+        """A page of documents: from the full-text index when *q* has text, else from SQL."""
+        return self.text.search(q) if q.text is not None else self.index.search(q)
+
     def close(self) -> None:
         try:
             self.checkpoint()
         finally:
+            if self._text is not None:
+                self._text.close()
             self.index.close()
 
     def __enter__(self) -> Self:
@@ -394,6 +416,7 @@ class Archive:
         self.log.refresh()
         n = self._replay(0, progress)
         self.inspect_pending()
+        self.text.rebuild()
         return n
 
     def _replay(self, start: int, progress: Callable[[int], None] | None = None) -> int:
@@ -500,6 +523,7 @@ class Archive:
             last_checkpoint=last,
             pending_signatures=st.pending_signatures,
             unstamped_checkpoints=unstamped,
+            pending_fulltext=self.text.lag(),
             by_kind=dict(st.by_kind),
             by_signature=dict(st.by_signature_status),
         )

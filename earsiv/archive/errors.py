@@ -106,10 +106,10 @@ class ConfigError(ArchiveError):
 
 
 class DocumentNotFound(ArchiveError):
-    """No document with the given digest is held by this archive."""
+    """No document with the given digest is held by this archive (or none the asker may see)."""
 
     exit_code = 1
-    code = "not-found"
+    code = "document-not-found"
 
 
 class NotFound(ArchiveError):

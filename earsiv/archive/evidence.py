@@ -18,6 +18,7 @@ document; it raises :class:`VerificationError` naming the failed step.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from concurrent.futures import ThreadPoolExecutor
@@ -33,7 +34,7 @@ from .tsa_verify import verify_token
 if TYPE_CHECKING:
     from .archive import Archive
 
-__all__ = ["PROOF_VERSION", "Finding", "verify_all", "verify_document", "write_evidence"]
+__all__ = ["PROOF_VERSION", "Finding", "leaf_evidence", "verify_all", "verify_document", "write_evidence"]
 
 PROOF_VERSION = 1
 
@@ -69,10 +70,16 @@ def _stamped_checkpoint(arch: Archive, log_index: int) -> int:
     raise VerificationError(f"no stamped checkpoint covers leaf {log_index} (is the TSA reachable?)", step=4)
 
 
-def verify_document(arch: Archive, digest: str) -> Proven:
+def verify_document(arch: Archive, digest: str, leaf_index: int | None = None) -> Proven:
+    """Prove the document through its own leaf, or through the leaf of a later holding of it.
+
+    *leaf_index* names a ``holding`` leaf of this digest: a tenant's own evidence then
+    proves its holding without showing another tenant's leaf.
+    """
     row = arch.index.get(digest)
     if row is None:
         raise DocumentNotFound(f"no document with digest {digest} in this archive", name=digest)
+    index = row.log_index if leaf_index is None else leaf_index
     # 1. The blob decodes to bytes whose sha256 is the document's name.
     try:
         data = arch.original(digest)
@@ -80,25 +87,29 @@ def verify_document(arch: Archive, digest: str) -> Proven:
         raise VerificationError(f"blob missing or unreadable: {exc}", name=digest, step=1) from exc
     except VerificationError as exc:
         raise VerificationError(f"blob damaged: {exc.detail}", name=digest, step=1) from exc
-    # 2. The log leaf at the indexed position names exactly this document.
-    leaf = arch.log.read_leaf(row.log_index)
+    # 2. The log leaf at that position names exactly this document.
+    leaf = arch.log.read_leaf(index)
     entry = decode_entry(leaf)
-    if entry.get("type") != "document" or entry.get("digest") != digest or entry.get("size") != len(data):
-        raise VerificationError(f"log leaf {row.log_index} does not describe this document", name=digest, step=2)
+    if index == row.log_index:
+        names_it = entry.get("type") == "document" and entry.get("digest") == digest and entry.get("size") == len(data)
+    else:
+        names_it = entry.get("type") == "holding" and entry.get("digest") == digest
+    if not names_it:
+        raise VerificationError(f"log leaf {index} does not describe this document", name=digest, step=2)
     lh = merkle.leaf_hash(leaf)
-    if lh != arch.log.leaf_hash(row.log_index):
-        raise VerificationError(f"log leaf {row.log_index} changed since it was appended", name=digest, step=2)
+    if lh != arch.log.leaf_hash(index):
+        raise VerificationError(f"log leaf {index} changed since it was appended", name=digest, step=2)
     # 3. The leaf is included in a checkpoint signed by the archive key.
-    size = _stamped_checkpoint(arch, row.log_index)
+    size = _stamped_checkpoint(arch, index)
     cp, sig, token = arch.log.load_checkpoint(size)
     arch.signer.public.verify(sig, cp.body(), what=f"checkpoint {size}")
-    proof = arch.log.inclusion_proof(row.log_index, size)
-    merkle.verify_inclusion(row.log_index, size, lh, proof, cp.root)
+    proof = arch.log.inclusion_proof(index, size)
+    merkle.verify_inclusion(index, size, lh, proof, cp.root)
     # 4. The checkpoint is stamped by a trusted TSA.
     if token is None:
         raise VerificationError(f"checkpoint {size} has no time-stamp token", name=digest, step=4)
     info = verify_token(token, data=cp.body(), trusted_certs=arch.tsa_certificates())
-    return Proven(digest, row.log_index, size, cp.time.isoformat(), info.gen_time.isoformat())
+    return Proven(digest, index, size, cp.time.isoformat(), info.gen_time.isoformat())
 
 
 def verify_all(arch: Archive, digests: list[str] | None = None, progress=None) -> tuple[int, list[Finding]]:
@@ -236,8 +247,8 @@ How to check it with standard tools (no earsiv code needed)
 """
 
 
-def write_evidence(arch: Archive, digest: str, out: Path) -> dict:
-    proven = verify_document(arch, digest)
+def write_evidence(arch: Archive, digest: str, out: Path, leaf_index: int | None = None) -> dict:
+    proven = verify_document(arch, digest, leaf_index)
     out.mkdir(parents=True, exist_ok=True)
     leaf = arch.log.read_leaf(proven.log_index)
     size = proven.checkpoint_size
@@ -283,6 +294,38 @@ def write_evidence(arch: Archive, digest: str, out: Path) -> dict:
         (out / name).write_bytes(data)
     return {"digest": digest, "directory": str(out), "files": sorted(files), "log_index": proven.log_index,
             "checkpoint_size": size, "stamp_time": proven.stamp_time}
+
+
+def leaf_evidence(arch: Archive, log_index: int) -> dict:
+    """Offline evidence of any leaf (an access event, a grant): leaf, inclusion proof, checkpoint, token.
+
+    Checked here before it is handed out, with the same steps as a document's.
+    """
+    leaf = arch.log.read_leaf(log_index)
+    lh = merkle.leaf_hash(leaf)
+    if lh != arch.log.leaf_hash(log_index):
+        raise VerificationError(f"log leaf {log_index} changed since it was appended", step=2)
+    size = _stamped_checkpoint(arch, log_index)
+    cp, sig, token = arch.log.load_checkpoint(size)
+    arch.signer.public.verify(sig, cp.body(), what=f"checkpoint {size}")
+    proof = arch.log.inclusion_proof(log_index, size)
+    merkle.verify_inclusion(log_index, size, lh, proof, cp.root)
+    if token is None:
+        raise VerificationError(f"checkpoint {size} has no time-stamp token", step=4)
+    info = verify_token(token, data=cp.body(), trusted_certs=arch.tsa_certificates())
+    return {
+        "v": PROOF_VERSION,
+        "log_index": log_index,
+        "leaf": leaf.decode("utf-8"),
+        "leaf_hash": lh.hex(),
+        "tree_size": size,
+        "inclusion_proof": [h.hex() for h in proof],
+        "root": cp.root.hex(),
+        "checkpoint": cp.body().decode("utf-8"),
+        "checkpoint_sig": base64.b64encode(sig).decode("ascii"),
+        "checkpoint_tsr": base64.b64encode(token).decode("ascii"),
+        "stamp_time": info.gen_time.isoformat(),
+    }
 
 
 def _proof_steps(index: int, size: int, leaf_hash: bytes, proof: list[bytes]) -> list[dict]:

@@ -42,9 +42,11 @@ __all__ = ["FORMATS", "ExportSummary", "evidence_json", "export_bulk", "export_n
 
 
 
-def evidence_json(arch: Archive, digest: str) -> dict:
-    """The document's proof as one JSON object (the files of ``write_evidence``, inline)."""
-    proven = verify_document(arch, digest)
+def evidence_json(arch: Archive, digest: str, leaf_index: int | None = None) -> dict:
+    """The document's proof as one JSON object (the files of ``write_evidence``, inline).
+
+    *leaf_index*: prove it through that holding's leaf (see ``verify_document``)."""
+    proven = verify_document(arch, digest, leaf_index)
     leaf = arch.log.read_leaf(proven.log_index)
     size = proven.checkpoint_size
     cp, sig, token = arch.log.load_checkpoint(size)
@@ -67,26 +69,27 @@ def evidence_json(arch: Archive, digest: str) -> dict:
     }
 
 
-def provenance(arch: Archive, digest: str) -> tuple[Provenance, dict]:
+def provenance(arch: Archive, digest: str, leaf_index: int | None = None) -> tuple[Provenance, dict]:
     row = arch.index.get(digest)
     if row is None:
         raise DocumentNotFound(f"no document with digest {digest} in this archive", name=digest)
     try:
-        evidence = evidence_json(arch, digest)
+        evidence = evidence_json(arch, digest, leaf_index)
         checkpoint_time = evidence["checkpoint_time"]
     except VerificationError as exc:
         # Printed anyway (the law asks for the print), but the footer and the
         # embedded JSON say that the proof is missing and why.
         evidence, checkpoint_time = {"digest": digest, "error": str(exc)}, None
-    prov = Provenance(digest=digest, kind=row.kind, doc_id=row.doc_id, ettn=row.ettn, log_index=row.log_index,
+    log_index = row.log_index if leaf_index is None else leaf_index
+    prov = Provenance(digest=digest, kind=row.kind, doc_id=row.doc_id, ettn=row.ettn, log_index=log_index,
                       checkpoint_time=checkpoint_time, signature_status=row.signature_status)
     return prov, evidence
 
 
-def export_one(arch: Archive, digest: str, fmt: str) -> bytes:
+def export_one(arch: Archive, digest: str, fmt: str, leaf_index: int | None = None) -> bytes:
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, not {fmt!r}")
-    prov, evidence = provenance(arch, digest)
+    prov, evidence = provenance(arch, digest, leaf_index)
     return render_as(fmt, arch.original(digest), prov, evidence)
 
 

@@ -69,6 +69,8 @@ class PackageRequest:
     date_from: dt.date
     date_to: dt.date
     kind: str | None = None
+    # An inspector's grants, as SearchQuery.windows: only what they cover goes in.
+    windows: tuple[tuple[str, dt.date, dt.date], ...] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.vkn, str) or not re.fullmatch(r"\d{10,11}", self.vkn):
@@ -94,6 +96,7 @@ class PackageResult:
     pdfs: int = 0
     skipped: list[str] = field(default_factory=list)  # digests logged after the head checkpoint
     pdf_failures: list[tuple[str, str]] = field(default_factory=list)  # (digest, why it could not be printed)
+    digests: list[str] = field(default_factory=list)  # every document in the package, in order
 
     @property
     def empty(self) -> bool:
@@ -178,7 +181,8 @@ class _BagWriter:
 
 
 def _iter_rows(arch, req: PackageRequest, page_size: int):
-    q = SearchQuery(vkn=req.vkn, date_from=req.date_from, date_to=req.date_to, kind=req.kind, limit=page_size)
+    q = SearchQuery(vkn=req.vkn, date_from=req.date_from, date_to=req.date_to, kind=req.kind, limit=page_size,
+                    windows=req.windows)
     while True:
         page = arch.index.search(q)
         yield from page.rows
@@ -269,6 +273,7 @@ def build_package(
                 writer.writerow(values)
                 json_file.write(json.dumps(values, ensure_ascii=False) + "\n")
                 result.documents += 1
+                result.digests.append(row.digest)
                 if progress:
                     progress(1)
             result.checkpoints = sorted(used)

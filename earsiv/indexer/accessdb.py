@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql
 
 from .errors import IndexFailure
 from .models import access_events, documents, grants, holdings, principal_tenants, principals, tokens
+from .rows import index_key
 
 if TYPE_CHECKING:
     from .db import Index
@@ -108,7 +109,7 @@ class AccessIndex:
         if not rows:
             return
         values = [
-            {"digest": h.digest, "tenant": h.tenant, "log_index": h.log_index, "received_at": h.received_at,
+            {"digest": h.digest, "tenant": index_key(h.tenant), "log_index": h.log_index, "received_at": h.received_at,
              "retain_until": h.retain_until, "legal_hold": h.legal_hold, "source_name": h.source_name}
             for h in rows
         ]
@@ -137,7 +138,7 @@ class AccessIndex:
                 stmt = sa.select(h.digest, h.tenant, h.log_index, h.received_at, h.retain_until, h.legal_hold,
                                  h.source_name).where(h.digest.in_(wanted[i : i + _IN_CHUNK]))
                 if tenants is not None:
-                    stmt = stmt.where(h.tenant.in_(sorted(set(tenants))))
+                    stmt = stmt.where(h.tenant.in_(sorted({index_key(t) for t in tenants})))
                 for row in conn.execute(stmt.order_by(h.digest, h.log_index)):
                     out.setdefault(row.digest, []).append(HoldingRow(*row))
         return out
@@ -149,7 +150,7 @@ class AccessIndex:
         with self._ix._edge(f"cannot update holdings of {digest}"), self._ix._writer.begin() as conn:
             stmt = holdings.update().where(h.digest == digest)
             if tenant is not None:
-                stmt = stmt.where(h.tenant == tenant)
+                stmt = stmt.where(h.tenant == index_key(tenant))
             values: dict[str, Any] = {}
             if legal_hold is not None:
                 values["legal_hold"] = legal_hold

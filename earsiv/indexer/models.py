@@ -215,7 +215,7 @@ holdings = sa.Table(
     sa.Column(
         "digest", sa.String(64), sa.ForeignKey("documents.digest", ondelete="CASCADE"), primary_key=True
     ),
-    sa.Column("tenant", sa.String(11), primary_key=True),
+    sa.Column("tenant", _Str(), primary_key=True),  # in its index_key form, like documents.tenant
     sa.Column("log_index", sa.BigInteger(), nullable=False),
     sa.Column("received_at", UTCDateTime(), nullable=False),
     sa.Column("retain_until", UTCDateTime(), nullable=False),

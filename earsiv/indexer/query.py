@@ -25,13 +25,16 @@ from .metadata import KINDS, SIGNATURE_STATUSES
 from .models import NO_DATE, document_parties, documents, holdings
 from .rows import RAW_COLUMNS, DocumentRow, index_key
 
-__all__ = ["INSPECTABLE_ROLES", "MAX_LIMIT", "SearchPage", "SearchQuery", "decode_cursor", "encode_cursor", "search_parameters", "search_statement", "visible_statement"]
+__all__ = ["INSPECTABLE_ROLES", "MAX_LIMIT", "MAX_TEXT", "SearchPage", "SearchQuery", "decode_cursor", "decode_text_cursor",
+           "encode_cursor", "encode_text_cursor", "search_parameters", "search_statement", "visible_statement"]
 
 MAX_LIMIT = 1000
 # The parties an inspector's grant reaches: the taxpayer as seller or buyer
 # (or the ledger's owner), not as the sender of someone else's envelope.
 INSPECTABLE_ROLES = ("supplier", "customer", "despatch-supplier", "delivery-customer", "owner")
 _CURSOR_VERSION = "k1"
+_TEXT_CURSOR_VERSION = "t1"
+MAX_TEXT = 1000
 _DIGEST = re.compile(r"[0-9a-f]{64}\Z")
 # A date bound must never admit the NO_DATE sort key of undated documents.
 _FIRST_REAL_DAY = NO_DATE + dt.timedelta(days=1)
@@ -40,6 +43,26 @@ _FIRST_REAL_DAY = NO_DATE + dt.timedelta(days=1)
 def encode_cursor(sort_date: dt.date, digest: str) -> str:
     raw = f"{_CURSOR_VERSION}|{sort_date.isoformat()}|{digest}".encode("ascii")
     return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def encode_text_cursor(offset: int, max_log_index: int) -> str:
+    """A full-text page's cursor: how many hits were shown, and the log position the listing froze at."""
+    raw = f"{_TEXT_CURSOR_VERSION}|{offset}|{max_log_index}".encode("ascii")
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def decode_text_cursor(cursor: str) -> tuple[int, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+        version, offset, max_log_index = raw.split("|")
+        if version != _TEXT_CURSOR_VERSION or not offset.isdigit() or not max_log_index.lstrip("-").isdigit():
+            raise ValueError
+        out = int(offset), int(max_log_index)
+        if out[0] > 10**9 or not -1 <= out[1] < 2**62:
+            raise ValueError
+        return out
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise ValueError(f"not a full-text search cursor: {cursor!r}") from None
 
 
 def decode_cursor(cursor: str) -> tuple[dt.date, str]:
@@ -98,6 +121,10 @@ class SearchQuery:
     # both: unrestricted.  Empty: nothing.
     tenants: frozenset[str] | None = None
     windows: tuple[tuple[str, dt.date, dt.date], ...] | None = None
+    # Words to find in names, item names and notes (full-text, ranked): the
+    # page then comes from the full-text index, and its cursor is a text cursor.
+    text: str | None = None
+    digests: tuple[str, ...] | None = None  # only these documents (the rows of a full-text page)
 
     def __post_init__(self) -> None:
         for name in ("vkn", "profile", "type_code", "doc_id", "ettn", "tenant", "kind", "signature_status"):
@@ -118,8 +145,16 @@ class SearchQuery:
             raise ValueError(f"amount_min {self.amount_min} is over amount_max {self.amount_max}")
         if not isinstance(self.limit, int) or isinstance(self.limit, bool) or not 1 <= self.limit <= MAX_LIMIT:
             raise ValueError(f"limit must be an integer from 1 to {MAX_LIMIT}, got {self.limit!r}")
+        if self.text is not None:
+            if not isinstance(self.text, str) or not self.text.strip() or len(self.text) > MAX_TEXT:
+                raise ValueError(f"text must be 1-{MAX_TEXT} characters, not only spaces")
+            object.__setattr__(self, "text", self.text.strip())
         if self.cursor is not None:
-            decode_cursor(self.cursor)
+            (decode_text_cursor if self.text is not None else decode_cursor)(self.cursor)
+        if self.digests is not None:
+            object.__setattr__(self, "digests", tuple(self.digests))
+            if not all(isinstance(d, str) and _DIGEST.match(d) for d in self.digests):
+                raise ValueError("digests must be lower-case sha256 hex")
         if self.tenants is not None:
             object.__setattr__(self, "tenants", frozenset(self.tenants))
         if self.windows is not None:
@@ -177,12 +212,16 @@ def search_parameters(q: SearchQuery, fetch: int) -> tuple[frozenset[str], dict[
         params["date_from"] = max(q.date_from or _FIRST_REAL_DAY, _FIRST_REAL_DAY)
     if q.date_to is not None:
         params["date_to"] = q.date_to
+    if q.text is not None:
+        raise ValueError("a full-text query is answered by the full-text index, not by SQL")
     if q.cursor is not None:
         params["after_date"], params["after_digest"] = decode_cursor(q.cursor)
+    if q.digests is not None:
+        params["only_digests"] = list(q.digests)
     if q.tenants is not None or q.windows is not None:
         params["scope"] = True
         if q.tenants:
-            params["scope_tenants"] = sorted(q.tenants)
+            params["scope_tenants"] = sorted(index_key(t) for t in q.tenants)
         for i, (vkn, start, end) in enumerate(q.windows or ()):
             params[f"w{i}_vkn"], params[f"w{i}_from"], params[f"w{i}_to"] = index_key(vkn), start, end
     return frozenset(params), params
@@ -219,6 +258,8 @@ def search_statement(shape: frozenset[str]) -> sa.Select[Any]:
     """
     d = documents
     doc_filters = [op(col, sa.bindparam(name)) for name, (col, op) in _DOCUMENT_FILTERS.items() if name in shape]
+    if "only_digests" in shape:
+        doc_filters.append(d.c.digest.in_(sa.bindparam("only_digests", expanding=True)))
     if "tenant" in shape:
         doc_filters.append(_held_by(holdings.c.tenant == sa.bindparam("tenant")))
     if "scope" in shape:

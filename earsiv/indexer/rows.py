@@ -378,7 +378,7 @@ def holding_values(rec: IndexRecord) -> dict[str, Any]:
     """The holding a document's own leaf makes: for its tenant, or "" for none."""
     return {
         "digest": rec.digest,
-        "tenant": rec.tenant or "",
+        "tenant": index_key(rec.tenant or ""),
         "log_index": rec.log_index,
         "received_at": rec.received_at,
         "retain_until": rec.retain_until,

@@ -216,7 +216,9 @@ def test_status_reports_bytes_checkpoint_and_pending_work(ingested):
     assert st["documents"] == len(SAMPLE)
     assert 0 < st["bytes_stored"] < st["bytes_original"]
     assert st["last_checkpoint"]["stamped"] is True
-    assert set(st["pending"]) == {"signature_checks", "unstamped_checkpoints"}
+    assert set(st["pending"]) == {"signature_checks", "unstamped_checkpoints", "fulltext"}
+    # The CLI ingest waited for signatures and the full-text index.
+    assert st["pending"]["signature_checks"] == 0 and st["pending"]["fulltext"] == 0
 
 
 def test_usage_errors_exit_2_and_missing_documents_exit_1(cli):

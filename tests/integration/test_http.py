@@ -24,6 +24,7 @@ from fastapi.testclient import TestClient
 from earsiv.api.http import create_app
 from earsiv.archive.archive import Archive
 from earsiv.archive.errors import ConfigError
+from tests.helpers.auth import bearer, make_principal
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT.parent / "shared" / "corpus"
@@ -83,8 +84,13 @@ def home(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def client(home):
-    with TestClient(create_app(home)) as c:
+def admin(home) -> dict[str, str]:
+    return bearer(make_principal(home, "test-admin", "admin"))
+
+
+@pytest.fixture(scope="module")
+def client(home, admin):
+    with TestClient(create_app(home), headers=admin) as c:
         yield c
 
 
@@ -232,9 +238,9 @@ def test_create_app_refuses_a_home_that_is_not_an_archive(tmp_path):
         create_app(tmp_path / "empty")
 
 
-def test_body_size_limit(home):
+def test_body_size_limit(home, admin):
     rel = "efatura/gib121_TEVKIFAT.xml"  # 5800 bytes
-    with TestClient(create_app(home, max_body_bytes=1000)) as c:
+    with TestClient(create_app(home, max_body_bytes=1000), headers=admin) as c:
         body = is_problem(post_xml(c, rel), 413, "body-too-large")
         assert "1000" in body["detail"]
 
@@ -375,7 +381,8 @@ def test_show(client, base):
     assert (doc["doc_id"], doc["issue_date"]) == ("SRM2012000086985", "2012-08-04")
     assert doc["ettn"].upper() == GIB_SAMPLE_ETTN
     assert doc["size"] == len((CORPUS / "efatura/gib121_TEVKIFAT.xml").read_bytes())
-    assert doc["source_name"] == "gib121_TEVKIFAT.xml"
+    assert [h["source_name"] for h in doc["holdings"]] == ["gib121_TEVKIFAT.xml"]  # the admin sees every holding
+    assert doc["holdings"][0]["tenant"] is None and doc["holdings"][0]["legal_hold"] is False
 
 
 def test_unknown_and_malformed_digests(client):
@@ -472,7 +479,7 @@ def test_status_and_health(client, base):
     assert st["by_kind"]["e-irsaliye"] == sum(d["kind"] == "e-irsaliye" for d in everything)
     assert st["bytes_original"] == sum(d["size"] for d in everything)
     assert st["log_size"] >= st["documents"]
-    assert set(st["pending"]) == {"signature_checks", "unstamped_checkpoints"}
+    assert set(st["pending"]) == {"signature_checks", "unstamped_checkpoints", "fulltext"}
     r = client.get("/healthz")
     assert r.status_code == 200 and r.json() == {"status": "ok"}
 
@@ -482,7 +489,7 @@ def test_verify_then_corrupt_blob(tmp_path):
     Archive.init(home).close()
     rel = "eirsaliye/gib121_Irsaliye-Ornek2.xml"
     digest = sha(rel)
-    with TestClient(create_app(home)) as c:
+    with TestClient(create_app(home), headers=bearer(make_principal(home, "test-admin", "admin"))) as c:
         assert post_xml(c, rel).status_code == 200
         r = c.post(f"/v1/documents/{digest}/verify")
         assert r.status_code == 200

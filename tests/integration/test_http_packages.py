@@ -13,6 +13,7 @@ from earsiv.archive.archive import Archive
 from earsiv.archive.package_verify import verify_package
 from earsiv.archive.sources import expand
 from tests.conftest import CORPUS
+from tests.helpers.auth import bearer, make_principal
 
 FILES = ["eirsaliye/gib121_Irsaliye-Ornek1.xml", "eirsaliye/gib121_Irsaliye-Ornek2.xml", "efatura/gib121_HASTANE.xml"]
 
@@ -22,7 +23,7 @@ def client(home):
     with Archive.open(home) as arch:
         results = list(arch.ingest(expand([CORPUS / f for f in FILES])))
         row = arch.index.get(results[0].digest)
-    with TestClient(create_app(home)) as c:
+    with TestClient(create_app(home), headers=bearer(make_principal(home, "test-admin", "admin"))) as c:
         yield c, row
 
 

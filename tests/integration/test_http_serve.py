@@ -15,6 +15,7 @@ import psutil
 import pytest
 
 from earsiv.archive.archive import Archive
+from tests.helpers.auth import bearer, make_principal
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT.parent / "shared" / "corpus"
@@ -45,6 +46,7 @@ def _wait_healthy(base: str, proc: subprocess.Popen, timeout: float = 30.0) -> N
 def test_earsiv_serve_binds_loopback_and_serves(tmp_path):
     home = tmp_path / "home"
     Archive.init(home).close()
+    admin = bearer(make_principal(home, "test-admin", "admin"))
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen([str(EARSIV), "--home", str(home), "serve", "--port", str(port)],
@@ -59,7 +61,10 @@ def test_earsiv_serve_binds_loopback_and_serves(tmp_path):
         rel = "eirsaliye/responses/gib121_IrsaliyeYaniti-Ornek2.xml"
         data = (CORPUS / rel).read_bytes()
         digest = hashlib.sha256(data).hexdigest()
-        with httpx.Client(base_url=base, timeout=30.0) as client:
+        with httpx.Client(base_url=base, timeout=30.0) as anonymous:
+            r = anonymous.get("/v1/documents")
+            assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Bearer")
+        with httpx.Client(base_url=base, timeout=30.0, headers=admin) as client:
             r = client.post("/v1/documents", content=data,
                             headers={"Content-Type": "application/xml", "X-Filename": Path(rel).name})
             assert r.status_code == 200, r.text

@@ -10,7 +10,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from ...archive.config import load_config
-from . import documents, packages, prints, system
+from . import access, documents, exports, packages, prints, system
 from .problems import install_problem_handlers, problem_openapi
 from .service import ArchiveService
 from .uploads import BodyLimit
@@ -58,16 +58,21 @@ def create_app(home: Path, *, max_body_bytes: int | None = None) -> FastAPI:
         description=(
             "Documents are kept byte for byte, logged in a tamper-evident Merkle log whose checkpoints are "
             "time-stamped (RFC 3161), and indexed for search. Errors are RFC 9457 problem documents "
-            "(`application/problem+json`). Until authentication arrives, bind to loopback only."
+            "(`application/problem+json`). Every endpoint but `/healthz` needs `Authorization: Bearer <token>` "
+            "(`earsiv token create NAME`); what a token may see follows its principal's role: admin (everything), "
+            "integrator and accountant (their tenants' holdings), inspector (what its grants cover; every request "
+            "is logged as an access event with a proof)."
         ),
         lifespan=lifespan,
     )
     app.state.settings = settings
     install_problem_handlers(app)
+    app.include_router(exports.router)
     app.include_router(documents.router)
     app.include_router(prints.router)
     app.include_router(packages.router)
     app.include_router(system.router)
+    app.include_router(access.router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     _default_openapi = app.openapi
 

@@ -11,13 +11,17 @@ import datetime as dt
 from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
-from ...indexer.query import MAX_LIMIT, SearchQuery
+from ...archive.access import Principal
+from ...archive.errors import Unauthenticated
+from ...indexer.query import MAX_LIMIT, MAX_TEXT, SearchQuery
 from .problems import InvalidRequest
 from .schemas import Kind
 from .service import ArchiveService
 
-__all__ = ["DIGEST_PATTERN", "Digest", "Filename", "Search", "Service", "Tenant"]
+__all__ = ["DIGEST_PATTERN", "Caller", "Digest", "Filename", "Search", "Service", "Tenant"]
 
 DIGEST_PATTERN = r"^[0-9a-fA-F]{64}$"
 _TEXT = {"min_length": 1, "max_length": 256}
@@ -25,6 +29,19 @@ _TEXT = {"min_length": 1, "max_length": 256}
 
 def _service(request: Request) -> ArchiveService:
     return request.app.state.service
+
+
+# auto_error=False: a missing header becomes our own 401 problem document
+# (with WWW-Authenticate), not FastAPI's 403.
+_bearer = HTTPBearer(auto_error=False, bearerFormat="earsiv_<id>_<secret>",
+                     description="A token from `earsiv token create NAME` (or POST /v1/principals/{name}/tokens).")
+
+
+async def _caller(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
+    if credentials is None:
+        raise Unauthenticated("this endpoint needs 'Authorization: Bearer <token>'")
+    service = _service(request)
+    return await run_in_threadpool(service.archive.access.authenticate, credentials.credentials)
 
 
 def _digest(
@@ -42,12 +59,18 @@ def _search(
     type_: Annotated[str | None, Query(alias="type", description="Type code, e.g. SATIS, IADE.", **_TEXT)] = None,
     id_: Annotated[str | None, Query(alias="id", description="Document number (cbc:ID).", **_TEXT)] = None,
     ettn: Annotated[str | None, Query(description="ETTN (cbc:UUID), any case.", **_TEXT)] = None,
+    text: Annotated[str | None, Query(alias="q", min_length=1, max_length=MAX_TEXT,
+                                      description="Words in party names, item names and notes, typed on any keyboard "
+                                                  "(ANONİM, anonim and ANONIM are one word; names match by prefix). "
+                                                  "Results are then ranked, then newest first; the cursor is a "
+                                                  "full-text cursor.")] = None,
+    tenant: Annotated[str | None, Query(pattern=r"^[0-9]{10,11}$", description="Held by this tenant.")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Documents per page.")] = 100,
     cursor: Annotated[str | None, Query(description="Opaque: the `next_cursor` of the previous page.", max_length=512)] = None,
 ) -> SearchQuery:
     try:
         return SearchQuery(vkn=vkn, date_from=from_, date_to=to, kind=kind.value if kind else None, profile=profile,
-                           type_code=type_, doc_id=id_, ettn=ettn, limit=limit, cursor=cursor)
+                           type_code=type_, doc_id=id_, ettn=ettn, text=text, tenant=tenant, limit=limit, cursor=cursor)
     except ValueError as exc:
         # Filters that are each well-formed but wrong together (from > to,
         # a cursor that is not one of ours, a blank string).
@@ -55,6 +78,7 @@ def _search(
 
 
 Service = Annotated[ArchiveService, Depends(_service)]
+Caller = Annotated[Principal, Depends(_caller)]
 Digest = Annotated[str, Depends(_digest)]
 Search = Annotated[SearchQuery, Depends(_search)]
 Tenant = Annotated[

@@ -15,23 +15,32 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from ...archive.access import Principal
 from ...archive.ingest import STATUSES
-from .deps import Digest, Filename, Search, Service, Tenant
+from .deps import Caller, Digest, Filename, Search, Service, Tenant
 from .headers import content_disposition, etag, etag_matches
 from .problems import IngestProblem, IngestRejected, ValidationProblem, error_responses
 from .schemas import (
+    ACCESS_EVENT_HEADER,
     DocumentOut,
     FindingOut,
+    HoldingOut,
     IngestResponse,
     IngestResultOut,
+    LegalHoldIn,
+    LegalHoldOut,
     SearchResponse,
     VerifyResponse,
 )
+from .service import ArchiveService
 from .uploads import XML_TYPES, ZIP_TYPE, read_sources
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
+_EVENT_HEADER_DOC = {ACCESS_EVENT_HEADER: {"description": "Inspectors only: the log index of the access event this "
+                                           "request made (its proof: GET /v1/access-log).",
+                                           "schema": {"type": "integer"}}}
 
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
 _INGEST_BODY = {
@@ -78,15 +87,22 @@ _ORIGINAL_OK = {
     responses={
         422: {"description": "A file was rejected (the problem lists every file's result), or a parameter is invalid.",
               "model": IngestProblem | ValidationProblem},
-        **error_responses(400, 413, 415, 503),
+        **error_responses(400, 401, 403, 413, 415, 503),
     },
     openapi_extra=_INGEST_BODY,
 )
-async def ingest(request: Request, service: Service, tenant: Tenant = None, filename: Filename = None) -> IngestResponse:
+async def ingest(request: Request, service: Service, who: Caller, tenant: Tenant = None,
+                 filename: Filename = None) -> IngestResponse:
     """Each file gets a status: stored, duplicate, conflict or rejected.  A
-    success answer is given only after every archived file is durable."""
+    success answer is given only after every archived file is durable.
+
+    Admins and integrators only.  An integrator archives for one of its tenants
+    (`tenant`, which may be left out when it has exactly one)."""
+    # Checked before the body is read: a refused caller uploads nothing.
+    tenant = await run_in_threadpool(service.archive.access.ingest_tenant, who, tenant)
     sources = await read_sources(request, filename)
-    results = [IngestResultOut.from_domain(r) for r in await run_in_threadpool(service.ingest, sources, tenant)]
+    done = await run_in_threadpool(service.ingest, who, sources, tenant)
+    results = [IngestResultOut.from_domain(r) for r in done]
     counted = Counter(r.status for r in results)
     counts = {s: counted.get(s, 0) for s in STATUSES}
     rejected = [r for r in results if r.status == "rejected"]
@@ -101,19 +117,33 @@ async def ingest(request: Request, service: Service, tenant: Tenant = None, file
     return IngestResponse(results=results, counts=counts)
 
 
+def _event_headers(event: int | None) -> dict[str, str]:
+    return {} if event is None else {ACCESS_EVENT_HEADER: str(event)}
+
+
+def _documents_out(service: ArchiveService, who: Principal, rows) -> list[DocumentOut]:
+    holdings = service.holdings(who, [r.digest for r in rows])
+    return [DocumentOut.from_domain(r, holdings.get(r.digest)) for r in rows]
+
+
 @router.get("", operation_id="searchDocuments", summary="Search documents", response_model=SearchResponse,
-            responses=error_responses(422, 503))
-def search(q: Search, service: Service) -> SearchResponse:
-    """Filters combine with AND.  Pages are stable: a document archived while
-    a client pages through never makes another appear twice or go missing."""
-    page = service.search(q)
-    return SearchResponse(documents=[DocumentOut.from_domain(r) for r in page.rows], next_cursor=page.next_cursor)
+            responses={200: {"headers": _EVENT_HEADER_DOC}, **error_responses(401, 403, 422, 503)})
+def search(q: Search, service: Service, who: Caller, response: Response) -> SearchResponse:
+    """Filters combine with AND, within what the caller may see: an admin
+    everything, an integrator or accountant its tenants' holdings, an
+    inspector what its grants cover.  Pages are stable: a document archived
+    while a client pages through never makes another appear twice or go missing."""
+    page, event = service.search(who, q)
+    response.headers.update(_event_headers(event))
+    return SearchResponse(documents=_documents_out(service, who, page.rows), next_cursor=page.next_cursor)
 
 
 @router.get("/{digest}", operation_id="getDocument", summary="Metadata of a document", response_model=DocumentOut,
-            responses=error_responses(404, 422, 503))
-def show(digest: Digest, service: Service) -> DocumentOut:
-    return DocumentOut.from_domain(service.document(digest))
+            responses={200: {"headers": _EVENT_HEADER_DOC}, **error_responses(401, 404, 422, 503)})
+def show(digest: Digest, service: Service, who: Caller, response: Response) -> DocumentOut:
+    row, event = service.document(who, digest)
+    response.headers.update(_event_headers(event))
+    return _documents_out(service, who, [row])[0]
 
 
 @router.get(
@@ -122,32 +152,40 @@ def show(digest: Digest, service: Service) -> DocumentOut:
     summary="The original bytes",
     response_class=Response,
     responses={200: _ORIGINAL_OK, 304: {"description": "The client's copy (If-None-Match) is current."},
-               **error_responses(404, 409, 422, 503)},
+               **error_responses(401, 404, 409, 422, 503)},
 )
 def original(
     digest: Digest,
     service: Service,
+    who: Caller,
     if_none_match: Annotated[str | None, Header(description="ETag(s) of a copy the client has.", max_length=8192)] = None,
 ) -> Response:
     """Checked against the digest on the way out: damaged bytes are never served (409)."""
     tag = etag(digest)
-    # Content-addressed, so a matching tag means identical bytes; the
-    # document must still exist here (a 304 must not leak existence).
-    row = service.document(digest)
     cache = {"ETag": tag, "Cache-Control": "private, max-age=31536000, immutable"}
-    if etag_matches(if_none_match, row.digest):
+    if etag_matches(if_none_match, digest) and who.role != "inspector":
+        # Content-addressed, so a matching tag means identical bytes; the
+        # document must still be visible (a 304 must not leak existence).
+        # An inspector always gets the bytes: each download is an access event.
+        service.document(who, digest)
         return Response(status_code=304, headers=cache)
-    _row, data = service.original(digest)
-    name = content_disposition(row.source_name or (f"{row.doc_id}.xml" if row.doc_id else None), f"{digest[:16]}.xml")
-    return Response(data, media_type="application/xml", headers={**cache, "Content-Disposition": name})
+    row, data, event = service.original(who, digest)
+    # The file name a holding was received under is that holding's: a tenant
+    # gets its own, an inspector a name made from the document's number.
+    own = service.own_holding(who, row)
+    received = own.source_name if own else (row.source_name if who.is_admin else None)
+    name = content_disposition(received or (f"{row.doc_id}.xml" if row.doc_id else None), f"{digest[:16]}.xml")
+    return Response(data, media_type="application/xml",
+                    headers={**cache, "Content-Disposition": name, **_event_headers(event)})
 
 
 @router.post("/{digest}/verify", operation_id="verifyDocument", summary="Verify a document's evidence chain",
-             response_model=VerifyResponse, responses=error_responses(404, 422, 503))
-def verify(digest: Digest, service: Service) -> VerifyResponse:
+             response_model=VerifyResponse, responses=error_responses(401, 404, 422, 503))
+def verify(digest: Digest, service: Service, who: Caller, response: Response) -> VerifyResponse:
     """Blob → log leaf → inclusion proof → signed checkpoint → time-stamp.
     A failure is an answer (``ok: false``, each failure named), not an error."""
-    findings = service.verify(digest)
+    findings, event = service.verify(who, digest)
+    response.headers.update(_event_headers(event))
     return VerifyResponse(digest=digest, ok=not findings, failures=[FindingOut.from_domain(f) for f in findings])
 
 
@@ -159,9 +197,22 @@ def verify(digest: Digest, service: Service) -> VerifyResponse:
     responses={200: {"description": "original.xml, leaf, inclusion proof, checkpoint, its signature and time-stamp token, "
                                     "keys, and a README with the openssl commands that check them.",
                      "content": {"application/zip": _BINARY}},
-               **error_responses(404, 409, 422, 503)},
+               **error_responses(401, 404, 409, 422, 503)},
 )
-def evidence(digest: Digest, service: Service) -> Response:
-    folder, data = service.evidence_zip(digest)
+def evidence(digest: Digest, service: Service, who: Caller) -> Response:
+    folder, data, event = service.evidence_zip(who, digest)
     return Response(data, media_type="application/zip",
-                    headers={"Content-Disposition": content_disposition(f"{folder}.zip", "evidence.zip")})
+                    headers={"Content-Disposition": content_disposition(f"{folder}.zip", "evidence.zip"),
+                             **_event_headers(event)})
+
+
+@router.put("/{digest}/legal-hold", operation_id="setLegalHold", summary="Put or lift a legal hold (admin)",
+            response_model=LegalHoldOut, responses=error_responses(400, 401, 403, 404, 422, 503))
+def legal_hold(digest: Digest, body: LegalHoldIn, service: Service, who: Caller) -> LegalHoldOut:
+    """On one tenant's holding (`tenant`), or on every holding of the document.
+    The stored bytes stay under a legal hold while any holding is held; the
+    change is a leaf of the log."""
+    index = service.legal_hold(who, digest, body.on, body.reason, body.tenant)
+    row, _event = service.document(who, digest)
+    holdings = service.holdings(who, [digest]).get(digest, [])
+    return LegalHoldOut(digest=row.digest, log_index=index, holdings=[HoldingOut.from_domain(h) for h in holdings])

@@ -1,8 +1,9 @@
 """``/v1/packages``: a period's inspection package (BagIt, with evidence and a stand-alone verifier).
 
 The package is built in a temporary file and streamed; the file is removed once sent.
-Who may ask for which VKN comes with the access model (tenants, grants); until then the
-server binds to loopback.
+Admins may ask for any VKN; an inspector for a VKN and period its grants cover (the
+period is cut to what they cover), and the package is an access event naming every
+document in it, logged before the package is sent.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
+from ...archive.errors import Forbidden
 from ...archive.package import PackageRequest, build_package
-from .deps import Service
+from .deps import Caller, Service
 from .headers import content_disposition
 from .problems import InvalidRequest, error_responses
-from .schemas import Kind
+from .schemas import ACCESS_EVENT_HEADER, Kind
 
 __all__ = ["router"]
 
@@ -37,26 +39,40 @@ router = APIRouter(prefix="/v1/packages", tags=["packages"])
                                     "each document's evidence, the checkpoints used with their tokens and consistency "
                                     "proofs, keys, VERIFY.txt and a stand-alone verifier.",
                      "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}},
-               **error_responses(422, 503)},
+               **error_responses(401, 403, 422, 503)},
 )
 async def package(
     service: Service,
+    who: Caller,
     vkn: Annotated[str, Query(pattern=r"^[0-9]{10,11}$", description="VKN/TCKN as any party or e-Defter owner.")],
     from_: Annotated[dt.date, Query(alias="from", description="Issue date on or after (YYYY-MM-DD).")],
     to: Annotated[dt.date, Query(description="Issue date on or before (YYYY-MM-DD).")],
     kind: Annotated[Kind | None, Query(description="Document kind.")] = None,
 ) -> FileResponse:
+    access = service.archive.access
+    access.require(who, "admin", "inspector", what="receive inspection packages")
+    grants = []
+    if who.role == "inspector":
+        grants = [g for g in await run_in_threadpool(access.active_grants, who)
+                  if g.vkn == vkn and g.date_from <= to and from_ <= g.date_to]
+        if not grants:
+            raise Forbidden(f"no active grant of {who.name!r} covers VKN {vkn} between {from_} and {to}")
     try:
-        req = PackageRequest(vkn=vkn, date_from=from_, date_to=to, kind=kind.value if kind else None)
+        req = PackageRequest(vkn=vkn, date_from=from_, date_to=to, kind=kind.value if kind else None,
+                             windows=tuple((g.vkn, g.date_from, g.date_to) for g in grants) if grants else None)
     except ValueError as exc:
         raise InvalidRequest(str(exc)) from exc
     tmp = tempfile.TemporaryDirectory(prefix="earsiv-package-")
     name = f"earsiv-{vkn}-{from_}-{to}.zip"
     out = Path(tmp.name) / name
+    headers = {"Content-Disposition": content_disposition(name, "package.zip")}
     try:
-        await run_in_threadpool(build_package, service.archive, req, out)
+        result = await run_in_threadpool(build_package, service.archive, req, out)
+        if grants:
+            params = {"vkn": vkn, "date_from": str(from_), "date_to": str(to), "kind": req.kind}
+            event = await run_in_threadpool(access.record, who, "package", grants, params, result.digests)
+            headers[ACCESS_EVENT_HEADER] = str(event)
     except BaseException:
         tmp.cleanup()
         raise
-    return FileResponse(out, media_type="application/zip", background=BackgroundTask(tmp.cleanup),
-                        headers={"Content-Disposition": content_disposition(name, "package.zip")})
+    return FileResponse(out, media_type="application/zip", background=BackgroundTask(tmp.cleanup), headers=headers)

@@ -13,9 +13,10 @@ from fastapi import APIRouter, Query, Response
 from starlette.concurrency import run_in_threadpool
 
 from ...archive.export import export_one
-from .deps import Digest, Service
+from .deps import Caller, Digest, Service
 from .headers import content_disposition
 from .problems import error_responses
+from .schemas import ACCESS_EVENT_HEADER
 
 __all__ = ["router"]
 
@@ -39,16 +40,19 @@ _MEDIA = {"pdf": "application/pdf", "html": "text/html; charset=utf-8", "xml": "
     responses={200: {"description": "The copy. A PDF carries the original XML and its evidence as embedded files, "
                                     "and on every page the digest, log index, checkpoint time and a QR code.",
                      "content": {m: {"schema": {"type": "string", "format": "binary"}} for m in _MEDIA.values()}},
-               **error_responses(404, 409, 422, 503)},
+               **error_responses(401, 404, 409, 422, 503)},
 )
 async def print_copy(
     digest: Digest,
     service: Service,
+    who: Caller,
     format: Annotated[PrintFormat, Query(description="pdf (default), html or xml.")] = PrintFormat.pdf,
 ) -> Response:
-    row = service.document(digest)
-    data = await run_in_threadpool(export_one, service.archive, row.digest, format.value)
+    row, event = await run_in_threadpool(service.document, who, digest, "print")
+    own = service.own_holding(who, row)
+    data = await run_in_threadpool(export_one, service.archive, row.digest, format.value, own.log_index if own else None)
     stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in (row.doc_id or row.digest[:16]))[:80] or row.digest[:16]
     return Response(data, media_type=_MEDIA[format.value],
                     headers={"Content-Disposition": content_disposition(f"{stem}.{format.value}", f"document.{format.value}"),
-                             "ETag": f'"{row.digest}-{format.value}"'})
+                             "ETag": f'"{row.digest}-{format.value}"',
+                             **({ACCESS_EVENT_HEADER: str(event)} if event is not None else {})})

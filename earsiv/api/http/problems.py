@@ -7,7 +7,6 @@ URI per error (``urn:earsiv:problem:<code>``) clients can branch on; ``title``
 is the same for every instance of a type, ``detail`` says what happened here.
 
     ApiError                 errors only the HTTP layer can have
-    ├── NotFound             404  no document with that digest
     ├── BodyTooLarge         413  the request body is over the limit
     ├── UnsupportedMedia     415  a Content-Type the route does not take
     ├── InvalidRequest       422  parameters that parse but make no sense
@@ -27,13 +26,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ...archive.errors import (
     ArchiveError,
     ConfigError,
+    Conflict,
     DocumentNotFound,
+    Forbidden,
     RetentionError,
     StoreError,
     TSAError,
+    Unauthenticated,
     VerificationError,
     WriteOnceViolation,
 )
+from ...archive.errors import NotFound as NoSuchName
 from ...indexer.errors import IndexerError, IndexFailure, InvalidDocument
 from .schemas import IngestResultOut
 
@@ -44,7 +47,6 @@ __all__ = [
     "IngestProblem",
     "IngestRejected",
     "InvalidRequest",
-    "NotFound",
     "Problem",
     "UnsupportedMedia",
     "ValidationProblem",
@@ -89,10 +91,6 @@ class ApiError(Exception):
         self.extensions = extensions
 
 
-class NotFound(ApiError):
-    code, status, title = "document-not-found", 404, "No such document"
-
-
 class BodyTooLarge(ApiError):
     code, status, title = "body-too-large", 413, "Request body too large"
 
@@ -115,7 +113,11 @@ class IngestRejected(ApiError):
 # fine, the stored state cannot satisfy it, and retrying will not help).
 _STATUS: tuple[tuple[type[Exception], int, str], ...] = (
     (InvalidDocument, 422, "Not an archivable document"),
+    (Unauthenticated, 401, "Not authenticated"),
+    (Forbidden, 403, "Forbidden"),
     (DocumentNotFound, 404, "Not found"),
+    (NoSuchName, 404, "Not found"),
+    (Conflict, 409, "Already exists"),
     (IndexFailure, 503, "Index unavailable"),
     (VerificationError, 409, "Evidence does not verify"),
     (WriteOnceViolation, 409, "Write-once violation"),
@@ -139,7 +141,9 @@ def problem_response(status: int, code: str, title: str, detail: str, headers: d
 def _domain(exc: ArchiveError | IndexerError) -> JSONResponse:
     for cls, status, title in _STATUS:
         if isinstance(exc, cls):
-            return problem_response(status, getattr(exc, "code", "error"), title, str(exc))
+            # RFC 9110 11.6.1: a 401 says how to authenticate.
+            headers = {"WWW-Authenticate": 'Bearer realm="earsiv"'} if status == 401 else None
+            return problem_response(status, getattr(exc, "code", "error"), title, str(exc), headers=headers)
     raise AssertionError("unreachable: ArchiveError and IndexerError are in the table")  # pragma: no cover
 
 
@@ -187,8 +191,10 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses=`` entries for the problem documents a route can answer with."""
     described = {
         400: ("The body cannot be parsed as what its Content-Type says (e.g. broken multipart).", Problem),
-        404: ("No document with this digest.", Problem),
-        409: ("The stored evidence for this document does not verify.", Problem),
+        401: ("No token, or one that is unknown, expired or revoked (`Authorization: Bearer <token>`).", Problem),
+        403: ("The token's principal may not do this (role, tenant or grant).", Problem),
+        404: ("Not found, or not visible to this principal (existence is not revealed).", Problem),
+        409: ("The stored evidence does not verify, or the name exists already.", Problem),
         413: ("The request body is over the limit.", Problem),
         415: ("The Content-Type is not one this route takes.", Problem),
         422: ("Invalid parameters (malformed digest, bad date, unknown kind, bad cursor, ...).", ValidationProblem),

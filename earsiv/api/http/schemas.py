@@ -18,23 +18,31 @@ from pydantic import BaseModel, ConfigDict, Field
 from ...archive.archive import Status
 from ...archive.evidence import Finding
 from ...archive.ingest import IngestResult
+from ...indexer.accessdb import HoldingRow
 from ...indexer.metadata import KINDS
 from ...indexer.rows import DocumentRow
 
 __all__ = [
+    "ACCESS_EVENT_HEADER",
     "CheckpointOut",
     "DocumentOut",
     "FindingOut",
     "HealthResponse",
+    "HoldingOut",
     "IngestResponse",
     "IngestResultOut",
     "Kind",
+    "LegalHoldIn",
+    "LegalHoldOut",
     "PendingOut",
     "ReferenceOut",
     "SearchResponse",
     "StatusResponse",
     "VerifyResponse",
 ]
+
+# Sent with every answer to an inspector: the log index of its access event.
+ACCESS_EVENT_HEADER = "Earsiv-Access-Event"
 
 # The kinds as an enum, so OpenAPI lists the values a client may send.
 Kind = Enum("Kind", {k.replace("-", "_").upper(): k for k in KINDS}, type=str)
@@ -64,6 +72,8 @@ class IngestResultOut(_Out):
     stored_size: int
     conflicts_with: list[str] = Field(description="Digests of other documents with the same ETTN.")
     flags: list[str] = Field(description="Findings that did not stop archiving (e.g. a VKN that fails its checksum).")
+    shared: bool = Field(default=False, description="Stored as this tenant's holding of bytes the archive already "
+                         "kept for another tenant: one copy of the bytes, a holding (retention, legal hold) of its own.")
 
     @classmethod
     def from_domain(cls, r: IngestResult) -> IngestResultOut:
@@ -81,8 +91,24 @@ class ReferenceOut(_Out):
     ettn: str | None
 
 
+class HoldingOut(_Out):
+    """One tenant's holding of a document: who it was archived for, when, and how long it is kept."""
+
+    tenant: str | None = Field(description="The taxpayer (VKN/TCKN) it was archived for; null if archived without one.")
+    received_at: dt.datetime
+    retain_until: dt.datetime = Field(description="Nothing of this holding can be deleted before this instant.")
+    legal_hold: bool
+    source_name: str | None
+    log_index: int = Field(description="The log leaf that made the holding (the document's own leaf for the first).")
+
+    @classmethod
+    def from_domain(cls, h: HoldingRow) -> HoldingOut:
+        return cls(tenant=h.tenant or None, received_at=h.received_at, retain_until=h.retain_until,
+                   legal_hold=h.legal_hold, source_name=h.source_name, log_index=h.log_index)
+
+
 class DocumentOut(_Out):
-    """Everything the index knows about one document."""
+    """What the index knows about one document, and the holdings of it the caller may see."""
 
     digest: str
     kind: str
@@ -134,17 +160,20 @@ class DocumentOut(_Out):
     stored_size: int
     dict_digest: str | None
     log_index: int
-    received_at: dt.datetime
-    retain_until: dt.datetime
-    legal_hold: bool
-    tenant: str | None
-    source_name: str | None
+    holdings: list[HoldingOut] = Field(
+        description="The holdings the caller may see: all for an admin, its tenants' for an integrator or "
+        "accountant, none for an inspector (who sees documents through grants, not holdings)."
+    )
 
     @classmethod
-    def from_domain(cls, row: DocumentRow) -> DocumentOut:
+    def from_domain(cls, row: DocumentRow, holdings: list[HoldingRow] | None = None) -> DocumentOut:
         # Only the fields this schema names: a column added to the index
-        # does not reach clients until it is added here on purpose.
+        # does not reach clients until it is added here on purpose.  The
+        # document row's own holding summary (first tenant, longest
+        # retention, any hold) is not among them: it would tell one tenant
+        # about another's holding.
         data: dict[str, Any] = row.to_json()
+        data["holdings"] = [HoldingOut.from_domain(h) for h in holdings or ()]
         return cls.model_validate({k: data[k] for k in cls.model_fields})
 
 
@@ -180,6 +209,7 @@ class CheckpointOut(_Out):
 class PendingOut(_Out):
     signature_checks: int
     unstamped_checkpoints: int
+    fulltext: int = Field(description="Log leaves the full-text index has not taken in yet (it trails the ingest).")
 
 
 class StatusResponse(_Out):
@@ -200,3 +230,18 @@ class StatusResponse(_Out):
 
 class HealthResponse(_Out):
     status: Literal["ok"] = "ok"
+
+
+class LegalHoldIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    on: bool = Field(description="true puts the hold on, false lifts it.")
+    reason: str = Field(default="", max_length=1000, description="Why (recorded in the log).")
+    tenant: str | None = Field(default=None, pattern=r"^[0-9]{10,11}$",
+                               description="Only this tenant's holding; by default every holding of the document.")
+
+
+class LegalHoldOut(_Out):
+    digest: str
+    log_index: int = Field(description="The log leaf that records the change.")
+    holdings: list[HoldingOut]

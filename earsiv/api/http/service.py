@@ -6,8 +6,9 @@ at once, so every ingest goes through ``ArchiveService.ingest``, which holds
 evidence, status) take no lock: the store is write-once, the log guards its
 own state, and the index has its own transactions.
 
-Background work (a checkpoint every few seconds while documents arrive, and
-signature inspection of newly archived documents) runs in one daemon thread.
+Background work (a checkpoint every few seconds while documents arrive,
+signature inspection of newly archived documents, and full-text indexing)
+runs in one daemon thread.
 """
 
 from __future__ import annotations
@@ -20,14 +21,15 @@ import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from ...archive.access import Principal
 from ...archive.archive import Archive, Status
 from ...archive.errors import ArchiveError, VerificationError
 from ...archive.evidence import Finding, verify_all, write_evidence
 from ...archive.ingest import IngestResult, Source
+from ...indexer.accessdb import HoldingRow
 from ...indexer.errors import IndexerError
 from ...indexer.query import SearchPage, SearchQuery
 from ...indexer.rows import DocumentRow
-from .problems import NotFound
 
 __all__ = ["ArchiveService"]
 
@@ -53,6 +55,12 @@ class _Worker(threading.Thread):
                 self.arch.inspect_pending()
             except (ArchiveError, IndexerError) as exc:
                 log.warning("background signature inspection failed: %s", exc)
+            try:
+                # Bounded per round, so a stop request is never kept waiting long.
+                while not self.stop.is_set() and self.arch.text.catch_up(limit=2048):
+                    pass
+            except (ArchiveError, IndexerError) as exc:
+                log.warning("background full-text indexing failed: %s", exc)
 
 
 class ArchiveService:
@@ -75,46 +83,70 @@ class ArchiveService:
             self.archive.close()
 
     # -- writing ---------------------------------------------------------
-    def ingest(self, sources: Iterable[Source], tenant: str | None = None) -> list[IngestResult]:
+    def ingest(self, who: Principal, sources: Iterable[Source], tenant: str | None = None) -> list[IngestResult]:
+        tenant = self.archive.access.ingest_tenant(who, tenant)
         with self._ingest_lock:
             return list(self.archive.ingest(sources, tenant=tenant))
 
-    # -- reading ---------------------------------------------------------
-    def document(self, digest: str) -> DocumentRow:
-        row = self.archive.index.get(digest)
-        if row is None:
-            raise NotFound(f"no document with digest {digest} in this archive", digest=digest)
-        return row
+    def legal_hold(self, who: Principal, digest: str, on: bool, reason: str, tenant: str | None) -> int:
+        self.archive.access.require(who, "admin", what="put or lift legal holds")
+        return self.archive.set_legal_hold(digest, on, reason, tenant=tenant)
 
-    def original(self, digest: str) -> tuple[DocumentRow, bytes]:
-        row = self.document(digest)
+    # -- reading ---------------------------------------------------------
+    # Each read of a document goes through the access rules: a document the
+    # caller may not see is "not found", and an inspector's every look is an
+    # access event in the log before anything is sent (the int returned).
+    def document(self, who: Principal, digest: str, action: str = "view") -> tuple[DocumentRow, int | None]:
+        return self.archive.access.document(who, digest, action)
+
+    def own_holding(self, who: Principal, row: DocumentRow) -> HoldingRow | None:
+        """The caller's own (oldest) holding of a visible document; None for admins and inspectors.
+
+        What a tenant's principal is handed about a document (file name, evidence
+        leaf) comes from its own holding, never from another tenant's.
+        """
+        if who.role not in ("integrator", "accountant"):
+            return None
+        mine = self.archive.index.access.holdings_of([row.digest], who.tenants).get(row.digest, [])
+        return min(mine, key=lambda h: h.log_index) if mine else None
+
+    def holdings(self, who: Principal, digests: Iterable[str]) -> dict[str, list[HoldingRow]]:
+        tenants = self.archive.access.visible_tenants(who)
+        if tenants is not None and not tenants:
+            return {}
+        return self.archive.index.access.holdings_of(digests, tenants)
+
+    def original(self, who: Principal, digest: str) -> tuple[DocumentRow, bytes, int | None]:
+        row, event = self.document(who, digest, "original")
         try:
-            return row, self.archive.original(row.digest)
+            return row, self.archive.original(row.digest), event
         except VerificationError as exc:
             if exc.name is not None:
                 raise
             # The blob codec does not know which document it decodes; say it.
             raise VerificationError(exc.detail, name=row.digest) from exc
 
-    def search(self, q: SearchQuery) -> SearchPage:
-        return self.archive.index.search(q)
+    def search(self, who: Principal, q: SearchQuery) -> tuple[SearchPage, int | None]:
+        return self.archive.access.search(who, q)
 
-    def verify(self, digest: str) -> list[Finding]:
-        row = self.document(digest)
+    def verify(self, who: Principal, digest: str) -> tuple[list[Finding], int | None]:
+        row, event = self.document(who, digest, "verify")
         _checked, findings = verify_all(self.archive, [row.digest])
-        return findings
+        return findings, event
 
-    def evidence_zip(self, digest: str) -> tuple[str, bytes]:
-        """The evidence directory of ``write_evidence`` as a ZIP: (top folder name, bytes)."""
-        row = self.document(digest)
+    def evidence_zip(self, who: Principal, digest: str) -> tuple[str, bytes, int | None]:
+        """The evidence directory of ``write_evidence`` as a ZIP: (top folder name, bytes, access event)."""
+        row, event = self.document(who, digest, "evidence")
+        own = self.own_holding(who, row)
         folder = f"evidence-{row.digest[:16]}"
         buf = io.BytesIO()
         with tempfile.TemporaryDirectory(prefix="earsiv-evidence-") as tmp:
-            write_evidence(self.archive, row.digest, Path(tmp))
+            write_evidence(self.archive, row.digest, Path(tmp), own.log_index if own else None)
             with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
                 for p in sorted(Path(tmp).iterdir()):
                     zf.write(p, f"{folder}/{p.name}")
-        return folder, buf.getvalue()
+        return folder, buf.getvalue(), event
 
-    def status(self) -> Status:
+    def status(self, who: Principal) -> Status:
+        self.archive.access.require(who, "admin", what="read the archive's status")
         return self.archive.status()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from .deps import Service
+from .deps import Caller, Service
 from .problems import error_responses
 from .schemas import HealthResponse, StatusResponse
 
@@ -14,10 +14,10 @@ router = APIRouter(tags=["system"])
 
 
 @router.get("/v1/status", operation_id="getStatus", summary="Archive status", response_model=StatusResponse,
-            responses=error_responses(503))
-def status(service: Service) -> StatusResponse:
-    """Documents, bytes received vs stored, the last checkpoint and its stamp, pending work."""
-    return StatusResponse.from_domain(service.status())
+            responses=error_responses(401, 403, 503))
+def status(service: Service, who: Caller) -> StatusResponse:
+    """Documents, bytes received vs stored, the last checkpoint and its stamp, pending work (admins)."""
+    return StatusResponse.from_domain(service.status(who))
 
 
 @router.get("/healthz", operation_id="getHealth", summary="Liveness", response_model=HealthResponse)

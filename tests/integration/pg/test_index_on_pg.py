@@ -64,7 +64,7 @@ def test_migrations_produce_exactly_the_models_on_postgresql(pg_url: str) -> Non
     assert {"add_column", "add_index"} <= kinds
     engine = sa.create_engine(pg_url)
     with engine.connect() as conn:
-        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all() == ["0001"]
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all() == ["0002"]
         types = {
             name: kind
             for name, kind in conn.exec_driver_sql(
@@ -106,7 +106,8 @@ def test_create_all_and_migration_give_the_same_postgresql_schema(pg_cluster: Po
             return out
 
         migrated, created = schema(pg_url), schema(other)
-        assert set(migrated) == {"documents", "document_parties", "document_refs", "index_meta"}
+        assert set(migrated) == {"documents", "document_parties", "document_refs", "index_meta", "holdings", "principals",
+                                 "principal_tenants", "tokens", "grants", "access_events"}
         assert migrated == created
     finally:
         pg_cluster.drop_database("create_all_schema")
@@ -191,7 +192,7 @@ def test_dump_is_equal_whatever_the_order_records_arrive_in(index_url: str) -> N
         a.add(shuffled[i : i + 7])
     a.set_signature(digest_of(4), SignatureReport(status="valid"))
     assert a.dump() == live
-    assert {d["table"] for d in live} == {"documents", "document_parties", "document_refs", "index_meta"}
+    assert {d["table"] for d in live} == {"documents", "document_parties", "document_refs", "holdings", "index_meta"}
     a.set_legal_hold(digest_of(7), True)  # one fact differs -> dumps differ
     assert a.dump() != live
     a.close()

@@ -28,7 +28,7 @@ def upgrade() -> None:
     op.create_table(
         "holdings",
         sa.Column("digest", sa.String(length=64), nullable=False),
-        sa.Column("tenant", sa.String(length=11), nullable=False),
+        sa.Column("tenant", sa.String(), nullable=False),
         sa.Column("log_index", sa.BigInteger(), nullable=False),
         sa.Column("received_at", _utc(), nullable=False),
         sa.Column("retain_until", _utc(), nullable=False),

@@ -1,0 +1,270 @@
+"""``/v1/me``, ``/v1/principals``, ``/v1/tokens``, ``/v1/grants``, ``/v1/access-log``.
+
+Who may use the API and what inspectors were shown.  Managing principals, tokens and grants
+is for admins; an inspector may list its own grants and its own access events; an integrator
+or accountant may read the access events about its tenants (what inspectors were shown of
+them), each with the proof that it is in the log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from ...archive.access import ROLES, Principal
+from ...archive.evidence import leaf_evidence
+from ...archive.log import decode_entry
+from ...indexer.accessdb import GrantRow, PrincipalRow, TokenRow
+from .deps import Caller, Service
+from .problems import InvalidRequest, error_responses
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["access"])
+T = TypeVar("T")
+_VKN = r"^[0-9]{10,11}$"
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"
+Name = Annotated[str, Path(pattern=_NAME, description="Principal name.")]
+Id = Annotated[str, Path(pattern=r"^[0-9a-f]{16}$", description="Token or grant id (16 hex digits).")]
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PrincipalIn(_In):
+    name: str = Field(pattern=_NAME)
+    role: str = Field(json_schema_extra={"enum": list(ROLES)}, description="admin, integrator, accountant or inspector.")
+    tenants: list[Annotated[str, Field(pattern=_VKN)]] = Field(default_factory=list, max_length=10000,
+                                                                 description="Integrators and accountants: their taxpayers.")
+
+
+class PrincipalPatch(_In):
+    tenants: list[Annotated[str, Field(pattern=_VKN)]] | None = Field(default=None, max_length=10000)
+    disabled: bool | None = None
+
+
+class PrincipalOut(_Out):
+    name: str
+    role: str
+    tenants: list[str]
+    disabled: bool
+    created_at: dt.datetime
+
+    @classmethod
+    def from_domain(cls, r: PrincipalRow) -> PrincipalOut:
+        return cls(name=r.name, role=r.role, tenants=list(r.tenants), disabled=r.disabled, created_at=r.created_at)
+
+
+class TokenIn(_In):
+    expires_at: dt.datetime | None = Field(default=None, description="With a UTC offset; null: never expires.")
+
+
+class TokenOut(_Out):
+    id: str
+    principal: str
+    created_at: dt.datetime
+    expires_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+
+    @classmethod
+    def from_domain(cls, r: TokenRow) -> TokenOut:
+        return cls(id=r.id, principal=r.principal, created_at=r.created_at, expires_at=r.expires_at,
+                   revoked_at=r.revoked_at)
+
+
+class NewTokenOut(_Out):
+    id: str
+    token: str = Field(description="Shown this once; only its sha256 is kept. Send as `Authorization: Bearer <token>`.")
+    principal: str
+    expires_at: dt.datetime | None
+
+
+class GrantIn(_In):
+    inspector: str = Field(pattern=_NAME, description="The inspector principal.")
+    vkn: str = Field(pattern=_VKN, description="The taxpayer under inspection.")
+    from_: dt.date = Field(alias="from", description="First issue date covered.")
+    to: dt.date = Field(description="Last issue date covered.")
+    expires_at: dt.datetime = Field(description="When the grant ends (with a UTC offset).")
+    reference: str = Field(min_length=1, max_length=1000, description="The inspection order (date, number).")
+
+
+class GrantOut(_Out):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    id: str
+    inspector: str
+    vkn: str
+    from_: dt.date = Field(alias="from")
+    to: dt.date
+    expires_at: dt.datetime
+    reference: str
+    created_by: str
+    created_at: dt.datetime
+    revoked_at: dt.datetime | None
+    active: bool
+    log_index: int
+
+    @classmethod
+    def from_domain(cls, g: GrantRow, now: dt.datetime) -> GrantOut:
+        return cls(id=g.id, inspector=g.inspector, vkn=g.vkn, from_=g.date_from, to=g.date_to, expires_at=g.expires_at,
+                   reference=g.reference, created_by=g.created_by, created_at=g.created_at, revoked_at=g.revoked_at,
+                   active=g.active(now), log_index=g.log_index)
+
+
+class MeOut(_Out):
+    name: str
+    role: str
+    tenants: list[str]
+    grants: list[GrantOut] = Field(description="Inspectors: the grants active now.")
+
+
+class AccessEventOut(_Out):
+    log_index: int
+    vkns: list[str] = Field(description="The taxpayers whose grants the request used.")
+    event: dict[str, Any] = Field(description="The log leaf as stored: principal, action, grants, parameters, documents.")
+    proof: dict[str, Any] | None = Field(description="Leaf, inclusion proof, signed checkpoint and its RFC 3161 token "
+                                         "(base64), checked before it was sent; null if `proofs=false`.")
+
+
+class AccessLogOut(_Out):
+    events: list[AccessEventOut]
+    next_after: int | None = Field(description="Pass as `after` for the next page; null on the last page.")
+
+
+def _valid(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    try:
+        return fn(*args, **kwargs)
+    except ValueError as exc:
+        raise InvalidRequest(str(exc)) from exc
+
+
+def _admin(service, who: Principal, what: str) -> None:
+    service.archive.access.require(who, "admin", what=what)
+
+
+@router.get("/v1/me", operation_id="getMe", summary="Who the token belongs to", response_model=MeOut,
+            responses=error_responses(401, 503))
+def me(service: Service, who: Caller) -> MeOut:
+    now = dt.datetime.now(dt.UTC)
+    grants = service.archive.access.active_grants(who, now) if who.role == "inspector" else []
+    return MeOut(name=who.name, role=who.role, tenants=sorted(who.tenants),
+                 grants=[GrantOut.from_domain(g, now) for g in grants])
+
+
+@router.post("/v1/principals", operation_id="addPrincipal", summary="Add a principal (admin)", status_code=201,
+             response_model=PrincipalOut, responses=error_responses(400, 401, 403, 409, 422, 503))
+def add_principal(body: PrincipalIn, service: Service, who: Caller) -> PrincipalOut:
+    _admin(service, who, "manage principals")
+    access = service.archive.access
+    _valid(access.add_principal, body.name, body.role, body.tenants, by=who.name)
+    row = service.archive.index.access.principal(body.name)
+    assert row is not None
+    return PrincipalOut.from_domain(row)
+
+
+@router.get("/v1/principals", operation_id="listPrincipals", summary="List principals (admin)",
+            response_model=list[PrincipalOut], responses=error_responses(401, 403, 503))
+def list_principals(service: Service, who: Caller) -> list[PrincipalOut]:
+    _admin(service, who, "manage principals")
+    return [PrincipalOut.from_domain(r) for r in service.archive.access.principals()]
+
+
+@router.patch("/v1/principals/{name}", operation_id="changePrincipal", summary="Change tenants or disable (admin)",
+              response_model=PrincipalOut, responses=error_responses(400, 401, 403, 404, 422, 503))
+def change_principal(name: Name, body: PrincipalPatch, service: Service, who: Caller) -> PrincipalOut:
+    _admin(service, who, "manage principals")
+    _valid(service.archive.access.set_principal, name, tenants=body.tenants, disabled=body.disabled, by=who.name)
+    row = service.archive.index.access.principal(name)
+    assert row is not None
+    return PrincipalOut.from_domain(row)
+
+
+@router.post("/v1/principals/{name}/tokens", operation_id="createToken", summary="Create a token (admin)",
+             status_code=201, response_model=NewTokenOut, responses=error_responses(400, 401, 403, 404, 422, 503))
+def create_token(name: Name, body: TokenIn, service: Service, who: Caller) -> NewTokenOut:
+    """The token is in this answer only; the archive keeps its sha256."""
+    _admin(service, who, "manage tokens")
+    new = _valid(service.archive.access.create_token, name, body.expires_at, by=who.name)
+    return NewTokenOut(id=new.id, token=new.token, principal=new.principal, expires_at=new.expires_at)
+
+
+@router.get("/v1/tokens", operation_id="listTokens", summary="List tokens (admin)", response_model=list[TokenOut],
+            responses=error_responses(401, 403, 422, 503))
+def list_tokens(service: Service, who: Caller,
+                principal: Annotated[str | None, Query(pattern=_NAME, description="Only this principal's.")] = None
+                ) -> list[TokenOut]:
+    _admin(service, who, "manage tokens")
+    return [TokenOut.from_domain(t) for t in service.archive.access.tokens(principal)]
+
+
+@router.delete("/v1/tokens/{token_id}", operation_id="revokeToken", summary="Revoke a token (admin)",
+               response_model=TokenOut, responses=error_responses(401, 403, 404, 422, 503))
+def revoke_token(token_id: Id, service: Service, who: Caller) -> TokenOut:
+    _admin(service, who, "manage tokens")
+    return TokenOut.from_domain(service.archive.access.revoke_token(token_id, by=who.name))
+
+
+@router.post("/v1/grants", operation_id="addGrant", summary="Grant an inspector a VKN and period (admin)",
+             status_code=201, response_model=GrantOut, responses=error_responses(400, 401, 403, 404, 422, 503))
+def add_grant(body: GrantIn, service: Service, who: Caller) -> GrantOut:
+    _admin(service, who, "grant inspectors access")
+    g = _valid(service.archive.access.add_grant, body.inspector, body.vkn, body.from_, body.to, body.expires_at,
+               body.reference, by=who.name)
+    return GrantOut.from_domain(g, dt.datetime.now(dt.UTC))
+
+
+@router.get("/v1/grants", operation_id="listGrants", summary="List grants (admin: all; inspector: its own)",
+            response_model=list[GrantOut], responses=error_responses(401, 403, 422, 503))
+def list_grants(service: Service, who: Caller,
+                vkn: Annotated[str | None, Query(pattern=_VKN, description="Only grants for this taxpayer.")] = None
+                ) -> list[GrantOut]:
+    now = dt.datetime.now(dt.UTC)
+    return [GrantOut.from_domain(g, now) for g in service.archive.access.grants(who, vkn=vkn)]
+
+
+@router.delete("/v1/grants/{grant_id}", operation_id="revokeGrant", summary="End a grant at once (admin)",
+               response_model=GrantOut, responses=error_responses(401, 403, 404, 422, 503))
+def revoke_grant(grant_id: Id, service: Service, who: Caller) -> GrantOut:
+    _admin(service, who, "grant inspectors access")
+    return GrantOut.from_domain(service.archive.access.revoke_grant(grant_id, by=who.name), dt.datetime.now(dt.UTC))
+
+
+@router.get("/v1/access-log", operation_id="getAccessLog", summary="What inspectors were shown, with proofs",
+            response_model=AccessLogOut, responses=error_responses(401, 403, 422, 503))
+async def access_log(
+    service: Service,
+    who: Caller,
+    vkn: Annotated[str | None, Query(pattern=_VKN, description="Only events about this taxpayer.")] = None,
+    after: Annotated[int | None, Query(ge=-1, le=2**62, description="Only events after this log index.")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Events per page.")] = 100,
+    proofs: Annotated[bool, Query(description="Include each event's proof (makes a checkpoint if none covers it).")] = True,
+) -> AccessLogOut:
+    """Admins see every event; an inspector its own; an integrator or accountant those about its tenants."""
+    def work() -> AccessLogOut:
+        rows = service.archive.access.access_log(who, vkn=vkn, after=after, limit=limit + 1)
+        grouped: dict[int, list[str]] = {}
+        for r in rows:
+            grouped.setdefault(r.log_index, []).append(r.vkn)
+        indexes = sorted(grouped)
+        more = len(rows) > limit
+        if more and len(indexes) > 1:
+            indexes = indexes[:-1]  # the last one may be cut short by the limit: next page
+        events = []
+        for idx in indexes:
+            proof = leaf_evidence(service.archive, idx) if proofs else None
+            leaf = proof["leaf"].encode() if proof else service.archive.log.read_leaf(idx)
+            events.append(AccessEventOut(log_index=idx, vkns=[v for v in grouped[idx] if v], event=decode_entry(leaf),
+                                         proof=proof))
+        return AccessLogOut(events=events, next_after=indexes[-1] if more and indexes else None)
+
+    return await run_in_threadpool(work)

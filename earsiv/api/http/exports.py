@@ -1,0 +1,90 @@
+"""``/v1/documents.csv``: a search's whole result list as CSV, for spreadsheets and accountants.
+
+The same filters and the same visibility as ``GET /v1/documents``; every page is read, up to
+``max`` rows.  For an inspector the whole list is one access event, logged before it is sent.
+Text cells that a spreadsheet would run as a formula (=, +, -, @ first) are quoted with a
+leading apostrophe (OWASP "CSV injection"); amounts and dates are left as they are.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from ...archive.access import query_params
+from .deps import Caller, Search, Service
+from .headers import content_disposition
+from .problems import error_responses
+from .schemas import ACCESS_EVENT_HEADER
+
+__all__ = ["CSV_FIELDS", "router"]
+
+router = APIRouter(tags=["documents"])
+
+CSV_FIELDS = (
+    "digest", "kind", "id", "ettn", "issue_date", "profile", "type_code", "supplier_id", "supplier_name",
+    "customer_id", "customer_name", "payable_amount", "tax_amount", "currency", "signature_status", "log_index",
+)
+_TEXT = frozenset({"id", "ettn", "profile", "type_code", "supplier_id", "supplier_name", "customer_id", "customer_name"})
+MAX_ROWS = 100_000
+
+
+def _cell(name: str, value) -> str:
+    if value is None:
+        return ""
+    text = str(value)
+    if name in _TEXT and text[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + text
+    return text
+
+
+def _values(row) -> dict[str, str]:
+    raw = {**{f: getattr(row, f, None) for f in CSV_FIELDS}, "id": row.doc_id}
+    return {f: _cell(f, raw[f]) for f in CSV_FIELDS}
+
+
+@router.get(
+    "/v1/documents.csv",
+    operation_id="exportDocumentsCsv",
+    summary="A search's result list as CSV",
+    response_class=Response,
+    responses={200: {"description": f"UTF-8 CSV with a header row: {', '.join(CSV_FIELDS)}. Newest first.",
+                     "content": {"text/csv": {"schema": {"type": "string"}}},
+                     "headers": {ACCESS_EVENT_HEADER: {"description": "Inspectors only: the access event's log index.",
+                                                       "schema": {"type": "integer"}}}},
+               **error_responses(401, 403, 422, 503)},
+)
+def export_csv(
+    q: Search,
+    service: Service,
+    who: Caller,
+    max_rows: Annotated[int, Query(alias="max", ge=1, le=MAX_ROWS, description="At most this many rows.")] = 10_000,
+) -> Response:
+    """Filters as for `GET /v1/documents` (`limit` and `cursor` are ignored: every page is read)."""
+    access = service.archive.access
+    scoped, grants = access.scoped(who, dataclasses.replace(q, cursor=None, limit=1000))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\r\n")
+    writer.writeheader()
+    digests: list[str] = []
+    page_q = scoped
+    while len(digests) < max_rows:
+        page = service.archive.search(page_q)
+        for row in page.rows[: max_rows - len(digests)]:
+            writer.writerow(_values(row))
+            digests.append(row.digest)
+        if not page.next_cursor:
+            break
+        page_q = page_q.after(page.next_cursor)
+    headers = {"Content-Disposition": content_disposition("documents.csv", "documents.csv")}
+    if who.role == "inspector":
+        params = {**query_params(dataclasses.replace(q, cursor=None)), "max": max_rows}
+        params.pop("limit", None)
+        headers[ACCESS_EVENT_HEADER] = str(access.record(who, "export", grants, params, digests))
+    return Response(buf.getvalue().encode("utf-8"), media_type="text/csv; charset=utf-8", headers=headers)
+
+

@@ -1,0 +1,132 @@
+"""Full-text search, kept in step with the log off the ingest's path.
+
+The whoosh index under ``HOME/fulltext`` is derived like the SQL index (invariant 5): it is
+filled from the log's leaves (documents and later holdings) and the original bytes, and
+remembers, in the same commit as the documents, how many leaves it has taken in (its mark).
+A crash loses at most the batch in flight, which the next ``catch_up`` takes in again (an
+upsert by digest, so taking a leaf twice is harmless).  The ingest never waits for it: a
+background worker (``earsiv serve``) or the CLI after an ingest calls ``catch_up``, and
+``status`` shows the lag.
+
+A text query is answered by whoosh (ranked, then newest first) within the caller's scope, and
+the page's rows are then read from the SQL index *with the same scope and every other filter*
+— what the SQL index would not show is never shown, whatever the full-text index holds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from ..indexer.fulltext import FullTextIndex, TextDoc, TextScope, extract_text
+from ..indexer.parse import parse_document
+from ..indexer.query import MAX_LIMIT, SearchPage, SearchQuery, decode_text_cursor, encode_text_cursor
+from ..indexer.xmlsafe import parse_xml
+from .log import decode_entry
+
+if TYPE_CHECKING:
+    from .archive import Archive
+
+__all__ = ["TextSearch"]
+
+BATCH = 256
+
+
+class TextSearch:
+    def __init__(self, archive: Archive) -> None:
+        self.archive = archive
+        self.index = FullTextIndex(archive.home / "fulltext")
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self.index.close()
+
+    def lag(self) -> int:
+        """Leaves the SQL index has and the full-text index has not taken in yet."""
+        return max(0, self._indexed() - self.index.mark())
+
+    def _indexed(self) -> int:
+        return int(self.archive.index.meta_get("log_size") or 0)
+
+    def catch_up(self, progress: Callable[[int], None] | None = None, *, limit: int | None = None) -> int:
+        """Take in leaves after the mark (at most *limit*); return how many."""
+        with self._lock:
+            start, end = self.index.mark(), self._indexed()
+            if limit is not None:
+                end = min(end, start + limit)
+            done = 0
+            pending: list[int] = []
+            digests: dict[str, None] = {}
+            for idx, leaf in self.archive.log.iter_leaves(start):
+                if idx >= end:
+                    break
+                entry = decode_entry(leaf)
+                if entry.get("type") in ("document", "holding"):
+                    digests[entry["digest"]] = None
+                pending.append(idx)
+                if len(pending) >= BATCH:
+                    self._take(list(digests), pending[-1] + 1)
+                    done += len(pending)
+                    if progress:
+                        progress(len(pending))
+                    pending, digests = [], {}
+            if pending:
+                self._take(list(digests), pending[-1] + 1)
+                done += len(pending)
+                if progress:
+                    progress(len(pending))
+            return done
+
+    def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
+        with self._lock:
+            self.index.reset()
+        return self.catch_up(progress)
+
+    def _take(self, digests: list[str], mark: int) -> None:
+        arch = self.archive
+        holdings = arch.index.access.holdings_of(digests)
+        docs = []
+        for digest in digests:
+            row = arch.index.get(digest)
+            if row is None:  # pragma: no cover - the SQL index has every leaf below log_size
+                continue
+            data = arch.original(digest)
+            tree = parse_xml(data, name=digest)
+            meta = parse_document(data, name=row.source_name or digest, tree=tree)
+            names, body = extract_text(tree, meta)
+            parties = [(p.role, p.id.strip()) for p in meta.parties if p.id and p.id.strip()]
+            if meta.edefter and meta.edefter.vkn and all(pid != meta.edefter.vkn for _r, pid in parties):
+                parties.append(("owner", meta.edefter.vkn.strip()))
+            docs.append(TextDoc(digest=digest, log_index=row.log_index, kind=meta.kind, issue_date=meta.issue_date,
+                                parties=tuple(parties), tenants=tuple(sorted(h.tenant for h in holdings.get(digest, ()))),
+                                names=names, body=body))
+        self.index.add(docs, mark=mark)
+
+    def search(self, q: SearchQuery) -> SearchPage:
+        """A page of ``q.text`` matches within q's scope, best first; the rows read from SQL."""
+        assert q.text is not None
+        if q.sees_nothing:
+            return SearchPage((), None)
+        if q.cursor:
+            offset, max_log_index = decode_text_cursor(q.cursor)
+        else:
+            offset, max_log_index = 0, self.index.mark() - 1
+        scope = None
+        if q.tenants is not None or q.windows is not None:
+            scope = TextScope(tenants=q.tenants, windows=q.windows)
+        hits = self.index.search(q.text, vkn=q.vkn, date_from=q.date_from, date_to=q.date_to, kind=q.kind,
+                                 scope=scope, max_log_index=max_log_index, limit=min(q.limit + 1, MAX_LIMIT),
+                                 offset=offset)
+        page = [h.digest for h in hits.hits[: q.limit]]
+        # One hit more than asked says a next page exists; at the largest page
+        # the total (whoosh's upper bound) decides, at worst one empty page later.
+        more = len(hits.hits) > q.limit or (len(page) == q.limit and hits.total > offset + q.limit)
+        if not page:
+            return SearchPage((), None)
+        # Every other filter, and the scope once more, from the SQL index.
+        sql = dataclasses.replace(q, text=None, cursor=None, digests=tuple(page), limit=len(page))
+        rows = {r.digest: r for r in self.archive.index.search(sql).rows}
+        ordered = tuple(rows[d] for d in page if d in rows)
+        return SearchPage(ordered, encode_text_cursor(offset + q.limit, max_log_index) if more else None)

@@ -1,0 +1,125 @@
+"""What full-text search sees of a document: Turkish folding and text extraction.
+
+Users type on any keyboard, so the index and the queries meet in plain ASCII:
+Turkish case folding first (``İ`` → ``i``, ``I`` → ``ı``, which plain
+``str.lower`` gets wrong), then every accent is dropped (``ş`` → ``s``,
+``ı`` → ``i``, ``â`` → ``a``...).  ``ISPARTA``, ``Isparta`` and ``ısparta``
+therefore all fold to ``isparta``, and ``İSTANBUL``, ``Istanbul`` and
+``istanbul`` to ``istanbul``.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+from lxml import etree
+
+from earsiv.indexer.metadata import DocumentMetadata
+from earsiv.indexer.parse import NS
+
+__all__ = ["INSPECTABLE_ROLES", "MAX_BODY_CHARS", "MAX_NAMES_CHARS", "extract_text", "fold_turkish"]
+
+# Roles in which a taxpayer is the subject of a document an inspector may be granted.
+INSPECTABLE_ROLES = frozenset({"supplier", "customer", "despatch-supplier", "delivery-customer", "owner"})
+
+# A hostile document (a million notes) must not blow the index up; real invoices
+# carry a few KiB of text, ledgers more.
+MAX_NAMES_CHARS = 16 * 1024
+MAX_BODY_CHARS = 256 * 1024
+
+# Applied after NFC and before lower(): the two letters where Turkish and
+# Unicode's default case mapping disagree.
+_TURKISH_CASE = str.maketrans({"İ": "i", "I": "ı"})
+# Letters without a canonical decomposition, so stripping combining marks misses them.
+_UNDECOMPOSABLE = str.maketrans({"ı": "i", "ß": "ss", "æ": "ae", "ø": "o", "đ": "d", "ł": "l", "œ": "oe"})
+
+
+def fold_turkish(text: str) -> str:
+    """Lower-case *text* the Turkish way, then strip every accent: the form both index and queries use."""
+    if text.isascii():
+        # Fast path for the common case; ASCII "I" is still Turkish dotless ı, which folds to i.
+        return text.lower()
+    text = unicodedata.normalize("NFC", text).translate(_TURKISH_CASE).lower()
+    decomposed = unicodedata.normalize("NFD", text)
+    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return unicodedata.normalize("NFC", stripped.translate(_UNDECOMPOSABLE))
+
+
+def _x(path: str) -> etree.XPath:
+    return etree.XPath(path, namespaces=NS, smart_strings=False)
+
+
+_PARTY_HOLDERS = (
+    "AccountingSupplierParty", "AccountingCustomerParty", "DespatchSupplierParty", "DeliveryCustomerParty",
+    "SenderParty", "ReceiverParty", "BuyerCustomerParty", "SellerSupplierParty", "OriginatorCustomerParty",
+)
+_PARTY_TEXT = _x(
+    "|".join(f"/*/cac:{h}//cac:PartyName/cbc:Name/text() | /*/cac:{h}//cac:Person/cbc:FirstName/text()"
+             f" | /*/cac:{h}//cac:Person/cbc:MiddleName/text() | /*/cac:{h}//cac:Person/cbc:FamilyName/text()"
+             for h in _PARTY_HOLDERS)
+)
+# Line-level and document-level text of every UBL-TR kind; descendant axis so
+# that lines of any kind (InvoiceLine, DespatchLine, SubInvoiceLine...) count.
+_BODY_TEXT = _x(
+    "//cac:Item/cbc:Name/text() | //cac:Item/cbc:Description/text()"
+    " | //cbc:Note/text() | //cac:Item/cbc:BrandName/text() | //cac:Item/cbc:ModelName/text()"
+)
+# e-Defter ledgers: account names, entry and line comments, document descriptions.
+_LEDGER_TEXT = _x(
+    "//gl-cor:accountMainDescription/text() | //gl-cor:accountSubDescription/text()"
+    " | //gl-cor:entryComment/text() | //gl-cor:detailComment/text()"
+    " | //gl-bus:documentTypeDescription/text() | //gl-bus:organizationIdentifier/text()"
+)
+# Envelopes: the contact names of sender and receiver.
+_ENVELOPE_TEXT = _x("//sh:Sender/sh:ContactInformation/sh:Contact/text() | //sh:Receiver/sh:ContactInformation/sh:Contact/text()")
+
+
+def extract_text(tree, meta: DocumentMetadata) -> tuple[str, str]:
+    """(names, body) of a parsed document, each bounded in size; never raises on a parsed tree.
+
+    names: every party name of *meta* plus the person names (first, middle,
+    family) of the document's parties.  body: item names and descriptions,
+    every ``cbc:Note``, ledger account names and comments, envelope contacts.
+    """
+    root = tree.getroot() if hasattr(tree, "getroot") else tree
+    names = _Bounded(MAX_NAMES_CHARS)
+    for party in meta.parties:
+        if party.name:
+            names.add(party.name)
+    body = _Bounded(MAX_BODY_CHARS)
+    try:
+        names.extend(_PARTY_TEXT(root))
+        body.extend(_BODY_TEXT(root))
+        body.extend(_LEDGER_TEXT(root))
+        body.extend(_ENVELOPE_TEXT(root))
+    except etree.XPathError:  # pragma: no cover - compiled paths over a parsed tree do not fail
+        pass
+    return names.text(), body.text()
+
+
+class _Bounded:
+    """Distinct, whitespace-normalised strings up to a total size."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.size = 0
+        self.parts: dict[str, None] = {}
+
+    def add(self, text: object) -> None:
+        if not isinstance(text, str) or self.size >= self.limit:
+            return
+        clean = " ".join(text.split())
+        if not clean or clean in self.parts:
+            return
+        clean = clean[: self.limit - self.size]
+        self.parts[clean] = None
+        self.size += len(clean) + 1
+
+    def extend(self, texts) -> None:
+        for text in texts:
+            if self.size >= self.limit:
+                return
+            self.add(text)
+
+    def text(self) -> str:
+        return "\n".join(self.parts)
