@@ -29,7 +29,13 @@ th { background: #eee; } td.n, th.n { text-align: right; white-space: nowrap; }
 table.kv th { width: 28%; } .parties { display: flex; gap: 8pt; } .parties > div { flex: 1; }
 .notice { border: 2px solid #b00; padding: 4pt; margin-bottom: 8pt; color: #800; }
 tr.total td { font-weight: bold; background: #f4f4f4; }
+table.sheet { break-inside: avoid; } table.sheet + table.sheet { break-before: page; }
+tr.carry td { font-style: italic; background: #fafafa; }
 """
+# Journal lines per printed sheet of a ledger (header and total lines count too): few
+# enough that a sheet of two-line rows fits one A4 page, so that a sheet's totals are the
+# page's totals, as on paper ledgers ("sayfa toplamı", carried forward as "nakli yekün").
+SHEET_LINES = 18
 
 
 def _ln(el) -> str:
@@ -187,14 +193,12 @@ def _ledger_body(root, md: DocumentMetadata | None) -> str:
                 ("Faaliyet", _t(ent, "businessDescription")), ("Dönem", f"{_t(info, 'periodCoveredStart')} – {_t(info, 'periodCoveredEnd')}"),
                 ("Oluşturma", _t(info, "creationDate")), ("Hazırlayan", _t(ent, "accountantInformation", "accountantName")),
                 ("Yazılım", _t(info, "sourceApplication"))])]
-    total_d = total_c = Decimal(0)
     by_account: OrderedDict[str, list] = OrderedDict()
-    out.append('<h2>Kayıtlar</h2><table><thead><tr><th>Fiş / satır</th><th>Tarih</th><th>Hesap</th><th>Açıklama</th>'
-               '<th>Belge</th><th class="n">Borç</th><th class="n">Alacak</th></tr></thead><tbody>')
+    lines: list[tuple[str, Decimal, Decimal]] = []  # (row html, debit, credit) of every journal line
     for header in _kids(entries, "entryHeader"):
         number = _t(header, "entryNumberCounter") or _t(header, "entryNumber")
-        out.append(f'<tr class="total"><td colspan="7">Fiş {_e(number)} — {_e(_t(header, "enteredDate"))} '
-                   f'{_e(_t(header, "entryComment"))} ({_e(_t(header, "enteredBy"))})</td></tr>')
+        lines.append(((f'<tr class="total"><td colspan="7">Fiş {_e(number)} — {_e(_t(header, "enteredDate"))} '
+                      f'{_e(_t(header, "entryComment"))} ({_e(_t(header, "enteredBy"))})</td></tr>'), Decimal(0), Decimal(0)))
         entry_d = entry_c = Decimal(0)
         for d in _kids(header, "entryDetail"):
             account = _kid(d, "account")
@@ -207,20 +211,45 @@ def _ledger_body(root, md: DocumentMetadata | None) -> str:
             slot = by_account.setdefault(acc, [Decimal(0), Decimal(0)])
             slot[0 if debit else 1] += value
             doc = " ".join(filter(None, (_t(d, "documentType"), _t(d, "documentNumber"), _t(d, "documentDate"))))
-            out.append(f"<tr><td>{_e(number)}/{_e(_t(d, 'lineNumber'))}</td><td>{_e(_t(d, 'postingDate'))}</td>"
-                       f"<td>{_e(acc)}{'<br>' + _e(sub) if sub else ''}</td><td>{_e(_t(d, 'detailComment'))}</td><td>{_e(doc)}</td>"
-                       f'<td class="n">{_e(amount if debit else "")}</td><td class="n">{_e("" if debit else amount)}</td></tr>')
+            lines.append(((f"<tr><td>{_e(number)}/{_e(_t(d, 'lineNumber'))}</td><td>{_e(_t(d, 'postingDate'))}</td>"
+                          f"<td>{_e(acc)}{'<br>' + _e(sub) if sub else ''}</td><td>{_e(_t(d, 'detailComment'))}</td><td>{_e(doc)}</td>"
+                          f'<td class="n">{_e(amount if debit else "")}</td><td class="n">{_e("" if debit else amount)}</td></tr>'),
+                          value if debit else Decimal(0), Decimal(0) if debit else value))
         stated_d, stated_c = _t(header, "totalDebit"), _t(header, "totalCredit")
-        out.append(f'<tr class="total"><td colspan="5">Fiş {_e(number)} toplamı'
-                   f'{" (belgede: " + _e(stated_d) + " / " + _e(stated_c) + ")" if stated_d or stated_c else ""}</td>'
-                   f'<td class="n">{entry_d:.2f}</td><td class="n">{entry_c:.2f}</td></tr>')
-        total_d += entry_d
-        total_c += entry_c
-    out.append(f'<tr class="total"><td colspan="5">Genel toplam</td><td class="n">{total_d:.2f}</td><td class="n">{total_c:.2f}</td></tr></tbody></table>')
+        lines.append(((f'<tr class="total"><td colspan="5">Fiş {_e(number)} toplamı'
+                      f'{" (belgede: " + _e(stated_d) + " / " + _e(stated_c) + ")" if stated_d or stated_c else ""}</td>'
+                      f'<td class="n">{entry_d:.2f}</td><td class="n">{entry_c:.2f}</td></tr>'), Decimal(0), Decimal(0)))
+    out.append("<h2>Kayıtlar</h2>")
+    out.extend(_ledger_sheets(lines))
     rows = "".join(f'<tr><td>{_e(a)}</td><td class="n">{d:.2f}</td><td class="n">{c:.2f}</td><td class="n">{d - c:.2f}</td></tr>'
                    for a, (d, c) in by_account.items())
     out.append(f'<h2>Hesap özeti</h2><table><tr><th>Hesap</th><th class="n">Borç</th><th class="n">Alacak</th><th class="n">Bakiye</th></tr>{rows}</table>')
     return "".join(out)
+
+
+def _ledger_sheets(lines: list[tuple[str, Decimal, Decimal]]) -> list[str]:
+    """The journal as sheets of SHEET_LINES lines, each with its own totals and the running total."""
+    head = ('<table class="sheet"><thead><tr><th>Fiş / satır</th><th>Tarih</th><th>Hesap</th><th>Açıklama</th>'
+            '<th>Belge</th><th class="n">Borç</th><th class="n">Alacak</th></tr></thead><tbody>')
+    out = []
+    carried_d = carried_c = Decimal(0)
+    chunks = [lines[i : i + SHEET_LINES] for i in range(0, len(lines), SHEET_LINES)] or [[]]
+    for n, chunk in enumerate(chunks, start=1):
+        rows = [head]
+        if n > 1:
+            rows.append(f'<tr class="carry"><td colspan="5">Önceki sayfadan devreden (nakli yekün)</td>'
+                        f'<td class="n">{carried_d:.2f}</td><td class="n">{carried_c:.2f}</td></tr>')
+        page_d = sum((d for _h, d, _c in chunk), Decimal(0))
+        page_c = sum((c for _h, _d, c in chunk), Decimal(0))
+        rows.extend(h for h, _d, _c in chunk)
+        carried_d, carried_c = carried_d + page_d, carried_c + page_c
+        rows.append(f'<tr class="total page-total"><td colspan="5">Sayfa {n} toplamı</td>'
+                    f'<td class="n">{page_d:.2f}</td><td class="n">{page_c:.2f}</td></tr>')
+        label = "Genel toplam" if n == len(chunks) else "Nakli yekün (sonraki sayfaya devreden)"
+        rows.append(f'<tr class="total running"><td colspan="5">{label}</td>'
+                    f'<td class="n">{carried_d:.2f}</td><td class="n">{carried_c:.2f}</td></tr></tbody></table>')
+        out.append("".join(rows))
+    return out
 
 
 def _berat_body(root, md: DocumentMetadata | None) -> str:

@@ -138,3 +138,39 @@ def test_berats_get_a_summary(name):
     text = " ".join(lhtml.document_fromstring(render_html(path.read_bytes()).html).itertext())
     assert unique in text and "4700012349" in text
     assert ("var (karşı imza)" in text) == name.startswith("GIB-")  # GİB's counter-signature shown as approval
+
+
+def test_ledger_sheets_add_up_page_by_page():
+    from tests.unit.render.test_pdf import _long_ledger
+
+    data = _long_ledger(6)
+    path_total_d = path_total_c = Decimal(0)
+    root = etree.fromstring(data)
+    for d in (el for el in root.iter() if _ln(el) == "entryDetail"):
+        amount = Decimal(next(c.text for c in d if _ln(c) == "amount"))
+        if next(c.text for c in d if _ln(c) == "debitCreditCode").strip().upper().startswith("D"):
+            path_total_d += amount
+        else:
+            path_total_c += amount
+    page = lhtml.document_fromstring(render_html(data).html)
+    sheets = page.find_class("sheet")
+    assert len(sheets) >= 3
+    carried = (Decimal(0), Decimal(0))
+
+    def money(tr) -> tuple[Decimal, Decimal]:
+        cells = [td.text_content().strip() for td in tr.findall("td")]
+        return Decimal(cells[-2] or 0), Decimal(cells[-1] or 0)
+
+    for n, sheet in enumerate(sheets, start=1):
+        rows = sheet.findall(".//tbody/tr")
+        carry = [tr for tr in rows if "carry" in tr.get("class", "")]
+        assert (money(carry[0]) if carry else (Decimal(0), Decimal(0))) == carried
+        lines = [tr for tr in rows if not tr.get("class") and len(tr.findall("td")) == 7]
+        own = (sum((money(tr)[0] for tr in lines), Decimal(0)), sum((money(tr)[1] for tr in lines), Decimal(0)))
+        (total,) = [tr for tr in rows if "page-total" in tr.get("class", "")]
+        assert f"Sayfa {n} toplamı" in total.text_content() and money(total) == own
+        carried = (carried[0] + own[0], carried[1] + own[1])
+        (running,) = [tr for tr in rows if "running" in tr.get("class", "")]
+        assert money(running) == carried
+    assert carried == (path_total_d, path_total_c)
+    assert "Genel toplam" in sheets[-1].text_content()

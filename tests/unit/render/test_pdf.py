@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -214,3 +215,32 @@ def test_a_stylesheet_cannot_make_the_pdf_load_local_files():
     pdf = render_pdf(data, provenance_for(data), view=view)
     assert SECRET not in text(pdf)
     assert b"root:x:0:0" not in pdf
+
+
+def _long_ledger(copies: int) -> bytes:
+    """The synthetic journal with its entries repeated: enough lines for many printed pages."""
+    root = etree.parse(str(EDEFTER / "4700012349-202501-Y-000000.xml")).getroot()
+    headers = [el for el in root.iter() if etree.QName(el).localname == "entryHeader"]
+    parent = headers[0].getparent()
+    for _ in range(copies):
+        for h in headers:
+            parent.append(copy.deepcopy(h))
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+@pytest.mark.slow
+def test_a_long_ledger_prints_totals_on_every_page():
+    """Paper ledgers carry each page's totals and the running total forward (nakli yekün)."""
+    need_poppler()
+    data = _long_ledger(12)
+    pdf = render_pdf(data, provenance_for(data))
+    pages = len(structure(pdf)["pages"])
+    assert pages >= 3
+    with_lines = 0
+    for n in range(1, pages + 1):
+        page = squash(text(pdf, n))
+        if "Fiş" in page and ("Borç" in page or "toplamı" in page):
+            with_lines += 1
+            # A page that shows journal lines shows its own total on the same page.
+            assert re.search(r"Sayfa\d+toplamı", page) and ("Nakliyekün" in page or "Geneltoplam" in page), n
+    assert with_lines >= 3
