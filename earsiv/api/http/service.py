@@ -1,10 +1,11 @@
-"""What the routes call: one archive, one ingest lock, one background worker.
+"""What the routes call: one archive, one ingest queue, one background worker.
 
 The archive's unit of work (blob → log leaf → index) is not safe to run twice
-at once, so every ingest goes through ``ArchiveService.ingest``, which holds
-``_ingest_lock`` for the whole unit.  Reads (search, show, original, verify,
-evidence, status) take no lock: the store is write-once, the log guards its
-own state, and the index has its own transactions.
+at once, so every ingest goes through ``ArchiveService.ingest`` into one
+``IngestQueue``, which runs the requests waiting together as one group
+commit.  Reads (search, show, original, verify, evidence, status) take no
+lock: the store is write-once, the log guards its own state, and the index
+has its own transactions.
 
 Background work (a checkpoint every few seconds while documents arrive,
 signature inspection of newly archived documents, and full-text indexing)
@@ -26,6 +27,7 @@ from ...archive.archive import Archive, Status
 from ...archive.errors import ArchiveError, VerificationError
 from ...archive.evidence import Finding, verify_all, write_evidence
 from ...archive.ingest import IngestResult, Source
+from ...archive.ingestqueue import IngestQueue
 from ...indexer.accessdb import HoldingRow
 from ...indexer.errors import IndexerError
 from ...indexer.query import SearchPage, SearchQuery
@@ -66,7 +68,7 @@ class _Worker(threading.Thread):
 class ArchiveService:
     def __init__(self, arch: Archive) -> None:
         self.archive = arch
-        self._ingest_lock = threading.Lock()
+        self._ingest = IngestQueue(arch)
         self._worker = _Worker(arch, arch.config.checkpoint_interval)
 
     @classmethod
@@ -79,14 +81,13 @@ class ArchiveService:
     def close(self) -> None:
         self._worker.stop.set()
         self._worker.join(timeout=30)
-        with self._ingest_lock:
-            self.archive.close()
+        self._ingest.close()  # what was accepted is finished first
+        self.archive.close()
 
     # -- writing ---------------------------------------------------------
     def ingest(self, who: Principal, sources: Iterable[Source], tenant: str | None = None) -> list[IngestResult]:
         tenant = self.archive.access.ingest_tenant(who, tenant)
-        with self._ingest_lock:
-            return list(self.archive.ingest(sources, tenant=tenant))
+        return self._ingest.ingest(sources, tenant)
 
     def legal_hold(self, who: Principal, digest: str, on: bool, reason: str, tenant: str | None) -> int:
         self.archive.access.require(who, "admin", what="put or lift legal holds")
