@@ -157,6 +157,19 @@ def _widest(document) -> float:
     return ratio
 
 
+_SCALES: dict[tuple, float] = {}
+_SCALES_MAX = 4096
+
+
+def _remember_scale(key: tuple, scale: float) -> None:
+    if scale == 1.0:
+        _SCALES.pop(key, None)
+        return
+    if len(_SCALES) >= _SCALES_MAX:
+        _SCALES.pop(next(iter(_SCALES)))
+    _SCALES[key] = scale
+
+
 def render_pdf(data: bytes, prov: Provenance, *, evidence: dict | None = None, view: HtmlView | None = None,
                sandbox: Sandbox | None = None) -> bytes:
     """A PDF/A-3b print of *data*, with *data* and *evidence* embedded."""
@@ -176,15 +189,24 @@ def render_pdf(data: bytes, prov: Provenance, *, evidence: dict | None = None, v
     ]
     # a document's own broken images (placeholders such as "LOGO BU ALANA EKLENECEK") are not our error
     logging.getLogger("weasyprint").setLevel(logging.CRITICAL)
+    supplier = view.metadata.supplier
+    key = (view.metadata.kind, supplier.id if supplier else None, view.source)
     try:
-        scale = 1.0
+        # An issuer's documents share a stylesheet and so, nearly always, the scale its
+        # layout needs: start from the last one found, and lay out once instead of twice.
+        scale = _SCALES.get(key, 1.0)
         while True:
             html = HTML(string=markup.replace("{print_css}", print_css(scale)), url_fetcher=_fetcher(), base_url="data:,")
             document = html.render(**options)
             wide = _widest(document)
+            if scale > 1.0 and wide < 0.9:
+                # Narrower than its issuer's last document: do not print it smaller than needed.
+                scale = max(1.0, scale * wide * 1.02)
+                continue
             if wide <= 1.01 or scale >= MAX_SCALE:
                 break
             scale = min(MAX_SCALE, scale * wide * 1.02)
+        _remember_scale(key, scale)
         return document.write_pdf(zoom=1 / scale, attachments=attachments, **options)
     except Exception as exc:  # WeasyPrint raises many types; the caller needs one
         raise RenderError(f"PDF layout failed: {exc.__class__.__name__}: {exc}") from exc
