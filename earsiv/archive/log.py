@@ -157,14 +157,30 @@ class Log:
                     continue
                 if first != self.size:
                     raise StoreError(f"log bundle {key} starts at {first} but the log has {self.size} leaves: a gap")
-                leaves = self._split(self.store.get(key), key)
-                for leaf in leaves:
-                    new.append((self.size, leaf))
-                    self._add_hash(merkle.leaf_hash(leaf))
-                self._bundles.append(first)
-                self._bundle_sizes.append(len(leaves))
+                new.extend(self._take_bundle(first, self.store.get(key), key))
             self._foreign.extend(new)
         return new
+
+    def _take_bundle(self, first: int, data: bytes, key: str) -> list[tuple[int, bytes]]:
+        leaves = self._split(data, key)
+        out = []
+        for leaf in leaves:
+            out.append((self.size, leaf))
+            self._add_hash(merkle.leaf_hash(leaf))
+        self._bundles.append(first)
+        self._bundle_sizes.append(len(leaves))
+        return out
+
+    def _follow(self) -> None:
+        """Read the bundles other writers appended after ours, by position.
+
+        A bundle's key is the index of its first leaf, so the next bundle, if
+        any, is at ``bundle_key(size)``: one lookup when nobody else wrote,
+        instead of listing every bundle the archive ever made.
+        """
+        with self._lock:
+            while self.store.exists(key := bundle_key(self.size)):
+                self._foreign.extend(self._take_bundle(self.size, self.store.get(key), key))
 
     def take_foreign(self) -> list[tuple[int, bytes]]:
         """Leaves appended by other writers since the last call."""
@@ -230,7 +246,7 @@ class Log:
             fcntl.flock(lf, fcntl.LOCK_EX)
             try:
                 for _attempt in range(1000):
-                    self.refresh()
+                    self._follow()
                     first = self.size
                     try:
                         self.store.put_many([PutItem(bundle_key(first), data, retain_until)])
