@@ -1,0 +1,100 @@
+"""The access model through the real `earsiv` command: principals, tokens, grants, the access log.
+
+The access log's proofs are checked here with hashlib (RFC 9162 inclusion) and `openssl ts
+-verify`, not with the archive's own verifier.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import subprocess
+
+from earsiv.archive.access import Principal
+from earsiv.archive.archive import Archive
+from earsiv.indexer.query import SearchQuery
+from tests.conftest import CORPUS
+
+DOC = "efatura/gib121_TicariFaturaOrnegi.xml"
+TENANT = "1111111111"
+
+
+def _root_from(index: int, size: int, leaf: bytes, path: list[bytes]) -> bytes:
+    """RFC 9162 2.1.3.2, written out independently of earsiv.archive.merkle."""
+    fn, sn = index, size - 1
+    r = hashlib.sha256(b"\x00" + leaf).digest()
+    for p in path:
+        if fn % 2 == 1 or fn == sn:
+            r = hashlib.sha256(b"\x01" + p + r).digest()
+            while fn % 2 == 0 and fn != 0:
+                fn >>= 1
+                sn >>= 1
+        else:
+            r = hashlib.sha256(b"\x01" + r + p).digest()
+        fn >>= 1
+        sn >>= 1
+    return r
+
+
+def test_principals_tokens_grants_and_a_verifiable_access_log(cli, home, tmp_path):
+    cli.run("ingest", "--tenant", TENANT, str(CORPUS / DOC))
+    digest = hashlib.sha256((CORPUS / DOC).read_bytes()).hexdigest()
+    with Archive.open(home) as arch:
+        row = arch.index.get(digest)
+    vkn, day = row.supplier_id, row.issue_date
+
+    cli.run("principal", "add", "acme", "--role", "integrator", "--tenant", TENANT)
+    cli.run("principal", "add", "ayse", "--role", "inspector")
+    assert cli.run("principal", "add", "acme", "--role", "accountant", check=1).returncode == 1  # exists
+    assert cli.run("principal", "add", "x", "--role", "inspector", "--tenant", TENANT, check=2).returncode == 2
+    assert cli.run("principal", "add", "y", "--role", "integrator", "--tenant", "12ab", check=2).returncode == 2
+    listed = {p["name"]: p for p in cli.json("principal", "list")}
+    assert listed["acme"]["tenants"] == [TENANT] and listed["ayse"]["role"] == "inspector"
+
+    made = cli.json("token", "create", "acme", "--expires", "2099-12-31")
+    assert made["token"].startswith(f"earsiv_{made['id']}_")
+    tokens = cli.json("token", "list")
+    assert [t["id"] for t in tokens] == [made["id"]] and "token" not in tokens[0]  # never shown again
+    plain = cli.run("token", "create", "ayse").stdout.decode().strip()
+    assert plain.startswith("earsiv_")
+    cli.run("token", "revoke", plain)  # by the token itself
+    assert next(t for t in cli.json("token", "list") if t["principal"] == "ayse")["revoked_at"]
+
+    grant = cli.json("grant", "add", "--inspector", "ayse", "--vkn", vkn, "--from", str(day), "--to", str(day),
+                     "--expires", "2099-01-01", "--reference", "VDK 2026/1 inceleme emri")
+    assert (grant["vkn"], grant["from"], grant["to"]) == (vkn, str(day), str(day))
+    assert cli.run("grant", "add", "--inspector", "acme", "--vkn", vkn, "--from", str(day), "--to", str(day),
+                   "--expires", "2099-01-01", "--reference", "x", check=1).returncode == 1  # not an inspector
+
+    # The inspector looks (as the API would make it do), and every look is in the log.
+    with Archive.open(home) as arch:
+        page, event = arch.access.search(Principal("ayse", "inspector"), SearchQuery(vkn=vkn))
+        assert [r.digest for r in page.rows] == [digest] and event is not None
+    events = cli.jsonl("access-log", "--vkn", vkn)
+    assert [e["log_index"] for e in events] == [event]
+    ev = events[0]
+    assert ev["event"]["principal"] == "ayse" and ev["event"]["documents"] == [digest]
+    assert ev["event"]["grants"][0]["reference"] == "VDK 2026/1 inceleme emri"
+    proof = ev["proof"]
+    leaf = proof["leaf"].encode()
+    assert json.loads(leaf) == ev["event"]
+    root = _root_from(event, proof["tree_size"], leaf, [bytes.fromhex(h) for h in proof["inclusion_proof"]])
+    assert root.hex() == proof["root"]
+    checkpoint = proof["checkpoint"].encode()
+    assert f"root: {root.hex()}\n" in proof["checkpoint"]  # the checkpoint states this root
+    assert f"size: {proof['tree_size']}\n" in proof["checkpoint"]
+    (tmp_path / "cp.txt").write_bytes(checkpoint)
+    (tmp_path / "cp.tsr").write_bytes(base64.b64decode(proof["checkpoint_tsr"]))
+    cert = next((home / "tsa").glob("*cert*.pem"))
+    ok = subprocess.run(["openssl", "ts", "-verify", "-data", str(tmp_path / "cp.txt"), "-in", str(tmp_path / "cp.tsr"),
+                         "-token_in", "-CAfile", str(cert)], capture_output=True, text=True)
+    assert ok.returncode == 0 and "Verification: OK" in ok.stdout, ok.stdout + ok.stderr
+    # Nobody else's events appear under another VKN.
+    assert cli.jsonl("access-log", "--vkn", "9999999999") == []
+
+    cli.run("grant", "revoke", grant["id"])
+    assert cli.json("grant", "list", "--vkn", vkn)[0]["revoked_at"]
+    with Archive.open(home) as arch:
+        page, _event = arch.access.search(Principal("ayse", "inspector"), SearchQuery(vkn=vkn))
+        assert page.rows == ()
