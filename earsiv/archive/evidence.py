@@ -19,6 +19,7 @@ document; it raises :class:`VerificationError` naming the failed step.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import json
 from concurrent.futures import ThreadPoolExecutor
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from . import blobs, merkle
 from .errors import ArchiveError, DocumentNotFound, StoreError, VerificationError
-from .log import decode_entry
+from .log import Checkpoint, decode_entry
 from .tsa_verify import verify_token
 
 if TYPE_CHECKING:
@@ -96,9 +97,26 @@ def verify_document(arch: Archive, digest: str, leaf_index: int | None = None) -
         names_it = entry.get("type") == "holding" and entry.get("digest") == digest
     if not names_it:
         raise VerificationError(f"log leaf {index} does not describe this document", name=digest, step=2)
+    p = _prove_leaf(arch, index, leaf, digest)
+    return Proven(digest, index, p.size, p.checkpoint.time.isoformat(), p.gen_time.isoformat())
+
+
+@dataclass(frozen=True, slots=True)
+class _LeafProof:
+    leaf_hash: bytes
+    size: int
+    checkpoint: Checkpoint
+    signature: bytes
+    token: bytes
+    path: list[bytes]
+    gen_time: dt.datetime
+
+
+def _prove_leaf(arch: Archive, index: int, leaf: bytes, name: str | None = None) -> _LeafProof:
+    """Steps 2 (the leaf is the one appended), 3 and 4 for the leaf at *index*."""
     lh = merkle.leaf_hash(leaf)
     if lh != arch.log.leaf_hash(index):
-        raise VerificationError(f"log leaf {index} changed since it was appended", name=digest, step=2)
+        raise VerificationError(f"log leaf {index} changed since it was appended", name=name, step=2)
     # 3. The leaf is included in a checkpoint signed by the archive key.
     size = _stamped_checkpoint(arch, index)
     cp, sig, token = arch.log.load_checkpoint(size)
@@ -107,9 +125,9 @@ def verify_document(arch: Archive, digest: str, leaf_index: int | None = None) -
     merkle.verify_inclusion(index, size, lh, proof, cp.root)
     # 4. The checkpoint is stamped by a trusted TSA.
     if token is None:
-        raise VerificationError(f"checkpoint {size} has no time-stamp token", name=digest, step=4)
+        raise VerificationError(f"checkpoint {size} has no time-stamp token", name=name, step=4)
     info = verify_token(token, data=cp.body(), trusted_certs=arch.tsa_certificates())
-    return Proven(digest, index, size, cp.time.isoformat(), info.gen_time.isoformat())
+    return _LeafProof(lh, size, cp, sig, token, proof, info.gen_time)
 
 
 def verify_all(arch: Archive, digests: list[str] | None = None, progress=None) -> tuple[int, list[Finding]]:
@@ -302,29 +320,19 @@ def leaf_evidence(arch: Archive, log_index: int) -> dict:
     Checked here before it is handed out, with the same steps as a document's.
     """
     leaf = arch.log.read_leaf(log_index)
-    lh = merkle.leaf_hash(leaf)
-    if lh != arch.log.leaf_hash(log_index):
-        raise VerificationError(f"log leaf {log_index} changed since it was appended", step=2)
-    size = _stamped_checkpoint(arch, log_index)
-    cp, sig, token = arch.log.load_checkpoint(size)
-    arch.signer.public.verify(sig, cp.body(), what=f"checkpoint {size}")
-    proof = arch.log.inclusion_proof(log_index, size)
-    merkle.verify_inclusion(log_index, size, lh, proof, cp.root)
-    if token is None:
-        raise VerificationError(f"checkpoint {size} has no time-stamp token", step=4)
-    info = verify_token(token, data=cp.body(), trusted_certs=arch.tsa_certificates())
+    p = _prove_leaf(arch, log_index, leaf)
     return {
         "v": PROOF_VERSION,
         "log_index": log_index,
         "leaf": leaf.decode("utf-8"),
-        "leaf_hash": lh.hex(),
-        "tree_size": size,
-        "inclusion_proof": [h.hex() for h in proof],
-        "root": cp.root.hex(),
-        "checkpoint": cp.body().decode("utf-8"),
-        "checkpoint_sig": base64.b64encode(sig).decode("ascii"),
-        "checkpoint_tsr": base64.b64encode(token).decode("ascii"),
-        "stamp_time": info.gen_time.isoformat(),
+        "leaf_hash": p.leaf_hash.hex(),
+        "tree_size": p.size,
+        "inclusion_proof": [h.hex() for h in p.path],
+        "root": p.checkpoint.root.hex(),
+        "checkpoint": p.checkpoint.body().decode("utf-8"),
+        "checkpoint_sig": base64.b64encode(p.signature).decode("ascii"),
+        "checkpoint_tsr": base64.b64encode(p.token).decode("ascii"),
+        "stamp_time": p.gen_time.isoformat(),
     }
 
 
