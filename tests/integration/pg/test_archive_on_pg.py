@@ -115,6 +115,34 @@ def test_a_multi_kb_id_is_archived_and_found_on_both(archives) -> None:
         assert arch.original(page.rows[0].digest).count(long_id.encode()) == 1  # the original keeps it whole
 
 
+def test_access_rules_answer_the_same_on_both(archives) -> None:
+    """Holdings, tokens, grants and access events on PostgreSQL (then rebuilt by the test below)."""
+    import datetime as dt
+    import hashlib
+
+    from earsiv.archive.access import Principal
+
+    lite, pg, *_ = archives
+    tenant, files = "1111111111", sorted((CORPUS / "efatura").glob("gib121_*.xml"))[:6]
+    answers = []
+    for arch in (lite, pg):
+        assert {r.status for r in arch.ingest(expand(files), tenant=tenant)} == {"stored"}  # second holdings
+        arch.access.add_principal("acct", "accountant", [tenant], by="test")
+        token = arch.access.create_token("acct", by="test").token
+        assert arch.access.authenticate(token) == Principal("acct", "accountant", frozenset({tenant}))
+        arch.access.add_principal("insp", "inspector", by="test")
+        row = arch.index.get(hashlib.sha256(files[0].read_bytes()).hexdigest())
+        arch.access.add_grant("insp", row.supplier_id, dt.date(2000, 1, 1), dt.date(2030, 1, 1),
+                              dt.datetime.now(dt.UTC) + dt.timedelta(days=1), "order", by="test")
+        acct = arch.access.search(Principal("acct", "accountant", frozenset({tenant})), SearchQuery(limit=1000))[0]
+        insp, event = arch.access.search(Principal("insp", "inspector"), SearchQuery(limit=1000))
+        events = arch.index.access.access_events(principal="insp")
+        answers.append(([r.digest for r in acct.rows], [r.digest for r in insp.rows], [(e.vkn, e.documents) for e in events]))
+        assert event == events[-1].log_index
+    assert answers[0] == answers[1]
+    assert len(answers[0][0]) == len(files) and answers[0][1]
+
+
 def test_reindex_on_postgresql_rebuilds_the_live_index(archives) -> None:
     _lite, pg, *_ = archives
     first = pg.index.search(SearchQuery(kind="e-arsiv", limit=1)).rows[0]
