@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -42,13 +43,21 @@ class IngestQueue:
         self._queue: queue.Queue[_Job | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="earsiv-ingest", daemon=True)
         self._closed = False
+        self._last_busy = 0.0  # time.monotonic() when the last round ended or a request arrived
         self._thread.start()
+
+    def idle_for(self) -> float:
+        """Seconds since the last ingest request or round (0 while one runs)."""
+        if not self._queue.empty() or self._running:
+            return 0.0
+        return time.monotonic() - self._last_busy
 
     def ingest(self, sources: Iterable[Source], tenant: str | None = None) -> list[IngestResult]:
         """Archive *sources* for *tenant*; return when every one of them is durable (or rejected)."""
         if self._closed:
             raise ArchiveError("the archive is closing; no more documents are taken")
         job = _Job(tenant, list(sources))
+        self._last_busy = time.monotonic()
         self._queue.put(job)
         return job.done.result()
 
@@ -77,7 +86,17 @@ class IngestQueue:
                 count += len(more.sources)
             self._round(jobs)
 
+    _running = False
+
     def _round(self, jobs: list[_Job]) -> None:
+        self._running = True
+        try:
+            self._round_inner(jobs)
+        finally:
+            self._running = False
+            self._last_busy = time.monotonic()
+
+    def _round_inner(self, jobs: list[_Job]) -> None:
         by_tenant: dict[str | None, list[_Job]] = {}
         for job in jobs:
             by_tenant.setdefault(job.tenant, []).append(job)
