@@ -31,7 +31,8 @@ if TYPE_CHECKING:
 
 __all__ = ["TextSearch"]
 
-BATCH = 256
+BATCH = 256  # leaves per commit while catching up: a crash loses at most this much work
+REBUILD_BATCH = 2048  # whoosh merges small segments at each commit; a rebuild commits less often
 
 
 class TextSearch:
@@ -50,8 +51,9 @@ class TextSearch:
     def _indexed(self) -> int:
         return int(self.archive.index.meta_get("log_size") or 0)
 
-    def catch_up(self, progress: Callable[[int], None] | None = None, *, limit: int | None = None) -> int:
-        """Take in leaves after the mark (at most *limit*); return how many."""
+    def catch_up(self, progress: Callable[[int], None] | None = None, *, limit: int | None = None,
+                 batch: int = BATCH) -> int:
+        """Take in leaves after the mark (at most *limit*), *batch* per commit; return how many."""
         with self._lock:
             start, end = self.index.mark(), self._indexed()
             if limit is not None:
@@ -66,7 +68,7 @@ class TextSearch:
                 if entry.get("type") in ("document", "holding"):
                     digests[entry["digest"]] = None
                 pending.append(idx)
-                if len(pending) >= BATCH:
+                if len(pending) >= batch:
                     self._take(list(digests), pending[-1] + 1)
                     done += len(pending)
                     if progress:
@@ -82,7 +84,7 @@ class TextSearch:
     def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
         with self._lock:
             self.index.reset()
-        return self.catch_up(progress)
+        return self.catch_up(progress, batch=REBUILD_BATCH)
 
     def _take(self, digests: list[str], mark: int) -> None:
         arch = self.archive

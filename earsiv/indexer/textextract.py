@@ -64,6 +64,12 @@ _BODY_TEXT = _x(
     "//cac:Item/cbc:Name/text() | //cac:Item/cbc:Description/text()"
     " | //cbc:Note/text() | //cac:Item/cbc:BrandName/text() | //cac:Item/cbc:ModelName/text()"
 )
+# Where the parties are: people look for "the invoices from İSTANBUL / Kadıköy".
+_ADDRESS_TEXT = _x(
+    "|".join(f"/*/cac:{h}//cac:PostalAddress/cbc:CityName/text()"
+             f" | /*/cac:{h}//cac:PostalAddress/cbc:CitySubdivisionName/text()"
+             for h in _PARTY_HOLDERS)
+)
 # e-Defter ledgers: account names, entry and line comments, document descriptions.
 _LEDGER_TEXT = _x(
     "//gl-cor:accountMainDescription/text() | //gl-cor:accountSubDescription/text()"
@@ -79,7 +85,8 @@ def extract_text(tree, meta: DocumentMetadata) -> tuple[str, str]:
 
     names: every party name of *meta* plus the person names (first, middle,
     family) of the document's parties.  body: item names and descriptions,
-    every ``cbc:Note``, ledger account names and comments, envelope contacts.
+    every ``cbc:Note``, the parties' cities and districts, ledger account names
+    and comments, envelope contacts.
     """
     root = tree.getroot() if hasattr(tree, "getroot") else tree
     names = _Bounded(MAX_NAMES_CHARS)
@@ -89,6 +96,7 @@ def extract_text(tree, meta: DocumentMetadata) -> tuple[str, str]:
     body = _Bounded(MAX_BODY_CHARS)
     try:
         names.extend(_PARTY_TEXT(root))
+        body.extend(_ADDRESS_TEXT(root))  # first: a few words that a long item list must not crowd out
         body.extend(_BODY_TEXT(root))
         body.extend(_LEDGER_TEXT(root))
         body.extend(_ENVELOPE_TEXT(root))

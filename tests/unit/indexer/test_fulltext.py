@@ -475,9 +475,9 @@ def test_scores_and_order_match_whoosh_itself(tmp_path: Path, monkeypatch, scan:
     with our collector, used when the posting layout is not the expected one) against whoosh's own
     scoring, over several segments and with replaced (deleted) documents."""
     if not scan:
-        from earsiv.indexer import ftsearch
+        from earsiv.indexer import ftscan
 
-        monkeypatch.setattr(ftsearch.TermScan, "layout_ok", staticmethod(lambda searcher: False))
+        monkeypatch.setattr(ftscan.TermScan, "layout_ok", staticmethod(lambda searcher: False))
     rng = random.Random(5)
     stems = ["YILDIZ", "YILMAZ", "GÜNEŞ", "GÜNDOĞDU", "ÇELİK", "ÇELİKER"]
     tails = ["GIDA", "İNŞAAT", "ANONİM ŞİRKETİ", "LTD. ŞTİ.", "SANAYİ VE TİCARET A.Ş."]
@@ -589,3 +589,33 @@ def test_extract_text_accepts_element_or_tree() -> None:
     meta = parse_document(xml, tree=tree)
     assert extract_text(tree, meta) == extract_text(tree.getroot(), meta) == ("", "")
     assert isinstance(etree.QName(tree.getroot()).localname, str)
+
+
+def test_party_cities_are_searchable_on_any_keyboard(tmp_path):
+    """A city typed as İSTANBUL, ISTANBUL or istanbul finds the invoices of parties there."""
+    found = []
+    for path in sorted((CORPUS / "efatura").glob("*.xml")):
+        data = path.read_bytes()
+        try:
+            tree = parse_xml(data, name=path.name)
+            meta = parse_document(data, name=path.name, tree=tree)
+        except InvalidDocument:  # only documents the archive keeps matter here
+            continue
+        # The seller's and buyer's addresses (a signature's SignatoryParty has one too: not a party's).
+        cities = [c.text for holder in ("AccountingSupplierParty", "AccountingCustomerParty")
+                  for c in tree.iterfind(f".//{{*}}{holder}//{{*}}PostalAddress/{{*}}CityName") if c.text and "İ" in c.text]
+        if cities:
+            found.append((hashlib.sha256(data).hexdigest(), meta, tree, cities[0]))
+    assert found, "the corpus has invoices with a dotted-İ city"
+    ix = FullTextIndex(tmp_path / "ft")
+    docs = []
+    for i, (digest, meta, tree, _city) in enumerate(found):
+        names, body = extract_text(tree, meta)
+        docs.append(TextDoc(digest=digest, log_index=i, kind=meta.kind, issue_date=meta.issue_date, parties=(),
+                            tenants=("",), names=names, body=body))
+    ix.add(docs, mark=len(docs))
+    for digest, _meta, _tree, city in found:
+        word = max(city.split(), key=len)
+        for typed in (word, word.replace("İ", "I"), fold_turkish(word), word.lower()):
+            assert digest in {h.digest for h in ix.search(typed, limit=1000).hits}, typed
+    ix.close()
