@@ -616,3 +616,24 @@ def test_unusable_urls_give_index_failure(tmp_path: Path) -> None:
     ix = Index(f"sqlite:///{tmp_path / 'missing-dir' / 'index.sqlite'}")
     with pytest.raises(IndexFailure):
         ix.upgrade()
+
+
+def test_upgrading_an_index_from_before_holdings_gives_each_document_its_first_holding(index: Index) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from earsiv.indexer.db import MIGRATIONS
+
+    index.add([record(i, tenant=[None, "1111111111"][i % 2]) for i in range(6)])
+    index.set_legal_hold(digest_of(2), True)
+    before = [r for r in index.dump() if r["table"] == "holdings"]
+    assert len(before) == 6
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with index._writer.begin() as conn:  # back to the schema of revision 0001, documents kept
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0001")
+        assert "holdings" not in sa.inspect(conn).get_table_names()
+        assert conn.scalar(sa.text("SELECT count(*) FROM documents")) == 6
+    index.upgrade()
+    assert [r for r in index.dump() if r["table"] == "holdings"] == before

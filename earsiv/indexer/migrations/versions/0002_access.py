@@ -5,8 +5,9 @@ Revises: 0001
 Create Date: 2026-11-21
 
 Frozen: a migration never imports the models (they move on; this does not).
-An index that predates holdings gets them by reindexing (`earsiv reindex`):
-the holding of each document is in its log leaf.
+An index that predates holdings gets each document's first holding from its
+documents row (tenant, arrival, retention, hold, file name: what its log leaf
+said), so tenants see their documents at once after the upgrade.
 """
 
 from __future__ import annotations
@@ -39,6 +40,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("digest", "tenant", name="pk_holdings"),
     )
     op.create_index("ix_holdings_tenant_sort_date_digest", "holdings", ["tenant", "sort_date", "digest"])
+    op.execute(
+        "INSERT INTO holdings (digest, tenant, log_index, received_at, retain_until, legal_hold, source_name, sort_date) "
+        "SELECT digest, COALESCE(tenant, ''), log_index, received_at, retain_until, legal_hold, source_name, sort_date "
+        "FROM documents"
+    )
     op.create_table(
         "principals",
         sa.Column("name", sa.String(length=64), nullable=False),
