@@ -16,6 +16,7 @@ from pathlib import Path
 
 import click
 
+from ..archive.access import Principal
 from ..archive.archive import Archive
 from ..archive.errors import ArchiveError
 from ..archive.evidence import verify_all, write_evidence
@@ -46,6 +47,24 @@ def _tty() -> bool:
 
 def _open(ctx: click.Context) -> Archive:
     return Archive.open(Path(ctx.obj["home"]))
+
+
+def _who(ctx: click.Context, arch: Archive) -> Principal | None:
+    """The principal of --token / $EARSIV_TOKEN, or None: the operator, who may do everything."""
+    token = ctx.obj.get("token")
+    return arch.access.authenticate(token) if token else None
+
+
+def _admin_or_operator(ctx: click.Context, arch: Archive, what: str) -> Principal | None:
+    who = _who(ctx, arch)
+    if who is not None:
+        arch.access.require(who, "admin", what=what)
+    return who
+
+
+def _operator_only(ctx: click.Context, what: str) -> None:
+    if ctx.obj.get("token"):
+        raise click.UsageError(f"{what} is the operator's (it works on the archive's files): run it without --token")
 
 
 def _row_json(row) -> dict:
@@ -86,9 +105,12 @@ class _Group(click.Group):
               help="The archive home directory.")
 @click.option("--allow-unenforced-lock", is_flag=True, envvar="EARSIV_ALLOW_UNENFORCED_LOCK",
               help="DEVELOPMENT ONLY: run on an S3 bucket that failed the Object Lock self-test.")
+@click.option("--token", envvar="EARSIV_TOKEN", metavar="TOKEN", show_envvar=True,
+              help="Act as this API token's principal: its role, tenants and grants, and (inspectors) every "
+                   "look logged, exactly as over HTTP. Without it the CLI acts as the archive's operator.")
 @click.version_option(package_name="earsiv")
 @click.pass_context
-def cli(ctx: click.Context, home: str, allow_unenforced_lock: bool) -> None:
+def cli(ctx: click.Context, home: str, allow_unenforced_lock: bool, token: str | None) -> None:
     """earsiv: a write-once, provable archive for Turkish e-documents.
 
     Documents are kept byte for byte in content-addressed storage, logged in a
@@ -97,6 +119,7 @@ def cli(ctx: click.Context, home: str, allow_unenforced_lock: bool) -> None:
     """
     ctx.ensure_object(dict)
     ctx.obj["home"] = home
+    ctx.obj["token"] = token
     if allow_unenforced_lock:
         os.environ["EARSIV_ALLOW_UNENFORCED_LOCK"] = "1"  # read where the store is opened; logged loudly there
 
@@ -111,6 +134,7 @@ def cli(ctx: click.Context, home: str, allow_unenforced_lock: bool) -> None:
 @click.pass_context
 def init(ctx: click.Context, store_url: str | None, db_url: str | None) -> None:
     """Create a new archive home (keys, built-in TSA, store, index)."""
+    _operator_only(ctx, "init")
     home = Path(ctx.obj["home"])
     arch = Archive.init(home, store_url=store_url, db_url=db_url)
     arch.close()
@@ -136,6 +160,9 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], tenant: str | None, as_j
     arch = _open(ctx)
     counts = {s: 0 for s in ("stored", "duplicate", "conflict", "rejected")}
     try:
+        who = _who(ctx, arch)
+        if who is not None:
+            tenant = arch.access.ingest_tenant(who, tenant)
         total = count_inputs(paths) if _tty() else None
         with _progress(total, "ingest", _tty()) as bar:
             for res in arch.ingest(expand(paths, max_file_bytes=arch.config.max_document_bytes), tenant=tenant):
@@ -194,7 +221,8 @@ def search(ctx, vkn, date_from, date_to, kind, doc_id, ettn, profile, type_code,
     try:
         if q.text is not None:
             arch.text.catch_up()  # what was archived since the last run is found too
-        page = arch.search(q)
+        who = _who(ctx, arch)
+        page = arch.access.search(who, q)[0] if who is not None else arch.search(q)
     finally:
         arch.index.close()
     if as_json:
@@ -218,7 +246,8 @@ def show(ctx, digest: str, as_json: bool) -> None:
     """Show everything the index knows about one document."""
     arch = _open(ctx)
     try:
-        row = arch.index.get(digest)
+        who = _who(ctx, arch)
+        row = arch.access.document(who, digest)[0] if who is not None else arch.index.get(digest)
     finally:
         arch.index.close()
     if row is None:
@@ -241,6 +270,9 @@ def get(ctx, digest: str, output: Path | None) -> None:
     """Write the original bytes of a document (checked against its digest)."""
     arch = _open(ctx)
     try:
+        who = _who(ctx, arch)
+        if who is not None:
+            arch.access.document(who, digest, "original")
         data = arch.original(digest)
     finally:
         arch.index.close()
@@ -265,6 +297,12 @@ def verify(ctx, digests: list[str], check_all: bool, as_json: bool) -> None:
         raise click.UsageError("name one or more digests, or --all")
     arch = _open(ctx)
     try:
+        who = _who(ctx, arch)
+        if who is not None:
+            if check_all:
+                arch.access.require(who, "admin", what="audit the whole archive")
+            for d in digests:
+                arch.access.document(who, d, "verify")
         total = None if check_all else len(digests)
         with _progress(total, "verify", _tty()) as bar:
             checked, findings = verify_all(arch, None if check_all else digests, bar.update)
@@ -287,7 +325,12 @@ def evidence(ctx, digest: str, output: Path) -> None:
     """Write offline-verifiable evidence for a document (see the README it writes)."""
     arch = _open(ctx)
     try:
-        info = write_evidence(arch, digest, output)
+        who = _who(ctx, arch)
+        own = None
+        if who is not None:
+            row, _event = arch.access.document(who, digest, "evidence")
+            own = arch.access.own_holding(who, row)
+        info = write_evidence(arch, digest, output, own.log_index if own else None)
     finally:
         arch.close()
     click.echo(f"evidence for {digest} written to {output} (leaf {info['log_index']}, checkpoint {info['checkpoint_size']})")
@@ -297,6 +340,7 @@ def evidence(ctx, digest: str, output: Path) -> None:
 @click.pass_context
 def reindex(ctx) -> None:
     """Rebuild the SQL and full-text indexes from the object store alone."""
+    _operator_only(ctx, "reindex")
     arch = _open(ctx)
     try:
         with _progress(arch.log.size, "reindex", _tty()) as bar:
@@ -313,6 +357,7 @@ def status(ctx, as_json: bool) -> None:
     """Documents, bytes kept vs received, last checkpoint and its stamp, pending work."""
     arch = _open(ctx)
     try:
+        _admin_or_operator(ctx, arch, "read the archive's status")
         st = arch.status().to_json()
     finally:
         arch.index.close()
@@ -349,6 +394,7 @@ def legal_hold(ctx, digest: str, state: str, reason: str, tenant: str | None) ->
     """
     arch = _open(ctx)
     try:
+        _admin_or_operator(ctx, arch, "put or lift legal holds")
         idx = arch.set_legal_hold(digest, state == "on", reason, tenant=tenant)
     finally:
         arch.close()
@@ -368,6 +414,7 @@ def migrate_store_cmd(ctx, to: str, switch: bool, as_json: bool) -> None:
     Every object keeps its retention and legal hold and is read back and compared
     before it counts. Nothing is deleted from the source. Resumable.
     """
+    _operator_only(ctx, "migrate-store")
     from ..archive.archive import open_store
     from ..archive.migrate import destination_url, migrate_store, switch_home
 
@@ -401,6 +448,7 @@ def migrate_store_cmd(ctx, to: str, switch: bool, as_json: bool) -> None:
 @click.pass_context
 def serve(ctx, host: str, port: int) -> None:
     """Serve the HTTP API (OpenAPI at /docs)."""
+    _operator_only(ctx, "serve")
     import uvicorn
 
     from .http import create_app

@@ -16,18 +16,30 @@ import click
 from ..archive.access import ROLES, parse_vkn
 from ..archive.evidence import leaf_evidence
 from ..archive.log import decode_entry
-from .cli import _date, _open
+from .cli import _admin_or_operator, _date, _open, _who
 
 __all__ = ["access_log", "grant", "principal", "token"]
 
 ISTANBUL = ZoneInfo("Europe/Istanbul")
 
 
-def _by() -> str:
+def _by(who=None) -> str:
+    if who is not None:
+        return who.name
     try:
         return f"cli:{getpass.getuser()}"
     except (KeyError, OSError):
         return "cli"
+
+
+def _manage(ctx, what: str):
+    """Open the archive for a change to principals, tokens or grants: the operator's, or an admin token's."""
+    arch = _open(ctx)
+    try:
+        return arch, _by(_admin_or_operator(ctx, arch, what))
+    except BaseException:
+        arch.close()
+        raise
 
 
 def _vkn(_ctx, param, value):
@@ -98,10 +110,10 @@ def principal() -> None:
 def principal_add(ctx, name: str, role: str, tenants: tuple[str, ...], as_json: bool) -> None:
     """Add a principal. Integrators and accountants see only their tenants' documents;
     inspectors see only what their grants cover; admins see everything."""
-    arch = _open(ctx)
+    arch, by = _manage(ctx, "manage principals")
     try:
         try:
-            arch.access.add_principal(name, role, tenants, by=_by())
+            arch.access.add_principal(name, role, tenants, by=by)
         except ValueError as exc:
             raise _bad(exc) from None
         row = arch.index.access.principal(name)
@@ -123,10 +135,10 @@ def principal_add(ctx, name: str, role: str, tenants: tuple[str, ...], as_json: 
 @click.pass_context
 def principal_set(ctx, name: str, tenants: tuple[str, ...], disabled: bool | None) -> None:
     """Change a principal's tenants, or disable/enable it."""
-    arch = _open(ctx)
+    arch, by = _manage(ctx, "manage principals")
     try:
         try:
-            arch.access.set_principal(name, tenants=tenants or None, disabled=disabled, by=_by())
+            arch.access.set_principal(name, tenants=tenants or None, disabled=disabled, by=by)
         except ValueError as exc:
             raise _bad(exc) from None
         row = arch.index.access.principal(name)
@@ -141,7 +153,7 @@ def principal_set(ctx, name: str, tenants: tuple[str, ...], disabled: bool | Non
 @click.pass_context
 def principal_list(ctx, as_json: bool) -> None:
     """List principals."""
-    arch = _open(ctx)
+    arch, _by_name = _manage(ctx, "list principals")
     try:
         rows = arch.access.principals()
     finally:
@@ -168,10 +180,10 @@ def token() -> None:
 def token_create(ctx, name: str, expires: str | None, as_json: bool) -> None:
     """Create a token for principal NAME and print it. It is shown this once only."""
     until = expiry(expires)
-    arch = _open(ctx)
+    arch, by = _manage(ctx, "manage tokens")
     try:
         try:
-            new = arch.access.create_token(name, until, by=_by())
+            new = arch.access.create_token(name, until, by=by)
         except ValueError as exc:
             raise _bad(exc, "--expires") from None
     finally:
@@ -192,7 +204,7 @@ def token_create(ctx, name: str, expires: str | None, as_json: bool) -> None:
 @click.pass_context
 def token_list(ctx, name: str | None, as_json: bool) -> None:
     """List tokens (ids and dates; the tokens themselves are not kept)."""
-    arch = _open(ctx)
+    arch, _by_name = _manage(ctx, "list tokens")
     try:
         rows = arch.access.tokens(name)
     finally:
@@ -211,9 +223,9 @@ def token_list(ctx, name: str | None, as_json: bool) -> None:
 @click.pass_context
 def token_revoke(ctx, token_id: str) -> None:
     """Revoke a token at once (by its id, or by the token itself)."""
-    arch = _open(ctx)
+    arch, by = _manage(ctx, "manage tokens")
     try:
-        row = arch.access.revoke_token(token_id.strip(), by=_by())
+        row = arch.access.revoke_token(token_id.strip(), by=by)
     finally:
         arch.close()
     click.echo(f"token {row.id} of {row.principal!r} revoked")
@@ -240,10 +252,10 @@ def grant_add(ctx, inspector: str, vkn: str, date_from: str, date_to: str, expir
     start, end = _date(date_from, "--from"), _date(date_to, "--to")
     until = expiry(expires)
     assert start is not None and end is not None and until is not None
-    arch = _open(ctx)
+    arch, by = _manage(ctx, "grant inspectors access")
     try:
         try:
-            row = arch.access.add_grant(inspector, vkn, start, end, until, reference, by=_by())
+            row = arch.access.add_grant(inspector, vkn, start, end, until, reference, by=by)
         except ValueError as exc:
             raise _bad(exc) from None
     finally:
@@ -264,7 +276,11 @@ def grant_list(ctx, inspector: str | None, vkn: str | None, as_json: bool) -> No
     """List grants, active and ended."""
     arch = _open(ctx)
     try:
-        rows = arch.index.access.grants(inspector=inspector, vkn=vkn)
+        who = _who(ctx, arch)
+        if who is None or who.is_admin:
+            rows = arch.index.access.grants(inspector=inspector, vkn=vkn)
+        else:  # an inspector lists its own
+            rows = [g for g in arch.access.grants(who, vkn=vkn) if inspector in (None, g.inspector)]
     finally:
         arch.close()
     if as_json:
@@ -281,9 +297,9 @@ def grant_list(ctx, inspector: str | None, vkn: str | None, as_json: bool) -> No
 @click.pass_context
 def grant_revoke(ctx, grant_id: str) -> None:
     """End a grant at once."""
-    arch = _open(ctx)
+    arch, by = _manage(ctx, "grant inspectors access")
     try:
-        row = arch.access.revoke_grant(grant_id, by=_by())
+        row = arch.access.revoke_grant(grant_id, by=by)
     finally:
         arch.close()
     click.echo(f"grant {row.id} of {row.inspector!r} revoked")
@@ -305,7 +321,12 @@ def access_log(ctx, vkn: str | None, principal_name: str | None, after: int, lim
     """
     arch = _open(ctx)
     try:
-        rows = arch.index.access.access_events(vkn=vkn, principal=principal_name, after=after, limit=limit)
+        who = _who(ctx, arch)
+        if who is None:
+            rows = arch.index.access.access_events(vkn=vkn, principal=principal_name, after=after, limit=limit)
+        else:  # what this principal may read of the log (see AccessControl.access_log)
+            rows = [r for r in arch.access.access_log(who, vkn=vkn, after=after, limit=limit)
+                    if principal_name in (None, r.principal)]
         events: dict[int, list] = {}
         for r in rows:
             events.setdefault(r.log_index, []).append(r)

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
 
 import click
 
+from ..archive.access import query_params
 from ..archive.archive import Archive
 from ..archive.export import FORMATS, export_bulk, export_one
 from ..indexer.metadata import KINDS
 from ..indexer.query import SearchQuery
-from .cli import EXIT_FAILED, _date, _digest, _progress, _tty
+from .cli import EXIT_FAILED, _date, _digest, _progress, _tty, _who
 
 __all__ = ["export"]
+
+MAX_LOGGED_EXPORT = 20_000  # digests in one access event (and one SQL IN list)
 
 
 @click.command()
@@ -43,8 +47,13 @@ def export(ctx, digest, fmt, output, vkn, date_from, date_to, kind, workers, as_
         raise click.UsageError("give a DIGEST, or --vkn/--from/--to for a bulk export")
     arch = Archive.open(Path(ctx.obj["home"]))
     try:
+        who = _who(ctx, arch)
         if digest:
-            data = export_one(arch, _digest(digest), fmt)
+            own = None
+            if who is not None:
+                row, _event = arch.access.document(who, _digest(digest), "print")
+                own = arch.access.own_holding(who, row)
+            data = export_one(arch, _digest(digest), fmt, own.log_index if own else None)
             output.write_bytes(data)
             if as_json:
                 click.echo(json.dumps({"digest": digest, "format": fmt, "output": str(output), "bytes": len(data)}))
@@ -53,6 +62,23 @@ def export(ctx, digest, fmt, output, vkn, date_from, date_to, kind, workers, as_
             query = SearchQuery(vkn=vkn, date_from=_date(date_from, "--from"), date_to=_date(date_to, "--to"), kind=kind, limit=200)
         except ValueError as exc:
             raise click.UsageError(str(exc)) from exc
+        if who is not None:
+            asked = query
+            query, grants = arch.access.scoped(who, query)
+            if grants:  # an inspector's export is one access event naming every document, logged first
+                digests, q = [], query
+                while True:
+                    page = arch.index.search(q)
+                    digests.extend(r.digest for r in page.rows)
+                    if not page.next_cursor:
+                        break
+                    q = q.after(page.next_cursor)
+                if len(digests) > MAX_LOGGED_EXPORT:
+                    raise click.UsageError(f"{len(digests)} documents: an inspector's export is at most "
+                                           f"{MAX_LOGGED_EXPORT}; narrow the period")
+                arch.access.record(who, "export", grants, query_params(asked), digests)
+                # Exactly what the event names, even if documents arrive meanwhile.
+                query = dataclasses.replace(query, digests=tuple(digests)) if digests else query
         with _progress(None, f"export {fmt}", _tty()) as bar:
             summary = export_bulk(arch, query, fmt, output, workers=workers, progress=bar.update)
     finally:

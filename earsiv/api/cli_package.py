@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import sys
@@ -15,6 +16,7 @@ from ..archive.package import PackageRequest, build_package
 from ..archive.package_iso import write_iso
 from ..archive.package_verify import verify_package as check_package
 from ..indexer.metadata import KINDS
+from .cli import _who
 
 __all__ = ["package", "verify_package"]
 
@@ -65,11 +67,19 @@ def package(ctx, vkn, date_from, date_to, kind, pdf, iso, output: Path, as_json:
         raise click.BadParameter("the package is a zip: name it *.zip", param_hint="--output")
     arch = Archive.open(Path(ctx.obj["home"]))
     try:
+        who = _who(ctx, arch)
+        grants = []
+        if who is not None:
+            windows, grants = arch.access.package_windows(who, req.vkn, req.date_from, req.date_to)
+            req = dataclasses.replace(req, windows=windows)
         render = _pdf_renderer(arch) if pdf else None
         from tqdm import tqdm
 
         with tqdm(desc="package", unit="doc", disable=not sys.stderr.isatty(), file=sys.stderr, leave=False) as bar:
             result = build_package(arch, req, output, render_pdf=render, progress=bar.update)
+        if grants:
+            params = {"vkn": req.vkn, "date_from": str(req.date_from), "date_to": str(req.date_to), "kind": req.kind}
+            arch.access.record(who, "package", grants, params, result.digests)
     finally:
         arch.close()
     info = result.to_json()

@@ -33,7 +33,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..indexer.accessdb import AccessEventRow, GrantRow, PrincipalRow, TokenRow
+from ..indexer.accessdb import AccessEventRow, GrantRow, HoldingRow, PrincipalRow, TokenRow
 from ..indexer.query import SearchPage, SearchQuery
 from ..indexer.rows import DocumentRow
 from .errors import Conflict, DocumentNotFound, Forbidden, NotFound, Unauthenticated
@@ -344,6 +344,29 @@ class AccessControl:
         if not grants:
             raise missing
         return row, self.record(p, action, grants, {"digest": digest}, [digest])
+
+    def own_holding(self, p: Principal, row: DocumentRow) -> HoldingRow | None:
+        """*p*'s own (oldest) holding of a visible document; None for admins and inspectors.
+
+        What a tenant's principal is handed about a document (the file name it
+        arrived under, the leaf its evidence proves) comes from its own holding,
+        never from another tenant's.
+        """
+        if p.role not in ("integrator", "accountant"):
+            return None
+        mine = self.index.access.holdings_of([row.digest], p.tenants).get(row.digest, [])
+        return min(mine, key=lambda h: h.log_index) if mine else None
+
+    def package_windows(self, p: Principal, vkn: str, date_from: dt.date, date_to: dt.date
+                        ) -> tuple[tuple[tuple[str, dt.date, dt.date], ...] | None, list[GrantRow]]:
+        """The windows an inspection package for (vkn, period) is cut to, and the grants behind them."""
+        self.require(p, "admin", "inspector", what="receive inspection packages")
+        if p.is_admin:
+            return None, []
+        grants = [g for g in self.active_grants(p) if g.vkn == vkn and g.date_from <= date_to and date_from <= g.date_to]
+        if not grants:
+            raise Forbidden(f"no active grant of {p.name!r} covers VKN {vkn} between {date_from} and {date_to}")
+        return tuple((g.vkn, g.date_from, g.date_to) for g in grants), grants
 
     def visible_tenants(self, p: Principal) -> frozenset[str] | None:
         """Whose holdings *p* may see: None for all (admins)."""

@@ -98,3 +98,44 @@ def test_principals_tokens_grants_and_a_verifiable_access_log(cli, home, tmp_pat
     with Archive.open(home) as arch:
         page, _event = arch.access.search(Principal("ayse", "inspector"), SearchQuery(vkn=vkn))
         assert page.rows == ()
+
+
+def test_the_cli_acts_as_a_tokens_principal(cli, home, tmp_path):
+    """--token / $EARSIV_TOKEN: the same rights, scope and access log as over HTTP."""
+    other = "2222222222"
+    cli.run("ingest", "--tenant", other, str(CORPUS / "efatura/gib121_HASTANE.xml"))
+    digest = hashlib.sha256((CORPUS / DOC).read_bytes()).hexdigest()
+    hidden = hashlib.sha256((CORPUS / "efatura/gib121_HASTANE.xml").read_bytes()).hexdigest()
+    cli.run("principal", "add", "acme", "--role", "integrator", "--tenant", TENANT)
+    cli.run("principal", "add", "muhasebe", "--role", "accountant", "--tenant", TENANT)
+    cli.run("principal", "add", "ayse", "--role", "inspector")
+    integ = cli.json("token", "create", "acme")["token"]
+    acct = cli.json("token", "create", "muhasebe")["token"]
+    insp = cli.json("token", "create", "ayse")["token"]
+
+    # An integrator archives for its tenant only; an accountant not at all.
+    cli.run("--token", integ, "ingest", str(CORPUS / DOC))  # its one tenant by default
+    assert cli.run("--token", integ, "ingest", "--tenant", other, str(CORPUS / DOC), check=1).returncode == 1
+    assert cli.run("--token", acct, "ingest", str(CORPUS / DOC), check=1).returncode == 1
+    # The accountant finds and fetches its tenant's document, and nothing else.
+    assert [r["digest"] for r in cli.json("--token", acct, "search")] == [digest]
+    out = tmp_path / "copy.xml"
+    cli.run("--token", acct, "get", digest, "-o", str(out))
+    assert out.read_bytes() == (CORPUS / DOC).read_bytes()
+    assert cli.run("--token", acct, "get", hidden, "-o", str(out), check=1).returncode == 1  # "no such document"
+    assert cli.run("--token", acct, "status", check=1).returncode == 1
+    assert cli.run("--token", acct, "reindex", check=2).returncode == 2
+    assert cli.run("--token", "earsiv_0123456789abcdef_" + "A" * 43, "search", check=1).returncode == 1
+
+    # An inspector without a grant sees nothing; with one, its look is logged.
+    assert cli.json("--token", insp, "search") == []
+    with Archive.open(home) as arch:
+        row = arch.index.get(digest)
+    cli.run("grant", "add", "--inspector", "ayse", "--vkn", row.supplier_id, "--from", str(row.issue_date),
+            "--to", str(row.issue_date), "--expires", "2099-01-01", "--reference", "order 7")
+    assert [r["digest"] for r in cli.json("--token", insp, "search")] == [digest]
+    events = cli.jsonl("access-log", "--principal", "ayse")
+    assert [e["event"]["documents"] for e in events] == [[], [digest]]
+    # Its own events it may read; the accountant's tenant is not the inspected VKN, so it may not ask for it.
+    assert len(cli.jsonl("--token", insp, "access-log")) == 2
+    assert cli.run("--token", acct, "access-log", "--vkn", row.supplier_id, check=1).returncode == 1

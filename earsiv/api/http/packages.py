@@ -18,7 +18,6 @@ from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
-from ...archive.errors import Forbidden
 from ...archive.package import PackageRequest, build_package
 from .deps import Caller, Service
 from .headers import content_disposition
@@ -50,16 +49,10 @@ async def package(
     kind: Annotated[Kind | None, Query(description="Document kind.")] = None,
 ) -> FileResponse:
     access = service.archive.access
-    access.require(who, "admin", "inspector", what="receive inspection packages")
-    grants = []
-    if who.role == "inspector":
-        grants = [g for g in await run_in_threadpool(access.active_grants, who)
-                  if g.vkn == vkn and g.date_from <= to and from_ <= g.date_to]
-        if not grants:
-            raise Forbidden(f"no active grant of {who.name!r} covers VKN {vkn} between {from_} and {to}")
+    windows, grants = await run_in_threadpool(access.package_windows, who, vkn, from_, to)
     try:
         req = PackageRequest(vkn=vkn, date_from=from_, date_to=to, kind=kind.value if kind else None,
-                             windows=tuple((g.vkn, g.date_from, g.date_to) for g in grants) if grants else None)
+                             windows=windows)
     except ValueError as exc:
         raise InvalidRequest(str(exc)) from exc
     tmp = tempfile.TemporaryDirectory(prefix="earsiv-package-")

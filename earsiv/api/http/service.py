@@ -116,15 +116,7 @@ class ArchiveService:
         return self.archive.access.document(who, digest, action)
 
     def own_holding(self, who: Principal, row: DocumentRow) -> HoldingRow | None:
-        """The caller's own (oldest) holding of a visible document; None for admins and inspectors.
-
-        What a tenant's principal is handed about a document (file name, evidence
-        leaf) comes from its own holding, never from another tenant's.
-        """
-        if who.role not in ("integrator", "accountant"):
-            return None
-        mine = self.archive.index.access.holdings_of([row.digest], who.tenants).get(row.digest, [])
-        return min(mine, key=lambda h: h.log_index) if mine else None
+        return self.archive.access.own_holding(who, row)
 
     def holdings(self, who: Principal, digests: Iterable[str]) -> dict[str, list[HoldingRow]]:
         tenants = self.archive.access.visible_tenants(who)
