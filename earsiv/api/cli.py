@@ -248,12 +248,23 @@ def show(ctx, digest: str, as_json: bool) -> None:
     try:
         who = _who(ctx, arch)
         row = arch.access.document(who, digest)[0] if who is not None else arch.index.get(digest)
+        tenants = arch.access.visible_tenants(who) if who is not None else None
+        holdings = arch.index.access.holdings_of([digest], tenants).get(digest, []) if row is not None else []
     finally:
         arch.index.close()
     if row is None:
         click.echo(f"earsiv: error: no document with digest {digest}", err=True)
         ctx.exit(EXIT_FAILED)
     data = _row_json(row)
+    # Who archived it is the holdings' (the row's own tenant/source_name are only set
+    # for documents archived before holdings had leaves of their own); a principal
+    # other than an admin sees its own holdings only, not the row's summary of all.
+    drop = ("tenant", "source_name") if tenants is None else ("tenant", "source_name", "received_at", "legal_hold")
+    for k in drop:
+        data.pop(k, None)
+    data["holdings"] = [{"tenant": h.tenant or None, "received_at": h.received_at.isoformat(),
+                         "retain_until": h.retain_until.isoformat(), "legal_hold": h.legal_hold,
+                         "source_name": h.source_name, "log_index": h.log_index} for h in holdings]
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=1))
         return

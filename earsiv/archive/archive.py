@@ -443,8 +443,18 @@ class Archive:
 
     def _replay_pairs(self, pairs, progress: Callable[[int], None] | None = None) -> int:
         pending: list[IndexRecord] = []
+        held: list = []  # holding rows, indexed right after the documents they hold
         seeds: list[dict] = []
         count = 0
+
+        def flush() -> None:
+            if pending:
+                self.index.add(pending)
+                pending.clear()
+            if held:
+                self.index.access.add_holdings(held)
+                held.clear()
+
         for idx, leaf in pairs:
             entry = decode_entry(leaf)
             kind = entry["type"]
@@ -453,19 +463,17 @@ class Archive:
                     self.dictionaries.known(entry["issuer"], entry["seeds_dict"])
                     seeds.append(entry)
                 pending.append(self._record_from_leaf(idx, entry))
+            elif kind == "holding":
+                held.append(holding_row(idx, entry))
             else:
-                if pending:
-                    self.index.add(pending)
-                    pending = []
+                flush()
                 self._apply(idx, entry)
             count += 1
-            if len(pending) >= 256:
-                self.index.add(pending)
-                pending = []
+            if len(pending) + len(held) >= 512:
+                flush()
             if progress:
                 progress(1)
-        if pending:
-            self.index.add(pending)
+        flush()
         self.record_seeds(seeds)
         return count
 
@@ -491,6 +499,8 @@ class Archive:
             tenant=entry.get("tenant"),
             source_name=entry.get("name"),
             metadata=meta,
+            # A leaf written before holdings had leaves of their own names its tenant.
+            first_holding="tenant" in entry,
         )
 
     # -- reporting ---------------------------------------------------------

@@ -156,7 +156,7 @@ class Ingestor:
             [p.metadata.ettn for p in ok if p.metadata and p.metadata.ettn and "ettn-pattern" not in p.metadata.flags]
         )
         puts: list[PutItem] = []
-        entries: list[tuple[IngestResult, dict, IndexRecord]] = []
+        entries: list[tuple[IngestResult, dict, IndexRecord, dict]] = []
         seen: dict[str, IngestResult] = {}
         ettns: dict[str, str] = {}
         new_dicts: dict[str, bytes] = {}
@@ -231,8 +231,6 @@ class Ingestor:
                 "blob": {"codec": "zstd", "dict": blob.dict_digest, "stored_size": len(blob.frame)},
                 "received_at": _iso(now),
                 "retain_until": _iso(until),
-                "tenant": self.tenant,
-                "name": os.path.basename(name)[:255],
                 "kind": meta.kind,
                 "id": meta.doc_id,
                 "ettn": meta.ettn,
@@ -250,12 +248,18 @@ class Ingestor:
                 received_at=dt.datetime.fromisoformat(entry["received_at"]),
                 retain_until=dt.datetime.fromisoformat(entry["retain_until"]),
                 legal_hold=False,
-                tenant=self.tenant,
-                source_name=entry["name"],
+                tenant=None,
+                source_name=None,
                 metadata=meta,
+                first_holding=False,
             )
+            # Who archived it, and under which file name, is the holding's: its own leaf,
+            # right after the document's, so that the document's leaf names no tenant.
+            holding = {"v": 1, "type": "holding", "digest": p.digest, "tenant": self.tenant,
+                       "received_at": entry["received_at"], "retain_until": entry["retain_until"],
+                       "name": os.path.basename(name)[:255]}
             seen[p.digest] = res
-            entries.append((res, entry, record))
+            entries.append((res, entry, record, holding))
             results.append(res)
         if entries or new_dicts:
             # A dictionary is stored with (or before) the first blob that needs
@@ -270,25 +274,29 @@ class Ingestor:
             self._append(entries, new_holdings)
         return results
 
-    def _append(self, entries: list[tuple[IngestResult, dict, IndexRecord]],
+    def _append(self, entries: list[tuple[IngestResult, dict, IndexRecord, dict]],
                 new_holdings: list[tuple[IngestResult, dict]]) -> None:
+        """One bundle: each new document's leaf followed by its first holding, then later holdings."""
         arch = self.archive
-        leaves = [encode_entry(e) for _r, e, _rec in entries] + [encode_entry(e) for _r, e in new_holdings]
-        batch_until = max([rec.retain_until for _r, _e, rec in entries]
+        leaves: list[bytes] = []
+        for _r, e, _rec, h in entries:
+            leaves += [encode_entry(e), encode_entry(h)]
+        leaves += [encode_entry(e) for _r, e in new_holdings]
+        batch_until = max([rec.retain_until for _r, _e, rec, _h in entries]
                           + [dt.datetime.fromisoformat(e["retain_until"]) for _r, e in new_holdings])
         with arch.write_lock:
             first = arch.log.append(leaves, arch.log_retention(batch_until))
-            records = []
-            for i, (res, _e, rec) in enumerate(entries):
-                res.log_index = first + i
-                records.append(_with_index(rec, first + i))
-            arch.index.add(records)
-            rows = []
-            for i, (res, e) in enumerate(new_holdings, start=first + len(entries)):
+            records, rows = [], []
+            for i, (res, _e, rec, h) in enumerate(entries):
+                res.log_index = first + 2 * i
+                records.append(_with_index(rec, first + 2 * i))
+                rows.append(holding_row(first + 2 * i + 1, h))
+            for i, (res, e) in enumerate(new_holdings, start=first + 2 * len(entries)):
                 res.log_index = i
                 rows.append(holding_row(i, e))
+            arch.index.add(records)
             arch.index.access.add_holdings(rows)
-            arch.after_append(first + len(leaves), [e for _r, e, _rec in entries])
+            arch.after_append(first + len(leaves), [e for _r, e, _rec, _h in entries])
 
     def run(self, sources: Iterable[Source]) -> Iterator[IngestResult]:
         """Ingest *sources*; yield one result per source, in order, each after it is durable."""

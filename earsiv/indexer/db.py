@@ -207,7 +207,9 @@ class Index:
                 conn.execute(document_parties.insert(), parties)
             if refs:
                 conn.execute(document_refs.insert(), refs)
-            conn.execute(holdings.insert(), [holding_values(rec) for rec in new])
+            first = [holding_values(rec) for rec in new if rec.first_holding]
+            if first:
+                conn.execute(holdings.insert(), first)
 
     @staticmethod
     def _insert_pg(conn: sa.Connection, records: list[IndexRecord]) -> None:
@@ -234,7 +236,7 @@ class Index:
             refs.extend(ref_values(rec))
         for table, rows in ((documents, [document_values(rec) for rec in records]),
                             (document_parties, parties), (document_refs, refs),
-                            (holdings, [holding_values(rec) for rec in records])):
+                            (holdings, [holding_values(rec) for rec in records if rec.first_holding])):
             if rows:
                 key = list(table.primary_key.columns)
                 conn.execute(postgresql.insert(table).on_conflict_do_nothing(index_elements=key), rows)

@@ -149,6 +149,10 @@ class IndexRecord:
     source_name: str | None  # file name as received (informative only)
     metadata: DocumentMetadata
     signature: SignatureReport | None = None  # None until inspected ("pending")
+    # True: tenant, source_name, received_at, retain_until and legal_hold also make the
+    # document's first holding (leaves written before holdings had leaves of their own).
+    # False: the first holding is its own ``holding`` leaf, indexed from that leaf.
+    first_holding: bool = True
 
     def __post_init__(self) -> None:
         if len(self.digest) != 64 or any(c not in "0123456789abcdef" for c in self.digest):

@@ -84,7 +84,7 @@ def test_every_blob_decodes_to_its_name_with_zstd_and_sha256sum(archive, tmp_pat
             out = sh(f"zstd -q -d -c -D {tmp_path}/dict blobs/{d[:2]}/{d} | sha256sum", objects)
         else:
             out = sh(f"zstd -q -d -c blobs/{d[:2]}/{d} | sha256sum", objects)
-        assert out.split()[0] == d, e["name"]
+        assert out.split()[0] == d, d
         assert blob.stat().st_size == e["blob"]["stored_size"]
     assert used_dict >= 2, "same-issuer documents should use a dictionary"
 

@@ -173,7 +173,9 @@ def original(
     # The file name a holding was received under is that holding's: a tenant
     # gets its own, an inspector a name made from the document's number.
     own = service.own_holding(who, row)
-    received = own.source_name if own else (row.source_name if who.is_admin else None)
+    if own is None and who.is_admin:  # the first holding's name
+        own = min(service.holdings(who, [row.digest]).get(row.digest, []), key=lambda h: h.log_index, default=None)
+    received = own.source_name if own else None
     name = content_disposition(received or (f"{row.doc_id}.xml" if row.doc_id else None), f"{digest[:16]}.xml")
     return Response(data, media_type="application/xml",
                     headers={**cache, "Content-Disposition": name, **_event_headers(event)})

@@ -96,6 +96,13 @@ def test_same_bytes_for_two_tenants_is_one_blob_and_two_holdings(arch):
     assert leaf["type"] == "holding" and leaf["digest"] == digest and leaf["tenant"] == C
     holdings = arch.index.access.holdings_of([digest])[digest]
     assert sorted(h.tenant for h in holdings) == [A, C]
+    # The document's own leaf (what admins, inspectors and packages are shown) names no
+    # tenant and no file name: those are each holding's, in its own leaf.
+    doc_index = arch.index.get(digest).log_index
+    own = decode_entry(arch.log.read_leaf(doc_index))
+    assert own["type"] == "document" and "tenant" not in own and "name" not in own
+    first = decode_entry(arch.log.read_leaf(doc_index + 1))
+    assert (first["type"], first["digest"], first["tenant"], first["name"]) == ("holding", digest, A, path.name)
     # Each tenant's principal sees the document; a tenant without a holding does not.
     for tenant, sees in ((A, True), (C, True), (B, False)):
         who = Principal(f"acct-{tenant}", "accountant", frozenset({tenant}))
