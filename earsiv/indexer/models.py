@@ -207,8 +207,7 @@ index_meta = sa.Table(
 
 # A tenant's holding of a document (FORMAT.md "Holding"): one blob, one row per
 # taxpayer it was archived for.  tenant "" is a holding without a taxpayer
-# (archived by an operator).  sort_date is copied from the document so that
-# "this tenant's documents, newest first" is one range scan of one index.
+# (archived by an operator).
 holdings = sa.Table(
     "holdings",
     metadata,
@@ -221,8 +220,9 @@ holdings = sa.Table(
     sa.Column("retain_until", UTCDateTime(), nullable=False),
     sa.Column("legal_hold", sa.Boolean(), nullable=False),
     sa.Column("source_name", sa.Text()),
+    # Kept for a listing that walks one tenant's holdings newest first; not indexed
+    # until a query needs it (scoped searches go document → holding by the key).
     sa.Column("sort_date", sa.Date(), nullable=False),
-    sa.Index(None, "tenant", "sort_date", "digest"),
 )
 
 # Principals, tokens and grants are log leaves like everything else, so these

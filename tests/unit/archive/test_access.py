@@ -296,7 +296,9 @@ def test_reindex_rebuilds_holdings_principals_tokens_grants_and_events(arch):
     live = arch.index.dump()
     tables = {r["table"] for r in live}
     assert {"holdings", "principals", "principal_tenants", "tokens", "grants", "access_events"} <= tables
+    arch.text.catch_up()
     word_hits = _all(arch, Principal("root", "admin"), text="fatura")
+    assert word_hits
     arch.reindex()
     rebuilt = arch.index.dump()
     for a, b in zip(live, rebuilt, strict=True):

@@ -39,7 +39,6 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["digest"], ["documents.digest"], name="fk_holdings_digest_documents", ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("digest", "tenant", name="pk_holdings"),
     )
-    op.create_index("ix_holdings_tenant_sort_date_digest", "holdings", ["tenant", "sort_date", "digest"])
     op.execute(
         "INSERT INTO holdings (digest, tenant, log_index, received_at, retain_until, legal_hold, source_name, sort_date) "
         "SELECT digest, COALESCE(tenant, ''), log_index, received_at, retain_until, legal_hold, source_name, sort_date "
