@@ -223,6 +223,8 @@ holdings = sa.Table(
     # Kept for a listing that walks one tenant's holdings newest first; not indexed
     # until a query needs it (scoped searches go document → holding by the key).
     sa.Column("sort_date", sa.Date(), nullable=False),
+    # SQLite: the rows live in the primary key's b-tree, not beside it (a third less space).
+    sqlite_with_rowid=False,
 )
 
 # Principals, tokens and grants are log leaves like everything else, so these

@@ -38,6 +38,7 @@ def upgrade() -> None:
         sa.Column("sort_date", sa.Date(), nullable=False),
         sa.ForeignKeyConstraint(["digest"], ["documents.digest"], name="fk_holdings_digest_documents", ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("digest", "tenant", name="pk_holdings"),
+        sqlite_with_rowid=False,
     )
     op.execute(
         "INSERT INTO holdings (digest, tenant, log_index, received_at, retain_until, legal_hold, source_name, sort_date) "
