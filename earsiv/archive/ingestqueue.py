@@ -43,6 +43,7 @@ class IngestQueue:
         self._queue: queue.Queue[_Job | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="earsiv-ingest", daemon=True)
         self._closed = False
+        self._running = False
         self._last_busy = 0.0  # time.monotonic() when the last round ended or a request arrived
         self._thread.start()
 
@@ -85,8 +86,6 @@ class IngestQueue:
                 jobs.append(more)
                 count += len(more.sources)
             self._round(jobs)
-
-    _running = False
 
     def _round(self, jobs: list[_Job]) -> None:
         self._running = True

@@ -114,19 +114,22 @@ class AccessIndex:
             for h in rows
         ]
         with self._ix._edge(f"cannot record {len(rows)} holdings"), self._ix._writer.begin() as conn:
-            dates = dict(conn.execute(sa.select(documents.c.digest, documents.c.sort_date)
-                                      .where(documents.c.digest.in_(sorted({h.digest for h in rows})))).all())
-            missing = {h.digest for h in rows} - set(dates)
+            docs = {d: (day, until) for d, day, until in conn.execute(
+                sa.select(documents.c.digest, documents.c.sort_date, documents.c.retain_until)
+                .where(documents.c.digest.in_(sorted({h.digest for h in rows}))))}
+            missing = {h.digest for h in rows} - set(docs)
             if missing:
                 raise IndexFailure(f"holding of a document the index does not have: {min(missing)}")
             for v in values:
-                v["sort_date"] = dates[v["digest"]]
+                v["sort_date"] = docs[v["digest"]][0]
             self._insert_ignore(conn, holdings, values)
-            # The document row shows the longest retention of its holdings.
+            # The document row shows the longest retention of its holdings; a first
+            # holding has the document's own, so the ingest updates nothing here.
             for h in rows:
-                conn.execute(documents.update().where(documents.c.digest == h.digest,
-                                                      documents.c.retain_until < h.retain_until)
-                             .values(retain_until=h.retain_until))
+                if h.retain_until > docs[h.digest][1]:
+                    conn.execute(documents.update().where(documents.c.digest == h.digest,
+                                                          documents.c.retain_until < h.retain_until)
+                                 .values(retain_until=h.retain_until))
 
     def holdings_of(self, digests: Iterable[str], tenants: Iterable[str] | None = None) -> dict[str, list[HoldingRow]]:
         """digest -> its holdings (only those of *tenants* if given), oldest first."""

@@ -267,12 +267,6 @@ class Index:
         # grows); the index mirrors what the log says.
         self.access.set_holding(digest, tenant, retain_until=until)
 
-    def _update_one(self, digest: str, **values: Any) -> None:
-        with self._edge(f"cannot update {digest}"), self._writer.begin() as conn:
-            result = conn.execute(documents.update().where(documents.c.digest == digest).values(**values))
-            if result.rowcount == 0:
-                raise IndexFailure("no such document in the index", name=digest)
-
     def _check_rowcount(self, conn: sa.Connection, result: sa.CursorResult[Any], expected: int, what: str) -> None:
         if conn.dialect.supports_sane_multi_rowcount and result.rowcount != expected:
             raise IndexFailure(

@@ -15,26 +15,10 @@ from earsiv.archive.access import Principal
 from earsiv.archive.archive import Archive
 from earsiv.indexer.query import SearchQuery
 from tests.conftest import CORPUS
+from tests.helpers.rfc9162 import root_from_inclusion
 
 DOC = "efatura/gib121_TicariFaturaOrnegi.xml"
 TENANT = "1111111111"
-
-
-def _root_from(index: int, size: int, leaf: bytes, path: list[bytes]) -> bytes:
-    """RFC 9162 2.1.3.2, written out independently of earsiv.archive.merkle."""
-    fn, sn = index, size - 1
-    r = hashlib.sha256(b"\x00" + leaf).digest()
-    for p in path:
-        if fn % 2 == 1 or fn == sn:
-            r = hashlib.sha256(b"\x01" + p + r).digest()
-            while fn % 2 == 0 and fn != 0:
-                fn >>= 1
-                sn >>= 1
-        else:
-            r = hashlib.sha256(b"\x01" + r + p).digest()
-        fn >>= 1
-        sn >>= 1
-    return r
 
 
 def test_principals_tokens_grants_and_a_verifiable_access_log(cli, home, tmp_path):
@@ -79,7 +63,7 @@ def test_principals_tokens_grants_and_a_verifiable_access_log(cli, home, tmp_pat
     proof = ev["proof"]
     leaf = proof["leaf"].encode()
     assert json.loads(leaf) == ev["event"]
-    root = _root_from(event, proof["tree_size"], leaf, [bytes.fromhex(h) for h in proof["inclusion_proof"]])
+    root = root_from_inclusion(event, proof["tree_size"], leaf, [bytes.fromhex(h) for h in proof["inclusion_proof"]])
     assert root.hex() == proof["root"]
     checkpoint = proof["checkpoint"].encode()
     assert f"root: {root.hex()}\n" in proof["checkpoint"]  # the checkpoint states this root

@@ -37,6 +37,7 @@ from earsiv.indexer.metadata import DocumentMetadata
 from earsiv.indexer.parse import parse_document
 from tests.conftest import CORPUS
 from tests.helpers.auth import bearer
+from tests.helpers.rfc9162 import root_from_inclusion
 
 T1, T2 = "1111111111", "2222222222"  # synthetic tenants: the VKNs two integrators archive for
 # LAW.md: the parties an inspector's grant reaches (not the sender or receiver of an envelope or response).
@@ -802,26 +803,6 @@ def test_access_log_is_shown_to_the_inspected_taxpayer_only(world):
     assert not indexes(_log(world, "insp2", vkn=world.vkn["A"]))
 
 
-def _root_from_inclusion(index: int, size: int, leaf: bytes, proof: list[bytes]) -> bytes:
-    """RFC 9162 2.1.3.2, written out here so the check does not lean on the archive's code."""
-    def node(left: bytes, right: bytes) -> bytes:
-        return hashlib.sha256(b"\x01" + left + right).digest()
-
-    assert 0 <= index < size
-    fn, sn, r = index, size - 1, hashlib.sha256(b"\x00" + leaf).digest()
-    for p in proof:
-        assert sn > 0, "proof longer than the tree"
-        if fn & 1 or fn == sn:
-            r = node(p, r)
-            while not fn & 1 and fn:
-                fn, sn = fn >> 1, sn >> 1
-        else:
-            r = node(r, p)
-        fn, sn = fn >> 1, sn >> 1
-    assert sn == 0, "proof shorter than the tree"
-    return r
-
-
 def test_an_access_event_proves_itself_with_standard_tools(world, tmp_path):
     doc = world.docs["a-customer-shared"]
     r = world.call("insp1", "GET", f"/v1/documents/{doc.digest}/evidence")
@@ -836,12 +817,12 @@ def test_an_access_event_proves_itself_with_standard_tools(world, tmp_path):
     leaf = proof["leaf"].encode("utf-8")
     assert e["event"]["documents"] == [doc.digest] and e["event"]["principal"] == "insp1"
     assert '"principal":"insp1"' in proof["leaf"] and doc.digest in proof["leaf"]
-    root = _root_from_inclusion(proof["log_index"], proof["tree_size"], leaf,
+    root = root_from_inclusion(proof["log_index"], proof["tree_size"], leaf,
                                 [bytes.fromhex(h) for h in proof["inclusion_proof"]])
     assert root.hex() == proof["root"]
     assert f"root: {root.hex()}\n" in proof["checkpoint"] and f"size: {proof['tree_size']}\n" in proof["checkpoint"]
     # The proof has teeth: another leaf does not reach the root.
-    assert _root_from_inclusion(proof["log_index"], proof["tree_size"], leaf.replace(b"insp1", b"insp2"),
+    assert root_from_inclusion(proof["log_index"], proof["tree_size"], leaf.replace(b"insp1", b"insp2"),
                                 [bytes.fromhex(h) for h in proof["inclusion_proof"]]) != root
     (tmp_path / "checkpoint.txt").write_text(proof["checkpoint"], encoding="utf-8", newline="")
     (tmp_path / "checkpoint.tsr").write_bytes(base64.b64decode(proof["checkpoint_tsr"]))

@@ -254,7 +254,7 @@ def test_envelope_senders_expired_and_revoked_grants_show_nothing(arch, facts):
     now = dt.datetime.now(UTC)
     for vkn in sorted(v for v in envelope_only if v.isdigit() and len(v) in (10, 11))[:2]:
         arch.access.add_grant("insp2", vkn, *far, now + dt.timedelta(days=1), "envelopes", by="test")
-        assert _all(arch, insp2 := insp, vkn=vkn) == set(), insp2
+        assert _all(arch, insp, vkn=vkn) == set(), vkn
     vkn = next(pid for f in facts.values() for role, pid in f["parties"] if role == "supplier" and f["date"])
     past = now - dt.timedelta(days=10)
     arch.access.add_grant("insp2", vkn, *far, past + dt.timedelta(days=1), "expired", by="test", now=past)
