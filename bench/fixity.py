@@ -36,7 +36,7 @@ from synth import write as write_docs
 from earsiv.archive import blobs
 from earsiv.archive.archive import Archive
 from earsiv.archive.evidence import verify_all
-from earsiv.archive.log import decode_entry
+from earsiv.archive.log.log import decode_entry
 from earsiv.archive.sources import expand
 
 __all__ = ["main", "run_audit", "run_floor"]

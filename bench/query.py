@@ -43,10 +43,11 @@ sys.path.insert(0, str(ROOT))
 
 import sqlalchemy as sa
 
+from earsiv.documents.metadata import DocumentMetadata, Party
 from earsiv.indexer.db import Index
-from earsiv.indexer.metadata import DocumentMetadata, IndexRecord, Party
 from earsiv.indexer.models import metadata
 from earsiv.indexer.query import SearchQuery
+from earsiv.indexer.records import IndexRecord
 from earsiv.indexer.rows import ROW_COLUMNS
 
 BENCH_DIR = ROOT / ".bench"

@@ -1,3 +1,3 @@
-"""Keeping documents: object stores, retention, the Merkle log, time-stamps, ingest, evidence."""
+"""Keeping documents: the ledger (append, durable, mirrored, checkpointed), object stores, the Merkle log, time-stamps, ingest, access, evidence, packages."""
 
 __all__: list[str] = []

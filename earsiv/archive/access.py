@@ -33,14 +33,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..indexer.accessdb import AccessEventRow, GrantRow, HoldingRow, PrincipalRow, TokenRow
-from ..indexer.query import SearchPage, SearchQuery
-from ..indexer.rows import DocumentRow
-from .errors import Conflict, DocumentNotFound, Forbidden, NotFound, Unauthenticated
+from earsiv.archive.errors import Conflict, DocumentNotFound, Forbidden, NotFound, Unauthenticated
+from earsiv.indexer.accessdb import AccessEventRow, GrantRow, HoldingRow, PrincipalRow, TokenRow
+from earsiv.indexer.query import SearchPage, SearchQuery
+from earsiv.indexer.rows import DocumentRow
 
 if TYPE_CHECKING:
-    from ..indexer.db import Index
-    from .archive import Archive
+    from earsiv.archive.archive import Archive
+    from earsiv.indexer.db import Index
 
 __all__ = [
     "ACTIONS",

@@ -29,31 +29,32 @@ from urllib.parse import urlparse
 
 from cryptography import x509
 
-from ..indexer.db import Index
-from ..indexer.metadata import IndexRecord
-from ..indexer.parse import parse_document
-from ..indexer.query import SearchPage, SearchQuery
-from ..indexer.signature import inspect_signature
-from ..indexer.xmlsafe import parse_xml
-from . import blobs
-from .access import AccessControl, apply_access_leaf
-from .config import CONFIG_FILE, Config, load_config, write_default_config
-from .errors import (
+from earsiv.archive import blobs
+from earsiv.archive.access import AccessControl, apply_access_leaf
+from earsiv.archive.config import CONFIG_FILE, Config, load_config, write_default_config
+from earsiv.archive.errors import (
     ConfigError,
     DocumentNotFound,
     StoreError,
     TSAError,
     VerificationError,
 )
-from .ingest import Ingestor, IngestResult, Source, holding_row
-from .keys import PublicKey, Signer
-from .log import Log, decode_entry, encode_entry
-from .retention import RetentionPolicy
-from .store import LocalStore, ObjectStore, PutItem
-from .tsa import HttpTSA, KamuSMTSA, LocalTSA
+from earsiv.archive.ingest import Ingestor, IngestResult, Source, holding_row
+from earsiv.archive.keys import PublicKey, Signer
+from earsiv.archive.log.log import Log, decode_entry, encode_entry
+from earsiv.archive.retention import RetentionPolicy
+from earsiv.archive.stores.base import ObjectStore, PutItem
+from earsiv.archive.stores.local import LocalStore
+from earsiv.archive.tsa.authorities import HttpTSA, KamuSMTSA, LocalTSA
+from earsiv.documents.parse import parse_document
+from earsiv.documents.signature import inspect_signature
+from earsiv.documents.xmlsafe import parse_xml
+from earsiv.indexer.db import Index
+from earsiv.indexer.query import SearchPage, SearchQuery
+from earsiv.indexer.records import IndexRecord
 
 if TYPE_CHECKING:
-    from .textsearch import TextSearch
+    from earsiv.archive.textsearch import TextSearch
 
 __all__ = ["ARCHIVE_OBJECT", "Archive", "Status", "open_store"]
 
@@ -100,7 +101,7 @@ def open_store(url: str, *, allow_unenforced_lock: bool = False) -> ObjectStore:
     """The store at *url*; an S3 bucket only after its Object Lock self-test passed."""
     parsed = urlparse(url)
     if parsed.scheme == "s3":
-        from .s3store import S3Store
+        from earsiv.archive.stores.s3 import S3Store
 
         return S3Store.open(url, allow_unenforced_lock=allow_unenforced_lock)
     if parsed.scheme == "file":
@@ -181,7 +182,7 @@ class Archive:
     def text(self) -> TextSearch:
         """The full-text index (HOME/fulltext), opened on first use."""
         if self._text is None:
-            from .textsearch import TextSearch
+            from earsiv.archive.textsearch import TextSearch
 
             self._text = TextSearch(self)
         return self._text
@@ -293,7 +294,7 @@ class Archive:
         _cp, _sig, token = self.log.load_checkpoint(size)
         if token is None:
             return
-        from .tokens import token_certificates
+        from earsiv.archive.tsa.tokens import token_certificates
 
         for pem in token_certificates(token):
             key = f"keys/tsa-{_cert_id(pem)}.pem"
@@ -522,7 +523,7 @@ class Archive:
                 "tsa": "built-in local TSA (not a qualified time-stamp)" if not self.config.tsa_url else self.config.tsa_url,
             }
             if token is not None:
-                from .tokens import token_gen_time
+                from earsiv.archive.tsa.tokens import token_gen_time
 
                 last["stamp_time"] = token_gen_time(token).isoformat()
         return Status(

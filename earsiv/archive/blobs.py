@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import zstandard
 
-from .errors import StoreError, VerificationError
+from earsiv.archive.errors import StoreError, VerificationError
 
 __all__ = [
     "LEVEL",

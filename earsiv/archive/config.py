@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlparse
 
-from .errors import ConfigError
+from earsiv.archive.errors import ConfigError
 
 __all__ = ["CONFIG_FILE", "Config", "load_config", "write_default_config"]
 
@@ -50,7 +50,7 @@ class Config:
     def __post_init__(self) -> None:
         scheme = urlparse(self.store_url).scheme
         if scheme == "s3":
-            from .s3store import S3Location
+            from earsiv.archive.stores.s3 import S3Location
 
             try:
                 S3Location.parse(self.store_url)

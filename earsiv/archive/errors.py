@@ -1,17 +1,18 @@
 """Errors raised while keeping documents.
 
-    ArchiveError                   base; operational unless a subclass says otherwise (exit code 3)
-    ├── VerificationError          evidence does not prove what it claims (exit code 1)
-    ├── WriteOnceViolation         an overwrite or delete was refused (exit code 1)
-    ├── RetentionError             a retention or legal-hold rule refuses the action (exit code 1)
-    ├── StoreError                 the object store failed (operational, exit code 3)
-    ├── TSAError                   a time-stamp authority failed or refused (operational, exit code 3)
-    ├── ConfigError                the home or its configuration is missing or wrong (exit code 2)
-    ├── DocumentNotFound           no document with that digest is held, or none the asker may see (exit code 1)
-    ├── NotFound                   no principal, token or grant of that name (exit code 1)
-    ├── Conflict                   a principal, token or grant of that name exists already (exit code 1)
-    ├── Unauthenticated            no valid, unexpired, unrevoked token (exit code 1)
-    └── Forbidden                  the principal's role or links do not allow the action (exit code 1)
+    EarsivError (earsiv.errors)
+    └── ArchiveError               base; operational unless a subclass says otherwise (exit code 3)
+        ├── VerificationError          evidence does not prove what it claims (exit code 1)
+        ├── WriteOnceViolation         an overwrite or delete was refused (exit code 1)
+        ├── RetentionError             a retention or legal-hold rule refuses the action (exit code 1)
+        ├── StoreError                 the object store failed (operational, exit code 3)
+        ├── TSAError                   a time-stamp authority failed or refused (operational, exit code 3)
+        ├── ConfigError                the home or its configuration is missing or wrong (exit code 2)
+        ├── DocumentNotFound           no document with that digest is held, or none the asker may see (exit code 1)
+        ├── NotFound                   no principal, token or grant of that name (exit code 1)
+        ├── Conflict                   a principal, token or grant of that name exists already (exit code 1)
+        ├── Unauthenticated            no valid, unexpired, unrevoked token (exit code 1)
+        └── Forbidden                  the principal's role or links do not allow the action (exit code 1)
 
 Misuse by the calling code (an index outside the tree, a hash of the wrong length handed to a
 proof builder) raises the built-in ``ValueError``/``TypeError``: those are bugs to fix, not
@@ -22,6 +23,8 @@ there is one, so a user can act on it.
 """
 
 from __future__ import annotations
+
+from earsiv.errors import EarsivError
 
 __all__ = [
     "ArchiveError",
@@ -39,16 +42,11 @@ __all__ = [
 ]
 
 
-class ArchiveError(Exception):
+class ArchiveError(EarsivError):
     """Base of every error this package raises on purpose."""
 
     exit_code = 3
     code = "archive-error"
-
-    def __init__(self, message: str, *, name: str | None = None) -> None:
-        self.name = name
-        self.detail = message
-        super().__init__(f"{name}: {message}" if name else message)
 
 
 class VerificationError(ArchiveError):

@@ -27,13 +27,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import blobs, merkle
-from .errors import ArchiveError, DocumentNotFound, StoreError, VerificationError
-from .log import Checkpoint, decode_entry
-from .tsa_verify import verify_token
+from earsiv.archive import blobs
+from earsiv.archive.errors import ArchiveError, DocumentNotFound, StoreError, VerificationError
+from earsiv.archive.log import merkle
+from earsiv.archive.log.log import Checkpoint, decode_entry
+from earsiv.archive.tsa.verify import verify_token
 
 if TYPE_CHECKING:
-    from .archive import Archive
+    from earsiv.archive.archive import Archive
 
 __all__ = ["PROOF_VERSION", "Finding", "leaf_evidence", "verify_all", "verify_document", "write_evidence"]
 
@@ -360,7 +361,7 @@ def _proof_steps(index: int, size: int, leaf_hash: bytes, proof: list[bytes]) ->
 
 
 def _token_cert_pem(token: bytes) -> bytes | None:
-    from .tokens import token_certificates
+    from earsiv.archive.tsa.tokens import token_certificates
 
     pems = token_certificates(token)
     return b"".join(pems) if pems else None

@@ -28,15 +28,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..indexer.query import SearchQuery
-from ..render.export import FORMATS, export_name, job, render_as
-from ..render.pdf import Provenance
-from . import merkle
-from .errors import ArchiveError, DocumentNotFound, VerificationError
-from .evidence import PROOF_VERSION, _proof_steps, _token_cert_pem, verify_document
+from earsiv.archive.errors import ArchiveError, DocumentNotFound, VerificationError
+from earsiv.archive.evidence import PROOF_VERSION, _proof_steps, _token_cert_pem, verify_document
+from earsiv.archive.log import merkle
+from earsiv.indexer.query import SearchQuery
+from earsiv.render.export import FORMATS, export_name, job, render_as
+from earsiv.render.pdf import Provenance
 
 if TYPE_CHECKING:
-    from .archive import Archive
+    from earsiv.archive.archive import Archive
 
 __all__ = ["FORMATS", "ExportSummary", "evidence_json", "export_bulk", "export_name", "export_one", "provenance"]
 

@@ -26,18 +26,19 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..indexer.accessdb import HoldingRow
-from ..indexer.errors import InvalidDocument
-from ..indexer.metadata import DocumentMetadata, IndexRecord
-from ..indexer.parse import parse_document
-from ..indexer.xmlsafe import parse_xml
-from .blobs import EncodedBlob, blob_key, dict_key
-from .log import encode_entry
-from .retention import retain_until
-from .store import PutItem
+from earsiv.archive.blobs import EncodedBlob, blob_key, dict_key
+from earsiv.archive.log.log import encode_entry
+from earsiv.archive.retention import retain_until
+from earsiv.archive.stores.base import PutItem
+from earsiv.documents.errors import InvalidDocument
+from earsiv.documents.metadata import DocumentMetadata
+from earsiv.documents.parse import parse_document
+from earsiv.documents.xmlsafe import parse_xml
+from earsiv.indexer.accessdb import HoldingRow
+from earsiv.indexer.records import IndexRecord
 
 if TYPE_CHECKING:
-    from .archive import Archive
+    from earsiv.archive.archive import Archive
 
 __all__ = ["STATUSES", "IngestResult", "Ingestor", "Source", "holding_row"]
 

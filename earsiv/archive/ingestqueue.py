@@ -18,11 +18,11 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .errors import ArchiveError
-from .ingest import IngestResult, Source
+from earsiv.archive.errors import ArchiveError
+from earsiv.archive.ingest import IngestResult, Source
 
 if TYPE_CHECKING:
-    from .archive import Archive
+    from earsiv.archive.archive import Archive
 
 __all__ = ["IngestQueue"]
 

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
-from .errors import StoreError, VerificationError
+from earsiv.archive.errors import StoreError, VerificationError
 
 __all__ = ["PublicKey", "Signer", "key_id_of"]
 

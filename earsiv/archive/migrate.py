@@ -16,10 +16,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .archive import ARCHIVE_OBJECT, Archive
-from .config import CONFIG_FILE
-from .errors import ArchiveError, ConfigError, StoreError, VerificationError
-from .store import ObjectStore, PutItem
+from earsiv.archive.archive import ARCHIVE_OBJECT, Archive
+from earsiv.archive.config import CONFIG_FILE
+from earsiv.archive.errors import ArchiveError, ConfigError, StoreError, VerificationError
+from earsiv.archive.stores.base import ObjectStore, PutItem
 
 __all__ = ["MigrationReport", "destination_url", "migrate_store", "switch_home"]
 

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from .ingest import Source
+from earsiv.archive.ingest import Source
 
 __all__ = ["ZipLimits", "count_inputs", "expand"]
 

@@ -20,14 +20,14 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ..indexer.fulltext import FullTextIndex, TextDoc, TextScope, extract_text
-from ..indexer.parse import parse_document
-from ..indexer.query import MAX_LIMIT, SearchPage, SearchQuery, decode_text_cursor, encode_text_cursor
-from ..indexer.xmlsafe import parse_xml
-from .log import decode_entry
+from earsiv.archive.log.log import decode_entry
+from earsiv.documents.parse import parse_document
+from earsiv.documents.xmlsafe import parse_xml
+from earsiv.indexer.fulltext import FullTextIndex, TextDoc, TextScope, extract_text
+from earsiv.indexer.query import MAX_LIMIT, SearchPage, SearchQuery, decode_text_cursor, encode_text_cursor
 
 if TYPE_CHECKING:
-    from .archive import Archive
+    from earsiv.archive.archive import Archive
 
 __all__ = ["TextSearch"]
 

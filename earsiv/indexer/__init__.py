@@ -1,3 +1,3 @@
-"""Understanding documents: XML safety, kinds and metadata, signatures, the SQL index."""
+"""Derived, rebuildable storage: the SQL index (SQLite/PostgreSQL) and the full-text index."""
 
 __all__: list[str] = []

@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from .errors import IndexFailure
-from .models import access_events, documents, grants, holdings, principal_tenants, principals, tokens
-from .rows import index_key
+from earsiv.indexer.errors import IndexFailure
+from earsiv.indexer.models import access_events, documents, grants, holdings, principal_tenants, principals, tokens
+from earsiv.indexer.rows import index_key
 
 if TYPE_CHECKING:
-    from .db import Index
+    from earsiv.indexer.db import Index
 
 __all__ = ["AccessEventRow", "AccessIndex", "GrantRow", "HoldingRow", "PrincipalRow", "TokenRow"]
 

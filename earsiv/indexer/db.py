@@ -22,11 +22,11 @@ from alembic.config import Config
 from alembic.util.exc import CommandError
 from sqlalchemy.dialects import postgresql
 
-from .accessdb import AccessIndex
-from .errors import IndexFailure
-from .metadata import IndexRecord, SignatureReport
-from .models import document_parties, document_refs, documents, holdings, index_meta, metadata
-from .query import (
+from earsiv.documents.metadata import SignatureReport
+from earsiv.indexer.accessdb import AccessIndex
+from earsiv.indexer.errors import IndexFailure
+from earsiv.indexer.models import document_parties, document_refs, documents, holdings, index_meta, metadata
+from earsiv.indexer.query import (
     SearchPage,
     SearchQuery,
     encode_cursor,
@@ -34,7 +34,8 @@ from .query import (
     search_statement,
     visible_statement,
 )
-from .rows import (
+from earsiv.indexer.records import IndexRecord
+from earsiv.indexer.rows import (
     RAW_COLUMNS,
     DocumentRow,
     IndexStats,

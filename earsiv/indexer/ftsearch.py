@@ -29,7 +29,7 @@ from whoosh.matching.wrappers import RequireMatcher
 from whoosh.scoring import BM25F, BM25FScorer
 from whoosh.util.numeric import byte_to_length
 
-from earsiv.indexer.textextract import fold_turkish
+from earsiv.documents.textextract import fold_turkish
 
 __all__ = [
     "MAX_QUERY_WORDS",

@@ -45,6 +45,7 @@ from whoosh.reading import EmptyReader, MultiReader, SegmentReader
 from whoosh.searching import Searcher
 from whoosh.writing import CLEAR
 
+from earsiv.documents.textextract import INSPECTABLE_ROLES, MAX_BODY_CHARS, MAX_NAMES_CHARS, extract_text, fold_turkish
 from earsiv.indexer.errors import IndexFailure
 from earsiv.indexer.ftscan import TermScan, WordsScan
 from earsiv.indexer.ftsearch import (
@@ -61,7 +62,6 @@ from earsiv.indexer.ftsearch import (
     query_words,
     text_query,
 )
-from earsiv.indexer.textextract import INSPECTABLE_ROLES, MAX_BODY_CHARS, MAX_NAMES_CHARS, extract_text, fold_turkish
 
 __all__ = [
     "INSPECTABLE_ROLES",

@@ -21,9 +21,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from .metadata import KINDS, SIGNATURE_STATUSES
-from .models import NO_DATE, document_parties, documents, holdings
-from .rows import RAW_COLUMNS, DocumentRow, index_key
+from earsiv.documents.metadata import KINDS, SIGNATURE_STATUSES
+from earsiv.indexer.models import NO_DATE, document_parties, documents, holdings
+from earsiv.indexer.rows import RAW_COLUMNS, DocumentRow, index_key
 
 __all__ = ["INSPECTABLE_ROLES", "MAX_LIMIT", "MAX_TEXT", "SearchPage", "SearchQuery", "decode_cursor", "decode_text_cursor",
            "encode_cursor", "encode_text_cursor", "search_parameters", "search_statement", "visible_statement"]

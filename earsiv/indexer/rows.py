@@ -19,8 +19,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.types import NullType
 
-from .metadata import SIGNATURE_STATUSES, IndexRecord, Reference, SignatureReport
-from .models import NO_DATE, UTCDateTime, documents
+from earsiv.documents.metadata import SIGNATURE_STATUSES, Reference, SignatureReport
+from earsiv.indexer.models import NO_DATE, UTCDateTime, documents
+from earsiv.indexer.records import IndexRecord
 
 __all__ = [
     "KEY_MAX_CHARS",

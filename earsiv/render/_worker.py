@@ -59,7 +59,7 @@ def _parser() -> etree.XMLParser:
 
 
 def apply(document: bytes, stylesheet: bytes, max_output: int) -> str:
-    from earsiv.indexer.xmlsafe import parse_xml
+    from earsiv.documents.xmlsafe import parse_xml
 
     sheet = parse_xml(stylesheet, name="stylesheet")
     check_stylesheet(sheet.getroot())

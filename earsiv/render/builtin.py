@@ -16,7 +16,7 @@ from html import escape
 
 from lxml import etree
 
-from ..indexer.metadata import KINDS, DocumentMetadata
+from earsiv.documents.metadata import KINDS, DocumentMetadata
 
 __all__ = ["CSS", "builtin_html", "page"]
 

@@ -1,6 +1,6 @@
 """Errors of the renderer.
 
-    IndexerError (earsiv.indexer.errors; the CLI maps it to its exit code)
+    EarsivError (earsiv.errors)
     └── RenderError                 a print could not be made (exit 3)
         └── StylesheetRefused       an untrusted stylesheet failed or was contained (exit 1)
 
@@ -10,18 +10,20 @@ falls back to the next stylesheet or to the built-in template.
 
 from __future__ import annotations
 
-from ..indexer.errors import IndexerError
+from earsiv.errors import EarsivError
 
 __all__ = ["RenderError", "StylesheetRefused"]
 
 
-class RenderError(IndexerError):
+class RenderError(EarsivError):
     """A printable copy could not be made."""
 
     exit_code = 3
+    code = "render-failed"
 
 
 class StylesheetRefused(RenderError):
     """An untrusted stylesheet was refused, timed out, or failed."""
 
     exit_code = 1
+    code = "stylesheet-refused"

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 
-from .html import render_html
-from .pdf import Provenance, render_pdf
+from earsiv.render.html import render_html
+from earsiv.render.pdf import Provenance, render_pdf
 
 __all__ = ["FORMATS", "export_name", "job", "render_as"]
 

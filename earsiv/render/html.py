@@ -26,12 +26,12 @@ from importlib import resources
 from lxml import etree
 from lxml import html as lhtml
 
-from ..indexer.metadata import DocumentMetadata
-from ..indexer.parse import parse_document
-from ..indexer.xmlsafe import parse_xml
-from .builtin import builtin_html
-from .errors import StylesheetRefused
-from .xslt import Sandbox, default_sandbox
+from earsiv.documents.metadata import DocumentMetadata
+from earsiv.documents.parse import parse_document
+from earsiv.documents.xmlsafe import parse_xml
+from earsiv.render.builtin import builtin_html
+from earsiv.render.errors import StylesheetRefused
+from earsiv.render.xslt import Sandbox, default_sandbox
 
 __all__ = ["CSP", "GIB_STYLESHEETS", "HtmlView", "embedded_stylesheets", "gib_stylesheet", "render_html"]
 

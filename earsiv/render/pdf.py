@@ -26,10 +26,10 @@ from html import escape
 
 from lxml import html as lhtml
 
-from ..indexer.metadata import KINDS, SIGNATURE_STATUSES
-from .errors import RenderError
-from .html import HtmlView, render_html
-from .xslt import Sandbox
+from earsiv.documents.metadata import KINDS, SIGNATURE_STATUSES
+from earsiv.render.errors import RenderError
+from earsiv.render.html import HtmlView, render_html
+from earsiv.render.xslt import Sandbox
 
 __all__ = ["EVIDENCE_NAME", "MAX_SCALE", "ORIGINAL_NAME", "PRINT_CSS", "Provenance", "print_css", "qr_svg", "render_pdf"]
 

@@ -6,7 +6,7 @@ can send us a stylesheet.  XSLT 1.0 can read files (``document()``,
 run for ever (exponential recursion stays under libxslt's depth limit).  So a
 stylesheet is:
 
-1. parsed with :func:`earsiv.indexer.xmlsafe.parse_xml` (no DTD, no entities);
+1. parsed with :func:`earsiv.documents.xmlsafe.parse_xml` (no DTD, no entities);
 2. refused outright if it names ``xsl:import``/``xsl:include`` or an extension
    element/function namespace other than EXSLT's pure ones;
 3. compiled and applied with ``XSLTAccessControl.DENY_ALL`` (no file or network
@@ -32,7 +32,7 @@ import threading
 import time
 from pathlib import Path
 
-from .errors import StylesheetRefused
+from earsiv.render.errors import StylesheetRefused
 
 __all__ = ["DEFAULT_MAX_OUTPUT", "DEFAULT_TIMEOUT", "Sandbox", "default_sandbox", "transform"]
 

@@ -2,7 +2,7 @@
 
 The archive is made by earsiv; everything after that uses sha256sum, zstd, openssl, sed,
 xxd and a few lines of hashlib that re-implement RFC 9162 here, independently of
-earsiv.archive.merkle.
+earsiv.archive.log.merkle.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ import bagit
 import pytest
 
 from earsiv.archive.archive import Archive
-from earsiv.archive.package_verify import verify_package
+from earsiv.archive.package.verify import verify_package
 from earsiv.archive.sources import expand
 from earsiv.indexer.query import SearchQuery
 from tests.conftest import CORPUS, Cli
@@ -336,7 +336,7 @@ def test_iso_image_lists_every_file_of_the_package(setup):
         got = {line.strip().strip("'").lstrip("/") for line in r.stdout.splitlines() if line.startswith("'")}
         assert got == set(want), set(want) ^ got
     else:
-        from earsiv.archive.package_iso import iso_listing
+        from earsiv.archive.package.iso import iso_listing
 
         got = {k.lstrip("/"): v for k, v in iso_listing(iso).items()}
         assert got == want
@@ -379,7 +379,7 @@ def test_the_vkn_as_e_defter_owner_gets_its_ledgers(setup, tmp_path):
 
 
 def test_paging_through_the_index_loses_and_repeats_nothing(setup, tmp_path):
-    from earsiv.archive.package import PackageRequest, build_package
+    from earsiv.archive.package.build import PackageRequest, build_package
 
     req = PackageRequest(setup["vkn"], dt.date.fromisoformat(setup["from"]), dt.date.fromisoformat(setup["to"]))
     arch = Archive.open(setup["home"])

@@ -23,8 +23,8 @@ import hostile_assets as assets
 import pytest
 from lxml import etree
 
-from earsiv.indexer import errors
-from earsiv.indexer.xmlsafe import DEFAULT_MAX_BYTES, parse_xml
+from earsiv.documents.xmlsafe import DEFAULT_MAX_BYTES, parse_xml
+from earsiv.documents import errors
 
 CASES = {c.name: c for c in assets.XML_CASES}
 PASSWD = Path("/etc/passwd")
@@ -38,8 +38,8 @@ PASSWD = Path("/etc/passwd")
 HANG_PRONE = {"parameter_entity_dev_zero"}
 _CHILD = """
 import sys
-from earsiv.indexer import errors
-from earsiv.indexer.xmlsafe import parse_xml
+from earsiv.documents import errors
+from earsiv.documents.xmlsafe import parse_xml
 try:
     parse_xml(sys.stdin.buffer.read(), name="child.xml")
     print("accepted")

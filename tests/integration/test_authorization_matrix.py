@@ -33,8 +33,8 @@ from httpx import Response
 
 from earsiv.api.http import create_app
 from earsiv.archive.archive import Archive
-from earsiv.indexer.metadata import DocumentMetadata
-from earsiv.indexer.parse import parse_document
+from earsiv.documents.metadata import DocumentMetadata
+from earsiv.documents.parse import parse_document
 from tests.conftest import CORPUS
 from tests.helpers.auth import bearer
 from tests.helpers.rfc9162 import root_from_inclusion

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from earsiv.api.http import create_app
 from earsiv.archive.archive import Archive
-from earsiv.archive.package_verify import verify_package
+from earsiv.archive.package.verify import verify_package
 from earsiv.archive.sources import expand
 from tests.conftest import CORPUS
 from tests.helpers.auth import bearer, make_principal

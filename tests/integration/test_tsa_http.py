@@ -17,8 +17,8 @@ from asn1crypto import tsp
 from cryptography import x509
 
 from earsiv.archive.errors import TSAError
-from earsiv.archive.tsa import HttpTSA
-from earsiv.archive.tsa_verify import verify_token
+from earsiv.archive.tsa.authorities import HttpTSA
+from earsiv.archive.tsa.verify import verify_token
 from tests.helpers.openssl_tsa import OpenSSLHttpTSA, openssl_tsa_config
 
 DATA = b"checkpoint 7 over 1024 leaves\n"

@@ -11,6 +11,6 @@
     headers.py    Content-Disposition and ETag handling
 """
 
-from .app import create_app
+from earsiv.api.http.app import create_app
 
 __all__ = ["create_app"]

@@ -16,12 +16,12 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from ...archive.access import ROLES, Principal
-from ...archive.evidence import leaf_evidence
-from ...archive.log import decode_entry
-from ...indexer.accessdb import GrantRow, PrincipalRow, TokenRow
-from .deps import Caller, Service
-from .problems import InvalidRequest, error_responses
+from earsiv.api.http.deps import Caller, Service
+from earsiv.api.http.problems import InvalidRequest, error_responses
+from earsiv.archive.access import ROLES, Principal
+from earsiv.archive.evidence import leaf_evidence
+from earsiv.archive.log.log import decode_entry
+from earsiv.indexer.accessdb import GrantRow, PrincipalRow, TokenRow
 
 __all__ = ["router"]
 

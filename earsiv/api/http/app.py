@@ -9,11 +9,11 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from ...archive.config import load_config
-from . import access, documents, exports, packages, prints, system
-from .problems import install_problem_handlers, problem_openapi
-from .service import ArchiveService
-from .uploads import BodyLimit
+from earsiv.api.http import access, documents, exports, packages, prints, system
+from earsiv.api.http.problems import install_problem_handlers, problem_openapi
+from earsiv.api.http.service import ArchiveService
+from earsiv.api.http.uploads import BodyLimit
+from earsiv.archive.config import load_config
 
 __all__ = ["Settings", "create_app"]
 

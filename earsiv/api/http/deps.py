@@ -14,12 +14,12 @@ from fastapi import Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from ...archive.access import Principal
-from ...archive.errors import Unauthenticated
-from ...indexer.query import MAX_LIMIT, MAX_TEXT, SearchQuery
-from .problems import InvalidRequest
-from .schemas import Kind
-from .service import ArchiveService
+from earsiv.api.http.problems import InvalidRequest
+from earsiv.api.http.schemas import Kind
+from earsiv.api.http.service import ArchiveService
+from earsiv.archive.access import Principal
+from earsiv.archive.errors import Unauthenticated
+from earsiv.indexer.query import MAX_LIMIT, MAX_TEXT, SearchQuery
 
 __all__ = ["DIGEST_PATTERN", "Caller", "Digest", "Filename", "Search", "Service", "Tenant"]
 

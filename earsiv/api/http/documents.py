@@ -15,12 +15,10 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from ...archive.access import Principal
-from ...archive.ingest import STATUSES
-from .deps import Caller, Digest, Filename, Search, Service, Tenant
-from .headers import content_disposition, etag, etag_matches
-from .problems import IngestProblem, IngestRejected, ValidationProblem, error_responses
-from .schemas import (
+from earsiv.api.http.deps import Caller, Digest, Filename, Search, Service, Tenant
+from earsiv.api.http.headers import content_disposition, etag, etag_matches
+from earsiv.api.http.problems import IngestProblem, IngestRejected, ValidationProblem, error_responses
+from earsiv.api.http.schemas import (
     ACCESS_EVENT_HEADER,
     DocumentOut,
     FindingOut,
@@ -32,8 +30,10 @@ from .schemas import (
     SearchResponse,
     VerifyResponse,
 )
-from .service import ArchiveService
-from .uploads import XML_TYPES, ZIP_TYPE, read_sources
+from earsiv.api.http.service import ArchiveService
+from earsiv.api.http.uploads import XML_TYPES, ZIP_TYPE, read_sources
+from earsiv.archive.access import Principal
+from earsiv.archive.ingest import STATUSES
 
 __all__ = ["router"]
 

@@ -15,11 +15,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from ...archive.access import query_params
-from .deps import Caller, Search, Service
-from .headers import content_disposition
-from .problems import error_responses
-from .schemas import ACCESS_EVENT_HEADER
+from earsiv.api.http.deps import Caller, Search, Service
+from earsiv.api.http.headers import content_disposition
+from earsiv.api.http.problems import error_responses
+from earsiv.api.http.schemas import ACCESS_EVENT_HEADER
+from earsiv.archive.access import query_params
 
 __all__ = ["CSV_FIELDS", "router"]
 

@@ -18,11 +18,11 @@ from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
-from ...archive.package import PackageRequest, build_package
-from .deps import Caller, Service
-from .headers import content_disposition
-from .problems import InvalidRequest, error_responses
-from .schemas import ACCESS_EVENT_HEADER, Kind
+from earsiv.api.http.deps import Caller, Service
+from earsiv.api.http.headers import content_disposition
+from earsiv.api.http.problems import InvalidRequest, error_responses
+from earsiv.api.http.schemas import ACCESS_EVENT_HEADER, Kind
+from earsiv.archive.package.build import PackageRequest, build_package
 
 __all__ = ["router"]
 

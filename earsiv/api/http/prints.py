@@ -12,11 +12,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from starlette.concurrency import run_in_threadpool
 
-from ...archive.export import export_one
-from .deps import Caller, Digest, Service
-from .headers import content_disposition
-from .problems import error_responses
-from .schemas import ACCESS_EVENT_HEADER
+from earsiv.api.http.deps import Caller, Digest, Service
+from earsiv.api.http.headers import content_disposition
+from earsiv.api.http.problems import error_responses
+from earsiv.api.http.schemas import ACCESS_EVENT_HEADER
+from earsiv.archive.export import export_one
 
 __all__ = ["router"]
 

@@ -23,7 +23,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ...archive.errors import (
+from earsiv.api.http.schemas import IngestResultOut
+from earsiv.archive.errors import (
     ArchiveError,
     ConfigError,
     Conflict,
@@ -36,9 +37,11 @@ from ...archive.errors import (
     VerificationError,
     WriteOnceViolation,
 )
-from ...archive.errors import NotFound as NoSuchName
-from ...indexer.errors import IndexerError, IndexFailure, InvalidDocument
-from .schemas import IngestResultOut
+from earsiv.archive.errors import NotFound as NoSuchName
+from earsiv.documents.errors import DocumentError, InvalidDocument
+from earsiv.errors import EarsivError, InvalidInput
+from earsiv.indexer.errors import IndexerError, IndexFailure
+from earsiv.render.errors import RenderError, StylesheetRefused
 
 __all__ = [
     "PROBLEM_JSON",
@@ -112,6 +115,7 @@ class IngestRejected(ApiError):
 # (try again later); evidence that does not verify is 409 (the request is
 # fine, the stored state cannot satisfy it, and retrying will not help).
 _STATUS: tuple[tuple[type[Exception], int, str], ...] = (
+    (InvalidInput, 422, "Invalid input"),
     (InvalidDocument, 422, "Not an archivable document"),
     (Unauthenticated, 401, "Not authenticated"),
     (Forbidden, 403, "Forbidden"),
@@ -126,7 +130,12 @@ _STATUS: tuple[tuple[type[Exception], int, str], ...] = (
     (TSAError, 503, "Time-stamp authority unavailable"),
     (ConfigError, 503, "Archive misconfigured"),
     (ArchiveError, 503, "Archive error"),
-    (IndexerError, 503, "Indexer error"),
+    (IndexerError, 503, "Index error"),
+    (DocumentError, 422, "Document error"),
+    # A print that cannot be made is not the client's fault and not a passing outage.
+    (StylesheetRefused, 500, "Stylesheet refused"),
+    (RenderError, 500, "Printable copy could not be made"),
+    (EarsivError, 500, "Error"),
 )
 
 _HTTP_TITLES = {404: "Not found", 405: "Method not allowed", 400: "Bad request", 413: "Request body too large"}
@@ -138,13 +147,13 @@ def problem_response(status: int, code: str, title: str, detail: str, headers: d
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
-def _domain(exc: ArchiveError | IndexerError) -> JSONResponse:
+def _domain(exc: EarsivError) -> JSONResponse:
     for cls, status, title in _STATUS:
         if isinstance(exc, cls):
             # RFC 9110 11.6.1: a 401 says how to authenticate.
             headers = {"WWW-Authenticate": 'Bearer realm="earsiv"'} if status == 401 else None
             return problem_response(status, getattr(exc, "code", "error"), title, str(exc), headers=headers)
-    raise AssertionError("unreachable: ArchiveError and IndexerError are in the table")  # pragma: no cover
+    raise AssertionError("unreachable: EarsivError is in the table")  # pragma: no cover
 
 
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
@@ -158,12 +167,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _api(_req: Request, exc: ApiError) -> JSONResponse:
         return problem_response(exc.status, exc.code, exc.title, exc.detail, **exc.extensions)
 
-    @app.exception_handler(ArchiveError)
-    async def _archive(_req: Request, exc: ArchiveError) -> JSONResponse:
-        return _domain(exc)
-
-    @app.exception_handler(IndexerError)
-    async def _indexer(_req: Request, exc: IndexerError) -> JSONResponse:
+    @app.exception_handler(EarsivError)
+    async def _domain_error(_req: Request, exc: EarsivError) -> JSONResponse:
         return _domain(exc)
 
     @app.exception_handler(RequestValidationError)

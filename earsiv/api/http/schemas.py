@@ -15,12 +15,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ...archive.archive import Status
-from ...archive.evidence import Finding
-from ...archive.ingest import IngestResult
-from ...indexer.accessdb import HoldingRow
-from ...indexer.metadata import KINDS
-from ...indexer.rows import DocumentRow
+from earsiv.archive.archive import Status
+from earsiv.archive.evidence import Finding
+from earsiv.archive.ingest import IngestResult
+from earsiv.documents.metadata import KINDS
+from earsiv.indexer.accessdb import HoldingRow
+from earsiv.indexer.rows import DocumentRow
 
 __all__ = [
     "ACCESS_EVENT_HEADER",

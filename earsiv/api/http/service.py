@@ -22,16 +22,16 @@ import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from ...archive.access import Principal
-from ...archive.archive import Archive, Status
-from ...archive.errors import ArchiveError, VerificationError
-from ...archive.evidence import Finding, verify_all, write_evidence
-from ...archive.ingest import IngestResult, Source
-from ...archive.ingestqueue import IngestQueue
-from ...indexer.accessdb import HoldingRow
-from ...indexer.errors import IndexerError
-from ...indexer.query import SearchPage, SearchQuery
-from ...indexer.rows import DocumentRow
+from earsiv.archive.access import Principal
+from earsiv.archive.archive import Archive, Status
+from earsiv.archive.errors import VerificationError
+from earsiv.archive.evidence import Finding, verify_all, write_evidence
+from earsiv.archive.ingest import IngestResult, Source
+from earsiv.archive.ingestqueue import IngestQueue
+from earsiv.errors import EarsivError
+from earsiv.indexer.accessdb import HoldingRow
+from earsiv.indexer.query import SearchPage, SearchQuery
+from earsiv.indexer.rows import DocumentRow
 
 __all__ = ["ArchiveService"]
 
@@ -61,15 +61,15 @@ class _Worker(threading.Thread):
             # round tries again, and `status` shows what is pending.
             try:
                 self.arch.checkpoint()
-            except (ArchiveError, IndexerError) as exc:
+            except EarsivError as exc:
                 log.warning("background checkpoint failed: %s", exc)
             try:
                 self.arch.inspect_pending()
-            except (ArchiveError, IndexerError) as exc:
+            except EarsivError as exc:
                 log.warning("background signature inspection failed: %s", exc)
             try:
                 self._fulltext()
-            except (ArchiveError, IndexerError) as exc:
+            except EarsivError as exc:
                 log.warning("background full-text indexing failed: %s", exc)
 
     def _fulltext(self) -> None:

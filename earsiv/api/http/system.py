@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from .deps import Caller, Service
-from .problems import error_responses
-from .schemas import HealthResponse, StatusResponse
+from earsiv.api.http.deps import Caller, Service
+from earsiv.api.http.problems import error_responses
+from earsiv.api.http.schemas import HealthResponse, StatusResponse
 
 __all__ = ["router"]
 

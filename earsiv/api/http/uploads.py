@@ -30,9 +30,9 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ...archive.ingest import Source
-from ...archive.sources import expand
-from .problems import BodyTooLarge, InvalidRequest, UnsupportedMedia, problem_response
+from earsiv.api.http.problems import BodyTooLarge, InvalidRequest, UnsupportedMedia, problem_response
+from earsiv.archive.ingest import Source
+from earsiv.archive.sources import expand
 
 __all__ = ["ACCEPTED_TYPES", "MULTIPART_TYPE", "XML_TYPES", "ZIP_TYPE", "BodyLimit", "clean_name", "read_sources"]
 

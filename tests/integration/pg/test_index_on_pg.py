@@ -20,9 +20,9 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+from earsiv.documents.metadata import EDefterInfo, Party, Reference, SignatureReport
 from earsiv.indexer.db import Index
 from earsiv.indexer.errors import IndexFailure
-from earsiv.indexer.metadata import EDefterInfo, Party, Reference, SignatureReport
 from earsiv.indexer.models import metadata as models_metadata
 from earsiv.indexer.query import SearchQuery, search_parameters, search_statement
 from earsiv.indexer.rows import KEY_MAX_CHARS

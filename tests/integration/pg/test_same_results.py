@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from earsiv.documents.metadata import EDefterInfo, Party, Reference, SignatureReport
 from earsiv.indexer.db import Index
-from earsiv.indexer.metadata import EDefterInfo, Party, Reference, SignatureReport
 from earsiv.indexer.query import SearchQuery
 from tests.helpers.postgres import PostgresCluster
 from tests.unit.indexer.test_db import digest_of, record

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from earsiv.archive.s3store import S3Store
+from earsiv.archive.stores.s3 import S3Store
 from tests.helpers.seaweed import SeaweedS3, find_weed
 from tests.integration.pg.conftest import pg_cluster, pg_url  # noqa: F401  (the scale-out pair below)
 

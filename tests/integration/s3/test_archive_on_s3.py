@@ -14,8 +14,8 @@ import pytest
 
 from earsiv.archive.archive import Archive
 from earsiv.archive.blobs import blob_key
-from earsiv.archive.s3store import S3Store
 from earsiv.archive.sources import expand
+from earsiv.archive.stores.s3 import S3Store
 from tests.conftest import CORPUS
 
 UTC = dt.UTC
@@ -154,7 +154,7 @@ def test_an_overwrite_or_a_delete_marker_never_changes_what_the_archive_reads(in
 
 def test_a_later_version_of_a_log_bundle_is_reported_not_read(s3_store, attacker, bucket):
     from earsiv.archive.errors import WriteOnceViolation
-    from earsiv.archive.store import PutItem
+    from earsiv.archive.stores.base import PutItem
 
     far = dt.datetime(2099, 1, 1, tzinfo=UTC)
     s3_store.put_many([PutItem("log/leaves/0000000000000000.jsonl", b"first\n", far)])

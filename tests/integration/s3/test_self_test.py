@@ -11,7 +11,7 @@ import logging
 import pytest
 
 from earsiv.archive.errors import StoreError
-from earsiv.archive.s3store import LockNotEnforced, S3Location, S3Store
+from earsiv.archive.stores.s3 import LockNotEnforced, S3Location, S3Store
 
 
 @pytest.fixture
@@ -19,7 +19,7 @@ def moto_bucket(monkeypatch):
     moto = pytest.importorskip("moto")
     import boto3
 
-    from earsiv.archive import s3store
+    from earsiv.archive.stores import s3 as s3store
 
     # moto intercepts through handlers a boto3 session copies when it is made:
     # a session made before moto was imported (by an earlier test) would reach
@@ -42,7 +42,7 @@ def test_moto_fails_the_self_test_because_it_lets_retention_be_shortened(moto_bu
 
 
 def test_allow_unenforced_lock_opens_it_anyway_and_says_so_loudly(moto_bucket, caplog):
-    with caplog.at_level(logging.WARNING, logger="earsiv.archive.s3store"):
+    with caplog.at_level(logging.WARNING, logger="earsiv.archive.stores.s3"):
         store = S3Store.open(moto_bucket, allow_unenforced_lock=True)
     assert store.bucket == "moto-locked"
     warning = "\n".join(r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING)

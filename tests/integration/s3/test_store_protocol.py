@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from earsiv.archive.errors import RetentionError, StoreError, WriteOnceViolation
-from earsiv.archive.s3store import S3Location, S3Store
-from earsiv.archive.store import LocalStore, ObjectStore, PutItem
+from earsiv.archive.stores.base import ObjectStore, PutItem
+from earsiv.archive.stores.local import LocalStore
+from earsiv.archive.stores.s3 import S3Location, S3Store
 
 UTC = dt.UTC
 FUTURE = dt.datetime(2099, 1, 1, tzinfo=UTC)

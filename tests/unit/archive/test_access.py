@@ -18,12 +18,12 @@ from earsiv.archive.access import Principal
 from earsiv.archive.archive import Archive
 from earsiv.archive.errors import DocumentNotFound, Forbidden, NotFound, Unauthenticated
 from earsiv.archive.evidence import leaf_evidence
-from earsiv.archive.log import decode_entry
+from earsiv.archive.log.log import decode_entry
 from earsiv.archive.sources import expand
-from earsiv.indexer.errors import InvalidDocument
-from earsiv.indexer.parse import parse_document
+from earsiv.documents.errors import InvalidDocument
+from earsiv.documents.parse import parse_document
+from earsiv.documents.xmlsafe import parse_xml
 from earsiv.indexer.query import SearchQuery
-from earsiv.indexer.xmlsafe import parse_xml
 from tests.conftest import CORPUS, MALFORMED
 
 UTC = dt.UTC

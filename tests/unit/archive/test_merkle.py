@@ -16,7 +16,7 @@ import hashlib
 import pytest
 
 from earsiv.archive.errors import VerificationError
-from earsiv.archive.merkle import (
+from earsiv.archive.log.merkle import (
     EMPTY_ROOT,
     MerkleAccumulator,
     consistency_proof,

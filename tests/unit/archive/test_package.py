@@ -9,9 +9,9 @@ import re
 
 import pytest
 
-from earsiv.archive import merkle
-from earsiv.archive.package import PackageRequest, document_name, verifier_source
-from earsiv.archive.package_iso import _iso_name
+from earsiv.archive.log import merkle
+from earsiv.archive.package.build import PackageRequest, document_name, verifier_source
+from earsiv.archive.package.iso import _iso_name
 
 D = "ab" * 32
 

@@ -9,7 +9,8 @@ import threading
 import pytest
 
 from earsiv.archive.errors import RetentionError, WriteOnceViolation
-from earsiv.archive.store import LocalStore, PutItem
+from earsiv.archive.stores.base import PutItem
+from earsiv.archive.stores.local import LocalStore
 
 UTC = dt.UTC
 FUTURE = dt.datetime(2099, 1, 1, tzinfo=UTC)

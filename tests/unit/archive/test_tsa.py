@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from earsiv.archive.errors import TSAError, VerificationError
-from earsiv.archive.tsa import (
+from earsiv.archive.tsa.authorities import (
     LOCAL_TSA_POLICY,
     HttpTSA,
     KamuSMTSA,
@@ -38,7 +38,7 @@ from earsiv.archive.tsa import (
     kamusm_identity,
     token_from_response,
 )
-from earsiv.archive.tsa_verify import verify_token
+from earsiv.archive.tsa.verify import verify_token
 from tests.helpers.openssl_tsa import openssl_tsa_config
 
 DATA = b"checkpoint 42: root e3b0c442\n"

@@ -7,7 +7,7 @@ import pytest
 from earsiv.archive.archive import _make_tsa
 from earsiv.archive.config import load_config
 from earsiv.archive.errors import ConfigError
-from earsiv.archive.tsa import HttpTSA, KamuSMTSA, LocalTSA
+from earsiv.archive.tsa.authorities import HttpTSA, KamuSMTSA, LocalTSA
 
 
 def _config(home, monkeypatch, url: str):

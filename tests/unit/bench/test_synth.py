@@ -26,15 +26,15 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from earsiv.indexer.identifiers import (
+from earsiv.documents.identifiers import (
     ETTN_PATTERN,
     ID_PATTERN,
     split_invoice_id,
     vkn_is_valid,
 )
-from earsiv.indexer.parse import parse_document
-from earsiv.indexer.signature import inspect_signature
-from earsiv.indexer.xmlsafe import parse_xml
+from earsiv.documents.parse import parse_document
+from earsiv.documents.signature import inspect_signature
+from earsiv.documents.xmlsafe import parse_xml
 
 ROOT = Path(__file__).resolve().parents[3]
 CORPUS = ROOT.parent / "shared" / "corpus"

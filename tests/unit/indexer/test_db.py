@@ -21,18 +21,18 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
-from earsiv.indexer.db import Index
-from earsiv.indexer.errors import IndexFailure
-from earsiv.indexer.metadata import (
+from earsiv.documents.metadata import (
     DocumentMetadata,
     EDefterInfo,
-    IndexRecord,
     Party,
     Reference,
     SignatureReport,
 )
+from earsiv.indexer.db import Index
+from earsiv.indexer.errors import IndexFailure
 from earsiv.indexer.models import metadata as models_metadata
 from earsiv.indexer.query import SearchQuery, search_parameters, search_statement
+from earsiv.indexer.records import IndexRecord
 
 UTC = dt.UTC
 T0 = dt.datetime(2024, 3, 1, 9, 30, tzinfo=UTC)

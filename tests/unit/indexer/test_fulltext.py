@@ -23,7 +23,11 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from earsiv.indexer.errors import IndexFailure, InvalidDocument
+from earsiv.documents.errors import InvalidDocument
+from earsiv.documents.parse import NS, parse_document
+from earsiv.documents.textextract import MAX_BODY_CHARS
+from earsiv.documents.xmlsafe import parse_xml
+from earsiv.indexer.errors import IndexFailure
 from earsiv.indexer.fulltext import (
     INSPECTABLE_ROLES,
     FullTextIndex,
@@ -33,9 +37,6 @@ from earsiv.indexer.fulltext import (
     extract_text,
     fold_turkish,
 )
-from earsiv.indexer.parse import NS, parse_document
-from earsiv.indexer.textextract import MAX_BODY_CHARS
-from earsiv.indexer.xmlsafe import parse_xml
 from tests.conftest import CORPUS, corpus_files
 
 ROOT = Path(__file__).resolve().parents[3]

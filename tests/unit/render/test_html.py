@@ -9,7 +9,7 @@ import pytest
 from lxml import etree
 from lxml import html as lhtml
 
-from earsiv.indexer.errors import NotXML
+from earsiv.documents.errors import NotXML
 from earsiv.render import render_html
 from tests.conftest import CORPUS, MALFORMED, ROOT, corpus_files
 

@@ -27,10 +27,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import merkle
-from .errors import StoreError, VerificationError, WriteOnceViolation
-from .keys import PublicKey, Signer
-from .store import ObjectStore, PutItem
+from earsiv.archive.errors import StoreError, VerificationError, WriteOnceViolation
+from earsiv.archive.keys import PublicKey, Signer
+from earsiv.archive.log import merkle
+from earsiv.archive.stores.base import ObjectStore, PutItem
 
 __all__ = [
     "CHECKPOINT_PREFIX",

@@ -1,7 +1,7 @@
-"""What the indexer learns from a document: plain, immutable values.
+"""What reading a document tells: plain, immutable values.
 
 These classes are the contract between parsing (``parse.py``), signature
-inspection (``signature.py``) and the SQL index (``db.py``).  They are not the
+inspection (``signature.py``) and the SQL index (``indexer/``).  They are not the
 stored format (the store keeps only the original bytes and log leaves) and not
 the API schema.
 """
@@ -17,7 +17,6 @@ __all__ = [
     "SIGNATURE_STATUSES",
     "DocumentMetadata",
     "EDefterInfo",
-    "IndexRecord",
     "Party",
     "Reference",
     "SignatureReport",
@@ -126,36 +125,3 @@ class SignatureReport:
     def __post_init__(self) -> None:
         if self.status not in SIGNATURE_STATUSES:
             raise ValueError(f"unknown signature status {self.status!r}")
-
-
-@dataclass(frozen=True, slots=True)
-class IndexRecord:
-    """One stored document as the SQL index sees it.
-
-    Every field is derived from the store: the storage facts come from the
-    document's log leaf, the rest from re-reading the original bytes, so that
-    ``earsiv reindex`` rebuilds an identical index.
-    """
-
-    digest: str  # sha256 hex of the original bytes: the identity
-    size: int  # original bytes
-    stored_size: int  # bytes of the compressed blob object
-    dict_digest: str | None  # compression dictionary used, if any
-    log_index: int  # position of the document's leaf in the Merkle log
-    received_at: dt.datetime  # UTC, aware, from the leaf
-    retain_until: dt.datetime  # UTC, aware, from the leaf (or a later extension event)
-    legal_hold: bool
-    tenant: str | None  # VKN/TCKN of the taxpayer the document was archived for
-    source_name: str | None  # file name as received (informative only)
-    metadata: DocumentMetadata
-    signature: SignatureReport | None = None  # None until inspected ("pending")
-    # True: tenant, source_name, received_at, retain_until and legal_hold also make the
-    # document's first holding (leaves written before holdings had leaves of their own).
-    # False: the first holding is its own ``holding`` leaf, indexed from that leaf.
-    first_holding: bool = True
-
-    def __post_init__(self) -> None:
-        if len(self.digest) != 64 or any(c not in "0123456789abcdef" for c in self.digest):
-            raise ValueError(f"digest must be 64 lower-case hex digits, got {self.digest!r}")
-        if self.received_at.tzinfo is None or self.retain_until.tzinfo is None:
-            raise ValueError("received_at and retain_until must be timezone-aware")

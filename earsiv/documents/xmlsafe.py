@@ -32,7 +32,7 @@ import threading
 
 from lxml import etree
 
-from .errors import HostileXML, NotXML, TooLarge
+from earsiv.documents.errors import HostileXML, NotXML, TooLarge
 
 __all__ = ["DEFAULT_MAX_BYTES", "MAX_DEPTH", "parse_xml", "safe_parser"]
 

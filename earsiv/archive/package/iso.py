@@ -14,7 +14,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from .errors import ArchiveError, VerificationError
+from earsiv.archive.errors import ArchiveError, VerificationError
 
 __all__ = ["iso_listing", "write_iso"]
 

@@ -6,7 +6,7 @@ import datetime as dt
 
 from asn1crypto import cms, tsp
 
-from .errors import VerificationError
+from earsiv.archive.errors import VerificationError
 
 __all__ = ["token_certificates", "token_gen_time"]
 

@@ -52,8 +52,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 from lxml import etree
 
-from .metadata import SignatureReport
-from .xmlsafe import parse_xml
+from earsiv.documents.metadata import SignatureReport
+from earsiv.documents.xmlsafe import parse_xml
 
 __all__ = ["MAX_CERTIFICATES", "MAX_REFERENCES", "MAX_TRANSFORMS", "inspect_signature"]
 

@@ -14,8 +14,8 @@ import unicodedata
 
 from lxml import etree
 
-from earsiv.indexer.metadata import DocumentMetadata
-from earsiv.indexer.parse import NS
+from earsiv.documents.metadata import DocumentMetadata
+from earsiv.documents.parse import NS
 
 __all__ = ["INSPECTABLE_ROLES", "MAX_BODY_CHARS", "MAX_NAMES_CHARS", "extract_text", "fold_turkish"]
 

@@ -28,9 +28,9 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
 from lxml import etree
 
-from earsiv.indexer.metadata import SignatureReport
-from earsiv.indexer.signature import MAX_REFERENCES, inspect_signature
-from earsiv.indexer.xmlsafe import parse_xml
+from earsiv.documents.metadata import SignatureReport
+from earsiv.documents.signature import MAX_REFERENCES, inspect_signature
+from earsiv.documents.xmlsafe import parse_xml
 
 ROOT = Path(__file__).resolve().parents[3]
 CORPUS = ROOT.parent / "shared" / "corpus"
@@ -580,7 +580,7 @@ def test_ten_thousand_references_return_quickly():
 
 
 def test_many_references_to_the_whole_document_are_digested_once(monkeypatch):
-    import earsiv.indexer.signature as sigmod
+    import earsiv.documents.signature as sigmod
 
     key = rsa_key()
     extra = [("", [DS + "enveloped-signature"])] * (MAX_REFERENCES - 2)

@@ -18,11 +18,11 @@ from pathlib import Path
 
 from cryptography import x509
 
-from . import merkle
-from .errors import VerificationError
-from .keys import PublicKey, key_id_of
-from .log import Checkpoint
-from .tsa_verify import verify_token
+from earsiv.archive.errors import VerificationError
+from earsiv.archive.keys import PublicKey, key_id_of
+from earsiv.archive.log import merkle
+from earsiv.archive.log.log import Checkpoint
+from earsiv.archive.tsa.verify import verify_token
 
 __all__ = ["PackageFinding", "PackageReport", "verify_package"]
 

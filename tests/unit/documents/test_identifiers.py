@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from earsiv.indexer import identifiers
-from earsiv.indexer.identifiers import (
+from earsiv.documents import identifiers
+from earsiv.documents.identifiers import (
     ETTN_PATTERN,
     ID_PATTERN,
     SPECIAL_VKNS,

@@ -42,13 +42,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
 
-from ..indexer.errors import IndexerError
-from ..indexer.metadata import KINDS
-from ..indexer.query import SearchQuery
-from . import merkle
-from .errors import ArchiveError, TSAError, VerificationError
-from .evidence import _proof_steps
-from .log import checkpoint_key, decode_entry
+from earsiv.archive.errors import TSAError, VerificationError
+from earsiv.archive.evidence import _proof_steps
+from earsiv.archive.log import merkle
+from earsiv.archive.log.log import checkpoint_key, decode_entry
+from earsiv.documents.metadata import KINDS
+from earsiv.errors import EarsivError
+from earsiv.indexer.query import SearchQuery
 
 __all__ = ["MANIFEST_FIELDS", "PackageRequest", "PackageResult", "build_package", "document_name", "verifier_source"]
 
@@ -109,7 +109,7 @@ class PackageResult:
 
 
 def verifier_source() -> bytes:
-    return (importlib.resources.files("earsiv.archive") / "verifier" / "earsiv_verify_package.py").read_bytes()
+    return (importlib.resources.files("earsiv.archive.package") / "verifier" / "earsiv_verify_package.py").read_bytes()
 
 
 def _safe(text: str | None, limit: int = 60) -> str:
@@ -261,7 +261,7 @@ def build_package(
                 if render_pdf is not None:
                     try:
                         printed = render_pdf(row.digest)
-                    except (ArchiveError, IndexerError, ValueError) as exc:
+                    except (EarsivError, ValueError) as exc:
                         # A print is a convenience beside the original: its failure is
                         # reported, and does not keep the original out of the package.
                         result.pdf_failures.append((row.digest, str(exc)))

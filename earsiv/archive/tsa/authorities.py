@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from earsiv.archive.errors import TSAError, VerificationError
-from earsiv.archive.tsa_verify import HASHES, LOCAL_TSA_POLICY, verify_token
+from earsiv.archive.tsa.verify import HASHES, LOCAL_TSA_POLICY, verify_token
 
 __all__ = [
     "LOCAL_TSA_POLICY",

@@ -21,15 +21,15 @@ from decimal import Decimal, InvalidOperation
 
 from lxml import etree
 
-from .identifiers import (
+from earsiv.documents.identifiers import (
     ETTN_PATTERN,
     ID_PATTERN,
     classify_party_id,
     is_placeholder,
     split_invoice_id,
 )
-from .metadata import DocumentMetadata, EDefterInfo, Party, Reference
-from .xmlsafe import parse_xml
+from earsiv.documents.metadata import DocumentMetadata, EDefterInfo, Party, Reference
+from earsiv.documents.xmlsafe import parse_xml
 
 __all__ = ["KNOWN_PROFILES", "NS", "parse_document"]
 

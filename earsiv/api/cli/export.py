@@ -9,12 +9,19 @@ from pathlib import Path
 
 import click
 
-from ..archive.access import query_params
-from ..archive.archive import Archive
-from ..archive.export import FORMATS, export_bulk, export_one
-from ..indexer.metadata import KINDS
-from ..indexer.query import SearchQuery
-from .cli import EXIT_FAILED, _date, _digest, _progress, _tty, _who
+from earsiv.api.cli.common import (
+    EXIT_FAILED,
+    caller,
+    open_archive,
+    parse_date,
+    parse_digest,
+    progress,
+    tty,
+)
+from earsiv.archive.access import query_params
+from earsiv.archive.export import FORMATS, export_bulk, export_one
+from earsiv.documents.metadata import KINDS
+from earsiv.indexer.query import SearchQuery
 
 __all__ = ["export"]
 
@@ -45,21 +52,21 @@ def export(ctx, digest, fmt, output, vkn, date_from, date_to, kind, workers, as_
         raise click.UsageError("give either a DIGEST or --vkn/--from/--to/--kind, not both")
     if not digest and not bulk:
         raise click.UsageError("give a DIGEST, or --vkn/--from/--to for a bulk export")
-    arch = Archive.open(Path(ctx.obj["home"]))
+    arch = open_archive(ctx)
     try:
-        who = _who(ctx, arch)
+        who = caller(ctx, arch)
         if digest:
             own = None
             if who is not None:
-                row, _event = arch.access.document(who, _digest(digest), "print")
+                row, _event = arch.access.document(who, parse_digest(digest), "print")
                 own = arch.access.own_holding(who, row)
-            data = export_one(arch, _digest(digest), fmt, own.log_index if own else None)
+            data = export_one(arch, parse_digest(digest), fmt, own.log_index if own else None)
             output.write_bytes(data)
             if as_json:
                 click.echo(json.dumps({"digest": digest, "format": fmt, "output": str(output), "bytes": len(data)}))
             return
         try:
-            query = SearchQuery(vkn=vkn, date_from=_date(date_from, "--from"), date_to=_date(date_to, "--to"), kind=kind, limit=200)
+            query = SearchQuery(vkn=vkn, date_from=parse_date(date_from, "--from"), date_to=parse_date(date_to, "--to"), kind=kind, limit=200)
         except ValueError as exc:
             raise click.UsageError(str(exc)) from exc
         if who is not None:
@@ -79,7 +86,7 @@ def export(ctx, digest, fmt, output, vkn, date_from, date_to, kind, workers, as_
                 arch.access.record(who, "export", grants, query_params(asked), digests)
                 # Exactly what the event names, even if documents arrive meanwhile.
                 query = dataclasses.replace(query, digests=tuple(digests)) if digests else query
-        with _progress(None, f"export {fmt}", _tty()) as bar:
+        with progress(None, f"export {fmt}", tty()) as bar:
             summary = export_bulk(arch, query, fmt, output, workers=workers, progress=bar.update)
     finally:
         arch.close()

@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from earsiv.indexer import parse as parse_module
-from earsiv.indexer.errors import HostileXML, NotXML
-from earsiv.indexer.parse import parse_document
-from earsiv.indexer.xmlsafe import parse_xml
+from earsiv.documents import parse as parse_module
+from earsiv.documents.errors import HostileXML, NotXML
+from earsiv.documents.parse import parse_document
+from earsiv.documents.xmlsafe import parse_xml
 
 ROOT = Path(__file__).resolve().parents[3]
 CORPUS = ROOT.parent / "shared" / "corpus"

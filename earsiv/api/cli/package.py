@@ -3,39 +3,36 @@
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import json
 import sys
 from pathlib import Path
 
 import click
 
-from ..archive.archive import Archive
-from ..archive.errors import VerificationError
-from ..archive.package import PackageRequest, build_package
-from ..archive.package_iso import write_iso
-from ..archive.package_verify import verify_package as check_package
-from ..indexer.metadata import KINDS
-from .cli import _who
+from earsiv.api.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    caller,
+    open_archive,
+    parse_date,
+)
+from earsiv.archive.archive import Archive
+from earsiv.archive.errors import VerificationError
+from earsiv.archive.package.build import PackageRequest, build_package
+from earsiv.archive.package.iso import write_iso
+from earsiv.archive.package.verify import verify_package as check_package
+from earsiv.documents.metadata import KINDS
 
 __all__ = ["package", "verify_package"]
 
-EXIT_OK, EXIT_FAILED = 0, 1
 
-
-def _date(value: str, name: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date in the form YYYY-MM-DD", param_hint=name) from None
 
 
 def _pdf_renderer(arch: Archive):
     """A digest -> PDF bytes function, if this installation has the rendering component."""
     try:
         import earsiv.render  # noqa: F401  (optional: printable copies are a separate component)
-
-        from ..archive.export import export_one
+        from earsiv.archive.export import export_one
     except ImportError as exc:
         raise click.UsageError(f"--pdf needs the rendering component (earsiv.render and WeasyPrint), "
                                f"which is not installed: {exc}") from exc
@@ -60,14 +57,14 @@ def package(ctx, vkn, date_from, date_to, kind, pdf, iso, output: Path, as_json:
     commands that check everything without this software.
     """
     try:
-        req = PackageRequest(vkn=vkn.strip(), date_from=_date(date_from, "--from"), date_to=_date(date_to, "--to"), kind=kind)
+        req = PackageRequest(vkn=vkn.strip(), date_from=parse_date(date_from, "--from"), date_to=parse_date(date_to, "--to"), kind=kind)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     if output.suffix.lower() != ".zip":
         raise click.BadParameter("the package is a zip: name it *.zip", param_hint="--output")
-    arch = Archive.open(Path(ctx.obj["home"]))
+    arch = open_archive(ctx)
     try:
-        who = _who(ctx, arch)
+        who = caller(ctx, arch)
         grants = []
         if who is not None:
             windows, grants = arch.access.package_windows(who, req.vkn, req.date_from, req.date_to)

@@ -23,10 +23,10 @@ import datetime as dt
 import uuid
 from typing import TYPE_CHECKING
 
-from .s3store import CANARY_LOCK, COMPLIANCE, _b64_sha256, _S3Failure
+from earsiv.archive.stores.s3 import CANARY_LOCK, COMPLIANCE, _b64_sha256, _S3Failure
 
 if TYPE_CHECKING:
-    from .s3store import S3Store
+    from earsiv.archive.stores.s3 import S3Store
 
 __all__ = ["bucket_failures"]
 

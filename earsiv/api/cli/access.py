@@ -13,10 +13,10 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from ..archive.access import ROLES, parse_vkn
-from ..archive.evidence import leaf_evidence
-from ..archive.log import decode_entry
-from .cli import _admin_or_operator, _date, _open, _who
+from earsiv.api.cli.common import admin_or_operator, caller, open_archive, parse_date
+from earsiv.archive.access import ROLES, parse_vkn
+from earsiv.archive.evidence import leaf_evidence
+from earsiv.archive.log.log import decode_entry
 
 __all__ = ["access_log", "grant", "principal", "token"]
 
@@ -34,9 +34,9 @@ def _by(who=None) -> str:
 
 def _manage(ctx, what: str):
     """Open the archive for a change to principals, tokens or grants: the operator's, or an admin token's."""
-    arch = _open(ctx)
+    arch = open_archive(ctx)
     try:
-        return arch, _by(_admin_or_operator(ctx, arch, what))
+        return arch, _by(admin_or_operator(ctx, arch, what))
     except BaseException:
         arch.close()
         raise
@@ -249,7 +249,7 @@ def grant() -> None:
 def grant_add(ctx, inspector: str, vkn: str, date_from: str, date_to: str, expires: str, reference: str,
               as_json: bool) -> None:
     """Let an inspector see VKN's documents issued in a period, until the grant expires."""
-    start, end = _date(date_from, "--from"), _date(date_to, "--to")
+    start, end = parse_date(date_from, "--from"), parse_date(date_to, "--to")
     until = expiry(expires)
     assert start is not None and end is not None and until is not None
     arch, by = _manage(ctx, "grant inspectors access")
@@ -274,9 +274,9 @@ def grant_add(ctx, inspector: str, vkn: str, date_from: str, date_to: str, expir
 @click.pass_context
 def grant_list(ctx, inspector: str | None, vkn: str | None, as_json: bool) -> None:
     """List grants, active and ended."""
-    arch = _open(ctx)
+    arch = open_archive(ctx)
     try:
-        who = _who(ctx, arch)
+        who = caller(ctx, arch)
         if who is None or who.is_admin:
             rows = arch.index.access.grants(inspector=inspector, vkn=vkn)
         else:  # an inspector lists its own
@@ -319,9 +319,9 @@ def access_log(ctx, vkn: str | None, principal_name: str | None, after: int, lim
     Each event is a leaf of the log; its proof (inclusion in a signed,
     time-stamped checkpoint) is checked before it is printed.
     """
-    arch = _open(ctx)
+    arch = open_archive(ctx)
     try:
-        who = _who(ctx, arch)
+        who = caller(ctx, arch)
         if who is None:
             rows = arch.index.access.access_events(vkn=vkn, principal=principal_name, after=after, limit=limit)
         else:  # what this principal may read of the log (see AccessControl.access_log)

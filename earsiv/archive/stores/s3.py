@@ -1,7 +1,7 @@
 """The S3 Object Lock store: the scale-out place where the archive keeps its bytes.
 
 Any S3-compatible server with Object Lock (AWS S3, MinIO, Ceph RGW, SeaweedFS)
-behind the same small interface as :class:`~earsiv.archive.store.LocalStore`.
+behind the same small interface as :class:`~earsiv.archive.stores.local.LocalStore`.
 The bucket must have Object Lock enabled (and so versioning); credentials come
 from the standard ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` environment.
 
@@ -66,8 +66,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlencode, urlparse
 
-from .errors import RetentionError, StoreError, WriteOnceViolation
-from .store import ObjectRetention, PutItem, _check_key
+from earsiv.archive.errors import RetentionError, StoreError, WriteOnceViolation
+from earsiv.archive.stores.base import ObjectRetention, PutItem, check_key
 
 __all__ = ["CANARY_LOCK", "MIN_LOCK", "LockNotEnforced", "S3Location", "S3Store"]
 
@@ -149,7 +149,7 @@ _CONTENT_ADDRESSED = ("blobs/", "dicts/")
 
 
 class S3Store:
-    """An S3 bucket with Object Lock, as an :class:`~earsiv.archive.store.ObjectStore`."""
+    """An S3 bucket with Object Lock, as an :class:`~earsiv.archive.stores.local.ObjectStore`."""
 
     def __init__(self, location: S3Location, *, client=None) -> None:
         self.location = location
@@ -388,7 +388,7 @@ class S3Store:
         return real[-1]
 
     def _version_of(self, key: str) -> str:
-        _check_key(key)
+        check_key(key)
         vid = self._resolve(key)
         if vid is None:
             raise StoreError(f"object {key} is missing from {self.url}", name=key)
@@ -416,7 +416,7 @@ class S3Store:
         return data
 
     def exists(self, key: str) -> bool:
-        _check_key(key)
+        check_key(key)
         return self._resolve(key) is not None
 
     def size(self, key: str) -> int:
@@ -505,7 +505,7 @@ class S3Store:
     # -- start-up self-test ----------------------------------------------------
     def self_test(self) -> None:
         """Refuse a bucket that does not enforce Object Lock (see the module doc and s3selftest)."""
-        from .s3selftest import bucket_failures
+        from earsiv.archive.stores.s3selftest import bucket_failures
 
         failed = bucket_failures(self)
         if failed:

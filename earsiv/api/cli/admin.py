@@ -1,0 +1,136 @@
+"""``earsiv init | reindex | status | migrate-store | serve``: the operator's commands on the archive home."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from earsiv.api.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    admin_or_operator,
+    open_archive,
+    operator_only,
+    progress,
+    tty,
+)
+from earsiv.archive.archive import Archive
+
+__all__ = ['init', 'migrate_store_cmd', 'reindex', 'serve', 'status']
+
+
+@click.command()
+@click.option("--store", "store_url", metavar="URL",
+              help="Where the documents go: file:///path (default HOME/store) or "
+                   "s3://BUCKET?endpoint=URL&region=R (bucket with Object Lock). Default $EARSIV_STORE_URL.")
+@click.option("--db", "db_url", metavar="URL",
+              help="The SQL index: sqlite:///path (default HOME/index.sqlite) or postgresql+psycopg://user@host/db. "
+                   "A URL with a password belongs in $EARSIV_DB_URL, not here.")
+@click.pass_context
+def init(ctx: click.Context, store_url: str | None, db_url: str | None) -> None:
+    """Create a new archive home (keys, built-in TSA, store, index)."""
+    operator_only(ctx, "init")
+    home = Path(ctx.obj["home"])
+    arch = Archive.init(home, store_url=store_url, db_url=db_url)
+    arch.close()
+    click.echo(f"initialised archive {arch.config.archive_id} in {arch.home}")
+
+@click.command()
+@click.pass_context
+def reindex(ctx) -> None:
+    """Rebuild the SQL and full-text indexes from the object store alone."""
+    operator_only(ctx, "reindex")
+    arch = open_archive(ctx)
+    try:
+        with progress(arch.log.size, "reindex", tty()) as bar:
+            n = arch.reindex(bar.update)
+    finally:
+        arch.close()
+    click.echo(f"reindexed {n} log entries")
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def status(ctx, as_json: bool) -> None:
+    """Documents, bytes kept vs received, last checkpoint and its stamp, pending work."""
+    arch = open_archive(ctx)
+    try:
+        admin_or_operator(ctx, arch, "read the archive's status")
+        st = arch.status().to_json()
+    finally:
+        arch.index.close()
+    if as_json:
+        click.echo(json.dumps(st, indent=1, ensure_ascii=False))
+        return
+    click.echo(f"documents:        {st['documents']}")
+    click.echo(f"bytes received:   {st['bytes_original']}")
+    ratio = f" ({st['stored_ratio'] * 100:.2f} %)" if st["stored_ratio"] is not None else ""
+    click.echo(f"bytes stored:     {st['bytes_stored']}{ratio}")
+    click.echo(f"log size:         {st['log_size']}")
+    cp = st["last_checkpoint"]
+    if cp:
+        stamp = f"stamped {cp.get('stamp_time')} by {cp['tsa']}" if cp["stamped"] else "NOT STAMPED YET"
+        click.echo(f"last checkpoint:  size {cp['size']} at {cp['time']}, {stamp}")
+    else:
+        click.echo("last checkpoint:  none")
+    click.echo(f"pending:          {st['pending']['signature_checks']} signature checks, {st['pending']['unstamped_checkpoints']} unstamped checkpoints, "
+               f"{st['pending']['fulltext']} log entries not yet in the full-text index")
+    for k, n in sorted(st["by_kind"].items()):
+        click.echo(f"  {k:<16} {n}")
+
+@click.command("migrate-store")
+@click.option("--to", "to", required=True, metavar="URL_OR_CONFIG",
+              help="Destination store URL (s3://BUCKET?endpoint=...&region=...), or a config TOML whose [store] url names it.")
+@click.option("--switch", is_flag=True, help="After every object verified, point this home's config.toml at the new store.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def migrate_store_cmd(ctx, to: str, switch: bool, as_json: bool) -> None:
+    """Copy this archive's store (documents, log, checkpoints, tokens, keys) to another store.
+
+    Every object keeps its retention and legal hold and is read back and compared
+    before it counts. Nothing is deleted from the source. Resumable.
+    """
+    operator_only(ctx, "migrate-store")
+    from earsiv.archive.archive import open_store
+    from earsiv.archive.migrate import destination_url, migrate_store, switch_home
+
+    arch = open_archive(ctx)
+    try:
+        arch.checkpoint()  # the newest documents are covered by a stamped checkpoint in the copy too
+        url = destination_url(to)
+        dest = open_store(url, allow_unenforced_lock=arch.config.allow_unenforced_lock)
+        total = sum(1 for _ in arch.store.list(""))
+        with progress(total, "migrate", tty()) as bar:
+            report = migrate_store(arch, dest, bar.update)
+    finally:
+        arch.index.close()
+    if report.ok and switch:
+        switch_home(arch.home, url)
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=1))
+    else:
+        for f in report.failures:
+            click.echo(f"FAILED {f}")
+        click.echo(f"{report.copied} objects copied, {report.already_there} already there, {report.bytes} bytes verified, "
+                   f"{report.holds} legal holds, {len(report.failures)} failures")
+        if report.ok and switch:
+            click.echo(f"{arch.home / 'config.toml'} now points at {url}")
+    ctx.exit(EXIT_OK if report.ok else EXIT_FAILED)
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback unless you mean it).")
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.pass_context
+def serve(ctx, host: str, port: int) -> None:
+    """Serve the HTTP API (OpenAPI at /docs)."""
+    operator_only(ctx, "serve")
+    import uvicorn
+
+    from earsiv.api.http import create_app
+
+    if host not in ("127.0.0.1", "::1", "localhost"):
+        click.echo(f"earsiv: warning: binding to {host}: the API is reachable from other machines", err=True)
+    app = create_app(Path(ctx.obj["home"]))
+    uvicorn.run(app, host=host, port=port, log_level="info")

@@ -1,0 +1,52 @@
+"""The ``earsiv`` command: the group, its global options, and every sub-command.
+
+No business rules here or in the command modules: parse, call the archive, print.
+"""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from earsiv.api.cli.access import access_log, grant, principal, token
+from earsiv.api.cli.admin import init, migrate_store_cmd, reindex, serve, status
+from earsiv.api.cli.common import Group, default_home
+from earsiv.api.cli.documents import evidence, get, ingest, legal_hold, search, show, verify
+from earsiv.api.cli.export import export
+from earsiv.api.cli.package import package, verify_package
+
+__all__ = ["cli", "main"]
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--home", type=click.Path(file_okay=False), default=default_home, show_default="$EARSIV_HOME or ./earsiv-data",
+              help="The archive home directory.")
+@click.option("--allow-unenforced-lock", is_flag=True, envvar="EARSIV_ALLOW_UNENFORCED_LOCK",
+              help="DEVELOPMENT ONLY: run on an S3 bucket that failed the Object Lock self-test.")
+@click.option("--token", envvar="EARSIV_TOKEN", metavar="TOKEN", show_envvar=True,
+              help="Act as this API token's principal: its role, tenants and grants, and (inspectors) every "
+                   "look logged, exactly as over HTTP. Without it the CLI acts as the archive's operator.")
+@click.version_option(package_name="earsiv")
+@click.pass_context
+def cli(ctx: click.Context, home: str, allow_unenforced_lock: bool, token: str | None) -> None:
+    """earsiv: a write-once, provable archive for Turkish e-documents.
+
+    Documents are kept byte for byte in content-addressed storage, logged in a
+    tamper-evident Merkle log whose checkpoints are time-stamped (RFC 3161),
+    and indexed for search. Start with `earsiv init`, then `earsiv ingest`.
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["home"] = home
+    ctx.obj["token"] = token
+    if allow_unenforced_lock:
+        os.environ["EARSIV_ALLOW_UNENFORCED_LOCK"] = "1"  # read where the store is opened; logged loudly there
+
+
+for _command in (init, ingest, search, show, get, verify, evidence, reindex, status, legal_hold, migrate_store_cmd, serve,
+                 principal, token, grant, access_log, export, package, verify_package):
+    cli.add_command(_command)
+
+
+def main() -> None:
+    cli(prog_name="earsiv")
