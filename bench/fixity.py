@@ -35,8 +35,7 @@ from synth import write as write_docs
 
 from earsiv.archive import blobs
 from earsiv.archive.archive import Archive
-from earsiv.archive.evidence import verify_all
-from earsiv.archive.log.log import decode_entry
+from earsiv.archive.audit import verify_all
 from earsiv.archive.sources import expand
 
 __all__ = ["main", "run_audit", "run_floor"]
@@ -109,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(docs)
         objects = home / "store" / "objects"
         entries = [
-            decode_entry(line)
+            json.loads(line)
             for b in sorted((objects / "log" / "leaves").iterdir())
             for line in b.read_bytes().splitlines()
         ]

@@ -29,17 +29,27 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from earsiv.archive.errors import Conflict, DocumentNotFound, Forbidden, NotFound, Unauthenticated
+from earsiv.archive.log.entries import (
+    ACTIONS,
+    ROLES,
+    AccessEntry,
+    GrantEntry,
+    GrantRevokeEntry,
+    PrincipalEntry,
+    TokenEntry,
+    TokenRevokeEntry,
+)
 from earsiv.indexer.accessdb import AccessEventRow, GrantRow, HoldingRow, PrincipalRow, TokenRow
 from earsiv.indexer.query import SearchPage, SearchQuery
 from earsiv.indexer.rows import DocumentRow
 
 if TYPE_CHECKING:
-    from earsiv.archive.archive import Archive
+    from earsiv.archive.ledger import Ledger
     from earsiv.indexer.db import Index
 
 __all__ = [
@@ -48,14 +58,10 @@ __all__ = [
     "AccessControl",
     "NewToken",
     "Principal",
-    "apply_access_leaf",
     "parse_vkn",
     "query_params",
 ]
 
-ROLES = ("admin", "integrator", "accountant", "inspector")
-ACTIONS = ("search", "view", "original", "evidence", "verify", "print", "export", "package")
-ACCESS_LEAVES = ("principal", "token", "token-revoke", "grant", "grant-revoke", "access")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}\Z")
 _VKN = re.compile(r"[0-9]{10,11}\Z")
 _TOKEN = re.compile(r"earsiv_([0-9a-f]{16})_([A-Za-z0-9_-]{43})\Z")
@@ -71,10 +77,6 @@ def parse_vkn(value: str, what: str = "VKN") -> str:
 
 def _iso(t: dt.datetime | None) -> str | None:
     return None if t is None else t.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-def _when(text: str | None) -> dt.datetime | None:
-    return None if text is None else dt.datetime.fromisoformat(text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,43 +116,13 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("ascii")).hexdigest()
 
 
-def apply_access_leaf(index: Index, log_index: int, entry: dict) -> bool:
-    """Mirror an access-model leaf in the index; False if *entry* is not one."""
-    kind = entry.get("type")
-    if kind not in ACCESS_LEAVES:
-        return False
-    at = _when(entry["at"])
-    assert at is not None
-    ax = index.access
-    if kind == "principal":
-        ax.put_principal(PrincipalRow(entry["name"], entry["role"], tuple(sorted(entry.get("tenants", ()))),
-                                      bool(entry.get("disabled", False)), at, log_index))
-    elif kind == "token":
-        ax.put_token(TokenRow(entry["id"], entry["principal"], entry["sha256"], at, _when(entry.get("expires_at")),
-                              None, log_index))
-    elif kind == "token-revoke":
-        ax.revoke_token(entry["id"], at)
-    elif kind == "grant":
-        expires = _when(entry["expires_at"])
-        assert expires is not None
-        ax.put_grant(GrantRow(entry["id"], entry["inspector"], entry["vkn"], dt.date.fromisoformat(entry["from"]),
-                              dt.date.fromisoformat(entry["to"]), expires, entry["reference"], entry["by"], at, None,
-                              log_index))
-    elif kind == "grant-revoke":
-        ax.revoke_grant(entry["id"], at)
-    else:
-        vkns = sorted({g["vkn"] for g in entry.get("grants", ())}) or [""]
-        ax.add_access_events([AccessEventRow(log_index, v, entry["principal"], entry["action"], at,
-                                             len(entry.get("documents", ()))) for v in vkns])
-    return True
-
-
 class AccessControl:
     """The access rules of one archive; every change is a log leaf appended through the archive."""
 
-    def __init__(self, archive: Archive) -> None:
-        self.archive = archive
-        self.index = archive.index
+    def __init__(self, ledger: Ledger, index: Index, search: Callable[[SearchQuery], SearchPage]) -> None:
+        self.ledger = ledger
+        self.index = index
+        self._search = search
 
     # -- principals and tokens -----------------------------------------------
     def add_principal(self, name: str, role: str, tenants: Iterable[str] = (), *, by: str) -> Principal:
@@ -168,8 +140,7 @@ class AccessControl:
         return p
 
     def _principal_leaf(self, p: Principal, *, disabled: bool, by: str) -> None:
-        self.archive.append_event({"v": 1, "type": "principal", "name": p.name, "role": p.role,
-                                   "tenants": sorted(p.tenants), "disabled": disabled, "at": _iso(_now()), "by": by})
+        self.ledger.append_entry(PrincipalEntry(p.name, p.role, tuple(p.tenants), disabled, _now(), by))
 
     def _principal_row(self, name: str) -> PrincipalRow:
         row = self.index.access.principal(name)
@@ -193,9 +164,7 @@ class AccessControl:
                 raise ValueError(f"the token would expire in the past ({_iso(expires_at)})")
         token_id = secrets.token_hex(8)
         token = f"earsiv_{token_id}_{secrets.token_urlsafe(32)}"
-        self.archive.append_event({"v": 1, "type": "token", "id": token_id, "principal": row.name,
-                                   "sha256": _token_hash(token), "expires_at": _iso(expires_at),
-                                   "at": _iso(now), "by": by})
+        self.ledger.append_entry(TokenEntry(token_id, row.name, _token_hash(token), expires_at, now, by))
         return NewToken(token_id, token, row.name, expires_at)
 
     def revoke_token(self, token_id: str, *, by: str) -> TokenRow:
@@ -205,7 +174,7 @@ class AccessControl:
         if row is None:
             raise NotFound(f"no token with id {token_id!r}", name=token_id)
         if row.revoked_at is None:
-            self.archive.append_event({"v": 1, "type": "token-revoke", "id": token_id, "at": _iso(_now()), "by": by})
+            self.ledger.append_entry(TokenRevokeEntry(token_id, _now(), by))
         return self.index.access.token(token_id) or row
 
     def tokens(self, principal: str | None = None) -> list[TokenRow]:
@@ -249,9 +218,7 @@ class AccessControl:
         if not reference or len(reference) > MAX_REFERENCE:
             raise ValueError(f"the reference (the inspection order) must be 1-{MAX_REFERENCE} characters")
         grant_id = secrets.token_hex(8)
-        self.archive.append_event({"v": 1, "type": "grant", "id": grant_id, "inspector": row.name, "vkn": vkn,
-                                   "from": date_from.isoformat(), "to": date_to.isoformat(),
-                                   "expires_at": _iso(expires_at), "reference": reference, "at": _iso(now), "by": by})
+        self.ledger.append_entry(GrantEntry(grant_id, row.name, vkn, date_from, date_to, expires_at, reference, now, by))
         grant = self.index.access.grant(grant_id)
         assert grant is not None
         return grant
@@ -261,7 +228,7 @@ class AccessControl:
         if row is None:
             raise NotFound(f"no grant with id {grant_id!r}", name=grant_id)
         if row.revoked_at is None:
-            self.archive.append_event({"v": 1, "type": "grant-revoke", "id": grant_id, "at": _iso(_now()), "by": by})
+            self.ledger.append_entry(GrantRevokeEntry(grant_id, _now(), by))
         return self.index.access.grant(grant_id) or row
 
     def grants(self, p: Principal, *, vkn: str | None = None) -> list[GrantRow]:
@@ -320,7 +287,7 @@ class AccessControl:
                action: str = "search") -> tuple[SearchPage, int | None]:
         """A page of what *p* may see; for an inspector also the log index of the access event."""
         scoped, grants = self.scoped(p, q)
-        page = self.archive.search(scoped)
+        page = self._search(scoped)
         event = None
         if p.role == "inspector":
             event = self.record(p, action, grants, params if params is not None else query_params(q),
@@ -379,11 +346,9 @@ class AccessControl:
         """Append an access event; return its log index.  Durable before the caller answers."""
         if action not in ACTIONS:
             raise ValueError(f"unknown action {action!r}")
-        return self.archive.append_event({
-            "v": 1, "type": "access", "principal": p.name, "role": p.role, "action": action,
-            "grants": [{"id": g.id, "vkn": g.vkn, "reference": g.reference} for g in grants],
-            "params": params, "documents": list(digests), "at": _iso(_now()),
-        })
+        return self.ledger.append_entry(AccessEntry(
+            p.name, p.role, action, tuple({"id": g.id, "vkn": g.vkn, "reference": g.reference} for g in grants),
+            params, tuple(digests), _now()))
 
     def access_log(self, p: Principal, *, vkn: str | None = None, after: int | None = None,
                    limit: int = 100) -> list[AccessEventRow]:

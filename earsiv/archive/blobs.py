@@ -22,11 +22,13 @@ from earsiv.archive.errors import StoreError, VerificationError
 __all__ = [
     "LEVEL",
     "DictionaryBook",
+    "DictionaryRetention",
     "EncodedBlob",
     "blob_key",
     "decode",
     "dict_key",
     "encode",
+    "frame_alt",
 ]
 
 LEVEL = 3
@@ -39,8 +41,14 @@ MAX_DICT_BYTES = 1024 * 1024  # zstd level 3 cannot look back further anyway
 MIN_DICT_BYTES = 8 * 1024  # smaller documents gain nothing from a dictionary
 
 
-def blob_key(digest: str) -> str:
-    return f"blobs/{digest[:2]}/{digest}"
+def blob_key(digest: str, alt: str | None = None) -> str:
+    """``blobs/<d[:2]>/<d>``, or ``blobs/<d[:2]>/<d>.<alt>`` for a blob kept under its alternative key."""
+    return f"blobs/{digest[:2]}/{digest}" + (f".{alt}" if alt else "")
+
+
+def frame_alt(frame: bytes) -> str:
+    """The alternative-key suffix of a frame: the first 16 hex digits of its sha256 (FORMAT.md §4)."""
+    return hashlib.sha256(frame).hexdigest()[:16]
 
 
 def dict_key(digest: str) -> str:
@@ -105,9 +113,12 @@ class DictionaryBook:
     leaves, which record the dictionary each blob uses.
     """
 
-    def __init__(self, fetch, *, resolve=None, capacity: int = 24) -> None:
+    def __init__(self, fetch, *, resolve=None, store=None, capacity: int = 24) -> None:
         self._fetch = fetch
         self._resolve = resolve  # issuer -> dictionary digest known from earlier runs, or None
+        # store(dict_digest, frame, retain_until): makes a new dictionary durable.  Called before
+        # any blob may use it, so that no blob ever depends on a dictionary a crash lost.
+        self._store = store
         self._capacity = capacity
         self._issuers: dict[str, str] = {}
         self._cache: OrderedDict[str, tuple[bytes, zstandard.ZstdCompressionDict]] = OrderedDict()
@@ -145,8 +156,12 @@ class DictionaryBook:
                 self._cache.popitem(last=False)
         return raw, zd
 
-    def encode(self, data: bytes, digest: str, issuer: str | None) -> EncodedBlob:
-        """Compress *data*, with its issuer's dictionary when that pays."""
+    def encode(self, data: bytes, digest: str, issuer: str | None, until=None) -> EncodedBlob:
+        """Compress *data*, with its issuer's dictionary when that pays.
+
+        *until* is the document's retain-until: a dictionary it seeds is stored, durably,
+        with at least that retention before this returns (and before anyone else uses it).
+        """
         if issuer is None or len(data) < MIN_DICT_BYTES:
             return EncodedBlob(digest, _compressor(None, None).compress(data), None)
         current = self._current(issuer)
@@ -165,7 +180,7 @@ class DictionaryBook:
                 if self._good(frame, data):
                     return EncodedBlob(digest, frame, latest)
                 current = latest
-            return self._seed(data, digest, issuer, current)
+            return self._seed(data, digest, issuer, current, until)
 
     def _current(self, issuer: str) -> str | None:
         with self._lock:
@@ -183,7 +198,7 @@ class DictionaryBook:
     def _good(frame: bytes, data: bytes) -> bool:
         return len(frame) <= max(RESEED_MIN_BYTES, RESEED_RATIO * len(data))
 
-    def _seed(self, data: bytes, digest: str, issuer: str, current: str | None) -> EncodedBlob:
+    def _seed(self, data: bytes, digest: str, issuer: str, current: str | None, until) -> EncodedBlob:
         # This document becomes the issuer's dictionary for what follows.  The
         # document itself is stored with the previous dictionary if that was
         # any good, else plainly: it must not depend on itself.
@@ -195,6 +210,34 @@ class DictionaryBook:
             used = current
         raw = data[-MAX_DICT_BYTES:]
         new_digest = hashlib.sha256(raw).hexdigest()
+        dict_frame = plain if raw is data else encode(raw)
+        if self._store is not None:
+            self._store(new_digest, dict_frame, until)
         self._remember(new_digest, raw)
         self.known(issuer, new_digest)
-        return EncodedBlob(digest, frame, used, (new_digest, plain if raw is data else encode(raw)))
+        return EncodedBlob(digest, frame, used, (new_digest, dict_frame))
+
+
+class DictionaryRetention:
+    """Keeps each dictionary at least as long as the longest-kept blob that uses it (FORMAT.md §4)."""
+
+    def __init__(self, store, capacity: int = 4096) -> None:
+        self._store = store
+        self._known: OrderedDict[str, object] = OrderedDict()  # dict digest -> retain-until known to be set
+        self._capacity = capacity
+        self._lock = threading.Lock()
+
+    def keep(self, digest: str, until) -> None:
+        key = dict_key(digest)
+        with self._lock:
+            known = self._known.get(digest)
+        if known is None:
+            known = self._store.retention(key).retain_until
+        if until > known:  # type: ignore[operator]
+            self._store.extend_retention(key, until)
+            known = until
+        with self._lock:
+            self._known[digest] = known
+            self._known.move_to_end(digest)
+            while len(self._known) > self._capacity:
+                self._known.popitem(last=False)

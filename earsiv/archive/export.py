@@ -16,8 +16,6 @@ process, which owns the archive.
 
 from __future__ import annotations
 
-import base64
-import json
 import multiprocessing
 import os
 import zipfile
@@ -29,8 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from earsiv.archive.errors import ArchiveError, DocumentNotFound, VerificationError
-from earsiv.archive.evidence import PROOF_VERSION, _proof_steps, _token_cert_pem, verify_document
-from earsiv.archive.log import merkle
+from earsiv.archive.evidence import document_evidence
 from earsiv.indexer.query import SearchQuery
 from earsiv.render.export import FORMATS, export_name, job, render_as
 from earsiv.render.pdf import Provenance
@@ -43,30 +40,8 @@ __all__ = ["FORMATS", "ExportSummary", "evidence_json", "export_bulk", "export_n
 
 
 def evidence_json(arch: Archive, digest: str, leaf_index: int | None = None) -> dict:
-    """The document's proof as one JSON object (the files of ``write_evidence``, inline).
-
-    *leaf_index*: prove it through that holding's leaf (see ``verify_document``)."""
-    proven = verify_document(arch, digest, leaf_index)
-    leaf = arch.log.read_leaf(proven.log_index)
-    size = proven.checkpoint_size
-    cp, sig, token = arch.log.load_checkpoint(size)
-    proof = arch.log.inclusion_proof(proven.log_index, size)
-    lh = merkle.leaf_hash(leaf)
-    return {
-        "v": PROOF_VERSION,
-        "digest": digest,
-        "leaf": json.loads(leaf),
-        "proof": {"type": "inclusion", "log_index": proven.log_index, "tree_size": size, "leaf_hash": lh.hex(),
-                  "hashes": [h.hex() for h in proof], "steps": _proof_steps(proven.log_index, size, lh, proof),
-                  "root": cp.root.hex()},
-        "checkpoint": cp.body().decode(),
-        "checkpoint_time": proven.checkpoint_time,
-        "checkpoint_sig_b64": base64.b64encode(sig).decode(),
-        "timestamp_token_b64": base64.b64encode(token).decode() if token else None,
-        "stamp_time": proven.stamp_time,
-        "tsa_cert_pem": (_token_cert_pem(token) or arch.tsa.certificate_pem).decode() if token else None,
-        "archive_key_pem": arch.signer.public.pem.decode(),
-    }
+    """The document's proof as one JSON object (what a print embeds; see ``document_evidence``)."""
+    return document_evidence(arch, digest, leaf_index)
 
 
 def provenance(arch: Archive, digest: str, leaf_index: int | None = None) -> tuple[Provenance, dict]:

@@ -1,46 +1,58 @@
-"""Ingest: the one unit of work that takes a document into the archive.
+"""Ingest: the one unit of work that takes documents into the archive.
 
 For a group of documents (a "group commit"):
 
-1. prepare, in parallel: sha256 the bytes, parse them (refusing hostile or
-   non-XML input with a specific error), compress with the issuer's dictionary;
-2. store every new blob (and any dictionary it seeded), durably, in one flush;
-3. append one log leaf per stored document, as one bundle, durably;
-4. add the documents to the SQL index in one transaction;
+1. prepare, in parallel: sha256 the bytes, parse them (refusing hostile or non-XML input
+   with a specific error), compress with the issuer's dictionary (a dictionary a document
+   seeds is stored, durably, before any blob may use it), and start writing the blob;
+2. decide, from the index, what each document is: new, a new holding of bytes another
+   tenant keeps, a duplicate, or rejected;
+3. make the new documents' blobs durable, in one flush (an orphan blob a crash left under
+   the same key is used if it decodes to the document, else the blob goes under its
+   alternative key, FORMAT.md §4);
+4. hand the entries to the ledger, which decides again under its write lock (another
+   writer may have logged the same document meanwhile), appends them as one bundle and
+   mirrors them into the index;
 5. only then answer ``stored`` / ``duplicate`` / ``conflict`` / ``rejected``.
 
-A crash before 3 leaves orphan blobs and nothing visible; a crash between 3
-and 4 is repaired when the archive is next opened (the index catches up with
-the log).  Signature inspection is not on this path: documents are indexed as
-``pending`` and a worker inspects them after (``Archive.inspect_pending``).
+A crash before 4 leaves orphan blobs and nothing visible; a crash inside 4 is repaired by
+the ledger.  Signature inspection is not on this path: documents are indexed as ``pending``
+and checked beside the ingest (``SignatureChecks``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import os
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from earsiv.archive.blobs import EncodedBlob, blob_key, dict_key
-from earsiv.archive.log.log import encode_entry
+from earsiv.archive import blobs, faults
+from earsiv.archive.errors import VerificationError, WriteOnceViolation
+from earsiv.archive.ledger import Batch
+from earsiv.archive.log.entries import BlobRef, DocumentEntry, Entry, HoldingEntry
 from earsiv.archive.retention import retain_until
 from earsiv.archive.stores.base import PutItem
 from earsiv.documents.errors import InvalidDocument
-from earsiv.documents.metadata import DocumentMetadata
 from earsiv.documents.parse import parse_document
 from earsiv.documents.xmlsafe import parse_xml
-from earsiv.indexer.accessdb import HoldingRow
 from earsiv.indexer.records import IndexRecord
 
 if TYPE_CHECKING:
-    from earsiv.archive.archive import Archive
+    from earsiv.archive.blobs import DictionaryBook, DictionaryRetention, EncodedBlob
+    from earsiv.archive.holdings import Holdings
+    from earsiv.archive.ledger import Ledger
+    from earsiv.archive.retention import RetentionPolicy
+    from earsiv.archive.stores.base import ObjectStore
+    from earsiv.documents.metadata import DocumentMetadata
+    from earsiv.indexer.db import Index
 
-__all__ = ["STATUSES", "IngestResult", "Ingestor", "Source", "holding_row"]
+__all__ = ["STATUSES", "IngestParts", "IngestResult", "Ingestor", "Source"]
 
 STATUSES = ("stored", "duplicate", "conflict", "rejected")
 MAX_INFLIGHT_BYTES = 96 * 1024 * 1024  # read but not yet prepared
@@ -72,19 +84,24 @@ class IngestResult:
 
     def to_json(self) -> dict:
         return {
-            "path": self.path,
-            "status": self.status,
-            "digest": self.digest,
-            "kind": self.kind,
-            "error": self.error,
-            "code": self.code,
-            "log_index": self.log_index,
-            "size": self.size,
-            "stored_size": self.stored_size,
-            "conflicts_with": self.conflicts_with,
-            "flags": self.flags,
-            "shared": self.shared,
+            "path": self.path, "status": self.status, "digest": self.digest, "kind": self.kind, "error": self.error,
+            "code": self.code, "log_index": self.log_index, "size": self.size, "stored_size": self.stored_size,
+            "conflicts_with": self.conflicts_with, "flags": self.flags, "shared": self.shared,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class IngestParts:
+    """The parts of an archive the ingest uses, and nothing else."""
+
+    ledger: Ledger
+    store: ObjectStore
+    index: Index
+    dictionaries: DictionaryBook
+    dictionary_retention: DictionaryRetention
+    holdings: Holdings
+    policy: RetentionPolicy
+    max_document_bytes: int
 
 
 @dataclass(slots=True)
@@ -99,6 +116,21 @@ class _Prepared:
     received_at: dt.datetime | None = None
     retain_until: dt.datetime | None = None
     staged: PutItem | None = None  # the blob, written invisibly by the worker
+    alt: str | None = None  # set when the blob goes under its alternative key
+    reused: bool = False  # an orphan blob already holds exactly this document: nothing to write
+
+    @property
+    def size(self) -> int:
+        return len(self.source.data or b"")
+
+
+@dataclass(slots=True)
+class _Plan:
+    """What a group is, decided from the index: new documents, new holdings, the rest."""
+
+    results: list[IngestResult]
+    new: list[tuple[_Prepared, IngestResult]]
+    shared: list[tuple[_Prepared, IngestResult]]
 
 
 def _issuer_of(meta: DocumentMetadata) -> str | None:
@@ -108,201 +140,220 @@ def _issuer_of(meta: DocumentMetadata) -> str | None:
     return f"{meta.kind}/{party.id}"
 
 
-def _iso(t: dt.datetime) -> str:
-    return t.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+def _name(p: _Prepared) -> str:
+    return os.path.basename(p.source.name)[:255]
 
 
 class Ingestor:
-    def __init__(self, archive: Archive, *, tenant: str | None = None, batch_size: int = 64, workers: int | None = None) -> None:
-        self.archive = archive
+    def __init__(self, parts: IngestParts, *, tenant: str | None = None, batch_size: int = 64,
+                 workers: int | None = None, on_commit: Callable[[list[IngestResult]], None] | None = None) -> None:
+        self.parts = parts
         self.tenant = tenant
         self.batch_size = batch_size
         self.workers = workers or max(2, os.cpu_count() or 2)
+        self.on_commit = on_commit  # told of each group once it is durable (e.g. to check signatures beside)
 
-    # -- stage 1 -----------------------------------------------------------
+    # -- 1: prepare (in worker threads) -----------------------------------------------
     def _prepare(self, src: Source) -> _Prepared:
         p = _Prepared(src)
         if src.error is not None or src.data is None:
-            p.error = src.error or "unreadable"
-            p.code = "unreadable"
+            p.error, p.code = src.error or "unreadable", "unreadable"
             return p
         data = src.data
         p.digest = hashlib.sha256(data).hexdigest()
         p.received_at = dt.datetime.now(UTC)
         try:
-            tree = parse_xml(data, name=src.name, max_bytes=self.archive.config.max_document_bytes)
+            tree = parse_xml(data, name=src.name, max_bytes=self.parts.max_document_bytes)
             p.metadata = parse_document(data, name=src.name, tree=tree)
         except InvalidDocument as exc:
             p.error, p.code = exc.detail, exc.code
             return p
         del tree
         p.issuer = _issuer_of(p.metadata)
-        p.blob = self.archive.dictionaries.encode(data, p.digest, p.issuer)
-        p.retain_until = retain_until(p.metadata.issue_date, p.received_at, self.archive.policy)
-        # The slow part of storing (writing the bytes) happens here, in
-        # parallel; the commit only links and flushes.
-        p.staged = self.archive.store.stage(PutItem(blob_key(p.digest), p.blob.frame, p.retain_until))
+        p.retain_until = retain_until(p.metadata.issue_date, p.received_at, self.parts.policy)
+        p.blob = self.parts.dictionaries.encode(data, p.digest, p.issuer, p.retain_until)
+        # The slow part of storing (writing the bytes) happens here, in parallel; the commit
+        # only links and flushes.
+        p.staged = self.parts.store.stage(PutItem(blobs.blob_key(p.digest), p.blob.frame, p.retain_until))
+        faults.point("ingest.after-stage")
         return p
 
-    # -- stages 2-5 --------------------------------------------------------
-    def _commit(self, batch: list[_Prepared]) -> list[IngestResult]:
-        arch = self.archive
-        results: list[IngestResult] = []
+    # -- 2: decide -----------------------------------------------------------------------
+    def _decide(self, batch: list[_Prepared]) -> _Plan:
+        index = self.parts.index
         ok = [p for p in batch if p.error is None and p.digest is not None]
-        held = arch.index.kinds_of([p.digest for p in ok])
+        kinds = index.kinds_of([p.digest for p in ok])  # type: ignore[misc]
+        holders = index.access.holdings_of([p.digest for p in ok if p.digest in kinds])
+        ettns = index.digests_with_ettns([p.metadata.ettn for p in ok if p.metadata and p.metadata.ettn
+                                          and "ettn-pattern" not in p.metadata.flags])
         mine = self.tenant or ""
-        holdings = arch.index.access.holdings_of([p.digest for p in ok if p.digest in held])
-        new_holdings: list[tuple[IngestResult, dict]] = []
-        ettn_holders = arch.index.digests_with_ettns(
-            [p.metadata.ettn for p in ok if p.metadata and p.metadata.ettn and "ettn-pattern" not in p.metadata.flags]
-        )
-        puts: list[PutItem] = []
-        entries: list[tuple[IngestResult, dict, IndexRecord, dict]] = []
+        plan = _Plan([], [], [])
         seen: dict[str, IngestResult] = {}
-        ettns: dict[str, str] = {}
-        new_dicts: dict[str, bytes] = {}
-        dict_until: dict[str, dt.datetime] = {}
+        batch_ettns: dict[str, str] = {}
         for p in batch:
-            name = p.source.name
-            if p.error is not None:
-                results.append(IngestResult(name, "rejected", p.digest, error=p.error, size=len(p.source.data or b""), code=p.code))
+            if p.error is not None or p.digest is None:
+                plan.results.append(IngestResult(p.source.name, "rejected", p.digest, error=p.error, size=p.size,
+                                                 code=p.code))
                 continue
-            assert p.digest is not None
-            if p.digest in held or p.digest in seen:
-                kind = held.get(p.digest) or seen[p.digest].kind
-                others = holdings.get(p.digest, [])
-                if p.digest in held and p.digest not in seen and all(h.tenant != mine for h in others):
+            assert p.metadata is not None
+            flags = list(p.metadata.flags)
+            if p.digest in kinds or p.digest in seen:
+                kind = kinds.get(p.digest) or seen[p.digest].kind
+                others = holders.get(p.digest, [])
+                if p.digest not in seen and all(h.tenant != mine for h in others):
                     # The same bytes archived for another tenant: one blob, a new holding.
-                    res = IngestResult(name, "stored", p.digest, kind, size=len(p.source.data or b""),
-                                       flags=list(p.metadata.flags) if p.metadata else [], shared=True)
-                    assert p.retain_until is not None and p.received_at is not None
-                    if p.retain_until > max(h.retain_until for h in others):
-                        arch.extend_blob_retention(p.digest, p.retain_until)
-                    new_holdings.append((res, {
-                        "v": 1, "type": "holding", "digest": p.digest, "tenant": self.tenant,
-                        "received_at": _iso(p.received_at), "retain_until": _iso(p.retain_until),
-                        "name": os.path.basename(name)[:255],
-                    }))
+                    res = IngestResult(p.source.name, "stored", p.digest, kind, size=p.size, flags=flags, shared=True)
+                    plan.shared.append((p, res))
                     seen[p.digest] = res
-                    results.append(res)
                 else:
-                    results.append(IngestResult(name, "duplicate", p.digest, kind, size=len(p.source.data or b"")))
-                if p.staged is not None:
-                    arch.store.discard(p.staged)
-                if p.blob is not None and p.blob.new_dict is not None:
-                    # It seeded its issuer's dictionary before we knew it was a
-                    # duplicate; later documents may already use that dictionary.
-                    new_dicts[p.blob.new_dict[0]] = p.blob.new_dict[1]
-                    dict_until[p.blob.new_dict[0]] = max(p.retain_until, dict_until.get(p.blob.new_dict[0], p.retain_until))
+                    res = IngestResult(p.source.name, "duplicate", p.digest, kind, size=p.size)
+                plan.results.append(res)
                 continue
-            meta, blob = p.metadata, p.blob
-            assert meta is not None and blob is not None
+            # A placeholder or malformed ETTN (%UUID%, ##UUID##) names nothing: equal
+            # placeholders are not a conflict between documents.
             conflicts: list[str] = []
-            # A placeholder or malformed ETTN (%UUID%, ##UUID##) names nothing:
-            # equal placeholders are not a conflict between documents.
-            if meta.ettn and "ettn-pattern" not in meta.flags:
-                key = meta.ettn.lower()
-                conflicts = [d for d in ettn_holders.get(key, []) if d != p.digest]
-                if key in ettns:
-                    conflicts.append(ettns[key])
-                ettns.setdefault(key, p.digest)
-            until, now = p.retain_until, p.received_at
-            assert until is not None and now is not None and p.staged is not None
-            puts.append(p.staged)
-            if blob.new_dict is not None:
-                new_dicts[blob.new_dict[0]] = blob.new_dict[1]
-                dict_until[blob.new_dict[0]] = max(until, dict_until.get(blob.new_dict[0], until))
-            if blob.dict_digest is not None:
-                dict_until[blob.dict_digest] = max(until, dict_until.get(blob.dict_digest, until))
-            res = IngestResult(
-                name,
-                "conflict" if conflicts else "stored",
-                p.digest,
-                meta.kind,
-                size=len(p.source.data or b""),
-                stored_size=len(blob.frame),
-                conflicts_with=sorted(set(conflicts)),
-                flags=list(meta.flags),
-            )
-            entry = {
-                "v": 1,
-                "type": "document",
-                "digest": p.digest,
-                "size": res.size,
-                "blob": {"codec": "zstd", "dict": blob.dict_digest, "stored_size": len(blob.frame)},
-                "received_at": _iso(now),
-                "retain_until": _iso(until),
-                "kind": meta.kind,
-                "id": meta.doc_id,
-                "ettn": meta.ettn,
-                "issue_date": meta.issue_date.isoformat() if meta.issue_date else None,
-                "issuer": p.issuer,
-                "seeds_dict": blob.new_dict[0] if blob.new_dict else None,
-                "conflicts_with": res.conflicts_with,
-            }
-            record = IndexRecord(
-                digest=p.digest,
-                size=res.size,
-                stored_size=len(blob.frame),
-                dict_digest=blob.dict_digest,
-                log_index=-1,
-                received_at=dt.datetime.fromisoformat(entry["received_at"]),
-                retain_until=dt.datetime.fromisoformat(entry["retain_until"]),
-                legal_hold=False,
-                tenant=None,
-                source_name=None,
-                metadata=meta,
-                first_holding=False,
-            )
-            # Who archived it, and under which file name, is the holding's: its own leaf,
-            # right after the document's, so that the document's leaf names no tenant.
-            holding = {"v": 1, "type": "holding", "digest": p.digest, "tenant": self.tenant,
-                       "received_at": entry["received_at"], "retain_until": entry["retain_until"],
-                       "name": os.path.basename(name)[:255]}
+            if p.metadata.ettn and "ettn-pattern" not in p.metadata.flags:
+                key = p.metadata.ettn.lower()
+                conflicts = [d for d in ettns.get(key, []) if d != p.digest]
+                if key in batch_ettns:
+                    conflicts.append(batch_ettns[key])
+                batch_ettns.setdefault(key, p.digest)
+            assert p.blob is not None
+            res = IngestResult(p.source.name, "conflict" if conflicts else "stored", p.digest, p.metadata.kind,
+                               size=p.size, stored_size=len(p.blob.frame), conflicts_with=sorted(set(conflicts)),
+                               flags=flags)
+            plan.new.append((p, res))
             seen[p.digest] = res
-            entries.append((res, entry, record, holding))
-            results.append(res)
-        if entries or new_dicts:
-            # A dictionary is stored with (or before) the first blob that needs
-            # it, and kept at least as long as the longest-kept of those blobs.
-            for digest, until in dict_until.items():
-                if digest in new_dicts:
-                    puts.append(PutItem(dict_key(digest), new_dicts[digest], until))
-                else:
-                    puts.extend(arch.dictionary_puts(digest, until))
-            arch.store.put_many(puts)
-        if entries or new_holdings:
-            self._append(entries, new_holdings)
-        return results
+            plan.results.append(res)
+        return plan
 
-    def _append(self, entries: list[tuple[IngestResult, dict, IndexRecord, dict]],
-                new_holdings: list[tuple[IngestResult, dict]]) -> None:
-        """One bundle: each new document's leaf followed by its first holding, then later holdings."""
-        arch = self.archive
-        leaves: list[bytes] = []
-        for _r, e, _rec, h in entries:
-            leaves += [encode_entry(e), encode_entry(h)]
-        leaves += [encode_entry(e) for _r, e in new_holdings]
-        batch_until = max([rec.retain_until for _r, _e, rec, _h in entries]
-                          + [dt.datetime.fromisoformat(e["retain_until"]) for _r, e in new_holdings])
-        with arch.write_lock:
-            first = arch.log.append(leaves, arch.log_retention(batch_until))
-            records, rows = [], []
-            for i, (res, _e, rec, h) in enumerate(entries):
-                res.log_index = first + 2 * i
-                records.append(_with_index(rec, first + 2 * i))
-                rows.append(holding_row(first + 2 * i + 1, h))
-            for i, (res, e) in enumerate(new_holdings, start=first + 2 * len(entries)):
-                res.log_index = i
-                rows.append(holding_row(i, e))
-            arch.index.add(records)
-            arch.index.access.add_holdings(rows)
-            arch.after_append(first + len(leaves), [e for _r, e, _rec, _h in entries])
+    # -- 3: blobs durable ------------------------------------------------------------------
+    def _store_blobs(self, plan: _Plan, batch: list[_Prepared]) -> None:
+        store = self.parts.store
+        new = {p.digest: p for p, _res in plan.new}
+        for p in batch:  # staged blobs of documents that need none
+            if p.staged is not None and p.digest not in new:
+                store.discard(p.staged)
+            p.staged = None if p.digest not in new else p.staged
+        items = [p.staged for p in new.values() if p.staged is not None]
+        for _attempt in range(len(new) + 1):
+            try:
+                store.put_many(items)
+                break
+            except WriteOnceViolation as exc:
+                p = new.get(_digest_of_key(exc.name))
+                if p is None or p.alt is not None or p.reused:
+                    raise
+                self._orphan(p)
+                # The failed call dropped what was staged: everything goes again, from the bytes.
+                items = [_blob_item(q) for q in new.values() if not q.reused]
+        else:  # pragma: no cover - each round settles one key
+            raise WriteOnceViolation("could not store the blobs of a group: keys keep changing hands")
+        for p in new.values():
+            p.staged = None
+        # Each dictionary is kept as long as the longest-kept blob that uses it.
+        longest: dict[str, dt.datetime] = {}
+        for p in new.values():
+            if p.blob is not None and p.blob.dict_digest and p.retain_until is not None:
+                d = p.blob.dict_digest
+                longest[d] = max(p.retain_until, longest.get(d, p.retain_until))
+        for d, until in longest.items():
+            self.parts.dictionary_retention.keep(d, until)
+        faults.point("ledger.after-blobs")
 
+    def _orphan(self, p: _Prepared) -> None:
+        """The blob's key holds other bytes that no leaf names (what a crash left): use them, or step aside."""
+        assert p.digest is not None and p.blob is not None
+        existing = self.parts.store.get(blobs.blob_key(p.digest))
+        for dict_digest in dict.fromkeys([p.blob.dict_digest, None]):
+            try:
+                raw = self.parts.dictionaries.raw(dict_digest) if dict_digest else None
+                data = blobs.decode(existing, raw)
+            except VerificationError:
+                continue
+            if hashlib.sha256(data).hexdigest() == p.digest:
+                p.blob = dataclasses.replace(p.blob, frame=existing, dict_digest=dict_digest)
+                p.reused = True
+                return
+        p.alt = blobs.frame_alt(p.blob.frame)
+
+    # -- 4: log and index -------------------------------------------------------------------
+    def _build(self, batch: list[_Prepared], stored: set[str]) -> tuple[Batch, _Plan]:
+        """The entries of the group, decided again under the ledger's write lock."""
+        plan = self._decide(batch)
+        entries: list[Entry] = []
+        records: dict[str, IndexRecord] = {}
+        untils: list[dt.datetime] = []
+        for p, res in plan.new:
+            if p.digest not in stored:
+                raise RuntimeError(f"{p.digest} became a new document only after its blob was skipped")
+            doc, rec = self._document(p, res)
+            entries += [doc, HoldingEntry(p.digest, self.tenant, doc.received_at, doc.retain_until, _name(p))]  # type: ignore[arg-type]
+            records[doc.digest] = rec
+            untils.append(doc.retain_until)
+        holders = self.parts.index.access.holdings_of([p.digest for p, _res in plan.shared])  # type: ignore[misc]
+        for p, _res in plan.shared:
+            assert p.digest is not None and p.received_at is not None and p.retain_until is not None
+            longest = max((h.retain_until for h in holders.get(p.digest, [])), default=None)
+            if longest is None or p.retain_until > longest:
+                row = self.parts.index.get(p.digest)
+                if row is not None:
+                    self.parts.holdings.keep_blob(row, p.retain_until)
+            entries.append(HoldingEntry(p.digest, self.tenant, p.received_at, p.retain_until, _name(p)))
+            untils.append(p.retain_until)
+        return Batch(entries, records, max(untils, default=None)), plan
+
+    def _document(self, p: _Prepared, res: IngestResult) -> tuple[DocumentEntry, IndexRecord]:
+        meta, blob = p.metadata, p.blob
+        assert meta is not None and blob is not None and p.digest is not None
+        assert p.received_at is not None and p.retain_until is not None
+        alt = p.alt
+        res.stored_size = len(blob.frame)
+        doc = DocumentEntry(
+            digest=p.digest, size=p.size, blob=BlobRef(len(blob.frame), blob.dict_digest, alt),
+            received_at=p.received_at, retain_until=p.retain_until, kind=meta.kind, id=meta.doc_id, ettn=meta.ettn,
+            issue_date=meta.issue_date.isoformat() if meta.issue_date else None, issuer=p.issuer,
+            seeds_dict=blob.new_dict[0] if blob.new_dict else None, conflicts_with=tuple(res.conflicts_with),
+        )
+        # Who archived it, and under which file name, is the holding's: its own leaf, right
+        # after the document's, so that the document's leaf names no tenant.
+        rec = IndexRecord(
+            digest=p.digest, size=p.size, stored_size=len(blob.frame), dict_digest=blob.dict_digest, log_index=-1,
+            received_at=doc.received_at, retain_until=doc.retain_until, legal_hold=False, tenant=None,
+            source_name=None, metadata=meta, first_holding=False, blob_alt=alt,
+        )
+        return doc, rec
+
+    def _commit(self, batch: list[_Prepared]) -> list[IngestResult]:
+        plan = self._decide(batch)
+        self._store_blobs(plan, batch)
+        stored = {p.digest for p, _res in plan.new}
+        final: list[_Plan] = []
+
+        def build() -> Batch:
+            entries, decided = self._build(batch, stored)  # type: ignore[arg-type]
+            final[:] = [decided]
+            return entries
+
+        done = self.parts.ledger.append(build)
+        decided = final[0] if final else plan
+        if done is not None:
+            index = done.first
+            for _p, res in decided.new:
+                res.log_index = index
+                index += 2  # the document's leaf, then its first holding's
+            for _p, res in decided.shared:
+                res.log_index = index
+                index += 1
+        if self.on_commit is not None:
+            self.on_commit(decided.results)
+        return decided.results
+
+    # -- the loop ------------------------------------------------------------------------------
     def run(self, sources: Iterable[Source]) -> Iterator[IngestResult]:
         """Ingest *sources*; yield one result per source, in order, each after it is durable."""
-        # Work in flight is bounded by count and by bytes, so memory stays flat
-        # whatever the size of the job or of its documents.
+        # Work in flight is bounded by count and by bytes, so memory stays flat whatever the
+        # size of the job or of its documents.
         window = self.batch_size * 2
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="ingest") as pool:
             pending: deque = deque()
@@ -323,9 +374,8 @@ class Ingestor:
                 if not pending:
                     break
                 prepared = pending.popleft().result()
-                size = len(prepared.source.data or b"")
-                inflight -= size
-                batch_bytes += size
+                inflight -= prepared.size
+                batch_bytes += prepared.size
                 batch.append(prepared)
                 if len(batch) >= self.batch_size or batch_bytes >= MAX_BATCH_BYTES or (exhausted and not pending):
                     yield from self._commit(batch)
@@ -334,13 +384,13 @@ class Ingestor:
                 yield from self._commit(batch)
 
 
-def _with_index(rec: IndexRecord, index: int) -> IndexRecord:
-    from dataclasses import replace
+def _blob_item(p: _Prepared) -> PutItem:
+    assert p.digest is not None and p.blob is not None and p.retain_until is not None
+    return PutItem(blobs.blob_key(p.digest, p.alt), p.blob.frame, p.retain_until)
 
-    return replace(rec, log_index=index)
 
-
-def holding_row(idx: int, entry: dict) -> HoldingRow:
-    """The index row of a ``holding`` leaf: a later tenant's holding of a stored document."""
-    return HoldingRow(entry["digest"], entry.get("tenant") or "", idx, dt.datetime.fromisoformat(entry["received_at"]),
-                      dt.datetime.fromisoformat(entry["retain_until"]), False, entry.get("name"))
+def _digest_of_key(key: str | None) -> str | None:
+    """The digest a blob key names (``blobs/ab/<digest>``), else None."""
+    if key and key.startswith("blobs/"):
+        return key.rsplit("/", 1)[1].split(".", 1)[0]
+    return None

@@ -20,7 +20,8 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from earsiv.archive.log.log import decode_entry
+from earsiv.archive.errors import VerificationError
+from earsiv.archive.log.entries import DocumentEntry, HoldingEntry, decode
 from earsiv.documents.parse import parse_document
 from earsiv.documents.xmlsafe import parse_xml
 from earsiv.indexer.fulltext import FullTextIndex, TextDoc, TextScope, extract_text
@@ -64,9 +65,12 @@ class TextSearch:
             for idx, leaf in self.archive.log.iter_leaves(start):
                 if idx >= end:
                     break
-                entry = decode_entry(leaf)
-                if entry.get("type") in ("document", "holding"):
-                    digests[entry["digest"]] = None
+                try:
+                    entry = decode(leaf)
+                except VerificationError:
+                    entry = None  # reported by the ledger when it mirrored the leaf
+                if isinstance(entry, (DocumentEntry, HoldingEntry)):
+                    digests[entry.digest] = None
                 pending.append(idx)
                 if len(pending) >= batch:
                     self._take(list(digests), pending[-1] + 1)
@@ -94,7 +98,10 @@ class TextSearch:
             row = arch.index.get(digest)
             if row is None:  # pragma: no cover - the SQL index has every leaf below log_size
                 continue
-            data = arch.original(digest)
+            try:
+                data = arch.original(digest)
+            except VerificationError:
+                continue  # a damaged blob: found by verify, and kept out of the full-text index
             tree = parse_xml(data, name=digest)
             meta = parse_document(data, name=row.source_name or digest, tree=tree)
             names, body = extract_text(tree, meta)

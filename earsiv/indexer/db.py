@@ -1,31 +1,27 @@
 """The SQL metadata index: SQLite (embedded default) or PostgreSQL.
 
-Every SQLAlchemy, Alembic and driver error leaving this module becomes
-``IndexFailure`` (``raise ... from exc``), so callers never import SQLAlchemy
-to handle failures.  The index is derived (invariant 5): ``reset`` plus
-``add`` of every stored document must give what ``dump`` shows for the live
-index.
+The index is derived (invariant 5): ``reset`` plus a replay of the log must give what
+``dump`` shows for the live index.  Reads are methods here (documents) and on ``access``
+(holdings, principals, tokens, grants, access events) and ``log`` (where the log's objects
+are); every write goes through ``transaction()`` (``writer.IndexWriter``), so one log
+bundle is mirrored in one transaction.  Errors become ``IndexFailure`` at ``database.Database``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import datetime as dt
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Self
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.util.exc import CommandError
-from sqlalchemy.dialects import postgresql
 
 from earsiv.documents.metadata import SignatureReport
 from earsiv.indexer.accessdb import AccessIndex
-from earsiv.indexer.errors import IndexFailure
-from earsiv.indexer.models import document_parties, document_refs, documents, holdings, index_meta, metadata
+from earsiv.indexer.database import Database
+from earsiv.indexer.logcatalog import LogCatalog
+from earsiv.indexer.models import documents, index_meta, metadata
 from earsiv.indexer.query import (
     SearchPage,
     SearchQuery,
@@ -35,88 +31,18 @@ from earsiv.indexer.query import (
     visible_statement,
 )
 from earsiv.indexer.records import IndexRecord
-from earsiv.indexer.rows import (
-    RAW_COLUMNS,
-    DocumentRow,
-    IndexStats,
-    document_values,
-    holding_values,
-    index_key,
-    json_safe,
-    party_values,
-    ref_values,
-    row_from_db,
-    signature_values,
-)
+from earsiv.indexer.rows import RAW_COLUMNS, DocumentRow, IndexStats, index_key, json_safe, row_from_db
+from earsiv.indexer.writer import IndexWriter, meta_key
 
 __all__ = ["MIGRATIONS", "DocumentRow", "Index", "IndexStats", "SearchPage", "SearchQuery"]
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-_TX = "earsiv_tx"
-_BEGIN = {"write": "BEGIN IMMEDIATE", "snapshot": "BEGIN"}
 # Bound parameters per IN (...) list; SQLite allows 32766 per statement.
 _IN_CHUNK = 5000
 # Child tables first: deleting rows must not trip a foreign key.
 _TABLES_CHILDREN_FIRST = tuple(reversed(metadata.sorted_tables))
 _GET = sa.select(*RAW_COLUMNS).where(documents.c.digest == sa.bindparam("digest"))
-# Serialises concurrent migrations of one PostgreSQL database (two archive
-# processes starting at once): a transaction-scoped advisory lock, any fixed key.
-_PG_MIGRATION_LOCK = 0x6561727369760001
-_META_KEY_CHARS = index_meta.c.key.type.length
-
-
-def _install_sqlite_hooks(engine: sa.Engine, cache_mib: int) -> None:
-    """WAL, NORMAL sync, foreign keys, a busy timeout, and real transactions.
-
-    The sqlite3 module's legacy mode emits BEGIN only before DML, so a SELECT
-    before an INSERT and DDL would run outside the transaction.  Here the
-    driver is put in autocommit and BEGIN is emitted by us: IMMEDIATE for
-    writes, so that a write transaction takes the lock before it reads what
-    it is about to change (no lost-update window, and migrations are
-    atomic); DEFERRED for reads of several statements that must see one
-    snapshot; none for single-statement reads, which are atomic by
-    themselves and are the hot path of search.
-    """
-
-    @sa.event.listens_for(engine, "connect")
-    def _connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None
-        cur = dbapi_connection.cursor()
-        try:
-            cur.execute("PRAGMA busy_timeout = 30000")
-            cur.execute("PRAGMA journal_mode = WAL")
-            # NORMAL in WAL mode: a power cut may lose the last commits of the
-            # index but never corrupts it; the index is rebuilt from the store.
-            cur.execute("PRAGMA synchronous = NORMAL")
-            cur.execute("PRAGMA foreign_keys = ON")
-            cur.execute(f"PRAGMA cache_size = {-1024 * int(cache_mib)}")  # negative: KiB
-        finally:
-            cur.close()
-
-    @sa.event.listens_for(engine, "begin")
-    def _begin(conn: sa.Connection) -> None:
-        mode = conn.get_execution_options().get(_TX)
-        if mode is not None:
-            conn.exec_driver_sql(_BEGIN[mode])
-
-
-def _meta_key(key: str) -> str:
-    # Keys may embed values from documents ("dict/<kind>/<issuer VKN>"), and
-    # a hostile VKN is kilobytes long: PostgreSQL enforces VARCHAR(200) where
-    # SQLite does not, so both store the same bounded key form.
-    return index_key(key, _META_KEY_CHARS)  # type: ignore[return-value]
-
-
-@contextlib.contextmanager
-def _edge(what: str, dbapi_error: type[BaseException] = Exception) -> Iterator[None]:
-    try:
-        yield
-    except IndexFailure:
-        raise
-    except (sa.exc.SQLAlchemyError, CommandError) as exc:
-        raise IndexFailure(f"{what}: {exc}") from exc
-    except dbapi_error as exc:
-        raise IndexFailure(f"{what}: {exc}") from exc
+_HEAD_REVISION = "0003"  # the newest migration: opening skips Alembic when the index is there
 
 
 class Index:
@@ -125,32 +51,13 @@ class Index:
     def __init__(self, url: str, *, echo: bool = False, cache_mib: int = 16) -> None:
         """*cache_mib*: SQLite page cache per connection; bulk loads of millions
         of rows (reindex) go several times faster with a few hundred MiB."""
-        if not 1 <= cache_mib <= 65536:
-            raise ValueError(f"cache_mib must be 1..65536, got {cache_mib!r}")
+        self.db = Database(url, echo=echo, cache_mib=cache_mib)
         self.url = url
-        with _edge(f"cannot open index {url!r}", ImportError):
-            self._engine = sa.create_engine(url, echo=echo)
-        self._pg = self._engine.dialect.name == "postgresql"
-        if self._engine.dialect.name == "sqlite":
-            _install_sqlite_hooks(self._engine, cache_mib)
-        # Option engines share the pool and hooks and say what kind of
-        # transaction to begin (see _install_sqlite_hooks).  PostgreSQL
-        # writes under READ COMMITTED, made safe by ON CONFLICT (see add);
-        # reads of several statements take one REPEATABLE READ snapshot.
-        self._writer = self._engine.execution_options(**{_TX: "write"})
-        snapshot: dict[str, Any] = {_TX: "snapshot"}
-        if self._pg:
-            snapshot["isolation_level"] = "REPEATABLE READ"
-        self._snapshot = self._engine.execution_options(**snapshot)
-        # Single-statement reads need no transaction: on PostgreSQL,
-        # autocommit saves the BEGIN and ROLLBACK round trips, a third of
-        # the time of a search page (SQLite: no BEGIN is emitted anyway).
-        self._reader = self._engine.execution_options(isolation_level="AUTOCOMMIT") if self._pg else self._engine
-        self._dbapi_error: type[BaseException] = getattr(self._engine.dialect.loaded_dbapi, "Error", Exception)
-        self.access = AccessIndex(self)
+        self.access = AccessIndex(self.db, self.transaction)
+        self.log = LogCatalog(self.db)
 
     def __repr__(self) -> str:
-        return f"Index({self._engine.url.render_as_string(hide_password=True)!r})"
+        return f"Index({self.db.engine.url.render_as_string(hide_password=True)!r})"
 
     def __enter__(self) -> Self:
         return self
@@ -158,149 +65,81 @@ class Index:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _edge(self, what: str) -> contextlib.AbstractContextManager[None]:
-        return _edge(what, self._dbapi_error)
-
     # -- schema -----------------------------------------------------------
 
     def upgrade(self) -> None:
-        """Bring the schema to the newest migration; a no-op when it is there."""
+        """Bring the schema to the newest migration; a no-op when it is there.
+
+        Opening an index that is up to date reads one row and never imports Alembic (a tenth
+        of a second on every command).
+        """
+        if self._revision() == _HEAD_REVISION:
+            return
+        from alembic import command
+        from alembic.config import Config
+
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
-        with self._edge("cannot migrate the index"), self._writer.begin() as conn:
-            if self._pg:
-                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_PG_MIGRATION_LOCK)))
+        with self.db.write("cannot migrate the index") as conn:
+            self.db.dialect.lock_migrations(conn)
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
 
+    def _revision(self) -> str | None:
+        try:
+            with self.db.read("cannot read the index's schema version") as conn:
+                return conn.scalar(sa.text("SELECT version_num FROM alembic_version"))
+        except Exception:  # noqa: BLE001 - no table yet (a new index) or unreadable: let the migration say
+            return None
+
     def close(self) -> None:
-        self._engine.dispose()
+        self.db.close()
 
     # -- writing ----------------------------------------------------------
 
+    @contextlib.contextmanager
+    def transaction(self, what: str = "cannot write to the index") -> Iterator[IndexWriter]:
+        """One write transaction: everything done through the writer commits together, or nothing does."""
+        with self.db.write(what) as conn:
+            yield IndexWriter(conn, self.db.dialect)
+
     def add(self, records: Sequence[IndexRecord]) -> None:
         """Index *records* in one transaction; digests already indexed are left as they are."""
-        unique: dict[str, IndexRecord] = {}
-        for rec in records:
-            unique.setdefault(rec.digest, rec)
-        if not unique:
-            return
-        with self._edge(f"cannot index {len(unique)} documents"), self._writer.begin() as conn:
-            present: set[str] = set()
-            wanted = list(unique)
-            for i in range(0, len(wanted), _IN_CHUNK):
-                chunk = wanted[i : i + _IN_CHUNK]
-                present.update(conn.scalars(sa.select(documents.c.digest).where(documents.c.digest.in_(chunk))))
-            new = [rec for digest, rec in unique.items() if digest not in present]
-            if not new:
-                return
-            if self._pg:
-                self._insert_pg(conn, new)
-                return
-            # BEGIN IMMEDIATE holds the write lock since the SELECT above:
-            # nobody can have inserted these digests in between.
-            conn.execute(documents.insert(), [document_values(rec) for rec in new])
-            parties, refs = [], []
-            for rec in new:
-                parties.extend(party_values(rec))
-                refs.extend(ref_values(rec))
-            if parties:
-                conn.execute(document_parties.insert(), parties)
-            if refs:
-                conn.execute(document_refs.insert(), refs)
-            first = [holding_values(rec) for rec in new if rec.first_holding]
-            if first:
-                conn.execute(holdings.insert(), first)
-
-    @staticmethod
-    def _insert_pg(conn: sa.Connection, records: list[IndexRecord]) -> None:
-        """Insert, skipping whatever another writer committed meanwhile.
-
-        Under READ COMMITTED another writer may insert the same digests after
-        our SELECT (two processes catching up the same log leaves).  ON
-        CONFLICT DO NOTHING waits for that writer and then skips its rows
-        instead of failing the batch; the child rows of a document follow
-        from its record alone, so skipping those the other writer already
-        inserted leaves what one writer would have.  Digest order makes
-        every writer take row locks in one order, so two overlapping batches
-        cannot deadlock.  A clash on anything but the digest (one log
-        position for two documents) still fails the batch.
-
-        No RETURNING: psycopg then sends the rows as one pipelined
-        executemany of a prepared statement, several times faster than the
-        multi-row VALUES that RETURNING needs.
-        """
-        records = sorted(records, key=lambda rec: rec.digest)
-        parties, refs = [], []
-        for rec in records:
-            parties.extend(party_values(rec))
-            refs.extend(ref_values(rec))
-        for table, rows in ((documents, [document_values(rec) for rec in records]),
-                            (document_parties, parties), (document_refs, refs),
-                            (holdings, [holding_values(rec) for rec in records if rec.first_holding])):
-            if rows:
-                key = list(table.primary_key.columns)
-                conn.execute(postgresql.insert(table).on_conflict_do_nothing(index_elements=key), rows)
+        with self.transaction(f"cannot index {len(records)} documents") as w:
+            w.add_documents(records)
 
     def set_signature(self, digest: str, report: SignatureReport) -> None:
         self.set_signatures([(digest, report)])
 
     def set_signatures(self, items: Sequence[tuple[str, SignatureReport]]) -> None:
         """Record signature inspections, all in one transaction."""
-        if not items:
-            return
-        values = [{"b_digest": digest, **signature_values(report)} for digest, report in items]
-        stmt = (
-            documents.update()
-            .where(documents.c.digest == sa.bindparam("b_digest"))
-            .values({name: sa.bindparam(name) for name in signature_values(None)})
-        )
-        with self._edge("cannot record signature reports"), self._writer.begin() as conn:
-            result = conn.execute(stmt, values)
-            self._check_rowcount(conn, result, len(items), "signature report")
+        with self.transaction("cannot record signature reports") as w:
+            w.set_signatures(items)
 
     def set_legal_hold(self, digest: str, on: bool, tenant: str | None = None) -> None:
         """Hold or release one holding (*tenant*), or every holding of the document (None)."""
-        self.access.set_holding(digest, tenant, legal_hold=bool(on))
+        with self.transaction(f"cannot update holdings of {digest}") as w:
+            w.set_holding(digest, tenant, legal_hold=bool(on))
 
-    def set_retain_until(self, digest: str, until: dt.datetime, tenant: str | None = None) -> None:
-        # The archive decides whether a change is allowed (retention only
-        # grows); the index mirrors what the log says.
-        self.access.set_holding(digest, tenant, retain_until=until)
-
-    def _check_rowcount(self, conn: sa.Connection, result: sa.CursorResult[Any], expected: int, what: str) -> None:
-        if conn.dialect.supports_sane_multi_rowcount and result.rowcount != expected:
-            raise IndexFailure(
-                f"{what}: {expected - result.rowcount} of {expected} digests are not in the index; nothing recorded"
-            )
+    def set_retain_until(self, digest: str, until: Any, tenant: str | None = None) -> None:
+        # The archive decides whether a change is allowed (retention only grows); the index
+        # mirrors what the log says.
+        with self.transaction(f"cannot update holdings of {digest}") as w:
+            w.set_holding(digest, tenant, retain_until=until)
 
     def meta_get(self, key: str) -> str | None:
-        key = _meta_key(key)
-        with self._edge(f"cannot read index setting {key!r}"), self._reader.connect() as conn:
+        key = meta_key(key)
+        with self.db.read(f"cannot read index setting {key!r}") as conn:
             return conn.scalar(sa.select(index_meta.c.value).where(index_meta.c.key == key))
 
     def meta_set(self, key: str, value: str) -> None:
-        key = _meta_key(key)
-        with self._edge(f"cannot write index setting {key!r}"), self._writer.begin() as conn:
-            if self._pg:
-                # UPDATE-then-INSERT races under READ COMMITTED; an upsert does not.
-                stmt = postgresql.insert(index_meta).values(key=key, value=value)
-                conn.execute(stmt.on_conflict_do_update(index_elements=[index_meta.c.key], set_={"value": value}))
-                return
-            result = conn.execute(index_meta.update().where(index_meta.c.key == key).values(value=value))
-            if result.rowcount == 0:
-                conn.execute(index_meta.insert().values(key=key, value=value))
+        with self.transaction(f"cannot write index setting {key!r}") as w:
+            w.meta_set(key, value)
 
     def reset(self) -> None:
         """Delete every row (reindex starts from empty); the schema stays."""
-        with self._edge("cannot empty the index"), self._writer.begin() as conn:
-            if self._pg:
-                # One statement, no dead rows left behind for VACUUM.
-                names = ", ".join(conn.dialect.identifier_preparer.format_table(t) for t in _TABLES_CHILDREN_FIRST)
-                conn.exec_driver_sql(f"TRUNCATE {names}")
-                return
-            for table in _TABLES_CHILDREN_FIRST:
-                conn.execute(table.delete())
+        with self.db.write("cannot empty the index") as conn:
+            self.db.dialect.empty(conn, _TABLES_CHILDREN_FIRST)
 
     # -- reading ----------------------------------------------------------
 
@@ -312,11 +151,11 @@ class Index:
             .order_by(documents.c.log_index)
             .limit(limit)
         )
-        with self._edge("cannot list pending signatures"), self._reader.connect() as conn:
+        with self.db.read("cannot list pending signatures") as conn:
             return list(conn.scalars(stmt))
 
     def get(self, digest: str) -> DocumentRow | None:
-        with self._edge(f"cannot read {digest}"), self._reader.connect() as conn:
+        with self.db.read(f"cannot read {digest}") as conn:
             row = conn.execute(_GET, {"digest": digest}).first()
         return None if row is None else row_from_db(row)
 
@@ -326,7 +165,7 @@ class Index:
         # One row more than asked says whether a next page exists, without a
         # second query and without handing out a cursor to an empty page.
         shape, params = search_parameters(q, q.limit + 1)
-        with self._edge("search failed"), self._reader.connect() as conn:
+        with self.db.read("search failed") as conn:
             raw = conn.execute(search_statement(shape), params).all()
         rows = tuple(row_from_db(r) for r in raw[: q.limit])
         more = len(raw) > q.limit
@@ -341,7 +180,7 @@ class Index:
         params = {k: v for k, v in params.items() if k in shape}
         out: set[str] = set()
         wanted = sorted(set(digests))
-        with self._edge("cannot check visibility"), self._reader.connect() as conn:
+        with self.db.read("cannot check visibility") as conn:
             for i in range(0, len(wanted), _IN_CHUNK):
                 out.update(conn.scalars(visible_statement(shape), {**params, "digests": wanted[i : i + _IN_CHUNK]}))
         return out
@@ -349,14 +188,14 @@ class Index:
     def digests_with_ettn(self, ettn: str) -> list[str]:
         key = index_key(ettn.strip().lower())
         stmt = sa.select(documents.c.digest).where(documents.c.ettn_key == key).order_by(documents.c.digest)
-        with self._edge(f"cannot look up ETTN {ettn!r}"), self._reader.connect() as conn:
+        with self.db.read(f"cannot look up ETTN {ettn!r}") as conn:
             return list(conn.scalars(stmt))
 
     def kinds_of(self, digests: Sequence[str]) -> dict[str, str]:
         """digest -> kind for those of *digests* the index holds (one query per chunk)."""
         out: dict[str, str] = {}
         wanted = sorted(set(digests))
-        with self._edge("cannot look up digests"), self._reader.connect() as conn:
+        with self.db.read("cannot look up digests") as conn:
             for i in range(0, len(wanted), _IN_CHUNK):
                 chunk = wanted[i : i + _IN_CHUNK]
                 stmt = sa.select(documents.c.digest, documents.c.kind).where(documents.c.digest.in_(chunk))
@@ -368,7 +207,7 @@ class Index:
         wanted = {index_key(e): e for e in {e.strip().lower() for e in ettns}}
         keys = sorted(wanted)
         out: dict[str, list[str]] = {}
-        with self._edge("cannot look up ETTNs"), self._reader.connect() as conn:
+        with self.db.read("cannot look up ETTNs") as conn:
             for i in range(0, len(keys), _IN_CHUNK):
                 stmt = (
                     sa.select(documents.c.ettn_key, documents.c.digest)
@@ -381,7 +220,7 @@ class Index:
 
     def stats(self) -> IndexStats:
         d = documents.c
-        with self._edge("cannot compute index statistics"), self._snapshot.connect() as conn:
+        with self.db.snapshot("cannot compute index statistics") as conn:
             count, original, stored = conn.execute(
                 sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(d.size), 0),
                           sa.func.coalesce(sa.func.sum(d.stored_size), 0))
@@ -408,7 +247,7 @@ class Index:
         database's collation (PostgreSQL's may ignore punctuation).
         """
         out: list[dict[str, Any]] = []
-        with self._edge("cannot dump the index"), self._snapshot.connect() as conn:
+        with self.db.snapshot("cannot dump the index") as conn:
             for table in sorted(metadata.sorted_tables, key=lambda t: t.name):
                 key = [c.name for c in table.primary_key.columns]
                 rows = [dict(row) for row in conn.execute(sa.select(table)).mappings()]

@@ -3,13 +3,14 @@
     EarsivError (earsiv.errors)
     └── IndexerError
         └── IndexFailure           the SQL or full-text index could not be read or written (exit 3)
+            └── IndexFull          the disk holding it is full (exit 3)
 """
 
 from __future__ import annotations
 
 from earsiv.errors import EarsivError
 
-__all__ = ["IndexFailure", "IndexerError"]
+__all__ = ["IndexFailure", "IndexFull", "IndexerError"]
 
 
 class IndexerError(EarsivError):
@@ -23,3 +24,9 @@ class IndexFailure(IndexerError):
 
     exit_code = 3
     code = "index-failure"
+
+
+class IndexFull(IndexFailure):
+    """The disk holding the index is full: nothing was written; free space and retry."""
+
+    code = "storage-full"

@@ -26,6 +26,8 @@ __all__ = [
     "grants",
     "holdings",
     "index_meta",
+    "log_bundles",
+    "log_checkpoints",
     "metadata",
     "principal_tenants",
     "principals",
@@ -150,6 +152,9 @@ documents = sa.Table(
     sa.Column("legal_hold", sa.Boolean(), nullable=False),
     sa.Column("tenant", _Str()),
     sa.Column("source_name", sa.Text()),
+    # The blob's alternative key (FORMAT.md §4), when an orphan held the usual one.  Last:
+    # migrations add columns at the end, and the schema test compares column order too.
+    sa.Column("blob_alt", sa.String(16)),
     # One leaf per document: two rows with one log position mean a broken
     # reindex, which must fail loudly.
     sa.UniqueConstraint("log_index"),
@@ -291,4 +296,26 @@ access_events = sa.Table(
     sa.Column("documents", sa.Integer(), nullable=False),
     sa.Index(None, "vkn", "log_index"),
     sa.Index(None, "principal", "log_index"),
+)
+
+# Where the log's objects are (FORMAT.md §6, §7), so that finding a leaf's bundle or the
+# latest checkpoint is one lookup, never a listing.  Derived like the rest: every row
+# mirrors an object in the store, and ``reindex`` lists the store to fill them again.
+log_bundles = sa.Table(
+    "log_bundles",
+    metadata,
+    sa.Column("first", sa.BigInteger(), primary_key=True, autoincrement=False),
+    sa.Column("count", sa.Integer(), nullable=False),
+)
+
+# One row per checkpoint: "made" while its objects are being written (a crash then leaves a
+# row that the next checkpoint finishes or drops), "signed" once body and signature are
+# stored, "stamped" once its time-stamp token is.
+log_checkpoints = sa.Table(
+    "log_checkpoints",
+    metadata,
+    sa.Column("size", sa.BigInteger(), primary_key=True, autoincrement=False),
+    sa.Column("state", sa.String(8), nullable=False),
+    sa.Column("time", UTCDateTime()),
+    sa.Index(None, "state", "size"),
 )

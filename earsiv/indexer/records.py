@@ -35,6 +35,7 @@ class IndexRecord:
     # document's first holding (leaves written before holdings had leaves of their own).
     # False: the first holding is its own ``holding`` leaf, indexed from that leaf.
     first_holding: bool = True
+    blob_alt: str | None = None  # the blob's alternative key (FORMAT.md §4), rarely set
 
     def __post_init__(self) -> None:
         if len(self.digest) != 64 or any(c not in "0123456789abcdef" for c in self.digest):

@@ -110,6 +110,7 @@ class DocumentRow:
     size: int
     stored_size: int
     dict_digest: str | None
+    blob_alt: str | None
     log_index: int
     received_at: dt.datetime
     retain_until: dt.datetime
@@ -333,6 +334,7 @@ def document_values(rec: IndexRecord) -> dict[str, Any]:
         "size": rec.size,
         "stored_size": rec.stored_size,
         "dict_digest": rec.dict_digest,
+        "blob_alt": rec.blob_alt,
         "log_index": rec.log_index,
         "received_at": rec.received_at,
         "retain_until": rec.retain_until,

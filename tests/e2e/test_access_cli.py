@@ -63,11 +63,11 @@ def test_principals_tokens_grants_and_a_verifiable_access_log(cli, home, tmp_pat
     proof = ev["proof"]
     leaf = proof["leaf"].encode()
     assert json.loads(leaf) == ev["event"]
-    root = root_from_inclusion(event, proof["tree_size"], leaf, [bytes.fromhex(h) for h in proof["inclusion_proof"]])
-    assert root.hex() == proof["root"]
+    root = root_from_inclusion(event, proof["proof"]["tree_size"], leaf, [bytes.fromhex(h) for h in proof["proof"]["hashes"]])
+    assert root.hex() == proof["proof"]["root"]
     checkpoint = proof["checkpoint"].encode()
     assert f"root: {root.hex()}\n" in proof["checkpoint"]  # the checkpoint states this root
-    assert f"size: {proof['tree_size']}\n" in proof["checkpoint"]
+    assert f"size: {proof['proof']['tree_size']}\n" in proof["checkpoint"]
     (tmp_path / "cp.txt").write_bytes(checkpoint)
     (tmp_path / "cp.tsr").write_bytes(base64.b64decode(proof["checkpoint_tsr"]))
     cert = next((home / "tsa").glob("*cert*.pem"))

@@ -187,29 +187,21 @@ def test_reindex_rebuilds_an_index_equal_to_the_live_one(ingested, home):
     assert any(row.get("legal_hold") for table in live for row in ([table] if isinstance(table, dict) else []) if isinstance(row, dict)) or "legal_hold" in json.dumps(live, default=str)
 
 
-def test_a_crash_between_log_and_index_is_repaired_on_open(home):
-    """Simulate the crash: blobs and leaves durable, the index never told."""
+def test_a_crash_between_log_and_index_is_repaired_on_open(cli, home):
+    """Killed at the archive's fault point: blobs and leaves durable, the index never told."""
     from earsiv.archive.archive import Archive
-    from earsiv.archive.sources import expand
 
-    class Crash(Exception):
-        pass
-
-    def die(records):
-        raise Crash("the process dies before the index commit")
-
-    arch = Archive.open(home)
-    arch.index.add = die
-    with pytest.raises(Crash):
-        list(arch.ingest(expand([CORPUS / "efatura/gib121_HASTANE.xml"])))
-    arch.index.close()  # no checkpoint, no clean shutdown
-    digest = hashlib.sha256((CORPUS / "efatura/gib121_HASTANE.xml").read_bytes()).hexdigest()
+    doc = CORPUS / "efatura/gib121_HASTANE.xml"
+    crashed = cli.run("ingest", str(doc), check=None, env={"EARSIV_FAULT": "ledger.after-bundle"})
+    assert crashed.returncode == -9 and b"SIGKILL at ledger.after-bundle" in crashed.stderr
     with Archive.open(home) as arch:  # opening catches the index up with the log
-        row = arch.index.get(digest)
+        row = arch.index.get(sha(doc))
         assert row is not None and row.kind == "e-fatura" and row.log_index == 0
         assert arch.log.size == 2  # the document's leaf and its first holding's
-        (holding,) = arch.index.access.holdings_of([digest])[digest]
+        (holding,) = arch.index.access.holdings_of([sha(doc)])[sha(doc)]
         assert (holding.tenant, holding.log_index) == ("", 1)
+    assert cli.jsonl("ingest", str(doc))[0]["status"] == "duplicate"
+    assert b"0 problems" in cli.run("verify", "--all").stdout
 
 
 def test_status_reports_bytes_checkpoint_and_pending_work(ingested):

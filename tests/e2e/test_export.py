@@ -42,9 +42,9 @@ def test_one_document_as_pdf_carries_its_original_and_verifiable_evidence(archiv
     assert facts["files"]["original.xml"]["data"] == path.read_bytes()
     evidence = json.loads(facts["files"]["evidence.json"]["data"])
     shown = archived.json("show", digest)
-    assert evidence["digest"] == digest and evidence["leaf"]["digest"] == digest
+    assert evidence["digest"] == digest and json.loads(evidence["leaf"])["digest"] == digest
     assert evidence["proof"]["log_index"] == shown["log_index"]
-    assert evidence["timestamp_token_b64"] and "BEGIN PUBLIC KEY" in evidence["archive_key_pem"]
+    assert evidence["checkpoint_tsr"] and "BEGIN PUBLIC KEY" in evidence["archive_key_pem"]
     page = squash(text(out.read_bytes(), 1))
     assert digest in page and f"logkaydı#{shown['log_index']}" in page
     assert squash(evidence["checkpoint_time"]) in page

@@ -817,13 +817,13 @@ def test_an_access_event_proves_itself_with_standard_tools(world, tmp_path):
     leaf = proof["leaf"].encode("utf-8")
     assert e["event"]["documents"] == [doc.digest] and e["event"]["principal"] == "insp1"
     assert '"principal":"insp1"' in proof["leaf"] and doc.digest in proof["leaf"]
-    root = root_from_inclusion(proof["log_index"], proof["tree_size"], leaf,
-                                [bytes.fromhex(h) for h in proof["inclusion_proof"]])
-    assert root.hex() == proof["root"]
-    assert f"root: {root.hex()}\n" in proof["checkpoint"] and f"size: {proof['tree_size']}\n" in proof["checkpoint"]
+    root = root_from_inclusion(proof["proof"]["log_index"], proof["proof"]["tree_size"], leaf,
+                                [bytes.fromhex(h) for h in proof["proof"]["hashes"]])
+    assert root.hex() == proof["proof"]["root"]
+    assert f"root: {root.hex()}\n" in proof["checkpoint"] and f"size: {proof['proof']['tree_size']}\n" in proof["checkpoint"]
     # The proof has teeth: another leaf does not reach the root.
-    assert root_from_inclusion(proof["log_index"], proof["tree_size"], leaf.replace(b"insp1", b"insp2"),
-                                [bytes.fromhex(h) for h in proof["inclusion_proof"]]) != root
+    assert root_from_inclusion(proof["proof"]["log_index"], proof["proof"]["tree_size"], leaf.replace(b"insp1", b"insp2"),
+                                [bytes.fromhex(h) for h in proof["proof"]["hashes"]]) != root
     (tmp_path / "checkpoint.txt").write_text(proof["checkpoint"], encoding="utf-8", newline="")
     (tmp_path / "checkpoint.tsr").write_bytes(base64.b64decode(proof["checkpoint_tsr"]))
     (tmp_path / "tsa-cert.pem").write_bytes(tsa_cert)

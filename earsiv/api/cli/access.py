@@ -16,7 +16,6 @@ import click
 from earsiv.api.cli.common import admin_or_operator, caller, open_archive, parse_date
 from earsiv.archive.access import ROLES, parse_vkn
 from earsiv.archive.evidence import leaf_evidence
-from earsiv.archive.log.log import decode_entry
 
 __all__ = ["access_log", "grant", "principal", "token"]
 
@@ -332,7 +331,7 @@ def access_log(ctx, vkn: str | None, principal_name: str | None, after: int, lim
             events.setdefault(r.log_index, []).append(r)
         for idx, group in events.items():
             proof = leaf_evidence(arch, idx)
-            entry = decode_entry(proof["leaf"].encode("utf-8"))
+            entry = json.loads(proof["leaf"])  # the event as the log keeps it
             if as_json:
                 click.echo(json.dumps({"log_index": idx, "vkns": [g.vkn for g in group], "event": entry,
                                        "proof": proof}, ensure_ascii=False))
@@ -340,7 +339,7 @@ def access_log(ctx, vkn: str | None, principal_name: str | None, after: int, lim
                 refs = "; ".join(sorted({g["reference"] for g in entry.get("grants", ())}))
                 click.echo(f"{idx}\t{entry['at']}\t{entry['principal']}\t{entry['action']}\t"
                            f"{','.join(g.vkn for g in group)}\t{len(entry.get('documents', ()))} documents\t"
-                           f"proof: checkpoint {proof['tree_size']} stamped {proof['stamp_time']} (verified)\t{refs}")
+                           f"proof: checkpoint {proof['proof']['tree_size']} stamped {proof['stamp_time']} (verified)\t{refs}")
     finally:
         arch.close()
     if not events and not as_json:

@@ -22,7 +22,8 @@ from earsiv.api.cli.common import (
     row_json,
     tty,
 )
-from earsiv.archive.evidence import verify_all, write_evidence
+from earsiv.archive.audit import verify_all
+from earsiv.archive.evidence import write_evidence
 from earsiv.archive.sources import count_inputs, expand
 from earsiv.documents.metadata import KINDS
 from earsiv.indexer.query import SearchQuery

@@ -9,6 +9,7 @@ them), each with the proof that it is in the log.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
@@ -20,7 +21,6 @@ from earsiv.api.http.deps import Caller, Service
 from earsiv.api.http.problems import InvalidRequest, error_responses
 from earsiv.archive.access import ROLES, Principal
 from earsiv.archive.evidence import leaf_evidence
-from earsiv.archive.log.log import decode_entry
 from earsiv.indexer.accessdb import GrantRow, PrincipalRow, TokenRow
 
 __all__ = ["router"]
@@ -263,7 +263,8 @@ async def access_log(
         for idx in indexes:
             proof = leaf_evidence(service.archive, idx) if proofs else None
             leaf = proof["leaf"].encode() if proof else service.archive.log.read_leaf(idx)
-            events.append(AccessEventOut(log_index=idx, vkns=[v for v in grouped[idx] if v], event=decode_entry(leaf),
+            # The event as the log keeps it: the leaf's own JSON, not a re-encoding of it.
+            events.append(AccessEventOut(log_index=idx, vkns=[v for v in grouped[idx] if v], event=json.loads(leaf),
                                          proof=proof))
         return AccessLogOut(events=events, next_after=indexes[-1] if more and indexes else None)
 

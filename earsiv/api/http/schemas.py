@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from earsiv.archive.archive import Status
-from earsiv.archive.evidence import Finding
+from earsiv.archive.audit import Finding
 from earsiv.archive.ingest import IngestResult
 from earsiv.documents.metadata import KINDS
 from earsiv.indexer.accessdb import HoldingRow
@@ -212,6 +212,13 @@ class PendingOut(_Out):
     fulltext: int = Field(description="Log leaves the full-text index has not taken in yet (it trails the ingest).")
 
 
+class StampAttemptOut(_Out):
+    ok: bool = Field(description="Whether the last request to the time-stamp authority succeeded.")
+    error: str | None = Field(description="What the TSA (or the way to it) said, when it failed.")
+    at: str = Field(description="When the attempt was made (UTC).")
+    checkpoint: int | None = Field(default=None, description="The checkpoint that could not be stamped.")
+
+
 class StatusResponse(_Out):
     documents: int
     bytes_original: int
@@ -219,6 +226,8 @@ class StatusResponse(_Out):
     stored_ratio: float | None
     log_size: int
     last_checkpoint: CheckpointOut | None
+    last_stamp_attempt: StampAttemptOut | None = Field(
+        description="The last attempt to time-stamp a checkpoint, by any process of this home; null if none yet.")
     pending: PendingOut
     by_kind: dict[str, int]
     by_signature: dict[str, int]

@@ -24,8 +24,9 @@ from pathlib import Path
 
 from earsiv.archive.access import Principal
 from earsiv.archive.archive import Archive, Status
+from earsiv.archive.audit import Finding, verify_all
 from earsiv.archive.errors import VerificationError
-from earsiv.archive.evidence import Finding, verify_all, write_evidence
+from earsiv.archive.evidence import write_evidence
 from earsiv.archive.ingest import IngestResult, Source
 from earsiv.archive.ingestqueue import IngestQueue
 from earsiv.errors import EarsivError

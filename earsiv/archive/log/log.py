@@ -1,332 +1,263 @@
-"""The tamper-evident log: leaves in write-once bundles, signed and stamped checkpoints.
+"""The log as stored: leaves in write-once bundles, hash tiles, checkpoints (FORMAT.md §6-§7).
 
-Every stored document, and every later event about one (legal hold, retention
-extension), is a leaf: the canonical JSON encoding of an entry (see
-``docs/FORMAT.md``).  Leaves are appended in bundles, one write-once object per
-group commit, named by the index of their first leaf, so the log is itself
-kept by the object store.  A bundle is created exclusively at the end of the
-log as this process sees it; if another writer got there first the creation
-fails and we re-read and retry, so concurrent writers produce one log with no
-gap and no overlap.
+    bundle key = "log/leaves/" || first leaf index (16 digits) || ".jsonl"
+    bundle     = leaf || 0x0A || leaf || 0x0A || ... (one line per leaf)
 
-A checkpoint commits to the first N leaves by their RFC 6962 root; the
-archive key signs it, and one time-stamp token from the configured TSA stamps
-it (never one per document).
+A bundle is created exclusively at the end of the log, so concurrent writers make one log
+with no gap and no overlap: the loser gets ``PositionTaken``, follows the winner's bundle
+and tries again at the new end (``Ledger.append`` does that).
+
+Nothing here reads the whole log on a request's path:
+
+* opening loads the right edge of the tree from the partial tiles of the latest checkpoint
+  (one read per tile level) and then follows the bundles appended after it, by position
+  (``bundle_key(size)``: one lookup when there is none);
+* leaf *i* is found through the catalog (the index's table of bundles: one lookup) or, for
+  bundles appended since the checkpoint, in memory;
+* inclusion and consistency proofs come from tiles, O(log n) reads (``tiles.TreeHashes``).
+
+What is in memory is bounded too: the edge (at most 255 hashes per tile level), the full
+tiles completed since the last checkpoint (written by the next one), and the bundles
+appended since the checkpoint the process started from.
 """
 
 from __future__ import annotations
 
 import bisect
-import datetime as dt
-import fcntl
-import hashlib
-import json
-import re
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Protocol
 
 from earsiv.archive.errors import StoreError, VerificationError, WriteOnceViolation
-from earsiv.archive.keys import PublicKey, Signer
 from earsiv.archive.log import merkle
+from earsiv.archive.log.checkpoints import Checkpoint, checkpoint_key
+from earsiv.archive.log.tiles import TileState, TreeHashes
 from earsiv.archive.stores.base import ObjectStore, PutItem
 
-__all__ = [
-    "CHECKPOINT_PREFIX",
-    "LEAF_PREFIX",
-    "Checkpoint",
-    "Log",
-    "bundle_key",
-    "checkpoint_key",
-    "decode_entry",
-    "encode_entry",
-]
+__all__ = ["LEAF_PREFIX", "Log", "LogCatalog", "PositionTaken", "bundle_key", "parse_bundle_key", "split_bundle"]
 
 LEAF_PREFIX = "log/leaves/"
-CHECKPOINT_PREFIX = "log/checkpoints/"
-ENTRY_VERSION = 1
-CHECKPOINT_HEADER = "earsiv-checkpoint/1"
-UTC = dt.UTC
 
 
 def bundle_key(first: int) -> str:
     return f"{LEAF_PREFIX}{first:016d}.jsonl"
 
 
-def checkpoint_key(size: int, suffix: str = "") -> str:
-    return f"{CHECKPOINT_PREFIX}{size:016d}{suffix}"
+def parse_bundle_key(key: str) -> int | None:
+    name = key[len(LEAF_PREFIX) :] if key.startswith(LEAF_PREFIX) else ""
+    if len(name) == 22 and name.endswith(".jsonl") and name[:16].isdigit():
+        return int(name[:16])
+    return None
 
 
-def encode_entry(entry: dict) -> bytes:
-    """Canonical JSON: sorted keys, no spaces, UTF-8, never a raw newline."""
-    if entry.get("v") != ENTRY_VERSION or "type" not in entry:
-        raise ValueError("a log entry needs v=1 and a type")
-    return json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+def split_bundle(data: bytes, key: str) -> tuple[list[bytes], bool]:
+    """The leaves of a bundle, and whether it is whole (a missing last newline is damage).
+
+    A damaged bundle still gives its lines, so the log's positions after it stay known and
+    the damage is reported where it is (the leaf hashes no longer match), instead of
+    stopping every command.
+    """
+    if not data:
+        raise StoreError(f"log bundle {key} is empty: damaged", name=key)
+    if data.endswith(b"\n"):
+        return data[:-1].split(b"\n"), True
+    return data.split(b"\n"), False
 
 
-def decode_entry(leaf: bytes) -> dict:
-    entry = json.loads(leaf)
-    if entry.get("v") != ENTRY_VERSION:
-        raise VerificationError(f"log entry of unknown format version {entry.get('v')!r}; this software reads version 1")
-    return entry
+class PositionTaken(Exception):
+    """Another writer created the bundle at this position first: follow it and try again."""
 
 
-def _iso(t: dt.datetime) -> str:
-    return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+class LogCatalog(Protocol):
+    """Where the log's objects are (the index's log tables)."""
+
+    def bundle_containing(self, index: int) -> tuple[int, int] | None: ...
 
 
 @dataclass(frozen=True, slots=True)
-class Checkpoint:
-    origin: str
+class Snapshot:
+    """What a checkpoint of the current size needs: its root and the tiles to write first."""
+
     size: int
     root: bytes
-    time: dt.datetime
-    key_id: str
-
-    def __post_init__(self) -> None:
-        if self.size < 0 or len(self.root) != 32 or not re.fullmatch(r"[0-9a-f]{64}", self.key_id):
-            raise ValueError("malformed checkpoint")
-        if self.time.tzinfo is None:
-            raise ValueError("checkpoint time must be timezone-aware")
-
-    def body(self) -> bytes:
-        return (
-            f"{CHECKPOINT_HEADER}\n"
-            f"origin: {self.origin}\n"
-            f"size: {self.size}\n"
-            f"root: {self.root.hex()}\n"
-            f"time: {_iso(self.time)}\n"
-            f"key: {self.key_id}\n"
-        ).encode("ascii")
-
-    @classmethod
-    def parse(cls, body: bytes) -> Checkpoint:
-        try:
-            lines = body.decode("ascii").split("\n")
-            if lines[0] != CHECKPOINT_HEADER:
-                raise VerificationError(f"not a checkpoint of a known format: {lines[0]!r}")
-            fields = dict(line.split(": ", 1) for line in lines[1:] if line)
-            cp = cls(
-                origin=fields["origin"],
-                size=int(fields["size"]),
-                root=bytes.fromhex(fields["root"]),
-                time=dt.datetime.fromisoformat(fields["time"]),
-                key_id=fields["key"],
-            )
-        except (UnicodeDecodeError, ValueError, KeyError) as exc:
-            raise VerificationError(f"malformed checkpoint: {exc}") from exc
-        if cp.body() != body:
-            raise VerificationError("checkpoint is not in canonical form")
-        return cp
+    tiles: dict[str, bytes]
 
 
 class Log:
     """This process's view of the archive's log, kept in step with the store."""
 
-    def __init__(self, store: ObjectStore, origin: str, cache_dir: Path) -> None:
+    def __init__(self, store: ObjectStore, origin: str, catalog: LogCatalog) -> None:
         self.store = store
         self.origin = origin
+        self.catalog = catalog
         self._lock = threading.RLock()
-        self._acc = merkle.MerkleAccumulator()
-        self._hashes: list[bytes] = []
-        self._bundles: list[int] = []  # first index of each bundle, ascending
-        self._bundle_sizes: list[int] = []
-        # Leaves other writers appended, seen by this process but not yet
-        # handed to the index (see take_foreign).
-        self._foreign: list[tuple[int, bytes]] = []
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        self._lockfile = cache_dir / "log.lock"
-        self._lockfile.touch(exist_ok=True)
-        self.refresh()
+        self._edge = TileState()
+        self._pending: dict[str, bytes] = {}  # full tiles completed since the last checkpoint
+        self._tail_firsts: list[int] = []  # bundles read or written since the state was loaded
+        self._tail_counts: list[int] = []
+        self.damaged: list[str] = []  # bundles found damaged while following
 
-    # -- reading -----------------------------------------------------------
+    # -- state -------------------------------------------------------------
     @property
     def size(self) -> int:
-        return len(self._hashes)
+        return self._edge.size
 
-    def refresh(self) -> list[tuple[int, bytes]]:
-        """Read bundles other writers appended; return their (index, leaf) pairs."""
-        new: list[tuple[int, bytes]] = []
+    def load(self, checkpoint: Checkpoint) -> None:
+        """Start from *checkpoint*: the edge from its partial tiles, checked against its root."""
+        edge = TileState.load(checkpoint.size, self.store.get)
+        if edge.root() != checkpoint.root:
+            raise VerificationError(
+                f"the tiles of checkpoint {checkpoint.size} do not give its root: a tile is damaged", step=3)
         with self._lock:
-            known = self._bundles[-1] if self._bundles else -1
-            keys = [k for k in self.store.list(LEAF_PREFIX) if k.endswith(".jsonl")]
-            for key in keys:
-                first = int(key[len(LEAF_PREFIX) : -len(".jsonl")])
-                if first <= known:
-                    continue
-                if first != self.size:
-                    raise StoreError(f"log bundle {key} starts at {first} but the log has {self.size} leaves: a gap")
-                new.extend(self._take_bundle(first, self.store.get(key), key))
-            self._foreign.extend(new)
-        return new
+            self._edge = edge
+            self._pending.clear()
+            self._tail_firsts.clear()
+            self._tail_counts.clear()
 
-    def _take_bundle(self, first: int, data: bytes, key: str) -> list[tuple[int, bytes]]:
-        leaves = self._split(data, key)
-        out = []
-        for leaf in leaves:
-            out.append((self.size, leaf))
-            self._add_hash(merkle.leaf_hash(leaf))
-        self._bundles.append(first)
-        self._bundle_sizes.append(len(leaves))
-        return out
+    def adopt(self, edge: TileState) -> None:
+        """Take the edge a pass over the whole log computed (``rebuild_log``), its full tiles written."""
+        with self._lock:
+            self._edge = edge.copy()
+            self._pending.clear()
+            self._tail_firsts.clear()
+            self._tail_counts.clear()
 
-    def _follow(self) -> None:
-        """Read the bundles other writers appended after ours, by position.
-
-        A bundle's key is the index of its first leaf, so the next bundle, if
-        any, is at ``bundle_key(size)``: one lookup when nobody else wrote,
-        instead of listing every bundle the archive ever made.
-        """
+    def follow(self) -> list[tuple[int, list[bytes]]]:
+        """Read the bundles appended after ours, by position; return them as (first index, leaves)."""
+        new: list[tuple[int, list[bytes]]] = []
         with self._lock:
             while self.store.exists(key := bundle_key(self.size)):
-                self._foreign.extend(self._take_bundle(self.size, self.store.get(key), key))
+                first = self.size
+                leaves, whole = split_bundle(self.store.get(key), key)
+                if not whole:
+                    self.damaged.append(key)
+                self._take(first, leaves)
+                new.append((first, leaves))
+        return new
 
-    def take_foreign(self) -> list[tuple[int, bytes]]:
-        """Leaves appended by other writers since the last call."""
+    def _take(self, first: int, leaves: Sequence[bytes]) -> None:
+        for leaf in leaves:
+            for tile in self._edge.append(merkle.leaf_hash(leaf)):
+                self._pending[tile.key] = tile.data
+        self._tail_firsts.append(first)
+        self._tail_counts.append(len(leaves))
+
+    def tail_start(self) -> int:
         with self._lock:
-            out, self._foreign = self._foreign, []
-            return out
+            return self._tail_firsts[0] if self._tail_firsts else self.size
 
-    def _add_hash(self, h: bytes) -> None:
-        self._hashes.append(h)
-        self._acc.append(h)
+    # -- appending -----------------------------------------------------------
+    def append(self, leaves: Sequence[bytes], retain_until) -> int:
+        """Write *leaves* as one bundle at the end, durably; return the index of the first.
 
-    @staticmethod
-    def _split(data: bytes, key: str) -> list[bytes]:
-        if not data.endswith(b"\n"):
-            raise StoreError(f"log bundle {key} does not end with a newline")
-        return data[:-1].split(b"\n")
+        Raises ``PositionTaken`` if another writer created a bundle there first.
+        """
+        if not leaves:
+            raise ValueError("nothing to append")
+        if any(b"\n" in leaf for leaf in leaves):
+            raise ValueError("a leaf must not contain a newline")
+        data = b"\n".join(leaves) + b"\n"
+        with self._lock:
+            first = self.size
+            try:
+                # False (the very same bytes were there) is our own earlier, interrupted attempt.
+                self.store.put_many([PutItem(bundle_key(first), data, retain_until)])
+            except WriteOnceViolation as exc:
+                raise PositionTaken(first) from exc
+            self._take(first, leaves)
+            return first
 
-    def read_leaf(self, index: int) -> bytes:
+    # -- reading leaves --------------------------------------------------------
+    def _locate(self, index: int) -> tuple[int, int]:
         with self._lock:
             if not 0 <= index < self.size:
                 raise StoreError(f"log has no leaf {index} (size {self.size})")
-            n = bisect.bisect_right(self._bundles, index) - 1
-            first = self._bundles[n]
-        leaves = self._split(self.store.get(bundle_key(first)), bundle_key(first))
+            if self._tail_firsts and index >= self._tail_firsts[0]:
+                n = bisect.bisect_right(self._tail_firsts, index) - 1
+                return self._tail_firsts[n], self._tail_counts[n]
+        found = self.catalog.bundle_containing(index)
+        if found is None:
+            raise StoreError(f"no bundle known to hold leaf {index}: the index's log catalog is behind; "
+                             "run `earsiv reindex`")
+        return found
+
+    def read_bundle(self, first: int) -> list[bytes]:
+        key = bundle_key(first)
+        return split_bundle(self.store.get(key), key)[0]
+
+    def read_leaf(self, index: int) -> bytes:
+        first, count = self._locate(index)
+        leaves = self.read_bundle(first)
+        if len(leaves) != count:
+            raise StoreError(f"log bundle {bundle_key(first)} holds {len(leaves)} leaves, not {count}: damaged",
+                             name=bundle_key(first))
         return leaves[index - first]
 
-    def iter_leaves(self, start: int = 0) -> Iterator[tuple[int, bytes]]:
-        with self._lock:
-            bundles = list(zip(self._bundles, self._bundle_sizes))
-        for first, count in bundles:
-            if first + count <= start:
-                continue
-            for i, leaf in enumerate(self._split(self.store.get(bundle_key(first)), bundle_key(first))):
-                if first + i >= start:
-                    yield first + i, leaf
+    def iter_bundles(self, start: int, end: int | None = None) -> Iterator[tuple[int, list[bytes]]]:
+        """(first, leaves) of each bundle from the one holding leaf *start* up to *end* (default: the end)."""
+        end = self.size if end is None else min(end, self.size)
+        if start >= end:
+            return
+        first, _count = self._locate(start)
+        while first < end:
+            leaves = self.read_bundle(first)
+            yield first, leaves
+            first += len(leaves)
 
-    def leaf_hash(self, index: int) -> bytes:
-        return self._hashes[index]
+    def iter_leaves(self, start: int = 0, end: int | None = None) -> Iterator[tuple[int, bytes]]:
+        stop = self.size if end is None else end
+        for first, leaves in self.iter_bundles(start, stop):
+            for i, leaf in enumerate(leaves, start=first):
+                if start <= i < stop:
+                    yield i, leaf
+
+    # -- hashes and proofs -----------------------------------------------------
+    def tree(self, size: int | None = None) -> TreeHashes:
+        """Subtree hashes of the tree of *size* leaves: a checkpointed size, or the current one."""
+        with self._lock:
+            current = self.size if size is None else size
+            if current > self.size:
+                raise ValueError(f"the log has {self.size} leaves, not {current}")
+            pending = dict(self._pending)
+            edge = self._edge.copy() if current == self.size else None
+
+        def get(key: str) -> bytes:
+            hit = pending.get(key)
+            return hit if hit is not None else self.store.get(key)
+
+        return TreeHashes(current, get, edge)
 
     def root(self, size: int | None = None) -> bytes:
         with self._lock:
             if size is None or size == self.size:
-                return self._acc.root()
-            return merkle.root(self._hashes, size=size)
+                return self._edge.root()
+        return self.tree(size).root()
 
     def inclusion_proof(self, index: int, size: int) -> list[bytes]:
-        with self._lock:
-            return merkle.inclusion_proof(index, self._hashes, size=size)
+        return merkle.inclusion_path(index, size, self.tree(size).subtree)
 
     def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
+        return merkle.consistency_path(old_size, new_size, self.tree(new_size).subtree)
+
+    # -- checkpoints -------------------------------------------------------------
+    def snapshot(self) -> Snapshot:
+        """Root and tiles of the current size: the full tiles not yet written and the partial ones."""
         with self._lock:
-            return merkle.consistency_proof(old_size, new_size, self._hashes)
+            tiles = dict(self._pending)
+            tiles.update(self._edge.partial_tiles())
+            return Snapshot(self.size, self._edge.root(), tiles)
 
-    # -- appending ---------------------------------------------------------
-    def append(self, leaves: Sequence[bytes], retain_until: dt.datetime) -> int:
-        """Append *leaves* durably as one bundle; return the index of the first."""
-        if not leaves:
-            raise ValueError("nothing to append")
-        data = b"\n".join(leaves) + b"\n"
-        if any(b"\n" in leaf for leaf in leaves):
-            raise ValueError("a leaf must not contain a newline")
-        with self._lock, open(self._lockfile, "rb") as lf:
-            fcntl.flock(lf, fcntl.LOCK_EX)
-            try:
-                for _attempt in range(1000):
-                    self._follow()
-                    first = self.size
-                    try:
-                        self.store.put_many([PutItem(bundle_key(first), data, retain_until)])
-                    except WriteOnceViolation:
-                        continue  # another writer took this position: re-read and retry
-                    # put_many returning False means these exact bytes were
-                    # already there (our own earlier, interrupted attempt).
-                    for leaf in leaves:
-                        self._add_hash(merkle.leaf_hash(leaf))
-                    self._bundles.append(first)
-                    self._bundle_sizes.append(len(leaves))
-                    return first
-            finally:
-                fcntl.flock(lf, fcntl.LOCK_UN)
-        raise StoreError("could not append to the log: too much contention")
-
-    # -- checkpoints -------------------------------------------------------
-    def checkpoint_sizes(self) -> list[int]:
-        out = []
-        for key in self.store.list(CHECKPOINT_PREFIX):
-            name = key[len(CHECKPOINT_PREFIX) :]
-            if name.isdigit():
-                out.append(int(name))
-        return sorted(out)
+    def tiles_written(self, keys) -> None:
+        with self._lock:
+            for key in keys:
+                self._pending.pop(key, None)
 
     def load_checkpoint(self, size: int) -> tuple[Checkpoint, bytes, bytes | None]:
-        """(checkpoint, signature, token or None)."""
+        """(checkpoint, signature, token or None) of the checkpoint of *size*."""
         body = self.store.get(checkpoint_key(size))
         sig = self.store.get(checkpoint_key(size, ".sig"))
         token_key = checkpoint_key(size, ".tsr")
         token = self.store.get(token_key) if self.store.exists(token_key) else None
         return Checkpoint.parse(body), sig, token
 
-    def make_checkpoint(self, signer: Signer, tsa, retain_until: dt.datetime, *, now: dt.datetime | None = None):
-        """Sign and stamp a checkpoint of the whole log, if it grew since the last one.
-
-        Returns the checkpoint, or None when the latest one already covers the
-        log.  The body and signature are stored first; the token follows.  If
-        the TSA fails the checkpoint stays, unstamped, and the next call stamps it.
-        """
-        with self._lock:
-            self.refresh()
-            size = self.size
-            sizes = self.checkpoint_sizes()
-            if sizes and sizes[-1] == size:
-                self._stamp_if_missing(size, tsa, retain_until)
-                return None
-            if size == 0:
-                return None
-            cp = Checkpoint(self.origin, size, self.root(), now or dt.datetime.now(UTC), signer.public.key_id)
-            body = cp.body()
-            try:
-                self.store.put_many(
-                    [
-                        PutItem(checkpoint_key(size), body, retain_until),
-                        PutItem(checkpoint_key(size, ".sig"), signer.sign(body), retain_until),
-                    ]
-                )
-            except WriteOnceViolation:
-                # Another process checkpointed the same size a moment earlier.
-                return None
-            self._stamp_if_missing(size, tsa, retain_until)
-            return cp
-
-    def _stamp_if_missing(self, size: int, tsa, retain_until: dt.datetime) -> None:
-        key = checkpoint_key(size, ".tsr")
-        if tsa is None or self.store.exists(key):
-            return
-        body = self.store.get(checkpoint_key(size))
-        token = tsa.stamp(hashlib.sha256(body).digest())
-        try:
-            self.store.put_many([PutItem(key, token, retain_until)])
-        except WriteOnceViolation:
-            pass  # stamped by another process meanwhile; one token is enough
-
-    def verify_checkpoint(self, size: int, public: PublicKey) -> Checkpoint:
-        cp, sig, _token = self.load_checkpoint(size)
-        public.verify(sig, cp.body(), what=f"checkpoint {size}")
-        if cp.size != size:
-            raise VerificationError(f"checkpoint object {size} claims size {cp.size}")
-        if cp.size <= self.size and self.root(cp.size) != cp.root:
-            raise VerificationError(f"checkpoint {size}: its root does not match the log's leaves")
-        return cp

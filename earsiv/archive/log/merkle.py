@@ -5,10 +5,10 @@
     MTH({})   = SHA-256("")
     MTH(D[n]) = node(MTH(D[0:k]), MTH(D[k:n]))   k = largest power of two < n
 
-The proof builders take the list of all leaf hashes (32 bytes each: a million leaves is
-32 MB) and hash each leaf range at most once per proof, so a proof costs O(n) hashing at
-worst and O(log n) memory beyond the input; nothing recurses or copies the leaf list per
-level. A growing log keeps a `MerkleAccumulator` instead, whose root costs O(log n).
+The proof builders ask a ``subtree(lo, hi)`` function for MTH(D[lo:hi]) of the node ranges a
+proof needs (O(log n) of them): the log answers from its stored hash tiles (``tiles.py``), so
+a proof reads O(log n) tiles and rehashes no leaf.  ``inclusion_proof`` and
+``consistency_proof`` also take a plain list of leaf hashes, for tests and rebuilds.
 
 Verification follows the algorithms of RFC 9162 §2.1.3.2 and §2.1.4.2 literally, because
 those are what an outside verifier will implement; they raise `VerificationError`.
@@ -17,7 +17,7 @@ those are what an outside verifier will implement; they raise `VerificationError
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from earsiv.archive.errors import VerificationError
 
@@ -25,7 +25,9 @@ __all__ = [
     "EMPTY_ROOT",
     "HASH_SIZE",
     "MerkleAccumulator",
+    "consistency_path",
     "consistency_proof",
+    "inclusion_path",
     "inclusion_proof",
     "leaf_hash",
     "node_hash",
@@ -100,38 +102,31 @@ def root(leaf_hashes: Sequence[bytes], size: int | None = None) -> bytes:
     return _range_root(leaf_hashes, 0, n)
 
 
-def inclusion_proof(index: int, leaf_hashes: Sequence[bytes], size: int | None = None) -> list[bytes]:
-    """PATH(index, D[size]) of RFC 6962 §2.1.1, ordered from the leaf upwards.
-
-    ``size`` (default: all leaves) proves against an older checkpoint without slicing
-    (copying) the leaf list.
-    """
-    n = _size(leaf_hashes, size)
-    if not 0 <= index < n:
-        raise ValueError(f"leaf index {index} outside a tree of size {n}")
+def inclusion_path(index: int, size: int, subtree: Callable[[int, int], bytes]) -> list[bytes]:
+    """PATH(index, D[size]) of RFC 6962 §2.1.1, ordered from the leaf upwards."""
+    if not 0 <= index < size:
+        raise ValueError(f"leaf index {index} outside a tree of size {size}")
     # Walk down from the root; every step keeps the half holding the leaf and records the
     # other half's hash. The path is read bottom-up, so it is reversed at the end.
     path: list[bytes] = []
-    lo, hi = 0, n
+    lo, hi = 0, size
     while hi - lo > 1:
         k = _split(hi - lo)
         mid = lo + k
         if index < mid:
-            path.append(_range_root(leaf_hashes, mid, hi))
+            path.append(subtree(mid, hi))
             hi = mid
         else:
-            path.append(_range_root(leaf_hashes, lo, mid))
+            path.append(subtree(lo, mid))
             lo = mid
     path.reverse()
     return path
 
 
-def consistency_proof(old_size: int, new_size: int, leaf_hashes: Sequence[bytes]) -> list[bytes]:
-    """PROOF(old_size, D[new_size]) of RFC 6962 §2.1.2 over the first ``new_size`` leaves."""
-    if not 0 <= old_size <= new_size <= len(leaf_hashes):
-        raise ValueError(
-            f"need 0 <= old_size ({old_size}) <= new_size ({new_size}) <= {len(leaf_hashes)} leaves"
-        )
+def consistency_path(old_size: int, new_size: int, subtree: Callable[[int, int], bytes]) -> list[bytes]:
+    """PROOF(old_size, D[new_size]) of RFC 6962 §2.1.2."""
+    if not 0 <= old_size <= new_size:
+        raise ValueError(f"need 0 <= old_size ({old_size}) <= new_size ({new_size})")
     if old_size == 0 or old_size == new_size:
         return []
     # SUBPROOF(m, D[lo:hi], b) unrolled: descend while m < size; when the old tree is
@@ -143,17 +138,32 @@ def consistency_proof(old_size: int, new_size: int, leaf_hashes: Sequence[bytes]
         k = _split(hi - lo)
         mid = lo + k
         if m <= k:
-            proof.append(_range_root(leaf_hashes, mid, hi))
+            proof.append(subtree(mid, hi))
             hi = mid
         else:
-            proof.append(_range_root(leaf_hashes, lo, mid))
+            proof.append(subtree(lo, mid))
             lo = mid
             m -= k
             whole_old_tree = False
     if not whole_old_tree:
-        proof.append(_range_root(leaf_hashes, lo, hi))
+        proof.append(subtree(lo, hi))
     proof.reverse()
     return proof
+
+
+def inclusion_proof(index: int, leaf_hashes: Sequence[bytes], size: int | None = None) -> list[bytes]:
+    """``inclusion_path`` over a list of leaf hashes (the first *size* of them)."""
+    n = _size(leaf_hashes, size)
+    return inclusion_path(index, n, lambda lo, hi: _range_root(leaf_hashes, lo, hi))
+
+
+def consistency_proof(old_size: int, new_size: int, leaf_hashes: Sequence[bytes]) -> list[bytes]:
+    """``consistency_path`` over a list of leaf hashes."""
+    if not 0 <= old_size <= new_size <= len(leaf_hashes):
+        raise ValueError(
+            f"need 0 <= old_size ({old_size}) <= new_size ({new_size}) <= {len(leaf_hashes)} leaves"
+        )
+    return consistency_path(old_size, new_size, lambda lo, hi: _range_root(leaf_hashes, lo, hi))
 
 
 def _fail(message: str) -> VerificationError:

@@ -23,7 +23,6 @@ rows are spooled to temporary files, so memory stays flat.
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import csv
 import datetime as dt
@@ -43,9 +42,9 @@ from pathlib import Path
 from typing import Self
 
 from earsiv.archive.errors import TSAError, VerificationError
-from earsiv.archive.evidence import _proof_steps
 from earsiv.archive.log import merkle
-from earsiv.archive.log.log import checkpoint_key, decode_entry
+from earsiv.archive.log.entries import DocumentEntry, decode
+from earsiv.archive.log.proofs import ConsistencyProof, InclusionProof
 from earsiv.documents.metadata import KINDS
 from earsiv.errors import EarsivError
 from earsiv.indexer.query import SearchQuery
@@ -226,13 +225,11 @@ def build_package(
     arch.checkpoint()
     if arch.stamp_error:
         raise TSAError(f"cannot stamp a checkpoint for the package: {arch.stamp_error}")
-    cp_keys = set(arch.store.list("log/checkpoints/"))
-    stamped = sorted(int(k.rsplit("/", 1)[1]) for k in cp_keys
-                     if k.rsplit("/", 1)[1].isdigit() and f"{k}.tsr" in cp_keys)
-    if not stamped:
+    latest = arch.index.log.latest_checkpoint(stamped=True)
+    if latest is None:
         raise TSAError("the archive has no time-stamped checkpoint yet (is it empty, or the TSA unreachable?)")
     # Leaves appended after this head (by a concurrent ingest) wait for the next package.
-    head = stamped[-1]
+    head = latest.size
     bag = _safe(out.stem, 100) or "earsiv-package"
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp_out = out.with_name(f".{out.name}.partial")
@@ -252,7 +249,10 @@ def build_package(
                 if row.log_index >= head:
                     result.skipped.append(row.digest)  # logged after the head checkpoint: next package
                     continue
-                size = stamped[bisect.bisect_right(stamped, row.log_index)]
+                # Each document is proven by the first stamped checkpoint that includes it
+                # (one lookup), so a package proves what was known when, not only today's head.
+                first = arch.index.log.first_stamped_after(row.log_index)
+                size = head if first is None or first.size > head else first.size
                 used.add(size)
                 name = document_name(row.kind, row.doc_id, row.ettn, row.digest, taken)
                 w.add(f"data/documents/{name}.xml", arch.original(row.digest))  # checked against its digest
@@ -293,19 +293,14 @@ def build_package(
 
 def _add_evidence(arch, w: _BagWriter, row, size: int, doc_path: str) -> None:
     leaf = arch.log.read_leaf(row.log_index)
-    entry = decode_entry(leaf)
-    if entry.get("type") != "document" or entry.get("digest") != row.digest:
+    entry = decode(leaf)
+    if not isinstance(entry, DocumentEntry) or entry.digest != row.digest:
         raise VerificationError(f"log leaf {row.log_index} does not describe this document", name=row.digest)
-    lh = merkle.leaf_hash(leaf)
-    proof = arch.log.inclusion_proof(row.log_index, size)
     cp, _sig, _token = arch.log.load_checkpoint(size)
-    merkle.verify_inclusion(row.log_index, size, lh, proof, cp.root)  # never hand out a proof that fails
-    doc = {
-        "v": PACKAGE_VERSION, "type": "inclusion", "digest": row.digest, "document": doc_path,
-        "log_index": row.log_index, "tree_size": size, "leaf_hash": lh.hex(), "hashes": [h.hex() for h in proof],
-        "steps": _proof_steps(row.log_index, size, lh, proof), "root": cp.root.hex(),
-        "checkpoint": f"data/checkpoints/{size:016d}",
-    }
+    # Made and verified in one: an InclusionProof that does not lead to the root cannot exist.
+    proof = InclusionProof(row.log_index, size, merkle.leaf_hash(leaf),
+                           tuple(arch.log.inclusion_proof(row.log_index, size)), cp.root)
+    doc = {**proof.to_json(), "digest": row.digest, "document": doc_path, "checkpoint": f"data/checkpoints/{size:016d}"}
     w.add(f"data/evidence/{row.digest}/leaf.json", leaf)
     w.add(f"data/evidence/{row.digest}/proof.json", json.dumps(doc, indent=1).encode() + b"\n")
 
@@ -317,16 +312,14 @@ def _add_checkpoints(arch, w: _BagWriter, sizes: list[int]) -> None:
         if token is None:
             raise TSAError(f"checkpoint {size} has no time-stamp token")
         roots[size] = cp.root
-        w.add(f"data/checkpoints/{size:016d}", arch.store.get(checkpoint_key(size)))
+        w.add(f"data/checkpoints/{size:016d}", cp.body())
         w.add(f"data/checkpoints/{size:016d}.sig", sig)
         w.add(f"data/checkpoints/{size:016d}.tsr", token)
     pairs = set(itertools.pairwise(sizes)) | {(s, sizes[-1]) for s in sizes[:-1]}
     for old, new in sorted(pairs):
-        proof = arch.log.consistency_proof(old, new)
-        merkle.verify_consistency(old, new, roots[old], roots[new], proof)
-        doc = {"v": PACKAGE_VERSION, "type": "consistency", "old_size": old, "new_size": new,
-               "old_root": roots[old].hex(), "new_root": roots[new].hex(), "hashes": [h.hex() for h in proof],
-               "old_checkpoint": f"data/checkpoints/{old:016d}", "new_checkpoint": f"data/checkpoints/{new:016d}"}
+        proof = ConsistencyProof(old, new, roots[old], roots[new], tuple(arch.log.consistency_proof(old, new)))
+        doc = {**proof.to_json(), "old_checkpoint": f"data/checkpoints/{old:016d}",
+               "new_checkpoint": f"data/checkpoints/{new:016d}"}
         w.add(f"data/consistency/{old:016d}-{new:016d}.json", json.dumps(doc, indent=1).encode() + b"\n")
 
 

@@ -14,7 +14,7 @@ while a legal hold is on.  Retention can only ever be extended.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -69,7 +69,14 @@ class ObjectStore(Protocol):
     def discard(self, item: PutItem) -> None:
         """Forget a staged item that will not be put."""
 
-    def get(self, key: str) -> bytes: ...
+    def get(self, key: str, *, verify: Callable[[bytes], bool] | None = None) -> bytes:
+        """The object under *key* (FORMAT.md §8: on S3 the oldest real version of it).
+
+        *verify* lets a store with versions answer in one request: it may read the newest
+        version and return it when ``verify(data)`` holds, and must otherwise return the
+        oldest version.  Callers that can check content by its name (blobs, dictionaries,
+        tiles) pass it; a store with one version per key may ignore it.
+        """
 
     def exists(self, key: str) -> bool: ...
 

@@ -140,7 +140,8 @@ class LocalStore:
     def _same_or_raise(self, item: PutItem, path: Path) -> None:
         existing = path.read_bytes()
         if existing != item.data:
-            raise WriteOnceViolation(f"object {item.key} already exists with other content; refusing to overwrite")
+            raise WriteOnceViolation(f"object {item.key} already exists with other content; refusing to overwrite",
+                                     name=item.key)
 
     def _flush(self, paths: list[Path]) -> None:
         if not paths:
@@ -166,8 +167,8 @@ class LocalStore:
                     p.unlink()
 
     # -- reading ---------------------------------------------------------
-    def get(self, key: str) -> bytes:
-        path = self._path(key)
+    def get(self, key: str, *, verify=None) -> bytes:
+        path = self._path(key)  # one version per key: nothing for *verify* to choose between
         try:
             return path.read_bytes()
         except FileNotFoundError as exc:

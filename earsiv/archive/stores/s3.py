@@ -395,7 +395,7 @@ class S3Store:
         return vid
 
     # -- reading ---------------------------------------------------------------
-    def get(self, key: str) -> bytes:
+    def get(self, key: str, *, verify=None) -> bytes:
         vid = self._version_of(key)
         try:
             resp = self._call("get_object", key, VersionId=vid, ChecksumMode="ENABLED")

@@ -74,8 +74,8 @@ def archives(pg_cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[t
 
 def test_the_archive_really_runs_on_postgresql(archives) -> None:
     lite, pg, *_ = archives
-    assert pg.config.db_url.startswith("postgresql+psycopg://") and pg.index._engine.dialect.name == "postgresql"
-    assert lite.index._engine.dialect.name == "sqlite"
+    assert pg.config.db_url.startswith("postgresql+psycopg://") and pg.index.db.engine.dialect.name == "postgresql"
+    assert lite.index.db.engine.dialect.name == "sqlite"
     assert not (pg.home / "index.sqlite").exists()
     status = pg.status().to_json()
     assert status["documents"] > 90 and status["pending"]["signature_checks"] == 0

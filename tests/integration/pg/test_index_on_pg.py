@@ -64,7 +64,7 @@ def test_migrations_produce_exactly_the_models_on_postgresql(pg_url: str) -> Non
     assert {"add_column", "add_index"} <= kinds
     engine = sa.create_engine(pg_url)
     with engine.connect() as conn:
-        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all() == ["0002"]
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all() == ["0003"]
         types = {
             name: kind
             for name, kind in conn.exec_driver_sql(
@@ -107,7 +107,7 @@ def test_create_all_and_migration_give_the_same_postgresql_schema(pg_cluster: Po
 
         migrated, created = schema(pg_url), schema(other)
         assert set(migrated) == {"documents", "document_parties", "document_refs", "index_meta", "holdings", "principals",
-                                 "principal_tenants", "tokens", "grants", "access_events"}
+                                 "principal_tenants", "tokens", "grants", "access_events", "log_bundles", "log_checkpoints"}
         assert migrated == created
     finally:
         pg_cluster.drop_database("create_all_schema")
@@ -154,7 +154,7 @@ def test_vkn_and_date_query_walks_the_party_index_on_postgresql(pg_url: str) -> 
                    issue_date=start + dt.timedelta(days=rng.randrange(1500))) for i in range(4000)])
     q = SearchQuery(vkn=busy, date_from=dt.date(2020, 1, 1), date_to=dt.date(2024, 12, 31))
     shape, values = search_parameters(q, 101)
-    with ix._engine.connect() as conn:
+    with ix.db.engine.connect() as conn:
         conn.exec_driver_sql("ANALYZE")
         compiled = search_statement(shape).compile(dialect=conn.dialect)
         plan = "\n".join(conn.exec_driver_sql("EXPLAIN " + str(compiled), compiled.construct_params(values)).scalars())
@@ -309,7 +309,7 @@ def test_exact_amounts_filter_exactly_on_postgresql(pg_url: str) -> None:
     ix.add([record(i, amount=a) for i, a in enumerate(amounts)])
     assert search_all(ix, amount_min=Decimal("12345678901234567.02")) == {digest_of(1)}
     assert search_all(ix, amount_max=Decimal("0.1")) == {digest_of(2)}
-    with ix._engine.connect() as conn:
+    with ix.db.engine.connect() as conn:
         stored = conn.exec_driver_sql("SELECT payable_amount_num::text FROM documents ORDER BY log_index").scalars().all()
     assert stored == [str(a) for a in amounts]
     assert [ix.get(digest_of(i)).payable_amount for i in range(3)] == amounts

@@ -489,7 +489,7 @@ def test_migrations_produce_exactly_the_models(index: Index, db_path: Path) -> N
         sa.Table("documents", changed, sa.Column("extra", sa.Integer()), extend_existing=True)
         assert any(diff[0] == "add_column" for diff in compare_metadata(ctx, changed))
         versions = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all()
-    assert versions == ["0002"]
+    assert versions == ["0003"]
     engine.dispose()
 
 
@@ -537,7 +537,7 @@ def test_sqlite_runs_in_wal_with_foreign_keys(index: Index, db_path: Path) -> No
     with sqlite3.connect(db_path) as con:
         assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     # foreign_keys is per connection: check it on the Index's own connections
-    with index._engine.connect() as conn:
+    with index.db.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 1000
@@ -630,7 +630,7 @@ def test_upgrading_an_index_from_before_holdings_gives_each_document_its_first_h
     assert len(before) == 6
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    with index._writer.begin() as conn:  # back to the schema of revision 0001, documents kept
+    with index.db.write("downgrade") as conn:  # back to the schema of revision 0001, documents kept
         config.attributes["connection"] = conn
         command.downgrade(config, "0001")
         assert "holdings" not in sa.inspect(conn).get_table_names()

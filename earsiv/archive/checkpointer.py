@@ -1,0 +1,212 @@
+"""Checkpoints and their time stamps: made outside the write lock, finished after any crash.
+
+A checkpoint of size N is written in this order, each step durable before the next:
+
+1. the index records the intent (state ``made``);
+2. the hash tiles of size N (FORMAT.md §7): full tiles completed since the last checkpoint
+   and the partial tiles of N;
+3. the checkpoint body, then its Ed25519 signature (deterministic: a retry writes the same
+   bytes); the index records ``signed``;
+4. the RFC 3161 token, requested with no lock held; the index records ``stamped``.
+
+A crash anywhere leaves a row that is not ``stamped``; ``stamp_pending`` (run after every
+checkpoint, by ``serve``'s background worker, and when a command closes the archive) takes
+each such row forward: a body without a signature is signed once its root is checked against
+the tiles, a row without a body is dropped (it never became a checkpoint), and a signed
+checkpoint without a token is stamped.  A TSA that is down delays stamps, never the ingest:
+the error is logged, kept for ``status``, and the next run tries again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from earsiv.archive import faults
+from earsiv.archive.errors import TSAError, VerificationError, WriteOnceViolation
+from earsiv.archive.log.checkpoints import Checkpoint, checkpoint_key
+from earsiv.archive.stores.base import PutItem
+
+if TYPE_CHECKING:
+    from earsiv.archive.keys import Signer
+    from earsiv.archive.ledger import Ledger
+    from earsiv.archive.log.log import Snapshot
+    from earsiv.archive.stores.base import ObjectStore
+    from earsiv.indexer.logcatalog import CheckpointRow
+
+__all__ = ["Checkpointer"]
+
+log = logging.getLogger("earsiv.checkpoint")
+UTC = dt.UTC
+STAMP_BATCH = 100  # tokens asked for in one run: a long outage is made up over several runs
+FOREVER = dt.datetime(9999, 12, 31, tzinfo=UTC)
+
+
+class Checkpointer:
+    def __init__(self, *, ledger: Ledger, store: ObjectStore, signer: Signer, tsa: Callable[[], Any], origin: str,
+                 status_file: Path, external_tsa: bool) -> None:
+        self.ledger = ledger
+        self.store = store
+        self.signer = signer
+        self.tsa = tsa  # made on first use: the only thing that needs it is stamping
+        self.external_tsa = external_tsa
+        self.origin = origin
+        self._status_file = status_file
+        self._lock = threading.Lock()
+        self.stamp_error: str | None = None  # this process's last TSA failure, None after a success
+
+    # -- making ----------------------------------------------------------------
+    def checkpoint(self, *, stamp: bool = True, now: dt.datetime | None = None) -> Checkpoint | None:
+        """Sign a checkpoint of the whole log if it grew since the latest one; stamp what lacks a token.
+
+        Returns the new checkpoint, or None when the latest one already covers the log.
+        """
+        with self._lock:
+            self.ledger.catch_up()  # a checkpoint covers what other writers appended too
+            snap = self.ledger.log.snapshot()
+            latest = self.ledger.index.log.latest_checkpoint()
+            cp = None
+            if snap.size and (latest is None or latest.size < snap.size):
+                cp = self._make(snap, now or dt.datetime.now(UTC))
+        if stamp:
+            self.stamp_pending()
+        return cp
+
+    def _make(self, snap: Snapshot, now: dt.datetime) -> Checkpoint:
+        until = self.ledger.retention.until()
+        index = self.ledger.index
+        with index.transaction("cannot record a checkpoint") as tx:
+            tx.put_checkpoint(snap.size, "made", None)
+        self.store.put_many([PutItem(key, data, until) for key, data in sorted(snap.tiles.items())])
+        self.ledger.log.tiles_written(snap.tiles)
+        faults.point("checkpoint.after-tiles")
+        cp = Checkpoint(self.origin, snap.size, snap.root, now, self.signer.public.key_id)
+        try:
+            self.store.put_many([PutItem(checkpoint_key(snap.size), cp.body(), until)])
+        except WriteOnceViolation:
+            # A body a crash left before its signature (or another writer's, a moment ago):
+            # it stands if it states the same root.
+            cp = Checkpoint.parse(self.store.get(checkpoint_key(snap.size)))
+            if cp.root != snap.root:
+                raise VerificationError(f"checkpoint {snap.size} in the store states another root than the log's "
+                                        "leaves: the log or that checkpoint is damaged", step=3) from None
+        faults.point("checkpoint.after-body")
+        self._sign(cp, until)
+        return cp
+
+    def _sign(self, cp: Checkpoint, until: dt.datetime) -> None:
+        body = cp.body()
+        sig = self.signer.sign(body)  # Ed25519 is deterministic: a retry writes the same bytes
+        try:
+            self.store.put_many([PutItem(checkpoint_key(cp.size, ".sig"), sig, until)])
+        except WriteOnceViolation as exc:
+            raise VerificationError(f"checkpoint {cp.size} has a signature that is not this archive key's",
+                                    step=3) from exc
+        faults.point("checkpoint.after-signature")
+        with self.ledger.index.transaction("cannot record a checkpoint") as tx:
+            tx.put_checkpoint(cp.size, "signed", cp.time)
+
+    # -- finishing and stamping ------------------------------------------------
+    def stamp_pending(self, limit: int = STAMP_BATCH) -> int:
+        """Take every checkpoint a crash or a TSA outage left unfinished forward; return how many got a token."""
+        stamped = 0
+        for row in self.ledger.index.log.unfinished(limit):
+            if row.state == "made" and not self._finish(row):
+                continue
+            try:
+                if self._stamp(row.size):
+                    stamped += 1
+            except TSAError as exc:
+                self._stamp_failed(row.size, exc)
+                break  # the TSA is down or refusing: the rest waits for the next run
+        return stamped
+
+    def _finish(self, row: CheckpointRow) -> bool:
+        """A ``made`` row: sign a body a crash left unsigned, or drop a row whose body never came."""
+        index = self.ledger.index
+        key = checkpoint_key(row.size)
+        if not self.store.exists(key):
+            with index.transaction("cannot drop an unfinished checkpoint") as tx:
+                tx.drop_checkpoint(row.size)
+            return False
+        cp = Checkpoint.parse(self.store.get(key))
+        if self.store.exists(checkpoint_key(row.size, ".sig")):
+            self.signer.public.verify(self.store.get(checkpoint_key(row.size, ".sig")), cp.body(),
+                                      what=f"checkpoint {row.size}")
+            with index.transaction("cannot record a checkpoint") as tx:
+                tx.put_checkpoint(row.size, "signed", cp.time)
+            return True
+        if self.ledger.log.tree(row.size).root() != cp.root:
+            raise VerificationError(f"unsigned checkpoint {row.size} states another root than its tiles", step=3)
+        log.warning("checkpoint %d was written but not signed (a crash): signing it now", row.size)
+        self._sign(cp, self.ledger.retention.until())
+        return True
+
+    def _stamp(self, size: int) -> bool:
+        token_key = checkpoint_key(size, ".tsr")
+        if not self.store.exists(token_key):
+            body = self.store.get(checkpoint_key(size))
+            token = self.tsa().stamp(hashlib.sha256(body).digest())  # no lock is held here
+            try:
+                self.store.put_many([PutItem(token_key, token, self.ledger.retention.until())])
+            except WriteOnceViolation:
+                pass  # stamped by another process meanwhile: one token is enough
+            faults.point("checkpoint.after-token")
+            self._remember_certificates(token)
+        with self.ledger.index.transaction("cannot record a checkpoint's stamp") as tx:
+            cp_time = self.ledger.index.log.checkpoint(size)
+            tx.put_checkpoint(size, "stamped", cp_time.time if cp_time else None)
+        self._stamp_succeeded()
+        return True
+
+    def _remember_certificates(self, token: bytes) -> None:
+        """An external TSA's certificates are kept beside the tokens, so the store alone can be verified."""
+        if not self.external_tsa:
+            return
+        from cryptography import x509
+        from cryptography.hazmat.primitives import serialization
+
+        from earsiv.archive.tsa.tokens import token_certificates
+
+        for pem in token_certificates(token):
+            der = x509.load_pem_x509_certificate(pem).public_bytes(serialization.Encoding.DER)
+            key = f"keys/tsa-{hashlib.sha256(der).hexdigest()}.pem"
+            self.store.put_many([PutItem(key, pem, FOREVER)])
+
+    # -- what status shows ---------------------------------------------------------
+    def _stamp_failed(self, size: int, exc: TSAError) -> None:
+        self.stamp_error = str(exc)
+        log.warning("checkpoint %d is not time-stamped yet: %s (tried again later)", size, exc)
+        self._write_status({"ok": False, "error": str(exc), "checkpoint": size})
+
+    def _stamp_succeeded(self) -> None:
+        if self.stamp_error is not None or self._read_status().get("ok") is False:
+            self._write_status({"ok": True, "error": None})
+        self.stamp_error = None
+
+    def _write_status(self, data: dict) -> None:
+        data["at"] = dt.datetime.now(UTC).isoformat()
+        try:
+            self._status_file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self._status_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps(data))
+            os.replace(tmp, self._status_file)
+        except OSError as exc:  # a note for `status`, not a fact of the archive: never worth failing for
+            log.warning("cannot write %s: %s", self._status_file, exc)
+
+    def _read_status(self) -> dict:
+        try:
+            return json.loads(self._status_file.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def last_stamp(self) -> dict:
+        """The last stamping attempt's outcome (any process of this home): ok, error, checkpoint, at."""
+        return self._read_status()
