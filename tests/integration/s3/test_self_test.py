@@ -19,12 +19,12 @@ def moto_bucket(monkeypatch):
     moto = pytest.importorskip("moto")
     import boto3
 
-    from earsiv.archive.stores import s3 as s3store
+    from earsiv.archive.stores import s3api
 
     # moto intercepts through handlers a boto3 session copies when it is made:
     # a session made before moto was imported (by an earlier test) would reach
     # for the real AWS.  A fresh one for the duration of this test.
-    monkeypatch.setattr(s3store, "_SESSION", None)
+    monkeypatch.setattr(s3api, "_SESSION", None)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "moto-test")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "moto-test")
     with moto.mock_aws():

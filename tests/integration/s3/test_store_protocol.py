@@ -185,7 +185,7 @@ def test_bytes_changed_on_the_wire_are_refused_by_the_checksum(s3_env, bucket):
         body = request.body if isinstance(request.body, bytes) else request.body.read()
         request.body = body[:-1] + bytes([body[-1] ^ 1])
 
-    s._client.meta.events.register("before-send.s3.PutObject", flip_a_byte)
+    s.client.meta.events.register("before-send.s3.PutObject", flip_a_byte)
     with pytest.raises(StoreError, match="changed on the wire"):
         s.put_many([PutItem("wire", b"the original bytes", FUTURE)])
     assert not S3Store(S3Location.parse(s3_env.store_url(bucket))).exists("wire")
@@ -204,7 +204,7 @@ def test_a_damaged_object_is_caught_on_get(s3_env, bucket):
 
         response["Body"] = StreamingBody(io.BytesIO(data[:-1] + b"?"), len(data))
 
-    s._client.meta.events.register("after-call.s3.GetObject", lambda parsed, **kw: damage(parsed))
+    s.client.meta.events.register("after-call.s3.GetObject", lambda parsed, **kw: damage(parsed))
     with pytest.raises(StoreError, match="SHA-256"):
         s.get("dmg")
 
