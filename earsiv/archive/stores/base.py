@@ -63,7 +63,11 @@ class ObjectStore(Protocol):
         """Prepare *item* for a later ``put_many``, possibly doing its slow part now.
 
         Lets ingest workers write bytes in parallel while one thread commits.
-        Nothing staged is visible; pass the result to ``put_many`` or ``discard``.
+        Pass the result to ``put_many`` or ``discard``.  Nothing staged counts
+        as stored before ``put_many`` returns; a store may write the bytes
+        early (S3 does, the local store keeps them in ``tmp/``), so a staged
+        and discarded item can remain as an orphan, harmless like any blob
+        without a leaf (FORMAT.md section 10).
         """
 
     def discard(self, item: PutItem) -> None:
