@@ -41,11 +41,11 @@ What keeps what, and why:
      * ``get(key)`` (exact) GETs the version this process wrote or resolved
        before (an LRU of :data:`MAX_CACHED_VERSIONS` keys); only a key it
        has never seen is resolved by listing its versions first.
-     * ``get(key, verify=…)`` GETs the newest version in one request and
-       returns it if it is the version known to be the object or the caller's
-       check accepts it (a blob that decodes to its digest: every genuine
-       version of a content-addressed key holds the same bytes).  Anything
-       else (a forged later version, damage) sends it to the exact read.
+     * ``get(key, verify=…)`` of a key whose version is not known GETs the
+       newest version in one request and returns it if the caller's check
+       accepts it (a blob that decodes to its digest: every genuine version
+       of a content-addressed key holds the same bytes).  Anything else (a
+       forged later version, damage) sends it to the exact read.
      * ``exists(key)`` is one HEAD of the newest version.
      * A 404 is ambiguous: no such key, or a delete marker on top.  AWS and
        MinIO flag the latter (``x-amz-delete-marker``), SeaweedFS does not,
@@ -378,8 +378,8 @@ class S3Store:
     def get(self, key: str, *, verify: Callable[[bytes], bool] | None = None) -> bytes:
         """The object's bytes, checked against its SHA-256 (see the module doc for the requests)."""
         check_key(key)
-        if verify is None:
-            return self._get_exact(key)
+        if verify is None or self._oldest.get(key) is not None:
+            return self._get_exact(key)  # by the known version: one GET, and never a later one
         try:
             resp = self._call("get_object", key, ChecksumMode="ENABLED")
         except S3Failure as failure:
@@ -389,8 +389,7 @@ class S3Store:
         newest = resp.get("VersionId")
         data = self._body(key, resp)
         damage = checksum_problem(resp, data)
-        known = newest is not None and newest == self._oldest.get(key)
-        if damage is None and (known or verify(data)):
+        if damage is None and verify(data):
             return data
         # A later version over the object (forged over a delete marker) or
         # damage: the object is the oldest version, whatever it holds.
