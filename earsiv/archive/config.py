@@ -144,7 +144,7 @@ def load_config(home: Path, env: dict[str, str] | None = None) -> Config:
             retention_years=int(raw.get("retention", {}).get("years", 10)),
             checkpoint_interval=float(raw.get("checkpoints", {}).get("interval_seconds", 5.0)),
             allow_unenforced_lock=_flag(raw.get("store", {}).get("allow_unenforced_lock", False), "allow_unenforced_lock"),
-            self_test_hours=float(raw.get("store", {}).get("self_test_hours", 24.0)),
+            self_test_hours=_number(raw.get("store", {}).get("self_test_hours", 24.0), "self_test_hours"),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"{path}: missing or malformed setting ({exc})") from exc
@@ -158,6 +158,12 @@ def load_config(home: Path, env: dict[str, str] | None = None) -> Config:
     if ENV_ALLOW_UNENFORCED in env:
         overrides["allow_unenforced_lock"] = _flag(env[ENV_ALLOW_UNENFORCED], ENV_ALLOW_UNENFORCED)
     return replace(cfg, **overrides) if overrides else cfg
+
+
+def _number(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"{name} must be a number, not {value!r}")
+    return float(value)
 
 
 def _flag(value: object, name: str) -> bool:
