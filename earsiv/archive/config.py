@@ -9,7 +9,7 @@ the file so that other tools can drive the same home against other parts:
     EARSIV_TSA_URL     an RFC 3161 HTTP TSA; empty for the built-in local TSA
     EARSIV_ALLOW_UNENFORCED_LOCK=1
                        development only: run on an S3 bucket that fails the
-                       Object Lock self-test (logged loudly at every start)
+                       Object Lock self-test (logged loudly whenever the store is opened)
 
 Secrets never go into this file; they come from the environment.  ``init``
 records the store URL it was given (``EARSIV_STORE_URL`` at that moment) in the
