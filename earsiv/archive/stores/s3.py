@@ -35,8 +35,8 @@ What keeps what, and why:
      too) and is never read.  Two racing writers therefore agree on one winner
      without any lock between them, which is what ``Log.append`` relies on.
   3. Readers never return a later version someone PUT with the owner's keys,
-     and a delete marker hides nothing.  A read costs one request all the
-     same, because the store remembers which version is the object:
+     and a delete marker hides nothing.  An everyday read still costs one
+     request, because the store remembers which version is the object:
 
      * ``get(key)`` (exact) GETs the version this process wrote or resolved
        before (an LRU of :data:`MAX_CACHED_VERSIONS` keys); only a key it
@@ -46,7 +46,8 @@ What keeps what, and why:
        accepts it (a blob that decodes to its digest: every genuine version
        of a content-addressed key holds the same bytes).  Anything else (a
        forged later version, damage) sends it to the exact read.
-     * ``exists(key)`` is one HEAD of the newest version.
+     * ``exists(key)`` is one HEAD of the newest version (none for a key
+       whose version is known).
      * A 404 is ambiguous: no such key, or a delete marker on top.  AWS and
        MinIO flag the latter (``x-amz-delete-marker``), SeaweedFS does not,
        so every 404 of a GET or HEAD is settled by the version listing.
@@ -61,8 +62,9 @@ What keeps what, and why:
   destination of ``migrate-store``, ``serve`` at start and on a schedule), not
   at every open (``S3Store.open(url, self_test=False)``).
 
-Every botocore exception is translated here, at the edge, into ``StoreError``,
-``WriteOnceViolation`` or ``RetentionError`` (``raise … from exc``).
+Every botocore exception is translated at the edge (``s3api``) and leaves this
+module as ``StoreError``, ``WriteOnceViolation`` or ``RetentionError``
+(``raise … from exc``).
 """
 
 from __future__ import annotations
@@ -93,6 +95,8 @@ MAX_CACHED_VERSIONS = 65_536
 # Staged PUTs remembered for put_many; an item staged and never put or discarded
 # (a caller that died half-way) is forgotten after this many newer ones.
 MAX_STAGED = 4_096
+
+
 def _ceil_second(t: dt.datetime) -> dt.datetime:
     """S3 keeps whole seconds: round up, so the server never holds less than asked."""
     t = t.astimezone(UTC)
