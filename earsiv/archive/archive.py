@@ -106,17 +106,21 @@ class Status:
         }
 
 
-def _open_store(cfg: Config) -> ObjectStore:
-    return open_store(cfg.store_url, allow_unenforced_lock=cfg.allow_unenforced_lock)
+def _open_store(cfg: Config, *, self_test: bool = False) -> ObjectStore:
+    return open_store(cfg.store_url, allow_unenforced_lock=cfg.allow_unenforced_lock, self_test=self_test)
 
 
-def open_store(url: str, *, allow_unenforced_lock: bool = False) -> ObjectStore:
-    """The store at *url*; an S3 bucket only after its Object Lock self-test passed."""
+def open_store(url: str, *, allow_unenforced_lock: bool = False, self_test: bool = False) -> ObjectStore:
+    """The store at *url*; with *self_test*, an S3 bucket only after its Object Lock self-test passed.
+
+    The self-test leaves a canary locked for a day, so only ``init`` and a
+    ``migrate-store`` destination ask for it here; the service runs it itself.
+    """
     parsed = urlparse(url)
     if parsed.scheme == "s3":
         from earsiv.archive.stores.s3 import S3Store
 
-        return S3Store.open(url, allow_unenforced_lock=allow_unenforced_lock)
+        return S3Store.open(url, allow_unenforced_lock=allow_unenforced_lock, self_test=self_test)
     if parsed.scheme == "file":
         return LocalStore(Path(parsed.path))
     raise ConfigError(f"unsupported store URL {url!r}: expected file:///path or s3://BUCKET?endpoint=...")
@@ -170,7 +174,7 @@ class Archive:
         from earsiv.archive.tsa.authorities import LocalTSA
 
         cfg = write_default_config(home, store_url=store_url, db_url=db_url)
-        store = _open_store(cfg)  # first: an unreachable or unenforcing store stops us here
+        store = _open_store(cfg, self_test=True)  # first: an unreachable or unenforcing store stops us here
         if store.exists(ARCHIVE_OBJECT):
             raise ConfigError(f"{store.url} already holds an archive; point a home at it with its own config.toml")
         Signer.create(cfg.home / "keys")
@@ -190,6 +194,7 @@ class Archive:
                 PutItem(f"keys/tsa-{_cert_id(tsa.certificate_pem)}.pem", tsa.certificate_pem, FOREVER),
             ]
         )
+        store.close()
         return cfg
 
     @classmethod
@@ -256,12 +261,12 @@ class Archive:
             if self.ledger.appended:
                 self.checkpoint()
         finally:
-            if self._text is not None:
-                self._text.close()
-            self.index.close()
-            closer = getattr(self.store, "close", None)
-            if closer is not None:
-                closer()
+            try:
+                if self._text is not None:
+                    self._text.close()
+                self.index.close()
+            finally:
+                self.store.close()
 
     def __enter__(self) -> Self:
         return self

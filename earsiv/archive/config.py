@@ -9,7 +9,7 @@ the file so that other tools can drive the same home against other parts:
     EARSIV_TSA_URL     an RFC 3161 HTTP TSA; empty for the built-in local TSA
     EARSIV_ALLOW_UNENFORCED_LOCK=1
                        development only: run on an S3 bucket that fails the
-                       Object Lock self-test (logged loudly at every start)
+                       Object Lock self-test (logged loudly whenever the store is opened)
 
 Secrets never go into this file; they come from the environment.  ``init``
 records the store URL it was given (``EARSIV_STORE_URL`` at that moment) in the
@@ -46,6 +46,7 @@ class Config:
     checkpoint_interval: float = 5.0  # seconds between checkpoints while documents arrive
     max_document_bytes: int = 64 * 1024 * 1024
     allow_unenforced_lock: bool = False  # development only: skip the S3 Object Lock self-test
+    self_test_hours: float = 24.0  # `serve` re-runs the store's self-test this often; 0: only at start
 
     def __post_init__(self) -> None:
         scheme = urlparse(self.store_url).scheme
@@ -66,6 +67,8 @@ class Config:
             raise ConfigError(f"TSA URL {self.tsa_url!r} must be http(s)://, or empty for the built-in TSA")
         if not 1 <= self.retention_years <= 100:
             raise ConfigError(f"retention_years {self.retention_years} is out of range 1..100")
+        if not 0 <= self.self_test_hours <= 24 * 366:
+            raise ConfigError(f"self_test_hours {self.self_test_hours} is out of range 0..8784 (0: only when serve starts)")
 
     @property
     def store_scheme(self) -> str:
@@ -103,6 +106,8 @@ def write_default_config(home: Path, *, store_url: str | None = None, db_url: st
         f'url = "{store_url}"\n'
         "# development only: run on an S3 bucket that fails the Object Lock self-test\n"
         "allow_unenforced_lock = false\n"
+        "# `serve` self-tests an S3 bucket at start and then every this many hours (0: only at start)\n"
+        "self_test_hours = 24\n"
         "\n[index]\n"
         f'url = "{db_url}"\n'
         "\n[tsa]\n"
@@ -139,6 +144,7 @@ def load_config(home: Path, env: dict[str, str] | None = None) -> Config:
             retention_years=int(raw.get("retention", {}).get("years", 10)),
             checkpoint_interval=float(raw.get("checkpoints", {}).get("interval_seconds", 5.0)),
             allow_unenforced_lock=_flag(raw.get("store", {}).get("allow_unenforced_lock", False), "allow_unenforced_lock"),
+            self_test_hours=_number(raw.get("store", {}).get("self_test_hours", 24.0), "self_test_hours"),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"{path}: missing or malformed setting ({exc})") from exc
@@ -152,6 +158,12 @@ def load_config(home: Path, env: dict[str, str] | None = None) -> Config:
     if ENV_ALLOW_UNENFORCED in env:
         overrides["allow_unenforced_lock"] = _flag(env[ENV_ALLOW_UNENFORCED], ENV_ALLOW_UNENFORCED)
     return replace(cfg, **overrides) if overrides else cfg
+
+
+def _number(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"{name} must be a number, not {value!r}")
+    return float(value)
 
 
 def _flag(value: object, name: str) -> bool:

@@ -6,6 +6,7 @@
         ├── WriteOnceViolation         an overwrite or delete was refused (exit code 1)
         ├── RetentionError             a retention or legal-hold rule refuses the action (exit code 1)
         ├── StoreError                 the object store failed (operational, exit code 3)
+        │   └── LockNotEnforced            the S3 bucket does not enforce Object Lock: refused (exit code 3)
         ├── TSAError                   a time-stamp authority failed or refused (operational, exit code 3)
         ├── ConfigError                the home or its configuration is missing or wrong (exit code 2)
         ├── DocumentNotFound           no document with that digest is held, or none the asker may see (exit code 1)
@@ -32,6 +33,7 @@ __all__ = [
     "Conflict",
     "DocumentNotFound",
     "Forbidden",
+    "LockNotEnforced",
     "NotFound",
     "RetentionError",
     "StoreError",
@@ -83,6 +85,12 @@ class StoreError(ArchiveError):
 
     exit_code = 3
     code = "store-failure"
+
+
+class LockNotEnforced(StoreError):
+    """The bucket does not enforce Object Lock; the archive refuses to run on it (or to take documents)."""
+
+    code = "lock-not-enforced"
 
 
 class TSAError(ArchiveError):

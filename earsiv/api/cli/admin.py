@@ -100,12 +100,17 @@ def migrate_store_cmd(ctx, to: str, switch: bool, as_json: bool) -> None:
     try:
         arch.checkpoint()  # the newest documents are covered by a stamped checkpoint in the copy too
         url = destination_url(to)
-        dest = open_store(url, allow_unenforced_lock=arch.config.allow_unenforced_lock)
-        total = sum(1 for _ in arch.store.list(""))
-        with progress(total, "migrate", tty()) as bar:
-            report = migrate_store(arch, dest, bar.update)
+        # The destination is about to receive the archive: its bucket is self-tested first.
+        dest = open_store(url, allow_unenforced_lock=arch.config.allow_unenforced_lock, self_test=True)
+        try:
+            total = sum(1 for _ in arch.store.list(""))
+            with progress(total, "migrate", tty()) as bar:
+                report = migrate_store(arch, dest, bar.update)
+        finally:
+            dest.close()
     finally:
         arch.index.close()
+        arch.store.close()
     if report.ok and switch:
         switch_home(arch.home, url)
     if as_json:

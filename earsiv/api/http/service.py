@@ -8,8 +8,9 @@ lock: the store is write-once, the log guards its own state, and the index
 has its own transactions.
 
 Background work (a checkpoint every few seconds while documents arrive,
-signature inspection of newly archived documents, and full-text indexing)
-runs in one daemon thread.
+signature inspection of newly archived documents, full-text indexing, and the
+store's scheduled self-test) runs in one daemon thread.  The self-test also
+runs once at start, before anything is served (``stores.schedule``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from earsiv.archive.errors import VerificationError
 from earsiv.archive.evidence import write_evidence
 from earsiv.archive.ingest import IngestResult, Source
 from earsiv.archive.ingestqueue import IngestQueue
+from earsiv.archive.stores.schedule import SelfTestSchedule
 from earsiv.errors import EarsivError
 from earsiv.indexer.accessdb import HoldingRow
 from earsiv.indexer.query import SearchPage, SearchQuery
@@ -49,15 +51,17 @@ IDLE_SECONDS = 1.0
 
 
 class _Worker(threading.Thread):
-    def __init__(self, arch: Archive, interval: float, ingest: IngestQueue) -> None:
+    def __init__(self, arch: Archive, interval: float, ingest: IngestQueue, self_tests: SelfTestSchedule) -> None:
         super().__init__(name="earsiv-background", daemon=True)
         self.arch = arch
         self.interval = interval
         self.ingest = ingest
+        self.self_tests = self_tests
         self.stop = threading.Event()
 
     def run(self) -> None:
         while not self.stop.wait(self.interval):
+            self.self_tests.run_if_due()  # never raises: a failure refuses ingests, see ArchiveService.ingest
             # A TSA outage or a busy index must not kill the worker: the next
             # round tries again, and `status` shows what is pending.
             try:
@@ -85,24 +89,34 @@ class ArchiveService:
     def __init__(self, arch: Archive) -> None:
         self.archive = arch
         self._ingest = IngestQueue(arch)
-        self._worker = _Worker(arch, arch.config.checkpoint_interval, self._ingest)
+        self.self_tests = SelfTestSchedule(arch.store, arch.config.self_test_hours)
+        self._worker = _Worker(arch, arch.config.checkpoint_interval, self._ingest, self.self_tests)
 
     @classmethod
     def open(cls, home: Path) -> ArchiveService:
         return cls(Archive.open(home))
 
     def start(self) -> None:
+        """Self-test the store (a bucket that fails stops the start here), then start the background work."""
+        try:
+            self.self_tests.start()
+        except BaseException:
+            self._ingest.close()
+            self.archive.close()
+            raise
         self._worker.start()
 
     def close(self) -> None:
         self._worker.stop.set()
-        self._worker.join(timeout=30)
+        if self._worker.is_alive():
+            self._worker.join(timeout=30)
         self._ingest.close()  # what was accepted is finished first
         self.archive.close()
 
     # -- writing ---------------------------------------------------------
     def ingest(self, who: Principal, sources: Iterable[Source], tenant: str | None = None) -> list[IngestResult]:
         tenant = self.archive.access.ingest_tenant(who, tenant)
+        self.self_tests.check_writes()
         return self._ingest.ingest(sources, tenant)
 
     def legal_hold(self, who: Principal, digest: str, on: bool, reason: str, tenant: str | None) -> int:

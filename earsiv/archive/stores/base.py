@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-__all__ = ["ObjectRetention", "ObjectStore", "PutItem", "check_key"]
+__all__ = ["ObjectRetention", "ObjectStore", "PutItem", "SelfTestResult", "SelfTesting", "check_key"]
 
 UTC = dt.UTC
 
@@ -63,19 +63,26 @@ class ObjectStore(Protocol):
         """Prepare *item* for a later ``put_many``, possibly doing its slow part now.
 
         Lets ingest workers write bytes in parallel while one thread commits.
-        Nothing staged is visible; pass the result to ``put_many`` or ``discard``.
+        Pass the result to ``put_many`` or ``discard``.  Nothing staged counts
+        as stored before ``put_many`` returns; a store may write the bytes
+        early (S3 does, the local store keeps them in ``tmp/``), so a staged
+        and discarded item can remain as an orphan, harmless like any blob
+        without a leaf (FORMAT.md section 10).
         """
 
     def discard(self, item: PutItem) -> None:
         """Forget a staged item that will not be put."""
 
     def get(self, key: str, *, verify: Callable[[bytes], bool] | None = None) -> bytes:
-        """The object under *key* (FORMAT.md §8: on S3 the oldest real version of it).
+        """The bytes of the object under *key*.
 
-        *verify* lets a store with versions answer in one request: it may read the newest
-        version and return it when ``verify(data)`` holds, and must otherwise return the
-        oldest version.  Callers that can check content by its name (blobs, dictionaries,
-        tiles) pass it; a store with one version per key may ignore it.
+        *verify* says whether some bytes are what the caller expects (a blob
+        that decodes to its digest).  It is a hint that lets a store with
+        several versions of a key (S3) read the newest in one request when it
+        checks out; the store still returns the object's bytes, checked or not,
+        and the caller checks them again.  Without *verify* the store reads
+        exactly the object (the oldest version on S3), for keys nobody can
+        check by content (a log bundle another writer just appended).
         """
 
     def exists(self, key: str) -> bool: ...
@@ -91,6 +98,36 @@ class ObjectStore(Protocol):
 
     def delete(self, key: str) -> None:
         """Dispose of an object whose retention has ended and has no hold."""
+
+    def close(self) -> None:
+        """Release connections, threads and caches; the store is not used after this."""
+
+
+@dataclass(frozen=True, slots=True)
+class SelfTestResult:
+    """The outcome of one self-test of a store (what ``status`` shows)."""
+
+    at: dt.datetime
+    ok: bool
+    failures: tuple[str, ...] = ()
+    skipped: bool = False  # the operator allowed an unenforcing bucket: nothing was tested
+
+    def to_json(self) -> dict:
+        return {"at": self.at.isoformat(), "ok": self.ok, "failures": list(self.failures), "skipped": self.skipped}
+
+
+@runtime_checkable
+class SelfTesting(Protocol):
+    """A store that can check that the server really enforces write-once (S3 Object Lock).
+
+    ``self_test`` raises :class:`~earsiv.archive.errors.LockNotEnforced` when
+    the server does not enforce it (unless the operator allowed that), and
+    :class:`~earsiv.archive.errors.StoreError` when the test could not run.
+    """
+
+    last_self_test: SelfTestResult | None
+
+    def self_test(self) -> SelfTestResult: ...
 
 
 def check_key(key: str) -> None:

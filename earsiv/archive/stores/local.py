@@ -11,7 +11,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from earsiv.archive.errors import RetentionError, StoreError, WriteOnceViolation
@@ -167,8 +167,10 @@ class LocalStore:
                     p.unlink()
 
     # -- reading ---------------------------------------------------------
-    def get(self, key: str, *, verify=None) -> bytes:
-        path = self._path(key)  # one version per key: nothing for *verify* to choose between
+    def get(self, key: str, *, verify: Callable[[bytes], bool] | None = None) -> bytes:
+        # One file, one version: there is nothing for *verify* to choose
+        # between, and the caller checks the bytes anyway.
+        path = self._path(key)
         try:
             return path.read_bytes()
         except FileNotFoundError as exc:
@@ -237,6 +239,13 @@ class LocalStore:
         os.chmod(path, 0o644)
         os.unlink(path)
         _fsync_dir(path.parent)
+
+    def close(self) -> None:
+        """Drop the in-memory retention table; files and the journal need no closing."""
+        with self._lock:
+            self._retention = None
+            self._journal_size = 0
+        self._dirs.clear()
 
     # -- internals -------------------------------------------------------
     def _path(self, key: str) -> Path:

@@ -34,99 +34,67 @@ What keeps what, and why:
      :class:`WriteOnceViolation`).  The loser's version stays (it is locked
      too) and is never read.  Two racing writers therefore agree on one winner
      without any lock between them, which is what ``Log.append`` relies on.
-  3. Readers (``get``, ``exists``, ``list``, ``retention``) always resolve a
-     key to its oldest non-delete-marker version.  A later version someone
-     PUT with the owner's keys, or a delete marker, never changes what the
-     archive reads.
+  3. Readers never return a later version someone PUT with the owner's keys,
+     and a delete marker hides nothing.  An everyday read still costs one
+     request, because the store remembers which version is the object:
 
-* **Start-up self-test** (:meth:`S3Store.self_test`): some S3 implementations
-  accept the lock headers and do not enforce them (moto lets a COMPLIANCE
-  retention be shortened).  Before the archive runs on a bucket it checks that
-  Object Lock and versioning are on, and on a canary object ``canary/<uuid>``
-  locked for :data:`CANARY_LOCK` that a versioned delete and a retention
-  shortening are both refused.  The canary can then not be deleted for a day;
-  that is expected: a few bytes per start, and proof the test was real.
+     * ``get(key)`` (exact) GETs the version this process wrote or resolved
+       before (an LRU of :data:`MAX_CACHED_VERSIONS` keys); only a key it
+       has never seen is resolved by listing its versions first.
+     * ``get(key, verify=…)`` of a key whose version is not known GETs the
+       newest version in one request and returns it if the caller's check
+       accepts it (a blob that decodes to its digest: every genuine version
+       of a content-addressed key holds the same bytes).  Anything else (a
+       forged later version, damage) sends it to the exact read.
+     * ``exists(key)`` is one HEAD of the newest version (none for a key
+       whose version is known).
+     * A 404 is ambiguous: no such key, or a delete marker on top.  AWS and
+       MinIO flag the latter (``x-amz-delete-marker``), SeaweedFS does not,
+       so every 404 of a GET or HEAD is settled by the version listing.
 
-Every botocore exception is translated here, at the edge, into ``StoreError``,
-``WriteOnceViolation`` or ``RetentionError`` (``raise … from exc``).
+* **Self-test** (:meth:`S3Store.self_test`, the steps in ``s3selftest``): some
+  S3 implementations accept the lock headers and do not enforce them (moto lets
+  a COMPLIANCE retention be shortened).  The test checks that Object Lock and
+  versioning are on, and on a canary object ``canary/<uuid>`` locked for
+  :data:`CANARY_LOCK` that a versioned delete and a retention shortening are
+  both refused.  The canary can then not be deleted for a day, which is the
+  proof the test was real; so it runs where it matters (``earsiv init``, the
+  destination of ``migrate-store``, ``serve`` at start and on a schedule), not
+  at every open (``S3Store.open(url, self_test=False)``).
+
+Every botocore exception is translated at the edge (``s3api``) and leaves this
+module as ``StoreError``, ``WriteOnceViolation`` or ``RetentionError``
+(``raise … from exc``).
 """
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import hashlib
+import itertools
 import logging
-import os
-import re
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from urllib.parse import parse_qs, urlencode, urlparse
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 
-from earsiv.archive.errors import RetentionError, StoreError, WriteOnceViolation
-from earsiv.archive.stores.base import ObjectRetention, PutItem, check_key
+from earsiv.archive.errors import LockNotEnforced, RetentionError, StoreError, WriteOnceViolation
+from earsiv.archive.stores.base import ObjectRetention, PutItem, SelfTestResult, check_key
+from earsiv.archive.stores.s3api import COMPLIANCE, S3Api, S3Failure, S3Location, b64_sha256, checksum_problem
+from earsiv.archive.stores.s3selftest import CANARY_LOCK, BucketCalls, bucket_failures
 
-__all__ = ["CANARY_LOCK", "MIN_LOCK", "LockNotEnforced", "S3Location", "S3Store"]
+__all__ = ["CANARY_LOCK", "MAX_CACHED_VERSIONS", "MAX_STAGED", "MIN_LOCK", "LockNotEnforced", "S3Location", "S3Store"]
 
 log = logging.getLogger(__name__)
 
 UTC = dt.UTC
 MIN_LOCK = dt.timedelta(days=1)
-CANARY_LOCK = dt.timedelta(days=1)
-COMPLIANCE = "COMPLIANCE"
-DEFAULT_WORKERS = 16
-_SESSION = None  # made on first use, never at import
-_SESSION_LOCK = threading.Lock()
-_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-
-
-class LockNotEnforced(StoreError):
-    """The bucket does not enforce Object Lock; the archive refuses to run on it."""
-
-    code = "lock-not-enforced"
-
-
-@dataclass(frozen=True, slots=True)
-class S3Location:
-    """``s3://BUCKET?endpoint=http://127.0.0.1:8333&region=us-east-1`` (both query parts optional)."""
-
-    bucket: str
-    endpoint: str | None = None
-    region: str | None = None
-    workers: int = DEFAULT_WORKERS
-
-    def __post_init__(self) -> None:
-        if not _BUCKET_RE.match(self.bucket) or ".." in self.bucket:
-            raise ValueError(f"{self.bucket!r} is not a valid S3 bucket name")
-        if self.endpoint is not None and urlparse(self.endpoint).scheme not in ("http", "https"):
-            raise ValueError(f"S3 endpoint {self.endpoint!r} must be http(s)://host:port")
-        if not 1 <= self.workers <= 256:
-            raise ValueError(f"workers={self.workers} is out of range 1..256")
-
-    @classmethod
-    def parse(cls, url: str) -> S3Location:
-        parts = urlparse(url)
-        if parts.scheme != "s3" or not parts.netloc or parts.path not in ("", "/"):
-            raise ValueError(f"{url!r} is not s3://BUCKET[?endpoint=…&region=…]")
-        query = parse_qs(parts.query, strict_parsing=bool(parts.query))
-        unknown = set(query) - {"endpoint", "region", "workers"}
-        if unknown:
-            raise ValueError(f"{url!r}: unknown setting(s) {', '.join(sorted(unknown))}")
-        one = {k: v[-1] for k, v in query.items()}
-        return cls(parts.netloc, one.get("endpoint"), one.get("region"), int(one.get("workers", DEFAULT_WORKERS)))
-
-    @property
-    def url(self) -> str:
-        query = {k: v for k, v in (("endpoint", self.endpoint), ("region", self.region)) if v}
-        return f"s3://{self.bucket}" + (f"?{urlencode(query, safe=':/')}" if query else "")
-
-
-def _error_code(exc: Exception) -> str:
-    response = getattr(exc, "response", None) or {}
-    return str(response.get("Error", {}).get("Code") or response.get("ResponseMetadata", {}).get("HTTPStatusCode") or "")
+# Keys whose oldest version this process knows: 65,536 keys of ~60 bytes plus a
+# version id each, a few MiB at most, and enough for the working set of a log.
+MAX_CACHED_VERSIONS = 65_536
+# Staged PUTs remembered for put_many; an item staged and never put or discarded
+# (a caller that died half-way) is forgotten after this many newer ones.
+MAX_STAGED = 4_096
 
 
 def _ceil_second(t: dt.datetime) -> dt.datetime:
@@ -140,103 +108,99 @@ def _lock_until(until: dt.datetime, now: dt.datetime | None = None) -> dt.dateti
     return max(_ceil_second(until), floor.replace(microsecond=0))
 
 
-def _b64_sha256(data: bytes) -> tuple[str, str]:
-    digest = hashlib.sha256(data).digest()
-    return base64.b64encode(digest).decode("ascii"), digest.hex()
-
-
 _CONTENT_ADDRESSED = ("blobs/", "dicts/")
+_MISSING = ("NoSuchKey", "NoSuchVersion", "404")
+
+
+class _LRU:
+    """key -> oldest version id, at most *maxsize* keys, the least recently used dropped first.
+
+    Forgetting is always safe: a key not here is resolved by listing again.
+    """
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self._map: OrderedDict[str, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> str | None:
+        with self._lock:
+            vid = self._map.get(key)
+            if vid is not None:
+                self._map.move_to_end(key)
+            return vid
+
+    def put(self, key: str, vid: str) -> None:
+        with self._lock:
+            self._map[key] = vid
+            self._map.move_to_end(key)
+            while len(self._map) > self.maxsize:
+                self._map.popitem(last=False)
+
+    def pop(self, key: str) -> None:
+        with self._lock:
+            self._map.pop(key, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._map.clear()
+
+    def __len__(self) -> int:
+        return len(self._map)
 
 
 class S3Store:
-    """An S3 bucket with Object Lock, as an :class:`~earsiv.archive.stores.local.ObjectStore`."""
+    """An S3 bucket with Object Lock, as an :class:`~earsiv.archive.stores.base.ObjectStore`."""
 
-    def __init__(self, location: S3Location, *, client=None) -> None:
+    def __init__(self, location: S3Location, *, client=None, allow_unenforced_lock: bool = False) -> None:
         self.location = location
         self.bucket = location.bucket
         self.url = location.url
-        self._client = client if client is not None else self._make_client(location)
+        self.allow_unenforced_lock = allow_unenforced_lock
+        self.last_self_test: SelfTestResult | None = None
+        self._api = S3Api(location, client)
         self._conditional = True  # cleared if the server answers 501 to If-None-Match
-        self._oldest: dict[str, str] = {}  # key -> its oldest version id (immutable while retained)
+        # key -> its oldest version id: immutable while the object is retained.
+        self._oldest = _LRU(MAX_CACHED_VERSIONS)
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
-        self._staged: dict[str, object] = {}  # token -> Future of a PUT started by stage()
-        self._staged_n = 0
+        self._closed = False
+        self._staged: OrderedDict[str, Future] = OrderedDict()  # token -> PUT started by stage()
+        self._staged_ids = itertools.count(1)
         self._page_size: int | None = None  # listing page size; None = the server's (1000 on S3)
 
     @classmethod
-    def open(cls, url: str, *, allow_unenforced_lock: bool = False) -> S3Store:
-        """The store at *url*, after the bucket passed :meth:`self_test` (see module doc)."""
+    def open(cls, url: str, *, allow_unenforced_lock: bool = False, self_test: bool = True) -> S3Store:
+        """The store at *url*; with *self_test*, only after the bucket passed :meth:`self_test`.
+
+        Everyday commands open with ``self_test=False``: the test leaves a canary
+        locked for a day, so it runs at ``init``, for a ``migrate-store``
+        destination and in the service (at start and on a schedule).
+        """
         try:
-            store = cls(S3Location.parse(url))
+            store = cls(S3Location.parse(url), allow_unenforced_lock=allow_unenforced_lock)
         except ValueError as exc:
             raise StoreError(str(exc), name=url) from exc
-        if not allow_unenforced_lock:
-            store.self_test()
-            return store
-        banner = "!" * 78
-        log.warning(
-            "\n%s\n!!! --allow-unenforced-lock: the Object Lock self-test of %s is SKIPPED.\n"
-            "!!! Nothing guarantees that stored documents cannot be deleted or shortened.\n"
-            "!!! For development only; never use this with real documents.\n%s",
-            banner, store.url, banner,
-        )  # fmt: skip
+        if allow_unenforced_lock:
+            _warn_unenforced(store.url)
+        elif self_test:
+            try:
+                store.self_test()
+            except BaseException:
+                store.close()
+                raise
         return store
 
-    @staticmethod
-    def _make_client(location: S3Location):
-        import boto3
-        from botocore.config import Config as BotoConfig
+    @property
+    def client(self):
+        """The botocore S3 client.  For instrumentation (``client.meta.events``), not for calls."""
+        return self._api.client
 
-        global _SESSION
-        config = BotoConfig(
-            max_pool_connections=location.workers + 4,
-            retries={"max_attempts": 5, "mode": "standard"},
-            connect_timeout=10,
-            read_timeout=120,
-            # We send ChecksumSHA256 ourselves; no extra CRC32 per request.
-            request_checksum_calculation="when_required",
-            response_checksum_validation="when_supported",
-            s3={"addressing_style": "path"},
-        )
-        # The standard variables are read at every open (a session would cache
-        # the first ones it saw); without them boto3's usual chain applies.
-        keys = {}
-        if os.environ.get("AWS_ACCESS_KEY_ID") and os.environ.get("AWS_SECRET_ACCESS_KEY"):
-            keys = {
-                "aws_access_key_id": os.environ["AWS_ACCESS_KEY_ID"],
-                "aws_secret_access_key": os.environ["AWS_SECRET_ACCESS_KEY"],
-                "aws_session_token": os.environ.get("AWS_SESSION_TOKEN"),
-            }
-        try:
-            with _SESSION_LOCK:  # one session per process: it caches the parsed API models
-                if _SESSION is None:
-                    _SESSION = boto3.session.Session()
-                return _SESSION.client(
-                    "s3", endpoint_url=location.endpoint, region_name=location.region, config=config, **keys
-                )
-        except Exception as exc:  # botocore raises many unrelated types while configuring
-            raise StoreError(f"cannot make an S3 client for {location.url}: {exc}") from exc
+    def _call(self, operation: str, key: str | None = None, /, **kwargs) -> dict:
+        return self._api.call(operation, key, **kwargs)
 
-    # -- the edge: every call to the server goes through here ---------------
-    def _call(self, operation: str, key: str | None = None, /, **kwargs):
-        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
-
-        try:
-            return getattr(self._client, operation)(Bucket=self.bucket, **({"Key": key} if key is not None else {}), **kwargs)
-        except NoCredentialsError as exc:
-            raise StoreError(f"no S3 credentials for {self.url}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY") from exc
-        except ClientError as exc:
-            raise _S3Failure(operation, key, _error_code(exc), str(exc)) from exc
-        except BotoCoreError as exc:
-            raise StoreError(f"S3 {operation} of {key or self.bucket} at {self.url} failed: {exc}", name=key) from exc
-
-    def _fail(self, failure: _S3Failure) -> StoreError:
-        if failure.code in ("NoSuchBucket",):
-            return StoreError(f"bucket {self.bucket} does not exist at {self.url}; create it with Object Lock enabled")
-        if failure.code in ("AccessDenied", "403"):
-            return StoreError(f"S3 {failure.operation} was denied on {self.url}: {failure.message}", name=failure.key)
-        return StoreError(f"S3 {failure.operation} failed on {self.url}: {failure.message}", name=failure.key)
+    def _fail(self, failure: S3Failure) -> StoreError:
+        return self._api.fail(failure)
 
     # -- writing ---------------------------------------------------------------
     def stage(self, item: PutItem) -> PutItem:
@@ -251,10 +215,13 @@ class S3Store:
         if item.staged is not None:
             return item
         future = self._executor().submit(self._put_one, item)
+        token = f"s3put-{next(self._staged_ids)}"
         with self._lock:
-            self._staged_n += 1
-            token = f"s3put-{self._staged_n}"
             self._staged[token] = future
+            while len(self._staged) > MAX_STAGED:
+                # Never put nor discarded.  Forgetting it is safe: a later
+                # put_many of its token simply PUTs again ("already there").
+                self._staged.popitem(last=False)
         return PutItem(item.key, item.data, item.retain_until, token)
 
     def discard(self, item: PutItem) -> None:
@@ -272,6 +239,8 @@ class S3Store:
 
     def _executor(self) -> ThreadPoolExecutor:
         with self._lock:
+            if self._closed:
+                raise StoreError(f"the store {self.url} is closed", name=self.url)
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=self.location.workers, thread_name_prefix="s3put")
             return self._pool
@@ -302,7 +271,7 @@ class S3Store:
         raise StoreError(f"S3 kept answering 409 to a conditional PUT of {item.key}", name=item.key)
 
     def _put_once(self, item: PutItem) -> bool:
-        b64, hexdigest = _b64_sha256(item.data)
+        b64, hexdigest = b64_sha256(item.data)
         args = {
             "Body": item.data,
             # AWS wants the algorithm header on every PUT with a lock; the value is ours.
@@ -315,14 +284,14 @@ class S3Store:
         try:
             try:
                 resp = self._call("put_object", item.key, **args, **({"IfNoneMatch": "*"} if self._conditional else {}))
-            except _S3Failure as failure:
+            except S3Failure as failure:
                 if failure.code in ("NotImplemented", "501") and self._conditional:
                     log.warning("%s does not implement If-None-Match; write-once rests on the oldest-version rule", self.url)
                     self._conditional = False
                     resp = self._call("put_object", item.key, **args)
                 else:
                     raise
-        except _S3Failure as failure:
+        except S3Failure as failure:
             if failure.code in ("ConditionalRequestConflict", "409"):
                 raise _ConflictInFlight() from failure
             if failure.code in ("PreconditionFailed", "412"):
@@ -367,7 +336,7 @@ class S3Store:
         while True:
             try:
                 page = self._call("list_object_versions", None, **kwargs)
-            except _S3Failure as failure:
+            except S3Failure as failure:
                 raise self._fail(failure) from failure
             real.extend(v["VersionId"] for v in page.get("Versions", []) if v["Key"] == key)
             markers.extend(m["VersionId"] for m in page.get("DeleteMarkers", []) if m["Key"] == key)
@@ -377,14 +346,13 @@ class S3Store:
 
     def _resolve(self, key: str, *, cached: bool = True) -> str | None:
         if cached:
-            with self._lock:
-                if key in self._oldest:
-                    return self._oldest[key]
+            vid = self._oldest.get(key)
+            if vid is not None:
+                return vid
         real, _markers = self._versions(key)
         if not real:
             return None
-        with self._lock:
-            self._oldest[key] = real[-1]
+        self._oldest.put(key, real[-1])
         return real[-1]
 
     def _version_of(self, key: str) -> str:
@@ -394,29 +362,72 @@ class S3Store:
             raise StoreError(f"object {key} is missing from {self.url}", name=key)
         return vid
 
+    def _by_version(self, key: str, operation: str, **kwargs) -> tuple[str, dict]:
+        """*operation* on the object's version: (version id, response).
+
+        A cached version that is gone (disposed of by another process once its
+        retention ended) is forgotten and the key resolved once more.
+        """
+        for _attempt in range(2):
+            vid = self._version_of(key)
+            try:
+                return vid, self._call(operation, key, VersionId=vid, **kwargs)
+            except S3Failure as failure:
+                if failure.code not in _MISSING:
+                    raise self._fail(failure) from failure
+                self._oldest.pop(key)
+        raise StoreError(f"object {key} is missing from {self.url}", name=key)
+
     # -- reading ---------------------------------------------------------------
-    def get(self, key: str, *, verify=None) -> bytes:
-        vid = self._version_of(key)
+    def get(self, key: str, *, verify: Callable[[bytes], bool] | None = None) -> bytes:
+        """The object's bytes, checked against its SHA-256 (see the module doc for the requests)."""
+        check_key(key)
+        if verify is None or self._oldest.get(key) is not None:
+            return self._get_exact(key)  # by the known version: one GET, and never a later one
         try:
-            resp = self._call("get_object", key, VersionId=vid, ChecksumMode="ENABLED")
-            data = resp["Body"].read()
-        except _S3Failure as failure:
-            raise self._fail(failure) from failure
-        except StoreError:
-            raise
+            resp = self._call("get_object", key, ChecksumMode="ENABLED")
+        except S3Failure as failure:
+            if failure.code not in _MISSING:
+                raise self._fail(failure) from failure
+            return self._get_exact(key)  # no such key, or a delete marker on top
+        newest = resp.get("VersionId")
+        data = self._body(key, resp)
+        damage = checksum_problem(resp, data)
+        if damage is None and verify(data):
+            return data
+        # A later version over the object (forged over a delete marker) or
+        # damage: the object is the oldest version, whatever it holds.
+        if newest is not None and newest == self._resolve(key):
+            if damage is not None:
+                raise StoreError(f"object {key} (version {newest}) {damage}", name=key)
+            return data  # the object itself; the caller's check reports it
+        return self._get_exact(key)
+
+    def _get_exact(self, key: str) -> bytes:
+        vid, resp = self._by_version(key, "get_object", ChecksumMode="ENABLED")
+        data = self._body(key, resp)
+        damage = checksum_problem(resp, data)
+        if damage is not None:
+            raise StoreError(f"object {key} (version {vid}) {damage}", name=key)
+        return data
+
+    def _body(self, key: str, resp: dict) -> bytes:
+        try:
+            return resp["Body"].read()
         except Exception as exc:  # a broken stream (urllib3/botocore) while reading the body
             raise StoreError(f"cannot read object {key} from {self.url}: {exc}", name=key) from exc
-        b64, hexdigest = _b64_sha256(data)
-        want_b64 = resp.get("ChecksumSHA256")
-        want_hex = (resp.get("Metadata") or {}).get("sha256")
-        if want_b64 is None and want_hex is None:
-            raise StoreError(f"object {key} (version {vid}) has no SHA-256 checksum to check it against", name=key)
-        if (want_b64 is not None and want_b64 != b64) or (want_hex is not None and want_hex != hexdigest):
-            raise StoreError(f"object {key} (version {vid}) does not match its SHA-256 checksum: damaged", name=key)
-        return data
 
     def exists(self, key: str) -> bool:
         check_key(key)
+        if self._oldest.get(key) is not None:
+            return True
+        try:
+            self._call("head_object", key)
+            return True
+        except S3Failure as failure:
+            if failure.code not in _MISSING:
+                raise self._fail(failure) from failure
+        # No such key, or a delete marker on top of it (see the module doc).
         return self._resolve(key) is not None
 
     def size(self, key: str) -> int:
@@ -430,7 +441,7 @@ class S3Store:
         while True:
             try:
                 page = self._call("list_object_versions", None, **kwargs)
-            except _S3Failure as failure:
+            except S3Failure as failure:
                 raise self._fail(failure) from failure
             # S3 lists keys in UTF-8 byte order, which is code point order: sorted already.
             for v in page.get("Versions", []):
@@ -442,11 +453,7 @@ class S3Store:
             kwargs = {"Prefix": prefix, **paging, "KeyMarker": page.get("NextKeyMarker"), "VersionIdMarker": page.get("NextVersionIdMarker")}
 
     def _head(self, key: str) -> dict:
-        vid = self._version_of(key)
-        try:
-            return self._call("head_object", key, VersionId=vid)
-        except _S3Failure as failure:
-            raise self._fail(failure) from failure
+        return self._by_version(key, "head_object")[1]
 
     # -- retention -------------------------------------------------------------
     def retention(self, key: str) -> ObjectRetention:
@@ -472,13 +479,13 @@ class S3Store:
                 "put_object_retention", key, VersionId=self._version_of(key),
                 Retention={"Mode": COMPLIANCE, "RetainUntilDate": target},
             )  # fmt: skip
-        except _S3Failure as failure:
+        except S3Failure as failure:
             raise self._fail(failure) from failure
 
     def set_legal_hold(self, key: str, on: bool) -> None:
         try:
             self._call("put_object_legal_hold", key, VersionId=self._version_of(key), LegalHold={"Status": "ON" if on else "OFF"})
-        except _S3Failure as failure:
+        except S3Failure as failure:
             raise self._fail(failure) from failure
 
     def delete(self, key: str, *, now: dt.datetime | None = None) -> None:
@@ -495,42 +502,60 @@ class S3Store:
         for vid in [*reversed(real), *markers]:
             try:
                 self._call("delete_object", key, VersionId=vid)
-            except _S3Failure as failure:
+            except S3Failure as failure:
                 if failure.code in ("AccessDenied", "403"):
                     raise WriteOnceViolation(f"the server refuses to delete {key} version {vid}: still locked", name=key) from failure
                 raise self._fail(failure) from failure
         with self._lock:
             self._oldest.pop(key, None)
 
-    # -- start-up self-test ----------------------------------------------------
-    def self_test(self) -> None:
-        """Refuse a bucket that does not enforce Object Lock (see the module doc and s3selftest)."""
-        from earsiv.archive.stores.s3selftest import bucket_failures
+    # -- self-test and life cycle ----------------------------------------------
+    def self_test(self) -> SelfTestResult:
+        """Check that the bucket enforces write-once (steps in ``s3selftest``); remember the outcome.
 
-        failed = bucket_failures(self)
+        Raises :class:`LockNotEnforced` naming what failed, unless the store was
+        opened with ``allow_unenforced_lock`` (development only: nothing is
+        tested then, and the result says it was skipped).
+        """
+        now = dt.datetime.now(UTC)
+        if self.allow_unenforced_lock:
+            _warn_unenforced(self.url)
+            self.last_self_test = SelfTestResult(now, ok=False, skipped=True)
+            return self.last_self_test
+        try:
+            failed = bucket_failures(BucketCalls(self._api))
+        except StoreError as exc:
+            self.last_self_test = SelfTestResult(now, ok=False, failures=(f"the self-test could not run: {exc}",))
+            raise
+        self.last_self_test = SelfTestResult(now, ok=not failed, failures=tuple(failed))
         if failed:
             raise LockNotEnforced(
                 f"bucket {self.bucket} at {self.url} does not enforce write-once storage: "
                 + "; ".join(failed)
                 + ". The archive refuses to run on it (--allow-unenforced-lock exists for development only)."
             )
+        return self.last_self_test
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
+        """Wait for PUTs in flight, then let go of the thread pool, the caches and the connections."""
+        with self._lock:
+            self._closed = True
+            pool, self._pool = self._pool, None
+            self._staged.clear()
+        if pool is not None:
+            pool.shutdown(wait=True)
+        self._oldest.clear()
+        self._api.close()
 
 
-class _S3Failure(StoreError):
-    """A ClientError, reduced to what we decide on.
-
-    Methods turn it into a specific error before it leaves; being a StoreError
-    it is still one of ours should a path forget to.
-    """
-
-    def __init__(self, operation: str, key: str | None, code: str, message: str) -> None:
-        super().__init__(f"S3 {operation} failed: {message}", name=key)
-        self.operation, self.key, self.code, self.message = operation, key, code, message
+def _warn_unenforced(url: str) -> None:
+    banner = "!" * 78
+    log.warning(
+        "\n%s\n!!! --allow-unenforced-lock: the Object Lock self-test of %s is SKIPPED.\n"
+        "!!! Nothing guarantees that stored documents cannot be deleted or shortened.\n"
+        "!!! For development only; never use this with real documents.\n%s",
+        banner, url, banner,
+    )  # fmt: skip
 
 
 class _ConflictInFlight(Exception):

@@ -44,8 +44,11 @@ def s3_env(seaweed: SeaweedS3, monkeypatch: pytest.MonkeyPatch) -> SeaweedS3:
 
 
 @pytest.fixture
-def s3_store(s3_env: SeaweedS3, bucket: str) -> S3Store:
-    return S3Store.open(s3_env.store_url(bucket))
+def s3_store(s3_env: SeaweedS3, bucket: str) -> Iterator[S3Store]:
+    """A store on a fresh bucket, opened as an everyday command opens it (no self-test: test_self_test.py has it)."""
+    store = S3Store.open(s3_env.store_url(bucket), self_test=False)
+    yield store
+    store.close()
 
 
 @pytest.fixture

@@ -34,6 +34,7 @@ def test_an_embedded_archive_moves_to_s3_and_verifies_there(tmp_path, s3_env, bu
     url = s3_env.store_url(bucket)
     report = json.loads(run(home, env, "migrate-store", "--to", url, "--json").stdout)
     assert report["ok"] and report["copied"] == len(local_objects) and report["legal_holds"] == 1
+    assert canaries(attacker, bucket) == 1  # the destination was self-tested before anything was copied
     # Every object arrived, locked at least as long as at home, the hold with it.
     for key in local_objects:
         head = attacker.head_object(Bucket=bucket, Key=key)
@@ -46,6 +47,7 @@ def test_an_embedded_archive_moves_to_s3_and_verifies_there(tmp_path, s3_env, bu
     # Switch the home over; the archive works on S3 with its old history and evidence.
     run(home, env, "migrate-store", "--to", url, "--switch")
     assert url in (home / "config.toml").read_text()
+    tested = canaries(attacker, bucket)
     assert json.loads(run(home, env, "verify", "--all", "--json").stdout)["ok"]
     shown = json.loads(run(home, env, "show", digest, "--json").stdout)
     assert shown["legal_hold"] is True
@@ -57,6 +59,11 @@ def test_an_embedded_archive_moves_to_s3_and_verifies_there(tmp_path, s3_env, bu
     # And the index rebuilds from the S3 store alone.
     run(home, env, "reindex")
     assert json.loads(run(home, env, "status", "--json").stdout)["documents"] == len(DOCS)
+    assert canaries(attacker, bucket) == tested  # everyday commands on S3 leave no canary
+
+
+def canaries(attacker, bucket: str) -> int:
+    return len(attacker.list_object_versions(Bucket=bucket, Prefix="canary/").get("Versions", []))
 
 
 def test_a_bucket_holding_another_archive_is_refused(tmp_path, s3_env, bucket):
