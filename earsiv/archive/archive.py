@@ -153,6 +153,7 @@ class Archive:
         self.holdings = Holdings(self.ledger, self.store, self.index, self.dictionary_retention)
         self.access = AccessControl(self.ledger, self.index, self.search)
         self._text: TextSearch | None = None
+        self._tsa_certs: list[x509.Certificate] | None = None
         self._open_log()
 
     # -- life cycle --------------------------------------------------------
@@ -430,9 +431,14 @@ class Archive:
         return self.signer.public
 
     def tsa_certificates(self) -> list[x509.Certificate]:
+        """The TSA certificates kept in the store (listed once per process: a handful of small objects)."""
         from cryptography import x509
 
-        return [x509.load_pem_x509_certificate(self.store.get(key)) for key in self.store.list("keys/tsa-")]
+        if self._tsa_certs is None or self.checkpointer.certificates_added:
+            self.checkpointer.certificates_added = False
+            self._tsa_certs = [x509.load_pem_x509_certificate(self.store.get(key))
+                               for key in self.store.list("keys/tsa-")]
+        return list(self._tsa_certs)
 
 
 def _make_tsa(config: Config):

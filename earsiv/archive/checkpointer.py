@@ -61,6 +61,7 @@ class Checkpointer:
         self._status_file = status_file
         self._lock = threading.Lock()
         self.stamp_error: str | None = None  # this process's last TSA failure, None after a success
+        self.certificates_added = False  # a TSA certificate was stored since the archive last listed them
 
     # -- making ----------------------------------------------------------------
     def checkpoint(self, *, stamp: bool = True, now: dt.datetime | None = None) -> Checkpoint | None:
@@ -178,7 +179,8 @@ class Checkpointer:
         for pem in token_certificates(token):
             der = x509.load_pem_x509_certificate(pem).public_bytes(serialization.Encoding.DER)
             key = f"keys/tsa-{hashlib.sha256(der).hexdigest()}.pem"
-            self.store.put_many([PutItem(key, pem, FOREVER)])
+            if self.store.put_many([PutItem(key, pem, FOREVER)])[0]:
+                self.certificates_added = True
 
     # -- what status shows ---------------------------------------------------------
     def _stamp_failed(self, size: int, exc: TSAError) -> None:
