@@ -42,8 +42,11 @@ class Dialect(Protocol):
         """Insert *rows*, skipping those whose primary key is there already."""
 
     def insert_new(self, conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]],
-                   key: Sequence[sa.Column[Any]]) -> None:
-        """Insert rows the caller found missing; on a concurrent database, skip those another writer added since."""
+                   key: Sequence[sa.Column[Any]], returning: sa.Column[Any] | None = None) -> set[Any] | None:
+        """Insert rows the caller found missing; on a concurrent database, skip those another writer added since.
+
+        With *returning*, the values of that column of the rows this call inserted.
+        """
 
     def upsert(self, conn: sa.Connection, table: sa.Table, values: dict[str, Any], update: dict[str, Any]) -> None:
         """Insert *values*, or update the row with the same primary key with *update*."""
@@ -64,11 +67,12 @@ class SQLiteDialect:
             conn.execute(table.insert().prefix_with("OR IGNORE"), rows)
 
     def insert_new(self, conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]],
-                   key: Sequence[sa.Column[Any]]) -> None:
+                   key: Sequence[sa.Column[Any]], returning: sa.Column[Any] | None = None) -> set[Any] | None:
         # BEGIN IMMEDIATE holds the write lock since the caller's SELECT: nobody inserted
         # these rows in between, and a clash on another unique column must fail loudly.
         if rows:
             conn.execute(table.insert(), rows)
+        return None if returning is None else {row[returning.name] for row in rows}
 
     def upsert(self, conn: sa.Connection, table: sa.Table, values: dict[str, Any], update: dict[str, Any]) -> None:
         from sqlalchemy.dialects import sqlite
@@ -89,20 +93,26 @@ class PostgreSQLDialect:
     concurrent_writers = True
 
     def insert_ignore(self, conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
-        self.insert_new(conn, table, rows, list(table.primary_key.columns))
+        self.insert_new(conn, table, rows, list(table.primary_key.columns))  # type: ignore[arg-type]
 
     def insert_new(self, conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]],
-                   key: Sequence[sa.Column[Any]]) -> None:
+                   key: Sequence[sa.Column[Any]], returning: sa.Column[Any] | None = None) -> set[Any] | None:
         """Under READ COMMITTED another writer may insert the same keys after the caller's SELECT.
 
         ON CONFLICT DO NOTHING waits for that writer and then skips its rows instead of failing;
-        a clash on anything but *key* still fails.  No RETURNING: psycopg then sends the rows as
-        one pipelined executemany of a prepared statement.
+        a clash on anything but *key* still fails.  Without *returning*, psycopg sends the rows
+        as one pipelined executemany of a prepared statement.
         """
         from sqlalchemy.dialects import postgresql
 
-        if rows:
-            conn.execute(postgresql.insert(table).on_conflict_do_nothing(index_elements=list(key)), rows)
+        if not rows:
+            return None if returning is None else set()
+        stmt = postgresql.insert(table).on_conflict_do_nothing(index_elements=list(key))
+        if returning is None:
+            conn.execute(stmt, rows)
+            return None
+        result = conn.execute(stmt.returning(returning), rows)
+        return set(result.scalars())
 
     def upsert(self, conn: sa.Connection, table: sa.Table, values: dict[str, Any], update: dict[str, Any]) -> None:
         from sqlalchemy.dialects import postgresql

@@ -21,7 +21,7 @@ from earsiv.documents.metadata import SignatureReport
 from earsiv.indexer.accessdb import AccessIndex
 from earsiv.indexer.database import Database
 from earsiv.indexer.logcatalog import LogCatalog
-from earsiv.indexer.models import documents, index_meta, metadata
+from earsiv.indexer.models import documents, index_counts, index_meta, metadata
 from earsiv.indexer.query import (
     SearchPage,
     SearchQuery,
@@ -219,20 +219,15 @@ class Index:
         return out
 
     def stats(self) -> IndexStats:
-        d = documents.c
-        with self.db.snapshot("cannot compute index statistics") as conn:
-            count, original, stored = conn.execute(
-                sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(d.size), 0),
-                          sa.func.coalesce(sa.func.sum(d.stored_size), 0))
-            ).one()
-            by_kind = dict(conn.execute(sa.select(d.kind, sa.func.count()).group_by(d.kind)).all())
-            by_status = dict(
-                conn.execute(sa.select(d.signature_status, sa.func.count()).group_by(d.signature_status)).all()
-            )
+        """Totals from the running counts (a few rows, whatever the number of documents)."""
+        with self.db.read("cannot compute index statistics") as conn:
+            counts = {k: int(v) for k, v in conn.execute(sa.select(index_counts.c.key, index_counts.c.value))}
+        by_kind = {k[5:]: v for k, v in counts.items() if k.startswith("kind/") and v}
+        by_status = {k[10:]: v for k, v in counts.items() if k.startswith("signature/") and v}
         return IndexStats(
-            documents=count,
-            bytes_original=int(original),
-            bytes_stored=int(stored),
+            documents=counts.get("documents", 0),
+            bytes_original=counts.get("bytes_original", 0),
+            bytes_stored=counts.get("bytes_stored", 0),
             pending_signatures=by_status.get("pending", 0),
             by_kind=dict(sorted(by_kind.items())),
             by_signature_status=dict(sorted(by_status.items())),
@@ -250,7 +245,10 @@ class Index:
         with self.db.snapshot("cannot dump the index") as conn:
             for table in sorted(metadata.sorted_tables, key=lambda t: t.name):
                 key = [c.name for c in table.primary_key.columns]
-                rows = [dict(row) for row in conn.execute(sa.select(table)).mappings()]
+                stmt = sa.select(table)
+                if table is index_counts:  # a total that went back to 0 is no fact
+                    stmt = stmt.where(index_counts.c.value != 0)
+                rows = [dict(row) for row in conn.execute(stmt).mappings()]
                 rows.sort(key=lambda row: tuple(row[k] for k in key))
                 out.extend({"table": table.name, **{k: json_safe(v) for k, v in row.items()}} for row in rows)
         return out

@@ -26,6 +26,7 @@ from earsiv.indexer.models import (
     documents,
     grants,
     holdings,
+    index_counts,
     index_meta,
     log_bundles,
     log_checkpoints,
@@ -82,16 +83,41 @@ class IndexWriter:
             parties.extend(party_values(rec))
             refs.extend(ref_values(rec))
         d = self.dialect
-        d.insert_new(self.conn, documents, [document_values(rec) for rec in new], [documents.c.digest])
+        inserted = d.insert_new(self.conn, documents, [document_values(rec) for rec in new], [documents.c.digest],
+                                returning=documents.c.digest)
         d.insert_new(self.conn, document_parties, parties, list(document_parties.primary_key.columns))
         d.insert_new(self.conn, document_refs, refs, list(document_refs.primary_key.columns))
         first = [holding_values(rec) for rec in new if rec.first_holding]
         d.insert_new(self.conn, holdings, first, list(holdings.primary_key.columns))
+        # Another writer may have inserted some of these meanwhile (PostgreSQL skipped them):
+        # only what this transaction inserted counts.
+        new = [rec for rec in new if rec.digest in (inserted or ())]
+        deltas: dict[str, int] = {"documents": len(new), "bytes_original": sum(r.size for r in new),
+                                  "bytes_stored": sum(r.stored_size for r in new)}
+        for rec in new:
+            status = rec.signature.status if rec.signature else "pending"
+            for key in (f"kind/{rec.metadata.kind}", f"signature/{status}"):
+                deltas[key] = deltas.get(key, 0) + 1
+        self._count(deltas)
         return len(new)
+
+    def _count(self, deltas: dict[str, int]) -> None:
+        """Add *deltas* to the running totals (one row per key; an atomic increment on both databases)."""
+        for key in sorted(deltas):  # one order for every writer: no deadlock
+            if deltas[key]:
+                self.dialect.upsert(self.conn, index_counts, {"key": meta_key(key), "value": deltas[key]},
+                                    {"value": index_counts.c.value + deltas[key]})
 
     def set_signatures(self, items: Sequence[tuple[str, SignatureReport]]) -> None:
         if not items:
             return
+        wanted = sorted({digest for digest, _report in items})
+        before: dict[str, int] = {}
+        for i in range(0, len(wanted), _IN_CHUNK):
+            stmt = (sa.select(documents.c.signature_status, sa.func.count())
+                    .where(documents.c.digest.in_(wanted[i : i + _IN_CHUNK])).group_by(documents.c.signature_status))
+            for status, n in self.conn.execute(stmt):
+                before[status] = before.get(status, 0) + n
         values = [{"b_digest": digest, **signature_values(report)} for digest, report in items]
         stmt = (
             documents.update()
@@ -102,6 +128,11 @@ class IndexWriter:
         if self.conn.dialect.supports_sane_multi_rowcount and result.rowcount != len(items):
             raise IndexFailure(f"signature report: {len(items) - result.rowcount} of {len(items)} digests "
                                "are not in the index; nothing recorded")
+        deltas = {f"signature/{status}": -n for status, n in before.items()}
+        for report in dict(items).values():
+            key = f"signature/{report.status if report else 'pending'}"
+            deltas[key] = deltas.get(key, 0) + 1
+        self._count(deltas)
 
     # -- holdings -------------------------------------------------------------
     def add_holdings(self, rows: Sequence[HoldingRow]) -> None:

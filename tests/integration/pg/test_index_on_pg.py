@@ -107,7 +107,7 @@ def test_create_all_and_migration_give_the_same_postgresql_schema(pg_cluster: Po
 
         migrated, created = schema(pg_url), schema(other)
         assert set(migrated) == {"documents", "document_parties", "document_refs", "index_meta", "holdings", "principals",
-                                 "principal_tenants", "tokens", "grants", "access_events", "log_bundles", "log_checkpoints"}
+                                 "principal_tenants", "tokens", "grants", "access_events", "log_bundles", "log_checkpoints", "index_counts"}
         assert migrated == created
     finally:
         pg_cluster.drop_database("create_all_schema")
@@ -192,7 +192,8 @@ def test_dump_is_equal_whatever_the_order_records_arrive_in(index_url: str) -> N
         a.add(shuffled[i : i + 7])
     a.set_signature(digest_of(4), SignatureReport(status="valid"))
     assert a.dump() == live
-    assert {d["table"] for d in live} == {"documents", "document_parties", "document_refs", "holdings", "index_meta"}
+    assert {d["table"] for d in live} == {"documents", "document_parties", "document_refs", "holdings", "index_meta",
+                                                 "index_counts"}
     a.set_legal_hold(digest_of(7), True)  # one fact differs -> dumps differ
     assert a.dump() != live
     a.close()

@@ -465,8 +465,13 @@ def test_dump_is_equal_whatever_the_order_records_arrive_in(tmp_path: Path) -> N
     b.set_signature(digest_of(4), SignatureReport(status="valid"))
     dump_a, dump_b = a.dump(), b.dump()
     assert dump_a == dump_b
-    assert {d["table"] for d in dump_a} == {"documents", "document_parties", "document_refs", "holdings", "index_meta"}
+    assert {d["table"] for d in dump_a} == {"documents", "document_parties", "document_refs", "holdings", "index_meta",
+                                               "index_counts"}
     assert json.dumps(dump_a)  # JSON-safe
+    # The running totals are what a scan of the rows would say.
+    st = a.stats()
+    assert (st.documents, st.pending_signatures, st.by_signature_status) == (60, 59, {"pending": 59, "valid": 1})
+    assert st.bytes_original == sum(r.size for r in records) and sum(st.by_kind.values()) == 60
     b.set_legal_hold(digest_of(7), True)  # one fact differs -> dumps differ
     assert a.dump() != b.dump()
     a.close()

@@ -1,4 +1,4 @@
-"""Where the log's objects are: bundles and checkpoints; a blob's alternative key.
+"""Where the log's objects are: bundles and checkpoints; a blob's alternative key; running totals.
 
 Revision ID: 0003
 Revises: 0002
@@ -37,9 +37,25 @@ def upgrade() -> None:
     op.create_index("ix_log_checkpoints_state_size", "log_checkpoints", ["state", "size"])
     with op.batch_alter_table("documents") as batch:
         batch.add_column(sa.Column("blob_alt", sa.String(length=16), nullable=True))
+    op.create_table(
+        "index_counts",
+        sa.Column("key", sa.String(length=200), nullable=False),
+        sa.Column("value", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("key", name="pk_index_counts"),
+    )
+    # The totals of the documents already there.
+    op.execute("INSERT INTO index_counts (key, value) SELECT 'documents', count(*) FROM documents HAVING count(*) > 0")
+    op.execute("INSERT INTO index_counts (key, value) SELECT 'bytes_original', sum(size) FROM documents "
+               "HAVING count(*) > 0")
+    op.execute("INSERT INTO index_counts (key, value) SELECT 'bytes_stored', sum(stored_size) FROM documents "
+               "HAVING count(*) > 0")
+    op.execute("INSERT INTO index_counts (key, value) SELECT 'kind/' || kind, count(*) FROM documents GROUP BY kind")
+    op.execute("INSERT INTO index_counts (key, value) SELECT 'signature/' || signature_status, count(*) "
+               "FROM documents GROUP BY signature_status")
 
 
 def downgrade() -> None:
+    op.drop_table("index_counts")
     with op.batch_alter_table("documents") as batch:
         batch.drop_column("blob_alt")
     op.drop_index("ix_log_checkpoints_state_size", table_name="log_checkpoints")
