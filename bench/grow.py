@@ -573,7 +573,7 @@ def measure(b: Bench, key: str) -> None:
               mininterval=1 if sys.stderr.isatty() else 60) as bar:
         for _round in range(b.args.reps):
             for op in OPS:
-                bar.set_postfix_str(op.name)
+                bar.set_postfix_str(op.name, refresh=False)
                 rec = measure_once(ctx, op)
                 stage["ops"][op.name]["runs"].append(rec)
                 stage["ops"][op.name].update(summarise(stage["ops"][op.name]["runs"]))
@@ -595,7 +595,10 @@ def stage_run(b: Bench, target: int) -> None:
         st["grown"] = True
         b.save_results()
         b.save_state()
-        b.say(f"stage {target:,}: grown in {time.perf_counter() - t0:.0f} s: {res['growth']}")
+        g = res["growth"]
+        b.say(f"stage {target:,}: {g['stored']:,} documents stored in {g['ingest_seconds']:.0f} s ({g['docs_per_s']} "
+              f"docs/s; {g['duplicates_redone']:,} redone after an interrupt), signatures and full text caught up in "
+              f"{g['catch_up_seconds']:.0f} s; {time.perf_counter() - t0:.0f} s in all")
     if b.state["fixtures"] is None:
         b.state["fixtures"] = fixtures(b)
         b.save_state()
