@@ -549,7 +549,12 @@ def measure_once(ctx: Ctx, op: Op) -> dict:
     except (RuntimeError, httpx.HTTPError, subprocess.TimeoutExpired) as exc:
         return {"error": str(exc)[-500:], "load": round(load, 2)}
     rec = {"wall": round(t.wall, 4), "cpu": round(t.cpu, 4), "load": round(load, 2), **extra}
-    problem = f"exit {t.rc}: {(t.err or t.out).strip()[-500:]}" if t.rc != 0 else (op.check(ctx, t) if op.check else None)
+    problem = f"exit {t.rc}: {(t.err or t.out).strip()[-500:]}" if t.rc != 0 else None
+    if problem is None and op.check:
+        try:
+            problem = op.check(ctx, t)
+        except (ValueError, KeyError, TypeError) as exc:  # output not in the shape the check reads
+            problem = f"unexpected output ({exc}): {t.out.strip()[-300:]!r}"
     if problem:
         rec["error"] = problem
     return rec
