@@ -44,6 +44,7 @@ __all__ = [
     "CORPUS",
     "MAX_TEMPLATE_BYTES",
     "MIN_TEMPLATE_BYTES",
+    "Stream",
     "SynthDoc",
     "Template",
     "find_templates",
@@ -410,18 +411,10 @@ class _Issuer:
     year: int | None = None
 
 
-def generate(
-    n: int,
-    *,
-    issuers: int = 6,
-    seed: int = 1,
-    corpus: Path = CORPUS,
-    templates: list[Template] | None = None,
-) -> Iterator[SynthDoc]:
-    """*n* documents from *issuers* per-issuer streams, interleaved, deterministic in *seed*."""
-    if n < 0 or issuers < 1:
-        raise ValueError("need n >= 0 and at least one issuer")
-    rng = random.Random(seed)
+def _streams(
+    rng: random.Random, issuers: int, corpus: Path, templates: list[Template] | None
+) -> tuple[list[_Issuer], list[float]]:
+    """The issuers (template, VKN, name, series, clientele) and their shares of the documents."""
     if templates is None:
         paths = find_templates(corpus)
         if not paths:
@@ -454,47 +447,151 @@ def generate(
             )
         )
     share = [rng.uniform(0.5, 1.5) for _ in streams]
+    return streams, share
+
+
+def _next_id(s: _Issuer, day: dt.date) -> str:
+    """The issuer's next invoice number on *day* (müteselsil: a new year starts a new sequence)."""
+    if s.year != day.year:
+        if s.year is not None:
+            s.next_seq = 1
+        s.year = day.year
+    doc_id = f"{s.series}{day.year:04d}{s.next_seq:09d}"
+    s.next_seq += 1
+    return doc_id
+
+
+def _make(
+    rng: random.Random, k: int, i: int, s: _Issuer, day: dt.date, doc_id: str
+) -> SynthDoc:
+    ettn = s.template.ettn_as_written(
+        str(uuid.UUID(int=rng.getrandbits(128), version=4))
+    )
+    cust_vkn, cust_name = rng.choices(s.customers, weights=s.weights)[0]
+    when = f"{rng.randrange(8, 19):02d}:{rng.randrange(60):02d}:{rng.randrange(60):02d}"
+    factor = Decimal(str(round(rng.lognormvariate(0, 0.8), 4))) or Decimal("0.01")
+    data = s.template.render(
+        rng,
+        doc_id=doc_id,
+        ettn=ettn,
+        issue_date=day,
+        issue_time=when,
+        supplier_id=s.vkn,
+        supplier_name=s.name,
+        customer_id=cust_vkn,
+        customer_name=cust_name,
+        factor=factor,
+    )
+    return SynthDoc(
+        f"{k:07d}-{doc_id}.xml",
+        data,
+        i,
+        s.template.path.name,
+        doc_id,
+        ettn,
+        day,
+        s.vkn,
+        s.name,
+        cust_vkn,
+        cust_name,
+    )
+
+
+def generate(
+    n: int,
+    *,
+    issuers: int = 6,
+    seed: int = 1,
+    corpus: Path = CORPUS,
+    templates: list[Template] | None = None,
+) -> Iterator[SynthDoc]:
+    """*n* documents from *issuers* per-issuer streams, interleaved, deterministic in *seed*."""
+    if n < 0 or issuers < 1:
+        raise ValueError("need n >= 0 and at least one issuer")
+    rng = random.Random(seed)
+    streams, share = _streams(rng, issuers, corpus, templates)
     for k in range(n):
         day = FIRST_DAY + dt.timedelta(days=SPAN_DAYS * k // max(n, 1))
         i = rng.choices(range(issuers), weights=share)[0]
         s = streams[i]
-        if s.year != day.year:
-            if s.year is not None:
-                s.next_seq = 1  # müteselsil: a new year starts a new sequence
-            s.year = day.year
-        doc_id = f"{s.series}{day.year:04d}{s.next_seq:09d}"
-        s.next_seq += 1
-        ettn = s.template.ettn_as_written(
-            str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        yield _make(rng, k, i, s, day, _next_id(s, day))
+
+
+class Stream:
+    """An endless archive's worth of documents: document *k* is the same whenever it is asked for.
+
+    ``generate`` spreads a fixed number of documents over six months from one
+    random generator, so its k-th document depends on every one before it and
+    on how many are asked for.  A benchmark that grows one archive over hours,
+    in chunks and across restarts, needs the k-th document without rendering
+    the k before it: here the issuers come from *seed* as in ``generate``, and
+    document *k* from its own generator seeded with (seed, k).  Only the
+    issuers' invoice sequences carry over from one document to the next; they
+    are found again by replaying which issuer each earlier document had (a
+    few microseconds per document, nothing rendered).
+
+    Dates advance with the position, *per_day* documents a day from *first_day*
+    (default: 300 a day from 2016-01-01, so a million documents end in 2025),
+    so a later document never falls into an earlier period: a query about the
+    first documents' period finds the same documents however far the archive
+    has grown.
+    """
+
+    def __init__(
+        self,
+        *,
+        issuers: int = 6,
+        seed: int = 1,
+        corpus: Path = CORPUS,
+        first_day: dt.date = dt.date(2016, 1, 1),
+        per_day: int = 300,
+    ) -> None:
+        if issuers < 1 or per_day < 1:
+            raise ValueError("need at least one issuer and one document a day")
+        self.issuers, self.seed, self.corpus = issuers, seed, corpus
+        self.first_day, self.per_day = first_day, per_day
+        self._streams, self._share = _streams(
+            random.Random(seed), issuers, corpus, None
         )
-        cust_vkn, cust_name = rng.choices(s.customers, weights=s.weights)[0]
-        when = f"{rng.randrange(8, 19):02d}:{rng.randrange(60):02d}:{rng.randrange(60):02d}"
-        factor = Decimal(str(round(rng.lognormvariate(0, 0.8), 4))) or Decimal("0.01")
-        data = s.template.render(
-            rng,
-            doc_id=doc_id,
-            ettn=ettn,
-            issue_date=day,
-            issue_time=when,
-            supplier_id=s.vkn,
-            supplier_name=s.name,
-            customer_id=cust_vkn,
-            customer_name=cust_name,
-            factor=factor,
-        )
-        yield SynthDoc(
-            f"{k:07d}-{doc_id}.xml",
-            data,
-            i,
-            s.template.path.name,
-            doc_id,
-            ettn,
-            day,
-            s.vkn,
-            s.name,
-            cust_vkn,
-            cust_name,
-        )
+        self._first = [(s.next_seq, s.year) for s in self._streams]
+        self._pos = 0  # the sequences are those after document _pos - 1
+
+    @property
+    def supplier_vkns(self) -> list[str]:
+        return [s.vkn for s in self._streams]
+
+    def _reset(self) -> None:
+        for s, (seq, year) in zip(self._streams, self._first, strict=True):
+            s.next_seq, s.year = seq, year
+        self._pos = 0
+
+    def day(self, k: int) -> dt.date:
+        return self.first_day + dt.timedelta(days=k // self.per_day)
+
+    def _rng(self, k: int) -> random.Random:
+        return random.Random(f"earsiv-synth-stream/{self.seed}/{k}")
+
+    def _issuer(self, rng: random.Random) -> int:
+        return rng.choices(range(self.issuers), weights=self._share)[0]
+
+    def docs(self, start: int, count: int) -> Iterator[SynthDoc]:
+        """Documents *start* .. *start* + *count* - 1."""
+        if start < 0 or count < 0:
+            raise ValueError("need start >= 0 and count >= 0")
+        if start < self._pos:
+            self._reset()
+        while self._pos < start:  # replay the sequences, render nothing
+            day = self.day(self._pos)
+            _next_id(self._streams[self._issuer(self._rng(self._pos))], day)
+            self._pos += 1
+        for k in range(start, start + count):
+            rng = self._rng(k)
+            i = self._issuer(rng)
+            s = self._streams[i]
+            day = self.day(k)
+            doc = _make(rng, k, i, s, day, _next_id(s, day))
+            self._pos = k + 1
+            yield doc
 
 
 def write(
