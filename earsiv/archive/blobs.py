@@ -11,13 +11,14 @@ decodable given its dictionary: ``zstd -d -D DICT < BLOB``.
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
 import zstandard
 
-from earsiv.archive.errors import StoreError, VerificationError
+from earsiv.archive.errors import StoreError, VerificationError, WriteOnceViolation
 
 __all__ = [
     "LEVEL",
@@ -30,6 +31,8 @@ __all__ = [
     "encode",
     "frame_alt",
 ]
+
+log = logging.getLogger("earsiv.blobs")
 
 LEVEL = 3
 # A document whose dictionary-compressed frame is larger than this share of its
@@ -124,6 +127,7 @@ class DictionaryBook:
         self._cache: OrderedDict[str, tuple[bytes, zstandard.ZstdCompressionDict]] = OrderedDict()
         self._lock = threading.Lock()
         self._seeding: dict[str, threading.Lock] = {}
+        self._unusable: set[str] = set()  # dictionaries found damaged or missing: never compressed with
 
     def known(self, issuer: str, dict_digest: str) -> None:
         with self._lock:
@@ -183,12 +187,24 @@ class DictionaryBook:
             return self._seed(data, digest, issuer, current, until)
 
     def _current(self, issuer: str) -> str | None:
+        """The issuer's dictionary, if it can be read: a damaged one is dropped, and the issuer seeds anew."""
         with self._lock:
             current = self._issuers.get(issuer)
         if current is None and self._resolve is not None:
             current = self._resolve(issuer)
             if current is not None:
                 self.known(issuer, current)
+        if current is not None and current in self._unusable:
+            return None
+        if current is not None:
+            try:
+                self._get(current)
+            except (StoreError, VerificationError) as exc:
+                log.warning("dictionary %s of %s cannot be read (%s): documents of this issuer seed a new one",
+                            current, issuer, exc)
+                with self._lock:
+                    self._unusable.add(current)
+                return None
         return current
 
     def _with(self, dict_digest: str, data: bytes) -> bytes:
@@ -212,7 +228,12 @@ class DictionaryBook:
         new_digest = hashlib.sha256(raw).hexdigest()
         dict_frame = plain if raw is data else encode(raw)
         if self._store is not None:
-            self._store(new_digest, dict_frame, until)
+            try:
+                self._store(new_digest, dict_frame, until)
+            except (StoreError, WriteOnceViolation) as exc:
+                # Its key holds a damaged object: this document seeds nothing, and is kept as it is.
+                log.warning("dictionary %s cannot be stored (%s): %s is kept without seeding", new_digest, exc, digest)
+                return EncodedBlob(digest, frame, used)
         self._remember(new_digest, raw)
         self.known(issuer, new_digest)
         return EncodedBlob(digest, frame, used, (new_digest, dict_frame))

@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import importlib.util
 import random
 import re
-import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -36,22 +34,13 @@ from earsiv.documents.identifiers import (
 from earsiv.documents.parse import parse_document
 from earsiv.documents.signature import inspect_signature
 from earsiv.documents.xmlsafe import parse_xml
+from tests.helpers.streams import bench_synth
 
 ROOT = Path(__file__).resolve().parents[3]
 CORPUS = ROOT.parent / "shared" / "corpus"
 
 
-def _load_synth():
-    spec = importlib.util.spec_from_file_location(
-        "bench_synth", ROOT / "bench" / "synth.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-synth = _load_synth()
+synth = bench_synth()
 EMBEDDED = re.compile(
     rb"<(?:[\w.-]+:)?(EmbeddedDocumentBinaryObject|X509Certificate)\b[^>]*>([^<]*)<"
 )

@@ -1,0 +1,51 @@
+"""Killed at every fault point of the append, checkpoint, stamp and dictionary paths: the archive recovers.
+
+Each case runs ``earsiv ingest`` of realistic per-issuer streams with ``EARSIV_FAULT`` set, so
+the process is SIGKILLed at that point (the state a power cut there leaves), then opens the
+archive again and checks it (``check_recovered``): what was acknowledged is there, the same
+files are taken again, one leaf per document, ``verify --all`` passes, ``reindex`` equals.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from earsiv.archive.faults import POINTS
+from tests.conftest import Cli
+from tests.crash.conftest import acknowledged, check_recovered
+
+# (point, which time it is reached): the first group, and the second group of the ingest.
+CASES = [
+    ("ingest.after-stage", 1),
+    ("ingest.after-stage", 70),
+    ("dictionary.after-put", 1),
+    ("dictionary.after-put", 2),
+    ("ledger.after-blobs", 1),
+    ("ledger.after-blobs", 2),
+    ("ledger.after-bundle", 1),
+    ("ledger.after-bundle", 2),
+    ("ledger.after-mirror", 1),
+    ("ledger.after-mirror", 2),
+    ("checkpoint.after-tiles", 1),
+    ("checkpoint.after-body", 1),
+    ("checkpoint.after-signature", 1),
+    ("checkpoint.after-token", 1),
+]
+
+
+def test_every_point_of_these_paths_is_crashed_at():
+    owned = {p for p in POINTS if p.split(".")[0] in ("ingest", "ledger", "checkpoint", "dictionary")}
+    assert owned == {point for point, _n in CASES}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point,nth", CASES, ids=[f"{p}#{n}" for p, n in CASES])
+def test_a_crash_at_this_point_leaves_an_archive_that_recovers(point, nth, folders, home, capsys):
+    cli = Cli(home)
+    crashed = cli.run("ingest", "--json", str(folders.a), check=None, env={"EARSIV_FAULT": f"{point}#{nth}"})
+    assert crashed.returncode == -9, crashed.stderr.decode()[-2000:]
+    assert f"SIGKILL at {point}".encode() in crashed.stderr
+    acked = acknowledged(crashed.stdout)
+    check_recovered(cli, home, acked, folders.a, folders.b)
+    with capsys.disabled():
+        print(f" [{point}#{nth}: killed, {len(acked)} acknowledged before, all recovered]", end="")
