@@ -31,6 +31,7 @@ from earsiv.archive import blobs
 from earsiv.archive.errors import ArchiveError, DocumentNotFound, StoreError, VerificationError
 from earsiv.archive.log import merkle
 from earsiv.archive.log.log import Checkpoint, decode_entry
+from earsiv.archive.stores.base import RetentionRecords
 from earsiv.archive.tsa.verify import verify_token
 
 if TYPE_CHECKING:
@@ -182,7 +183,41 @@ def _audit(arch: Archive, progress=None) -> tuple[int, list[Finding]]:
             seen.add(e["digest"])
             if progress:
                 progress(1)
+    if isinstance(arch.store, RetentionRecords):
+        findings.extend(_audit_retention_records(arch, arch.store, sorted(seen)))
     return len(seen), findings
+
+
+def _audit_retention_records(arch: Archive, store: RetentionRecords, digests: list[str]) -> list[Finding]:
+    """Unreadable retention records, and blobs kept shorter (or not held) where the log says otherwise.
+
+    The holdings come from the index, which mirrors the log's leaves.  A crash between
+    the store's change and its leaf may leave the store keeping longer or holding where
+    the log does not; that is no loss and no finding.
+    """
+    out = [Finding(exc.name or "retention records", f"{exc.detail}; skipped, so the facts it held are missing "
+                   "from the store's records (they are in the log's leaves)") for exc in store.damage()]
+    for i in range(0, len(digests), 5000):
+        chunk = digests[i : i + 5000]
+        held = arch.index.access.holdings_of(chunk)
+        for d in chunk:
+            holdings = held.get(d)
+            if not holdings:
+                continue  # reported above as missing from the index
+            until = max(h.retain_until for h in holdings)
+            try:
+                kept = arch.store.retention(blobs.blob_key(d))
+            except StoreError as exc:
+                out.append(Finding(d, f"blob has no retention in the store ({exc.detail}); the log keeps it until "
+                                      f"{until.isoformat()}"))
+                continue
+            if kept.retain_until < until:
+                out.append(Finding(d, f"the store keeps the blob until {kept.retain_until.isoformat()}, "
+                                      f"the log until {until.isoformat()}"))
+            if not kept.legal_hold and any(h.legal_hold for h in holdings):
+                out.append(Finding(d, "the log holds the document under a legal hold, the store does not: "
+                                      "put the hold on again (`earsiv legal-hold DIGEST on`)"))
+    return out
 
 
 def _verify_log(arch: Archive) -> tuple[list[Finding], list[tuple[int, dict]]]:

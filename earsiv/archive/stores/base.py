@@ -18,7 +18,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-__all__ = ["ObjectRetention", "ObjectStore", "PutItem", "check_key"]
+from earsiv.archive.errors import StoreError
+
+__all__ = ["ObjectRetention", "ObjectStore", "PutItem", "RetentionRecords", "check_key"]
 
 UTC = dt.UTC
 
@@ -84,6 +86,19 @@ class ObjectStore(Protocol):
 
     def delete(self, key: str) -> None:
         """Dispose of an object whose retention has ended and has no hold."""
+
+
+@runtime_checkable
+class RetentionRecords(Protocol):
+    """A store that keeps retention and legal holds in records of its own (the local store's journal).
+
+    Such records can be damaged where S3's Object Lock cannot, so an audit reads them back:
+    ``damage`` names each record that cannot be read, and the audit compares every
+    document's retention with what the log says.
+    """
+
+    def damage(self) -> list[StoreError]:
+        """One error per unreadable record, named ``FILE line N``; empty when all are readable."""
 
 
 def check_key(key: str) -> None:

@@ -8,18 +8,22 @@ import datetime as dt
 import fcntl
 import itertools
 import json
+import logging
 import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from earsiv.archive import faults
 from earsiv.archive.errors import RetentionError, StoreError, WriteOnceViolation
 from earsiv.archive.stores.base import ObjectRetention, PutItem, check_key
 
 __all__ = ["LocalStore"]
 
 UTC = dt.UTC
+log = logging.getLogger(__name__)
+_RECORD_START = b'{"key":'  # every journal line starts so: "key" sorts before the other fields
 
 
 def _libc_syncfs():
@@ -43,6 +47,15 @@ class LocalStore:
     written.  One journal instead of a side file per object keeps the small
     blobs of a dictionary-compressed stream at one file each.
 
+    A crash or a full disk can leave the journal's last line torn (no
+    newline).  Its put never returned, so it holds no acknowledged fact: the
+    reader ignores it, and the next append cuts it off (under the journal's
+    lock) instead of gluing a new line to it.  A line that cannot be read and
+    is not the last is damage: it is skipped, logged and reported by
+    ``damage()`` (and ``earsiv verify --all``), and no object is deleted while
+    there is any, because the lost line may have held a legal hold or a later
+    retain-until (facts the log's leaves also carry).
+
     Durability: objects are written to a temporary file and linked into place
     (``link`` fails if the name exists, so two writers can never replace each
     other's bytes); then the file system is flushed once for the whole group
@@ -59,6 +72,7 @@ class LocalStore:
         self._lock = threading.Lock()
         self._retention: dict[str, ObjectRetention] | None = None
         self._journal_size = 0
+        self._damage: list[StoreError] = []
         self._dirs: set[Path] = set()
         self._counter = itertools.count()
         try:
@@ -206,7 +220,13 @@ class LocalStore:
         try:
             return table[key]
         except KeyError as exc:
-            raise StoreError(f"object {key} has no retention record in {self._journal}") from exc
+            damaged = f"; {len(self._damage)} damaged line(s) of it may have held it" if self._damage else ""
+            raise StoreError(f"object {key} has no retention record in {self._journal}{damaged}", name=key) from exc
+
+    def damage(self) -> list[StoreError]:
+        """The journal's unreadable lines that are not its last (a torn last line is no damage)."""
+        self._load_retention()
+        return list(self._damage)
 
     def extend_retention(self, key: str, until: dt.datetime) -> None:
         current = self.retention(key)
@@ -226,6 +246,11 @@ class LocalStore:
     def delete(self, key: str, *, now: dt.datetime | None = None) -> None:
         now = now or dt.datetime.now(UTC)
         current = self.retention(key)
+        if self._damage:
+            raise WriteOnceViolation(
+                f"object {key} is not deleted: {len(self._damage)} line(s) of {self._journal} cannot be read "
+                f"(first: {self._damage[0]}); a lost line may have held a legal hold or a later retain-until"
+            )
         if current.legal_hold:
             raise WriteOnceViolation(f"object {key} is under legal hold; it cannot be deleted")
         if now < current.retain_until:
@@ -247,37 +272,106 @@ class LocalStore:
         if not entries:
             return
         lines = b"".join(_journal_line(k, until, hold) for k, until, hold in entries)
-        with self._lock, open(self._journal, "ab") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
+        with self._lock:
             try:
-                fh.write(lines)
-                fh.flush()
-                os.fsync(fh.fileno())
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+                fd = os.open(self._journal, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX)  # every appender takes it, so a tail without newline is torn
+                    start = self._cut_torn_tail(fd)
+                    faults.write("store.journal", lambda data: _append_durably(fd, data), lines)
+                finally:
+                    os.close(fd)  # releases the lock
+            except OSError as exc:
+                raise StoreError(f"cannot append to {self._journal}: {exc}") from exc
             if self._retention is not None:
-                if fh.tell() - len(lines) == self._journal_size:
-                    self._journal_size = fh.tell()
+                if start == self._journal_size:
+                    self._journal_size = start + len(lines)
                     for k, until, hold in entries:
                         _apply(self._retention, k, until, hold)
                 else:
-                    self._retention = None  # another process wrote too: reload on next use
+                    self._retention = None  # another process wrote too (or a torn tail went): reload on next use
+
+    def _cut_torn_tail(self, fd: int) -> int:
+        """Cut off a last line without its newline (a write a crash or a full disk cut short); return the new size."""
+        size = os.fstat(fd).st_size
+        if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+            return size
+        end = size
+        while end > 0:
+            chunk_start = max(0, end - 65536)
+            newline = os.pread(fd, end - chunk_start, chunk_start).rfind(b"\n")
+            if newline >= 0:
+                end = chunk_start + newline + 1
+                break
+            end = chunk_start
+        os.ftruncate(fd, end)
+        os.fsync(fd)
+        log.warning("%s: cut off a torn last line of %d bytes (the remains of a write that a crash or a full disk "
+                    "interrupted; the write it belonged to never succeeded)", self._journal, size - end)
+        return end
 
     def _load_retention(self) -> dict[str, ObjectRetention]:
         with self._lock:
             size = self._journal.stat().st_size
             if self._retention is None or size != self._journal_size:
                 table: dict[str, ObjectRetention] = {}
+                damage: list[StoreError] = []
                 with open(self._journal, "rb") as fh:
-                    for raw in fh:
+                    for number, raw in enumerate(fh, 1):
                         if not raw.endswith(b"\n"):
-                            break  # torn last line of a crash: the put it belonged to never returned
-                        rec = json.loads(raw)
-                        until = rec.get("retain_until")
-                        hold = rec.get("legal_hold")
-                        _apply(table, rec["key"], dt.datetime.fromisoformat(until) if until else None, hold)
-                self._retention, self._journal_size = table, size
+                            break  # torn last line: the put it belonged to never returned
+                        try:
+                            key, until, hold = _read_line(raw)
+                        except ValueError as exc:
+                            salvaged = _salvage(raw)
+                            if salvaged is None:
+                                damage.append(StoreError(f"not a retention record ({exc})",
+                                                         name=f"{self._journal} line {number}"))
+                                continue
+                            key, until, hold = salvaged
+                            log.info("%s line %d: a torn line glued to the next record; the record is read", self._journal, number)
+                        _apply(table, key, until, hold)
+                if [str(e) for e in damage] != [str(e) for e in self._damage]:
+                    for exc in damage:
+                        log.warning("%s; skipped (its facts are in the log's leaves too; run `earsiv verify --all`)", exc)
+                self._retention, self._journal_size, self._damage = table, size, damage
             return self._retention
+
+
+def _append_durably(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+    os.fsync(fd)
+
+
+def _read_line(raw: bytes) -> tuple[str, dt.datetime | None, bool | None]:
+    """(key, retain_until, legal_hold) of one journal line; ValueError if it is not one."""
+    rec = json.loads(raw)
+    if not isinstance(rec, dict) or not isinstance(rec.get("key"), str):
+        raise ValueError("no key")
+    until, hold = rec.get("retain_until"), rec.get("legal_hold")
+    if until is not None and not isinstance(until, str) or hold is not None and not isinstance(hold, bool):
+        raise ValueError("retain_until or legal_hold of the wrong type")
+    when = dt.datetime.fromisoformat(until) if until else None
+    if when is not None and when.tzinfo is None:
+        raise ValueError("retain_until without a time zone")
+    return rec["key"], when, hold
+
+
+def _salvage(raw: bytes) -> tuple[str, dt.datetime | None, bool | None] | None:
+    """The whole record at the end of a line that an older version glued to a torn one, if there is one.
+
+    The torn part never held an acknowledged fact (its write did not return); the
+    record after it was written whole by the next append.
+    """
+    at = raw.rfind(_RECORD_START)
+    while at > 0:
+        try:
+            return _read_line(raw[at:])
+        except ValueError:
+            at = raw.rfind(_RECORD_START, 0, at)
+    return None
 
 
 def _journal_line(key: str, until: dt.datetime | None, hold: bool | None) -> bytes:

@@ -8,8 +8,8 @@ import threading
 
 import pytest
 
-from earsiv.archive.errors import RetentionError, WriteOnceViolation
-from earsiv.archive.stores.base import PutItem
+from earsiv.archive.errors import RetentionError, StoreError, WriteOnceViolation
+from earsiv.archive.stores.base import ObjectRetention, PutItem
 from earsiv.archive.stores.local import LocalStore
 
 UTC = dt.UTC
@@ -138,3 +138,63 @@ def test_staged_items_are_invisible_until_put_and_leave_nothing_when_discarded(t
     staged = s.stage(PutItem("blobs/ab/c", b"data", FUTURE))
     assert s.put_many([staged]) == [True] and s.get("blobs/ab/c") == b"data"
     assert list((tmp_path / "tmp").iterdir()) == []
+
+
+# -- the retention journal: torn tails and damage (docs/FORMAT.md section 8) ----------------
+
+def test_a_torn_last_line_is_ignored_and_cut_off_before_the_next_append(tmp_path, caplog):
+    s = LocalStore(tmp_path)
+    s.put_many([PutItem("a", b"x", FUTURE)])
+    journal = tmp_path / "retention.jsonl"
+    whole = journal.read_bytes()
+    with open(journal, "ab") as fh:  # what a crash or a full disk in the middle of an append leaves
+        fh.write(b'{"key":"b","retain_unt')
+    fresh = LocalStore(tmp_path)
+    assert fresh.retention("a").retain_until == FUTURE and fresh.damage() == []
+    fresh.put_many([PutItem("b", b"y", FUTURE)])
+    assert journal.read_bytes() == whole + b'{"key":"b","retain_until":"2099-01-01T00:00:00Z"}\n'
+    assert "cut off a torn last line of 22 bytes" in caplog.text
+    assert LocalStore(tmp_path).retention("b").retain_until == FUTURE
+
+
+def test_a_line_an_older_version_glued_to_a_torn_one_is_read(tmp_path):
+    s = LocalStore(tmp_path)
+    s.put_many([PutItem("a", b"x", PAST)])
+    with open(tmp_path / "retention.jsonl", "ab") as fh:
+        fh.write(b'{"key":"zz","retain_un' + b'{"key":"a","legal_hold":true}\n')
+    fresh = LocalStore(tmp_path)
+    assert fresh.retention("a") == ObjectRetention(PAST, True)
+    assert fresh.damage() == []
+
+
+def test_a_damaged_line_is_named_skipped_and_blocks_only_deletion(tmp_path, caplog):
+    s = LocalStore(tmp_path)
+    s.put_many([PutItem("a", b"x", PAST), PutItem("b", b"y", PAST)])
+    s.set_legal_hold("a", True)
+    journal = tmp_path / "retention.jsonl"
+    lines = journal.read_bytes().splitlines(keepends=True)
+    lines[2] = b'{"key":"a","legal_hold":tr\xffe}\n'  # bit rot in the hold of "a"
+    journal.write_bytes(b"".join(lines))
+    fresh = LocalStore(tmp_path)
+    [damage] = fresh.damage()
+    assert damage.name == f"{journal} line 3" and "not a retention record" in str(damage)
+    assert f"{journal} line 3" in caplog.text
+    assert fresh.retention("b") == ObjectRetention(PAST, False)  # others are served
+    fresh.put_many([PutItem("c", b"z", FUTURE)])  # and new objects taken
+    assert fresh.retention("c").retain_until == FUTURE
+    # The lost line held a hold: nothing may be disposed of until the journal is repaired.
+    with pytest.raises(WriteOnceViolation, match="line 3"):
+        fresh.delete("b")
+    assert fresh.exists("b")
+
+
+def test_an_object_whose_only_line_is_damaged_says_so(tmp_path):
+    s = LocalStore(tmp_path)
+    s.put_many([PutItem("a", b"x", FUTURE)])
+    s.put_many([PutItem("b", b"y", FUTURE)])
+    journal = tmp_path / "retention.jsonl"
+    journal.write_bytes(b"garbage\n" + journal.read_bytes().splitlines(keepends=True)[1])
+    fresh = LocalStore(tmp_path)
+    with pytest.raises(StoreError, match="no retention record .* 1 damaged line"):
+        fresh.retention("a")
+    assert fresh.retention("b").retain_until == FUTURE
