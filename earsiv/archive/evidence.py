@@ -160,6 +160,7 @@ def _audit(arch: Archive, progress=None) -> tuple[int, list[Finding]]:
     # proves every leaf's inclusion; per document only fixity and the index
     # remain to check.
     indexed = arch.index.kinds_of([e["digest"] for _i, e in docs])
+    indexed_upto = int(arch.index.meta_get("log_size") or 0)
     seen: set[str] = set()
 
     def fixity(item: tuple[int, dict]) -> Finding | None:
@@ -179,7 +180,13 @@ def _audit(arch: Archive, progress=None) -> tuple[int, list[Finding]]:
             if found is not None:
                 findings.append(found)
             if e["digest"] not in indexed and e["digest"] not in seen:
-                findings.append(Finding(e["digest"], f"in the log (leaf {idx}) but missing from the index: run `earsiv reindex`"))
+                if idx >= indexed_upto:  # the index has not caught up yet (e.g. a full disk stopped it): no damage
+                    findings.append(Finding(e["digest"], f"in the log (leaf {idx}) but not yet in the index, which has "
+                                                         f"taken in {indexed_upto} leaves; it catches up when the "
+                                                         "archive is next opened with space to write"))
+                else:
+                    findings.append(Finding(e["digest"], f"in the log (leaf {idx}) but missing from the index: "
+                                                         "run `earsiv reindex`"))
             seen.add(e["digest"])
             if progress:
                 progress(1)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Self
@@ -24,7 +25,7 @@ from sqlalchemy.dialects import postgresql
 
 from earsiv.documents.metadata import SignatureReport
 from earsiv.indexer.accessdb import AccessIndex
-from earsiv.indexer.errors import IndexFailure
+from earsiv.indexer.errors import IndexFailure, index_failure
 from earsiv.indexer.models import document_parties, document_refs, documents, holdings, index_meta, metadata
 from earsiv.indexer.query import (
     SearchPage,
@@ -63,6 +64,10 @@ _GET = sa.select(*RAW_COLUMNS).where(documents.c.digest == sa.bindparam("digest"
 # processes starting at once): a transaction-scoped advisory lock, any fixed key.
 _PG_MIGRATION_LOCK = 0x6561727369760001
 _META_KEY_CHARS = index_meta.c.key.type.length
+# SQLite's answers when the -shm file of WAL mode cannot be made or grown: the disk is full
+# (or the directory is not writable).  SQLITE_FULL, SQLITE_IOERR_SHMOPEN, SQLITE_IOERR_SHMSIZE.
+_NO_ROOM_FOR_SHM = frozenset({13, 4618, 4874})
+log = logging.getLogger(__name__)
 
 
 def _install_sqlite_hooks(engine: sa.Engine, cache_mib: int) -> None:
@@ -77,6 +82,41 @@ def _install_sqlite_hooks(engine: sa.Engine, cache_mib: int) -> None:
     snapshot; none for single-statement reads, which are atomic by
     themselves and are the hot path of search.
     """
+
+    warned: list[str] = []
+
+    @sa.event.listens_for(engine, "do_connect")
+    def _do_connect(dialect: Any, record: Any, cargs: Any, cparams: Any) -> Any:
+        # WAL mode keeps its lock table in a -shm file made by the first connection.  On
+        # a full disk it cannot be made, and every command would fail on opening the
+        # index, reads too.  Then the connection is opened in exclusive locking mode,
+        # which keeps that table in memory: it reads (and would write) as usual, and
+        # other processes wait for the lock, so it is given back as soon as the
+        # connection returns to the pool (see _checkin).
+        dbapi = dialect.loaded_dbapi
+        where = cargs[0] if cargs else cparams.get("database")
+        conn = dbapi.connect(*cargs, **cparams)
+        try:
+            conn.execute("PRAGMA busy_timeout = 30000")
+            conn.execute("PRAGMA journal_mode = WAL")
+            return conn
+        except dbapi.OperationalError as exc:
+            conn.close()
+            if getattr(exc, "sqlite_errorcode", None) not in _NO_ROOM_FOR_SHM:
+                raise
+            if not warned:
+                warned.append(where)
+                log.warning("%s: no room for SQLite's shared-memory file (%s); the index is opened in exclusive mode, "
+                            "so other processes wait while this one uses it", where, exc)
+        conn = dbapi.connect(*cargs, **cparams)
+        conn.execute("PRAGMA locking_mode = EXCLUSIVE")
+        record.info["exclusive"] = True
+        return conn
+
+    @sa.event.listens_for(engine, "checkin")
+    def _checkin(_dbapi_connection: Any, record: Any) -> None:
+        if record.info.get("exclusive"):
+            record.invalidate()  # closes it, which releases the exclusive lock
 
     @sa.event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
@@ -108,15 +148,16 @@ def _meta_key(key: str) -> str:
 
 
 @contextlib.contextmanager
-def _edge(what: str, dbapi_error: type[BaseException] = Exception) -> Iterator[None]:
+def _edge(what: str, dbapi_error: type[BaseException] = Exception, path: str | None = None) -> Iterator[None]:
+    """Vendor errors become ours; a full disk (ENOSPC, SQLITE_FULL, PostgreSQL's 53100) becomes ``IndexFull``."""
     try:
         yield
     except IndexFailure:
         raise
-    except (sa.exc.SQLAlchemyError, CommandError) as exc:
-        raise IndexFailure(f"{what}: {exc}") from exc
+    except (sa.exc.SQLAlchemyError, CommandError, OSError) as exc:
+        raise index_failure(what, exc, path) from exc
     except dbapi_error as exc:
-        raise IndexFailure(f"{what}: {exc}") from exc
+        raise index_failure(what, exc, path) from exc
 
 
 class Index:
@@ -131,6 +172,8 @@ class Index:
         with _edge(f"cannot open index {url!r}", ImportError):
             self._engine = sa.create_engine(url, echo=echo)
         self._pg = self._engine.dialect.name == "postgresql"
+        # Where a full disk is reported: the SQLite file (the server's disk is the server's to name).
+        self._path = self._engine.url.database if self._engine.dialect.name == "sqlite" else None
         if self._engine.dialect.name == "sqlite":
             _install_sqlite_hooks(self._engine, cache_mib)
         # Option engines share the pool and hooks and say what kind of
@@ -159,7 +202,7 @@ class Index:
         self.close()
 
     def _edge(self, what: str) -> contextlib.AbstractContextManager[None]:
-        return _edge(what, self._dbapi_error)
+        return _edge(what, self._dbapi_error, self._path)
 
     # -- schema -----------------------------------------------------------
 

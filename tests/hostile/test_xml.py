@@ -23,8 +23,8 @@ import hostile_assets as assets
 import pytest
 from lxml import etree
 
-from earsiv.documents.xmlsafe import DEFAULT_MAX_BYTES, parse_xml
 from earsiv.documents import errors
+from earsiv.documents.xmlsafe import DEFAULT_MAX_BYTES, parse_xml
 
 CASES = {c.name: c for c in assets.XML_CASES}
 PASSWD = Path("/etc/passwd")

@@ -55,7 +55,7 @@ def reindex(ctx) -> None:
 @click.pass_context
 def status(ctx, as_json: bool) -> None:
     """Documents, bytes kept vs received, last checkpoint and its stamp, pending work."""
-    arch = open_archive(ctx)
+    arch = open_archive(ctx, reading=True)
     try:
         admin_or_operator(ctx, arch, "read the archive's status")
         st = arch.status().to_json()

@@ -25,6 +25,7 @@ from earsiv.api.cli.common import (
 from earsiv.archive.evidence import verify_all, write_evidence
 from earsiv.archive.sources import count_inputs, expand
 from earsiv.documents.metadata import KINDS
+from earsiv.errors import StorageFull
 from earsiv.indexer.query import SearchQuery
 
 __all__ = ['evidence', 'get', 'ingest', 'legal_hold', 'search', 'show', 'verify']
@@ -105,10 +106,14 @@ def search(ctx, vkn, date_from, date_to, kind, doc_id, ettn, profile, type_code,
                         limit=limit, cursor=cursor)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
-    arch = open_archive(ctx)
+    arch = open_archive(ctx, reading=True)
     try:
         if q.text is not None:
-            arch.text.catch_up()  # what was archived since the last run is found too
+            try:
+                arch.text.catch_up()  # what was archived since the last run is found too
+            except StorageFull as exc:
+                click.echo(f"earsiv: warning: the full-text index is {arch.text.lag()} log entries behind and cannot "
+                           f"catch up ({exc}); words in those documents are not found", err=True)
         who = caller(ctx, arch)
         page = arch.access.search(who, q)[0] if who is not None else arch.search(q)
     finally:
@@ -131,7 +136,7 @@ def search(ctx, vkn, date_from, date_to, kind, doc_id, ettn, profile, type_code,
 @click.pass_context
 def show(ctx, digest: str, as_json: bool) -> None:
     """Show everything the index knows about one document."""
-    arch = open_archive(ctx)
+    arch = open_archive(ctx, reading=True)
     try:
         who = caller(ctx, arch)
         row = arch.access.document(who, digest)[0] if who is not None else arch.index.get(digest)
@@ -165,7 +170,7 @@ def show(ctx, digest: str, as_json: bool) -> None:
 @click.pass_context
 def get(ctx, digest: str, output: Path | None) -> None:
     """Write the original bytes of a document (checked against its digest)."""
-    arch = open_archive(ctx)
+    arch = open_archive(ctx, reading=True)
     try:
         who = caller(ctx, arch)
         if who is not None:
@@ -191,7 +196,7 @@ def verify(ctx, digests: list[str], check_all: bool, as_json: bool) -> None:
     """
     if not digests and not check_all:
         raise click.UsageError("name one or more digests, or --all")
-    arch = open_archive(ctx)
+    arch = open_archive(ctx, reading=True)
     try:
         who = caller(ctx, arch)
         if who is not None:
@@ -218,7 +223,7 @@ def verify(ctx, digests: list[str], check_all: bool, as_json: bool) -> None:
 @click.pass_context
 def evidence(ctx, digest: str, output: Path) -> None:
     """Write offline-verifiable evidence for a document (see the README it writes)."""
-    arch = open_archive(ctx)
+    arch = open_archive(ctx, reading=True)
     try:
         who = caller(ctx, arch)
         own = None

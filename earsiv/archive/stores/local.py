@@ -16,8 +16,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from earsiv.archive import faults
-from earsiv.archive.errors import RetentionError, StoreError, WriteOnceViolation
+from earsiv.archive.errors import RetentionError, StoreError, StoreFull, WriteOnceViolation
 from earsiv.archive.stores.base import ObjectRetention, PutItem, check_key
+from earsiv.errors import disk_full, full_detail
 
 __all__ = ["LocalStore"]
 
@@ -81,13 +82,16 @@ class LocalStore:
             self._journal.touch(exist_ok=True)
             self._sweep_tmp()
         except OSError as exc:
-            raise StoreError(f"cannot open the local store at {self.root}: {exc}") from exc
+            raise self._failure(f"cannot open the local store at {self.root}", exc) from exc
 
     # -- writing ---------------------------------------------------------
     def stage(self, item: PutItem) -> PutItem:
         if item.staged is not None:
             return item
-        return PutItem(item.key, item.data, item.retain_until, str(self._write_tmp(item.data)))
+        try:
+            return PutItem(item.key, item.data, item.retain_until, str(self._write_tmp(item.data)))
+        except OSError as exc:
+            raise self._failure(f"cannot write {item.key} to the local store at {self.root}", exc) from exc
 
     def discard(self, item: PutItem) -> None:
         if item.staged is not None:
@@ -103,13 +107,15 @@ class LocalStore:
         # without its retention.  (Temporary files are left by a crash only
         # in tmp/, which is swept when the store is opened.)
         written: list[bool] = []
-        staged = [self.stage(item) for item in items]
+        staged: list[PutItem] = []
         try:
+            staged.extend(self.stage(item) for item in items)
             self._journal_append([(i.key, i.retain_until, None) for i in staged])
             new_paths: list[Path] = []
             for item in staged:
                 path = self._path(item.key)
                 self._ensure_dir(path.parent)
+                faults.point("store.put")
                 try:
                     os.link(item.staged, path)
                 except FileExistsError:
@@ -123,11 +129,16 @@ class LocalStore:
                 written.append(True)
             self._flush(new_paths)
         except OSError as exc:
-            raise StoreError(f"cannot write to the local store at {self.root}: {exc}") from exc
+            raise self._failure(f"cannot write to the local store at {self.root}", exc) from exc
         finally:
             for item in staged:
                 self.discard(item)
         return written
+
+    def _failure(self, what: str, exc: OSError) -> StoreError:
+        if disk_full(exc):
+            return StoreFull(full_detail(what, self.root))
+        return StoreError(f"{what}: {exc}")
 
     def _ensure_dir(self, d: Path) -> None:
         if d not in self._dirs:
@@ -282,7 +293,7 @@ class LocalStore:
                 finally:
                     os.close(fd)  # releases the lock
             except OSError as exc:
-                raise StoreError(f"cannot append to {self._journal}: {exc}") from exc
+                raise self._failure(f"cannot append to {self._journal}", exc) from exc
             if self._retention is not None:
                 if start == self._journal_size:
                     self._journal_size = start + len(lines)
@@ -349,7 +360,7 @@ def _read_line(raw: bytes) -> tuple[str, dt.datetime | None, bool | None]:
     """(key, retain_until, legal_hold) of one journal line; ValueError if it is not one."""
     rec = json.loads(raw)
     if not isinstance(rec, dict) or not isinstance(rec.get("key"), str):
-        raise ValueError("no key")
+        raise ValueError("no key")  # noqa: TRY004 - bad data, not a bad argument: the caller skips the line
     until, hold = rec.get("retain_until"), rec.get("legal_hold")
     if until is not None and not isinstance(until, str) or hold is not None and not isinstance(hold, bool):
         raise ValueError("retain_until or legal_hold of the wrong type")
