@@ -23,10 +23,11 @@ __all__ = ['init', 'migrate_store_cmd', 'reindex', 'serve', 'status']
 
 @click.command()
 @click.option("--store", "store_url", metavar="URL",
-              help="Where the documents go: file:///path (default HOME/store) or "
+              help="Where the documents go: file:///path, file:path (relative to the home; default file:store) or "
                    "s3://BUCKET?endpoint=URL&region=R (bucket with Object Lock). Default $EARSIV_STORE_URL.")
 @click.option("--db", "db_url", metavar="URL",
-              help="The SQL index: sqlite:///path (default HOME/index.sqlite) or postgresql+psycopg://user@host/db. "
+              help="The SQL index: sqlite:////abs/path, sqlite:///path (relative to the home; default "
+                   "sqlite:///index.sqlite) or postgresql+psycopg://user@host/db. "
                    "A URL with a password belongs in $EARSIV_DB_URL, not here.")
 @click.pass_context
 def init(ctx: click.Context, store_url: str | None, db_url: str | None) -> None:
