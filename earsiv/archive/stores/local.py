@@ -6,10 +6,13 @@ import contextlib
 import ctypes
 import datetime as dt
 import fcntl
+import functools
+import hashlib
 import itertools
 import json
 import logging
 import os
+import socket
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -36,6 +39,29 @@ def _libc_syncfs():
 
 
 _SYNCFS = _libc_syncfs()
+_STAGED = itertools.count()  # one counter per process: two stores on one root never pick one name
+TMP_MAX_AGE = 3600.0  # seconds after which a staged file whose writer is unknown is removed
+
+
+@functools.cache
+def _host_mark() -> str:
+    """This host, PID namespace and boot, in 12 hex digits: where a process id in a staged file's name means something."""
+    parts = [socket.gethostname()]
+    with contextlib.suppress(OSError):
+        parts.append(str(os.stat("/proc/self/ns/pid").st_ino))
+    with contextlib.suppress(OSError):
+        parts.append(Path("/proc/sys/kernel/random/boot_id").read_text().strip())
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:12]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
 
 
 class LocalStore:
@@ -75,7 +101,6 @@ class LocalStore:
         self._journal_size = 0
         self._damage: list[StoreError] = []
         self._dirs: set[Path] = set()
-        self._counter = itertools.count()
         try:
             self._objects.mkdir(parents=True, exist_ok=True)
             self._tmp.mkdir(exist_ok=True)
@@ -147,8 +172,10 @@ class LocalStore:
 
     def _write_tmp(self, data: bytes) -> Path:
         # Created read-only from the start (the mode applies to later opens;
-        # this descriptor may still write).  Unique per process, thread, call.
-        name = self._tmp / f"{os.getpid()}-{threading.get_ident()}-{next(self._counter)}"
+        # this descriptor may still write).  Unique per process, thread, call;
+        # the process id and the host mark let _sweep_tmp tell whether the
+        # writer is still alive.
+        name = self._tmp / f"{os.getpid()}-{threading.get_ident()}-{next(_STAGED)}-{_host_mark()}"
         fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
         try:
             with os.fdopen(fd, "wb") as fh:
@@ -182,13 +209,30 @@ class LocalStore:
         for d in {p.parent for p in paths}:
             _fsync_dir(d)
 
-    def _sweep_tmp(self, older_than: float = 3600.0) -> None:
-        """Remove temporary files a crashed writer left (never a young one: it may be in use)."""
+    def _sweep_tmp(self, older_than: float = TMP_MAX_AGE) -> None:
+        """Remove staged files that killed writers left.
+
+        A file named by a process of this host (same PID namespace, same boot) goes as
+        soon as that process is gone, and stays while it lives, however old.  A file
+        whose writer cannot be told (another host or container sharing the directory,
+        an older version's name) goes when it is older than *older_than*.
+        """
         limit = time.time() - older_than
+        removed = 0
         for p in self._tmp.iterdir():
-            with contextlib.suppress(OSError):
-                if p.lstat().st_mtime < limit:
-                    p.unlink()
+            writer = _writer_pid(p.name)
+            try:
+                if writer is None:
+                    if p.lstat().st_mtime >= limit:
+                        continue
+                elif writer == os.getpid() or _alive(writer):
+                    continue
+                p.unlink()
+                removed += 1
+            except OSError:
+                continue
+        if removed:
+            log.info("%s: removed %d staged files that killed writers left", self._tmp, removed)
 
     # -- reading ---------------------------------------------------------
     def get(self, key: str) -> bytes:
@@ -347,6 +391,14 @@ class LocalStore:
                         log.warning("%s; skipped (its facts are in the log's leaves too; run `earsiv verify --all`)", exc)
                 self._retention, self._journal_size, self._damage = table, size, damage
             return self._retention
+
+
+def _writer_pid(name: str) -> int | None:
+    """The process that staged a file of this host named *name* (``PID-TID-N-HOSTMARK``), or None."""
+    parts = name.split("-")
+    if len(parts) != 4 or parts[3] != _host_mark() or not parts[0].isdigit():
+        return None
+    return int(parts[0])
 
 
 def _append_durably(fd: int, data: bytes) -> None:
