@@ -123,15 +123,18 @@ def migrate_store_cmd(ctx, to: str, switch: bool, as_json: bool) -> None:
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback unless you mean it).")
 @click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--header-timeout", default=10.0, show_default=True, type=click.FloatRange(min=0.1), metavar="SECONDS",
+              help="Close a connection whose request headers are not all in within this time.")
+@click.option("--body-timeout", default=30.0, show_default=True, type=click.FloatRange(min=0.1), metavar="SECONDS",
+              help="Close a connection whose request body stops arriving for this long.")
 @click.pass_context
-def serve(ctx, host: str, port: int) -> None:
+def serve(ctx, host: str, port: int, header_timeout: float, body_timeout: float) -> None:
     """Serve the HTTP API (OpenAPI at /docs)."""
     operator_only(ctx, "serve")
-    import uvicorn
-
     from earsiv.api.http import create_app
+    from earsiv.api.http.server import serve as run
 
     if host not in ("127.0.0.1", "::1", "localhost"):
         click.echo(f"earsiv: warning: binding to {host}: the API is reachable from other machines", err=True)
     app = create_app(Path(ctx.obj["home"]))
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    run(app, host, port, header_timeout=header_timeout, body_timeout=body_timeout)

@@ -16,13 +16,15 @@ A full disk (``StorageFull``: the store's or the index's) is 507 Insufficient St
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from earsiv.api.http.schemas import IngestResultOut
 from earsiv.archive.errors import (
@@ -62,6 +64,7 @@ __all__ = [
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_PREFIX = "urn:earsiv:problem:"
+log = logging.getLogger("earsiv.http")
 
 
 class Problem(BaseModel):
@@ -188,6 +191,14 @@ def install_problem_handlers(app: FastAPI) -> None:
         title = _HTTP_TITLES.get(exc.status_code, "HTTP error")
         code = title.lower().replace(" ", "-")
         return problem_response(exc.status_code, code, title, str(exc.detail), headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(req: Request, _exc: ClientDisconnect) -> Response:
+        # Not an error of ours: the client closed the connection (or was closed for being
+        # too slow) before its request body was read.  Nothing was archived from it.
+        client = f"{req.client.host}:{req.client.port}" if req.client else "a client"
+        log.info("%s went away before its request was read (%s %s)", client, req.method, req.url.path)
+        return Response(status_code=400)  # never delivered: there is nobody to read it
 
     @app.exception_handler(Exception)
     async def _bug(_req: Request, exc: Exception) -> JSONResponse:
