@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -31,6 +32,32 @@ from earsiv.indexer.query import SearchQuery
 __all__ = ['evidence', 'get', 'ingest', 'legal_hold', 'search', 'show', 'verify']
 
 
+class _Report:
+    """Lines on stdout, each flushed as it is written: a caller reading a pipe learns what is durable when it is.
+
+    A reader that stops reading (``earsiv ingest --json DIR | head -1``) does not stop the
+    archiving it asked for: the rest is archived without lines, and stderr says so once
+    (click would otherwise end the command quietly with exit code 1, half done).
+    """
+
+    def __init__(self) -> None:
+        self.gone = False
+
+    def line(self, text: str) -> None:
+        if self.gone:
+            return
+        try:
+            sys.stdout.write(text + "\n")
+            sys.stdout.flush()
+        except BrokenPipeError:
+            self.gone = True
+            devnull = os.open(os.devnull, os.O_WRONLY)  # so that the flush at exit does not fail again
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+            click.echo("earsiv: warning: stdout was closed; the rest is archived without a line each "
+                       "(`earsiv status` counts them)", err=True)
+
+
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--tenant", metavar="VKN", help="Taxpayer (VKN/TCKN) the documents are archived for.")
@@ -49,6 +76,7 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], tenant: str | None, as_j
         raise click.BadParameter(f"{tenant!r} is not a VKN (10 digits) or TCKN (11 digits)", param_hint="--tenant")
     arch = open_archive(ctx)
     counts = {s: 0 for s in ("stored", "duplicate", "conflict", "rejected")}
+    report = _Report()
     try:
         who = caller(ctx, arch)
         if who is not None:
@@ -59,7 +87,7 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], tenant: str | None, as_j
                 counts[res.status] += 1
                 bar.update(1)
                 if as_json:
-                    click.echo(json.dumps(res.to_json(), ensure_ascii=False))
+                    report.line(json.dumps(res.to_json(), ensure_ascii=False))
                 elif res.status == "rejected":
                     bar.write(f"rejected  {res.path}: {res.error}", file=sys.stderr)
                 elif res.status == "conflict":
@@ -74,7 +102,7 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], tenant: str | None, as_j
     finally:
         arch.close()
     if not as_json:
-        click.echo(", ".join(f"{n} {s}" for s, n in counts.items()))
+        report.line(", ".join(f"{n} {s}" for s, n in counts.items()))
     if arch.stamp_error:
         click.echo(f"earsiv: error: the documents are stored, but the last checkpoint is not time-stamped yet: "
                    f"{arch.stamp_error} (it is stamped on the next run; `earsiv status` counts unstamped checkpoints)", err=True)
