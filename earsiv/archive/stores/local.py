@@ -98,7 +98,7 @@ class LocalStore:
         self._journal = self.root / "retention.jsonl"
         self._lock = threading.Lock()
         self._retention: dict[str, ObjectRetention] | None = None
-        self._journal_size = 0
+        self._journal_stamp: tuple | None = None  # _stamp() of the journal the table was read from
         self._damage: list[StoreError] = []
         self._dirs: set[Path] = set()
         try:
@@ -332,23 +332,26 @@ class LocalStore:
                 fd = os.open(self._journal, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX)  # every appender takes it, so a tail without newline is torn
-                    start = self._cut_torn_tail(fd)
+                    before = _stamp(fd)
+                    # In step: the table was read from exactly this file, and no torn tail goes now.
+                    in_step = self._retention is not None and before == self._journal_stamp
+                    if self._cut_torn_tail(fd, before[0]) != before[0]:
+                        in_step = False
                     faults.write("store.journal", lambda data: _append_durably(fd, data), lines)
+                    after = _stamp(fd)  # still under the lock: nobody else appended since
                 finally:
                     os.close(fd)  # releases the lock
             except OSError as exc:
                 raise self._failure(f"cannot append to {self._journal}", exc) from exc
-            if self._retention is not None:
-                if start == self._journal_size:
-                    self._journal_size = start + len(lines)
-                    for k, until, hold in entries:
-                        _apply(self._retention, k, until, hold)
-                else:
-                    self._retention = None  # another process wrote too (or a torn tail went): reload on next use
+            if in_step and self._retention is not None:
+                self._journal_stamp = after
+                for k, until, hold in entries:
+                    _apply(self._retention, k, until, hold)
+            else:
+                self._retention = None  # another process wrote too (or a torn tail went): reload on next use
 
-    def _cut_torn_tail(self, fd: int) -> int:
+    def _cut_torn_tail(self, fd: int, size: int) -> int:
         """Cut off a last line without its newline (a write a crash or a full disk cut short); return the new size."""
-        size = os.fstat(fd).st_size
         if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
             return size
         end = size
@@ -367,8 +370,12 @@ class LocalStore:
 
     def _load_retention(self) -> dict[str, ObjectRetention]:
         with self._lock:
-            size = self._journal.stat().st_size
-            if self._retention is None or size != self._journal_size:
+            fd = os.open(self._journal, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                stamp = _stamp(fd)  # taken before reading: an append meanwhile means a reload next time
+            finally:
+                os.close(fd)
+            if self._retention is None or stamp != self._journal_stamp:
                 table: dict[str, ObjectRetention] = {}
                 damage: list[StoreError] = []
                 with open(self._journal, "rb") as fh:
@@ -389,7 +396,7 @@ class LocalStore:
                 if [str(e) for e in damage] != [str(e) for e in self._damage]:
                     for exc in damage:
                         log.warning("%s; skipped (its facts are in the log's leaves too; run `earsiv verify --all`)", exc)
-                self._retention, self._journal_size, self._damage = table, size, damage
+                self._retention, self._journal_stamp, self._damage = table, stamp, damage
             return self._retention
 
 
@@ -399,6 +406,17 @@ def _writer_pid(name: str) -> int | None:
     if len(parts) != 4 or parts[3] != _host_mark() or not parts[0].isdigit():
         return None
     return int(parts[0])
+
+
+def _stamp(fd: int) -> tuple[int, int, int, bytes]:
+    """What tells one state of the journal from another: size, mtime, inode and the last bytes.
+
+    A torn tail cut off and a line appended can give back the same size within one tick of
+    the file system's clock; the last bytes then differ (a torn tail has no final newline).
+    """
+    st = os.fstat(fd)
+    n = min(st.st_size, 64)
+    return st.st_size, st.st_mtime_ns, st.st_ino, os.pread(fd, n, st.st_size - n)
 
 
 def _append_durably(fd: int, data: bytes) -> None:

@@ -198,3 +198,16 @@ def test_an_object_whose_only_line_is_damaged_says_so(tmp_path):
     with pytest.raises(StoreError, match="no retention record .* 1 damaged line"):
         fresh.retention("a")
     assert fresh.retention("b").retain_until == FUTURE
+
+
+def test_a_torn_tail_cut_and_replaced_by_a_line_of_the_same_length_is_seen_by_other_readers(tmp_path):
+    reader = LocalStore(tmp_path)
+    reader.put_many([PutItem("a", b"x", FUTURE)])
+    line = b'{"key":"b","retain_until":"2099-01-01T00:00:00Z"}\n'
+    with open(tmp_path / "retention.jsonl", "ab") as fh:
+        fh.write(b"#" * len(line))  # torn: no newline, exactly as long as the line that will replace it
+    assert reader.retention("a").retain_until == FUTURE  # read with the torn tail
+    size = (tmp_path / "retention.jsonl").stat().st_size
+    LocalStore(tmp_path).put_many([PutItem("b", b"y", FUTURE)])  # another process cuts it and appends
+    assert (tmp_path / "retention.jsonl").stat().st_size == size
+    assert reader.retention("b").retain_until == FUTURE
