@@ -38,7 +38,7 @@ class Cli:
 
     def run(self, *args: str, check: int | None = 0, input: bytes | None = None,
             env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-        """*env* adds variables, e.g. ``{"EARSIV_FAULT": "ledger.after-bundle"}`` to crash at a fault point."""
+        """*env*: variables added to a clean environment, e.g. ``{"EARSIV_FAULT": "store.journal:torn#2"}``."""
         exe = Path(sys.executable).with_name("earsiv")
         env = {**{k: v for k, v in os.environ.items() if not k.startswith("EARSIV_")}, **(env or {})}
         proc = subprocess.run([str(exe), "--home", str(self.home), *args], capture_output=True, input=input, env=env, timeout=600)

@@ -52,8 +52,8 @@ from earsiv.archive.stores.local import LocalStore
 from earsiv.documents.parse import parse_document
 from earsiv.documents.signature import inspect_signature
 from earsiv.documents.xmlsafe import parse_xml
+from earsiv.errors import StorageFull
 from earsiv.indexer.db import Index
-from earsiv.indexer.errors import IndexFailure
 from earsiv.indexer.query import SearchPage, SearchQuery
 from earsiv.indexer.records import IndexRecord
 
@@ -218,8 +218,10 @@ class Archive:
                     self.rebuild_log(mirror_from=self.ledger.mirrored())
         try:
             self.ledger.catch_up()
-        except IndexFailure as exc:  # e.g. a full disk: reads must still work, with the index behind
-            log.warning("the index could not take in the newest log leaves (%s); reads may miss them", exc)
+        except StorageFull as exc:  # reads must still answer, from the index as it is
+            behind = self.log.size - self.ledger.mirrored()
+            log.warning("the SQL index is %d log entries behind the log and cannot catch up (%s); "
+                        "answers leave out what they hold", behind, exc)
 
     def rebuild_log(self, *, mirror_from: int, progress: Callable[[int], None] | None = None) -> Report:
         """One pass over the whole log: hash tiles and the index's log catalog (``rebuild.py``)."""

@@ -17,11 +17,13 @@ It collects findings; it never stops at the first (STYLE.md, audits).
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from earsiv.archive import blobs
 from earsiv.archive.errors import StoreError, VerificationError
 from earsiv.archive.evidence import verify_document
 from earsiv.archive.log import merkle
@@ -30,13 +32,15 @@ from earsiv.archive.log.entries import DocumentEntry, decode
 from earsiv.archive.log.log import LEAF_PREFIX, parse_bundle_key, split_bundle
 from earsiv.archive.log.tiles import TileState
 from earsiv.archive.rebuild import checkpoint_parts
-from earsiv.errors import EarsivError
+from earsiv.archive.stores.base import RetentionRecords
+from earsiv.errors import EarsivError, StorageFull
 
 if TYPE_CHECKING:
     from earsiv.archive.archive import Archive
 
 __all__ = ["Finding", "verify_all"]
 
+log = logging.getLogger("earsiv.audit")
 FIXITY_CHUNK = 256
 
 
@@ -66,19 +70,25 @@ def verify_all(arch: Archive, digests: list[str] | None = None,
 
 
 def _audit(arch: Archive, progress: Callable[[int], None] | None) -> tuple[int, list[Finding]]:
-    arch.checkpoint()  # the newest leaves get a checkpoint (and a stamp) too
+    try:
+        arch.checkpoint()  # the newest leaves get a checkpoint (and a stamp) too
+    except StorageFull as exc:
+        log.warning("no checkpoint of the newest log entries (%s); the next command that writes makes it", exc)
     findings: list[Finding] = []
     docs: list[tuple[int, DocumentEntry]] = []
-    seen: set[str] = set()
+    seen: dict[str, str | None] = {}  # digest -> its blob's alternative key
     checked = 0
+    indexed_upto = arch.ledger.mirrored()
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="fixity") as pool:  # zstd and sha256 release the GIL
         for index, entry in _log_pass(arch, findings):
             if isinstance(entry, DocumentEntry):
                 docs.append((index, entry))
             if len(docs) >= FIXITY_CHUNK:
-                checked += _check_documents(arch, pool, docs, seen, findings, progress)
+                checked += _check_documents(arch, pool, docs, seen, findings, progress, indexed_upto)
                 docs = []
-        checked += _check_documents(arch, pool, docs, seen, findings, progress)
+        checked += _check_documents(arch, pool, docs, seen, findings, progress, indexed_upto)
+    if isinstance(arch.store, RetentionRecords):
+        findings.extend(_audit_retention_records(arch, arch.store, seen))
     return checked, findings
 
 
@@ -151,7 +161,8 @@ def _log_pass(arch: Archive, findings: list[Finding]) -> Iterator[tuple[int, obj
 
 
 def _check_documents(arch: Archive, pool: ThreadPoolExecutor, docs: list[tuple[int, DocumentEntry]],
-                     seen: set[str], findings: list[Finding], progress: Callable[[int], None] | None) -> int:
+                     seen: dict[str, str | None], findings: list[Finding], progress: Callable[[int], None] | None,
+                     indexed_upto: int) -> int:
     indexed = arch.index.kinds_of([e.digest for _i, e in docs])
 
     def fixity(item: tuple[int, DocumentEntry]) -> Finding | None:
@@ -169,10 +180,49 @@ def _check_documents(arch: Archive, pool: ThreadPoolExecutor, docs: list[tuple[i
         if found is not None:
             findings.append(found)
         if e.digest not in indexed and e.digest not in seen:
-            findings.append(Finding(e.digest, f"in the log (leaf {idx}) but missing from the index: run `earsiv reindex`"))
+            if idx >= indexed_upto:  # the index has not caught up yet (e.g. a full disk stopped it): no damage
+                findings.append(Finding(e.digest, f"in the log (leaf {idx}) but not yet in the index, which has taken "
+                                                  f"in {indexed_upto} leaves; it catches up when the archive is next "
+                                                  "opened with space to write"))
+            else:
+                findings.append(Finding(e.digest, f"in the log (leaf {idx}) but missing from the index: "
+                                                  "run `earsiv reindex`"))
         if e.digest not in seen:
             count += 1
-        seen.add(e.digest)
+            seen[e.digest] = e.blob.alt
         if progress:
             progress(1)
     return count
+
+
+def _audit_retention_records(arch: Archive, store: RetentionRecords, seen: dict[str, str | None]) -> list[Finding]:
+    """Unreadable retention records, and blobs kept shorter (or not held) where the log says otherwise.
+
+    The holdings come from the index, which mirrors the log's leaves.  A crash between the
+    store's change and its leaf may leave the store keeping longer or holding where the log
+    does not; that is no loss and no finding.
+    """
+    out = [Finding(exc.name or "retention records", f"{exc.detail}; skipped, so the facts it held are missing "
+                   "from the store's records (they are in the log's leaves)") for exc in store.damage()]
+    digests = sorted(seen)
+    for i in range(0, len(digests), 5000):
+        chunk = digests[i : i + 5000]
+        held = arch.index.access.holdings_of(chunk)
+        for d in chunk:
+            holdings = held.get(d)
+            if not holdings:
+                continue  # reported above as missing from the index
+            until = max(h.retain_until for h in holdings)
+            try:
+                kept = arch.store.retention(blobs.blob_key(d, seen[d]))
+            except StoreError as exc:
+                out.append(Finding(d, f"blob has no retention in the store ({exc.detail}); the log keeps it until "
+                                      f"{until.isoformat()}"))
+                continue
+            if kept.retain_until < until:
+                out.append(Finding(d, f"the store keeps the blob until {kept.retain_until.isoformat()}, "
+                                      f"the log until {until.isoformat()}"))
+            if not kept.legal_hold and any(h.legal_hold for h in holdings):
+                out.append(Finding(d, "the log holds the document under a legal hold, the store does not: "
+                                      "put the hold on again (`earsiv legal-hold DIGEST on`)"))
+    return out

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import zstandard
 
 from earsiv.archive.errors import StoreError, VerificationError, WriteOnceViolation
+from earsiv.errors import StorageFull
 
 __all__ = [
     "LEVEL",
@@ -230,6 +231,8 @@ class DictionaryBook:
         if self._store is not None:
             try:
                 self._store(new_digest, dict_frame, until)
+            except StorageFull:
+                raise  # the whole write fails: nothing is taken, the user is told
             except (StoreError, WriteOnceViolation) as exc:
                 # Its key holds a damaged object: this document seeds nothing, and is kept as it is.
                 log.warning("dictionary %s cannot be stored (%s): %s is kept without seeding", new_digest, exc, digest)

@@ -3,9 +3,10 @@
 ``HOME/config.toml`` is written by ``earsiv init``.  The environment wins over
 the file so that other tools can drive the same home against other parts:
 
-    EARSIV_STORE_URL   file:///path, or s3://BUCKET?endpoint=http://127.0.0.1:8333&region=us-east-1
+    EARSIV_STORE_URL   file:///path (file:path: relative to the home), or
+                       s3://BUCKET?endpoint=http://127.0.0.1:8333&region=us-east-1
                        (S3 credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)
-    EARSIV_DB_URL      an SQLAlchemy URL, e.g. sqlite:////path/index.sqlite
+    EARSIV_DB_URL      an SQLAlchemy URL, e.g. sqlite:////path/index.sqlite (sqlite:///path: relative to the home)
     EARSIV_TSA_URL     an RFC 3161 HTTP TSA; empty for the built-in local TSA
     EARSIV_ALLOW_UNENFORCED_LOCK=1
                        development only: run on an S3 bucket that fails the
@@ -14,6 +15,17 @@ the file so that other tools can drive the same home against other parts:
 Secrets never go into this file; they come from the environment.  ``init``
 records the store URL it was given (``EARSIV_STORE_URL`` at that moment) in the
 file, so a home made for S3 keeps opening its bucket without the variable.
+
+Places inside the home are recorded relative to it, so a copy of the home
+(``cp -a``, a restored backup) is a home of its own:
+
+    file:store                  HOME/store  (a ``file:`` URL whose path does not start with /)
+    sqlite:///index.sqlite      HOME/index.sqlite  (SQLAlchemy's relative form: three slashes)
+
+Absolute forms (``file:///srv/store``, ``sqlite:////srv/index.sqlite``) mean
+what they say, as in homes made before; but an absolute path outside the home,
+in a home that has its own ``store/`` or ``index.sqlite``, is what a copy of an
+older home looks like, and is refused: the copy would write into the original.
 """
 
 from __future__ import annotations
@@ -23,7 +35,7 @@ import tomllib
 import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 from earsiv.archive.errors import ConfigError
 
@@ -33,6 +45,7 @@ CONFIG_FILE = "config.toml"
 ENV_STORE, ENV_DB, ENV_TSA = "EARSIV_STORE_URL", "EARSIV_DB_URL", "EARSIV_TSA_URL"
 ENV_ALLOW_UNENFORCED = "EARSIV_ALLOW_UNENFORCED_LOCK"
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
+HOME_STORE_URL, HOME_DB_URL = "file:store", "sqlite:///index.sqlite"
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,13 +102,13 @@ def write_default_config(home: Path, *, store_url: str | None = None, db_url: st
     path = home / CONFIG_FILE
     if path.exists():
         raise ConfigError(f"{path} already exists; this home is initialised")
-    store_url = store_url or env.get(ENV_STORE) or (home / "store").as_uri()
+    store_url = _relative_store(home, store_url or env.get(ENV_STORE) or HOME_STORE_URL)
     if '"' in store_url or "\\" in store_url or "\n" in store_url:
         raise ConfigError(f"store URL {store_url!r} cannot be written to {CONFIG_FILE}")
-    db_url = db_url or f"sqlite:///{home / 'index.sqlite'}"
+    db_url = _relative_db(home, db_url or HOME_DB_URL)
     if '"' in db_url or "\\" in db_url or "\n" in db_url:
         raise ConfigError(f"index URL {db_url!r} cannot be written to {CONFIG_FILE}")
-    Config(home, "-", store_url, db_url, "")  # refuse a bad URL before anything is written
+    Config(home, "-", _resolve_store(home, store_url), _resolve_db(home, db_url), "")  # refuse a bad URL first
     archive_id = str(uuid.uuid4())
     text = (
         "# earsiv archive home. Environment variables EARSIV_STORE_URL, EARSIV_DB_URL and\n"
@@ -135,11 +148,14 @@ def load_config(home: Path, env: dict[str, str] | None = None) -> Config:
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from exc
     try:
+        store_url = str(raw.get("store", {}).get("url") or HOME_STORE_URL)
+        db_url = str(raw.get("index", {}).get("url") or HOME_DB_URL)
+        _refuse_copy(home, path, store_url, db_url)
         cfg = Config(
             home=home,
             archive_id=str(raw["archive"]["id"]),
-            store_url=str(raw.get("store", {}).get("url") or (home / "store").as_uri()),
-            db_url=str(raw.get("index", {}).get("url") or f"sqlite:///{home / 'index.sqlite'}"),
+            store_url=_resolve_store(home, store_url),
+            db_url=_resolve_db(home, db_url),
             tsa_url=str(raw.get("tsa", {}).get("url", "")),
             retention_years=int(raw.get("retention", {}).get("years", 10)),
             checkpoint_interval=float(raw.get("checkpoints", {}).get("interval_seconds", 5.0)),
@@ -150,9 +166,9 @@ def load_config(home: Path, env: dict[str, str] | None = None) -> Config:
         raise ConfigError(f"{path}: missing or malformed setting ({exc})") from exc
     overrides = {}
     if env.get(ENV_STORE):
-        overrides["store_url"] = env[ENV_STORE]
+        overrides["store_url"] = _resolve_store(home, env[ENV_STORE])
     if env.get(ENV_DB):
-        overrides["db_url"] = env[ENV_DB]
+        overrides["db_url"] = _resolve_db(home, env[ENV_DB])
     if ENV_TSA in env:
         overrides["tsa_url"] = env[ENV_TSA]
     if ENV_ALLOW_UNENFORCED in env:
@@ -175,3 +191,85 @@ def _flag(value: object, name: str) -> bool:
     if text in _FALSE:
         return False
     raise ConfigError(f"{name} must be true or false, not {value!r}")
+
+
+# -- places inside the home, relative to it ------------------------------------------------
+
+
+def _sqlite_path(url: str) -> str | None:
+    """The file of an SQLite URL as written (relative or absolute), or None for other databases and memory."""
+    scheme, sep, rest = url.partition(":///")
+    if not sep or scheme.split("+", 1)[0] != "sqlite":
+        return None
+    path = rest.split("?", 1)[0]
+    return None if path in ("", ":memory:") else path
+
+
+def _file_path(url: str) -> str | None:
+    parsed = urlparse(url)
+    if parsed.scheme != "file":
+        return None
+    return unquote(parsed.path)
+
+
+def _resolve_store(home: Path, url: str) -> str:
+    """``file:store`` is HOME/store; every other URL is as written."""
+    path = _file_path(url)
+    if path is None or path.startswith("/"):
+        return url
+    return (home / path).resolve().as_uri()
+
+
+def _resolve_db(home: Path, url: str) -> str:
+    """``sqlite:///index.sqlite`` is HOME/index.sqlite; every other URL is as written."""
+    path = _sqlite_path(url)
+    if path is None or path.startswith("/"):
+        return url
+    scheme, _sep, rest = url.partition(":///")
+    query = rest[len(path):]
+    return f"{scheme}:///{(home / path).resolve()}{query}"
+
+
+def _inside(home: Path, path: str) -> str | None:
+    """*path* relative to *home* if it lies inside it."""
+    try:
+        return Path(path).resolve().relative_to(home).as_posix()
+    except ValueError:
+        return None
+
+
+def _relative_store(home: Path, url: str) -> str:
+    path = _file_path(url)
+    rel = _inside(home, path) if path and path.startswith("/") else None
+    return f"file:{rel}" if rel and rel != "." else url
+
+
+def _relative_db(home: Path, url: str) -> str:
+    path = _sqlite_path(url)
+    rel = _inside(home, path) if path and path.startswith("/") else None
+    if not rel or rel == ".":
+        return url
+    scheme, _sep, rest = url.partition(":///")
+    return f"{scheme}:///{rel}{rest[len(path):]}"
+
+
+def _refuse_copy(home: Path, config: Path, store_url: str, db_url: str) -> None:
+    """Refuse an absolute store or index outside the home when the home has its own: a copy of an older home.
+
+    Homes made before relative locations recorded HOME/store and HOME/index.sqlite as
+    absolute paths; a copy of such a home (``cp -a``, a restored backup) would write into
+    the original's store and index.
+    """
+    checks = (("store", _file_path(store_url), home / "store", HOME_STORE_URL),
+              ("index", _sqlite_path(db_url), home / "index.sqlite", HOME_DB_URL))
+    for section, path, own, relative in checks:
+        if path is None or not path.startswith("/") or _inside(home, path) is not None or not own.exists():
+            continue
+        origin = Path(path).parent
+        raise ConfigError(
+            f"{config}: [{section}] url points at {path}, outside this home, but this home has its own {own.name}: "
+            f"it looks like a copy of the home at {origin} made with an absolute path in its configuration, and it "
+            f"would write into that home's {section}. To use this home's own {own.name}, edit the line under "
+            f'[{section}] in {config} to read: url = "{relative}". If this home is meant to use {path}, move its '
+            f"{own.name} aside."
+        )

@@ -6,7 +6,8 @@
         ├── WriteOnceViolation         an overwrite or delete was refused (exit code 1)
         ├── RetentionError             a retention or legal-hold rule refuses the action (exit code 1)
         ├── StoreError                 the object store failed (operational, exit code 3)
-        │   └── LockNotEnforced            the S3 bucket does not enforce Object Lock: refused (exit code 3)
+        │   ├── StoreFull              its disk is full (also an earsiv.errors.StorageFull)
+        │   └── LockNotEnforced        the S3 bucket does not enforce Object Lock: refused (exit code 3)
         ├── TSAError                   a time-stamp authority failed or refused (operational, exit code 3)
         ├── ConfigError                the home or its configuration is missing or wrong (exit code 2)
         ├── DocumentNotFound           no document with that digest is held, or none the asker may see (exit code 1)
@@ -25,7 +26,7 @@ there is one, so a user can act on it.
 
 from __future__ import annotations
 
-from earsiv.errors import EarsivError
+from earsiv.errors import EarsivError, StorageFull
 
 __all__ = [
     "ArchiveError",
@@ -37,6 +38,7 @@ __all__ = [
     "NotFound",
     "RetentionError",
     "StoreError",
+    "StoreFull",
     "TSAError",
     "Unauthenticated",
     "VerificationError",
@@ -85,6 +87,13 @@ class StoreError(ArchiveError):
 
     exit_code = 3
     code = "store-failure"
+
+
+class StoreFull(StoreError, StorageFull):
+    """The store's disk is full or over quota: free space and retry; nothing acknowledged was lost."""
+
+    exit_code = 3
+    code = StorageFull.code
 
 
 class LockNotEnforced(StoreError):

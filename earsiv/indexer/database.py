@@ -14,13 +14,13 @@ statement, with no transaction at all.
 from __future__ import annotations
 
 import contextlib
-import errno
+import logging
 from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
 import sqlalchemy as sa
 
-from earsiv.indexer.errors import IndexFailure, IndexFull
+from earsiv.indexer.errors import IndexFailure, index_failure
 
 __all__ = ["Database", "Dialect", "PostgreSQLDialect", "SQLiteDialect"]
 
@@ -29,6 +29,10 @@ _BEGIN = {"write": "BEGIN IMMEDIATE", "snapshot": "BEGIN"}
 # Serialises concurrent migrations of one PostgreSQL database (two archive processes
 # starting at once): a transaction-scoped advisory lock, any fixed key.
 _PG_MIGRATION_LOCK = 0x6561727369760001
+# SQLite's answers when the -shm file of WAL mode cannot be made or grown: the disk is full
+# (or the directory is not writable).  SQLITE_FULL, SQLITE_IOERR_SHMOPEN, SQLITE_IOERR_SHMSIZE.
+_NO_ROOM_FOR_SHM = frozenset({13, 4618, 4874})
+log = logging.getLogger(__name__)
 
 
 class Dialect(Protocol):
@@ -140,6 +144,41 @@ def _install_sqlite_hooks(engine: sa.Engine, cache_mib: int) -> None:
     for single-statement reads, which are atomic by themselves and are the hot path of search.
     """
 
+    warned: list[str] = []
+
+    @sa.event.listens_for(engine, "do_connect")
+    def _do_connect(dialect: Any, record: Any, cargs: Any, cparams: Any) -> Any:
+        # WAL mode keeps its lock table in a -shm file made by the first connection.  On a
+        # full disk it cannot be made, and every command would fail on opening the index,
+        # reads too.  Then the connection is opened in exclusive locking mode, which keeps
+        # that table in memory: it reads (and would write) as usual, and other processes
+        # wait for the lock, so it is given back as soon as the connection returns to the
+        # pool (see _checkin).
+        dbapi = dialect.loaded_dbapi
+        where = cargs[0] if cargs else cparams.get("database")
+        conn = dbapi.connect(*cargs, **cparams)
+        try:
+            conn.execute("PRAGMA busy_timeout = 30000")
+            conn.execute("PRAGMA journal_mode = WAL")
+            return conn
+        except dbapi.OperationalError as exc:
+            conn.close()
+            if getattr(exc, "sqlite_errorcode", None) not in _NO_ROOM_FOR_SHM:
+                raise
+            if not warned:
+                warned.append(where)
+                log.warning("%s: no room for SQLite's shared-memory file (%s); the index is opened in exclusive mode, "
+                            "so other processes wait while this one uses it", where, exc)
+        conn = dbapi.connect(*cargs, **cparams)
+        conn.execute("PRAGMA locking_mode = EXCLUSIVE")
+        record.info["exclusive"] = True
+        return conn
+
+    @sa.event.listens_for(engine, "checkin")
+    def _checkin(_dbapi_connection: Any, record: Any) -> None:
+        if record.info.get("exclusive"):
+            record.invalidate()  # closes it, which releases the exclusive lock
+
     @sa.event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
@@ -162,10 +201,9 @@ def _install_sqlite_hooks(engine: sa.Engine, cache_mib: int) -> None:
             conn.exec_driver_sql(_BEGIN[mode])
 
 
-def _is_full(exc: BaseException) -> bool:
-    orig = getattr(exc, "orig", exc)
-    text = str(orig).lower()
-    return getattr(orig, "errno", None) == errno.ENOSPC or "database or disk is full" in text or "no space left" in text
+def _alembic_error(exc: Exception) -> bool:
+    module = type(exc).__module__
+    return module.startswith("alembic.")
 
 
 class Database:
@@ -178,6 +216,8 @@ class Database:
         with self._translated(f"cannot open index {url!r}", ImportError):
             self.engine = sa.create_engine(url, echo=echo)
         name = self.engine.dialect.name
+        # Where a full disk or a damaged file is reported: the SQLite file (a server's disk is its own).
+        self.path = self.engine.url.database if name == "sqlite" else None
         if name == "postgresql":
             self.dialect: Dialect = PostgreSQLDialect()
         elif name == "sqlite":
@@ -201,19 +241,15 @@ class Database:
 
     @contextlib.contextmanager
     def _translated(self, what: str, dbapi_error: type[BaseException] = Exception) -> Iterator[None]:
+        """Vendor errors become ours: ``IndexFull`` for a full disk, ``IndexDamaged`` for a broken file."""
         try:
             yield
         except IndexFailure:
             raise
         except Exception as exc:
-            from alembic.util.exc import CommandError
-
-            if not isinstance(exc, (sa.exc.SQLAlchemyError, CommandError, dbapi_error)):
+            if not isinstance(exc, (sa.exc.SQLAlchemyError, OSError, dbapi_error)) and not _alembic_error(exc):
                 raise
-            if _is_full(exc):
-                raise IndexFull(f"{what}: the disk holding the index is full ({getattr(exc, 'orig', exc)}); "
-                                "free space and retry: nothing acknowledged was lost") from exc
-            raise IndexFailure(f"{what}: {exc}") from exc
+            raise index_failure(what, exc, getattr(self, "path", None)) from exc
 
     def edge(self, what: str) -> contextlib.AbstractContextManager[None]:
         """Translate every database error inside into ``IndexFailure`` naming *what* failed."""

@@ -46,7 +46,7 @@ from whoosh.searching import Searcher
 from whoosh.writing import CLEAR
 
 from earsiv.documents.textextract import INSPECTABLE_ROLES, MAX_BODY_CHARS, MAX_NAMES_CHARS, extract_text, fold_turkish
-from earsiv.indexer.errors import IndexFailure
+from earsiv.indexer.errors import IndexFailure, index_failure
 from earsiv.indexer.ftscan import TermScan, WordsScan
 from earsiv.indexer.ftsearch import (
     MAX_TOKEN,
@@ -196,7 +196,7 @@ class FullTextIndex:
         except IndexFailure:
             raise
         except Exception as exc:
-            raise IndexFailure(f"cannot open the full-text index: {exc}", name=str(self.path)) from exc
+            raise index_failure("cannot open the full-text index", exc, self.path, name=str(self.path)) from exc
 
     def _check_format(self) -> None:
         fmt = self.path / _FORMAT_FILE
@@ -230,7 +230,7 @@ class FullTextIndex:
             try:
                 writer = self._ix.writer(timeout=_LOCK_TIMEOUT, limitmb=256)
             except Exception as exc:
-                raise IndexFailure(f"cannot lock the full-text index for writing: {exc}", name=str(self.path)) from exc
+                raise index_failure("cannot lock the full-text index for writing", exc, self.path, name=str(self.path)) from exc
             try:
                 lookup = self._lookup_searcher(writer)
                 # Upsert: a lexicon lookup per digest, and a delete only for those already there
@@ -249,7 +249,7 @@ class FullTextIndex:
             except BaseException as exc:
                 writer.cancel()
                 if isinstance(exc, Exception):
-                    raise IndexFailure(f"cannot write the full-text index: {exc}", name=str(self.path)) from exc
+                    raise index_failure("cannot write the full-text index", exc, self.path, name=str(self.path)) from exc
                 raise
             self._generation += 1
 
@@ -276,7 +276,7 @@ class FullTextIndex:
                 writer = self._ix.writer(timeout=_LOCK_TIMEOUT)
                 writer.commit(mergetype=CLEAR)
             except Exception as exc:
-                raise IndexFailure(f"cannot empty the full-text index: {exc}", name=str(self.path)) from exc
+                raise index_failure("cannot empty the full-text index", exc, self.path, name=str(self.path)) from exc
             self._generation += 1
 
     # --- reading ------------------------------------------------------------------------

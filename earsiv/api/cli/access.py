@@ -273,7 +273,7 @@ def grant_add(ctx, inspector: str, vkn: str, date_from: str, date_to: str, expir
 @click.pass_context
 def grant_list(ctx, inspector: str | None, vkn: str | None, as_json: bool) -> None:
     """List grants, active and ended."""
-    arch = open_archive(ctx)
+    arch = open_archive(ctx, reading=True)
     try:
         who = caller(ctx, arch)
         if who is None or who.is_admin:
@@ -318,7 +318,7 @@ def access_log(ctx, vkn: str | None, principal_name: str | None, after: int, lim
     Each event is a leaf of the log; its proof (inclusion in a signed,
     time-stamped checkpoint) is checked before it is printed.
     """
-    arch = open_archive(ctx)
+    arch = open_archive(ctx, reading=True)
     try:
         who = caller(ctx, arch)
         if who is None:

@@ -23,10 +23,11 @@ __all__ = ['init', 'migrate_store_cmd', 'reindex', 'serve', 'status']
 
 @click.command()
 @click.option("--store", "store_url", metavar="URL",
-              help="Where the documents go: file:///path (default HOME/store) or "
+              help="Where the documents go: file:///path, file:path (relative to the home; default file:store) or "
                    "s3://BUCKET?endpoint=URL&region=R (bucket with Object Lock). Default $EARSIV_STORE_URL.")
 @click.option("--db", "db_url", metavar="URL",
-              help="The SQL index: sqlite:///path (default HOME/index.sqlite) or postgresql+psycopg://user@host/db. "
+              help="The SQL index: sqlite:////abs/path, sqlite:///path (relative to the home; default "
+                   "sqlite:///index.sqlite) or postgresql+psycopg://user@host/db. "
                    "A URL with a password belongs in $EARSIV_DB_URL, not here.")
 @click.pass_context
 def init(ctx: click.Context, store_url: str | None, db_url: str | None) -> None:
@@ -55,7 +56,7 @@ def reindex(ctx) -> None:
 @click.pass_context
 def status(ctx, as_json: bool) -> None:
     """Documents, bytes kept vs received, last checkpoint and its stamp, pending work."""
-    arch = open_archive(ctx)
+    arch = open_archive(ctx, reading=True)
     try:
         admin_or_operator(ctx, arch, "read the archive's status")
         st = arch.status().to_json()
@@ -127,15 +128,18 @@ def migrate_store_cmd(ctx, to: str, switch: bool, as_json: bool) -> None:
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback unless you mean it).")
 @click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--header-timeout", default=10.0, show_default=True, type=click.FloatRange(min=0.1), metavar="SECONDS",
+              help="Close a connection whose request headers are not all in within this time.")
+@click.option("--body-timeout", default=30.0, show_default=True, type=click.FloatRange(min=0.1), metavar="SECONDS",
+              help="Close a connection whose request body stops arriving for this long.")
 @click.pass_context
-def serve(ctx, host: str, port: int) -> None:
+def serve(ctx, host: str, port: int, header_timeout: float, body_timeout: float) -> None:
     """Serve the HTTP API (OpenAPI at /docs)."""
     operator_only(ctx, "serve")
-    import uvicorn
-
     from earsiv.api.http import create_app
+    from earsiv.api.http.server import serve as run
 
     if host not in ("127.0.0.1", "::1", "localhost"):
         click.echo(f"earsiv: warning: binding to {host}: the API is reachable from other machines", err=True)
     app = create_app(Path(ctx.obj["home"]))
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    run(app, host, port, header_timeout=header_timeout, body_timeout=body_timeout)

@@ -17,7 +17,7 @@ import click
 
 from earsiv.archive.access import Principal
 from earsiv.archive.archive import Archive
-from earsiv.errors import EarsivError
+from earsiv.errors import EarsivError, StorageFull, disk_full, full_detail
 
 __all__ = [
     "DIGEST_RE",
@@ -56,7 +56,9 @@ def tty() -> bool:
     return sys.stderr.isatty()
 
 
-def open_archive(ctx: click.Context) -> Archive:
+def open_archive(ctx: click.Context, *, reading: bool = False) -> Archive:
+    """The archive of --home; *reading*: for a command that only reads, which then answers on a full disk too."""
+    # *reading*: kept for the callers; every archive answers reads with its index behind (a full disk).
     return Archive.open(Path(ctx.obj["home"]))
 
 
@@ -109,3 +111,9 @@ class Group(click.Group):
         except EarsivError as exc:
             click.echo(f"earsiv: error: {exc}", err=True)
             ctx.exit(exc.exit_code)
+        except OSError as exc:
+            if not disk_full(exc):
+                raise
+            # A full disk that no edge translated (a cache, a temporary file): the same answer.
+            click.echo(f"earsiv: error: {full_detail(str(exc.strerror), exc.filename)}", err=True)
+            ctx.exit(StorageFull.exit_code)

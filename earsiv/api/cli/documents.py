@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -26,9 +27,36 @@ from earsiv.archive.audit import verify_all
 from earsiv.archive.evidence import write_evidence
 from earsiv.archive.sources import count_inputs, expand
 from earsiv.documents.metadata import KINDS
+from earsiv.errors import StorageFull
 from earsiv.indexer.query import SearchQuery
 
 __all__ = ['evidence', 'get', 'ingest', 'legal_hold', 'search', 'show', 'verify']
+
+
+class _Report:
+    """Lines on stdout, each flushed as it is written: a caller reading a pipe learns what is durable when it is.
+
+    A reader that stops reading (``earsiv ingest --json DIR | head -1``) does not stop the
+    archiving it asked for: the rest is archived without lines, and stderr says so once
+    (click would otherwise end the command quietly with exit code 1, half done).
+    """
+
+    def __init__(self) -> None:
+        self.gone = False
+
+    def line(self, text: str) -> None:
+        if self.gone:
+            return
+        try:
+            sys.stdout.write(text + "\n")
+            sys.stdout.flush()
+        except BrokenPipeError:
+            self.gone = True
+            devnull = os.open(os.devnull, os.O_WRONLY)  # so that the flush at exit does not fail again
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+            click.echo("earsiv: warning: stdout was closed; the rest is archived without a line each "
+                       "(`earsiv status` counts them)", err=True)
 
 
 @click.command()
@@ -49,6 +77,7 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], tenant: str | None, as_j
         raise click.BadParameter(f"{tenant!r} is not a VKN (10 digits) or TCKN (11 digits)", param_hint="--tenant")
     arch = open_archive(ctx)
     counts = {s: 0 for s in ("stored", "duplicate", "conflict", "rejected")}
+    report = _Report()
     try:
         who = caller(ctx, arch)
         if who is not None:
@@ -59,7 +88,7 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], tenant: str | None, as_j
                 counts[res.status] += 1
                 bar.update(1)
                 if as_json:
-                    click.echo(json.dumps(res.to_json(), ensure_ascii=False))
+                    report.line(json.dumps(res.to_json(), ensure_ascii=False))
                 elif res.status == "rejected":
                     bar.write(f"rejected  {res.path}: {res.error}", file=sys.stderr)
                 elif res.status == "conflict":
@@ -74,7 +103,7 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], tenant: str | None, as_j
     finally:
         arch.close()
     if not as_json:
-        click.echo(", ".join(f"{n} {s}" for s, n in counts.items()))
+        report.line(", ".join(f"{n} {s}" for s, n in counts.items()))
     if arch.stamp_error:
         click.echo(f"earsiv: error: the documents are stored, but the last checkpoint is not time-stamped yet: "
                    f"{arch.stamp_error} (it is stamped on the next run; `earsiv status` counts unstamped checkpoints)", err=True)
@@ -106,10 +135,14 @@ def search(ctx, vkn, date_from, date_to, kind, doc_id, ettn, profile, type_code,
                         limit=limit, cursor=cursor)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
-    arch = open_archive(ctx)
+    arch = open_archive(ctx, reading=True)
     try:
         if q.text is not None:
-            arch.text.catch_up()  # what was archived since the last run is found too
+            try:
+                arch.text.catch_up()  # what was archived since the last run is found too
+            except StorageFull as exc:
+                click.echo(f"earsiv: warning: the full-text index is {arch.text.lag()} log entries behind and cannot "
+                           f"catch up ({exc}); words in those documents are not found", err=True)
         who = caller(ctx, arch)
         page = arch.access.search(who, q)[0] if who is not None else arch.search(q)
     finally:
@@ -132,7 +165,7 @@ def search(ctx, vkn, date_from, date_to, kind, doc_id, ettn, profile, type_code,
 @click.pass_context
 def show(ctx, digest: str, as_json: bool) -> None:
     """Show everything the index knows about one document."""
-    arch = open_archive(ctx)
+    arch = open_archive(ctx, reading=True)
     try:
         who = caller(ctx, arch)
         row = arch.access.document(who, digest)[0] if who is not None else arch.index.get(digest)
@@ -166,7 +199,7 @@ def show(ctx, digest: str, as_json: bool) -> None:
 @click.pass_context
 def get(ctx, digest: str, output: Path | None) -> None:
     """Write the original bytes of a document (checked against its digest)."""
-    arch = open_archive(ctx)
+    arch = open_archive(ctx, reading=True)
     try:
         who = caller(ctx, arch)
         if who is not None:
@@ -192,7 +225,7 @@ def verify(ctx, digests: list[str], check_all: bool, as_json: bool) -> None:
     """
     if not digests and not check_all:
         raise click.UsageError("name one or more digests, or --all")
-    arch = open_archive(ctx)
+    arch = open_archive(ctx, reading=True)
     try:
         who = caller(ctx, arch)
         if who is not None:
@@ -219,7 +252,7 @@ def verify(ctx, digests: list[str], check_all: bool, as_json: bool) -> None:
 @click.pass_context
 def evidence(ctx, digest: str, output: Path) -> None:
     """Write offline-verifiable evidence for a document (see the README it writes)."""
-    arch = open_archive(ctx)
+    arch = open_archive(ctx, reading=True)
     try:
         who = caller(ctx, arch)
         own = None

@@ -5,6 +5,7 @@ No business rules here or in the command modules: parse, call the archive, print
 
 from __future__ import annotations
 
+import logging
 import os
 
 import click
@@ -48,5 +49,15 @@ for _command in (init, ingest, search, show, get, verify, evidence, reindex, sta
     cli.add_command(_command)
 
 
+class _Lowercase(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return f"earsiv: {record.levelname.lower()}: {record.getMessage()}"
+
+
 def main() -> None:
+    # What the archive logs (a torn journal line cut off, an optional write skipped on a
+    # full disk) reaches stderr in the form of the CLI's own messages.
+    handler = logging.StreamHandler()
+    handler.setFormatter(_Lowercase())
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
     cli(prog_name="earsiv")

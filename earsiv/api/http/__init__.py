@@ -9,6 +9,7 @@
     service.py    the archive, its ingest lock and the background worker
     uploads.py    request bodies -> ingest sources; the body size limit
     headers.py    Content-Disposition and ETag handling
+    server.py     uvicorn with header and body read timeouts (`earsiv serve`)
 """
 
 from earsiv.api.http.app import create_app

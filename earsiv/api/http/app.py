@@ -38,7 +38,7 @@ def create_app(home: Path, *, max_body_bytes: int | None = None) -> FastAPI:
     from the server's start-up.
     """
     settings = Settings(Path(home)) if max_body_bytes is None else Settings(Path(home), max_body_bytes)
-    load_config(settings.home)
+    config = load_config(settings.home)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -73,7 +73,7 @@ def create_app(home: Path, *, max_body_bytes: int | None = None) -> FastAPI:
     app.include_router(packages.router)
     app.include_router(system.router)
     app.include_router(access.router)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, max_document_bytes=config.max_document_bytes)
     _default_openapi = app.openapi
 
     def openapi() -> dict:

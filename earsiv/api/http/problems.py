@@ -5,6 +5,7 @@ own errors, the HTTP layer raises the few of its own below, and the table
 ``_STATUS`` turns each into a status code.  The problem ``type`` is a stable
 URI per error (``urn:earsiv:problem:<code>``) clients can branch on; ``title``
 is the same for every instance of a type, ``detail`` says what happened here.
+A full disk (``StorageFull``: the store's or the index's) is 507 Insufficient Storage.
 
     ApiError                 errors only the HTTP layer can have
     ├── BodyTooLarge         413  the request body is over the limit
@@ -15,13 +16,15 @@ is the same for every instance of a type, ``detail`` says what happened here.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from earsiv.api.http.schemas import IngestResultOut
 from earsiv.archive.errors import (
@@ -39,7 +42,7 @@ from earsiv.archive.errors import (
 )
 from earsiv.archive.errors import NotFound as NoSuchName
 from earsiv.documents.errors import DocumentError, InvalidDocument
-from earsiv.errors import EarsivError, InvalidInput
+from earsiv.errors import EarsivError, InvalidInput, StorageFull, disk_full, full_detail
 from earsiv.indexer.errors import IndexerError, IndexFailure
 from earsiv.render.errors import RenderError, StylesheetRefused
 
@@ -61,6 +64,7 @@ __all__ = [
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_PREFIX = "urn:earsiv:problem:"
+log = logging.getLogger("earsiv.http")
 
 
 class Problem(BaseModel):
@@ -112,9 +116,12 @@ class IngestRejected(ApiError):
 
 # Domain error -> (status, title).  Most specific class first: the first
 # isinstance match wins.  Failures of our own storage or of a TSA are 503
-# (try again later); evidence that does not verify is 409 (the request is
-# fine, the stored state cannot satisfy it, and retrying will not help).
+# (try again later); a full disk is 507 (RFC 4918: the server cannot store
+# what it needs to; retrying helps only once space is freed); evidence that
+# does not verify is 409 (the request is fine, the stored state cannot
+# satisfy it, and retrying will not help).
 _STATUS: tuple[tuple[type[Exception], int, str], ...] = (
+    (StorageFull, 507, "Insufficient storage"),
     (InvalidInput, 422, "Invalid input"),
     (InvalidDocument, 422, "Not an archivable document"),
     (Unauthenticated, 401, "Not authenticated"),
@@ -185,8 +192,19 @@ def install_problem_handlers(app: FastAPI) -> None:
         code = title.lower().replace(" ", "-")
         return problem_response(exc.status_code, code, title, str(exc.detail), headers=getattr(exc, "headers", None))
 
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(req: Request, _exc: ClientDisconnect) -> Response:
+        # Not an error of ours: the client closed the connection (or was closed for being
+        # too slow) before its request body was read.  Nothing was archived from it.
+        client = f"{req.client.host}:{req.client.port}" if req.client else "a client"
+        log.info("%s went away before its request was read (%s %s)", client, req.method, req.url.path)
+        return Response(status_code=400)  # never delivered: there is nobody to read it
+
     @app.exception_handler(Exception)
     async def _bug(_req: Request, exc: Exception) -> JSONResponse:
+        if disk_full(exc):  # a full disk no edge translated (a temporary file of an upload): no bug
+            path = getattr(exc, "filename", None)
+            return _domain(StorageFull(full_detail(str(getattr(exc, "strerror", None) or exc), path)))
         # A bug.  The client gets a problem document without internals; the
         # server log gets the traceback (Starlette re-raises after this).
         return problem_response(500, "internal-error", "Internal error", "an unexpected error occurred; see the server log")
@@ -204,7 +222,13 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         415: ("The Content-Type is not one this route takes.", Problem),
         422: ("Invalid parameters (malformed digest, bad date, unknown kind, bad cursor, ...).", ValidationProblem),
         503: ("The store, the index or the time-stamp authority is unavailable; try again later.", Problem),
+        507: ("A disk the archive writes to is full; nothing acknowledged was lost: retry once space is freed.",
+              Problem),
     }
+    # A route that touches the store or the index may have to write (an inspector's look is
+    # logged; the index catches up): wherever 503 can come, so can 507.
+    if 503 in statuses and 507 not in statuses:
+        statuses = (*statuses, 507)
     out: dict[int | str, dict[str, Any]] = {}
     for s in statuses:
         text, model = described[s]

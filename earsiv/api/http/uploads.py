@@ -56,44 +56,66 @@ def _media_type(request: Request) -> str:
 
 
 class BodyLimit:
-    """ASGI middleware: refuse request bodies over ``max_bytes`` with 413.
+    """ASGI middleware: refuse request bodies over the limit with 413, reading no more than that.
 
-    A declared ``Content-Length`` over the limit is refused before anything
-    is read; a body that grows past the limit while it is read (chunked, or
-    lying about its length) raises ``BodyTooLarge`` inside the route, which
-    the problem handlers turn into the same 413.
+    The limit is ``max_bytes`` for a body of many documents (a ZIP, multipart) and
+    ``max_document_bytes`` for a raw XML body, which is one document: a 200 MB XML body is
+    refused for what it is, not buffered whole and then rejected as a document too large.
+    A declared ``Content-Length`` over the limit is refused before anything is read; a body
+    that grows past it while it is read (chunked, or lying about its length) raises
+    ``BodyTooLarge`` inside the route, which the problem handlers turn into the same 413.
+    Either answer carries ``Connection: close``, so the server stops reading the rest.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, max_document_bytes: int | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.max_document_bytes = max_document_bytes
+
+    def _limit(self, scope: Scope) -> tuple[int, str]:
+        media = ""
+        for k, v in scope.get("headers", ()):
+            if k == b"content-type":
+                media = v.decode("latin-1").split(";", 1)[0].strip().lower()
+        if media in XML_TYPES and self.max_document_bytes is not None and self.max_document_bytes < self.max_bytes:
+            return self.max_document_bytes, (f"an XML body is one document, and a document is at most "
+                                             f"{self.max_document_bytes} bytes")
+        return self.max_bytes, f"the request body is over the limit of {self.max_bytes} bytes"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        detail = f"the request body is over the limit of {self.max_bytes} bytes"
+        limit, detail = self._limit(scope)
         declared = [v for k, v in scope.get("headers", ()) if k == b"content-length"]
         if any(not v.isdigit() for v in declared):
             await problem_response(400, "bad-request", "Bad request", "Content-Length is not a number",
                                    headers={"Connection": "close"})(scope, receive, send)
             return
-        if any(int(v) > self.max_bytes for v in declared):
+        if any(int(v) > limit for v in declared):
             await problem_response(413, BodyTooLarge.code, BodyTooLarge.title, detail,
                                    headers={"Connection": "close"})(scope, receive, send)
             return
         seen = 0
+        over = False
 
         async def limited() -> Message:
-            nonlocal seen
+            nonlocal seen, over
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > limit:
+                    over = True
                     raise BodyTooLarge(detail)
             return message
 
-        await self.app(scope, limited, send)
+        async def closing(message: Message) -> None:
+            if over and message["type"] == "http.response.start":
+                # The rest of the body is not read: the connection cannot carry another request.
+                message = {**message, "headers": [*message.get("headers", []), (b"connection", b"close")]}
+            await send(message)
+
+        await self.app(scope, limited, closing)
 
 
 async def read_sources(request: Request, filename: str | None) -> Iterable[Source]:

@@ -18,7 +18,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-__all__ = ["ObjectRetention", "ObjectStore", "PutItem", "SelfTestResult", "SelfTesting", "check_key"]
+from earsiv.archive.errors import StoreError
+
+__all__ = ["ObjectRetention", "ObjectStore", "PutItem", "RetentionRecords", "SelfTestResult", "SelfTesting", "check_key"]
 
 UTC = dt.UTC
 
@@ -128,6 +130,19 @@ class SelfTesting(Protocol):
     last_self_test: SelfTestResult | None
 
     def self_test(self) -> SelfTestResult: ...
+
+
+@runtime_checkable
+class RetentionRecords(Protocol):
+    """A store that keeps retention and legal holds in records of its own (the local store's journal).
+
+    Such records can be damaged where S3's Object Lock cannot, so an audit reads them back:
+    ``damage`` names each record that cannot be read, and the audit compares every
+    document's retention with what the log says.
+    """
+
+    def damage(self) -> list[StoreError]:
+        """One error per unreadable record, named ``FILE line N``; empty when all are readable."""
 
 
 def check_key(key: str) -> None:

@@ -6,20 +6,28 @@ import contextlib
 import ctypes
 import datetime as dt
 import fcntl
+import functools
+import hashlib
 import itertools
 import json
+import logging
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from earsiv.archive.errors import RetentionError, StoreError, WriteOnceViolation
+from earsiv.archive import faults
+from earsiv.archive.errors import RetentionError, StoreError, StoreFull, WriteOnceViolation
 from earsiv.archive.stores.base import ObjectRetention, PutItem, check_key
+from earsiv.errors import disk_full, full_detail
 
 __all__ = ["LocalStore"]
 
 UTC = dt.UTC
+log = logging.getLogger(__name__)
+_RECORD_START = b'{"key":'  # every journal line starts so: "key" sorts before the other fields
 
 
 def _libc_syncfs():
@@ -31,6 +39,29 @@ def _libc_syncfs():
 
 
 _SYNCFS = _libc_syncfs()
+_STAGED = itertools.count()  # one counter per process: two stores on one root never pick one name
+TMP_MAX_AGE = 3600.0  # seconds after which a staged file whose writer is unknown is removed
+
+
+@functools.cache
+def _host_mark() -> str:
+    """This host, PID namespace and boot, in 12 hex digits: where a process id in a staged file's name means something."""
+    parts = [socket.gethostname()]
+    with contextlib.suppress(OSError):
+        parts.append(str(os.stat("/proc/self/ns/pid").st_ino))
+    with contextlib.suppress(OSError):
+        parts.append(Path("/proc/sys/kernel/random/boot_id").read_text().strip())
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:12]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
 
 
 class LocalStore:
@@ -42,6 +73,15 @@ class LocalStore:
     line for a key wins, and a line that would shorten retention is never
     written.  One journal instead of a side file per object keeps the small
     blobs of a dictionary-compressed stream at one file each.
+
+    A crash or a full disk can leave the journal's last line torn (no
+    newline).  Its put never returned, so it holds no acknowledged fact: the
+    reader ignores it, and the next append cuts it off (under the journal's
+    lock) instead of gluing a new line to it.  A line that cannot be read and
+    is not the last is damage: it is skipped, logged and reported by
+    ``damage()`` (and ``earsiv verify --all``), and no object is deleted while
+    there is any, because the lost line may have held a legal hold or a later
+    retain-until (facts the log's leaves also carry).
 
     Durability: objects are written to a temporary file and linked into place
     (``link`` fails if the name exists, so two writers can never replace each
@@ -58,22 +98,25 @@ class LocalStore:
         self._journal = self.root / "retention.jsonl"
         self._lock = threading.Lock()
         self._retention: dict[str, ObjectRetention] | None = None
-        self._journal_size = 0
+        self._journal_stamp: tuple | None = None  # _stamp() of the journal the table was read from
+        self._damage: list[StoreError] = []
         self._dirs: set[Path] = set()
-        self._counter = itertools.count()
         try:
             self._objects.mkdir(parents=True, exist_ok=True)
             self._tmp.mkdir(exist_ok=True)
             self._journal.touch(exist_ok=True)
             self._sweep_tmp()
         except OSError as exc:
-            raise StoreError(f"cannot open the local store at {self.root}: {exc}") from exc
+            raise self._failure(f"cannot open the local store at {self.root}", exc) from exc
 
     # -- writing ---------------------------------------------------------
     def stage(self, item: PutItem) -> PutItem:
         if item.staged is not None:
             return item
-        return PutItem(item.key, item.data, item.retain_until, str(self._write_tmp(item.data)))
+        try:
+            return PutItem(item.key, item.data, item.retain_until, str(self._write_tmp(item.data)))
+        except OSError as exc:
+            raise self._failure(f"cannot write {item.key} to the local store at {self.root}", exc) from exc
 
     def discard(self, item: PutItem) -> None:
         if item.staged is not None:
@@ -89,13 +132,15 @@ class LocalStore:
         # without its retention.  (Temporary files are left by a crash only
         # in tmp/, which is swept when the store is opened.)
         written: list[bool] = []
-        staged = [self.stage(item) for item in items]
+        staged: list[PutItem] = []
         try:
+            staged.extend(self.stage(item) for item in items)
             self._journal_append([(i.key, i.retain_until, None) for i in staged])
             new_paths: list[Path] = []
             for item in staged:
                 path = self._path(item.key)
                 self._ensure_dir(path.parent)
+                faults.point("store.put")
                 try:
                     os.link(item.staged, path)
                 except FileExistsError:
@@ -109,11 +154,16 @@ class LocalStore:
                 written.append(True)
             self._flush(new_paths)
         except OSError as exc:
-            raise StoreError(f"cannot write to the local store at {self.root}: {exc}") from exc
+            raise self._failure(f"cannot write to the local store at {self.root}", exc) from exc
         finally:
             for item in staged:
                 self.discard(item)
         return written
+
+    def _failure(self, what: str, exc: OSError) -> StoreError:
+        if disk_full(exc):
+            return StoreFull(full_detail(what, self.root))
+        return StoreError(f"{what}: {exc}")
 
     def _ensure_dir(self, d: Path) -> None:
         if d not in self._dirs:
@@ -122,8 +172,10 @@ class LocalStore:
 
     def _write_tmp(self, data: bytes) -> Path:
         # Created read-only from the start (the mode applies to later opens;
-        # this descriptor may still write).  Unique per process, thread, call.
-        name = self._tmp / f"{os.getpid()}-{threading.get_ident()}-{next(self._counter)}"
+        # this descriptor may still write).  Unique per process, thread, call;
+        # the process id and the host mark let _sweep_tmp tell whether the
+        # writer is still alive.
+        name = self._tmp / f"{os.getpid()}-{threading.get_ident()}-{next(_STAGED)}-{_host_mark()}"
         fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
         try:
             with os.fdopen(fd, "wb") as fh:
@@ -158,13 +210,30 @@ class LocalStore:
         for d in {p.parent for p in paths}:
             _fsync_dir(d)
 
-    def _sweep_tmp(self, older_than: float = 3600.0) -> None:
-        """Remove temporary files a crashed writer left (never a young one: it may be in use)."""
+    def _sweep_tmp(self, older_than: float = TMP_MAX_AGE) -> None:
+        """Remove staged files that killed writers left.
+
+        A file named by a process of this host (same PID namespace, same boot) goes as
+        soon as that process is gone, and stays while it lives, however old.  A file
+        whose writer cannot be told (another host or container sharing the directory,
+        an older version's name) goes when it is older than *older_than*.
+        """
         limit = time.time() - older_than
+        removed = 0
         for p in self._tmp.iterdir():
-            with contextlib.suppress(OSError):
-                if p.lstat().st_mtime < limit:
-                    p.unlink()
+            writer = _writer_pid(p.name)
+            try:
+                if writer is None:
+                    if p.lstat().st_mtime >= limit:
+                        continue
+                elif writer == os.getpid() or _alive(writer):
+                    continue
+                p.unlink()
+                removed += 1
+            except OSError:
+                continue
+        if removed:
+            log.info("%s: removed %d staged files that killed writers left", self._tmp, removed)
 
     # -- reading ---------------------------------------------------------
     def get(self, key: str, *, verify: Callable[[bytes], bool] | None = None) -> bytes:
@@ -209,7 +278,13 @@ class LocalStore:
         try:
             return table[key]
         except KeyError as exc:
-            raise StoreError(f"object {key} has no retention record in {self._journal}") from exc
+            damaged = f"; {len(self._damage)} damaged line(s) of it may have held it" if self._damage else ""
+            raise StoreError(f"object {key} has no retention record in {self._journal}{damaged}", name=key) from exc
+
+    def damage(self) -> list[StoreError]:
+        """The journal's unreadable lines that are not its last (a torn last line is no damage)."""
+        self._load_retention()
+        return list(self._damage)
 
     def extend_retention(self, key: str, until: dt.datetime) -> None:
         current = self.retention(key)
@@ -229,6 +304,11 @@ class LocalStore:
     def delete(self, key: str, *, now: dt.datetime | None = None) -> None:
         now = now or dt.datetime.now(UTC)
         current = self.retention(key)
+        if self._damage:
+            raise WriteOnceViolation(
+                f"object {key} is not deleted: {len(self._damage)} line(s) of {self._journal} cannot be read "
+                f"(first: {self._damage[0]}); a lost line may have held a legal hold or a later retain-until"
+            )
         if current.legal_hold:
             raise WriteOnceViolation(f"object {key} is under legal hold; it cannot be deleted")
         if now < current.retain_until:
@@ -257,37 +337,132 @@ class LocalStore:
         if not entries:
             return
         lines = b"".join(_journal_line(k, until, hold) for k, until, hold in entries)
-        with self._lock, open(self._journal, "ab") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
+        with self._lock:
             try:
-                fh.write(lines)
-                fh.flush()
-                os.fsync(fh.fileno())
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
-            if self._retention is not None:
-                if fh.tell() - len(lines) == self._journal_size:
-                    self._journal_size = fh.tell()
-                    for k, until, hold in entries:
-                        _apply(self._retention, k, until, hold)
-                else:
-                    self._retention = None  # another process wrote too: reload on next use
+                fd = os.open(self._journal, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX)  # every appender takes it, so a tail without newline is torn
+                    before = _stamp(fd)
+                    # In step: the table was read from exactly this file, and no torn tail goes now.
+                    in_step = self._retention is not None and before == self._journal_stamp
+                    if self._cut_torn_tail(fd, before[0]) != before[0]:
+                        in_step = False
+                    faults.write("store.journal", lambda data: _append_durably(fd, data), lines)
+                    after = _stamp(fd)  # still under the lock: nobody else appended since
+                finally:
+                    os.close(fd)  # releases the lock
+            except OSError as exc:
+                raise self._failure(f"cannot append to {self._journal}", exc) from exc
+            if in_step and self._retention is not None:
+                self._journal_stamp = after
+                for k, until, hold in entries:
+                    _apply(self._retention, k, until, hold)
+            else:
+                self._retention = None  # another process wrote too (or a torn tail went): reload on next use
+
+    def _cut_torn_tail(self, fd: int, size: int) -> int:
+        """Cut off a last line without its newline (a write a crash or a full disk cut short); return the new size."""
+        if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+            return size
+        end = size
+        while end > 0:
+            chunk_start = max(0, end - 65536)
+            newline = os.pread(fd, end - chunk_start, chunk_start).rfind(b"\n")
+            if newline >= 0:
+                end = chunk_start + newline + 1
+                break
+            end = chunk_start
+        os.ftruncate(fd, end)
+        os.fsync(fd)
+        log.warning("%s: cut off a torn last line of %d bytes (the remains of a write that a crash or a full disk "
+                    "interrupted; the write it belonged to never succeeded)", self._journal, size - end)
+        return end
 
     def _load_retention(self) -> dict[str, ObjectRetention]:
         with self._lock:
-            size = self._journal.stat().st_size
-            if self._retention is None or size != self._journal_size:
+            fd = os.open(self._journal, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                stamp = _stamp(fd)  # taken before reading: an append meanwhile means a reload next time
+            finally:
+                os.close(fd)
+            if self._retention is None or stamp != self._journal_stamp:
                 table: dict[str, ObjectRetention] = {}
+                damage: list[StoreError] = []
                 with open(self._journal, "rb") as fh:
-                    for raw in fh:
+                    for number, raw in enumerate(fh, 1):
                         if not raw.endswith(b"\n"):
-                            break  # torn last line of a crash: the put it belonged to never returned
-                        rec = json.loads(raw)
-                        until = rec.get("retain_until")
-                        hold = rec.get("legal_hold")
-                        _apply(table, rec["key"], dt.datetime.fromisoformat(until) if until else None, hold)
-                self._retention, self._journal_size = table, size
+                            break  # torn last line: the put it belonged to never returned
+                        try:
+                            key, until, hold = _read_line(raw)
+                        except ValueError as exc:
+                            salvaged = _salvage(raw)
+                            if salvaged is None:
+                                damage.append(StoreError(f"not a retention record ({exc})",
+                                                         name=f"{self._journal} line {number}"))
+                                continue
+                            key, until, hold = salvaged
+                            log.info("%s line %d: a torn line glued to the next record; the record is read", self._journal, number)
+                        _apply(table, key, until, hold)
+                if [str(e) for e in damage] != [str(e) for e in self._damage]:
+                    for exc in damage:
+                        log.warning("%s; skipped (its facts are in the log's leaves too; run `earsiv verify --all`)", exc)
+                self._retention, self._journal_stamp, self._damage = table, stamp, damage
             return self._retention
+
+
+def _writer_pid(name: str) -> int | None:
+    """The process that staged a file of this host named *name* (``PID-TID-N-HOSTMARK``), or None."""
+    parts = name.split("-")
+    if len(parts) != 4 or parts[3] != _host_mark() or not parts[0].isdigit():
+        return None
+    return int(parts[0])
+
+
+def _stamp(fd: int) -> tuple[int, int, int, bytes]:
+    """What tells one state of the journal from another: size, mtime, inode and the last bytes.
+
+    A torn tail cut off and a line appended can give back the same size within one tick of
+    the file system's clock; the last bytes then differ (a torn tail has no final newline).
+    """
+    st = os.fstat(fd)
+    n = min(st.st_size, 64)
+    return st.st_size, st.st_mtime_ns, st.st_ino, os.pread(fd, n, st.st_size - n)
+
+
+def _append_durably(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+    os.fsync(fd)
+
+
+def _read_line(raw: bytes) -> tuple[str, dt.datetime | None, bool | None]:
+    """(key, retain_until, legal_hold) of one journal line; ValueError if it is not one."""
+    rec = json.loads(raw)
+    if not isinstance(rec, dict) or not isinstance(rec.get("key"), str):
+        raise ValueError("no key")  # noqa: TRY004 - bad data, not a bad argument: the caller skips the line
+    until, hold = rec.get("retain_until"), rec.get("legal_hold")
+    if until is not None and not isinstance(until, str) or hold is not None and not isinstance(hold, bool):
+        raise ValueError("retain_until or legal_hold of the wrong type")
+    when = dt.datetime.fromisoformat(until) if until else None
+    if when is not None and when.tzinfo is None:
+        raise ValueError("retain_until without a time zone")
+    return rec["key"], when, hold
+
+
+def _salvage(raw: bytes) -> tuple[str, dt.datetime | None, bool | None] | None:
+    """The whole record at the end of a line that an older version glued to a torn one, if there is one.
+
+    The torn part never held an acknowledged fact (its write did not return); the
+    record after it was written whole by the next append.
+    """
+    at = raw.rfind(_RECORD_START)
+    while at > 0:
+        try:
+            return _read_line(raw[at:])
+        except ValueError:
+            at = raw.rfind(_RECORD_START, 0, at)
+    return None
 
 
 def _journal_line(key: str, until: dt.datetime | None, hold: bool | None) -> bytes:

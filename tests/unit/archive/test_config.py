@@ -1,11 +1,97 @@
-"""Settings of an archive home that are read from config.toml (more in the modules that use them)."""
+"""Settings of an archive home read from config.toml: where it keeps its store and index (relative to the home,
+so a copy is a home of its own), and how often the store is self-tested."""
 
 from __future__ import annotations
+
+import shutil
+from pathlib import Path
 
 import pytest
 
 from earsiv.archive.config import load_config, write_default_config
 from earsiv.archive.errors import ConfigError
+
+
+def test_a_new_home_records_its_store_and_index_relative_to_itself(tmp_path):
+    home = tmp_path / "home"
+    cfg = write_default_config(home, env={})
+    text = (home / "config.toml").read_text()
+    assert 'url = "file:store"' in text and 'url = "sqlite:///index.sqlite"' in text
+    assert str(tmp_path) not in text
+    assert cfg.store_url == (home / "store").as_uri() and cfg.store_path == home / "store"
+    assert cfg.db_url == f"sqlite:///{home / 'index.sqlite'}"
+
+
+def test_given_places_inside_the_home_are_recorded_relative_and_outside_ones_as_given(tmp_path):
+    home = tmp_path / "home"
+    write_default_config(home, store_url=(home / "data" / "store").as_uri(),
+                         db_url=f"sqlite:///{tmp_path / 'fast' / 'index.sqlite'}", env={})
+    text = (home / "config.toml").read_text()
+    assert 'url = "file:data/store"' in text
+    assert f'url = "sqlite:///{tmp_path}/fast/index.sqlite"' in text
+    cfg = load_config(home, env={})
+    assert cfg.store_path == home / "data" / "store"
+    assert cfg.db_url == f"sqlite:///{tmp_path / 'fast' / 'index.sqlite'}"
+
+
+def test_relative_places_follow_a_copy_of_the_home(tmp_path):
+    home = tmp_path / "home"
+    write_default_config(home, env={})
+    shutil.copytree(home, tmp_path / "copy")
+    cfg = load_config(tmp_path / "copy", env={})
+    assert cfg.store_path == tmp_path / "copy" / "store"
+    assert cfg.db_url == f"sqlite:///{tmp_path / 'copy' / 'index.sqlite'}"
+
+
+def old_home(tmp_path: Path) -> Path:
+    """A home as versions before relative places wrote it: absolute paths into itself."""
+    home = tmp_path / "old"
+    write_default_config(home, env={})
+    config = home / "config.toml"
+    text = config.read_text().replace('"file:store"', f'"{(home / "store").as_uri()}"')
+    config.write_text(text.replace('"sqlite:///index.sqlite"', f'"sqlite:///{home / "index.sqlite"}"'))
+    (home / "store").mkdir()
+    (home / "index.sqlite").touch()
+    return home
+
+
+def test_an_old_home_with_absolute_paths_into_itself_still_opens(tmp_path):
+    home = old_home(tmp_path)
+    cfg = load_config(home, env={})
+    assert cfg.store_path == home / "store" and cfg.db_url == f"sqlite:///{home / 'index.sqlite'}"
+
+
+@pytest.mark.parametrize("section", ["store", "index"])
+def test_a_copy_of_an_old_home_is_refused_with_the_line_to_edit(tmp_path, section):
+    home = old_home(tmp_path)
+    copy = tmp_path / "copy"
+    shutil.copytree(home, copy)
+    if section == "index":  # only the index line is still absolute
+        config = copy / "config.toml"
+        config.write_text(config.read_text().replace(f'"{(home / "store").as_uri()}"', '"file:store"'))
+    with pytest.raises(ConfigError) as caught:
+        load_config(copy, env={})
+    message = str(caught.value)
+    assert f"{copy / 'config.toml'}: [{section}] url points at {home}" in message
+    assert f"a copy of the home at {home}" in message
+    fix = 'url = "file:store"' if section == "store" else 'url = "sqlite:///index.sqlite"'
+    assert f"edit the line under [{section}] in {copy / 'config.toml'} to read: {fix}" in message
+    assert caught.value.exit_code == 2
+
+
+def test_an_absolute_place_outside_a_home_without_its_own_is_not_a_copy(tmp_path):
+    home = tmp_path / "home"
+    write_default_config(home, store_url=(tmp_path / "srv" / "store").as_uri(),
+                         db_url=f"sqlite:///{tmp_path / 'ssd' / 'index.sqlite'}", env={})
+    cfg = load_config(home, env={})
+    assert cfg.store_path == tmp_path / "srv" / "store"
+
+
+def test_relative_places_in_the_environment_are_relative_to_the_home(tmp_path):
+    home = tmp_path / "home"
+    write_default_config(home, env={})
+    cfg = load_config(home, env={"EARSIV_STORE_URL": "file:other", "EARSIV_DB_URL": "sqlite:///other.sqlite"})
+    assert cfg.store_path == home / "other" and cfg.db_url == f"sqlite:///{home / 'other.sqlite'}"
 
 
 def test_the_store_is_self_tested_daily_by_default_and_it_is_written_down(tmp_path):

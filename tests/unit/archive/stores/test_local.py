@@ -10,8 +10,8 @@ import os
 
 import pytest
 
-from earsiv.archive.errors import WriteOnceViolation
-from earsiv.archive.stores.base import PutItem
+from earsiv.archive.errors import StoreError, WriteOnceViolation
+from earsiv.archive.stores.base import ObjectRetention, PutItem
 from earsiv.archive.stores.local import LocalStore
 
 UTC = dt.UTC
@@ -73,3 +73,76 @@ def test_close_drops_the_retention_table_and_a_later_call_reloads_it(tmp_path):
     s.put_many([PutItem("k", b"x", FUTURE)])
     s.close()
     assert s.retention("k").retain_until == FUTURE
+
+
+# -- the retention journal: torn tails and damage (docs/FORMAT.md section 8) ----------------
+
+def test_a_torn_last_line_is_ignored_and_cut_off_before_the_next_append(tmp_path, caplog):
+    s = LocalStore(tmp_path)
+    s.put_many([PutItem("a", b"x", FUTURE)])
+    journal = tmp_path / "retention.jsonl"
+    whole = journal.read_bytes()
+    with open(journal, "ab") as fh:  # what a crash or a full disk in the middle of an append leaves
+        fh.write(b'{"key":"b","retain_unt')
+    fresh = LocalStore(tmp_path)
+    assert fresh.retention("a").retain_until == FUTURE and fresh.damage() == []
+    fresh.put_many([PutItem("b", b"y", FUTURE)])
+    assert journal.read_bytes() == whole + b'{"key":"b","retain_until":"2099-01-01T00:00:00Z"}\n'
+    assert "cut off a torn last line of 22 bytes" in caplog.text
+    assert LocalStore(tmp_path).retention("b").retain_until == FUTURE
+
+
+def test_a_line_an_older_version_glued_to_a_torn_one_is_read(tmp_path):
+    s = LocalStore(tmp_path)
+    s.put_many([PutItem("a", b"x", PAST)])
+    with open(tmp_path / "retention.jsonl", "ab") as fh:
+        fh.write(b'{"key":"zz","retain_un' + b'{"key":"a","legal_hold":true}\n')
+    fresh = LocalStore(tmp_path)
+    assert fresh.retention("a") == ObjectRetention(PAST, True)
+    assert fresh.damage() == []
+
+
+def test_a_damaged_line_is_named_skipped_and_blocks_only_deletion(tmp_path, caplog):
+    s = LocalStore(tmp_path)
+    s.put_many([PutItem("a", b"x", PAST), PutItem("b", b"y", PAST)])
+    s.set_legal_hold("a", True)
+    journal = tmp_path / "retention.jsonl"
+    lines = journal.read_bytes().splitlines(keepends=True)
+    lines[2] = b'{"key":"a","legal_hold":tr\xffe}\n'  # bit rot in the hold of "a"
+    journal.write_bytes(b"".join(lines))
+    fresh = LocalStore(tmp_path)
+    [damage] = fresh.damage()
+    assert damage.name == f"{journal} line 3" and "not a retention record" in str(damage)
+    assert f"{journal} line 3" in caplog.text
+    assert fresh.retention("b") == ObjectRetention(PAST, False)  # others are served
+    fresh.put_many([PutItem("c", b"z", FUTURE)])  # and new objects taken
+    assert fresh.retention("c").retain_until == FUTURE
+    # The lost line held a hold: nothing may be disposed of until the journal is repaired.
+    with pytest.raises(WriteOnceViolation, match="line 3"):
+        fresh.delete("b")
+    assert fresh.exists("b")
+
+
+def test_an_object_whose_only_line_is_damaged_says_so(tmp_path):
+    s = LocalStore(tmp_path)
+    s.put_many([PutItem("a", b"x", FUTURE)])
+    s.put_many([PutItem("b", b"y", FUTURE)])
+    journal = tmp_path / "retention.jsonl"
+    journal.write_bytes(b"garbage\n" + journal.read_bytes().splitlines(keepends=True)[1])
+    fresh = LocalStore(tmp_path)
+    with pytest.raises(StoreError, match="no retention record .* 1 damaged line"):
+        fresh.retention("a")
+    assert fresh.retention("b").retain_until == FUTURE
+
+
+def test_a_torn_tail_cut_and_replaced_by_a_line_of_the_same_length_is_seen_by_other_readers(tmp_path):
+    reader = LocalStore(tmp_path)
+    reader.put_many([PutItem("a", b"x", FUTURE)])
+    line = b'{"key":"b","retain_until":"2099-01-01T00:00:00Z"}\n'
+    with open(tmp_path / "retention.jsonl", "ab") as fh:
+        fh.write(b"#" * len(line))  # torn: no newline, exactly as long as the line that will replace it
+    assert reader.retention("a").retain_until == FUTURE  # read with the torn tail
+    size = (tmp_path / "retention.jsonl").stat().st_size
+    LocalStore(tmp_path).put_many([PutItem("b", b"y", FUTURE)])  # another process cuts it and appends
+    assert (tmp_path / "retention.jsonl").stat().st_size == size
+    assert reader.retention("b").retain_until == FUTURE
