@@ -30,12 +30,16 @@ CASES = [
     ("checkpoint.after-body", 1),
     ("checkpoint.after-signature", 1),
     ("checkpoint.after-token", 1),
+    ("store.journal", 2),  # the retention journal: written whole, then killed
+    ("store.journal:torn", 2),  # ... or cut short by the crash
+    ("store.journal:torn", 3),
+    ("store.put", 1),  # between linking one object of a group and the next
+    ("store.put", 40),
 ]
 
 
-def test_every_point_of_these_paths_is_crashed_at():
-    owned = {p for p in POINTS if p.split(".")[0] in ("ingest", "ledger", "checkpoint", "dictionary")}
-    assert owned == {point for point, _n in CASES}
+def test_every_point_the_archive_owns_is_crashed_at():
+    assert set(POINTS) == {point.split(":")[0] for point, _n in CASES}
 
 
 @pytest.mark.slow
@@ -44,7 +48,7 @@ def test_a_crash_at_this_point_leaves_an_archive_that_recovers(point, nth, folde
     cli = Cli(home)
     crashed = cli.run("ingest", "--json", str(folders.a), check=None, env={"EARSIV_FAULT": f"{point}#{nth}"})
     assert crashed.returncode == -9, crashed.stderr.decode()[-2000:]
-    assert f"SIGKILL at {point}".encode() in crashed.stderr
+    assert f"SIGKILL at {point.split(':')[0]}".encode() in crashed.stderr
     acked = acknowledged(crashed.stdout)
     check_recovered(cli, home, acked, folders.a, folders.b)
     with capsys.disabled():
