@@ -607,6 +607,25 @@ def stage_run(b: Bench, target: int) -> None:
     if b.state["fixtures"] is None:
         b.state["fixtures"] = fixtures(b)
         b.save_state()
+    snapshot = _snapshot_path(b.home, target)
+    if b.args.snapshots and not snapshot.exists():
+        _copy_home(b.home, snapshot)
+        b.say(f"stage {target:,}: the home as grown is kept in {snapshot} (to be measured again with --remeasure)")
+    if b.args.remeasure and st.get("measured") and snapshot.exists():
+        b.say(f"stage {target:,}: measuring again, on {snapshot}")
+        home, cli = b.home, b.cli
+        b.home, b.cli = snapshot, Cli(snapshot)
+        try:
+            res["remeasured"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+            res["before"] = _snapshot(b)
+            t0 = time.perf_counter()
+            measure(b, key)
+            res["measure_seconds"] = round(time.perf_counter() - t0, 1)
+            res["after"] = _snapshot(b)
+            b.save_results()
+        finally:
+            b.home, b.cli = home, cli
+        return
     if not st.get("measured"):
         res["before"] = _snapshot(b)
         res["started"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
@@ -622,6 +641,23 @@ def stage_run(b: Bench, target: int) -> None:
         b.save_state()
     else:
         b.say(f"stage {target:,}: already grown and measured (see {b.results_path})")
+
+
+def _snapshot_path(home: Path, target: int) -> Path:
+    return home.with_name(f"{home.name}.at-{target}")
+
+
+def _copy_home(home: Path, dest: Path) -> None:
+    """A copy of the home to measure again later: the store's objects (write-once files) as hard links."""
+    objects = home / "store" / "objects"
+
+    def copy(src: str, dst: str) -> None:
+        if Path(src).is_relative_to(objects):
+            os.link(src, dst)
+        else:
+            shutil.copy2(src, dst)
+
+    shutil.copytree(home, dest, copy_function=copy)
 
 
 def _size(n: int) -> str:
@@ -693,6 +729,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--per-day", type=int, default=300, help="documents per issue day in the stream (default 300)")
     ap.add_argument("--json", action="store_true", help="the results as JSON on stdout (the tables go to stderr)")
     ap.add_argument("--report", action="store_true", help="only print the tables of what is measured already")
+    ap.add_argument("--snapshots", action="store_true",
+                    help="keep a copy of the home as grown at each stage (HOME.at-N; objects hard-linked)")
+    ap.add_argument("--remeasure", action="store_true",
+                    help="measure each stage again on its snapshot (after a change to the code), growth kept")
     args = ap.parse_args(argv)
     if args.reps < 1 or args.bulk < 1 or args.access_events < 0:
         ap.error("--reps and --bulk must be at least 1, --access-events at least 0")

@@ -47,6 +47,7 @@ from earsiv.archive.mirror import Mirror
 from earsiv.archive.originals import Originals
 from earsiv.archive.rebuild import Report, rebuild_log
 from earsiv.archive.retention import RetentionPolicy
+from earsiv.archive.signatures import SignatureChecks
 from earsiv.archive.stores.base import ObjectStore, PutItem
 from earsiv.archive.stores.local import LocalStore
 from earsiv.documents.parse import parse_document
@@ -311,8 +312,21 @@ class Archive:
         return IngestParts(self.ledger, self.store, self.index, self.dictionaries, self.dictionary_retention,
                            self.holdings, self.policy, self.config.max_document_bytes)
 
-    def ingest(self, sources: Iterable[Source], *, tenant: str | None = None, batch_size: int = 64) -> Iterator[IngestResult]:
-        yield from Ingestor(self.ingest_parts(), tenant=tenant, batch_size=batch_size).run(sources)
+    def ingest(self, sources: Iterable[Source], *, tenant: str | None = None, batch_size: int = 64,
+               check_signatures: bool = False) -> Iterator[IngestResult]:
+        """Archive *sources*; one result each, given once it is durable.
+
+        *check_signatures*: inspect the new documents' signatures beside the ingest, on the
+        second core (``signatures.py``), so that when the last result is given they are done
+        too; otherwise they stay pending for ``inspect_pending``.
+        """
+        checks = SignatureChecks(self.index) if check_signatures else None
+        try:
+            yield from Ingestor(self.ingest_parts(), tenant=tenant, batch_size=batch_size,
+                                on_durable=checks.submit if checks else None).run(sources)
+        finally:
+            if checks is not None:
+                checks.close()
 
     def checkpoint(self) -> Checkpoint | None:
         """Sign a checkpoint of the log and have it (and any earlier one left unstamped) stamped.

@@ -146,12 +146,15 @@ def _name(p: _Prepared) -> str:
 
 class Ingestor:
     def __init__(self, parts: IngestParts, *, tenant: str | None = None, batch_size: int = 64,
-                 workers: int | None = None, on_commit: Callable[[list[IngestResult]], None] | None = None) -> None:
+                 workers: int | None = None,
+                 on_durable: Callable[[list[tuple[str, bytes]]], None] | None = None) -> None:
         self.parts = parts
         self.tenant = tenant
         self.batch_size = batch_size
         self.workers = workers or max(2, os.cpu_count() or 2)
-        self.on_commit = on_commit  # told of each group once it is durable (e.g. to check signatures beside)
+        # Told (digest, bytes) of each group's new documents once they are durable, while the
+        # bytes are still in memory: e.g. to check their signatures beside the ingest.
+        self.on_durable = on_durable
 
     # -- 1: prepare (in worker threads) -----------------------------------------------
     def _prepare(self, src: Source) -> _Prepared:
@@ -345,8 +348,8 @@ class Ingestor:
             for _p, res in decided.shared:
                 res.log_index = index
                 index += 1
-        if self.on_commit is not None:
-            self.on_commit(decided.results)
+        if self.on_durable is not None and decided.new:
+            self.on_durable([(p.digest, p.source.data) for p, _res in decided.new])  # type: ignore[misc]
         return decided.results
 
     # -- the loop ------------------------------------------------------------------------------

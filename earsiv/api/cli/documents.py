@@ -84,7 +84,8 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], tenant: str | None, as_j
             tenant = arch.access.ingest_tenant(who, tenant)
         total = count_inputs(paths) if tty() else None
         with progress(total, "ingest", tty()) as bar:
-            for res in arch.ingest(expand(paths, max_file_bytes=arch.config.max_document_bytes), tenant=tenant):
+            sources = expand(paths, max_file_bytes=arch.config.max_document_bytes)
+            for res in arch.ingest(sources, tenant=tenant, check_signatures=not no_signatures):
                 counts[res.status] += 1
                 bar.update(1)
                 if as_json:
