@@ -46,7 +46,7 @@ from earsiv.archive.log import merkle
 from earsiv.archive.log.entries import DocumentEntry, decode
 from earsiv.archive.log.proofs import ConsistencyProof, InclusionProof
 from earsiv.documents.metadata import KINDS
-from earsiv.errors import EarsivError
+from earsiv.errors import EarsivError, InvalidInput
 from earsiv.indexer.query import SearchQuery
 
 __all__ = ["MANIFEST_FIELDS", "PackageRequest", "PackageResult", "build_package", "document_name", "verifier_source"]
@@ -73,11 +73,11 @@ class PackageRequest:
 
     def __post_init__(self) -> None:
         if not isinstance(self.vkn, str) or not re.fullmatch(r"\d{10,11}", self.vkn):
-            raise ValueError(f"{self.vkn!r} is not a VKN (10 digits) or TCKN (11 digits)")
+            raise InvalidInput(f"{self.vkn!r} is not a VKN (10 digits) or TCKN (11 digits)")
         if self.date_from > self.date_to:
-            raise ValueError(f"the period starts ({self.date_from}) after it ends ({self.date_to})")
+            raise InvalidInput(f"the period starts ({self.date_from}) after it ends ({self.date_to})")
         if self.kind is not None and self.kind not in KINDS:
-            raise ValueError(f"unknown kind {self.kind!r}; known: {', '.join(KINDS)}")
+            raise InvalidInput(f"unknown kind {self.kind!r}; known: {', '.join(KINDS)}")
 
     def describe(self) -> str:
         what = f"documents of kind {self.kind}" if self.kind else "documents"
