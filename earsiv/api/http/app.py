@@ -11,9 +11,9 @@ from fastapi import FastAPI
 
 from earsiv.api.http import access, documents, exports, packages, prints, system
 from earsiv.api.http.problems import install_problem_handlers, problem_openapi
-from earsiv.api.http.service import ArchiveService
 from earsiv.api.http.uploads import BodyLimit
 from earsiv.archive.config import load_config
+from earsiv.archive.service import ArchiveService
 
 __all__ = ["Settings", "create_app"]
 
@@ -42,7 +42,7 @@ def create_app(home: Path, *, max_body_bytes: int | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        service = ArchiveService.open(settings.home)
+        service = ArchiveService.open(settings.home, background=True)  # one ingest queue, one worker
         service.start()
         app.state.service = service
         try:
