@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -31,8 +32,12 @@ def old_home(tmp_path: Path) -> Path:
     shutil.copytree(ASSET, home)
     for p in home.rglob("*"):
         p.chmod(0o755 if p.is_dir() else 0o644)
+    # The asset's config names the checkout it was made in (/work/main/...), not ASSET: point
+    # the copy at its own store and index whatever that place was, or the test writes there.
     cfg = (home / "config.toml").read_text()
-    cfg = cfg.replace(f"file://{ASSET}/store", f"file://{home}/store").replace(f"sqlite:///{ASSET}", f"sqlite:///{home}")
+    cfg = re.sub(r'url = "file://[^"]*/store"', f'url = "file://{home}/store"', cfg)
+    cfg = re.sub(r'url = "sqlite:///[^"]*/index.sqlite"', f'url = "sqlite:///{home}/index.sqlite"', cfg)
+    assert str(ASSET.parents[3]) not in cfg and "/work/main" not in cfg, cfg
     (home / "config.toml").write_text(cfg)
     return home
 
