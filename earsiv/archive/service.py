@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import importlib.util
 import io
 import tempfile
 import zipfile
@@ -341,12 +342,18 @@ class ArchiveService(AccessUseCases):
         return Packaged(result, event, iso_path)
 
     def _pdf_renderer(self):
+        # Printable copies are a separate component: WeasyPrint may be missing where packages are made.
+        missing = importlib.util.find_spec("weasyprint") is None
         try:
-            import earsiv.render  # noqa: F401  (optional: printable copies are a separate component)
             from earsiv.archive.export import export_one
         except ImportError as exc:
+            missing = True
+            why = str(exc)
+        else:
+            why = "no module named 'weasyprint'"
+        if missing:
             raise InvalidInput(f"PDFs need the rendering component (earsiv.render and WeasyPrint), "
-                               f"which is not installed: {exc}") from exc
+                               f"which is not installed: {why}")
         return lambda digest: export_one(self.archive, digest, "pdf")
 
     # -- the archive ----------------------------------------------------------------------

@@ -16,9 +16,9 @@ from earsiv.api.cli.common import (
     session,
     tty,
 )
-from earsiv.archive.export import FORMATS
 from earsiv.archive.service_types import search_query
 from earsiv.documents.metadata import KINDS
+from earsiv.render.formats import FORMATS
 
 __all__ = ["export"]
 
