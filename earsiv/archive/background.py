@@ -9,7 +9,8 @@ Background work (a checkpoint every few seconds while documents arrive, signatur
 inspection of newly archived documents, full-text indexing, and the store's scheduled
 self-test) runs in one daemon thread.  The self-test also runs once at start, before
 anything is served (``stores.schedule``).  A command (``earsiv ingest``) has none of this:
-it finishes its own pending work before it returns (``ArchiveService.finish_pending``).
+it finishes its own pending work before it returns (``ArchiveService.inspect_signatures``,
+``catch_up_text``).
 """
 
 from __future__ import annotations

@@ -151,13 +151,17 @@ class ArchiveService(AccessUseCases):
         tenant = self.ingest_tenant(who, tenant)
         return self.ingest(who, expand(paths, max_file_bytes=self.archive.config.max_document_bytes), tenant)
 
-    def finish_pending(self, signatures: Progress = QUIET, fulltext: Progress = QUIET) -> None:
-        """Inspect the signatures and fill the full-text index for what was archived: what a server's
-        worker does in the background, done now (it shows the caller nothing, so it takes none)."""
-        signatures.reset(total=self.archive.index.stats().pending_signatures)
-        self.archive.inspect_pending(signatures.update)
-        fulltext.reset(total=self.archive.text.lag())
-        self.archive.text.catch_up(fulltext.update)
+    # What a server's worker does in the background after an ingest, done now by a command
+    # that archived documents; it shows the caller nothing, so it takes none.
+    def inspect_signatures(self, progress: Progress = QUIET) -> int:
+        """Inspect the signatures of the documents archived without; return how many."""
+        progress.reset(total=self.archive.index.stats().pending_signatures)
+        return self.archive.inspect_pending(progress.update)
+
+    def catch_up_text(self, progress: Progress = QUIET) -> int:
+        """Take what was archived into the full-text index; return how many log entries."""
+        progress.reset(total=self.archive.text.lag())
+        return self.archive.text.catch_up(progress.update)
 
     def legal_hold(self, who: Principal, digest: str, on: bool, reason: str = "",
                    tenant: str | None = None) -> HoldChange:

@@ -42,23 +42,14 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], tenant: str | None, as_j
     """
     if tenant is not None and not re.fullmatch(r"\d{10,11}", tenant):
         raise click.BadParameter(f"{tenant!r} is not a VKN (10 digits) or TCKN (11 digits)", param_hint="--tenant")
-    counts = {s: 0 for s in ("stored", "duplicate", "conflict", "rejected")}
     with session(ctx) as (service, who):
-        results = service.ingest_files(who, paths, tenant)
-        total = _count_inputs(paths) if tty() else None
-        with progress(total, "ingest", tty()) as bar:
-            for res in results:
-                counts[res.status] += 1
-                bar.update(1)
-                if as_json:
-                    click.echo(json.dumps(res.to_json(), ensure_ascii=False))
-                elif res.status == "rejected":
-                    bar.write(f"rejected  {res.path}: {res.error}", file=sys.stderr)
-                elif res.status == "conflict":
-                    bar.write(f"conflict  {res.path}: same ETTN as {', '.join(d[:12] for d in res.conflicts_with)}", file=sys.stderr)
+        counts = _print_results(service.ingest_files(who, paths, tenant), _count_inputs(paths) if tty() else None,
+                                as_json)
         if not no_signatures:
-            with progress(None, "signatures", tty()) as signatures, progress(None, "full-text", tty()) as fulltext:
-                service.finish_pending(signatures, fulltext)
+            with progress(None, "signatures", tty()) as bar:
+                service.inspect_signatures(bar)
+            with progress(None, "full-text", tty()) as bar:
+                service.catch_up_text(bar)
     if not as_json:
         click.echo(", ".join(f"{n} {s}" for s, n in counts.items()))
     if service.stamp_error:
@@ -66,6 +57,23 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], tenant: str | None, as_j
                    f"{service.stamp_error} (it is stamped on the next run; `earsiv status` counts unstamped checkpoints)", err=True)
         ctx.exit(EXIT_OPERATIONAL)
     ctx.exit(EXIT_FAILED if counts["rejected"] else EXIT_OK)
+
+
+def _print_results(results, total: int | None, as_json: bool) -> dict[str, int]:
+    """One line per input as its document is durable (JSON), or the rejected and conflicting ones; the counts."""
+    counts = dict.fromkeys(("stored", "duplicate", "conflict", "rejected"), 0)
+    with progress(total, "ingest", tty()) as bar:
+        for res in results:
+            counts[res.status] += 1
+            bar.update(1)
+            if as_json:
+                click.echo(json.dumps(res.to_json(), ensure_ascii=False))
+            elif res.status == "rejected":
+                bar.write(f"rejected  {res.path}: {res.error}", file=sys.stderr)
+            elif res.status == "conflict":
+                bar.write(f"conflict  {res.path}: same ETTN as {', '.join(d[:12] for d in res.conflicts_with)}",
+                          file=sys.stderr)
+    return counts
 
 
 def _count_inputs(paths: tuple[Path, ...]) -> int:
