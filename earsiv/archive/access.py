@@ -87,9 +87,10 @@ class Principal:
 
     The operator is whoever runs the ``earsiv`` command on the archive home without a token:
     it has the home's files (keys, index, store) at hand anyway, so it may do what an admin
-    may, and the few things that work on those files (``reindex``, ``migrate-store``).  Only
-    the command line makes one (``Principal.operator``); a token never stands for it, and its
-    name (``cli:<login>``, the ``by`` of what it changes) cannot be a principal's name.
+    may, and the few things that work on those files (``init``, ``reindex``, ``migrate-store``,
+    ``serve``).  Only the command line makes one (``Principal.operator``); a token never
+    stands for it, and its name (``cli:<login>``, the ``by`` of what it changes) cannot be a
+    principal's name.
     """
 
     name: str
@@ -113,7 +114,7 @@ class Principal:
         object.__setattr__(self, "tenants", frozenset(parse_vkn(t, "tenant VKN") for t in self.tenants))
         if self.tenants and self.role in ("admin", "inspector"):
             raise InvalidInput(f"an {self.role} is not linked to tenants "
-                             f"({'it sees everything' if self.role == 'admin' else 'it sees through grants'})")
+                               f"({'it sees everything' if self.role == 'admin' else 'it sees through grants'})")
 
     @property
     def is_admin(self) -> bool:
