@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from earsiv.errors import InvalidInput
+from earsiv.render.formats import FORMATS
 
 if TYPE_CHECKING:
     from earsiv.archive.access import Principal
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from earsiv.indexer.rows import DocumentRow
 
 __all__ = [
+    "FORMATS",
     "QUIET",
     "AccessEvent",
     "AccessLogPage",

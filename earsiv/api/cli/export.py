@@ -16,9 +16,8 @@ from earsiv.api.cli.common import (
     session,
     tty,
 )
-from earsiv.archive.service_types import search_query
+from earsiv.archive.service_types import FORMATS, search_query
 from earsiv.documents.metadata import KINDS
-from earsiv.render.formats import FORMATS
 
 __all__ = ["export"]
 
