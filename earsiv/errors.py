@@ -47,7 +47,9 @@ class InvalidInput(EarsivError):
     """What the user typed or sent is not acceptable (a date, a VKN, a period, a limit); nothing changed."""
 
     exit_code = 2
-    code = "invalid-input"
+    # The problem type of a parameter the HTTP layer refuses itself (a malformed date): a
+    # client cannot tell, and need not, which layer found the value unacceptable.
+    code = "invalid-request"
 
 
 class StorageFull(EarsivError):

@@ -44,6 +44,7 @@ from earsiv.archive.log.entries import (
     TokenEntry,
     TokenRevokeEntry,
 )
+from earsiv.errors import InvalidInput
 from earsiv.indexer.accessdb import AccessEventRow, GrantRow, HoldingRow, PrincipalRow, TokenRow
 from earsiv.indexer.query import SearchPage, SearchQuery
 from earsiv.indexer.rows import DocumentRow
@@ -63,6 +64,7 @@ __all__ = [
 ]
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}\Z")
+_OPERATOR = re.compile(r"cli(:[^\x00-\x1f\x7f]+)?\Z")
 _VKN = re.compile(r"[0-9]{10,11}\Z")
 _TOKEN = re.compile(r"earsiv_([0-9a-f]{16})_([A-Za-z0-9_-]{43})\Z")
 MAX_REFERENCE = 1000
@@ -71,7 +73,7 @@ UTC = dt.UTC
 
 def parse_vkn(value: str, what: str = "VKN") -> str:
     if not isinstance(value, str) or not _VKN.match(value):
-        raise ValueError(f"{value!r} is not a {what}: a VKN has 10 digits, a TCKN 11")
+        raise InvalidInput(f"{value!r} is not a {what}: a VKN has 10 digits, a TCKN 11")
     return value
 
 
@@ -81,19 +83,38 @@ def _iso(t: dt.datetime | None) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class Principal:
+    """Who asks: a principal of the access model (from a token), or the archive's operator.
+
+    The operator is whoever runs the ``earsiv`` command on the archive home without a token:
+    it has the home's files (keys, index, store) at hand anyway, so it may do what an admin
+    may, and the few things that work on those files (``init``, ``reindex``, ``migrate-store``,
+    ``serve``).  Only the command line makes one (``Principal.operator``); a token never
+    stands for it, and its name (``cli:<login>``, the ``by`` of what it changes) cannot be a
+    principal's name.
+    """
+
     name: str
     role: str
     tenants: frozenset[str] = frozenset()
+    is_operator: bool = False
+
+    @classmethod
+    def operator(cls, login: str) -> Principal:
+        return cls(f"cli:{login}" if login else "cli", "admin", is_operator=True)
 
     def __post_init__(self) -> None:
+        if self.is_operator:
+            if self.role != "admin" or self.tenants or not _OPERATOR.match(self.name):
+                raise ValueError(f"not an operator: {self.name!r} ({self.role})")
+            return
         if not isinstance(self.name, str) or not _NAME.match(self.name):
-            raise ValueError(f"{self.name!r} is not a principal name: 1-64 of A-Z a-z 0-9 . _ @ -, starting with a letter or digit")
+            raise InvalidInput(f"{self.name!r} is not a principal name: 1-64 of A-Z a-z 0-9 . _ @ -, starting with a letter or digit")
         if self.role not in ROLES:
-            raise ValueError(f"unknown role {self.role!r}; roles: {', '.join(ROLES)}")
+            raise InvalidInput(f"unknown role {self.role!r}; roles: {', '.join(ROLES)}")
         object.__setattr__(self, "tenants", frozenset(parse_vkn(t, "tenant VKN") for t in self.tenants))
         if self.tenants and self.role in ("admin", "inspector"):
-            raise ValueError(f"an {self.role} is not linked to tenants "
-                             f"({'it sees everything' if self.role == 'admin' else 'it sees through grants'})")
+            raise InvalidInput(f"an {self.role} is not linked to tenants "
+                               f"({'it sees everything' if self.role == 'admin' else 'it sees through grants'})")
 
     @property
     def is_admin(self) -> bool:
@@ -159,9 +180,9 @@ class AccessControl:
         now = now or _now()
         if expires_at is not None:
             if expires_at.tzinfo is None:
-                raise ValueError("expires_at must be an aware datetime")
+                raise InvalidInput("expires_at must be an aware datetime")
             if expires_at <= now:
-                raise ValueError(f"the token would expire in the past ({_iso(expires_at)})")
+                raise InvalidInput(f"the token would expire in the past ({_iso(expires_at)})")
         token_id = secrets.token_hex(8)
         token = f"earsiv_{token_id}_{secrets.token_urlsafe(32)}"
         self.ledger.append_entry(TokenEntry(token_id, row.name, _token_hash(token), expires_at, now, by))
@@ -208,15 +229,15 @@ class AccessControl:
             raise Forbidden(f"{inspector!r} is an {row.role}, not an inspector: grants are for inspectors", name=inspector)
         parse_vkn(vkn)
         if date_from > date_to:
-            raise ValueError(f"the granted period starts ({date_from}) after it ends ({date_to})")
+            raise InvalidInput(f"the granted period starts ({date_from}) after it ends ({date_to})")
         now = now or _now()
         if expires_at.tzinfo is None:
-            raise ValueError("expires_at must be an aware datetime")
+            raise InvalidInput("expires_at must be an aware datetime")
         if expires_at <= now:
-            raise ValueError(f"the grant would expire in the past ({_iso(expires_at)})")
+            raise InvalidInput(f"the grant would expire in the past ({_iso(expires_at)})")
         reference = (reference or "").strip()
         if not reference or len(reference) > MAX_REFERENCE:
-            raise ValueError(f"the reference (the inspection order) must be 1-{MAX_REFERENCE} characters")
+            raise InvalidInput(f"the reference (the inspection order) must be 1-{MAX_REFERENCE} characters")
         grant_id = secrets.token_hex(8)
         self.ledger.append_entry(GrantEntry(grant_id, row.name, vkn, date_from, date_to, expires_at, reference, now, by))
         grant = self.index.access.grant(grant_id)
@@ -231,11 +252,12 @@ class AccessControl:
             self.ledger.append_entry(GrantRevokeEntry(grant_id, _now(), by))
         return self.index.access.grant(grant_id) or row
 
-    def grants(self, p: Principal, *, vkn: str | None = None) -> list[GrantRow]:
+    def grants(self, p: Principal, *, vkn: str | None = None, inspector: str | None = None) -> list[GrantRow]:
+        """Grants *p* may list: admins every grant, an inspector its own."""
         if p.is_admin:
-            return self.index.access.grants(vkn=vkn)
+            return self.index.access.grants(inspector=inspector, vkn=vkn)
         if p.role == "inspector":
-            return self.index.access.grants(inspector=p.name, vkn=vkn)
+            return self.index.access.grants(inspector=p.name, vkn=vkn) if inspector in (None, p.name) else []
         raise Forbidden(f"an {p.role} has no grants to list")
 
     def active_grants(self, p: Principal, now: dt.datetime | None = None) -> list[GrantRow]:
@@ -350,17 +372,20 @@ class AccessControl:
             p.name, p.role, action, tuple({"id": g.id, "vkn": g.vkn, "reference": g.reference} for g in grants),
             params, tuple(digests), _now()))
 
-    def access_log(self, p: Principal, *, vkn: str | None = None, after: int | None = None,
-                   limit: int = 100) -> list[AccessEventRow]:
-        """Access events *p* may read: admins all, tenants' principals their taxpayers', inspectors their own."""
+    def access_log(self, p: Principal, *, vkn: str | None = None, principal: str | None = None,
+                   after: int | None = None, limit: int = 100) -> list[AccessEventRow]:
+        """Access events *p* may read (of *principal*, if named): admins all, tenants' principals
+        their taxpayers', inspectors their own."""
         ax = self.index.access
         if p.is_admin:
-            return ax.access_events(vkn=vkn, after=after, limit=limit)
+            return ax.access_events(vkn=vkn, principal=principal, after=after, limit=limit)
         if p.role == "inspector":
+            if principal not in (None, p.name):
+                return []
             return ax.access_events(vkn=vkn, principal=p.name, after=after, limit=limit)
         if vkn is not None and vkn not in p.tenants:
             raise Forbidden(f"{p.name!r} is not linked to tenant {vkn}")
-        return ax.access_events(vkns=[vkn] if vkn else p.tenants, after=after, limit=limit)
+        return ax.access_events(vkns=[vkn] if vkn else p.tenants, principal=principal, after=after, limit=limit)
 
 
 def query_params(q: SearchQuery) -> dict[str, Any]:

@@ -253,7 +253,8 @@ class Archive:
         if self._text is None:
             from earsiv.archive.textsearch import TextSearch
 
-            self._text = TextSearch(self)
+            self._text = TextSearch(self.home / "fulltext", index=self.index, log=self.log, read=self.original,
+                                    mark_note=self.home / "cache" / "fulltext-mark.json")
         return self._text
 
     def search(self, q: SearchQuery) -> SearchPage:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import re
 
+from earsiv.render.formats import FORMATS
 from earsiv.render.html import render_html
 from earsiv.render.pdf import Provenance, render_pdf
 
 __all__ = ["FORMATS", "export_name", "job", "render_as"]
 
-FORMATS = ("pdf", "html", "xml")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 

@@ -118,6 +118,12 @@ def test_the_cli_acts_as_a_tokens_principal(cli, home, tmp_path):
     cli.run("grant", "add", "--inspector", "ayse", "--vkn", row.supplier_id, "--from", str(row.issue_date),
             "--to", str(row.issue_date), "--expires", "2099-01-01", "--reference", "order 7")
     assert [r["digest"] for r in cli.json("--token", insp, "search")] == [digest]
+    # Each look is in a checkpoint when the command returns: a command closes the archive the
+    # one way, checkpointing what it appended (read commands used to skip it).
+    with Archive.open(home) as arch:
+        covered = arch.index.log.latest_checkpoint().size
+        looks = [r.log_index for r in arch.index.access.access_events(principal="ayse")]
+    assert len(looks) == 2 and max(looks) < covered
     events = cli.jsonl("access-log", "--principal", "ayse")
     assert [e["event"]["documents"] for e in events] == [[], [digest]]
     # Its own events it may read; the accountant's tenant is not the inspected VKN, so it may not ask for it.

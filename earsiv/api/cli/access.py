@@ -1,54 +1,36 @@
 """``earsiv principal | token | grant | access-log``: who may use the API, and what inspectors saw.
 
-The CLI runs with the archive home's files at hand, i.e. as its operator: every change made
-here is logged with ``by = "cli:<login>"``.
+Without --token the command line is the archive's operator: every change made here is
+logged with ``by = "cli:<login>"``; with one, it is that token's principal, with its rights.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 import json
 from zoneinfo import ZoneInfo
 
 import click
 
-from earsiv.api.cli.common import admin_or_operator, caller, open_archive, parse_date
-from earsiv.archive.access import ROLES, parse_vkn
-from earsiv.archive.evidence import leaf_evidence
+from earsiv.api.cli.common import parse_date, session
+from earsiv.archive.log.entries import ROLES
 
 __all__ = ["access_log", "grant", "principal", "token"]
 
 ISTANBUL = ZoneInfo("Europe/Istanbul")
 
 
-def _by(who=None) -> str:
-    if who is not None:
-        return who.name
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "cli"
-
-
-def _manage(ctx, what: str):
-    """Open the archive for a change to principals, tokens or grants: the operator's, or an admin token's."""
-    arch = open_archive(ctx)
-    try:
-        return arch, _by(admin_or_operator(ctx, arch, what))
-    except BaseException:
-        arch.close()
-        raise
-
-
 def _vkn(_ctx, param, value):
+    from earsiv.archive.access import parse_vkn
+    from earsiv.errors import InvalidInput
+
     if value is None:
         return None
     values = value if isinstance(value, tuple) else (value,)
     try:
         out = tuple(parse_vkn(v) for v in values)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param=param) from None
+    except InvalidInput as exc:
+        raise click.BadParameter(exc.detail, param=param) from None
     return out if isinstance(value, tuple) else out[0]
 
 
@@ -89,10 +71,6 @@ def grant_json(row) -> dict:
             "log_index": row.log_index}
 
 
-def _bad(exc: ValueError, hint: str | None = None) -> click.BadParameter:
-    return click.BadParameter(str(exc), param_hint=hint)
-
-
 # -- principals -------------------------------------------------------------------------------
 @click.group()
 def principal() -> None:
@@ -109,15 +87,8 @@ def principal() -> None:
 def principal_add(ctx, name: str, role: str, tenants: tuple[str, ...], as_json: bool) -> None:
     """Add a principal. Integrators and accountants see only their tenants' documents;
     inspectors see only what their grants cover; admins see everything."""
-    arch, by = _manage(ctx, "manage principals")
-    try:
-        try:
-            arch.access.add_principal(name, role, tenants, by=by)
-        except ValueError as exc:
-            raise _bad(exc) from None
-        row = arch.index.access.principal(name)
-    finally:
-        arch.close()
+    with session(ctx) as (service, who):
+        row = service.add_principal(who, name, role, tenants)
     if as_json:
         click.echo(json.dumps(_principal_json(row)))
     else:
@@ -134,15 +105,8 @@ def principal_add(ctx, name: str, role: str, tenants: tuple[str, ...], as_json: 
 @click.pass_context
 def principal_set(ctx, name: str, tenants: tuple[str, ...], disabled: bool | None) -> None:
     """Change a principal's tenants, or disable/enable it."""
-    arch, by = _manage(ctx, "manage principals")
-    try:
-        try:
-            arch.access.set_principal(name, tenants=tenants or None, disabled=disabled, by=by)
-        except ValueError as exc:
-            raise _bad(exc) from None
-        row = arch.index.access.principal(name)
-    finally:
-        arch.close()
+    with session(ctx) as (service, who):
+        row = service.set_principal(who, name, tenants=tenants or None, disabled=disabled)
     state = "disabled" if row.disabled else "enabled"
     click.echo(f"{row.role} {row.name!r}: {state}, tenants {', '.join(row.tenants) or '(none)'}")
 
@@ -152,11 +116,8 @@ def principal_set(ctx, name: str, tenants: tuple[str, ...], disabled: bool | Non
 @click.pass_context
 def principal_list(ctx, as_json: bool) -> None:
     """List principals."""
-    arch, _by_name = _manage(ctx, "list principals")
-    try:
-        rows = arch.access.principals()
-    finally:
-        arch.close()
+    with session(ctx) as (service, who):
+        rows = service.principals(who)
     if as_json:
         click.echo(json.dumps([_principal_json(r) for r in rows]))
         return
@@ -179,14 +140,8 @@ def token() -> None:
 def token_create(ctx, name: str, expires: str | None, as_json: bool) -> None:
     """Create a token for principal NAME and print it. It is shown this once only."""
     until = expiry(expires)
-    arch, by = _manage(ctx, "manage tokens")
-    try:
-        try:
-            new = arch.access.create_token(name, until, by=by)
-        except ValueError as exc:
-            raise _bad(exc, "--expires") from None
-    finally:
-        arch.close()
+    with session(ctx) as (service, who):
+        new = service.create_token(who, name, until)
     if as_json:
         click.echo(json.dumps({"id": new.id, "token": new.token, "principal": new.principal,
                                "expires_at": _iso(new.expires_at)}))
@@ -203,11 +158,8 @@ def token_create(ctx, name: str, expires: str | None, as_json: bool) -> None:
 @click.pass_context
 def token_list(ctx, name: str | None, as_json: bool) -> None:
     """List tokens (ids and dates; the tokens themselves are not kept)."""
-    arch, _by_name = _manage(ctx, "list tokens")
-    try:
-        rows = arch.access.tokens(name)
-    finally:
-        arch.close()
+    with session(ctx) as (service, who):
+        rows = service.tokens(who, name)
     if as_json:
         click.echo(json.dumps([_token_json(r) for r in rows]))
         return
@@ -222,11 +174,8 @@ def token_list(ctx, name: str | None, as_json: bool) -> None:
 @click.pass_context
 def token_revoke(ctx, token_id: str) -> None:
     """Revoke a token at once (by its id, or by the token itself)."""
-    arch, by = _manage(ctx, "manage tokens")
-    try:
-        row = arch.access.revoke_token(token_id.strip(), by=by)
-    finally:
-        arch.close()
+    with session(ctx) as (service, who):
+        row = service.revoke_token(who, token_id)
     click.echo(f"token {row.id} of {row.principal!r} revoked")
 
 
@@ -251,14 +200,8 @@ def grant_add(ctx, inspector: str, vkn: str, date_from: str, date_to: str, expir
     start, end = parse_date(date_from, "--from"), parse_date(date_to, "--to")
     until = expiry(expires)
     assert start is not None and end is not None and until is not None
-    arch, by = _manage(ctx, "grant inspectors access")
-    try:
-        try:
-            row = arch.access.add_grant(inspector, vkn, start, end, until, reference, by=by)
-        except ValueError as exc:
-            raise _bad(exc) from None
-    finally:
-        arch.close()
+    with session(ctx) as (service, who):
+        row = service.add_grant(who, inspector, vkn, start, end, until, reference)
     if as_json:
         click.echo(json.dumps(grant_json(row)))
     else:
@@ -273,15 +216,8 @@ def grant_add(ctx, inspector: str, vkn: str, date_from: str, date_to: str, expir
 @click.pass_context
 def grant_list(ctx, inspector: str | None, vkn: str | None, as_json: bool) -> None:
     """List grants, active and ended."""
-    arch = open_archive(ctx, reading=True)
-    try:
-        who = caller(ctx, arch)
-        if who is None or who.is_admin:
-            rows = arch.index.access.grants(inspector=inspector, vkn=vkn)
-        else:  # an inspector lists its own
-            rows = [g for g in arch.access.grants(who, vkn=vkn) if inspector in (None, g.inspector)]
-    finally:
-        arch.close()
+    with session(ctx) as (service, who):
+        rows = service.grants(who, inspector=inspector, vkn=vkn)
     if as_json:
         click.echo(json.dumps([grant_json(r) for r in rows]))
         return
@@ -296,11 +232,8 @@ def grant_list(ctx, inspector: str | None, vkn: str | None, as_json: bool) -> No
 @click.pass_context
 def grant_revoke(ctx, grant_id: str) -> None:
     """End a grant at once."""
-    arch, by = _manage(ctx, "grant inspectors access")
-    try:
-        row = arch.access.revoke_grant(grant_id, by=by)
-    finally:
-        arch.close()
+    with session(ctx) as (service, who):
+        row = service.revoke_grant(who, grant_id)
     click.echo(f"grant {row.id} of {row.inspector!r} revoked")
 
 
@@ -318,30 +251,19 @@ def access_log(ctx, vkn: str | None, principal_name: str | None, after: int, lim
     Each event is a leaf of the log; its proof (inclusion in a signed,
     time-stamped checkpoint) is checked before it is printed.
     """
-    arch = open_archive(ctx, reading=True)
-    try:
-        who = caller(ctx, arch)
-        if who is None:
-            rows = arch.index.access.access_events(vkn=vkn, principal=principal_name, after=after, limit=limit)
-        else:  # what this principal may read of the log (see AccessControl.access_log)
-            rows = [r for r in arch.access.access_log(who, vkn=vkn, after=after, limit=limit)
-                    if principal_name in (None, r.principal)]
-        events: dict[int, list] = {}
-        for r in rows:
-            events.setdefault(r.log_index, []).append(r)
-        for idx, group in events.items():
-            proof = leaf_evidence(arch, idx)
-            entry = json.loads(proof["leaf"])  # the event as the log keeps it
-            if as_json:
-                click.echo(json.dumps({"log_index": idx, "vkns": [g.vkn for g in group], "event": entry,
-                                       "proof": proof}, ensure_ascii=False))
-            else:
-                refs = "; ".join(sorted({g["reference"] for g in entry.get("grants", ())}))
-                click.echo(f"{idx}\t{entry['at']}\t{entry['principal']}\t{entry['action']}\t"
-                           f"{','.join(g.vkn for g in group)}\t{len(entry.get('documents', ()))} documents\t"
-                           f"proof: checkpoint {proof['proof']['tree_size']} stamped {proof['stamp_time']} (verified)\t{refs}")
-    finally:
-        arch.close()
-    if not events and not as_json:
+    with session(ctx) as (service, who):
+        page = service.access_log(who, vkn=vkn, principal=principal_name, after=after, limit=limit)
+    for e in page.events:
+        if as_json:
+            click.echo(json.dumps({"log_index": e.log_index, "vkns": e.vkns, "event": e.event, "proof": e.proof},
+                                  ensure_ascii=False))
+            continue
+        entry, proof = e.event, e.proof
+        refs = "; ".join(sorted({g["reference"] for g in entry.get("grants", ())}))
+        click.echo(f"{e.log_index}\t{entry['at']}\t{entry['principal']}\t{entry['action']}\t"
+                   f"{','.join(e.vkns)}\t{len(entry.get('documents', ()))} documents\t"
+                   f"proof: checkpoint {proof['proof']['tree_size']} stamped {proof['stamp_time']} (verified)\t{refs}")
+    if not page.events and not as_json:
         click.echo("no access events", err=True)
-
+    if page.next_after is not None:
+        click.echo(f"(more: --after {page.next_after})", err=True)

@@ -3,20 +3,10 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import click
 
-from earsiv.api.cli.common import (
-    EXIT_FAILED,
-    EXIT_OK,
-    admin_or_operator,
-    open_archive,
-    operator_only,
-    progress,
-    tty,
-)
-from earsiv.archive.archive import Archive
+from earsiv.api.cli.common import EXIT_FAILED, EXIT_OK, home, operator, progress, session, tty
 
 __all__ = ['init', 'migrate_store_cmd', 'reindex', 'serve', 'status']
 
@@ -32,36 +22,30 @@ __all__ = ['init', 'migrate_store_cmd', 'reindex', 'serve', 'status']
 @click.pass_context
 def init(ctx: click.Context, store_url: str | None, db_url: str | None) -> None:
     """Create a new archive home (keys, built-in TSA, store, index)."""
-    operator_only(ctx, "init")
-    home = Path(ctx.obj["home"])
-    arch = Archive.init(home, store_url=store_url, db_url=db_url)
-    arch.close()
-    click.echo(f"initialised archive {arch.config.archive_id} in {arch.home}")
+    from earsiv.archive.service import ArchiveService
+
+    who = operator(ctx, "init")
+    with ArchiveService.create(who, home(ctx), store_url=store_url, db_url=db_url) as service:
+        click.echo(f"initialised archive {service.archive_id} in {service.home}")
+
 
 @click.command()
 @click.pass_context
 def reindex(ctx) -> None:
     """Rebuild the SQL and full-text indexes from the object store alone."""
-    operator_only(ctx, "reindex")
-    arch = open_archive(ctx)
-    try:
-        with progress(arch.log.size, "reindex", tty()) as bar:
-            n = arch.reindex(bar.update)
-    finally:
-        arch.close()
+    operator(ctx, "reindex")
+    with session(ctx) as (service, who), progress(None, "reindex", tty()) as bar:
+        n = service.reindex(who, bar)
     click.echo(f"reindexed {n} log entries")
+
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def status(ctx, as_json: bool) -> None:
     """Documents, bytes kept vs received, last checkpoint and its stamp, pending work."""
-    arch = open_archive(ctx, reading=True)
-    try:
-        admin_or_operator(ctx, arch, "read the archive's status")
-        st = arch.status().to_json()
-    finally:
-        arch.index.close()
+    with session(ctx) as (service, who):
+        st = service.status(who).to_json()
     if as_json:
         click.echo(json.dumps(st, indent=1, ensure_ascii=False))
         return
@@ -81,6 +65,7 @@ def status(ctx, as_json: bool) -> None:
     for k, n in sorted(st["by_kind"].items()):
         click.echo(f"  {k:<16} {n}")
 
+
 @click.command("migrate-store")
 @click.option("--to", "to", required=True, metavar="URL_OR_CONFIG",
               help="Destination store URL (s3://BUCKET?endpoint=...&region=...), or a config TOML whose [store] url names it.")
@@ -93,27 +78,10 @@ def migrate_store_cmd(ctx, to: str, switch: bool, as_json: bool) -> None:
     Every object keeps its retention and legal hold and is read back and compared
     before it counts. Nothing is deleted from the source. Resumable.
     """
-    operator_only(ctx, "migrate-store")
-    from earsiv.archive.archive import open_store
-    from earsiv.archive.migrate import destination_url, migrate_store, switch_home
-
-    arch = open_archive(ctx)
-    try:
-        arch.checkpoint()  # the newest documents are covered by a stamped checkpoint in the copy too
-        url = destination_url(to)
-        # The destination is about to receive the archive: its bucket is self-tested first.
-        dest = open_store(url, allow_unenforced_lock=arch.config.allow_unenforced_lock, self_test=True)
-        try:
-            total = sum(1 for _ in arch.store.list(""))
-            with progress(total, "migrate", tty()) as bar:
-                report = migrate_store(arch, dest, bar.update)
-        finally:
-            dest.close()
-    finally:
-        arch.index.close()
-        arch.store.close()
-    if report.ok and switch:
-        switch_home(arch.home, url)
+    operator(ctx, "migrate-store")
+    with session(ctx) as (service, who), progress(None, "migrate", tty()) as bar:
+        done = service.migrate_store(who, to, switch=switch, progress=bar)
+    report = done.report
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=1))
     else:
@@ -121,9 +89,10 @@ def migrate_store_cmd(ctx, to: str, switch: bool, as_json: bool) -> None:
             click.echo(f"FAILED {f}")
         click.echo(f"{report.copied} objects copied, {report.already_there} already there, {report.bytes} bytes verified, "
                    f"{report.holds} legal holds, {len(report.failures)} failures")
-        if report.ok and switch:
-            click.echo(f"{arch.home / 'config.toml'} now points at {url}")
+        if done.switched:
+            click.echo(f"{service.home / 'config.toml'} now points at {done.url}")
     ctx.exit(EXIT_OK if report.ok else EXIT_FAILED)
+
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback unless you mean it).")
@@ -135,11 +104,11 @@ def migrate_store_cmd(ctx, to: str, switch: bool, as_json: bool) -> None:
 @click.pass_context
 def serve(ctx, host: str, port: int, header_timeout: float, body_timeout: float) -> None:
     """Serve the HTTP API (OpenAPI at /docs)."""
-    operator_only(ctx, "serve")
+    operator(ctx, "serve")
     from earsiv.api.http import create_app
     from earsiv.api.http.server import serve as run
 
     if host not in ("127.0.0.1", "::1", "localhost"):
         click.echo(f"earsiv: warning: binding to {host}: the API is reachable from other machines", err=True)
-    app = create_app(Path(ctx.obj["home"]))
+    app = create_app(home(ctx))
     run(app, host, port, header_timeout=header_timeout, body_timeout=body_timeout)

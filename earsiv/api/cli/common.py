@@ -1,23 +1,37 @@
-"""What every ``earsiv`` command shares: opening the archive, the caller, parameters, progress, exit codes.
+"""What every ``earsiv`` command shares: the session (archive and caller), parameters, progress, exit codes.
+
+Every command that uses an archive runs inside ``session``: it opens the archive of
+``--home``, names the caller (the principal of ``--token``, or the operator), and closes the
+archive the one way, whatever happened: a checkpoint covers what the command appended (an
+inspector's access event included), and a command that appended nothing makes none.
 
 Exit codes: 0 success; 1 a verification or validation failure (a document
 rejected, a proof that does not verify); 2 usage error; 3 operational failure
 (store, index or TSA unavailable, misconfiguration).
+
+Nothing here, and nothing a command module imports before it runs, loads the archive:
+``earsiv --help`` starts in the time it takes to import click.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import getpass
 import os
 import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from earsiv.archive.access import Principal
-from earsiv.archive.archive import Archive
 from earsiv.errors import EarsivError, StorageFull, disk_full, full_detail
+
+if TYPE_CHECKING:
+    from earsiv.archive.access import Principal
+    from earsiv.archive.service import ArchiveService
 
 __all__ = [
     "DIGEST_RE",
@@ -26,15 +40,15 @@ __all__ = [
     "EXIT_OPERATIONAL",
     "EXIT_USAGE",
     "Group",
-    "admin_or_operator",
-    "caller",
     "default_home",
-    "open_archive",
-    "operator_only",
+    "home",
+    "one_line",
+    "operator",
     "parse_date",
     "parse_digest",
     "progress",
     "row_json",
+    "session",
     "tty",
 ]
 
@@ -44,6 +58,10 @@ DIGEST_RE = re.compile(r"^[0-9a-f]{64}$")
 
 def default_home() -> str:
     return os.environ.get("EARSIV_HOME") or "./earsiv-data"
+
+
+def home(ctx: click.Context) -> Path:
+    return Path(ctx.obj["home"])
 
 
 def progress(total: int | None, desc: str, enabled: bool):
@@ -56,28 +74,31 @@ def tty() -> bool:
     return sys.stderr.isatty()
 
 
-def open_archive(ctx: click.Context, *, reading: bool = False) -> Archive:
-    """The archive of --home; *reading*: for a command that only reads, which then answers on a full disk too."""
-    # *reading*: kept for the callers; every archive answers reads with its index behind (a full disk).
-    return Archive.open(Path(ctx.obj["home"]))
+@contextlib.contextmanager
+def session(ctx: click.Context) -> Iterator[tuple[ArchiveService, Principal]]:
+    """The archive of --home and who asks, for the length of one command; closed however it ends."""
+    from earsiv.archive.service import ArchiveService
+
+    with ArchiveService.open(home(ctx)) as service:
+        token = ctx.obj.get("token")
+        yield service, service.authenticate(token) if token else _operator()
 
 
-def caller(ctx: click.Context, arch: Archive) -> Principal | None:
-    """The principal of --token / $EARSIV_TOKEN, or None: the operator, who may do everything."""
-    token = ctx.obj.get("token")
-    return arch.access.authenticate(token) if token else None
-
-
-def admin_or_operator(ctx: click.Context, arch: Archive, what: str) -> Principal | None:
-    who = caller(ctx, arch)
-    if who is not None:
-        arch.access.require(who, "admin", what=what)
-    return who
-
-
-def operator_only(ctx: click.Context, what: str) -> None:
+def operator(ctx: click.Context, what: str) -> Principal:
+    """The operator, for a command that works on the archive home's files: refused with a token."""
     if ctx.obj.get("token"):
         raise click.UsageError(f"{what} is the operator's (it works on the archive's files): run it without --token")
+    return _operator()
+
+
+def _operator() -> Principal:
+    from earsiv.archive.access import Principal
+
+    try:
+        login = getpass.getuser()
+    except (KeyError, OSError):  # no login name in the environment or the user database
+        login = ""
+    return Principal.operator(login)
 
 
 def row_json(row) -> dict:
@@ -109,7 +130,7 @@ class Group(click.Group):
         try:
             return super().invoke(ctx)
         except EarsivError as exc:
-            click.echo(f"earsiv: error: {exc}", err=True)
+            click.echo(f"earsiv: error: {one_line(str(exc))}", err=True)
             ctx.exit(exc.exit_code)
         except OSError as exc:
             if not disk_full(exc):
@@ -117,3 +138,8 @@ class Group(click.Group):
             # A full disk that no edge translated (a cache, a temporary file): the same answer.
             click.echo(f"earsiv: error: {full_detail(str(exc.strerror), exc.filename)}", err=True)
             ctx.exit(StorageFull.exit_code)
+
+
+def one_line(text: str) -> str:
+    """A message as one line: a multi-line detail (a TSA's answer, an S3 error body) is joined."""
+    return " ".join(part.strip() for part in text.splitlines() if part.strip())

@@ -14,21 +14,15 @@ from earsiv.api.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_OPERATIONAL,
-    admin_or_operator,
-    caller,
-    open_archive,
     parse_date,
     parse_digest,
     progress,
     row_json,
+    session,
     tty,
 )
-from earsiv.archive.audit import verify_all
-from earsiv.archive.evidence import write_evidence
-from earsiv.archive.sources import count_inputs, expand
+from earsiv.archive.service_types import search_query
 from earsiv.documents.metadata import KINDS
-from earsiv.errors import StorageFull
-from earsiv.indexer.query import SearchQuery
 
 __all__ = ['evidence', 'get', 'ingest', 'legal_hold', 'search', 'show', 'verify']
 
@@ -75,41 +69,46 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], tenant: str | None, as_j
     """
     if tenant is not None and not re.fullmatch(r"\d{10,11}", tenant):
         raise click.BadParameter(f"{tenant!r} is not a VKN (10 digits) or TCKN (11 digits)", param_hint="--tenant")
-    arch = open_archive(ctx)
-    counts = {s: 0 for s in ("stored", "duplicate", "conflict", "rejected")}
     report = _Report()
-    try:
-        who = caller(ctx, arch)
-        if who is not None:
-            tenant = arch.access.ingest_tenant(who, tenant)
-        total = count_inputs(paths) if tty() else None
-        with progress(total, "ingest", tty()) as bar:
-            sources = expand(paths, max_file_bytes=arch.config.max_document_bytes)
-            for res in arch.ingest(sources, tenant=tenant, check_signatures=not no_signatures):
-                counts[res.status] += 1
-                bar.update(1)
-                if as_json:
-                    report.line(json.dumps(res.to_json(), ensure_ascii=False))
-                elif res.status == "rejected":
-                    bar.write(f"rejected  {res.path}: {res.error}", file=sys.stderr)
-                elif res.status == "conflict":
-                    bar.write(f"conflict  {res.path}: same ETTN as {', '.join(d[:12] for d in res.conflicts_with)}", file=sys.stderr)
-        if not no_signatures:
-            pending = arch.index.stats().pending_signatures
-            with progress(pending, "signatures", tty() and pending > 0) as bar:
-                arch.inspect_pending(bar.update)
-            lag = arch.text.lag()
-            with progress(lag, "full-text", tty() and lag > 0) as bar:
-                arch.text.catch_up(bar.update)
-    finally:
-        arch.close()
+    with session(ctx) as (service, who):
+        results = service.ingest_files(who, paths, tenant, check_signatures=not no_signatures)
+        counts = _print_results(results, _count_inputs(paths) if tty() else None, as_json, report)
+        if not no_signatures:  # what the ingest left (nothing, unless it was interrupted before)
+            with progress(None, "signatures", tty()) as bar:
+                service.inspect_signatures(bar)
+            with progress(None, "full-text", tty()) as bar:
+                service.catch_up_text(bar)
     if not as_json:
         report.line(", ".join(f"{n} {s}" for s, n in counts.items()))
-    if arch.stamp_error:
+    if service.stamp_error:
         click.echo(f"earsiv: error: the documents are stored, but the last checkpoint is not time-stamped yet: "
-                   f"{arch.stamp_error} (it is stamped on the next run; `earsiv status` counts unstamped checkpoints)", err=True)
+                   f"{service.stamp_error} (it is stamped on the next run; `earsiv status` counts unstamped checkpoints)", err=True)
         ctx.exit(EXIT_OPERATIONAL)
     ctx.exit(EXIT_FAILED if counts["rejected"] else EXIT_OK)
+
+
+def _print_results(results, total: int | None, as_json: bool, report: _Report) -> dict[str, int]:
+    """One line per input as its document is durable (JSON), or the rejected and conflicting ones; the counts."""
+    counts = dict.fromkeys(("stored", "duplicate", "conflict", "rejected"), 0)
+    with progress(total, "ingest", tty()) as bar:
+        for res in results:
+            counts[res.status] += 1
+            bar.update(1)
+            if as_json:
+                report.line(json.dumps(res.to_json(), ensure_ascii=False))
+            elif res.status == "rejected":
+                bar.write(f"rejected  {res.path}: {res.error}", file=sys.stderr)
+            elif res.status == "conflict":
+                bar.write(f"conflict  {res.path}: same ETTN as {', '.join(d[:12] for d in res.conflicts_with)}",
+                          file=sys.stderr)
+    return counts
+
+
+def _count_inputs(paths: tuple[Path, ...]) -> int:
+    from earsiv.archive.sources import count_inputs
+
+    return count_inputs(paths)
+
 
 @click.command()
 @click.option("--vkn", help="VKN/TCKN as either party (supplier, customer, sender, receiver, e-Defter owner).")
@@ -130,24 +129,11 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], tenant: str | None, as_j
 def search(ctx, vkn, date_from, date_to, kind, doc_id, ettn, profile, type_code, text, tenant, limit, cursor,
            as_json) -> None:
     """Find documents by party, date, kind, number, ETTN or words (newest first)."""
-    try:
-        q = SearchQuery(vkn=vkn, date_from=parse_date(date_from, "--from"), date_to=parse_date(date_to, "--to"), kind=kind,
-                        doc_id=doc_id, ettn=ettn, profile=profile, type_code=type_code, text=text, tenant=tenant,
-                        limit=limit, cursor=cursor)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from exc
-    arch = open_archive(ctx, reading=True)
-    try:
-        if q.text is not None:
-            try:
-                arch.text.catch_up()  # what was archived since the last run is found too
-            except StorageFull as exc:
-                click.echo(f"earsiv: warning: the full-text index is {arch.text.lag()} log entries behind and cannot "
-                           f"catch up ({exc}); words in those documents are not found", err=True)
-        who = caller(ctx, arch)
-        page = arch.access.search(who, q)[0] if who is not None else arch.search(q)
-    finally:
-        arch.index.close()
+    q = search_query(vkn=vkn, date_from=parse_date(date_from, "--from"), date_to=parse_date(date_to, "--to"), kind=kind,
+                     doc_id=doc_id, ettn=ettn, profile=profile, type_code=type_code, text=text, tenant=tenant,
+                     limit=limit, cursor=cursor)
+    with session(ctx) as (service, who):
+        page = service.search(who, q)
     if as_json:
         click.echo(json.dumps([row_json(r) for r in page.rows], ensure_ascii=False, indent=1))
         if page.next_cursor:
@@ -160,33 +146,21 @@ def search(ctx, vkn, date_from, date_to, kind, doc_id, ettn, profile, type_code,
     if page.next_cursor:
         click.echo(f"(more: --cursor {page.next_cursor})", err=True)
 
+
 @click.command()
 @click.argument("digest", callback=lambda c, p, v: parse_digest(v))
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def show(ctx, digest: str, as_json: bool) -> None:
     """Show everything the index knows about one document."""
-    arch = open_archive(ctx, reading=True)
-    try:
-        who = caller(ctx, arch)
-        row = arch.access.document(who, digest)[0] if who is not None else arch.index.get(digest)
-        tenants = arch.access.visible_tenants(who) if who is not None else None
-        holdings = arch.index.access.holdings_of([digest], tenants).get(digest, []) if row is not None else []
-    finally:
-        arch.index.close()
-    if row is None:
-        click.echo(f"earsiv: error: no document with digest {digest}", err=True)
-        ctx.exit(EXIT_FAILED)
-    data = row_json(row)
-    # Who archived it is the holdings' (the row's own tenant/source_name are only set
-    # for documents archived before holdings had leaves of their own); a principal
-    # other than an admin sees its own holdings only, not the row's summary of all.
-    drop = ("tenant", "source_name") if tenants is None else ("tenant", "source_name", "received_at", "legal_hold")
-    for k in drop:
+    with session(ctx) as (service, who):
+        view = service.show(who, digest)
+    data = row_json(view.row)
+    for k in view.hidden_fields:
         data.pop(k, None)
     data["holdings"] = [{"tenant": h.tenant or None, "received_at": h.received_at.isoformat(),
                          "retain_until": h.retain_until.isoformat(), "legal_hold": h.legal_hold,
-                         "source_name": h.source_name, "log_index": h.log_index} for h in holdings]
+                         "source_name": h.source_name, "log_index": h.log_index} for h in view.holdings]
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=1))
         return
@@ -194,25 +168,21 @@ def show(ctx, digest: str, as_json: bool) -> None:
         if v not in (None, [], ""):
             click.echo(f"{k:>22}: {v}")
 
+
 @click.command()
 @click.argument("digest", callback=lambda c, p, v: parse_digest(v))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write here instead of stdout.")
 @click.pass_context
 def get(ctx, digest: str, output: Path | None) -> None:
     """Write the original bytes of a document (checked against its digest)."""
-    arch = open_archive(ctx, reading=True)
-    try:
-        who = caller(ctx, arch)
-        if who is not None:
-            arch.access.document(who, digest, "original")
-        data = arch.original(digest)
-    finally:
-        arch.index.close()
+    with session(ctx) as (service, who):
+        data = service.original(who, digest).data
     if output is None:
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
     else:
         output.write_bytes(data)
+
 
 @click.command()
 @click.argument("digests", nargs=-1, callback=lambda c, p, v: [parse_digest(d) for d in v])
@@ -226,26 +196,18 @@ def verify(ctx, digests: list[str], check_all: bool, as_json: bool) -> None:
     """
     if not digests and not check_all:
         raise click.UsageError("name one or more digests, or --all")
-    arch = open_archive(ctx, reading=True)
-    try:
-        who = caller(ctx, arch)
-        if who is not None:
-            if check_all:
-                arch.access.require(who, "admin", what="audit the whole archive")
-            for d in digests:
-                arch.access.document(who, d, "verify")
-        total = None if check_all else len(digests)
-        with progress(total, "verify", tty()) as bar:
-            checked, findings = verify_all(arch, None if check_all else digests, bar.update)
-    finally:
-        arch.close()
+    with session(ctx) as (service, who), progress(None, "verify", tty()) as bar:
+        checked = service.verify(who, None if check_all else digests, bar)
+    findings = checked.findings
     if as_json:
-        click.echo(json.dumps({"checked": checked, "ok": not findings, "failures": [f.to_json() for f in findings]}, indent=1))
+        click.echo(json.dumps({"checked": checked.checked, "ok": checked.ok, "failures": [f.to_json() for f in findings]},
+                              indent=1))
     else:
         for f in findings:
             click.echo(f"FAILED {f.subject}: {f.problem}")
-        click.echo(f"{checked} documents checked, {len(findings)} problems")
+        click.echo(f"{checked.checked} documents checked, {len(findings)} problems")
     ctx.exit(EXIT_FAILED if findings else EXIT_OK)
+
 
 @click.command()
 @click.argument("digest", callback=lambda c, p, v: parse_digest(v))
@@ -253,17 +215,10 @@ def verify(ctx, digests: list[str], check_all: bool, as_json: bool) -> None:
 @click.pass_context
 def evidence(ctx, digest: str, output: Path) -> None:
     """Write offline-verifiable evidence for a document (see the README it writes)."""
-    arch = open_archive(ctx, reading=True)
-    try:
-        who = caller(ctx, arch)
-        own = None
-        if who is not None:
-            row, _event = arch.access.document(who, digest, "evidence")
-            own = arch.access.own_holding(who, row)
-        info = write_evidence(arch, digest, output, own.log_index if own else None)
-    finally:
-        arch.close()
+    with session(ctx) as (service, who):
+        info, _event = service.write_evidence(who, digest, output)
     click.echo(f"evidence for {digest} written to {output} (leaf {info['log_index']}, checkpoint {info['checkpoint_size']})")
+
 
 @click.command("legal-hold")
 @click.argument("digest", callback=lambda c, p, v: parse_digest(v))
@@ -276,11 +231,7 @@ def legal_hold(ctx, digest: str, state: str, reason: str, tenant: str | None) ->
 
     The stored bytes stay held while any tenant's holding is held.
     """
-    arch = open_archive(ctx)
-    try:
-        admin_or_operator(ctx, arch, "put or lift legal holds")
-        idx = arch.set_legal_hold(digest, state == "on", reason, tenant=tenant)
-    finally:
-        arch.close()
+    with session(ctx) as (service, who):
+        change = service.legal_hold(who, digest, state == "on", reason, tenant)
     whose = f" (holding of tenant {tenant})" if tenant else ""
-    click.echo(f"legal hold {state} for {digest}{whose} (log entry {idx})")
+    click.echo(f"legal hold {state} for {digest}{whose} (log entry {change.log_index})")

@@ -1,6 +1,7 @@
 """The ``earsiv`` command: the group, its global options, and every sub-command.
 
-No business rules here or in the command modules: parse, call the archive, print.
+No business rules here or in the command modules: parse, call one method of the archive's
+service (``earsiv.archive.service``) inside ``common.session``, print.
 """
 
 from __future__ import annotations

@@ -2,41 +2,16 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 from pathlib import Path
 
 import click
 
-from earsiv.api.cli.common import (
-    EXIT_FAILED,
-    EXIT_OK,
-    caller,
-    open_archive,
-    parse_date,
-)
-from earsiv.archive.archive import Archive
-from earsiv.archive.errors import VerificationError
-from earsiv.archive.package.build import PackageRequest, build_package
-from earsiv.archive.package.iso import write_iso
-from earsiv.archive.package.verify import verify_package as check_package
+from earsiv.api.cli.common import EXIT_FAILED, EXIT_OK, parse_date, progress, session, tty
 from earsiv.documents.metadata import KINDS
 
 __all__ = ["package", "verify_package"]
-
-
-
-
-def _pdf_renderer(arch: Archive):
-    """A digest -> PDF bytes function, if this installation has the rendering component."""
-    try:
-        import earsiv.render  # noqa: F401  (optional: printable copies are a separate component)
-        from earsiv.archive.export import export_one
-    except ImportError as exc:
-        raise click.UsageError(f"--pdf needs the rendering component (earsiv.render and WeasyPrint), "
-                               f"which is not installed: {exc}") from exc
-    return lambda digest: export_one(arch, digest, "pdf")
 
 
 @click.command()
@@ -56,32 +31,15 @@ def package(ctx, vkn, date_from, date_to, kind, pdf, iso, output: Path, as_json:
     document's evidence, the checkpoints and tokens, and VERIFY.txt with the
     commands that check everything without this software.
     """
-    try:
-        req = PackageRequest(vkn=vkn.strip(), date_from=parse_date(date_from, "--from"), date_to=parse_date(date_to, "--to"), kind=kind)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from exc
     if output.suffix.lower() != ".zip":
         raise click.BadParameter("the package is a zip: name it *.zip", param_hint="--output")
-    arch = open_archive(ctx)
-    try:
-        who = caller(ctx, arch)
-        grants = []
-        if who is not None:
-            windows, grants = arch.access.package_windows(who, req.vkn, req.date_from, req.date_to)
-            req = dataclasses.replace(req, windows=windows)
-        render = _pdf_renderer(arch) if pdf else None
-        from tqdm import tqdm
-
-        with tqdm(desc="package", unit="doc", disable=not sys.stderr.isatty(), file=sys.stderr, leave=False) as bar:
-            result = build_package(arch, req, output, render_pdf=render, progress=bar.update)
-        if grants:
-            params = {"vkn": req.vkn, "date_from": str(req.date_from), "date_to": str(req.date_to), "kind": req.kind}
-            arch.access.record(who, "package", grants, params, result.digests)
-    finally:
-        arch.close()
+    start, end = parse_date(date_from, "--from"), parse_date(date_to, "--to")
+    with session(ctx) as (service, who), progress(None, "package", tty()) as bar:
+        made = service.package(who, vkn.strip(), start, end, kind, output, pdf=pdf, iso=iso, progress=bar)
+    result = made.result
     info = result.to_json()
-    if iso:
-        info["iso"] = str(write_iso(output, output.with_suffix(".iso")))
+    if made.iso is not None:
+        info["iso"] = str(made.iso)
     if as_json:
         click.echo(json.dumps(info, indent=1))
         return
@@ -90,7 +48,7 @@ def package(ctx, vkn, date_from, date_to, kind, pdf, iso, output: Path, as_json:
     else:
         click.echo(f"{result.documents} documents packaged in {output} "
                    f"({len(result.checkpoints)} checkpoints, newest {result.head})")
-    if iso:
+    if made.iso is not None:
         click.echo(f"ISO 9660 image: {info['iso']}")
     for digest, error in result.pdf_failures:
         click.echo(f"earsiv: warning: no PDF for {digest} (the original is in the package): {error}", err=True)
@@ -106,6 +64,9 @@ def verify_package(path: Path, as_json: bool) -> None:
     inclusion proof, checkpoint signature, time-stamp token and consistency
     proof. Names every failing file; exit 0 only if all pass.
     """
+    from earsiv.archive.errors import VerificationError
+    from earsiv.archive.package.verify import verify_package as check_package
+
     try:
         report = check_package(path)
     except VerificationError as exc:

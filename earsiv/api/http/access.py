@@ -9,24 +9,20 @@ them), each with the proof that it is in the log.
 from __future__ import annotations
 
 import datetime as dt
-import json
-from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from earsiv.api.http.deps import Caller, Service
-from earsiv.api.http.problems import InvalidRequest, error_responses
-from earsiv.archive.access import ROLES, Principal
-from earsiv.archive.evidence import leaf_evidence
+from earsiv.api.http.problems import error_responses
+from earsiv.archive.access import ROLES
 from earsiv.indexer.accessdb import GrantRow, PrincipalRow, TokenRow
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["access"])
-T = TypeVar("T")
 _VKN = r"^[0-9]{10,11}$"
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"
 Name = Annotated[str, Path(pattern=_NAME, description="Principal name.")]
@@ -141,60 +137,37 @@ class AccessLogOut(_Out):
     next_after: int | None = Field(description="Pass as `after` for the next page; null on the last page.")
 
 
-def _valid(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    try:
-        return fn(*args, **kwargs)
-    except ValueError as exc:
-        raise InvalidRequest(str(exc)) from exc
-
-
-def _admin(service, who: Principal, what: str) -> None:
-    service.archive.access.require(who, "admin", what=what)
-
-
 @router.get("/v1/me", operation_id="getMe", summary="Who the token belongs to", response_model=MeOut,
             responses=error_responses(401, 503))
 def me(service: Service, who: Caller) -> MeOut:
-    now = dt.datetime.now(dt.UTC)
-    grants = service.archive.access.active_grants(who, now) if who.role == "inspector" else []
-    return MeOut(name=who.name, role=who.role, tenants=sorted(who.tenants),
-                 grants=[GrantOut.from_domain(g, now) for g in grants])
+    got = service.me(who)
+    return MeOut(name=got.principal.name, role=got.principal.role, tenants=sorted(got.principal.tenants),
+                 grants=[GrantOut.from_domain(g, got.now) for g in got.grants])
 
 
 @router.post("/v1/principals", operation_id="addPrincipal", summary="Add a principal (admin)", status_code=201,
              response_model=PrincipalOut, responses=error_responses(400, 401, 403, 409, 422, 503))
 def add_principal(body: PrincipalIn, service: Service, who: Caller) -> PrincipalOut:
-    _admin(service, who, "manage principals")
-    access = service.archive.access
-    _valid(access.add_principal, body.name, body.role, body.tenants, by=who.name)
-    row = service.archive.index.access.principal(body.name)
-    assert row is not None
-    return PrincipalOut.from_domain(row)
+    return PrincipalOut.from_domain(service.add_principal(who, body.name, body.role, body.tenants))
 
 
 @router.get("/v1/principals", operation_id="listPrincipals", summary="List principals (admin)",
             response_model=list[PrincipalOut], responses=error_responses(401, 403, 503))
 def list_principals(service: Service, who: Caller) -> list[PrincipalOut]:
-    _admin(service, who, "manage principals")
-    return [PrincipalOut.from_domain(r) for r in service.archive.access.principals()]
+    return [PrincipalOut.from_domain(r) for r in service.principals(who)]
 
 
 @router.patch("/v1/principals/{name}", operation_id="changePrincipal", summary="Change tenants or disable (admin)",
               response_model=PrincipalOut, responses=error_responses(400, 401, 403, 404, 422, 503))
 def change_principal(name: Name, body: PrincipalPatch, service: Service, who: Caller) -> PrincipalOut:
-    _admin(service, who, "manage principals")
-    _valid(service.archive.access.set_principal, name, tenants=body.tenants, disabled=body.disabled, by=who.name)
-    row = service.archive.index.access.principal(name)
-    assert row is not None
-    return PrincipalOut.from_domain(row)
+    return PrincipalOut.from_domain(service.set_principal(who, name, tenants=body.tenants, disabled=body.disabled))
 
 
 @router.post("/v1/principals/{name}/tokens", operation_id="createToken", summary="Create a token (admin)",
              status_code=201, response_model=NewTokenOut, responses=error_responses(400, 401, 403, 404, 422, 503))
 def create_token(name: Name, body: TokenIn, service: Service, who: Caller) -> NewTokenOut:
     """The token is in this answer only; the archive keeps its sha256."""
-    _admin(service, who, "manage tokens")
-    new = _valid(service.archive.access.create_token, name, body.expires_at, by=who.name)
+    new = service.create_token(who, name, body.expires_at)
     return NewTokenOut(id=new.id, token=new.token, principal=new.principal, expires_at=new.expires_at)
 
 
@@ -203,23 +176,19 @@ def create_token(name: Name, body: TokenIn, service: Service, who: Caller) -> Ne
 def list_tokens(service: Service, who: Caller,
                 principal: Annotated[str | None, Query(pattern=_NAME, description="Only this principal's.")] = None
                 ) -> list[TokenOut]:
-    _admin(service, who, "manage tokens")
-    return [TokenOut.from_domain(t) for t in service.archive.access.tokens(principal)]
+    return [TokenOut.from_domain(t) for t in service.tokens(who, principal)]
 
 
 @router.delete("/v1/tokens/{token_id}", operation_id="revokeToken", summary="Revoke a token (admin)",
                response_model=TokenOut, responses=error_responses(401, 403, 404, 422, 503))
 def revoke_token(token_id: Id, service: Service, who: Caller) -> TokenOut:
-    _admin(service, who, "manage tokens")
-    return TokenOut.from_domain(service.archive.access.revoke_token(token_id, by=who.name))
+    return TokenOut.from_domain(service.revoke_token(who, token_id))
 
 
 @router.post("/v1/grants", operation_id="addGrant", summary="Grant an inspector a VKN and period (admin)",
              status_code=201, response_model=GrantOut, responses=error_responses(400, 401, 403, 404, 422, 503))
 def add_grant(body: GrantIn, service: Service, who: Caller) -> GrantOut:
-    _admin(service, who, "grant inspectors access")
-    g = _valid(service.archive.access.add_grant, body.inspector, body.vkn, body.from_, body.to, body.expires_at,
-               body.reference, by=who.name)
+    g = service.add_grant(who, body.inspector, body.vkn, body.from_, body.to, body.expires_at, body.reference)
     return GrantOut.from_domain(g, dt.datetime.now(dt.UTC))
 
 
@@ -229,14 +198,13 @@ def list_grants(service: Service, who: Caller,
                 vkn: Annotated[str | None, Query(pattern=_VKN, description="Only grants for this taxpayer.")] = None
                 ) -> list[GrantOut]:
     now = dt.datetime.now(dt.UTC)
-    return [GrantOut.from_domain(g, now) for g in service.archive.access.grants(who, vkn=vkn)]
+    return [GrantOut.from_domain(g, now) for g in service.grants(who, vkn=vkn)]
 
 
 @router.delete("/v1/grants/{grant_id}", operation_id="revokeGrant", summary="End a grant at once (admin)",
                response_model=GrantOut, responses=error_responses(401, 403, 404, 422, 503))
 def revoke_grant(grant_id: Id, service: Service, who: Caller) -> GrantOut:
-    _admin(service, who, "grant inspectors access")
-    return GrantOut.from_domain(service.archive.access.revoke_grant(grant_id, by=who.name), dt.datetime.now(dt.UTC))
+    return GrantOut.from_domain(service.revoke_grant(who, grant_id), dt.datetime.now(dt.UTC))
 
 
 @router.get("/v1/access-log", operation_id="getAccessLog", summary="What inspectors were shown, with proofs",
@@ -250,22 +218,6 @@ async def access_log(
     proofs: Annotated[bool, Query(description="Include each event's proof (makes a checkpoint if none covers it).")] = True,
 ) -> AccessLogOut:
     """Admins see every event; an inspector its own; an integrator or accountant those about its tenants."""
-    def work() -> AccessLogOut:
-        rows = service.archive.access.access_log(who, vkn=vkn, after=after, limit=limit + 1)
-        grouped: dict[int, list[str]] = {}
-        for r in rows:
-            grouped.setdefault(r.log_index, []).append(r.vkn)
-        indexes = sorted(grouped)
-        more = len(rows) > limit
-        if more and len(indexes) > 1:
-            indexes = indexes[:-1]  # the last one may be cut short by the limit: next page
-        events = []
-        for idx in indexes:
-            proof = leaf_evidence(service.archive, idx) if proofs else None
-            leaf = proof["leaf"].encode() if proof else service.archive.log.read_leaf(idx)
-            # The event as the log keeps it: the leaf's own JSON, not a re-encoding of it.
-            events.append(AccessEventOut(log_index=idx, vkns=[v for v in grouped[idx] if v], event=json.loads(leaf),
-                                         proof=proof))
-        return AccessLogOut(events=events, next_after=indexes[-1] if more and indexes else None)
-
-    return await run_in_threadpool(work)
+    page = await run_in_threadpool(service.access_log, who, vkn=vkn, after=after, limit=limit, proofs=proofs)
+    return AccessLogOut(events=[AccessEventOut(log_index=e.log_index, vkns=e.vkns, event=e.event, proof=e.proof)
+                                for e in page.events], next_after=page.next_after)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,9 +11,9 @@ from fastapi import FastAPI
 
 from earsiv.api.http import access, documents, exports, packages, prints, system
 from earsiv.api.http.problems import install_problem_handlers, problem_openapi
-from earsiv.api.http.service import ArchiveService
 from earsiv.api.http.uploads import BodyLimit
 from earsiv.archive.config import load_config
+from earsiv.archive.service import ArchiveService
 
 __all__ = ["Settings", "create_app"]
 
@@ -39,18 +39,6 @@ def create_app(home: Path, *, max_body_bytes: int | None = None) -> FastAPI:
     """
     settings = Settings(Path(home)) if max_body_bytes is None else Settings(Path(home), max_body_bytes)
     config = load_config(settings.home)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        service = ArchiveService.open(settings.home)
-        service.start()
-        app.state.service = service
-        try:
-            yield
-        finally:
-            del app.state.service
-            service.close()
-
     app = FastAPI(
         title="earsiv",
         version="1",
@@ -63,23 +51,41 @@ def create_app(home: Path, *, max_body_bytes: int | None = None) -> FastAPI:
             "integrator and accountant (their tenants' holdings), inspector (what its grants cover; every request "
             "is logged as an access event with a proof)."
         ),
-        lifespan=lifespan,
+        lifespan=_lifespan(settings.home),
     )
     app.state.settings = settings
     install_problem_handlers(app)
-    app.include_router(exports.router)
-    app.include_router(documents.router)
-    app.include_router(prints.router)
-    app.include_router(packages.router)
-    app.include_router(system.router)
-    app.include_router(access.router)
+    for router in (exports.router, documents.router, prints.router, packages.router, system.router, access.router):
+        app.include_router(router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, max_document_bytes=config.max_document_bytes)
-    _default_openapi = app.openapi
+    _describe_problems(app)
+    return app
+
+
+def _lifespan(home: Path) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
+    """The archive open while the app runs, with one ingest queue and one background worker."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        service = ArchiveService.open(home, background=True)
+        service.start()
+        app.state.service = service
+        try:
+            yield
+        finally:
+            del app.state.service
+            service.close()
+
+    return lifespan
+
+
+def _describe_problems(app: FastAPI) -> None:
+    """The OpenAPI description with the error responses as the problem documents they are."""
+    default = app.openapi
 
     def openapi() -> dict:
         if app.openapi_schema is None:
-            app.openapi_schema = problem_openapi(_default_openapi())
+            app.openapi_schema = problem_openapi(default())
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-    return app

@@ -14,11 +14,10 @@ from fastapi import Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from earsiv.api.http.problems import InvalidRequest
 from earsiv.api.http.schemas import Kind
-from earsiv.api.http.service import ArchiveService
 from earsiv.archive.access import Principal
 from earsiv.archive.errors import Unauthenticated
+from earsiv.archive.service import ArchiveService, search_query
 from earsiv.indexer.query import MAX_LIMIT, MAX_TEXT, SearchQuery
 
 __all__ = ["DIGEST_PATTERN", "Caller", "Digest", "Filename", "Search", "Service", "Tenant"]
@@ -41,7 +40,7 @@ async def _caller(request: Request, credentials: Annotated[HTTPAuthorizationCred
     if credentials is None:
         raise Unauthenticated("this endpoint needs 'Authorization: Bearer <token>'")
     service = _service(request)
-    return await run_in_threadpool(service.archive.access.authenticate, credentials.credentials)
+    return await run_in_threadpool(service.authenticate, credentials.credentials)
 
 
 def _digest(
@@ -68,13 +67,10 @@ def _search(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Documents per page.")] = 100,
     cursor: Annotated[str | None, Query(description="Opaque: the `next_cursor` of the previous page.", max_length=512)] = None,
 ) -> SearchQuery:
-    try:
-        return SearchQuery(vkn=vkn, date_from=from_, date_to=to, kind=kind.value if kind else None, profile=profile,
-                           type_code=type_, doc_id=id_, ettn=ettn, text=text, tenant=tenant, limit=limit, cursor=cursor)
-    except ValueError as exc:
-        # Filters that are each well-formed but wrong together (from > to,
-        # a cursor that is not one of ours, a blank string).
-        raise InvalidRequest(str(exc)) from exc
+    # Filters that are each well-formed but wrong together (from > to, a cursor that is not
+    # one of ours, a blank string) are InvalidInput: the same 422 invalid-request.
+    return search_query(vkn=vkn, date_from=from_, date_to=to, kind=kind.value if kind else None, profile=profile,
+                        type_code=type_, doc_id=id_, ettn=ettn, text=text, tenant=tenant, limit=limit, cursor=cursor)
 
 
 Service = Annotated[ArchiveService, Depends(_service)]

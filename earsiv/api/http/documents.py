@@ -30,9 +30,7 @@ from earsiv.api.http.schemas import (
     SearchResponse,
     VerifyResponse,
 )
-from earsiv.api.http.service import ArchiveService
 from earsiv.api.http.uploads import XML_TYPES, ZIP_TYPE, read_sources
-from earsiv.archive.access import Principal
 from earsiv.archive.ingest import STATUSES
 
 __all__ = ["router"]
@@ -99,7 +97,7 @@ async def ingest(request: Request, service: Service, who: Caller, tenant: Tenant
     Admins and integrators only.  An integrator archives for one of its tenants
     (`tenant`, which may be left out when it has exactly one)."""
     # Checked before the body is read: a refused caller uploads nothing.
-    tenant = await run_in_threadpool(service.archive.access.ingest_tenant, who, tenant)
+    tenant = await run_in_threadpool(service.ingest_tenant, who, tenant)
     sources = await read_sources(request, filename)
     done = await run_in_threadpool(service.ingest, who, sources, tenant)
     results = [IngestResultOut.from_domain(r) for r in done]
@@ -121,11 +119,6 @@ def _event_headers(event: int | None) -> dict[str, str]:
     return {} if event is None else {ACCESS_EVENT_HEADER: str(event)}
 
 
-def _documents_out(service: ArchiveService, who: Principal, rows) -> list[DocumentOut]:
-    holdings = service.holdings(who, [r.digest for r in rows])
-    return [DocumentOut.from_domain(r, holdings.get(r.digest)) for r in rows]
-
-
 @router.get("", operation_id="searchDocuments", summary="Search documents", response_model=SearchResponse,
             responses={200: {"headers": _EVENT_HEADER_DOC}, **error_responses(401, 403, 422, 503)})
 def search(q: Search, service: Service, who: Caller, response: Response) -> SearchResponse:
@@ -133,17 +126,18 @@ def search(q: Search, service: Service, who: Caller, response: Response) -> Sear
     everything, an integrator or accountant its tenants' holdings, an
     inspector what its grants cover.  Pages are stable: a document archived
     while a client pages through never makes another appear twice or go missing."""
-    page, event = service.search(who, q)
-    response.headers.update(_event_headers(event))
-    return SearchResponse(documents=_documents_out(service, who, page.rows), next_cursor=page.next_cursor)
+    page = service.search(who, q)
+    response.headers.update(_event_headers(page.event))
+    return SearchResponse(documents=[DocumentOut.from_domain(r, page.holdings.get(r.digest)) for r in page.rows],
+                          next_cursor=page.next_cursor)
 
 
 @router.get("/{digest}", operation_id="getDocument", summary="Metadata of a document", response_model=DocumentOut,
             responses={200: {"headers": _EVENT_HEADER_DOC}, **error_responses(401, 404, 422, 503)})
 def show(digest: Digest, service: Service, who: Caller, response: Response) -> DocumentOut:
-    row, event = service.document(who, digest)
-    response.headers.update(_event_headers(event))
-    return _documents_out(service, who, [row])[0]
+    view = service.show(who, digest)
+    response.headers.update(_event_headers(view.event))
+    return DocumentOut.from_domain(view.row, view.holdings)
 
 
 @router.get(
@@ -161,24 +155,13 @@ def original(
     if_none_match: Annotated[str | None, Header(description="ETag(s) of a copy the client has.", max_length=8192)] = None,
 ) -> Response:
     """Checked against the digest on the way out: damaged bytes are never served (409)."""
-    tag = etag(digest)
-    cache = {"ETag": tag, "Cache-Control": "private, max-age=31536000, immutable"}
-    if etag_matches(if_none_match, digest) and who.role != "inspector":
-        # Content-addressed, so a matching tag means identical bytes; the
-        # document must still be visible (a 304 must not leak existence).
-        # An inspector always gets the bytes: each download is an access event.
-        service.document(who, digest)
+    cache = {"ETag": etag(digest), "Cache-Control": "private, max-age=31536000, immutable"}
+    if etag_matches(if_none_match, digest) and service.copy_is_current(who, digest):
         return Response(status_code=304, headers=cache)
-    row, data, event = service.original(who, digest)
-    # The file name a holding was received under is that holding's: a tenant
-    # gets its own, an inspector a name made from the document's number.
-    own = service.own_holding(who, row)
-    if own is None and who.is_admin:  # the first holding's name
-        own = min(service.holdings(who, [row.digest]).get(row.digest, []), key=lambda h: h.log_index, default=None)
-    received = own.source_name if own else None
-    name = content_disposition(received or (f"{row.doc_id}.xml" if row.doc_id else None), f"{digest[:16]}.xml")
-    return Response(data, media_type="application/xml",
-                    headers={**cache, "Content-Disposition": name, **_event_headers(event)})
+    got = service.original(who, digest)
+    return Response(got.data, media_type="application/xml",
+                    headers={**cache, "Content-Disposition": content_disposition(got.filename, f"{digest[:16]}.xml"),
+                             **_event_headers(got.event)})
 
 
 @router.post("/{digest}/verify", operation_id="verifyDocument", summary="Verify a document's evidence chain",
@@ -186,9 +169,9 @@ def original(
 def verify(digest: Digest, service: Service, who: Caller, response: Response) -> VerifyResponse:
     """Blob → log leaf → inclusion proof → signed checkpoint → time-stamp.
     A failure is an answer (``ok: false``, each failure named), not an error."""
-    findings, event = service.verify(who, digest)
-    response.headers.update(_event_headers(event))
-    return VerifyResponse(digest=digest, ok=not findings, failures=[FindingOut.from_domain(f) for f in findings])
+    checked = service.verify(who, [digest])
+    response.headers.update(_event_headers(checked.events[0] if checked.events else None))
+    return VerifyResponse(digest=digest, ok=checked.ok, failures=[FindingOut.from_domain(f) for f in checked.findings])
 
 
 @router.get(
@@ -202,10 +185,10 @@ def verify(digest: Digest, service: Service, who: Caller, response: Response) ->
                **error_responses(401, 404, 409, 422, 503)},
 )
 def evidence(digest: Digest, service: Service, who: Caller) -> Response:
-    folder, data, event = service.evidence_zip(who, digest)
-    return Response(data, media_type="application/zip",
-                    headers={"Content-Disposition": content_disposition(f"{folder}.zip", "evidence.zip"),
-                             **_event_headers(event)})
+    got = service.evidence_zip(who, digest)
+    return Response(got.data, media_type="application/zip",
+                    headers={"Content-Disposition": content_disposition(got.filename, "evidence.zip"),
+                             **_event_headers(got.event)})
 
 
 @router.put("/{digest}/legal-hold", operation_id="setLegalHold", summary="Put or lift a legal hold (admin)",
@@ -214,7 +197,6 @@ def legal_hold(digest: Digest, body: LegalHoldIn, service: Service, who: Caller)
     """On one tenant's holding (`tenant`), or on every holding of the document.
     The stored bytes stay under a legal hold while any holding is held; the
     change is a leaf of the log."""
-    index = service.legal_hold(who, digest, body.on, body.reason, body.tenant)
-    row, _event = service.document(who, digest)
-    holdings = service.holdings(who, [digest]).get(digest, [])
-    return LegalHoldOut(digest=row.digest, log_index=index, holdings=[HoldingOut.from_domain(h) for h in holdings])
+    change = service.legal_hold(who, digest, body.on, body.reason, body.tenant)
+    return LegalHoldOut(digest=change.digest, log_index=change.log_index,
+                        holdings=[HoldingOut.from_domain(h) for h in change.holdings])

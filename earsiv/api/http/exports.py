@@ -9,7 +9,6 @@ leading apostrophe (OWASP "CSV injection"); amounts and dates are left as they a
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
 from typing import Annotated
 
@@ -19,7 +18,6 @@ from earsiv.api.http.deps import Caller, Search, Service
 from earsiv.api.http.headers import content_disposition
 from earsiv.api.http.problems import error_responses
 from earsiv.api.http.schemas import ACCESS_EVENT_HEADER
-from earsiv.archive.access import query_params
 
 __all__ = ["CSV_FIELDS", "router"]
 
@@ -65,26 +63,13 @@ def export_csv(
     max_rows: Annotated[int, Query(alias="max", ge=1, le=MAX_ROWS, description="At most this many rows.")] = 10_000,
 ) -> Response:
     """Filters as for `GET /v1/documents` (`limit` and `cursor` are ignored: every page is read)."""
-    access = service.archive.access
-    scoped, grants = access.scoped(who, dataclasses.replace(q, cursor=None, limit=1000))
+    listing = service.listing(who, q, max_rows)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\r\n")
     writer.writeheader()
-    digests: list[str] = []
-    page_q = scoped
-    while len(digests) < max_rows:
-        page = service.archive.search(page_q)
-        for row in page.rows[: max_rows - len(digests)]:
-            writer.writerow(_values(row))
-            digests.append(row.digest)
-        if not page.next_cursor:
-            break
-        page_q = page_q.after(page.next_cursor)
+    for row in listing.rows:
+        writer.writerow(_values(row))
     headers = {"Content-Disposition": content_disposition("documents.csv", "documents.csv")}
-    if who.role == "inspector":
-        params = {**query_params(dataclasses.replace(q, cursor=None)), "max": max_rows}
-        params.pop("limit", None)
-        headers[ACCESS_EVENT_HEADER] = str(access.record(who, "export", grants, params, digests))
+    if listing.event is not None:
+        headers[ACCESS_EVENT_HEADER] = str(listing.event)
     return Response(buf.getvalue().encode("utf-8"), media_type="text/csv; charset=utf-8", headers=headers)
-
-

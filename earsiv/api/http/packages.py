@@ -20,9 +20,9 @@ from starlette.concurrency import run_in_threadpool
 
 from earsiv.api.http.deps import Caller, Service
 from earsiv.api.http.headers import content_disposition
-from earsiv.api.http.problems import InvalidRequest, error_responses
+from earsiv.api.http.problems import error_responses
 from earsiv.api.http.schemas import ACCESS_EVENT_HEADER, Kind
-from earsiv.archive.package.build import PackageRequest, build_package
+from earsiv.archive.service import package_filename
 
 __all__ = ["router"]
 
@@ -48,24 +48,16 @@ async def package(
     to: Annotated[dt.date, Query(description="Issue date on or before (YYYY-MM-DD).")],
     kind: Annotated[Kind | None, Query(description="Document kind.")] = None,
 ) -> FileResponse:
-    access = service.archive.access
-    windows, grants = await run_in_threadpool(access.package_windows, who, vkn, from_, to)
-    try:
-        req = PackageRequest(vkn=vkn, date_from=from_, date_to=to, kind=kind.value if kind else None,
-                             windows=windows)
-    except ValueError as exc:
-        raise InvalidRequest(str(exc)) from exc
     tmp = tempfile.TemporaryDirectory(prefix="earsiv-package-")
-    name = f"earsiv-{vkn}-{from_}-{to}.zip"
-    out = Path(tmp.name) / name
-    headers = {"Content-Disposition": content_disposition(name, "package.zip")}
+    name = package_filename(vkn, from_, to)
     try:
-        result = await run_in_threadpool(build_package, service.archive, req, out)
-        if grants:
-            params = {"vkn": vkn, "date_from": str(from_), "date_to": str(to), "kind": req.kind}
-            event = await run_in_threadpool(access.record, who, "package", grants, params, result.digests)
-            headers[ACCESS_EVENT_HEADER] = str(event)
+        made = await run_in_threadpool(service.package, who, vkn, from_, to, kind.value if kind else None,
+                                       Path(tmp.name) / name)
     except BaseException:
         tmp.cleanup()
         raise
-    return FileResponse(out, media_type="application/zip", background=BackgroundTask(tmp.cleanup), headers=headers)
+    headers = {"Content-Disposition": content_disposition(name, "package.zip")}
+    if made.event is not None:
+        headers[ACCESS_EVENT_HEADER] = str(made.event)
+    return FileResponse(made.result.path, media_type="application/zip", background=BackgroundTask(tmp.cleanup),
+                        headers=headers)

@@ -16,7 +16,6 @@ from earsiv.api.http.deps import Caller, Digest, Service
 from earsiv.api.http.headers import content_disposition
 from earsiv.api.http.problems import error_responses
 from earsiv.api.http.schemas import ACCESS_EVENT_HEADER
-from earsiv.archive.export import export_one
 
 __all__ = ["router"]
 
@@ -48,11 +47,8 @@ async def print_copy(
     who: Caller,
     format: Annotated[PrintFormat, Query(description="pdf (default), html or xml.")] = PrintFormat.pdf,
 ) -> Response:
-    row, event = await run_in_threadpool(service.document, who, digest, "print")
-    own = service.own_holding(who, row)
-    data = await run_in_threadpool(export_one, service.archive, row.digest, format.value, own.log_index if own else None)
-    stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in (row.doc_id or row.digest[:16]))[:80] or row.digest[:16]
-    return Response(data, media_type=_MEDIA[format.value],
-                    headers={"Content-Disposition": content_disposition(f"{stem}.{format.value}", f"document.{format.value}"),
-                             "ETag": f'"{row.digest}-{format.value}"',
-                             **({ACCESS_EVENT_HEADER: str(event)} if event is not None else {})})
+    got = await run_in_threadpool(service.print_copy, who, digest, format.value)
+    return Response(got.data, media_type=_MEDIA[format.value],
+                    headers={"Content-Disposition": content_disposition(got.filename, f"document.{format.value}"),
+                             "ETag": f'"{got.digest}-{format.value}"',
+                             **({ACCESS_EVENT_HEADER: str(got.event)} if got.event is not None else {})})

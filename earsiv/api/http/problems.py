@@ -6,6 +6,9 @@ own errors, the HTTP layer raises the few of its own below, and the table
 URI per error (``urn:earsiv:problem:<code>``) clients can branch on; ``title``
 is the same for every instance of a type, ``detail`` says what happened here.
 A full disk (``StorageFull``: the store's or the index's) is 507 Insufficient Storage.
+Only a print that could not be made (``RenderError``, ``StylesheetRefused``: their own
+types) and a bug (the bare ``EarsivError``, or anything not ours) are 500;
+tests/unit/test_errors.py checks every error class of the package against this table.
 
     ApiError                 errors only the HTTP layer can have
     ├── BodyTooLarge         413  the request body is over the limit
@@ -159,7 +162,9 @@ def _domain(exc: EarsivError) -> JSONResponse:
         if isinstance(exc, cls):
             # RFC 9110 11.6.1: a 401 says how to authenticate.
             headers = {"WWW-Authenticate": 'Bearer realm="earsiv"'} if status == 401 else None
-            return problem_response(status, getattr(exc, "code", "error"), title, str(exc), headers=headers)
+            # The type is the class's code: an instance may carry a vendor's code under the
+            # same name (S3Failure keeps S3's), which is no type of ours.
+            return problem_response(status, type(exc).code, title, str(exc), headers=headers)
     raise AssertionError("unreachable: EarsivError is in the table")  # pragma: no cover
 
 

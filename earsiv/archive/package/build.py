@@ -46,7 +46,7 @@ from earsiv.archive.log import merkle
 from earsiv.archive.log.entries import DocumentEntry, decode
 from earsiv.archive.log.proofs import ConsistencyProof, InclusionProof
 from earsiv.documents.metadata import KINDS
-from earsiv.errors import EarsivError
+from earsiv.errors import EarsivError, InvalidInput
 from earsiv.indexer.query import SearchQuery
 
 __all__ = ["MANIFEST_FIELDS", "PackageRequest", "PackageResult", "build_package", "document_name", "verifier_source"]
@@ -73,11 +73,11 @@ class PackageRequest:
 
     def __post_init__(self) -> None:
         if not isinstance(self.vkn, str) or not re.fullmatch(r"\d{10,11}", self.vkn):
-            raise ValueError(f"{self.vkn!r} is not a VKN (10 digits) or TCKN (11 digits)")
+            raise InvalidInput(f"{self.vkn!r} is not a VKN (10 digits) or TCKN (11 digits)")
         if self.date_from > self.date_to:
-            raise ValueError(f"the period starts ({self.date_from}) after it ends ({self.date_to})")
+            raise InvalidInput(f"the period starts ({self.date_from}) after it ends ({self.date_to})")
         if self.kind is not None and self.kind not in KINDS:
-            raise ValueError(f"unknown kind {self.kind!r}; known: {', '.join(KINDS)}")
+            raise InvalidInput(f"unknown kind {self.kind!r}; known: {', '.join(KINDS)}")
 
     def describe(self) -> str:
         what = f"documents of kind {self.kind}" if self.kind else "documents"
@@ -222,19 +222,10 @@ def build_package(
     because an unstamped package proves nothing about time.
     """
     now = now or dt.datetime.now(UTC)
-    arch.checkpoint()
-    if arch.stamp_error:
-        raise TSAError(f"cannot stamp a checkpoint for the package: {arch.stamp_error}")
-    latest = arch.index.log.latest_checkpoint(stamped=True)
-    if latest is None:
-        raise TSAError("the archive has no time-stamped checkpoint yet (is it empty, or the TSA unreachable?)")
-    # Leaves appended after this head (by a concurrent ingest) wait for the next package.
-    head = latest.size
+    head = _stamped_head(arch)
     bag = _safe(out.stem, 100) or "earsiv-package"
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp_out = out.with_name(f".{out.name}.partial")
-    used: set[int] = {head}
-    taken: set[str] = set()
     result = PackageResult(out, bag, 0, [], head)
     try:
         with contextlib.ExitStack() as stack:
@@ -243,52 +234,85 @@ def build_package(
             w = stack.enter_context(_BagWriter(zf, bag, spool, now))
             csv_file = stack.enter_context(open(spool / "manifest.csv", "w+", encoding="utf-8", newline=""))
             json_file = stack.enter_context(open(spool / "manifest.jsonl", "w+", encoding="utf-8"))
-            writer = csv.DictWriter(csv_file, fieldnames=MANIFEST_FIELDS)
-            writer.writeheader()
-            for row in _iter_rows(arch, req, page_size):
-                if row.log_index >= head:
-                    result.skipped.append(row.digest)  # logged after the head checkpoint: next package
-                    continue
-                # Each document is proven by the first stamped checkpoint that includes it
-                # (one lookup), so a package proves what was known when, not only today's head.
-                first = arch.index.log.first_stamped_after(row.log_index)
-                size = head if first is None or first.size > head else first.size
-                used.add(size)
-                name = document_name(row.kind, row.doc_id, row.ettn, row.digest, taken)
-                w.add(f"data/documents/{name}.xml", arch.original(row.digest))  # checked against its digest
-                _add_evidence(arch, w, row, size, f"data/documents/{name}.xml")
-                pdf = None
-                if render_pdf is not None:
-                    try:
-                        printed = render_pdf(row.digest)
-                    except (EarsivError, ValueError) as exc:
-                        # A print is a convenience beside the original: its failure is
-                        # reported, and does not keep the original out of the package.
-                        result.pdf_failures.append((row.digest, str(exc)))
-                    else:
-                        pdf = f"data/pdf/{name}.pdf"
-                        w.add(pdf, printed)
-                        result.pdfs += 1
-                values = _row_values(row, name, size, pdf)
-                writer.writerow(values)
-                json_file.write(json.dumps(values, ensure_ascii=False) + "\n")
-                result.documents += 1
-                result.digests.append(row.digest)
-                if progress:
-                    progress(1)
+            used = _add_documents(arch, w, req, result, csv_file, json_file, render_pdf, page_size, progress)
             result.checkpoints = sorted(used)
-            _add_checkpoints(arch, w, result.checkpoints)
-            for name, pem in _keys(arch).items():
-                w.add(f"data/keys/{name}", pem)
-            csv_file.seek(0)
-            w.add_stream("data/manifest.csv", (line.encode("utf-8") for line in csv_file))
-            w.add_stream("data/manifest.json", _manifest_json(arch, req, result, json_file, now))
-            _add_tag_files(w, arch, req, result, now)
+            _close_bag(arch, w, req, result, csv_file, json_file, now)
     except BaseException:
         tmp_out.unlink(missing_ok=True)
         raise
     os.replace(tmp_out, out)
     return result
+
+
+def _stamped_head(arch) -> int:
+    """The size of a checkpoint made and stamped now: every document of the package is proven by one."""
+    arch.checkpoint()
+    if arch.stamp_error:
+        raise TSAError(f"cannot stamp a checkpoint for the package: {arch.stamp_error}")
+    latest = arch.index.log.latest_checkpoint(stamped=True)
+    if latest is None:
+        raise TSAError("the archive has no time-stamped checkpoint yet (is it empty, or the TSA unreachable?)")
+    return latest.size
+
+
+def _add_documents(arch, w: _BagWriter, req: PackageRequest, result: PackageResult, csv_file, json_file,
+                   render_pdf: Callable[[str], bytes] | None, page_size: int,
+                   progress: Callable[[int], None] | None) -> set[int]:
+    """Each document the request covers, its evidence, its print and its manifest line; the checkpoints used."""
+    head = result.head
+    used: set[int] = {head}
+    taken: set[str] = set()
+    writer = csv.DictWriter(csv_file, fieldnames=MANIFEST_FIELDS)
+    writer.writeheader()
+    for row in _iter_rows(arch, req, page_size):
+        if row.log_index >= head:
+            # Appended after the head checkpoint (by a concurrent ingest): the next package's.
+            result.skipped.append(row.digest)
+            continue
+        # Each document is proven by the first stamped checkpoint that includes it
+        # (one lookup), so a package proves what was known when, not only today's head.
+        first = arch.index.log.first_stamped_after(row.log_index)
+        size = head if first is None or first.size > head else first.size
+        used.add(size)
+        name = document_name(row.kind, row.doc_id, row.ettn, row.digest, taken)
+        w.add(f"data/documents/{name}.xml", arch.original(row.digest))  # checked against its digest
+        _add_evidence(arch, w, row, size, f"data/documents/{name}.xml")
+        pdf = _add_print(w, row.digest, name, render_pdf, result) if render_pdf is not None else None
+        values = _row_values(row, name, size, pdf)
+        writer.writerow(values)
+        json_file.write(json.dumps(values, ensure_ascii=False) + "\n")
+        result.documents += 1
+        result.digests.append(row.digest)
+        if progress:
+            progress(1)
+    return used
+
+
+def _add_print(w: _BagWriter, digest: str, name: str, render_pdf: Callable[[str], bytes],
+               result: PackageResult) -> str | None:
+    try:
+        printed = render_pdf(digest)
+    except (EarsivError, ValueError) as exc:
+        # A print is a convenience beside the original: its failure is
+        # reported, and does not keep the original out of the package.
+        result.pdf_failures.append((digest, str(exc)))
+        return None
+    path = f"data/pdf/{name}.pdf"
+    w.add(path, printed)
+    result.pdfs += 1
+    return path
+
+
+def _close_bag(arch, w: _BagWriter, req: PackageRequest, result: PackageResult, csv_file, json_file,
+               now: dt.datetime) -> None:
+    """The checkpoints with their tokens and proofs, the keys, the manifests and the tag files."""
+    _add_checkpoints(arch, w, result.checkpoints)
+    for name, pem in _keys(arch).items():
+        w.add(f"data/keys/{name}", pem)
+    csv_file.seek(0)
+    w.add_stream("data/manifest.csv", (line.encode("utf-8") for line in csv_file))
+    w.add_stream("data/manifest.json", _manifest_json(arch, req, result, json_file, now))
+    _add_tag_files(w, arch, req, result, now)
 
 
 def _add_evidence(arch, w: _BagWriter, row, size: int, doc_path: str) -> None:

@@ -122,15 +122,15 @@ def test_init_leaves_one_canary_and_everyday_commands_none(s3_home, s3_env, atta
 
 
 def test_serve_self_tests_at_start_and_on_its_schedule(s3_home, attacker, bucket):
-    from earsiv.api.http.service import ArchiveService
+    from earsiv.archive.service import ArchiveService
 
-    service = ArchiveService.open(s3_home)
+    service = ArchiveService.open(s3_home, background=True)
     try:
         service.start()
         assert canaries(attacker, bucket) == 2
         first = service.archive.store.last_self_test
         assert first.ok and first.failures == () and not first.skipped
-        service.self_tests.run()  # what the background worker does when the schedule says so
+        service.background.self_tests.run()  # what the background worker does when the schedule says so
         assert canaries(attacker, bucket) == 3
         assert service.archive.store.last_self_test.at >= first.at
     finally:
@@ -160,7 +160,7 @@ def test_a_failed_scheduled_self_test_refuses_ingests_until_one_passes(s3_home, 
         assert post(c, "efatura/gib121_TEVKIFAT.xml").status_code == 200
         events = service.archive.store.client.meta.events
         events.register("before-call.s3.PutObjectRetention", accept_the_shortening)
-        service.self_tests.run()
+        service.background.self_tests.run()
         events.unregister("before-call.s3.PutObjectRetention", accept_the_shortening)
         result = service.archive.store.last_self_test
         assert not result.ok and result.failures == ("a retention shortening of a COMPLIANCE-locked object was accepted",)
@@ -172,24 +172,24 @@ def test_a_failed_scheduled_self_test_refuses_ingests_until_one_passes(s3_home, 
         # Reads keep working.
         listed = c.get("/v1/documents")
         assert listed.status_code == 200 and len(listed.json()["documents"]) == 1
-        service.self_tests.run()  # the bucket enforces again
+        service.background.self_tests.run()  # the bucket enforces again
         assert service.archive.store.last_self_test.ok
         assert post(c, "earsiv/bdog_sample.xml").status_code == 200
 
 
 def test_the_development_flag_skips_the_service_s_self_test_too(tmp_path, moto_bucket, monkeypatch, caplog):
-    from earsiv.api.http.service import ArchiveService
     from earsiv.archive.archive import Archive
+    from earsiv.archive.service import ArchiveService
 
     monkeypatch.setenv("EARSIV_STORE_URL", moto_bucket)
     monkeypatch.setenv("EARSIV_ALLOW_UNENFORCED_LOCK", "1")
     Archive.init(tmp_path / "dev").close()
-    service = ArchiveService.open(tmp_path / "dev")
+    service = ArchiveService.open(tmp_path / "dev", background=True)
     try:
         with caplog.at_level(logging.WARNING, logger="earsiv.archive.stores.s3"):
             service.start()
         assert service.archive.store.last_self_test.skipped
         assert "SKIPPED" in caplog.text
-        service.self_tests.check_writes()  # the operator allowed it: documents are taken
+        service.background.self_tests.check_writes()  # the operator allowed it: documents are taken
     finally:
         service.close()

@@ -22,6 +22,7 @@ from earsiv.archive.sources import expand
 from earsiv.documents.errors import InvalidDocument
 from earsiv.documents.parse import parse_document
 from earsiv.documents.xmlsafe import parse_xml
+from earsiv.errors import InvalidInput
 from earsiv.indexer.query import SearchQuery
 from tests.conftest import CORPUS, MALFORMED
 
@@ -178,16 +179,16 @@ def test_token_lifecycle(arch):
     with pytest.raises(Unauthenticated, match="disabled"):
         arch.access.authenticate(other.token)
     arch.access.set_principal("tok-user", disabled=False, by="test")
-    with pytest.raises(ValueError, match="past"):
+    with pytest.raises(InvalidInput, match="past"):
         arch.access.create_token("tok-user", now - dt.timedelta(days=1), by="test")
     with pytest.raises(NotFound):
         arch.access.create_token("nobody", by="test")
 
 
 def test_roles_and_links_are_checked(arch):
-    with pytest.raises(ValueError, match="not linked to tenants"):
+    with pytest.raises(InvalidInput, match="not linked to tenants"):
         arch.access.add_principal("insp-x", "inspector", [A], by="test")
-    with pytest.raises(ValueError, match="unknown role"):
+    with pytest.raises(InvalidInput, match="unknown role"):
         arch.access.add_principal("who", "root", by="test")
     integ = Principal("i", "integrator", frozenset({A, B}))
     assert arch.access.ingest_tenant(integ, A) == A

@@ -12,6 +12,7 @@ import pytest
 from earsiv.archive.log import merkle
 from earsiv.archive.package.build import PackageRequest, document_name, verifier_source
 from earsiv.archive.package.iso import _iso_name
+from earsiv.errors import InvalidInput
 
 D = "ab" * 32
 
@@ -84,11 +85,11 @@ def test_document_names_are_safe_readable_and_unique():
 def test_a_package_request_is_checked():
     ok = PackageRequest("1234567890", dt.date(2024, 1, 1), dt.date(2024, 1, 31), "e-fatura")
     assert "1234567890" in ok.describe() and "2024-01-31" in ok.describe()
-    with pytest.raises(ValueError, match="VKN"):
+    with pytest.raises(InvalidInput, match="VKN"):
         PackageRequest("12345", dt.date(2024, 1, 1), dt.date(2024, 1, 31))
-    with pytest.raises(ValueError, match="after"):
+    with pytest.raises(InvalidInput, match="after"):
         PackageRequest("1234567890", dt.date(2024, 2, 1), dt.date(2024, 1, 31))
-    with pytest.raises(ValueError, match="kind"):
+    with pytest.raises(InvalidInput, match="kind"):
         PackageRequest("1234567890", dt.date(2024, 1, 1), dt.date(2024, 1, 31), "invoice")
 
 

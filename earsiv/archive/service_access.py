@@ -1,0 +1,113 @@
+"""The access model's use cases: principals, tokens, grants, and what inspectors were shown.
+
+Part of ``ArchiveService`` (``service.py``), kept apart because it is a subject of its own.
+Every change names who made it (``by``: the principal's name, ``cli:<login>`` for the
+operator) in its log leaf.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from earsiv.archive.service_types import AccessEvent, AccessLogPage, Me
+
+if TYPE_CHECKING:
+    from earsiv.archive.access import NewToken, Principal
+    from earsiv.archive.archive import Archive
+    from earsiv.indexer.accessdb import GrantRow, PrincipalRow, TokenRow
+
+__all__ = ["AccessUseCases"]
+
+
+class AccessUseCases:
+    archive: Archive
+
+    def authenticate(self, token: str) -> Principal:
+        """The principal a token stands for; ``Unauthenticated`` for anything else."""
+        return self.archive.access.authenticate(token)
+
+    def me(self, who: Principal) -> Me:
+        now = dt.datetime.now(dt.UTC)
+        grants = self.archive.access.active_grants(who, now) if who.role == "inspector" else []
+        return Me(who, grants, now)
+
+    # -- principals and tokens (admins) ----------------------------------------------------
+    def add_principal(self, who: Principal, name: str, role: str, tenants: Iterable[str] = ()) -> PrincipalRow:
+        self._admin(who, "manage principals")
+        self.archive.access.add_principal(name, role, tenants, by=who.name)
+        return self._principal(name)
+
+    def set_principal(self, who: Principal, name: str, *, tenants: Iterable[str] | None = None,
+                      disabled: bool | None = None) -> PrincipalRow:
+        """Replace a principal's tenants, or disable (its tokens stop working at once) or enable it."""
+        self._admin(who, "manage principals")
+        self.archive.access.set_principal(name, tenants=tenants, disabled=disabled, by=who.name)
+        return self._principal(name)
+
+    def principals(self, who: Principal) -> list[PrincipalRow]:
+        self._admin(who, "manage principals")
+        return self.archive.access.principals()
+
+    def create_token(self, who: Principal, name: str, expires_at: dt.datetime | None = None) -> NewToken:
+        """A new token for principal *name*: shown in this answer only, kept as its sha256."""
+        self._admin(who, "manage tokens")
+        return self.archive.access.create_token(name, expires_at, by=who.name)
+
+    def tokens(self, who: Principal, principal: str | None = None) -> list[TokenRow]:
+        self._admin(who, "manage tokens")
+        return self.archive.access.tokens(principal)
+
+    def revoke_token(self, who: Principal, token_id: str) -> TokenRow:
+        """Revoke a token at once, named by its id or by the token itself."""
+        self._admin(who, "manage tokens")
+        return self.archive.access.revoke_token(token_id.strip(), by=who.name)
+
+    # -- grants ------------------------------------------------------------------------------
+    def add_grant(self, who: Principal, inspector: str, vkn: str, date_from: dt.date, date_to: dt.date,
+                  expires_at: dt.datetime, reference: str) -> GrantRow:
+        """Let an inspector see the documents of *vkn* issued in a period, until *expires_at* (admins)."""
+        self._admin(who, "grant inspectors access")
+        return self.archive.access.add_grant(inspector, vkn, date_from, date_to, expires_at, reference, by=who.name)
+
+    def grants(self, who: Principal, *, inspector: str | None = None, vkn: str | None = None) -> list[GrantRow]:
+        """Grants, live and ended: an admin's every grant, an inspector's its own."""
+        return self.archive.access.grants(who, vkn=vkn, inspector=inspector)
+
+    def revoke_grant(self, who: Principal, grant_id: str) -> GrantRow:
+        self._admin(who, "grant inspectors access")
+        return self.archive.access.revoke_grant(grant_id, by=who.name)
+
+    # -- the access log ----------------------------------------------------------------------
+    def access_log(self, who: Principal, *, vkn: str | None = None, principal: str | None = None,
+                   after: int | None = None, limit: int = 100, proofs: bool = True) -> AccessLogPage:
+        """Access events *who* may read (admins all, an inspector its own, a tenant's principal those
+        about its tenants), oldest first, each with its proof (checked here; it makes a checkpoint
+        if none covers the event yet)."""
+        from earsiv.archive.evidence import leaf_evidence
+
+        rows = self.archive.access.access_log(who, vkn=vkn, principal=principal, after=after, limit=limit + 1)
+        grouped: dict[int, list[str]] = {}
+        for r in rows:
+            grouped.setdefault(r.log_index, []).append(r.vkn)
+        indexes = sorted(grouped)
+        more = len(rows) > limit
+        if more and len(indexes) > 1:
+            indexes = indexes[:-1]  # the last event may be cut short by the limit: it starts the next page
+        events = []
+        for idx in indexes:
+            proof = leaf_evidence(self.archive, idx) if proofs else None
+            leaf = proof["leaf"].encode() if proof else self.archive.log.read_leaf(idx)
+            # The event as the log keeps it: the leaf's own JSON, not a re-encoding of it.
+            events.append(AccessEvent(idx, [v for v in grouped[idx] if v], json.loads(leaf), proof))
+        return AccessLogPage(events, indexes[-1] if more and indexes else None)
+
+    def _admin(self, who: Principal, what: str) -> None:
+        self.archive.access.require(who, "admin", what=what)
+
+    def _principal(self, name: str) -> PrincipalRow:
+        row = self.archive.index.access.principal(name)
+        assert row is not None  # just written, or NotFound was raised
+        return row
