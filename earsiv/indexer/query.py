@@ -227,9 +227,14 @@ def search_parameters(q: SearchQuery, fetch: int) -> tuple[frozenset[str], dict[
     return frozenset(params), params
 
 
-@functools.lru_cache(maxsize=512)
-def _held_by(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[bool]:
+@functools.lru_cache(maxsize=2)
+def _held_by(param: str) -> sa.ColumnElement[bool]:
+    """A holding of the document by the tenant bound as *param* (a list: ``scope_tenants``)."""
     h = holdings
+    if param == "scope_tenants":
+        condition = h.c.tenant.in_(sa.bindparam(param, expanding=True))
+    else:
+        condition = h.c.tenant == sa.bindparam(param)
     return sa.exists(sa.select(1).select_from(h).where(h.c.digest == documents.c.digest, condition))
 
 
@@ -237,7 +242,7 @@ def _scope_condition(shape: frozenset[str]) -> sa.ColumnElement[bool]:
     d, p = documents, document_parties.alias("scope_party")
     allowed: list[sa.ColumnElement[bool]] = []
     if "scope_tenants" in shape:
-        allowed.append(_held_by(holdings.c.tenant.in_(sa.bindparam("scope_tenants", expanding=True))))
+        allowed.append(_held_by("scope_tenants"))
     i = 0
     while f"w{i}_vkn" in shape:
         party = sa.exists(sa.select(1).select_from(p).where(
@@ -249,6 +254,7 @@ def _scope_condition(shape: frozenset[str]) -> sa.ColumnElement[bool]:
     return sa.or_(*allowed) if allowed else sa.false()
 
 
+@functools.lru_cache(maxsize=256)
 def search_statement(shape: frozenset[str]) -> sa.Select[Any]:
     """SELECT of the DocumentRow columns for one query shape, values as bind parameters.
 
@@ -261,7 +267,7 @@ def search_statement(shape: frozenset[str]) -> sa.Select[Any]:
     if "only_digests" in shape:
         doc_filters.append(d.c.digest.in_(sa.bindparam("only_digests", expanding=True)))
     if "tenant" in shape:
-        doc_filters.append(_held_by(holdings.c.tenant == sa.bindparam("tenant")))
+        doc_filters.append(_held_by("tenant"))
     if "scope" in shape:
         doc_filters.append(_scope_condition(shape))
 

@@ -642,3 +642,17 @@ def test_upgrading_an_index_from_before_holdings_gives_each_document_its_first_h
         assert conn.scalar(sa.text("SELECT count(*) FROM documents")) == 6
     index.upgrade()
     assert [r for r in index.dump() if r["table"] == "holdings"] == before
+
+
+def test_a_query_shape_builds_its_statement_once() -> None:
+    """The statement cache hits: the same shape is the same statement object, scoped or not."""
+    from earsiv.indexer.query import search_parameters as params_of
+
+    scoped = SearchQuery(vkn=SUP_A, tenant="1111111111", tenants=frozenset({"1111111111"}))
+    shape, _ = params_of(scoped, 10)
+    again, _ = params_of(SearchQuery(vkn=SUP_B, tenant="2222222222", tenants=frozenset({"2222222222"})), 10)
+    assert shape == again
+    assert search_statement(shape) is search_statement(again)
+    info = search_statement.cache_info()
+    search_statement(shape)
+    assert search_statement.cache_info().hits == info.hits + 1
