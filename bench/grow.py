@@ -322,7 +322,7 @@ def grow(b: Bench, target: int) -> dict:
     check_space(b, target, before)
     need = max(0, target - before)
     b.say(f"stage {target:,}: growing from {before:,} documents by {need:,} (Archive.ingest in process; "
-          f"signatures and full text are caught up at the end of the stage)")
+          f"signatures checked beside it; full text caught up at the end of the stage)")
     stored = duplicate = 0
     pos = b.state["stream_pos"]
     tty = sys.stderr.isatty()
@@ -332,7 +332,8 @@ def grow(b: Bench, target: int) -> dict:
         with tqdm(total=need, desc=f"grow to {target:,}", unit="doc", file=sys.stderr, mininterval=1 if tty else 60,
                   smoothing=0.05) as bar:
             while stored < need:
-                for n, res in enumerate(arch.ingest(_sources(b.stream, b.state["stream_pos"], need - stored)), 1):
+                sources = _sources(b.stream, b.state["stream_pos"], need - stored)
+                for n, res in enumerate(arch.ingest(sources, check_signatures=True), 1):
                     if res.status == "rejected":
                         raise SystemExit(f"the archive rejected {res.path}: {res.error}")
                     if res.status == "duplicate":  # stored by an interrupted earlier run
