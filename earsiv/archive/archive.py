@@ -50,6 +50,7 @@ from earsiv.archive.retention import RetentionPolicy
 from earsiv.archive.signatures import SignatureChecks
 from earsiv.archive.stores.base import ObjectStore, PutItem
 from earsiv.archive.stores.local import LocalStore
+from earsiv.documents.metadata import DocumentMetadata
 from earsiv.documents.parse import parse_document
 from earsiv.documents.signature import inspect_signature
 from earsiv.documents.xmlsafe import parse_xml
@@ -150,7 +151,8 @@ class Archive:
         self.checkpointer = Checkpointer(ledger=self.ledger, store=self.store, signer=self.signer, tsa=self._get_tsa,
                                          origin=self.log.origin, status_file=self.home / "cache" / "stamp.json",
                                          external_tsa=bool(config.tsa_url))
-        self.ledger.checkpointer = self.checkpointer
+        # Signed now, stamped later: a slow or absent TSA must not hold up the ingest.
+        self.ledger.on_checkpoint_due = lambda: self.checkpointer.checkpoint(stamp=False)
         self.holdings = Holdings(self.ledger, self.store, self.index, self.dictionary_retention)
         self.access = AccessControl(self.ledger, self.index, self.search)
         self._text: TextSearch | None = None
@@ -292,7 +294,11 @@ class Archive:
 
     # -- dictionaries ------------------------------------------------------
     def _fetch_dict(self, digest: str) -> bytes:
-        return blobs.decode(self.store.get(blobs.dict_key(digest)))
+        key = blobs.dict_key(digest)
+        try:
+            return blobs.decode(self.store.get(key))
+        except VerificationError as exc:
+            raise VerificationError(f"dictionary {digest} is damaged: {exc.detail}", name=key) from exc
 
     def _resolve_dict(self, issuer: str) -> str | None:
         return self.index.meta_get(f"dict/{issuer}")
@@ -365,7 +371,7 @@ class Archive:
     def _inspect(self, digest: str):
         try:
             data = self.original(digest)
-        except VerificationError as exc:
+        except (StoreError, VerificationError) as exc:
             from earsiv.documents.metadata import SignatureReport
 
             return SignatureReport("unverifiable", reason=f"the stored blob cannot be read: {exc.detail}")
@@ -378,11 +384,21 @@ class Archive:
         return self.holdings.extend_retention(digest, until, tenant)
 
     def _record_from_leaf(self, idx: int, entry: DocumentEntry) -> IndexRecord:
-        """The index record of a document leaf this process did not ingest: its bytes read and parsed again."""
-        data = self.originals.read(entry.digest, entry.blob.dict, entry.blob.alt)
+        """The index record of a document leaf this process did not ingest: its bytes read and parsed again.
+
+        A document whose blob cannot be read (damaged, missing) is still indexed, from what its
+        leaf says (kind, ID, ETTN, issue date) and flagged ``blob-unreadable``: it stays found,
+        and asking for it says what is wrong instead of "no such document".
+        """
         holder = entry.legacy_holder
         name = (holder[1] if holder else None) or entry.digest
-        meta = parse_document(data, name=name, tree=parse_xml(data, name=name))
+        try:
+            data = self.originals.read(entry.digest, entry.blob.dict, entry.blob.alt)
+        except (StoreError, VerificationError) as exc:
+            log.warning("document %s (leaf %d) is indexed from its leaf alone: %s", entry.digest, idx, exc)
+            meta = _metadata_from_leaf(entry)
+        else:
+            meta = parse_document(data, name=name, tree=parse_xml(data, name=name))
         return IndexRecord(
             digest=entry.digest, size=entry.size, stored_size=entry.blob.stored_size, dict_digest=entry.blob.dict,
             log_index=idx, received_at=entry.received_at, retain_until=entry.retain_until, legal_hold=False,
@@ -456,6 +472,18 @@ class Archive:
             self._tsa_certs = [x509.load_pem_x509_certificate(self.store.get(key))
                                for key in self.store.list("keys/tsa-")]
         return list(self._tsa_certs)
+
+
+def _metadata_from_leaf(entry: DocumentEntry) -> DocumentMetadata:
+    """What a document leaf itself says, for a document whose bytes cannot be read (informative fields)."""
+    day = None
+    if entry.issue_date:
+        try:
+            day = dt.date.fromisoformat(entry.issue_date)
+        except ValueError:
+            day = None
+    return DocumentMetadata(kind=entry.kind, root="", namespace=None, doc_id=entry.id, ettn=entry.ettn,
+                            issue_date=day, flags=("blob-unreadable",))
 
 
 def _make_tsa(config: Config):

@@ -77,6 +77,7 @@ def _audit(arch: Archive, progress: Callable[[int], None] | None) -> tuple[int, 
     findings: list[Finding] = []
     docs: list[tuple[int, DocumentEntry]] = []
     seen: dict[str, str | None] = {}  # digest -> its blob's alternative key
+    dictionaries: dict[str, _Dictionary] = {}  # dictionary digest -> whether it reads, and who needs it
     checked = 0
     indexed_upto = arch.ledger.mirrored()
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="fixity") as pool:  # zstd and sha256 release the GIL
@@ -84,9 +85,14 @@ def _audit(arch: Archive, progress: Callable[[int], None] | None) -> tuple[int, 
             if isinstance(entry, DocumentEntry):
                 docs.append((index, entry))
             if len(docs) >= FIXITY_CHUNK:
-                checked += _check_documents(arch, pool, docs, seen, findings, progress, indexed_upto)
+                checked += _check_documents(arch, pool, docs, seen, dictionaries, findings, progress, indexed_upto)
                 docs = []
-        checked += _check_documents(arch, pool, docs, seen, findings, progress, indexed_upto)
+        checked += _check_documents(arch, pool, docs, seen, dictionaries, findings, progress, indexed_upto)
+    for digest, d in sorted(dictionaries.items()):
+        if d.problem is not None:
+            # One finding for the dictionary, naming every document that cannot be read without it.
+            findings.append(Finding(f"dicts/{digest[:2]}/{digest}", f"dictionary damaged or missing ({d.problem}); "
+                                    f"{len(d.needed_by)} documents need it: {', '.join(sorted(d.needed_by))}"))
     if isinstance(arch.store, RetentionRecords):
         findings.extend(_audit_retention_records(arch, arch.store, seen))
     return checked, findings
@@ -160,10 +166,28 @@ def _log_pass(arch: Archive, findings: list[Finding]) -> Iterator[tuple[int, obj
         findings.append(Finding("log", f"the store's bundles hold {edge.size} leaves, this process saw {arch.log.size}"))
 
 
+@dataclass(slots=True)
+class _Dictionary:
+    problem: str | None
+    needed_by: set[str]
+
+
 def _check_documents(arch: Archive, pool: ThreadPoolExecutor, docs: list[tuple[int, DocumentEntry]],
-                     seen: dict[str, str | None], findings: list[Finding], progress: Callable[[int], None] | None,
-                     indexed_upto: int) -> int:
+                     seen: dict[str, str | None], dictionaries: dict[str, _Dictionary], findings: list[Finding],
+                     progress: Callable[[int], None] | None, indexed_upto: int) -> int:
     indexed = arch.index.kinds_of([e.digest for _i, e in docs])
+    for _i, e in docs:
+        if e.blob.dict is None:
+            continue
+        d = dictionaries.get(e.blob.dict)
+        if d is None:
+            try:
+                arch.dictionaries.raw(e.blob.dict)  # read and checked against its name
+                d = dictionaries[e.blob.dict] = _Dictionary(None, set())
+            except (StoreError, VerificationError) as exc:
+                d = dictionaries[e.blob.dict] = _Dictionary(exc.detail, set())
+        if d.problem is not None:
+            d.needed_by.add(e.digest)
 
     def fixity(item: tuple[int, DocumentEntry]) -> Finding | None:
         idx, e = item

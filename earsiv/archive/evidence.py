@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,6 +40,7 @@ from earsiv.archive.log.proofs import PROOF_VERSION, InclusionProof
 if TYPE_CHECKING:
     from earsiv.archive.archive import Archive
 
+log = logging.getLogger("earsiv.evidence")
 __all__ = ["LeafProof", "Proven", "document_evidence", "leaf_evidence", "prove_leaf", "stamped_checkpoint",
            "verify_document", "write_evidence"]
 
@@ -90,9 +92,16 @@ def prove_leaf(arch: Archive, index: int, name: str | None = None) -> LeafProof:
     try:
         proof = InclusionProof(index, size, merkle.leaf_hash(leaf), tuple(arch.log.inclusion_proof(index, size)),
                                cp.root)
-    except (VerificationError, StoreError) as exc:
-        raise VerificationError(f"log leaf {index} is not proven by checkpoint {size}: {exc.detail} "
-                                "(the leaf or a hash tile changed since it was logged)", name=name, step=3) from exc
+    except (VerificationError, StoreError) as first:
+        # A damaged hash tile on the way (found, not believed): the same proof from the leaves.
+        try:
+            path = tuple(arch.log.inclusion_proof(index, size, from_leaves=True))
+            proof = InclusionProof(index, size, merkle.leaf_hash(leaf), path, cp.root)
+        except (VerificationError, StoreError) as exc:
+            raise VerificationError(f"log leaf {index} is not proven by checkpoint {size}: {exc.detail} "
+                                    "(the leaf changed since it was logged)", name=name, step=3) from exc
+        log.warning("leaf %d: the hash tiles on its proof are damaged (%s); the proof was made from the leaves",
+                    index, first)
     # 4. The checkpoint is stamped by a trusted TSA.
     if token is None:
         raise VerificationError(f"checkpoint {size} has no time-stamp token", name=name, step=4)

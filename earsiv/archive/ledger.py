@@ -43,7 +43,6 @@ from earsiv.archive.log.log import Log, PositionTaken
 from earsiv.archive.mirror import Mirror, MirrorReport
 
 if TYPE_CHECKING:
-    from earsiv.archive.checkpointer import Checkpointer
     from earsiv.indexer.db import Index
     from earsiv.indexer.records import IndexRecord
 
@@ -101,7 +100,9 @@ class Ledger:
         self.mirror = mirror
         self.retention = LogRetention(index)
         self.checkpoint_interval = checkpoint_interval
-        self.checkpointer: Checkpointer | None = None  # set by the archive; makes checkpoints
+        # Called, outside the write lock, when a checkpoint is due while entries arrive (the
+        # archive wires it to its checkpointer: sign now, stamp later).
+        self.on_checkpoint_due: Callable[[], object] | None = None
         self.skipped: list[tuple[int, str]] = []  # leaves the index could not take in (reported)
         self.appended = False  # whether this process appended anything (closing then checkpoints)
         self._lock = threading.RLock()
@@ -161,11 +162,10 @@ class Ledger:
         return done.first
 
     def _checkpoint_if_due(self) -> None:
-        if self.checkpointer is None or time.monotonic() - self._last_checkpoint < self.checkpoint_interval:
+        if self.on_checkpoint_due is None or time.monotonic() - self._last_checkpoint < self.checkpoint_interval:
             return
         self._last_checkpoint = time.monotonic()
-        # Signed now, stamped later: a slow or absent TSA must not hold up the ingest.
-        self.checkpointer.checkpoint(stamp=False)
+        self.on_checkpoint_due()
 
     # -- keeping the index in step ---------------------------------------------------
     def catch_up(self, progress: Callable[[int], None] | None = None) -> int:

@@ -31,7 +31,7 @@ class Originals:
         key = blobs.blob_key(digest, alt)
         try:
             raw_dict = self.dictionaries.raw(dict_digest) if dict_digest else None
-        except StoreError as exc:
+        except (StoreError, VerificationError) as exc:
             raise VerificationError(f"blob {digest} needs dictionary {dict_digest}, which cannot be read: "
                                     f"{exc.detail}", name=digest) from exc
         decoded: list[bytes] = []

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from earsiv.archive.errors import VerificationError
+from earsiv.archive.errors import StoreError, VerificationError
 from earsiv.archive.log.entries import DocumentEntry, HoldingEntry, decode
 from earsiv.documents.parse import parse_document
 from earsiv.documents.xmlsafe import parse_xml
@@ -165,7 +165,7 @@ class TextSearch:
                 continue
             try:
                 data = self.read(digest)
-            except VerificationError:
+            except (StoreError, VerificationError):
                 continue  # a damaged blob: found by verify, and kept out of the full-text index
             tree = parse_xml(data, name=digest)
             meta = parse_document(data, name=row.source_name or digest, tree=tree)

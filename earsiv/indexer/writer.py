@@ -37,7 +37,7 @@ from earsiv.indexer.models import (
 from earsiv.indexer.rows import document_values, holding_values, index_key, party_values, ref_values, signature_values
 
 if TYPE_CHECKING:
-    from earsiv.indexer.accessdb import AccessEventRow, GrantRow, HoldingRow, PrincipalRow, TokenRow
+    from earsiv.indexer.accessrows import AccessEventRow, GrantRow, HoldingRow, PrincipalRow, TokenRow
     from earsiv.indexer.database import Dialect
     from earsiv.indexer.records import IndexRecord
 

@@ -24,6 +24,7 @@ appended since the checkpoint the process started from.
 from __future__ import annotations
 
 import bisect
+import logging
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -32,12 +33,17 @@ from typing import Protocol
 from earsiv.archive.errors import StoreError, VerificationError, WriteOnceViolation
 from earsiv.archive.log import merkle
 from earsiv.archive.log.checkpoints import Checkpoint, checkpoint_key
-from earsiv.archive.log.tiles import TileState, TreeHashes
+from earsiv.archive.log.tiles import WIDTH, TileState, TreeHashes, parse_tile_key, perfect_root, tile_key
 from earsiv.archive.stores.base import ObjectStore, PutItem
 
 __all__ = ["LEAF_PREFIX", "Log", "LogCatalog", "PositionTaken", "bundle_key", "parse_bundle_key", "split_bundle"]
 
 LEAF_PREFIX = "log/leaves/"
+log = logging.getLogger("earsiv.log")
+
+
+def _hashes(tile: bytes) -> list[bytes]:
+    return [tile[i : i + merkle.HASH_SIZE] for i in range(0, len(tile), merkle.HASH_SIZE)]
 
 
 def bundle_key(first: int) -> str:
@@ -97,6 +103,7 @@ class Log:
         self._tail_firsts: list[int] = []  # bundles read or written since the state was loaded
         self._tail_counts: list[int] = []
         self.damaged: list[str] = []  # bundles found damaged while following
+        self.damaged_tiles: set[str] = set()  # tiles found damaged: computed from the leaves when needed
 
     # -- state -------------------------------------------------------------
     @property
@@ -104,11 +111,25 @@ class Log:
         return self._edge.size
 
     def load(self, checkpoint: Checkpoint) -> None:
-        """Start from *checkpoint*: the edge from its partial tiles, checked against its root."""
-        edge = TileState.load(checkpoint.size, self.store.get)
-        if edge.root() != checkpoint.root:
-            raise VerificationError(
-                f"the tiles of checkpoint {checkpoint.size} do not give its root: a tile is damaged", step=3)
+        """Start from *checkpoint*: the edge from its partial tiles, checked against its root.
+
+        A damaged tile is found here (the root does not come out) and the edge is computed
+        from the leaves instead; the tile is remembered as damaged, so proofs that would need
+        it compute it too (``verify --all`` names it).
+        """
+        try:
+            edge = TileState.load(checkpoint.size, self.store.get)
+        except StoreError:
+            edge = None
+        if edge is None or edge.root() != checkpoint.root:
+            edge = TileState.load(checkpoint.size, self.tile_from_leaves)
+            if edge.root() != checkpoint.root:
+                raise VerificationError(f"the leaves do not give the root of checkpoint {checkpoint.size}: "
+                                        "the log or the checkpoint is damaged", step=3)
+            for key, data in edge.partial_tiles():
+                if not self._stored_as(key, data):
+                    log.warning("hash tile %s is damaged; it is computed from the leaves", key)
+                    self.damaged_tiles.add(key)
         with self._lock:
             self._edge = edge
             self._pending.clear()
@@ -213,20 +234,62 @@ class Log:
                     yield i, leaf
 
     # -- hashes and proofs -----------------------------------------------------
-    def tree(self, size: int | None = None) -> TreeHashes:
-        """Subtree hashes of the tree of *size* leaves: a checkpointed size, or the current one."""
+    def tree(self, size: int | None = None, *, from_leaves: bool = False) -> TreeHashes:
+        """Subtree hashes of the tree of *size* leaves: a checkpointed size, or the current one.
+
+        *from_leaves*: compute every tile from the leaves instead of reading it (what a proof
+        falls back to when the tiles it read turn out damaged).
+        """
         with self._lock:
             current = self.size if size is None else size
             if current > self.size:
                 raise ValueError(f"the log has {self.size} leaves, not {current}")
             pending = dict(self._pending)
             edge = self._edge.copy() if current == self.size else None
+            damaged = set(self.damaged_tiles)
 
         def get(key: str) -> bytes:
             hit = pending.get(key)
-            return hit if hit is not None else self.store.get(key)
+            if hit is not None:
+                return hit
+            if from_leaves or key in damaged:
+                return self.tile_from_leaves(key)
+            return self.store.get(key)
 
         return TreeHashes(current, get, edge)
+
+    def tile_from_leaves(self, key: str) -> bytes:
+        """A tile computed from the leaves below it (256^level leaves per hash): for damage, not for every day."""
+        level, index, width = parse_tile_key(key)
+        if level == 0:
+            first = index * WIDTH
+            return b"".join(merkle.leaf_hash(leaf) for leaf in self._stored_leaves(first, first + width))
+        below = level - 1
+        return b"".join(
+            perfect_root(_hashes(self.tile_from_leaves(tile_key(below, index * WIDTH + i))))
+            for i in range(width)
+        )
+
+    def _stored_leaves(self, start: int, end: int) -> Iterator[bytes]:
+        """Leaves start..end-1 as the bundles hold them, whatever this process has loaded yet."""
+        with self._lock:
+            tail = self._tail_firsts and start >= self._tail_firsts[0]
+        found = self._locate(start) if tail else self.catalog.bundle_containing(start)
+        if found is None:
+            raise StoreError(f"no bundle known to hold leaf {start}: run `earsiv reindex`")
+        first = found[0]
+        while first < end:
+            leaves = self.read_bundle(first)
+            for i, leaf in enumerate(leaves, start=first):
+                if start <= i < end:
+                    yield leaf
+            first += len(leaves)
+
+    def _stored_as(self, key: str, data: bytes) -> bool:
+        try:
+            return self.store.get(key) == data
+        except StoreError:
+            return False
 
     def root(self, size: int | None = None) -> bytes:
         with self._lock:
@@ -234,8 +297,8 @@ class Log:
                 return self._edge.root()
         return self.tree(size).root()
 
-    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
-        return merkle.inclusion_path(index, size, self.tree(size).subtree)
+    def inclusion_proof(self, index: int, size: int, *, from_leaves: bool = False) -> list[bytes]:
+        return merkle.inclusion_path(index, size, self.tree(size, from_leaves=from_leaves).subtree)
 
     def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
         return merkle.consistency_path(old_size, new_size, self.tree(new_size).subtree)

@@ -28,7 +28,10 @@ from dataclasses import dataclass
 from earsiv.archive.errors import StoreError
 from earsiv.archive.log.merkle import EMPTY_ROOT, HASH_SIZE, node_hash
 
-__all__ = ["HEIGHT", "TILE_PREFIX", "WIDTH", "FullTile", "TileState", "TreeHashes", "perfect_root", "tile_key", "tile_keys"]
+__all__ = [
+    "HEIGHT", "TILE_PREFIX", "WIDTH", "FullTile", "TileState", "TreeHashes", "parse_tile_key", "perfect_root", "tile_key",
+    "tile_keys",
+]
 
 HEIGHT = 8
 WIDTH = 1 << HEIGHT
@@ -51,6 +54,27 @@ def tile_key(level: int, index: int, width: int = WIDTH) -> str:
         raise ValueError(f"no tile at level {level}, index {index}, width {width}")
     key = f"{TILE_PREFIX}{level}/{_index_path(index)}"
     return key if width == WIDTH else f"{key}.p/{width}"
+
+
+def parse_tile_key(key: str) -> tuple[int, int, int]:
+    """(level, index, width) of a tile key; ValueError for anything else."""
+    if not key.startswith(TILE_PREFIX):
+        raise ValueError(f"{key!r} is not a tile key")
+    rest = key[len(TILE_PREFIX) :]
+    width = WIDTH
+    if ".p/" in rest:
+        rest, _, w = rest.partition(".p/")
+        width = int(w)
+    level, _, path = rest.partition("/")
+    groups = path.split("/")
+    if not groups or any(not g.removeprefix("x").isdigit() for g in groups):
+        raise ValueError(f"{key!r} is not a tile key")
+    index = 0
+    for g in groups:
+        index = index * 1000 + int(g.removeprefix("x"))
+    if tile_key(int(level), index, width) != key:
+        raise ValueError(f"{key!r} is not a tile key in canonical form")
+    return int(level), index, width
 
 
 def _width(level: int, index: int, size: int) -> int:

@@ -1,5 +1,10 @@
 """The S3 Object Lock store: the scale-out place where the archive keeps its bytes.
 
+(Over 500 lines on purpose: every rule of write-once on a versioned bucket — which version is
+the object, create-exclusive, reads in one request, retention and holds — is one argument
+about the same few S3 calls, and reads best in one place; the client, the URL and the error
+translation are in ``s3api.py``, the self-test in ``s3selftest.py``.)
+
 Any S3-compatible server with Object Lock (AWS S3, MinIO, Ceph RGW, SeaweedFS)
 behind the same small interface as :class:`~earsiv.archive.stores.local.LocalStore`.
 The bucket must have Object Lock enabled (and so versioning); credentials come

@@ -135,14 +135,15 @@ def test_proofs_from_tiles_equal_proofs_from_every_leaf(tmp_path, seed):
         assert log.consistency_proof(old, new) == merkle.consistency_proof(old, new, hashes)
 
 
-def test_an_edge_loaded_from_tiles_that_do_not_give_the_checkpoint_root_is_refused(tmp_path):
+def test_a_checkpoint_whose_root_neither_tiles_nor_leaves_give_is_refused(tmp_path):
     store = LocalStore(tmp_path / "s")
-    log = Log(store, "o", _Catalog())
-    log.append(_leaves(0, 10), FUTURE)
+    catalog = _Catalog()
+    log = Log(store, "o", catalog)
+    catalog.bundles[log.append(_leaves(0, 10), FUTURE)] = 10
     cp = _checkpoint(log, store)
     forged = Checkpoint("o", 10, hashlib.sha256(b"other").digest(), cp.time, KEY)
-    with pytest.raises(VerificationError, match="tile is damaged"):
-        Log(store, "o", _Catalog()).load(forged)
+    with pytest.raises(VerificationError, match="leaves do not give the root"):
+        Log(store, "o", catalog).load(forged)
 
 
 def _one_of_each() -> list:
@@ -201,3 +202,39 @@ def test_a_proof_cannot_be_made_or_read_when_it_does_not_verify():
     doc["steps"][0]["result"] = "00" * 32
     with pytest.raises(VerificationError, match="steps"):
         InclusionProof.from_json(doc)
+
+
+def test_tile_keys_read_back_to_their_place():
+    for level, index, width in [(0, 0, 256), (0, 5, 17), (1, 1234067, 256), (3, 999, 1)]:
+        assert tiles.parse_tile_key(tiles.tile_key(level, index, width)) == (level, index, width)
+    assert tiles.tile_key(1, 1234067) == "log/tile/1/x001/x234/067"
+    for bad in ("log/tile/0/1", "log/tile/0/x000/001", "log/leaves/0", "log/tile/0/000.p/256"):
+        with pytest.raises(ValueError):
+            tiles.parse_tile_key(bad)
+
+
+def test_a_damaged_tile_is_found_and_proofs_come_from_the_leaves(tmp_path):
+    store = LocalStore(tmp_path / "s")
+    catalog = _Catalog()
+    log = Log(store, "o", catalog)
+    hashes = []
+    for first in range(0, 600, 100):
+        leaves = _leaves(first, 100)
+        catalog.bundles[log.append(leaves, FUTURE)] = 100
+        hashes += [merkle.leaf_hash(leaf) for leaf in leaves]
+    cp = _checkpoint(log, store)
+    full = store.root / "objects" / tiles.tile_key(0, 1)  # leaves 256..511, under the leaf's path
+    partial = store.root / "objects" / tiles.tile_key(0, 2, 600 - 512)  # the edge of size 600
+    for path in (full, partial):
+        path.chmod(0o644)
+        data = bytearray(path.read_bytes())
+        data[40] ^= 1
+        path.write_bytes(bytes(data))
+    reopened = Log(store, "o", catalog)
+    reopened.load(cp)  # the damaged edge tile is computed from the leaves, not believed
+    assert reopened.root() == cp.root and tiles.tile_key(0, 2, 88) in reopened.damaged_tiles
+    with pytest.raises(VerificationError):  # the stored tile leads elsewhere ...
+        InclusionProof(300, 600, hashes[300], tuple(reopened.inclusion_proof(300, 600)), cp.root)
+    path = reopened.inclusion_proof(300, 600, from_leaves=True)  # ... the leaves lead to the root
+    assert path == merkle.inclusion_proof(300, hashes, 600)
+    InclusionProof(300, 600, hashes[300], tuple(path), cp.root)
