@@ -1,16 +1,21 @@
-"""The archive core end to end, through the real `earsiv` command on the embedded default."""
+"""The archive core end to end, through the real `earsiv` command.
+
+One suite for every deployment: written against ``deployment`` (``tests/helpers/deployment.py``),
+it runs here on the embedded default and, as the same test functions, on SeaweedFS + PostgreSQL
+in ``tests/integration/s3/test_core_scaleout.py`` (which fails if the two drift apart).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import CORPUS, Cli
+from tests.helpers.deployment import Embedded
 
 SAMPLE = [
     "efatura/sk-akgips_20251120150604701835.xml",  # real, signed, CRLF
@@ -30,7 +35,13 @@ def sha(p: Path) -> str:
 
 
 @pytest.fixture
-def ingested(cli: Cli) -> tuple[Cli, dict[str, dict]]:
+def deployment(home: Path) -> Embedded:
+    return Embedded(home)
+
+
+@pytest.fixture
+def ingested(deployment) -> tuple[Cli, dict[str, dict]]:
+    cli = deployment.cli
     results = cli.jsonl("ingest", *[str(CORPUS / s) for s in SAMPLE])
     return cli, {Path(r["path"]).name: r for r in results}
 
@@ -56,16 +67,13 @@ def test_same_ettn_in_a_different_document_is_kept_and_reported_as_conflict(inge
     assert second["status"] == "conflict" and first["digest"] in second["conflicts_with"]
 
 
-def test_the_same_bytes_again_store_nothing_new(ingested, home):
+def test_the_same_bytes_again_store_nothing_new(ingested, deployment):
     cli, res = ingested
-    before = sorted(p.relative_to(home) for p in (home / "store/objects").rglob("*"))
+    before = set(deployment.keys())
     again = cli.jsonl("ingest", str(CORPUS / SAMPLE[0]))
     assert [r["status"] for r in again] == ["duplicate"]
     assert again[0]["digest"] == res[Path(SAMPLE[0]).name]["digest"]
-    after = sorted(p.relative_to(home) for p in (home / "store/objects").rglob("*"))
-    new = set(after) - set(before)
-    # Only checkpoint objects may appear (the CLI checkpoints after every ingest).
-    assert all(str(p).startswith("store/objects/log/checkpoints") or "checkpoints" in str(p) for p in new), new
+    assert set(deployment.keys()) == before  # nothing appended, so not even a checkpoint
 
 
 def test_get_returns_the_original_byte_for_byte(ingested, tmp_path):
@@ -112,16 +120,18 @@ def test_signatures_are_inspected_after_ingest(ingested):
     assert cli.json("status")["pending"]["signature_checks"] == 0
 
 
-def test_verify_all_passes_then_names_a_damaged_blob(ingested, home):
+def _flip(data: bytes) -> bytes:
+    out = bytearray(data)
+    out[len(out) // 2] ^= 0x01
+    return bytes(out)
+
+
+def test_verify_all_passes_then_names_a_damaged_blob(ingested, deployment):
     cli, res = ingested
     ok = cli.json("verify", "--all")
     assert ok["ok"] and ok["checked"] == len(SAMPLE)
     victim = res["bdog_sample.xml"]["digest"]
-    blob = home / "store/objects/blobs" / victim[:2] / victim
-    os.chmod(blob, 0o644)
-    data = bytearray(blob.read_bytes())
-    data[len(data) // 2] ^= 0x01
-    blob.write_bytes(bytes(data))
+    deployment.damage(f"blobs/{victim[:2]}/{victim}", _flip)
     bad = cli.json("verify", "--all", check=1)
     assert not bad["ok"]
     assert [f["subject"] for f in bad["failures"]] == [victim]
@@ -129,11 +139,10 @@ def test_verify_all_passes_then_names_a_damaged_blob(ingested, home):
     assert victim in text and "FAILED" in text
 
 
-def test_verify_names_a_changed_log_leaf(ingested, home):
+def test_verify_names_a_changed_log_leaf(ingested, deployment):
     cli, _res = ingested
-    bundle = min((home / "store/objects/log/leaves").iterdir())
-    os.chmod(bundle, 0o644)
-    bundle.write_bytes(bundle.read_bytes().replace(b'"kind":"e-fatura"', b'"kind":"e-fatur4"', 1))
+    bundle = deployment.keys("log/leaves/")[0]
+    deployment.damage(bundle, lambda b: b.replace(b'"kind":"e-fatura"', b'"kind":"e-fatur4"', 1))
     bad = cli.json("verify", "--all", check=1)
     assert bad["failures"], bad
     assert any("checkpoint" in f["subject"] or "leaf" in f["problem"] for f in bad["failures"])
@@ -159,38 +168,40 @@ def test_evidence_verifies_with_openssl_alone(ingested, tmp_path):
     assert bad.returncode != 0
 
 
-def test_one_time_stamp_per_checkpoint_never_per_document(ingested, home):
+def test_one_time_stamp_per_checkpoint_never_per_document(ingested, deployment):
     cli, _ = ingested
     cli.run("ingest", str(CORPUS / "efatura"), check=1)  # the corpus holds one malformed file
-    tokens = list((home / "store/objects/log/checkpoints").glob("*.tsr"))
-    checkpoints = [p for p in (home / "store/objects/log/checkpoints").iterdir() if p.name.isdigit()]
+    names = [k.rsplit("/", 1)[1] for k in deployment.keys("log/checkpoints/")]
+    tokens = [n for n in names if n.endswith(".tsr")]
+    checkpoints = [n for n in names if n.isdigit()]
     status = cli.json("status")
     assert len(tokens) == len(checkpoints) <= 4
     assert status["documents"] > 40 and status["last_checkpoint"]["stamped"]
     assert status["last_checkpoint"]["size"] == status["log_size"]
 
 
-def test_reindex_rebuilds_an_index_equal_to_the_live_one(ingested, home):
+def test_reindex_rebuilds_an_index_equal_to_the_live_one(ingested, deployment):
     from earsiv.archive.archive import Archive
 
     cli, _ = ingested
-    cli.run("legal-hold", cli.json("search", "--kind", "e-arsiv")[0]["digest"], "on", "--reason", "inspection 2026/17")
-    with Archive.open(home) as arch:
+    held = cli.json("search", "--kind", "e-arsiv")[0]["digest"]
+    cli.run("legal-hold", held, "on", "--reason", "inspection 2026/17")
+    with Archive.open(deployment.home) as arch:
         live = arch.index.dump()
-    (home / "index.sqlite").unlink()
-    for extra in home.glob("index.sqlite-*"):
-        extra.unlink()
+    deployment.lose_index()  # everything in it must come back from the store alone
     cli.run("reindex")
-    with Archive.open(home) as arch:
+    with Archive.open(deployment.home) as arch:
         rebuilt = arch.index.dump()
+        assert arch.index.get(held).legal_hold is True
     assert rebuilt == live
     assert any(row.get("legal_hold") for table in live for row in ([table] if isinstance(table, dict) else []) if isinstance(row, dict)) or "legal_hold" in json.dumps(live, default=str)
 
 
-def test_a_crash_between_log_and_index_is_repaired_on_open(cli, home):
+def test_a_crash_between_log_and_index_is_repaired_on_open(deployment):
     """Killed at the archive's fault point: blobs and leaves durable, the index never told."""
     from earsiv.archive.archive import Archive
 
+    cli, home = deployment.cli, deployment.home
     doc = CORPUS / "efatura/gib121_HASTANE.xml"
     crashed = cli.run("ingest", str(doc), check=None, env={"EARSIV_FAULT": "ledger.after-bundle"})
     assert crashed.returncode == -9 and b"SIGKILL at ledger.after-bundle" in crashed.stderr
@@ -204,6 +215,15 @@ def test_a_crash_between_log_and_index_is_repaired_on_open(cli, home):
     assert b"0 problems" in cli.run("verify", "--all").stdout
 
 
+def test_get_returns_what_the_store_keeps_and_evidence_names_it(ingested, deployment):
+    """The store holds each document's blob under its digest, and the log leaves that name them."""
+    _cli, res = ingested
+    blobs = set(deployment.keys("blobs/"))
+    assert {f"blobs/{r['digest'][:2]}/{r['digest']}" for r in res.values()} <= blobs
+    leaves = b"".join(deployment.read(k) for k in deployment.keys("log/leaves/"))
+    assert all(r["digest"].encode() in leaves for r in res.values())
+
+
 def test_status_reports_bytes_checkpoint_and_pending_work(ingested):
     cli, _ = ingested
     st = cli.json("status")
@@ -215,7 +235,8 @@ def test_status_reports_bytes_checkpoint_and_pending_work(ingested):
     assert st["pending"]["signature_checks"] == 0 and st["pending"]["fulltext"] == 0
 
 
-def test_usage_errors_exit_2_and_missing_documents_exit_1(cli):
+def test_usage_errors_exit_2_and_missing_documents_exit_1(deployment):
+    cli = deployment.cli
     assert cli.run("search", "--from", "yesterday", check=2).returncode == 2
     assert cli.run("show", "not-a-digest", check=2).returncode == 2
     assert cli.run("verify", check=2).returncode == 2
