@@ -30,7 +30,7 @@ __all__ = ["SignatureChecks"]
 
 WORKER_AFTER = 128  # documents before a worker process is worth starting
 BATCH = 64  # documents per task sent to the worker
-MAX_QUEUED = 16  # tasks in flight: bounds the memory held for documents not yet checked
+MAX_QUEUED = 3  # tasks in flight: bounds the memory held for documents not yet checked (~60 MB)
 WORKERS = 1  # the second core: the ingest keeps the first
 
 
