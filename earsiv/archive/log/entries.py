@@ -336,8 +336,9 @@ class TokenEntry(Entry):
 
 
 @dataclass(frozen=True, slots=True)
-class TokenRevokeEntry(Entry):
-    TYPE: ClassVar[str] = "token-revoke"
+class _Revocation(Entry):
+    """A token or a grant taken back: its id, when, by whom."""
+
     id: str
     at: dt.datetime
     by: str
@@ -349,8 +350,13 @@ class TokenRevokeEntry(Entry):
         return {"id": self.id, "at": format_time(self.at), "by": self.by}
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> TokenRevokeEntry:
+    def from_json(cls, data: Mapping[str, Any]) -> Self:
         return cls(data["id"], parse_time(data["at"]), data.get("by") or "")
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRevokeEntry(_Revocation):
+    TYPE: ClassVar[str] = "token-revoke"
 
 
 @dataclass(frozen=True, slots=True)
@@ -387,21 +393,8 @@ class GrantEntry(Entry):
 
 
 @dataclass(frozen=True, slots=True)
-class GrantRevokeEntry(Entry):
+class GrantRevokeEntry(_Revocation):
     TYPE: ClassVar[str] = "grant-revoke"
-    id: str
-    at: dt.datetime
-    by: str
-
-    def __post_init__(self) -> None:
-        _aware(self.at, "at")
-
-    def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "at": format_time(self.at), "by": self.by}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> GrantRevokeEntry:
-        return cls(data["id"], parse_time(data["at"]), data.get("by") or "")
 
 
 @dataclass(frozen=True, slots=True)
