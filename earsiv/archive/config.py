@@ -8,6 +8,8 @@ the file so that other tools can drive the same home against other parts:
                        (S3 credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)
     EARSIV_DB_URL      an SQLAlchemy URL, e.g. sqlite:////path/index.sqlite (sqlite:///path: relative to the home)
     EARSIV_TSA_URL     an RFC 3161 HTTP TSA; empty for the built-in local TSA
+    EARSIV_REPLICA_URL a second store, at another site, that every object is also written to
+                       (the same forms as EARSIV_STORE_URL; ``earsiv repair`` restores from it)
     EARSIV_ALLOW_UNENFORCED_LOCK=1
                        development only: run on an S3 bucket that fails the
                        Object Lock self-test (logged loudly whenever the store is opened)
@@ -42,7 +44,7 @@ from earsiv.archive.errors import ConfigError
 __all__ = ["CONFIG_FILE", "Config", "load_config", "write_default_config"]
 
 CONFIG_FILE = "config.toml"
-ENV_STORE, ENV_DB, ENV_TSA = "EARSIV_STORE_URL", "EARSIV_DB_URL", "EARSIV_TSA_URL"
+ENV_STORE, ENV_DB, ENV_TSA, ENV_REPLICA = "EARSIV_STORE_URL", "EARSIV_DB_URL", "EARSIV_TSA_URL", "EARSIV_REPLICA_URL"
 ENV_ALLOW_UNENFORCED = "EARSIV_ALLOW_UNENFORCED_LOCK"
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 HOME_STORE_URL, HOME_DB_URL = "file:store", "sqlite:///index.sqlite"
@@ -60,26 +62,23 @@ class Config:
     max_document_bytes: int = 64 * 1024 * 1024
     allow_unenforced_lock: bool = False  # development only: skip the S3 Object Lock self-test
     self_test_hours: float = 24.0  # `serve` re-runs the store's self-test this often; 0: only at start
+    replica_url: str = ""  # a second store every object is also written to; "" = none
+    audit_days: float = 30.0  # `serve` audits the whole archive once in this many days; 0: never on its own
 
     def __post_init__(self) -> None:
-        scheme = urlparse(self.store_url).scheme
-        if scheme == "s3":
-            from earsiv.archive.stores.s3 import S3Location
-
-            try:
-                S3Location.parse(self.store_url)
-            except ValueError as exc:
-                raise ConfigError(f"unsupported store URL: {exc}") from exc
-        elif scheme != "file":
-            raise ConfigError(
-                f"unsupported store URL {self.store_url!r}: expected file:///path or s3://BUCKET?endpoint=…&region=…"
-            )
+        _check_store_url(self.store_url, "store")
+        if self.replica_url:
+            _check_store_url(self.replica_url, "replica")
+            if self.replica_url.rstrip("/") == self.store_url.rstrip("/"):
+                raise ConfigError(f"the replica {self.replica_url!r} is the store itself; give it another place")
         if not self.db_url.split(":", 1)[0].startswith(("sqlite", "postgresql")):
             raise ConfigError(f"unsupported index URL {self.db_url!r}: expected sqlite:/// or postgresql+psycopg://")
         if self.tsa_url and urlparse(self.tsa_url).scheme not in ("http", "https"):
             raise ConfigError(f"TSA URL {self.tsa_url!r} must be http(s)://, or empty for the built-in TSA")
         if not 1 <= self.retention_years <= 100:
             raise ConfigError(f"retention_years {self.retention_years} is out of range 1..100")
+        if not 0 <= self.audit_days <= 3660:
+            raise ConfigError(f"audit period_days {self.audit_days} is out of range 0..3660 (0: serve does not audit)")
         if not 0 <= self.self_test_hours <= 24 * 366:
             raise ConfigError(f"self_test_hours {self.self_test_hours} is out of range 0..8784 (0: only when serve starts)")
 
@@ -92,8 +91,21 @@ class Config:
         return Path(urlparse(self.store_url).path)
 
 
+def _check_store_url(url: str, what: str) -> None:
+    scheme = urlparse(url).scheme
+    if scheme == "s3":
+        from earsiv.archive.stores.s3 import S3Location
+
+        try:
+            S3Location.parse(url)
+        except ValueError as exc:
+            raise ConfigError(f"unsupported {what} URL: {exc}") from exc
+    elif scheme != "file":
+        raise ConfigError(f"unsupported {what} URL {url!r}: expected file:///path or s3://BUCKET?endpoint=…&region=…")
+
+
 def write_default_config(home: Path, *, store_url: str | None = None, db_url: str | None = None,
-                         env: dict[str, str] | None = None) -> Config:
+                         replica_url: str | None = None, env: dict[str, str] | None = None) -> Config:
     """Write HOME/config.toml; the store is *store_url*, else $EARSIV_STORE_URL, else HOME/store;
     the index is *db_url*, else HOME/index.sqlite ($EARSIV_DB_URL still overrides it at every start,
     and is the place for a URL with a password)."""
@@ -105,10 +117,15 @@ def write_default_config(home: Path, *, store_url: str | None = None, db_url: st
     store_url = _relative_store(home, store_url or env.get(ENV_STORE) or HOME_STORE_URL)
     if '"' in store_url or "\\" in store_url or "\n" in store_url:
         raise ConfigError(f"store URL {store_url!r} cannot be written to {CONFIG_FILE}")
+    replica_url = replica_url or env.get(ENV_REPLICA) or ""
+    replica_url = _relative_store(home, replica_url) if replica_url else ""
+    if '"' in replica_url or "\\" in replica_url or "\n" in replica_url:
+        raise ConfigError(f"replica URL {replica_url!r} cannot be written to {CONFIG_FILE}")
     db_url = _relative_db(home, db_url or HOME_DB_URL)
     if '"' in db_url or "\\" in db_url or "\n" in db_url:
         raise ConfigError(f"index URL {db_url!r} cannot be written to {CONFIG_FILE}")
-    Config(home, "-", _resolve_store(home, store_url), _resolve_db(home, db_url), "")  # refuse a bad URL first
+    Config(home, "-", _resolve_store(home, store_url), _resolve_db(home, db_url), "",  # refuse a bad URL first
+           replica_url=_resolve_store(home, replica_url) if replica_url else "")
     archive_id = str(uuid.uuid4())
     text = (
         "# earsiv archive home. Environment variables EARSIV_STORE_URL, EARSIV_DB_URL and\n"
@@ -121,6 +138,13 @@ def write_default_config(home: Path, *, store_url: str | None = None, db_url: st
         "allow_unenforced_lock = false\n"
         "# `serve` self-tests an S3 bucket at start and then every this many hours (0: only at start)\n"
         "self_test_hours = 24\n"
+        "\n[replica]\n"
+        "# a second store at another site (another disk, another bucket or provider, with Object\n"
+        "# Lock too): every object is also written there, and `earsiv repair` restores from it\n"
+        f'url = "{replica_url}"\n'
+        "\n[audit]\n"
+        "# `serve` reads and checks every object once in this many days (0: only `earsiv audit`)\n"
+        "period_days = 30\n"
         "\n[index]\n"
         f'url = "{db_url}"\n'
         "\n[tsa]\n"
@@ -161,6 +185,8 @@ def load_config(home: Path, env: dict[str, str] | None = None) -> Config:
             checkpoint_interval=float(raw.get("checkpoints", {}).get("interval_seconds", 5.0)),
             allow_unenforced_lock=_flag(raw.get("store", {}).get("allow_unenforced_lock", False), "allow_unenforced_lock"),
             self_test_hours=_number(raw.get("store", {}).get("self_test_hours", 24.0), "self_test_hours"),
+            replica_url=_resolve_replica(home, str(raw.get("replica", {}).get("url") or "")),
+            audit_days=_number(raw.get("audit", {}).get("period_days", 30.0), "period_days"),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"{path}: missing or malformed setting ({exc})") from exc
@@ -171,6 +197,8 @@ def load_config(home: Path, env: dict[str, str] | None = None) -> Config:
         overrides["db_url"] = _resolve_db(home, env[ENV_DB])
     if ENV_TSA in env:
         overrides["tsa_url"] = env[ENV_TSA]
+    if ENV_REPLICA in env:
+        overrides["replica_url"] = _resolve_replica(home, env[ENV_REPLICA])
     if ENV_ALLOW_UNENFORCED in env:
         overrides["allow_unenforced_lock"] = _flag(env[ENV_ALLOW_UNENFORCED], ENV_ALLOW_UNENFORCED)
     return replace(cfg, **overrides) if overrides else cfg
@@ -218,6 +246,10 @@ def _resolve_store(home: Path, url: str) -> str:
     if path is None or path.startswith("/"):
         return url
     return (home / path).resolve().as_uri()
+
+
+def _resolve_replica(home: Path, url: str) -> str:
+    return _resolve_store(home, url) if url else ""
 
 
 def _resolve_db(home: Path, url: str) -> str:

@@ -21,7 +21,7 @@ from earsiv.archive.config import CONFIG_FILE
 from earsiv.archive.errors import ArchiveError, ConfigError, StoreError, VerificationError
 from earsiv.archive.stores.base import ObjectStore, PutItem
 
-__all__ = ["MigrationReport", "destination_url", "migrate_store", "switch_home"]
+__all__ = ["MigrationReport", "copy_objects", "destination_url", "migrate_store", "set_config_url", "switch_home"]
 
 BATCH = 64
 
@@ -75,14 +75,14 @@ def migrate_store(arch: Archive, dest: ObjectStore, progress: Callable[[int], No
     for key in _keys(src):
         batch.append(key)
         if len(batch) >= BATCH or key == ARCHIVE_OBJECT:
-            _copy(src, dest, batch, report)
+            copy_objects(src, dest, batch, report)
             if progress:
                 progress(len(batch))
             batch = []
     return report
 
 
-def _copy(src: ObjectStore, dest: ObjectStore, keys: list[str], report: MigrationReport) -> None:
+def copy_objects(src: ObjectStore, dest: ObjectStore, keys: list[str], report: MigrationReport) -> None:
     items, holds = [], []
     for key in keys:
         try:
@@ -124,17 +124,27 @@ def _copy(src: ObjectStore, dest: ObjectStore, keys: list[str], report: Migratio
 
 def switch_home(home: Path, url: str) -> None:
     """Point the home's config.toml at *url* (only call after a migration with no failures)."""
+    set_config_url(home, "store", url)
+
+
+def set_config_url(home: Path, section: str, url: str, *, add: bool = False) -> None:
+    """Set ``url`` of ``[section]`` in the home's config.toml; with *add*, append the section if missing."""
+    if '"' in url or "\\" in url or "\n" in url:
+        raise ConfigError(f"URL {url!r} cannot be written to {CONFIG_FILE}")
     path = home / CONFIG_FILE
     text = path.read_text(encoding="utf-8")
     lines = text.split("\n")
-    in_store = False
+    inside = False
     for i, line in enumerate(lines):
         stripped = line.strip()
         if stripped.startswith("["):
-            in_store = stripped == "[store]"
-        elif in_store and stripped.startswith("url"):
+            inside = stripped == f"[{section}]"
+        elif inside and stripped.startswith("url"):
             lines[i] = f'url = "{url}"'
             break
     else:
-        raise ConfigError(f"{path} has no [store] url to switch")
+        if not add:
+            raise ConfigError(f"{path} has no [{section}] url to switch")
+        path.write_text(text.rstrip("\n") + f'\n\n[{section}]\nurl = "{url}"\n', encoding="utf-8")
+        return
     path.write_text("\n".join(lines), encoding="utf-8")

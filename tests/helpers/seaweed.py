@@ -63,6 +63,7 @@ class SeaweedS3:
     access_key: str = ACCESS_KEY
     secret_key: str = SECRET_KEY
     port: int = 0
+    filer_port: int = 0
     _proc: subprocess.Popen | None = None
 
     @property
@@ -96,12 +97,23 @@ class SeaweedS3:
         self.client().create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
         return name
 
+    def lose(self, bucket: str, key: str) -> None:
+        """Remove an object behind S3's back, through the filer (a disk or an operator losing it):
+        every version, whatever its lock, as no S3 request could."""
+        import urllib.request
+
+        base = f"http://127.0.0.1:{self.filer_port}/buckets/{bucket}/{key}"
+        for path in (base + ".versions", base):
+            req = urllib.request.Request(path + "?recursive=true&ignoreRecursiveError=true", method="DELETE")
+            with contextlib.suppress(OSError):
+                urllib.request.urlopen(req, timeout=10).close()
+
     # -- life cycle -------------------------------------------------------
     def start(self, timeout: float = 60.0) -> SeaweedS3:
         data = self.directory / "data"
         data.mkdir(parents=True, exist_ok=True)
         (s3, s3g, master, masterg, vol, volg, filer, filerg, admin, adming, metrics) = free_ports(11)
-        self.port = s3
+        self.port, self.filer_port = s3, filer
         args = [
             self.weed, "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
             f"-s3.port={s3}", f"-s3.port.grpc={s3g}",

@@ -20,7 +20,7 @@ from typing import Protocol, runtime_checkable
 
 from earsiv.archive.errors import StoreError
 
-__all__ = ["ObjectRetention", "ObjectStore", "PutItem", "RetentionRecords", "SelfTestResult", "SelfTesting", "check_key"]
+__all__ = ["ObjectRetention", "ObjectStore", "PutItem", "Restoring", "RetentionRecords", "SelfTestResult", "SelfTesting", "check_key"]
 
 UTC = dt.UTC
 
@@ -143,6 +143,18 @@ class RetentionRecords(Protocol):
 
     def damage(self) -> list[StoreError]:
         """One error per unreadable record, named ``FILE line N``; empty when all are readable."""
+
+
+@runtime_checkable
+class Restoring(Protocol):
+    """A store whose lost or damaged objects ``earsiv repair`` can put back (``restore``).
+
+    Only repair calls it, with bytes it checked against what the log records, and it
+    writes a leaf for each object it restored.
+    """
+
+    def restore(self, item: PutItem) -> bool:
+        """Put back *item*'s bytes under its key; True if anything changed."""
 
 
 def check_key(key: str) -> None:

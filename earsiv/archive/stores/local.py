@@ -160,6 +160,32 @@ class LocalStore:
                 self.discard(item)
         return written
 
+    def restore(self, item: PutItem) -> bool:
+        """Put back the bytes of a lost or damaged object; True if anything changed.
+
+        The one way an object's file is ever replaced, for ``earsiv repair`` alone, which
+        calls it only with bytes it checked against what the log records (a blob's digest,
+        a checkpoint's signature, a bundle's leaf hashes) and writes a leaf saying so.  The
+        retention fact is appended as for a put (it can only lengthen), the file replaced
+        atomically and flushed before this returns.
+        """
+        path = self._path(item.key)
+        with contextlib.suppress(OSError):
+            if path.read_bytes() == item.data:
+                return False
+        try:
+            staged = self.stage(PutItem(item.key, item.data, item.retain_until))
+            try:
+                self._journal_append([(item.key, item.retain_until, None)])
+                self._ensure_dir(path.parent)
+                os.replace(staged.staged, path)  # type: ignore[arg-type]
+                self._flush([path])
+            finally:
+                self.discard(staged)
+        except OSError as exc:
+            raise self._failure(f"cannot restore {item.key} in the local store at {self.root}", exc) from exc
+        return True
+
     def _failure(self, what: str, exc: OSError) -> StoreError:
         if disk_full(exc):
             return StoreFull(full_detail(what, self.root))

@@ -267,6 +267,21 @@ class S3Store:
             raise first_error
         return results
 
+    def restore(self, item: PutItem) -> bool:
+        """Put back an object the bucket lost; True if it was written.
+
+        For ``earsiv repair`` only, with bytes it checked.  An object that is there is never
+        replaced: its oldest version is the object (module doc), so a bucket can lose an
+        object (through the server's file system, or a bucket never written) but not hold
+        other bytes under it through the API; an object there with other bytes is reported.
+        """
+        if not self.exists(item.key):
+            return self.put_many([PutItem(item.key, item.data, item.retain_until)])[0]
+        if self.get(item.key) != item.data:
+            raise StoreError(f"{item.key} in {self.url} holds other bytes; S3 keeps an object's oldest version, "
+                             "so it is not replaced", name=item.key)
+        return False
+
     def _put_one(self, item: PutItem) -> bool:
         for attempt in range(6):
             try:

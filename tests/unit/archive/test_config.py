@@ -115,3 +115,34 @@ def test_a_self_test_interval_that_makes_no_sense_is_refused(tmp_path, value):
     (tmp_path / "home/config.toml").write_text(text)
     with pytest.raises(ConfigError, match="self_test_hours"):
         load_config(tmp_path / "home", env={})
+
+
+def test_a_replica_is_optional_written_down_and_overridden_by_the_environment(tmp_path):
+    home = tmp_path / "home"
+    cfg = write_default_config(home, env={})
+    assert cfg.replica_url == "" and cfg.audit_days == 30
+    other = tmp_path / "other-disk" / "replica"
+    home2 = tmp_path / "home2"
+    cfg2 = write_default_config(home2, env={"EARSIV_REPLICA_URL": other.as_uri()})
+    assert cfg2.replica_url == other.as_uri() and f'url = "{other.as_uri()}"' in (home2 / "config.toml").read_text()
+    inside = write_default_config(tmp_path / "home3", replica_url=(tmp_path / "home3" / "copy").as_uri(), env={})
+    assert 'url = "file:copy"' in (tmp_path / "home3" / "config.toml").read_text()  # relative, like the store
+    assert inside.replica_url == (tmp_path / "home3" / "copy").resolve().as_uri()
+    s3 = "s3://dr-bucket?endpoint=http://127.0.0.1:9000&region=eu-central-1"
+    assert load_config(home, env={"EARSIV_REPLICA_URL": s3}).replica_url == s3
+
+
+@pytest.mark.parametrize(("url", "message"), [
+    ("ftp://elsewhere/x", "unsupported replica URL"),
+    ("s3://?endpoint=x", "unsupported replica URL"),
+])
+def test_a_replica_url_that_makes_no_sense_is_refused(tmp_path, url, message):
+    with pytest.raises(ConfigError, match=message):
+        write_default_config(tmp_path / "home", replica_url=url, env={})
+    assert not (tmp_path / "home" / "config.toml").exists()
+
+
+def test_the_replica_cannot_be_the_store(tmp_path):
+    home = tmp_path / "home"
+    with pytest.raises(ConfigError, match="is the store itself"):
+        write_default_config(home, replica_url=(home / "store").as_uri(), env={})

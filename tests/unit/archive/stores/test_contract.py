@@ -1,6 +1,7 @@
 """The object-store contract: what every ``ObjectStore`` must do, whatever keeps the bytes.
 
-Run here on the local write-once directory.  ``tests/integration/s3/test_store_contract.py``
+Run here on the local write-once directory, alone and as the primary of a replicated
+store (``stores.replicated``: two directories written together).  ``tests/integration/s3/test_store_contract.py``
 collects every test of this module again, as the same function objects, with
 ``opener`` bound to a real SeaweedFS bucket; its guard fails if a test added
 here cannot run there.  So a test in this module must ask for ``opener`` and
@@ -20,6 +21,7 @@ import pytest
 from earsiv.archive.errors import RetentionError, StoreError, WriteOnceViolation
 from earsiv.archive.stores.base import ObjectStore, PutItem
 from earsiv.archive.stores.local import LocalStore
+from earsiv.archive.stores.replicated import ReplicatedStore
 
 UTC = dt.UTC
 FUTURE = dt.datetime(2099, 1, 1, tzinfo=UTC)
@@ -27,13 +29,16 @@ SOONER = dt.datetime(2030, 1, 1, tzinfo=UTC)
 BUNDLE = "log/leaves/0000000000000000.jsonl"
 
 
-@pytest.fixture
-def opener(tmp_path: Path) -> Iterator[Callable[[], ObjectStore]]:
+@pytest.fixture(params=["local", "replicated"])
+def opener(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[[], ObjectStore]]:
     """Opens (again) one and the same fresh store: a new instance shares nothing in memory."""
     opened: list[ObjectStore] = []
 
     def open_store() -> ObjectStore:
-        opened.append(LocalStore(tmp_path / "store"))
+        store: ObjectStore = LocalStore(tmp_path / "store")
+        if request.param == "replicated":
+            store = ReplicatedStore(store, LocalStore(tmp_path / "replica"))
+        opened.append(store)
         return opened[-1]
 
     yield open_store
