@@ -50,6 +50,7 @@ from earsiv.archive.retention import RetentionPolicy
 from earsiv.archive.signatures import SignatureChecks
 from earsiv.archive.stores.base import ObjectStore, PutItem
 from earsiv.archive.stores.local import LocalStore
+from earsiv.archive.stores.replicated import ReplicatedStore, copies_of
 from earsiv.documents.metadata import DocumentMetadata
 from earsiv.documents.parse import parse_document
 from earsiv.documents.signature import inspect_signature
@@ -90,6 +91,8 @@ class Status:
     by_kind: dict
     by_signature: dict
     last_stamp: dict | None = None
+    audit: dict | None = None
+    replica: dict | None = None
 
     def to_json(self) -> dict:
         ratio = self.bytes_stored / self.bytes_original if self.bytes_original else None
@@ -105,11 +108,22 @@ class Status:
                         "fulltext": self.pending_fulltext},
             "by_kind": self.by_kind,
             "by_signature": self.by_signature,
+            "audit": self.audit,
+            "replica": self.replica,
         }
 
 
 def _open_store(cfg: Config, *, self_test: bool = False) -> ObjectStore:
-    return open_store(cfg.store_url, allow_unenforced_lock=cfg.allow_unenforced_lock, self_test=self_test)
+    """The home's store; with a replica configured, both, written together (``stores.replicated``)."""
+    store = open_store(cfg.store_url, allow_unenforced_lock=cfg.allow_unenforced_lock, self_test=self_test)
+    if not cfg.replica_url:
+        return store
+    try:
+        replica = open_store(cfg.replica_url, allow_unenforced_lock=cfg.allow_unenforced_lock, self_test=self_test)
+    except BaseException:
+        store.close()
+        raise
+    return ReplicatedStore(store, replica)
 
 
 def open_store(url: str, *, allow_unenforced_lock: bool = False, self_test: bool = False) -> ObjectStore:
@@ -161,12 +175,13 @@ class Archive:
 
     # -- life cycle --------------------------------------------------------
     @classmethod
-    def init(cls, home: Path, *, store_url: str | None = None, db_url: str | None = None) -> Archive:
+    def init(cls, home: Path, *, store_url: str | None = None, db_url: str | None = None,
+             replica_url: str | None = None) -> Archive:
         """Create a home and its store; on any failure leave the home as it was."""
         home = Path(home)
         made = [p for p in (home / CONFIG_FILE, home / "keys", home / "tsa", home / "store") if not p.exists()]
         try:
-            cfg = cls._init(home, store_url, db_url)
+            cfg = cls._init(home, store_url, db_url, replica_url)
         except BaseException:
             for p in made:
                 shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
@@ -174,13 +189,14 @@ class Archive:
         return cls(load_config(cfg.home))
 
     @classmethod
-    def _init(cls, home: Path, store_url: str | None, db_url: str | None) -> Config:
+    def _init(cls, home: Path, store_url: str | None, db_url: str | None, replica_url: str | None) -> Config:
         from earsiv.archive.tsa.authorities import LocalTSA
 
-        cfg = write_default_config(home, store_url=store_url, db_url=db_url)
+        cfg = write_default_config(home, store_url=store_url, db_url=db_url, replica_url=replica_url)
         store = _open_store(cfg, self_test=True)  # first: an unreachable or unenforcing store stops us here
-        if store.exists(ARCHIVE_OBJECT):
-            raise ConfigError(f"{store.url} already holds an archive; point a home at it with its own config.toml")
+        for _name, copy in copies_of(store):
+            if copy.exists(ARCHIVE_OBJECT):
+                raise ConfigError(f"{copy.url} already holds an archive; point a home at it with its own config.toml")
         Signer.create(cfg.home / "keys")
         tsa = LocalTSA.create(cfg.home / "tsa")
         signer = Signer.load(cfg.home / "keys")
@@ -195,7 +211,7 @@ class Archive:
             [
                 PutItem(ARCHIVE_OBJECT, json.dumps(doc, indent=2, sort_keys=True).encode() + b"\n", FOREVER),
                 PutItem(f"keys/{signer.public.key_id}.pem", signer.public.pem, FOREVER),
-                PutItem(f"keys/tsa-{_cert_id(tsa.certificate_pem)}.pem", tsa.certificate_pem, FOREVER),
+                PutItem(f"keys/tsa-{cert_id(tsa.certificate_pem)}.pem", tsa.certificate_pem, FOREVER),
             ]
         )
         store.close()
@@ -213,7 +229,7 @@ class Archive:
             latest = self.index.log.latest_checkpoint()
             if latest is not None:
                 try:
-                    cp, sig, _token = self.log.load_checkpoint(latest.size)
+                    cp, sig, _token = self.log.load_checkpoint(latest.size, self.signer.public.accepts)
                     self.signer.public.verify(sig, cp.body(), what=f"checkpoint {latest.size}")
                     self.log.load(cp)
                 except (StoreError, VerificationError) as exc:
@@ -507,7 +523,7 @@ def _make_tsa(config: Config):
     return HttpTSA(config.tsa_url)
 
 
-def _cert_id(pem: bytes) -> str:
+def cert_id(pem: bytes) -> str:
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
 

@@ -7,7 +7,7 @@ its own state, and the index has its own transactions.
 
 Background work (a checkpoint every few seconds while documents arrive, signature
 inspection of newly archived documents, full-text indexing, and the store's scheduled
-self-test) runs in one daemon thread.  The self-test also runs once at start, before
+self-test) runs in one daemon thread; the audit (``audit.py``) in another, paced.  The self-test also runs once at start, before
 anything is served (``stores.schedule``).  A command (``earsiv ingest``) has none of this:
 it finishes its own pending work before it returns (``ArchiveService.inspect_signatures``,
 ``catch_up_text``).
@@ -15,11 +15,14 @@ it finishes its own pending work before it returns (``ArchiveService.inspect_sig
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
+import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from earsiv.archive.audit import Audit, AuditBusy, Budget
 from earsiv.archive.ingestqueue import IngestQueue
 from earsiv.archive.stores.schedule import SelfTestSchedule
 from earsiv.errors import EarsivError
@@ -28,7 +31,7 @@ if TYPE_CHECKING:
     from earsiv.archive.archive import Archive
     from earsiv.archive.ingest import IngestResult, Source
 
-__all__ = ["Background"]
+__all__ = ["AuditPace", "Background"]
 
 log = logging.getLogger("earsiv.background")
 
@@ -76,6 +79,65 @@ class _Worker(threading.Thread):
             pass
 
 
+class AuditPace(threading.Thread):
+    """The audit, a step at a time, so that a pass takes about the configured period.
+
+    A step reads for at most ``SLICE`` seconds; the pause after it is long enough both to
+    spread the rest of the pass over the time left (ending a tenth of the period early) and
+    to keep the audit at or under ``MAX_SHARE`` of one core.  A finished pass is followed by
+    the next once its period has passed since it began.  Another auditor on the home (an
+    ``earsiv audit`` command) makes it skip a round.
+    """
+
+    SLICE = 1.0
+    MAX_SHARE = 0.10
+    MAX_PAUSE = 3600.0  # a small archive is audited more often than its period asks, never less
+    FIRST_DELAY = 30.0  # after start: the server answers first
+
+    def __init__(self, arch: Archive, period_days: float) -> None:
+        super().__init__(name="earsiv-audit", daemon=True)
+        self.audit = Audit.of_home(arch)
+        self.period = dt.timedelta(days=period_days)
+        self.stop = threading.Event()
+        self.busy_seconds = 0.0  # what the steps took, for tests and status
+        self.steps = 0
+
+    def run(self) -> None:
+        delay = self.FIRST_DELAY
+        while not self.stop.wait(delay):
+            try:
+                delay = self.step()
+            except AuditBusy:
+                delay = 60.0
+            except EarsivError as exc:
+                log.warning("background audit step failed: %s", exc)
+                delay = 300.0
+
+    def step(self) -> float:
+        """One step; the seconds to wait before the next."""
+        started = time.monotonic()
+        before = self.audit.load_state()
+        report = self.audit.step(Budget(seconds=self.SLICE))
+        took = time.monotonic() - started
+        self.busy_seconds += took
+        self.steps += 1
+        for f in report.findings:
+            log.warning("audit: %s%s: %s", f.subject, f" ({f.copy})" if f.copy else "", f.problem)
+        share = took * (1 / self.MAX_SHARE - 1)
+        now = dt.datetime.now(dt.UTC)
+        if report.pass_started is None:  # nothing checkpointed yet
+            return max(share, 60.0)
+        if report.pass_finished:
+            return max(share, (report.pass_started + self.period - now).total_seconds())
+        done = report.position - (before.position if before is not None else 0)
+        left = (report.pass_started + self.period * 0.9 - now).total_seconds()
+        remaining = report.end - report.position
+        if done <= 0 or left <= 0 or remaining <= 0:
+            return share
+        pace = left / remaining * done - took  # this step's share of the time left
+        return min(max(share, pace), max(share, self.MAX_PAUSE))
+
+
 class Background:
     """The ingest queue, the store's self-test schedule and the worker thread of one open archive."""
 
@@ -83,17 +145,23 @@ class Background:
         self.queue = IngestQueue(arch)
         self.self_tests = SelfTestSchedule(arch.store, arch.config.self_test_hours)
         self._worker = _Worker(arch, arch.config.checkpoint_interval, self.queue, self.self_tests)
+        self.audit = AuditPace(arch, arch.config.audit_days) if arch.config.audit_days else None
 
     def start(self) -> None:
-        """Self-test the store (a bucket that fails raises here: nothing is served), then start the worker."""
+        """Self-test the store (a bucket that fails raises here: nothing is served), then start the workers."""
         self.self_tests.start()
         self._worker.start()
+        if self.audit is not None:
+            self.audit.start()
 
     def close(self) -> None:
-        """Stop the worker; finish what the queue accepted."""
+        """Stop the workers; finish what the queue accepted."""
         self._worker.stop.set()
-        if self._worker.is_alive():
-            self._worker.join(timeout=30)
+        if self.audit is not None:
+            self.audit.stop.set()
+        for worker in (self._worker, self.audit):
+            if worker is not None and worker.is_alive():
+                worker.join(timeout=30)
         self.queue.close()
 
     def ingest(self, sources: Iterable[Source], tenant: str | None) -> list[IngestResult]:

@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from earsiv.archive import faults
-from earsiv.archive.errors import TSAError, VerificationError, WriteOnceViolation
+from earsiv.archive.errors import StoreError, TSAError, VerificationError, WriteOnceViolation
+from earsiv.archive.log import merkle
 from earsiv.archive.log.checkpoints import Checkpoint, checkpoint_key
 from earsiv.archive.stores.base import PutItem
 
@@ -75,10 +76,33 @@ class Checkpointer:
             latest = self.ledger.index.log.latest_checkpoint()
             cp = None
             if snap.size and (latest is None or latest.size < snap.size):
+                if latest is not None:
+                    self._consistent(latest.size, snap)
                 cp = self._make(snap, now or dt.datetime.now(UTC))
         if stamp:
             self.stamp_pending()
         return cp
+
+    def _consistent(self, old_size: int, snap: Snapshot) -> None:
+        """Never sign a tree the latest signed checkpoint is not a prefix of (a damaged log read back).
+
+        A consistency proof from the tiles and the edge, checked against both roots: O(log n) reads.
+        """
+        log_ = self.ledger.log
+        try:
+            old, _sig, _token = log_.load_checkpoint(old_size, self.signer.public.accepts)
+        except StoreError as exc:
+            log.warning("checkpoint %d cannot be read (%s); the next checkpoint is made without checking "
+                        "that it extends it (`earsiv audit` names the damage)", old_size, exc)
+            return
+        try:
+            path = log_.consistency_proof(old_size, snap.size)
+            merkle.verify_consistency(old_size, snap.size, old.root, snap.root, path)
+        except (StoreError, VerificationError, ValueError) as exc:
+            raise VerificationError(
+                f"the log as read now does not extend checkpoint {old_size} (a bundle or tile it was read from "
+                f"is damaged: {exc}); no checkpoint is signed over it. Run `earsiv audit` and `earsiv repair`",
+                step=3) from exc
 
     def _make(self, snap: Snapshot, now: dt.datetime) -> Checkpoint:
         until = self.ledger.retention.until()

@@ -42,6 +42,14 @@ class PublicKey:
     def key_id(self) -> str:
         return key_id_of(self.pem)
 
+    def accepts(self, signature: bytes, message: bytes) -> bool:
+        """Whether *signature* is this key's over *message* (for choosing among copies)."""
+        try:
+            self.verify(signature, message)
+        except VerificationError:
+            return False
+        return True
+
     def verify(self, signature: bytes, message: bytes, *, what: str = "checkpoint") -> None:
         key = serialization.load_pem_public_key(self.pem)
         if not isinstance(key, Ed25519PublicKey):

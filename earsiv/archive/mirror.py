@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -19,6 +20,8 @@ import sqlalchemy as sa
 
 from earsiv.archive.log.entries import (
     AccessEntry,
+    AuditFindingEntry,
+    AuditPassEntry,
     DocumentEntry,
     Entry,
     GrantEntry,
@@ -26,6 +29,7 @@ from earsiv.archive.log.entries import (
     HoldingEntry,
     LegalHoldEntry,
     PrincipalEntry,
+    RepairEntry,
     RetentionEntry,
     TokenEntry,
     TokenRevokeEntry,
@@ -179,6 +183,21 @@ def _access(run: _Run, index: int, e: AccessEntry) -> None:
     run.tx.add_access_events([AccessEventRow(index, v, e.principal, e.action, e.at, len(e.documents)) for v in vkns])
 
 
+def _finding(run: _Run, index: int, e: AuditFindingEntry) -> None:
+    run.flush()
+    run.tx.add_finding(index, e.object, e.copy, e.problem, e.at)
+
+
+def _repair(run: _Run, index: int, e: RepairEntry) -> None:
+    run.flush()
+    run.tx.close_findings(e.object, e.copy, e.at, index)
+
+
+def _audit_pass(run: _Run, index: int, e: AuditPassEntry) -> None:
+    run.flush()
+    run.tx.meta_set("audit/last-pass", json.dumps({"leaf": index, **e.to_json()}, sort_keys=True))
+
+
 _HANDLERS: dict[type[Entry], Callable[[_Run, int, Entry], None]] = {  # type: ignore[dict-item]
     DocumentEntry: _document,
     HoldingEntry: _holding,
@@ -190,4 +209,7 @@ _HANDLERS: dict[type[Entry], Callable[[_Run, int, Entry], None]] = {  # type: ig
     GrantEntry: _grant,
     GrantRevokeEntry: _grant_revoke,
     AccessEntry: _access,
+    AuditFindingEntry: _finding,
+    RepairEntry: _repair,
+    AuditPassEntry: _audit_pass,
 }

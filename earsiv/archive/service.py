@@ -32,8 +32,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Self
 
 from earsiv.archive.archive import Archive
-from earsiv.archive.errors import Forbidden, VerificationError
+from earsiv.archive.errors import VerificationError
 from earsiv.archive.service_access import AccessUseCases
+from earsiv.archive.service_integrity import IntegrityUseCases
 from earsiv.archive.service_types import (
     QUIET,
     DocumentView,
@@ -46,8 +47,10 @@ from earsiv.archive.service_types import (
     Page,
     Progress,
     Verification,
+    require_operator,
     search_query,
 )
+from earsiv.archive.stores.replicated import ReplicatedStore
 from earsiv.errors import InvalidInput, StorageFull
 
 if TYPE_CHECKING:
@@ -66,7 +69,7 @@ log = logging.getLogger("earsiv.service")
 MAX_LOGGED_EXPORT = 20_000  # documents in one access event (and one SQL IN list)
 
 
-class ArchiveService(AccessUseCases):
+class ArchiveService(AccessUseCases, IntegrityUseCases):
     """One open archive's use cases, for the CLI and the HTTP API alike."""
 
     def __init__(self, arch: Archive, background: Background | None = None) -> None:
@@ -89,10 +92,16 @@ class ArchiveService(AccessUseCases):
 
     @classmethod
     def create(cls, who: Principal, home: Path, *, store_url: str | None = None,
-               db_url: str | None = None) -> ArchiveService:
-        """A new archive home (keys, built-in TSA, store, index): the operator's."""
+               db_url: str | None = None, replica_url: str | None = None) -> ArchiveService:
+        """A new archive home (keys, built-in TSA, store, index, maybe a replica): the operator's."""
+        from earsiv.archive.replica import mark_complete
+
         _operator(who, "create an archive")
-        return cls(Archive.init(home, store_url=store_url, db_url=db_url))
+        service = cls(Archive.init(home, store_url=store_url, db_url=db_url, replica_url=replica_url))
+        store = service.archive.store
+        if isinstance(store, ReplicatedStore):
+            mark_complete(service.archive.home, store.replica.url)  # written together from the first object on
+        return service
 
     def start(self) -> None:
         """Start the background work, after the store's self-test (a bucket that fails stops it here)."""
@@ -376,8 +385,12 @@ class ArchiveService(AccessUseCases):
 
     # -- the archive ----------------------------------------------------------------------
     def status(self, who: Principal) -> Status:
+        from earsiv.archive.audit import audit_status
+        from earsiv.archive.replica import replica_status
+
         self.archive.access.require(who, "admin", what="read the archive's status")
-        return self.archive.status()
+        return dataclasses.replace(self.archive.status(), audit=audit_status(self.archive),
+                                   replica=replica_status(self.archive))
 
     def reindex(self, who: Principal, progress: Progress = QUIET) -> int:
         """Rebuild the SQL and full-text indexes from the store alone (the operator's); return the leaves read."""
@@ -418,6 +431,4 @@ def package_filename(vkn: str, date_from: dt.date, date_to: dt.date) -> str:
 
 
 def _operator(who: Principal, what: str) -> None:
-    """Work on the archive home's own files is the operator's: no token's principal, admins included."""
-    if not who.is_operator:
-        raise Forbidden(f"only the archive's operator (the command line without a token) may {what}")
+    require_operator(who, what)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from earsiv.archive.errors import Forbidden
 from earsiv.errors import InvalidInput
 from earsiv.render.formats import FORMATS
 
@@ -41,6 +42,7 @@ __all__ = [
     "Page",
     "Progress",
     "Verification",
+    "require_operator",
     "search_query",
 ]
 
@@ -178,3 +180,9 @@ class AccessEvent:
 class AccessLogPage:
     events: list[AccessEvent]
     next_after: int | None  # the ``after`` of the next page; None on the last
+
+
+def require_operator(who: Principal, what: str) -> None:
+    """Work on the archive home's own files is the operator's: no token's principal, admins included."""
+    if not who.is_operator:
+        raise Forbidden(f"only the archive's operator (the command line without a token) may {what}")

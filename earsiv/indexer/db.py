@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from earsiv.documents.metadata import SignatureReport
 from earsiv.indexer.accessdb import AccessIndex
+from earsiv.indexer.auditdb import AuditIndex
 from earsiv.indexer.database import Database
 from earsiv.indexer.logcatalog import LogCatalog
 from earsiv.indexer.models import documents, index_counts, index_meta, metadata
@@ -42,7 +43,7 @@ _IN_CHUNK = 5000
 # Child tables first: deleting rows must not trip a foreign key.
 _TABLES_CHILDREN_FIRST = tuple(reversed(metadata.sorted_tables))
 _GET = sa.select(*RAW_COLUMNS).where(documents.c.digest == sa.bindparam("digest"))
-_HEAD_REVISION = "0003"  # the newest migration: opening skips Alembic when the index is there
+_HEAD_REVISION = "0004"  # the newest migration: opening skips Alembic when the index is there
 
 
 class Index:
@@ -55,6 +56,7 @@ class Index:
         self.url = url
         self.access = AccessIndex(self.db, self.transaction)
         self.log = LogCatalog(self.db)
+        self.audit = AuditIndex(self.db, self.meta_get)
 
     def __repr__(self) -> str:
         return f"Index({self.db.engine.url.render_as_string(hide_password=True)!r})"

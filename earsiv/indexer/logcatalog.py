@@ -69,6 +69,16 @@ class LogCatalog:
             row = conn.execute(sa.select(c.size, c.state, c.time).where(c.size == size)).first()
         return None if row is None else CheckpointRow(int(row.size), row.state, row.time)
 
+    def checkpoints_between(self, lo: int, hi: int, *, before: int | None = None, limit: int = 1000) -> list[CheckpointRow]:
+        """Checkpoints (any state) with ``lo < size <= hi``, smallest first; *before*: newest first below it."""
+        c = log_checkpoints.c
+        stmt = sa.select(c.size, c.state, c.time).where(c.size > lo, c.size <= hi)
+        stmt = stmt.order_by(c.size.desc() if before is not None else c.size).limit(limit)
+        if before is not None:
+            stmt = stmt.where(c.size < before)
+        with self._db.read("cannot list checkpoints") as conn:
+            return [CheckpointRow(int(r.size), r.state, r.time) for r in conn.execute(stmt)]
+
     def unfinished(self, limit: int = 100) -> list[CheckpointRow]:
         """Checkpoints not yet stamped (made or signed), oldest first."""
         c = log_checkpoints.c

@@ -330,3 +330,20 @@ index_counts = sa.Table(
     sa.Column("key", sa.String(200), primary_key=True),
     sa.Column("value", sa.BigInteger(), nullable=False),
 )
+
+# What the audit found and what repair put back (FORMAT.md §5, audit entries): one row per
+# finding leaf, closed by the leaf of the repair that restored that copy of the object.
+# Derived like the rest; ``damage-report`` and ``status`` read the open ones.
+audit_findings = sa.Table(
+    "audit_findings",
+    metadata,
+    sa.Column("log_index", sa.BigInteger(), primary_key=True, autoincrement=False),
+    sa.Column("object", sa.String(300), nullable=False),
+    sa.Column("copy", sa.String(8), nullable=False),
+    sa.Column("problem", sa.Text(), nullable=False),
+    sa.Column("detected_at", UTCDateTime(), nullable=False),
+    sa.Column("repaired_at", UTCDateTime()),
+    sa.Column("repair_index", sa.BigInteger()),
+    sa.Index(None, "object", "copy"),
+    sa.Index(None, "repaired_at", "log_index"),
+)

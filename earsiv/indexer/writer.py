@@ -21,6 +21,7 @@ from earsiv.documents.metadata import SignatureReport
 from earsiv.indexer.errors import IndexFailure
 from earsiv.indexer.models import (
     access_events,
+    audit_findings,
     document_parties,
     document_refs,
     documents,
@@ -229,6 +230,18 @@ class IndexWriter:
         self.dialect.insert_ignore(self.conn, access_events, [
             {"log_index": r.log_index, "vkn": r.vkn, "principal": r.principal, "action": r.action, "at": r.at,
              "documents": r.documents} for r in rows])
+
+    # -- audit findings and repairs ------------------------------------------------
+    def add_finding(self, log_index: int, obj: str, copy: str, problem: str, at: dt.datetime) -> None:
+        self.dialect.insert_ignore(self.conn, audit_findings, [
+            {"log_index": log_index, "object": obj, "copy": copy, "problem": problem, "detected_at": at}])
+
+    def close_findings(self, obj: str, copy: str, at: dt.datetime, repair_index: int) -> None:
+        """A repair of this copy of *obj* closes its open findings (those the audit wrote before it)."""
+        f = audit_findings.c
+        self.conn.execute(audit_findings.update()
+                          .where(f.object == obj, f.copy == copy, f.repaired_at.is_(None), f.log_index < repair_index)
+                          .values(repaired_at=at, repair_index=repair_index))
 
     # -- the log's catalog and the index's own settings --------------------------
     def add_bundle(self, first: int, count: int) -> None:

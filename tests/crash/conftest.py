@@ -75,6 +75,8 @@ def check_recovered(cli: Cli, home: Path, acked: dict[str, str], *folders: Path)
     assert set(document_leaves(home).values()) == {1}
     verify = cli.run("verify", "--all", check=None)
     assert verify.returncode == 0 and b" 0 problems" in verify.stdout, verify.stdout.decode()[-2000:]
+    audit = cli.json("audit", "--restart", check=None)
+    assert audit["ok"] and audit["pass_finished"], audit["failures"][:5]
     # And the index is what a rebuild from the store alone makes of it.
     with Archive.open(home) as arch:
         arch.inspect_pending()

@@ -19,13 +19,16 @@ __all__ = ['init', 'migrate_store_cmd', 'reindex', 'serve', 'status']
               help="The SQL index: sqlite:////abs/path, sqlite:///path (relative to the home; default "
                    "sqlite:///index.sqlite) or postgresql+psycopg://user@host/db. "
                    "A URL with a password belongs in $EARSIV_DB_URL, not here.")
+@click.option("--replica", "replica_url", metavar="URL",
+              help="A second store at another site (same forms as --store), written together with the store; "
+                   "`earsiv repair` restores damaged objects from it. Default $EARSIV_REPLICA_URL; none if unset.")
 @click.pass_context
-def init(ctx: click.Context, store_url: str | None, db_url: str | None) -> None:
-    """Create a new archive home (keys, built-in TSA, store, index)."""
+def init(ctx: click.Context, store_url: str | None, db_url: str | None, replica_url: str | None) -> None:
+    """Create a new archive home (keys, built-in TSA, store, index, maybe a replica)."""
     from earsiv.archive.service import ArchiveService
 
     who = operator(ctx, "init")
-    with ArchiveService.create(who, home(ctx), store_url=store_url, db_url=db_url) as service:
+    with ArchiveService.create(who, home(ctx), store_url=store_url, db_url=db_url, replica_url=replica_url) as service:
         click.echo(f"initialised archive {service.archive_id} in {service.home}")
 
 

@@ -64,10 +64,10 @@ def home(ctx: click.Context) -> Path:
     return Path(ctx.obj["home"])
 
 
-def progress(total: int | None, desc: str, enabled: bool):
+def progress(total: int | None, desc: str, enabled: bool, unit: str = "doc"):
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=desc, unit="doc", disable=not enabled, file=sys.stderr, leave=False)
+    return tqdm(total=total, desc=desc, unit=unit, disable=not enabled, file=sys.stderr, leave=False)
 
 
 def tty() -> bool:

@@ -16,6 +16,7 @@ from earsiv.api.cli.admin import init, migrate_store_cmd, reindex, serve, status
 from earsiv.api.cli.common import Group, default_home
 from earsiv.api.cli.documents import evidence, get, ingest, legal_hold, search, show, verify
 from earsiv.api.cli.export import export
+from earsiv.api.cli.integrity import audit, damage_report, repair, replica
 from earsiv.api.cli.package import package, verify_package
 
 __all__ = ["cli", "main"]
@@ -46,7 +47,8 @@ def cli(ctx: click.Context, home: str, allow_unenforced_lock: bool, token: str |
 
 
 for _command in (init, ingest, search, show, get, verify, evidence, reindex, status, legal_hold, migrate_store_cmd, serve,
-                 principal, token, grant, access_log, export, package, verify_package):
+                 principal, token, grant, access_log, export, package, verify_package, audit, repair, damage_report,
+                 replica):
     cli.add_command(_command)
 
 

@@ -219,6 +219,46 @@ class StampAttemptOut(_Out):
     checkpoint: int | None = Field(default=None, description="The checkpoint that could not be stamped.")
 
 
+class AuditPassOut(_Out):
+    leaf: int = Field(description="The log leaf that records the pass.")
+    started: dt.datetime
+    finished: dt.datetime
+    leaves: int = Field(description="The pass covered the log up to this checkpoint size.")
+    objects: int
+    bytes: int
+    findings: int
+
+
+class AuditProgressOut(_Out):
+    started: dt.datetime
+    position: int = Field(description="The leaf the pass under way has reached.")
+    end: int
+    done: float = Field(description="Share of the pass done, 0..1.")
+    objects: int
+    bytes: int
+    findings: int
+
+
+class AuditOut(_Out):
+    open_findings: int = Field(description="Damage found and not repaired yet (`earsiv damage-report` lists it).")
+    notice_due: dt.datetime | None = Field(
+        description="The earliest deadline (detection + 15 days) to notify the tax office of open damage (LAW.md L9).")
+    last_full_pass: AuditPassOut | None
+    period_days: float = Field(description="`serve` audits every object once in this many days (0: never on its own).")
+    overdue: bool | None = Field(default=None, description="The last full pass began longer than a period ago.")
+    pass_: AuditProgressOut | None = Field(alias="pass", description="The pass under way, if one is.")
+
+
+class ReplicaOut(_Out):
+    url: str
+    complete: bool = Field(description="Every object the primary holds is in the replica too.")
+    mode: Literal["synchronous"]
+    synced_objects: int | None = None
+    synced_up_to: str | None = None
+    next: str | None = None
+    reads_answered_by_replica: int | None = None
+
+
 class StatusResponse(_Out):
     documents: int
     bytes_original: int
@@ -231,6 +271,8 @@ class StatusResponse(_Out):
     pending: PendingOut
     by_kind: dict[str, int]
     by_signature: dict[str, int]
+    audit: AuditOut | None = Field(default=None, description="What the audit found, its deadlines, its passes.")
+    replica: ReplicaOut | None = Field(default=None, description="The second copy at another site, if there is one.")
 
     @classmethod
     def from_domain(cls, st: Status) -> StatusResponse:

@@ -29,10 +29,13 @@ from earsiv.archive.errors import VerificationError
 
 __all__ = [
     "ACTIONS",
+    "COPIES",
     "ENTRY_TYPES",
     "ENTRY_VERSION",
     "ROLES",
     "AccessEntry",
+    "AuditFindingEntry",
+    "AuditPassEntry",
     "BlobRef",
     "DocumentEntry",
     "Entry",
@@ -41,6 +44,7 @@ __all__ = [
     "HoldingEntry",
     "LegalHoldEntry",
     "PrincipalEntry",
+    "RepairEntry",
     "RetentionEntry",
     "TokenEntry",
     "TokenRevokeEntry",
@@ -52,6 +56,7 @@ __all__ = [
 ENTRY_VERSION = 1
 UTC = dt.UTC
 ROLES = ("admin", "integrator", "accountant", "inspector")
+COPIES = ("primary", "replica", "")  # which copy of an object a finding is about ("": not an object)
 ACTIONS = ("search", "view", "original", "evidence", "verify", "print", "export", "package")
 _HEX64 = re.compile(r"[0-9a-f]{64}\Z")
 _HEX16 = re.compile(r"[0-9a-f]{16}\Z")
@@ -433,10 +438,88 @@ class AccessEntry(Entry):
                    data.get("params") or {}, tuple(data.get("documents") or ()), parse_time(data["at"]))
 
 
+@dataclass(frozen=True, slots=True)
+class AuditFindingEntry(Entry):
+    """Damage the audit found: the object (a store key, or "log"/"index"), which copy, what is wrong, when."""
+
+    TYPE: ClassVar[str] = "audit-finding"
+    object: str
+    copy: str
+    problem: str
+    at: dt.datetime
+
+    def __post_init__(self) -> None:
+        if self.copy not in COPIES:
+            raise ValueError(f"unknown copy {self.copy!r}")
+        _aware(self.at, "at")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"object": self.object, "copy": self.copy, "problem": self.problem, "at": format_time(self.at)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> AuditFindingEntry:
+        return cls(data["object"], data.get("copy") or "", data["problem"], parse_time(data["at"]))
+
+
+@dataclass(frozen=True, slots=True)
+class AuditPassEntry(Entry):
+    """One finished audit of every object that the first *leaves* leaves of the log name."""
+
+    TYPE: ClassVar[str] = "audit-pass"
+    started: dt.datetime
+    finished: dt.datetime
+    leaves: int
+    objects: int
+    bytes: int
+    findings: int
+
+    def __post_init__(self) -> None:
+        _aware(self.started, "started")
+        _aware(self.finished, "finished")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"started": format_time(self.started), "finished": format_time(self.finished), "leaves": self.leaves,
+                "objects": self.objects, "bytes": self.bytes, "findings": self.findings}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> AuditPassEntry:
+        return cls(parse_time(data["started"]), parse_time(data["finished"]), int(data["leaves"]),
+                   int(data["objects"]), int(data["bytes"]), int(data["findings"]))
+
+
+@dataclass(frozen=True, slots=True)
+class RepairEntry(Entry):
+    """A copy of an object put back: from where ("replica", "primary", "leaves"), with which sha256, by whom."""
+
+    TYPE: ClassVar[str] = "repair"
+    object: str
+    copy: str
+    source: str
+    sha256: str
+    at: dt.datetime
+    by: str
+
+    def __post_init__(self) -> None:
+        if self.copy not in ("primary", "replica"):
+            raise ValueError(f"a repair restores the primary or the replica, not {self.copy!r}")
+        _digest(self.sha256, "sha256")
+        _aware(self.at, "at")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"object": self.object, "copy": self.copy, "source": self.source, "sha256": self.sha256,
+                "at": format_time(self.at), "by": self.by}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RepairEntry:
+        return cls(data["object"], data["copy"], data["source"], data["sha256"], parse_time(data["at"]),
+                   data.get("by") or "")
+
+
 ENTRY_TYPES: dict[str, type[Entry]] = {
     cls.TYPE: cls
     for cls in (DocumentEntry, HoldingEntry, LegalHoldEntry, RetentionEntry, PrincipalEntry, TokenEntry,
-                TokenRevokeEntry, GrantEntry, GrantRevokeEntry, AccessEntry)
+                TokenRevokeEntry, GrantEntry, GrantRevokeEntry, AccessEntry, AuditFindingEntry, AuditPassEntry,
+                RepairEntry)
 }
 
 

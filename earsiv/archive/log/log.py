@@ -71,6 +71,12 @@ def split_bundle(data: bytes, key: str) -> tuple[list[bytes], bool]:
     return data.split(b"\n"), False
 
 
+def _tile_sources(store: ObjectStore) -> list:
+    """Where tiles can be read from: the store, and each copy of a replicated one."""
+    copies = [getattr(store, name, None) for name in ("primary", "replica")]
+    return [store.get] + [c.get for c in copies if c is not None]
+
+
 class PositionTaken(Exception):
     """Another writer created the bundle at this position first: follow it and try again."""
 
@@ -117,10 +123,14 @@ class Log:
         from the leaves instead; the tile is remembered as damaged, so proofs that would need
         it compute it too (``verify --all`` names it).
         """
-        try:
-            edge = TileState.load(checkpoint.size, self.store.get)
-        except StoreError:
-            edge = None
+        edge = None
+        for get in _tile_sources(self.store):  # the primary's tiles, then a replica's
+            try:
+                edge = TileState.load(checkpoint.size, get)
+            except StoreError:
+                continue
+            if edge.root() == checkpoint.root:
+                break
         if edge is None or edge.root() != checkpoint.root:
             edge = TileState.load(checkpoint.size, self.tile_from_leaves)
             if edge.root() != checkpoint.root:
@@ -316,10 +326,23 @@ class Log:
             for key in keys:
                 self._pending.pop(key, None)
 
-    def load_checkpoint(self, size: int) -> tuple[Checkpoint, bytes, bytes | None]:
-        """(checkpoint, signature, token or None) of the checkpoint of *size*."""
-        body = self.store.get(checkpoint_key(size))
-        sig = self.store.get(checkpoint_key(size, ".sig"))
+    def load_checkpoint(self, size: int, verify_sig=None) -> tuple[Checkpoint, bytes, bytes | None]:
+        """(checkpoint, signature, token or None) of the checkpoint of *size*.
+
+        *verify_sig(sig, body) -> bool* lets a store with a second copy (a replica) answer with
+        the copy whose signature verifies when the first's does not.
+        """
+
+        def parses(data: bytes) -> bool:
+            try:
+                Checkpoint.parse(data)
+            except (VerificationError, ValueError):
+                return False
+            return True
+
+        body = self.store.get(checkpoint_key(size), verify=parses)
+        check = None if verify_sig is None else (lambda sig: verify_sig(sig, body))
+        sig = self.store.get(checkpoint_key(size, ".sig"), verify=check)
         token_key = checkpoint_key(size, ".tsr")
         token = self.store.get(token_key) if self.store.exists(token_key) else None
         return Checkpoint.parse(body), sig, token

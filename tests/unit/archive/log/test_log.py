@@ -16,6 +16,8 @@ from earsiv.archive.log.checkpoints import Checkpoint
 from earsiv.archive.log.entries import (
     ENTRY_TYPES,
     AccessEntry,
+    AuditFindingEntry,
+    AuditPassEntry,
     BlobRef,
     DocumentEntry,
     GrantEntry,
@@ -23,6 +25,7 @@ from earsiv.archive.log.entries import (
     HoldingEntry,
     LegalHoldEntry,
     PrincipalEntry,
+    RepairEntry,
     RetentionEntry,
     TokenEntry,
     TokenRevokeEntry,
@@ -163,6 +166,9 @@ def _one_of_each() -> list:
         GrantRevokeEntry("0123456789abcdef", now, "cli:root"),
         AccessEntry("ayse", "inspector", "view", ({"id": "g", "vkn": "1234567803", "reference": "VDK"},),
                     {"digest": d}, (d,), now),
+        AuditFindingEntry(f"blobs/{d[:2]}/{d}", "primary", "blob does not hash to its name", now),
+        AuditPassEntry(now, now, 12, 30, 4096, 1),
+        RepairEntry(f"blobs/{d[:2]}/{d}", "primary", "replica", "ab" * 32, now, "cli:root"),
     ]
 
 
