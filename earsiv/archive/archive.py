@@ -53,6 +53,7 @@ from earsiv.archive.stores.local import LocalStore
 from earsiv.documents.metadata import DocumentMetadata
 from earsiv.documents.parse import parse_document
 from earsiv.documents.signature import inspect_signature
+from earsiv.documents.textextract import extract_text
 from earsiv.documents.xmlsafe import parse_xml
 from earsiv.errors import StorageFull
 from earsiv.indexer.db import Index
@@ -63,7 +64,7 @@ if TYPE_CHECKING:
     from cryptography import x509
 
     from earsiv.archive.log.checkpoints import Checkpoint
-    from earsiv.archive.textsearch import TextSearch
+    from earsiv.archive.textsearch import FullText
 
 __all__ = ["ARCHIVE_OBJECT", "LOG_LAYOUT", "Archive", "Status", "open_store"]
 
@@ -155,7 +156,7 @@ class Archive:
         self.ledger.on_checkpoint_due = lambda: self.checkpointer.checkpoint(stamp=False)
         self.holdings = Holdings(self.ledger, self.store, self.index, self.dictionary_retention)
         self.access = AccessControl(self.ledger, self.index, self.search)
-        self._text: TextSearch | None = None
+        self._text: FullText | None = None
         self._tsa_certs: list[x509.Certificate] | None = None
         self._open_log()
 
@@ -250,13 +251,17 @@ class Archive:
         return self._tsa
 
     @property
-    def text(self) -> TextSearch:
-        """The full-text index (HOME/fulltext), opened on first use."""
+    def text(self) -> FullText:
+        """Full-text search, made on first use: in the index database when it has text search
+        (PostgreSQL), else the embedded index in HOME/fulltext."""
         if self._text is None:
-            from earsiv.archive.textsearch import TextSearch
+            from earsiv.archive.textsearch import DatabaseText, EmbeddedText
 
-            self._text = TextSearch(self.home / "fulltext", index=self.index, log=self.log, read=self.original,
-                                    mark_note=self.home / "cache" / "fulltext-mark.json")
+            if self.index.has_text_search:
+                self._text = DatabaseText(self.index)
+            else:
+                self._text = EmbeddedText(self.home / "fulltext", index=self.index, log=self.log,
+                                          read=self.original, mark_note=self.home / "cache" / "fulltext-mark.json")
         return self._text
 
     def search(self, q: SearchQuery) -> SearchPage:
@@ -330,7 +335,7 @@ class Archive:
         checks = SignatureChecks(self.index) if check_signatures else None
         try:
             yield from Ingestor(self.ingest_parts(), tenant=tenant, batch_size=batch_size,
-                                on_durable=checks.submit if checks else None).run(sources)
+                                on_durable=checks.submit if checks else None, on_logged=self.text.take).run(sources)
         finally:
             if checks is not None:
                 checks.close()
@@ -396,15 +401,17 @@ class Archive:
             data = self.originals.read(entry.digest, entry.blob.dict, entry.blob.alt)
         except (StoreError, VerificationError) as exc:
             log.warning("document %s (leaf %d) is indexed from its leaf alone: %s", entry.digest, idx, exc)
-            meta = _metadata_from_leaf(entry)
+            meta, text = _metadata_from_leaf(entry), None
         else:
-            meta = parse_document(data, name=name, tree=parse_xml(data, name=name))
+            tree = parse_xml(data, name=name)
+            meta = parse_document(data, name=name, tree=tree)
+            text = extract_text(tree, meta)
         return IndexRecord(
             digest=entry.digest, size=entry.size, stored_size=entry.blob.stored_size, dict_digest=entry.blob.dict,
             log_index=idx, received_at=entry.received_at, retain_until=entry.retain_until, legal_hold=False,
             tenant=holder[0] if holder else None, source_name=holder[1] if holder else None, metadata=meta,
             # A leaf written before holdings had leaves of their own names its holder.
-            first_holding=holder is not None, blob_alt=entry.blob.alt,
+            first_holding=holder is not None, blob_alt=entry.blob.alt, text=text,
         )
 
     # -- the index is derived ------------------------------------------------
