@@ -5,10 +5,10 @@ Both are written here as literals of PostgreSQL's own input syntax from the word
 parser and dictionaries would split and normalise words their own way (``sirket_a`` in two,
 ``İ`` lower-cased as ``i̇``), and the engines would no longer agree on what matches.
 
-A document's ``tsvector``: every folded word and stem, and every folded name word once
-more with a ``^`` in front.  A query word *q* with stem *s* becomes
-``('^q':* | 'q' | 's')``: a name word beginning with *q* (GIN's prefix match), or *q* or
-*s* among the words and stems, which is exactly what ``textterms`` says matches.  Words
+A document's ``tsvector``: every folded body word and stem, and every folded name word with
+a ``^`` in front.  A query word *q* with stem *s* becomes ``('^q':* | 'q' | 's')``: a name
+word beginning with *q* (GIN's prefix match), or *q* or *s* among the body's words and
+stems, which is exactly what ``textterms`` says matches.  Words
 are ANDed.  No positions and no weights are stored: nothing needs them, and a weight in a
 query would make every GIN hit be checked again against the row.
 """
