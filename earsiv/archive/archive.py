@@ -38,7 +38,7 @@ from earsiv.archive.checkpointer import Checkpointer
 from earsiv.archive.config import CONFIG_FILE, Config, load_config, write_default_config
 from earsiv.archive.errors import ConfigError, DocumentNotFound, StoreError, VerificationError, WriteOnceViolation
 from earsiv.archive.holdings import Holdings
-from earsiv.archive.ingest import Ingestor, IngestParts, IngestResult, Source
+from earsiv.archive.ingest import Ingestor, IngestParts, IngestResult, Logged, Source
 from earsiv.archive.keys import PublicKey, Signer
 from earsiv.archive.ledger import Ledger, LogRetention
 from earsiv.archive.log.entries import DocumentEntry
@@ -388,6 +388,12 @@ class Archive:
     def extend_retention(self, digest: str, until: dt.datetime, tenant: str | None = None) -> int:
         return self.holdings.extend_retention(digest, until, tenant)
 
+    def _record_for_text(self, idx: int, entry: DocumentEntry) -> IndexRecord:
+        """``_record_from_leaf``, its text handed to full-text search too (a rebuild reads each document once)."""
+        rec = self._record_from_leaf(idx, entry)
+        self.text.take(Logged(idx, 1, {rec.digest: (rec.metadata, rec.text)}))
+        return rec
+
     def _record_from_leaf(self, idx: int, entry: DocumentEntry) -> IndexRecord:
         """The index record of a document leaf this process did not ingest: its bytes read and parsed again.
 
@@ -422,16 +428,17 @@ class Archive:
     def reindex(self, progress: Callable[[int], None] | None = None) -> int:
         """Rebuild the SQL and full-text indexes, the log catalog and the hash tiles from the store alone."""
         self.index.reset()
+        self.text.reset()  # filled beside the SQL index, from the same reading of each document
         self.ledger.retention = LogRetention(self.index)  # learnt again from the leaves too
         # The issuer -> dictionary map is derived state too: learnt again from the leaves.
         self.dictionaries = blobs.DictionaryBook(self._fetch_dict, resolve=self._resolve_dict,
                                                  store=self._store_dictionary)
         self.originals.dictionaries = self.dictionaries
-        self.ledger.mirror = Mirror(self._record_from_leaf, on_seed=self.dictionaries.known)
+        self.ledger.mirror = Mirror(self._record_for_text, on_seed=self.dictionaries.known)
         report = self.rebuild_log(mirror_from=0, progress=progress or (lambda _n: None))
         self.checkpointer.stamp_pending()  # bodies a crash left unsigned are signed now
         self.inspect_pending()
-        self.text.rebuild()
+        self.text.catch_up()  # what the feed had not taken in yet
         self.last_rebuild = report
         return report.leaves
 

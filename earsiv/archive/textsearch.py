@@ -59,7 +59,6 @@ log = logging.getLogger("earsiv.textsearch")
 
 BATCH = 256  # leaves per commit while catching up by reading documents: a crash loses at most this much
 FEED_BATCH = 8192  # leaves per commit when the ingest handed the documents over (nothing to read)
-REBUILD_BATCH = 8192
 FEED_CACHE = 8192  # parsed documents held for the feed at most; more are read from the log later
 FEED_INTERVAL = 1.0  # seconds between the feed's commits while documents arrive
 FEED_IDLE = 2.0  # seconds without documents before the feed lets tantivy's writer go
@@ -77,8 +76,8 @@ class FullText(Protocol):
     def catch_up(self, progress: Callable[[int], None] | None = None, *, limit: int | None = None) -> int:
         """Take in what the log holds and the full-text index does not; return how many leaves."""
 
-    def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
-        """Everything again, from the log (after the SQL index was rebuilt)."""
+    def reset(self) -> None:
+        """Empty it: a rebuild of the SQL index follows, whose documents are handed to ``take``."""
 
     def search(self, q: SearchQuery) -> SearchPage:
         """A page of ``q.text`` matches within q's scope and filters; rows read from SQL."""
@@ -101,8 +100,8 @@ class DatabaseText:
     def catch_up(self, progress: Callable[[int], None] | None = None, *, limit: int | None = None) -> int:
         return 0
 
-    def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
-        return 0  # rebuilt with the SQL index: its reset emptied the words, its replay wrote them
+    def reset(self) -> None:
+        pass  # rebuilt with the SQL index: its reset emptied the words, its replay writes them
 
     def search(self, q: SearchQuery) -> SearchPage:
         """Matches newest first (the SQL index's order and keyset cursor), scope and filters in the same query."""
@@ -202,7 +201,7 @@ class EmbeddedText:
         self._feeder.wake.set()
 
     def catch_up(self, progress: Callable[[int], None] | None = None, *, limit: int | None = None,
-                 batch: int = BATCH, bulk: bool = False, hold: bool = False) -> int:
+                 batch: int = BATCH, hold: bool = False) -> int:
         """Take in leaves after the mark (at most *limit*), *batch* per commit; return how many.
 
         Documents the ingest handed over (``take``) are not read again; with only those to
@@ -232,13 +231,13 @@ class EmbeddedText:
                 # Never cut between a document's leaf and its holding's (the next leaf), which
                 # would leave the holding's batch to read the document again.
                 if len(pending) >= max(batch, FEED_BATCH if not to_read else 0) and not isinstance(entry, DocumentEntry):
-                    self._take(wanted, pending[-1] + 1, bulk=bulk, hold=hold)
+                    self._take(wanted, pending[-1] + 1, hold=hold)
                     done += len(pending)
                     if progress:
                         progress(len(pending))
                     pending, wanted, to_read = [], {}, 0
             if pending:
-                self._take(wanted, pending[-1] + 1, bulk=bulk, hold=hold)
+                self._take(wanted, pending[-1] + 1, hold=hold)
                 done += len(pending)
                 if progress:
                     progress(len(pending))
@@ -246,12 +245,12 @@ class EmbeddedText:
                 self._known.clear()  # nothing handed over is still to come
             return done
 
-    def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
+    def reset(self) -> None:
         with self._lock:
             self.index.reset()
-        return self.catch_up(progress, batch=REBUILD_BATCH, bulk=True)
+            self._known.clear()
 
-    def _take(self, wanted: Mapping[str, int | None], mark: int, *, bulk: bool, hold: bool) -> None:
+    def _take(self, wanted: Mapping[str, int | None], mark: int, *, hold: bool) -> None:
         digests = list(wanted)
         holdings = self.sql.access.holdings_of(digests)
         docs = []
@@ -259,7 +258,7 @@ class EmbeddedText:
             doc = self._text_doc(digest, wanted[digest], holdings.get(digest, ()))
             if doc is not None:
                 docs.append(doc)
-        self.index.add(docs, mark=mark, bulk=bulk, hold=hold)
+        self.index.add(docs, mark=mark, hold=hold)
         self._note_mark(mark)
 
     def _text_doc(self, digest: str, leaf: int | None, holdings) -> TextDoc | None:
