@@ -603,3 +603,34 @@ def test_party_cities_are_searchable_on_any_keyboard(tmp_path):
         for typed in (word, word.replace("İ", "I"), fold_turkish(word), word.lower()):
             assert digest in {h.digest for h in ix.search(typed, limit=1000).hits}, typed
     ix.close()
+
+
+# --- what matches: textterms, shared by both engines ---------------------------------------
+
+def test_words_drop_a_suffix_after_an_apostrophe() -> None:
+    from earsiv.documents.textterms import words
+
+    assert words("Ankara'ya İSTANBUL’DA Koç'un ısparta`dan") == ["ankara", "istanbul", "koc", "isparta"]
+    assert words("I\u0307STANBUL ŞAHİN".lower()) == ["istanbul", "sahin"]  # a combining dot stays in its word
+    assert words("a" * 300) == ["a" * 100]
+
+
+def test_stems_meet_both_ways_and_names_match_by_prefix(ix: FullTextIndex) -> None:
+    from earsiv.documents.textterms import query_terms
+
+    (fatura,) = query_terms("fatura")
+    (faturalar,) = query_terms("FATURALAR")
+    assert (fatura.stem, faturalar.stem) == ("fatur", "fatura")  # Snowball's: one stem alone would miss
+    ix.add([doc("plural", "EGE TİCARET", body="faturalar ekte"), doc("single", "EGE TİCARET", body="fatura bedeli"),
+            doc("city", "MARMARA LTD", body="Ankara'ya sevkiyat")])
+    assert set(found(ix.search("fatura"))) == {digest("plural"), digest("single")}
+    assert set(found(ix.search("faturalar"))) == {digest("plural"), digest("single")}
+    assert found(ix.search("Ankara'dan")) == [digest("city")]
+    assert set(found(ix.search("tic"))) == {digest("plural"), digest("single")}  # a name word's prefix
+    assert found(ix.search("sevk")) == []  # a body word's prefix is not a word
+
+
+def test_identifiers_are_filters_not_words(ix: FullTextIndex) -> None:
+    ix.add([doc("v", "EGE TİCARET", parties=(("supplier", "1234567890"),))])
+    assert found(ix.search("1234567890")) == []
+    assert found(ix.search("ege", vkn="1234567890")) == [digest("v")]
