@@ -38,7 +38,7 @@ from earsiv.archive.checkpointer import Checkpointer
 from earsiv.archive.config import CONFIG_FILE, Config, load_config, write_default_config
 from earsiv.archive.errors import ConfigError, DocumentNotFound, StoreError, VerificationError, WriteOnceViolation
 from earsiv.archive.holdings import Holdings
-from earsiv.archive.ingest import Ingestor, IngestParts, IngestResult, Source
+from earsiv.archive.ingest import Ingestor, IngestParts, IngestResult, Logged, Source
 from earsiv.archive.keys import PublicKey, Signer
 from earsiv.archive.ledger import Ledger, LogRetention
 from earsiv.archive.log.entries import DocumentEntry
@@ -54,6 +54,7 @@ from earsiv.archive.stores.replicated import ReplicatedStore, copies_of
 from earsiv.documents.metadata import DocumentMetadata
 from earsiv.documents.parse import parse_document
 from earsiv.documents.signature import inspect_signature
+from earsiv.documents.textextract import extract_text
 from earsiv.documents.xmlsafe import parse_xml
 from earsiv.errors import StorageFull
 from earsiv.indexer.db import Index
@@ -64,7 +65,7 @@ if TYPE_CHECKING:
     from cryptography import x509
 
     from earsiv.archive.log.checkpoints import Checkpoint
-    from earsiv.archive.textsearch import TextSearch
+    from earsiv.archive.textsearch import FullText
 
 __all__ = ["ARCHIVE_OBJECT", "LOG_LAYOUT", "Archive", "Status", "open_store"]
 
@@ -169,7 +170,7 @@ class Archive:
         self.ledger.on_checkpoint_due = lambda: self.checkpointer.checkpoint(stamp=False)
         self.holdings = Holdings(self.ledger, self.store, self.index, self.dictionary_retention)
         self.access = AccessControl(self.ledger, self.index, self.search)
-        self._text: TextSearch | None = None
+        self._text: FullText | None = None
         self._tsa_certs: list[x509.Certificate] | None = None
         self._open_log()
 
@@ -266,13 +267,17 @@ class Archive:
         return self._tsa
 
     @property
-    def text(self) -> TextSearch:
-        """The full-text index (HOME/fulltext), opened on first use."""
+    def text(self) -> FullText:
+        """Full-text search, made on first use: in the index database when it has text search
+        (PostgreSQL), else the embedded index in HOME/fulltext."""
         if self._text is None:
-            from earsiv.archive.textsearch import TextSearch
+            from earsiv.archive.textsearch import DatabaseText, EmbeddedText
 
-            self._text = TextSearch(self.home / "fulltext", index=self.index, log=self.log, read=self.original,
-                                    mark_note=self.home / "cache" / "fulltext-mark.json")
+            if self.index.has_text_search:
+                self._text = DatabaseText(self.index)
+            else:
+                self._text = EmbeddedText(self.home / "fulltext", index=self.index, log=self.log,
+                                          read=self.original, mark_note=self.home / "cache" / "fulltext-mark.json")
         return self._text
 
     def search(self, q: SearchQuery) -> SearchPage:
@@ -346,7 +351,7 @@ class Archive:
         checks = SignatureChecks(self.index) if check_signatures else None
         try:
             yield from Ingestor(self.ingest_parts(), tenant=tenant, batch_size=batch_size,
-                                on_durable=checks.submit if checks else None).run(sources)
+                                on_durable=checks.submit if checks else None, on_logged=self.text.take).run(sources)
         finally:
             if checks is not None:
                 checks.close()
@@ -399,6 +404,12 @@ class Archive:
     def extend_retention(self, digest: str, until: dt.datetime, tenant: str | None = None) -> int:
         return self.holdings.extend_retention(digest, until, tenant)
 
+    def _record_for_text(self, idx: int, entry: DocumentEntry) -> IndexRecord:
+        """``_record_from_leaf``, its text handed to full-text search too (a rebuild reads each document once)."""
+        rec = self._record_from_leaf(idx, entry)
+        self.text.take(Logged(idx, 1, {rec.digest: (rec.metadata, rec.text)}))
+        return rec
+
     def _record_from_leaf(self, idx: int, entry: DocumentEntry) -> IndexRecord:
         """The index record of a document leaf this process did not ingest: its bytes read and parsed again.
 
@@ -412,15 +423,17 @@ class Archive:
             data = self.originals.read(entry.digest, entry.blob.dict, entry.blob.alt)
         except (StoreError, VerificationError) as exc:
             log.warning("document %s (leaf %d) is indexed from its leaf alone: %s", entry.digest, idx, exc)
-            meta = _metadata_from_leaf(entry)
+            meta, text = _metadata_from_leaf(entry), None
         else:
-            meta = parse_document(data, name=name, tree=parse_xml(data, name=name))
+            tree = parse_xml(data, name=name)
+            meta = parse_document(data, name=name, tree=tree)
+            text = extract_text(tree, meta)
         return IndexRecord(
             digest=entry.digest, size=entry.size, stored_size=entry.blob.stored_size, dict_digest=entry.blob.dict,
             log_index=idx, received_at=entry.received_at, retain_until=entry.retain_until, legal_hold=False,
             tenant=holder[0] if holder else None, source_name=holder[1] if holder else None, metadata=meta,
             # A leaf written before holdings had leaves of their own names its holder.
-            first_holding=holder is not None, blob_alt=entry.blob.alt,
+            first_holding=holder is not None, blob_alt=entry.blob.alt, text=text,
         )
 
     # -- the index is derived ------------------------------------------------
@@ -431,16 +444,17 @@ class Archive:
     def reindex(self, progress: Callable[[int], None] | None = None) -> int:
         """Rebuild the SQL and full-text indexes, the log catalog and the hash tiles from the store alone."""
         self.index.reset()
+        self.text.reset()  # filled beside the SQL index, from the same reading of each document
         self.ledger.retention = LogRetention(self.index)  # learnt again from the leaves too
         # The issuer -> dictionary map is derived state too: learnt again from the leaves.
         self.dictionaries = blobs.DictionaryBook(self._fetch_dict, resolve=self._resolve_dict,
                                                  store=self._store_dictionary)
         self.originals.dictionaries = self.dictionaries
-        self.ledger.mirror = Mirror(self._record_from_leaf, on_seed=self.dictionaries.known)
+        self.ledger.mirror = Mirror(self._record_for_text, on_seed=self.dictionaries.known)
         report = self.rebuild_log(mirror_from=0, progress=progress or (lambda _n: None))
         self.checkpointer.stamp_pending()  # bodies a crash left unsigned are signed now
         self.inspect_pending()
-        self.text.rebuild()
+        self.text.catch_up()  # what the feed had not taken in yet
         self.last_rebuild = report
         return report.leaves
 

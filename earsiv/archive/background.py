@@ -35,10 +35,10 @@ __all__ = ["AuditPace", "Background"]
 
 log = logging.getLogger("earsiv.background")
 
-# Full-text indexing holds the GIL for most of its work (parsing, whoosh), so while
-# documents arrive it takes one small batch per round and leaves the rest for when the
-# ingest has been idle a moment: the archive's throughput first, the lag (shown in
-# `status`) made up in the pauses.
+# The ingest hands its documents to the full-text index itself (textsearch.EmbeddedText.take);
+# what is left for the worker is what another process appended or a crash left, read and
+# parsed again (GIL-bound): one small batch per round while documents arrive, the rest
+# once the ingest has been idle a moment.
 FULLTEXT_BUSY_BATCH = 64
 FULLTEXT_IDLE_BATCH = 512
 IDLE_SECONDS = 1.0

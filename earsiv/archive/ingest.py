@@ -40,6 +40,7 @@ from earsiv.archive.retention import retain_until
 from earsiv.archive.stores.base import PutItem
 from earsiv.documents.errors import InvalidDocument
 from earsiv.documents.parse import parse_document
+from earsiv.documents.textextract import DocumentText, extract_text
 from earsiv.documents.xmlsafe import parse_xml
 from earsiv.indexer.records import IndexRecord
 
@@ -52,7 +53,7 @@ if TYPE_CHECKING:
     from earsiv.documents.metadata import DocumentMetadata
     from earsiv.indexer.db import Index
 
-__all__ = ["STATUSES", "IngestParts", "IngestResult", "Ingestor", "Source"]
+__all__ = ["STATUSES", "IngestParts", "IngestResult", "Ingestor", "Logged", "Source"]
 
 STATUSES = ("stored", "duplicate", "conflict", "rejected")
 MAX_INFLIGHT_BYTES = 96 * 1024 * 1024  # read but not yet prepared
@@ -104,6 +105,15 @@ class IngestParts:
     max_document_bytes: int
 
 
+@dataclass(frozen=True, slots=True)
+class Logged:
+    """What one group appended: leaves [first, first + count), and the documents they name, as parsed."""
+
+    first: int
+    count: int
+    documents: dict[str, tuple[DocumentMetadata, DocumentText | None]]
+
+
 @dataclass(slots=True)
 class _Prepared:
     source: Source
@@ -118,6 +128,7 @@ class _Prepared:
     staged: PutItem | None = None  # the blob, written invisibly by the worker
     alt: str | None = None  # set when the blob goes under its alternative key
     reused: bool = False  # an orphan blob already holds exactly this document: nothing to write
+    text: DocumentText | None = None  # what full-text search takes in, read while the tree was there
 
     @property
     def size(self) -> int:
@@ -147,7 +158,8 @@ def _name(p: _Prepared) -> str:
 class Ingestor:
     def __init__(self, parts: IngestParts, *, tenant: str | None = None, batch_size: int = 64,
                  workers: int | None = None,
-                 on_durable: Callable[[list[tuple[str, bytes]]], None] | None = None) -> None:
+                 on_durable: Callable[[list[tuple[str, bytes]]], None] | None = None,
+                 on_logged: Callable[[Logged], None] | None = None) -> None:
         self.parts = parts
         self.tenant = tenant
         self.batch_size = batch_size
@@ -155,6 +167,9 @@ class Ingestor:
         # Told (digest, bytes) of each group's new documents once they are durable, while the
         # bytes are still in memory: e.g. to check their signatures beside the ingest.
         self.on_durable = on_durable
+        # Told what each group appended, with the parsed documents it names (new and newly
+        # held): e.g. for the full-text index to take them in without reading them again.
+        self.on_logged = on_logged
 
     # -- 1: prepare (in worker threads) -----------------------------------------------
     def _prepare(self, src: Source) -> _Prepared:
@@ -171,6 +186,7 @@ class Ingestor:
         except InvalidDocument as exc:
             p.error, p.code = exc.detail, exc.code
             return p
+        p.text = extract_text(tree, p.metadata)
         del tree
         p.issuer = _issuer_of(p.metadata)
         p.retain_until = retain_until(p.metadata.issue_date, p.received_at, self.parts.policy)
@@ -323,7 +339,7 @@ class Ingestor:
         rec = IndexRecord(
             digest=p.digest, size=p.size, stored_size=len(blob.frame), dict_digest=blob.dict_digest, log_index=-1,
             received_at=doc.received_at, retain_until=doc.retain_until, legal_hold=False, tenant=None,
-            source_name=None, metadata=meta, first_holding=False, blob_alt=alt,
+            source_name=None, metadata=meta, first_holding=False, blob_alt=alt, text=p.text,
         )
         return doc, rec
 
@@ -350,6 +366,10 @@ class Ingestor:
                 index += 1
         if self.on_durable is not None and decided.new:
             self.on_durable([(p.digest, p.source.data) for p, _res in decided.new])  # type: ignore[misc]
+        if self.on_logged is not None and done is not None:
+            self.on_logged(Logged(done.first, done.count, {
+                p.digest: (p.metadata, p.text) for p, _res in (*decided.new, *decided.shared)  # type: ignore[misc]
+            }))
         return decided.results
 
     # -- the loop ------------------------------------------------------------------------------

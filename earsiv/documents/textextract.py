@@ -1,48 +1,20 @@
-"""What full-text search sees of a document: Turkish folding and text extraction.
+"""What full-text search reads of a document: its names and its body text (``extract_text``).
 
-Users type on any keyboard, so the index and the queries meet in plain ASCII:
-Turkish case folding first (``İ`` → ``i``, ``I`` → ``ı``, which plain
-``str.lower`` gets wrong), then every accent is dropped (``ş`` → ``s``,
-``ı`` → ``i``, ``â`` → ``a``...).  ``ISPARTA``, ``Isparta`` and ``ısparta``
-therefore all fold to ``isparta``, and ``İSTANBUL``, ``Istanbul`` and
-``istanbul`` to ``istanbul``.
+How those become words, and how a query matches them, is ``textterms``.
 """
 
 from __future__ import annotations
-
-import unicodedata
 
 from lxml import etree
 
 from earsiv.documents.metadata import DocumentMetadata
 from earsiv.documents.parse import NS
+from earsiv.documents.textterms import MAX_BODY_CHARS, MAX_NAMES_CHARS, DocumentText, fold_turkish
 
-__all__ = ["INSPECTABLE_ROLES", "MAX_BODY_CHARS", "MAX_NAMES_CHARS", "extract_text", "fold_turkish"]
+__all__ = ["INSPECTABLE_ROLES", "MAX_BODY_CHARS", "MAX_NAMES_CHARS", "DocumentText", "extract_text", "fold_turkish"]
 
 # Roles in which a taxpayer is the subject of a document an inspector may be granted.
 INSPECTABLE_ROLES = frozenset({"supplier", "customer", "despatch-supplier", "delivery-customer", "owner"})
-
-# A hostile document (a million notes) must not blow the index up; real invoices
-# carry a few KiB of text, ledgers more.
-MAX_NAMES_CHARS = 16 * 1024
-MAX_BODY_CHARS = 256 * 1024
-
-# Applied after NFC and before lower(): the two letters where Turkish and
-# Unicode's default case mapping disagree.
-_TURKISH_CASE = str.maketrans({"İ": "i", "I": "ı"})
-# Letters without a canonical decomposition, so stripping combining marks misses them.
-_UNDECOMPOSABLE = str.maketrans({"ı": "i", "ß": "ss", "æ": "ae", "ø": "o", "đ": "d", "ł": "l", "œ": "oe"})
-
-
-def fold_turkish(text: str) -> str:
-    """Lower-case *text* the Turkish way, then strip every accent: the form both index and queries use."""
-    if text.isascii():
-        # Fast path for the common case; ASCII "I" is still Turkish dotless ı, which folds to i.
-        return text.lower()
-    text = unicodedata.normalize("NFC", text).translate(_TURKISH_CASE).lower()
-    decomposed = unicodedata.normalize("NFD", text)
-    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return unicodedata.normalize("NFC", stripped.translate(_UNDECOMPOSABLE))
 
 
 def _x(path: str) -> etree.XPath:
@@ -80,7 +52,7 @@ _LEDGER_TEXT = _x(
 _ENVELOPE_TEXT = _x("//sh:Sender/sh:ContactInformation/sh:Contact/text() | //sh:Receiver/sh:ContactInformation/sh:Contact/text()")
 
 
-def extract_text(tree, meta: DocumentMetadata) -> tuple[str, str]:
+def extract_text(tree, meta: DocumentMetadata) -> DocumentText:
     """(names, body) of a parsed document, each bounded in size; never raises on a parsed tree.
 
     names: every party name of *meta* plus the person names (first, middle,
@@ -102,7 +74,7 @@ def extract_text(tree, meta: DocumentMetadata) -> tuple[str, str]:
         body.extend(_ENVELOPE_TEXT(root))
     except etree.XPathError:  # pragma: no cover - compiled paths over a parsed tree do not fail
         pass
-    return names.text(), body.text()
+    return DocumentText(names.text(), body.text())
 
 
 class _Bounded:

@@ -41,6 +41,9 @@ class Dialect(Protocol):
     name: str
     # PostgreSQL keeps several writers going at once (READ COMMITTED); SQLite has one writer.
     concurrent_writers: bool
+    # Whether the database holds the documents' words and answers text queries itself
+    # (PostgreSQL text search); otherwise the archive keeps an embedded full-text index.
+    text_search: bool
 
     def insert_ignore(self, conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
         """Insert *rows*, skipping those whose primary key is there already."""
@@ -65,6 +68,8 @@ class Dialect(Protocol):
 class SQLiteDialect:
     name = "sqlite"
     concurrent_writers = False
+    # SQLite FTS5 was measured: joined with a date filter, seconds per query at 1M documents.
+    text_search = False
 
     def insert_ignore(self, conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
         if rows:
@@ -95,6 +100,7 @@ class SQLiteDialect:
 class PostgreSQLDialect:
     name = "postgresql"
     concurrent_writers = True
+    text_search = True
 
     def insert_ignore(self, conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
         self.insert_new(conn, table, rows, list(table.primary_key.columns))  # type: ignore[arg-type]

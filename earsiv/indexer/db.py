@@ -43,7 +43,7 @@ _IN_CHUNK = 5000
 # Child tables first: deleting rows must not trip a foreign key.
 _TABLES_CHILDREN_FIRST = tuple(reversed(metadata.sorted_tables))
 _GET = sa.select(*RAW_COLUMNS).where(documents.c.digest == sa.bindparam("digest"))
-_HEAD_REVISION = "0004"  # the newest migration: opening skips Alembic when the index is there
+_HEAD_REVISION = "0005"  # the newest migration: opening skips Alembic when the index is there
 
 
 class Index:
@@ -161,12 +161,22 @@ class Index:
             row = conn.execute(_GET, {"digest": digest}).first()
         return None if row is None else row_from_db(row)
 
+    @property
+    def has_text_search(self) -> bool:
+        """Whether text queries are answered here (PostgreSQL text search), in one query with the rest."""
+        return self.db.dialect.text_search
+
     def search(self, q: SearchQuery) -> SearchPage:
+        """A keyset page, newest first; with ``q.text`` only where ``has_text_search``."""
+        if q.text is not None and not self.has_text_search:
+            raise ValueError("a full-text query is answered by the full-text index, not by this database")
         if q.sees_nothing:
             return SearchPage((), None)
         # One row more than asked says whether a next page exists, without a
         # second query and without handing out a cursor to an empty page.
         shape, params = search_parameters(q, q.limit + 1)
+        if q.text is not None and params["text_query"] is None:
+            return SearchPage((), None)  # no word in what was typed
         with self.db.read("search failed") as conn:
             raw = conn.execute(search_statement(shape), params).all()
         rows = tuple(row_from_db(r) for r in raw[: q.limit])

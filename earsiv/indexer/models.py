@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.types import TypeDecorator
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "access_events",
     "document_parties",
     "document_refs",
+    "document_text",
     "documents",
     "grants",
     "holdings",
@@ -187,6 +189,21 @@ document_parties = sa.Table(
     sa.Column("name", sa.Text()),
     sa.Column("sort_date", sa.Date(), nullable=False),
     sa.Index(None, "party_id", "sort_date", "digest"),
+)
+
+# A document's words for PostgreSQL text search (docs/DECISIONS.md, "Full text"): one
+# tsvector of lexemes made by documents.textterms (folded words, their stems, and each name
+# word marked ``^`` for prefix search), written with the document's rows in the same
+# transaction and searched through a GIN index.  On SQLite the table stays empty: the
+# embedded engine (tantivy) keeps the words outside the database.
+document_text = sa.Table(
+    "document_text",
+    metadata,
+    sa.Column(
+        "digest", sa.String(64), sa.ForeignKey("documents.digest", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("terms", sa.Text().with_variant(postgresql.TSVECTOR(), "postgresql"), nullable=False),
+    sa.Index(None, "terms", postgresql_using="gin"),
 )
 
 document_refs = sa.Table(

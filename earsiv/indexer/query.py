@@ -20,10 +20,12 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from earsiv.documents.metadata import KINDS, SIGNATURE_STATUSES
-from earsiv.indexer.models import NO_DATE, document_parties, documents, holdings
+from earsiv.indexer.models import NO_DATE, document_parties, document_text, documents, holdings
 from earsiv.indexer.rows import RAW_COLUMNS, DocumentRow, index_key
+from earsiv.indexer.textsql import tsquery_literal
 
 __all__ = ["INSPECTABLE_ROLES", "MAX_LIMIT", "MAX_TEXT", "SearchPage", "SearchQuery", "decode_cursor", "decode_text_cursor",
            "encode_cursor", "encode_text_cursor", "search_parameters", "search_statement", "visible_statement"]
@@ -63,6 +65,14 @@ def decode_text_cursor(cursor: str) -> tuple[int, int]:
         return out
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise ValueError(f"not a full-text search cursor: {cursor!r}") from None
+
+
+def _is_text_cursor(cursor: str) -> bool:
+    try:
+        decode_text_cursor(cursor)
+    except ValueError:
+        return False
+    return True
 
 
 def decode_cursor(cursor: str) -> tuple[dt.date, str]:
@@ -121,8 +131,9 @@ class SearchQuery:
     # both: unrestricted.  Empty: nothing.
     tenants: frozenset[str] | None = None
     windows: tuple[tuple[str, dt.date, dt.date], ...] | None = None
-    # Words to find in names, item names and notes (full-text, ranked): the
-    # page then comes from the full-text index, and its cursor is a text cursor.
+    # Words to find in names, item names and notes: answered by the full-text engine
+    # (archive/textsearch.py); the embedded one pages with a text cursor, PostgreSQL's
+    # (this module's SQL) with the ordinary key cursor.
     text: str | None = None
     digests: tuple[str, ...] | None = None  # only these documents (the rows of a full-text page)
 
@@ -150,7 +161,11 @@ class SearchQuery:
                 raise ValueError(f"text must be 1-{MAX_TEXT} characters, not only spaces")
             object.__setattr__(self, "text", self.text.strip())
         if self.cursor is not None:
-            (decode_text_cursor if self.text is not None else decode_cursor)(self.cursor)
+            if self.text is None:
+                decode_cursor(self.cursor)
+            elif not _is_text_cursor(self.cursor):
+                # The embedded engine pages by offset (a text cursor); PostgreSQL by key.
+                decode_cursor(self.cursor)
         if self.digests is not None:
             object.__setattr__(self, "digests", tuple(self.digests))
             if not all(isinstance(d, str) and _DIGEST.match(d) for d in self.digests):
@@ -213,7 +228,8 @@ def search_parameters(q: SearchQuery, fetch: int) -> tuple[frozenset[str], dict[
     if q.date_to is not None:
         params["date_to"] = q.date_to
     if q.text is not None:
-        raise ValueError("a full-text query is answered by the full-text index, not by SQL")
+        # Only where the database has text search (Index.search checks); words, not a query language.
+        params["text_query"] = tsquery_literal(q.text)
     if q.cursor is not None:
         params["after_date"], params["after_digest"] = decode_cursor(q.cursor)
     if q.digests is not None:
@@ -270,6 +286,10 @@ def search_statement(shape: frozenset[str]) -> sa.Select[Any]:
         doc_filters.append(_held_by("tenant"))
     if "scope" in shape:
         doc_filters.append(_scope_condition(shape))
+    if "text_query" in shape:
+        t = document_text
+        words = sa.cast(sa.bindparam("text_query", type_=sa.Text()), postgresql.TSQUERY())
+        doc_filters.append(d.c.digest.in_(sa.select(t.c.digest).where(t.c.terms.op("@@")(words))))
 
     def key_filters(sort_date: sa.ColumnElement[Any], digest: sa.ColumnElement[Any]) -> list[Any]:
         conds: list[Any] = []

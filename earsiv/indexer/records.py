@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from earsiv.documents.metadata import DocumentMetadata, SignatureReport
+from earsiv.documents.textterms import DocumentText
 
 __all__ = ["IndexRecord"]
 
@@ -36,6 +37,9 @@ class IndexRecord:
     # False: the first holding is its own ``holding`` leaf, indexed from that leaf.
     first_holding: bool = True
     blob_alt: str | None = None  # the blob's alternative key (FORMAT.md §4), rarely set
+    # Names and body text for full-text search (read from the same bytes); None: no words
+    # known (a blob that cannot be read).  The PostgreSQL engine writes them with the row.
+    text: DocumentText | None = None
 
     def __post_init__(self) -> None:
         if len(self.digest) != 64 or any(c not in "0123456789abcdef" for c in self.digest):

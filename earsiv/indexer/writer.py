@@ -24,6 +24,7 @@ from earsiv.indexer.models import (
     audit_findings,
     document_parties,
     document_refs,
+    document_text,
     documents,
     grants,
     holdings,
@@ -36,6 +37,7 @@ from earsiv.indexer.models import (
     tokens,
 )
 from earsiv.indexer.rows import document_values, holding_values, index_key, party_values, ref_values, signature_values
+from earsiv.indexer.textsql import tsvector_literal
 
 if TYPE_CHECKING:
     from earsiv.indexer.accessrows import AccessEventRow, GrantRow, HoldingRow, PrincipalRow, TokenRow
@@ -90,6 +92,10 @@ class IndexWriter:
         d.insert_new(self.conn, document_refs, refs, list(document_refs.primary_key.columns))
         first = [holding_values(rec) for rec in new if rec.first_holding]
         d.insert_new(self.conn, holdings, first, list(holdings.primary_key.columns))
+        if d.text_search:
+            words = [{"digest": rec.digest, "terms": terms} for rec in new
+                     if rec.text is not None and (terms := tsvector_literal(rec.text)) is not None]
+            d.insert_new(self.conn, document_text, words, [document_text.c.digest])
         # Another writer may have inserted some of these meanwhile (PostgreSQL skipped them):
         # only what this transaction inserted counts.
         new = [rec for rec in new if rec.digest in (inserted or ())]

@@ -3,7 +3,7 @@
 Python's start-up is most of a short command's time: `earsiv --help` importing the archive
 took half a second.  Help imports click and small modules only; reading commands on a local
 store load neither the renderer (WeasyPrint), nor S3 (boto3), nor migrations (Alembic), nor
-the full-text index (whoosh) unless they search words.  Checked by module, not by the clock,
+the full-text index (tantivy) unless they search words.  Checked by module, not by the clock,
 which a shared machine makes noisy.
 """
 
@@ -20,9 +20,9 @@ import pytest
 from tests.conftest import CORPUS
 
 DOC = "efatura/gib121_TicariFaturaOrnegi.xml"
-NOT_FOR_HELP = ("sqlalchemy", "weasyprint", "boto3", "botocore", "whoosh", "alembic", "lxml", "cryptography",
+NOT_FOR_HELP = ("sqlalchemy", "weasyprint", "boto3", "botocore", "tantivy", "alembic", "lxml", "cryptography",
                 "fastapi", "uvicorn", "earsiv.archive.archive", "earsiv.indexer")
-NOT_FOR_READING = ("weasyprint", "boto3", "botocore", "alembic", "whoosh", "fastapi", "uvicorn")
+NOT_FOR_READING = ("weasyprint", "boto3", "botocore", "alembic", "tantivy", "fastapi", "uvicorn")
 
 PROBE = """
 import atexit, json, os, sys
@@ -67,5 +67,5 @@ def test_reading_commands_import_only_what_they_use(cli, home, tmp_path):
     for command in (["status"], ["status", "--json"], ["search"], ["search", "--vkn", "1234567890", "--json"],
                     ["show", digest], ["show", digest, "--json"]):
         assert _heavy(_imported(tmp_path, *command, home=home), NOT_FOR_READING) == [], command
-    # Words are searched in the full-text index, which is what whoosh is for.
-    assert "whoosh" in _imported(tmp_path, "search", "-q", "fatura", home=home)
+    # Words are searched in the full-text index, which is what tantivy is for.
+    assert "tantivy" in _imported(tmp_path, "search", "-q", "fatura", home=home)
