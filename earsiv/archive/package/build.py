@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
 
+from earsiv.archive.csvcells import csv_cell
 from earsiv.archive.errors import TSAError, VerificationError
 from earsiv.archive.log import merkle
 from earsiv.archive.log.entries import DocumentEntry, decode
@@ -279,7 +280,8 @@ def _add_documents(arch, w: _BagWriter, req: PackageRequest, result: PackageResu
         _add_evidence(arch, w, row, size, f"data/documents/{name}.xml")
         pdf = _add_print(w, row.digest, name, render_pdf, result) if render_pdf is not None else None
         values = _row_values(row, name, size, pdf)
-        writer.writerow(values)
+        # The CSV is for spreadsheets: no cell a document supplied may run there (manifest.json keeps the values).
+        writer.writerow({k: csv_cell(v) for k, v in values.items()})
         json_file.write(json.dumps(values, ensure_ascii=False) + "\n")
         result.documents += 1
         result.digests.append(row.digest)
