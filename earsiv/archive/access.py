@@ -305,6 +305,14 @@ class AccessControl:
             scoped = dataclasses.replace(scoped, vkn=grants[0].vkn)
         return scoped, grants
 
+    def scope(self, p: Principal, now: dt.datetime | None = None) -> SearchQuery | None:
+        """Everything *p* may see, as a scope for ``Index.visible``; None for everything (admins).
+
+        Asking with it records nothing: it is for deciding what to show of documents the
+        caller was already shown (and logged for), never for showing more.
+        """
+        return None if p.is_admin else self.scoped(p, SearchQuery(), now)[0]
+
     def search(self, p: Principal, q: SearchQuery, *, params: dict[str, Any] | None = None,
                action: str = "search") -> tuple[SearchPage, int | None]:
         """A page of what *p* may see; for an inspector also the log index of the access event."""

@@ -300,8 +300,8 @@ class Archive:
         except VerificationError as exc:
             raise VerificationError(f"dictionary {digest} is damaged: {exc.detail}", name=key) from exc
 
-    def _resolve_dict(self, issuer: str) -> str | None:
-        return self.index.meta_get(f"dict/{issuer}")
+    def _resolve_dict(self, stream: str) -> str | None:
+        return self.index.meta_get(f"dict/{stream}")
 
     def _store_dictionary(self, digest: str, frame: bytes, until: dt.datetime | None) -> None:
         """A new dictionary, durable before any blob may use it."""
@@ -416,7 +416,7 @@ class Archive:
         """Rebuild the SQL and full-text indexes, the log catalog and the hash tiles from the store alone."""
         self.index.reset()
         self.ledger.retention = LogRetention(self.index)  # learnt again from the leaves too
-        # The issuer -> dictionary map is derived state too: learnt again from the leaves.
+        # The stream -> dictionary map is derived state too: learnt again from the leaves.
         self.dictionaries = blobs.DictionaryBook(self._fetch_dict, resolve=self._resolve_dict,
                                                  store=self._store_dictionary)
         self.originals.dictionaries = self.dictionaries

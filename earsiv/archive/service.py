@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Self
 
 from earsiv.archive.archive import Archive
+from earsiv.archive.disclosure import Disclosure
 from earsiv.archive.errors import Forbidden, VerificationError
 from earsiv.archive.service_access import AccessUseCases
 from earsiv.archive.service_types import (
@@ -73,6 +74,7 @@ class ArchiveService(AccessUseCases):
         self.archive = arch
         # A server's ingest queue and worker; None for a command, which finishes its own work.
         self.background = background
+        self.disclosure = Disclosure(arch.index, arch.access)
 
     @classmethod
     def open(cls, home: Path, *, background: bool = False) -> ArchiveService:
@@ -192,10 +194,12 @@ class ArchiveService(AccessUseCases):
                 log.warning("the full-text index is %d log entries behind and cannot catch up (%s); words in "
                             "those documents are not found", self.archive.text.lag(), exc)
         page, event = self.archive.access.search(who, q)
-        return Page(page.rows, page.next_cursor, self._holdings(who, [r.digest for r in page.rows]), event)
+        rows = self.disclosure.rows(who, page.rows)
+        return Page(rows, page.next_cursor, self._holdings(who, [r.digest for r in rows]), event)
 
     def show(self, who: Principal, digest: str) -> DocumentView:
         row, event = self.archive.access.document(who, digest)
+        (row,) = self.disclosure.rows(who, [row])
         return DocumentView(row, self._holdings(who, [row.digest]).get(row.digest, []), event,
                             summary=who.is_admin)
 

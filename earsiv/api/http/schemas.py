@@ -157,8 +157,10 @@ class DocumentOut(_Out):
     signature_references: int | None
     signature_details: list[str] | None
     size: int
-    stored_size: int
-    dict_digest: str | None
+    stored_size: int | None = Field(description="Bytes of the stored blob; null when it depends on a document the "
+                                    "caller may not see (the blob's dictionary is made of one).")
+    dict_digest: str | None = Field(description="The blob's compression dictionary (the digest of its bytes); null "
+                                    "without one, or when the caller may not see the document it is made of.")
     log_index: int
     holdings: list[HoldingOut] = Field(
         description="The holdings the caller may see: all for an admin, its tenants' for an integrator or "

@@ -1,0 +1,58 @@
+"""What a caller is shown *of* the documents it may see: the rules after "may it see this at all".
+
+``access.py`` decides which documents a caller sees; this module decides which of their facts
+it is told, because some facts of a document it may see come from documents it may not:
+
+- **How the blob is kept.** A blob compressed with a dictionary has a size that depends on
+  the dictionary's bytes, and the dictionary's name is the digest of (the tail of) the
+  document it was made of.  Both are shown only to callers who may see that document (an
+  admin always); otherwise ``stored_size``, ``dict_digest`` and ``blob_alt`` (a hash of the
+  frame) are None.  A blob without a dictionary depends on its own bytes only: its size is
+  shown.  Each tenant's documents are compressed with dictionaries of its own
+  (``blobs.stream_key``), so a tenant sees this for what it archived itself; what it is not
+  shown is, above all, the size of a shared holding's blob, which is the first holder's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from earsiv.archive.mirror import dictionary_source_key
+
+if TYPE_CHECKING:
+    from earsiv.archive.access import AccessControl, Principal
+    from earsiv.indexer.db import Index
+    from earsiv.indexer.rows import DocumentRow
+
+__all__ = ["Disclosure"]
+
+
+class Disclosure:
+    def __init__(self, index: Index, access: AccessControl) -> None:
+        self.index = index
+        self.access = access
+
+    def rows(self, who: Principal, rows: Iterable[DocumentRow]) -> tuple[DocumentRow, ...]:
+        """*rows* (documents *who* may see) as *who* is shown them."""
+        rows = tuple(rows)
+        if who.is_admin:
+            return rows
+        hidden = self._hidden_blobs(who, rows)
+        return tuple(dataclasses.replace(r, stored_size=None, dict_digest=None, blob_alt=None)
+                     if r.digest in hidden else r for r in rows)
+
+    def _hidden_blobs(self, who: Principal, rows: tuple[DocumentRow, ...]) -> set[str]:
+        """Digests of the rows whose blob's dictionary is made of a document *who* may not see."""
+        dicts = {r.dict_digest for r in rows if r.dict_digest is not None}
+        if not dicts:
+            return set()
+        keys = {dictionary_source_key(d): d for d in dicts}
+        sources = {keys[k]: v for k, v in self.index.meta_get_many(sorted(keys)).items()}
+        scope = self.access.scope(who)
+        seen = self.index.visible(sorted(set(sources.values())), scope) if scope is not None else set(sources.values())
+        # A dictionary whose source the index does not know (made before the index recorded
+        # sources) is treated as one the caller may not see.
+        shown = {d for d, src in sources.items() if src in seen}
+        return {r.digest for r in rows if r.dict_digest is not None and r.dict_digest not in shown}
