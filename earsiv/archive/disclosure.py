@@ -11,6 +11,10 @@ it is told, because some facts of a document it may see come from documents it m
   shown.  Each tenant's documents are compressed with dictionaries of its own
   (``blobs.stream_key``), so a tenant sees this for what it archived itself; what it is not
   shown is, above all, the size of a shared holding's blob, which is the first holder's.
+- **Conflicts.** An ingest answer's ``conflicts_with`` names the earlier documents with the
+  same ETTN that the caller may see (an admin: all), and its status is ``conflict`` only if
+  it names one: a bare "conflict" would tell a tenant that someone holds a document with an
+  ETTN it guessed.  The document's leaf keeps the whole list (FORMAT.md §5).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from earsiv.archive.mirror import dictionary_source_key
 
 if TYPE_CHECKING:
     from earsiv.archive.access import AccessControl, Principal
+    from earsiv.archive.ingest import IngestResult
     from earsiv.indexer.db import Index
     from earsiv.indexer.rows import DocumentRow
 
@@ -42,6 +47,18 @@ class Disclosure:
         hidden = self._hidden_blobs(who, rows)
         return tuple(dataclasses.replace(r, stored_size=None, dict_digest=None, blob_alt=None)
                      if r.digest in hidden else r for r in rows)
+
+    def ingest_result(self, who: Principal, res: IngestResult) -> IngestResult:
+        """An ingest answer as *who* is told it."""
+        if who.is_admin or not res.conflicts_with:
+            return res
+        scope = self.access.scope(who)
+        seen = self.index.visible(res.conflicts_with, scope) if scope is not None else set(res.conflicts_with)
+        shown = [d for d in res.conflicts_with if d in seen]
+        if shown == res.conflicts_with:
+            return res
+        return dataclasses.replace(res, conflicts_with=shown,
+                                   status=res.status if shown or res.status != "conflict" else "stored")
 
     def _hidden_blobs(self, who: Principal, rows: tuple[DocumentRow, ...]) -> set[str]:
         """Digests of the rows whose blob's dictionary is made of a document *who* may not see."""

@@ -148,8 +148,12 @@ class ArchiveService(AccessUseCases):
         """
         tenant = self.ingest_tenant(who, tenant)
         if self.background is not None:
-            return self.background.ingest(sources, tenant)
-        return self.archive.ingest(sources, tenant=tenant, check_signatures=check_signatures)
+            results = self.background.ingest(sources, tenant)
+        else:
+            results = self.archive.ingest(sources, tenant=tenant, check_signatures=check_signatures)
+        if who.is_admin:
+            return results
+        return (self.disclosure.ingest_result(who, r) for r in results)
 
     def ingest_files(self, who: Principal, paths: Iterable[Path], tenant: str | None = None, *,
                      check_signatures: bool = False) -> Iterable[IngestResult]:
