@@ -12,9 +12,11 @@ Roles (LAW.md, "Who uses it"):
 A tenant is a taxpayer (VKN/TCKN).  A tenant-linked principal sees the documents its tenants
 hold (see "Holding" in FORMAT.md), not every document that names them.
 
-Every request an inspector makes is an access event: a log leaf appended, durably, before the
-answer leaves, naming the principal, the grants, the parameters and every document shown.  The
-taxpayer can then prove what was shown and the inspector what was received (``access_log``).
+Every request an inspector makes is an access event: log leaves appended, durably, before the
+answer leaves, one per taxpayer whose grants the request used, each naming the principal, that
+taxpayer's grants, the parameters and every document shown under them.  Each taxpayer can then
+prove what was shown in its name, and read nothing of what was shown in another's, and the
+inspector what was received (``access_log``).
 
 Principals, tokens and grants are log leaves too, so the index rows that authenticate a request
 are derived and rebuilt with the rest (invariant 5).  A token is shown once: only its sha256 is
@@ -34,10 +36,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from earsiv.archive.errors import Conflict, DocumentNotFound, Forbidden, NotFound, Unauthenticated
+from earsiv.archive.ledger import Batch
 from earsiv.archive.log.entries import (
     ACTIONS,
     ROLES,
     AccessEntry,
+    Entry,
     GrantEntry,
     GrantRevokeEntry,
     PrincipalEntry,
@@ -57,6 +61,7 @@ __all__ = [
     "ACTIONS",
     "ROLES",
     "AccessControl",
+    "AccessEvents",
     "NewToken",
     "Principal",
     "parse_vkn",
@@ -131,6 +136,19 @@ class NewToken:
     token: str  # shown once, never stored
     principal: str
     expires_at: dt.datetime | None
+
+
+class AccessEvents(tuple[int, ...]):
+    """The log indexes of the access leaves one request appended: one per taxpayer whose grants it used.
+
+    Its text is the value of the ``Earsiv-Access-Event`` header: the indexes, comma-separated
+    (one, for a request under one taxpayer's grants).
+    """
+
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        return ", ".join(str(i) for i in self)
 
 
 def _token_hash(token: str) -> str:
@@ -298,8 +316,7 @@ class AccessControl:
         # Only grants whose period meets the asked dates can show anything.
         grants = [g for g in grants if (q.date_to is None or g.date_from <= q.date_to)
                   and (q.date_from is None or q.date_from <= g.date_to)]
-        windows = tuple((g.vkn, g.date_from, g.date_to) for g in grants)
-        scoped = dataclasses.replace(q, tenants=None, windows=windows)
+        scoped = dataclasses.replace(q, tenants=None, windows=_windows(grants))
         if len({g.vkn for g in grants}) == 1 and q.vkn is None:
             # One taxpayer: drive the query by its VKN (the party index), not by a scan.
             scoped = dataclasses.replace(scoped, vkn=grants[0].vkn)
@@ -314,7 +331,7 @@ class AccessControl:
         return None if p.is_admin else self.scoped(p, SearchQuery(), now)[0]
 
     def search(self, p: Principal, q: SearchQuery, *, params: dict[str, Any] | None = None,
-               action: str = "search") -> tuple[SearchPage, int | None]:
+               action: str = "search") -> tuple[SearchPage, AccessEvents | None]:
         """A page of what *p* may see; for an inspector also the log index of the access event."""
         scoped, grants = self.scoped(p, q)
         page = self._search(scoped)
@@ -324,7 +341,7 @@ class AccessControl:
                                 [r.digest for r in page.rows])
         return page, event
 
-    def document(self, p: Principal, digest: str, action: str = "view") -> tuple[DocumentRow, int | None]:
+    def document(self, p: Principal, digest: str, action: str = "view") -> tuple[DocumentRow, AccessEvents | None]:
         """The row of a document *p* may see, else ``DocumentNotFound`` (existence is not revealed)."""
         row = self.index.get(digest)
         missing = DocumentNotFound(f"no document with digest {digest} in this archive", name=digest)
@@ -363,7 +380,7 @@ class AccessControl:
         grants = [g for g in self.active_grants(p) if g.vkn == vkn and g.date_from <= date_to and date_from <= g.date_to]
         if not grants:
             raise Forbidden(f"no active grant of {p.name!r} covers VKN {vkn} between {date_from} and {date_to}")
-        return tuple((g.vkn, g.date_from, g.date_to) for g in grants), grants
+        return _windows(grants), grants
 
     def visible_tenants(self, p: Principal) -> frozenset[str] | None:
         """Whose holdings *p* may see: None for all (admins)."""
@@ -372,13 +389,50 @@ class AccessControl:
         return p.tenants  # inspectors: none (they see documents, not holdings)
 
     def record(self, p: Principal, action: str, grants: Sequence[GrantRow], params: dict[str, Any],
-               digests: Sequence[str]) -> int:
-        """Append an access event; return its log index.  Durable before the caller answers."""
+               digests: Sequence[str]) -> AccessEvents:
+        """Append an access event, one leaf per taxpayer; return their log indexes.  Durable before the caller answers.
+
+        Each leaf names one taxpayer's grants and the documents shown under them (a document two
+        taxpayers' grants reach is in both), so that each taxpayer can be handed its leaf, and
+        its proof, without learning another's inspection order or documents.  The leaves are
+        one bundle: all of them or none.
+        """
         if action not in ACTIONS:
             raise ValueError(f"unknown action {action!r}")
-        return self.ledger.append_entry(AccessEntry(
-            p.name, p.role, action, tuple({"id": g.id, "vkn": g.vkn, "reference": g.reference} for g in grants),
-            params, tuple(digests), _now()))
+        by_vkn: dict[str, list[GrantRow]] = {}
+        for g in grants:
+            by_vkn.setdefault(g.vkn, []).append(g)
+        parts: list[tuple[Sequence[GrantRow], Sequence[str]]] = [(grants, digests)]
+        if len(by_vkn) > 1:
+            parts = [(gs, self._shown_under(gs, digests)) for gs in by_vkn.values()]
+            if missing := set(digests) - {d for _gs, shown in parts for d in shown}:
+                # Shown, but under no grant: never answer without the record of it.
+                raise RuntimeError(f"documents shown under none of the grants: {sorted(missing)}")
+        at = _now()
+        entries: list[Entry] = [AccessEntry(
+            p.name, p.role, action, tuple({"id": g.id, "vkn": g.vkn, "reference": g.reference} for g in gs),
+            params, tuple(shown), at) for gs, shown in parts]
+        done = self.ledger.append(lambda: Batch(entries))
+        assert done is not None
+        return AccessEvents(range(done.first, done.first + done.count))
+
+    def _shown_under(self, grants: Sequence[GrantRow], digests: Sequence[str]) -> list[str]:
+        """Those of *digests* (in order) that *grants* reach."""
+        seen = self.index.visible(digests, SearchQuery(windows=_windows(grants)))
+        return [d for d in digests if d in seen]
+
+    def redacted_event(self, p: Principal, event: dict[str, Any]) -> dict[str, Any] | None:
+        """*event* (an access leaf's JSON) cut to *p*'s taxpayers, if it names others; None if it names none.
+
+        Leaves written before events were one per taxpayer name every grant of a request; a
+        tenant's principal is shown its taxpayers' grants and the documents shown under them.
+        The cut has no proof: its leaf would show the rest.
+        """
+        mine = [g for g in event.get("grants", ()) if g.get("vkn") in p.tenants]
+        if not mine:
+            return None
+        rows = [r for r in (self.index.access.grant(g.get("id", "")) for g in mine) if r is not None]
+        return {**event, "grants": mine, "documents": self._shown_under(rows, event.get("documents", ()))}
 
     def access_log(self, p: Principal, *, vkn: str | None = None, principal: str | None = None,
                    after: int | None = None, limit: int = 100) -> list[AccessEventRow]:
@@ -394,6 +448,10 @@ class AccessControl:
         if vkn is not None and vkn not in p.tenants:
             raise Forbidden(f"{p.name!r} is not linked to tenant {vkn}")
         return ax.access_events(vkns=[vkn] if vkn else p.tenants, principal=principal, after=after, limit=limit)
+
+
+def _windows(grants: Iterable[GrantRow]) -> tuple[tuple[str, dt.date, dt.date], ...]:
+    return tuple((g.vkn, g.date_from, g.date_to) for g in grants)
 
 
 def query_params(q: SearchQuery) -> dict[str, Any]:

@@ -52,7 +52,7 @@ from earsiv.archive.service_types import (
 from earsiv.errors import InvalidInput, StorageFull
 
 if TYPE_CHECKING:
-    from earsiv.archive.access import Principal
+    from earsiv.archive.access import AccessEvents, Principal
     from earsiv.archive.archive import Status
     from earsiv.archive.background import Background
     from earsiv.archive.ingest import IngestResult, Source
@@ -255,7 +255,7 @@ class ArchiveService(AccessUseCases):
         checked, findings = verify_all(self.archive, [row.digest for row, _e in looked], progress.update)
         return Verification(checked, findings, tuple(e for _r, e in looked if e is not None))
 
-    def write_evidence(self, who: Principal, digest: str, out: Path) -> tuple[dict, int | None]:
+    def write_evidence(self, who: Principal, digest: str, out: Path) -> tuple[dict, AccessEvents | None]:
         """The evidence folder a standard toolbox checks (its README says how); (what was written, event).
 
         A tenant's principal gets the proof of its own holding's leaf, never another tenant's.
@@ -335,7 +335,7 @@ class ArchiveService(AccessUseCases):
                 return digests
             q = q.after(page.next_cursor)
 
-    def _record_export(self, who: Principal, asked: SearchQuery, grants: list, digests: list[str]) -> int:
+    def _record_export(self, who: Principal, asked: SearchQuery, grants: list, digests: list[str]) -> AccessEvents:
         from earsiv.archive.access import query_params
 
         if len(digests) > MAX_LOGGED_EXPORT:

@@ -8,6 +8,7 @@ every endpoint and caller is ``test_authorization_matrix.py``.)
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 
@@ -16,7 +17,10 @@ import pytest
 from earsiv.archive.access import Principal
 from earsiv.archive.archive import Archive
 from earsiv.archive.ingest import Source
+from earsiv.archive.log.entries import AccessEntry
 from earsiv.archive.service import ArchiveService
+from earsiv.archive.service_types import search_query
+from tests.helpers.rfc9162 import root_from_inclusion
 from tests.helpers.synthetic import invoice
 
 A, B = "1000000009", "2000000007"  # synthetic tenants
@@ -61,3 +65,70 @@ def test_an_ingest_answer_names_no_conflicting_document_of_another_tenant(home):
         # The log keeps the whole truth: B's document's own leaf names A's.
         leaf = json.loads(service.archive.log.read_leaf(service.archive.index.get(probe.digest).log_index))
         assert leaf["conflicts_with"] == [a_digest]
+
+
+# -- 2: a tenant reads its own part of an inspector's request, with a proof ----------------------------
+def _inspection(home, *, day=dt.date(2025, 3, 1)):
+    """A's and B's invoices (each its own supplier), an inspector granted both VKNs; the digests."""
+    docs = {A: invoice(11, supplier=A, customer="3333333331", day=day),
+            B: invoice(12, supplier=B, customer="3333333331", day=day)}
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+    with Archive.open(home) as arch:
+        for tenant, data in docs.items():
+            list(arch.ingest([Source(f"{tenant}.xml", data)], tenant=tenant))
+        arch.access.add_principal("insp", "inspector", by="test")
+        for vkn in (A, B):
+            arch.access.add_grant("insp", vkn, dt.date(2025, 1, 1), dt.date(2025, 12, 31), later,
+                                  f"VDK order for {vkn}", by="test")
+    return {t: hashlib.sha256(d).hexdigest() for t, d in docs.items()}
+
+
+def _proves(event) -> bool:
+    p = event.proof
+    leaf = p["leaf"].encode()
+    root = root_from_inclusion(p["proof"]["log_index"], p["proof"]["tree_size"], leaf,
+                               [bytes.fromhex(h) for h in p["proof"]["hashes"]])
+    return root.hex() == p["proof"]["root"] and json.loads(leaf) == event.event
+
+
+def test_a_tenant_sees_only_its_own_part_of_an_inspectors_request_and_it_proves_itself(home):
+    digests = _inspection(home)
+    insp = Principal("insp", "inspector")
+    with ArchiveService.open(home) as service:
+        page = service.search(insp, search_query())  # both taxpayers' grants at once
+        assert {r.digest for r in page.rows} == set(digests.values())
+        assert page.event is not None and len(page.event) == 2  # one leaf per taxpayer
+        for tenant, other in ((A, B), (B, A)):
+            who = Principal(f"int-{tenant}", "integrator", frozenset({tenant}))
+            events = [e for e in service.access_log(who).events if e.log_index in page.event]
+            assert len(events) == 1, events
+            (e,) = events
+            text = json.dumps(e.event)
+            assert e.vkns == [tenant] and [g["vkn"] for g in e.event["grants"]] == [tenant]
+            assert e.event["documents"] == [digests[tenant]]
+            assert digests[other] not in text and f"order for {other}" not in text and other not in text
+            assert _proves(e) and not e.redacted
+        # The inspector and the admin read both parts; together they name everything shown.
+        for who in (insp, OPERATOR):
+            parts = [e for e in service.access_log(who).events if e.log_index in page.event]
+            assert sorted(d for e in parts for d in e.event["documents"]) == sorted(digests.values())
+            assert all(_proves(e) for e in parts)
+
+
+def test_an_older_event_naming_several_taxpayers_is_shown_to_each_redacted_without_its_proof(home):
+    """Leaves written before events were per taxpayer name every grant of the request: a tenant gets its
+    part, and no proof (the proof would be the whole leaf)."""
+    digests = _inspection(home)
+    with Archive.open(home) as arch:
+        grants = arch.access.grants(OPERATOR, inspector="insp")
+        index = arch.ledger.append_entry(AccessEntry(
+            "insp", "inspector", "search", tuple({"id": g.id, "vkn": g.vkn, "reference": g.reference} for g in grants),
+            {}, tuple(sorted(digests.values())), dt.datetime.now(dt.UTC)))
+    with ArchiveService.open(home) as service:
+        who = Principal("int-a", "integrator", frozenset({A}))
+        (e,) = [e for e in service.access_log(who).events if e.log_index == index]
+        assert e.redacted and e.proof is None
+        assert e.event["documents"] == [digests[A]] and [g["vkn"] for g in e.event["grants"]] == [A]
+        assert digests[B] not in json.dumps(e.event) and B not in json.dumps(e.event)
+        (whole,) = [e for e in service.access_log(OPERATOR).events if e.log_index == index]
+        assert not whole.redacted and _proves(whole) and len(whole.event["grants"]) == 2

@@ -44,8 +44,9 @@ def _values(row) -> dict[str, str]:
     response_class=Response,
     responses={200: {"description": f"UTF-8 CSV with a header row: {', '.join(CSV_FIELDS)}. Newest first.",
                      "content": {"text/csv": {"schema": {"type": "string"}}},
-                     "headers": {ACCESS_EVENT_HEADER: {"description": "Inspectors only: the access event's log index.",
-                                                       "schema": {"type": "integer"}}}},
+                     "headers": {ACCESS_EVENT_HEADER: {"description": "Inspectors only: the access event's log "
+                                                       "indexes (one leaf per taxpayer), comma-separated.",
+                                                       "schema": {"type": "string"}}}},
                **error_responses(401, 403, 422, 503)},
 )
 def export_csv(

@@ -41,7 +41,8 @@ __all__ = [
     "VerifyResponse",
 ]
 
-# Sent with every answer to an inspector: the log index of its access event.
+# Sent with every answer to an inspector: the log indexes of its access event (one leaf per taxpayer,
+# comma-separated: ``str(AccessEvents)``).
 ACCESS_EVENT_HEADER = "Earsiv-Access-Event"
 
 # The kinds as an enum, so OpenAPI lists the values a client may send.

@@ -234,7 +234,7 @@ def test_an_inspector_sees_exactly_the_granted_vkn_and_period(arch, facts):
     assert first["grants"] == [{"id": grant.id, "vkn": vkn, "reference": "order 1"}]
     # Viewing one document is an event too; a document outside the grant is "not found".
     some = min(expected)
-    row, event = arch.access.document(insp, some, "original")
+    row, (event,) = arch.access.document(insp, some, "original")  # one taxpayer's grant: one leaf
     assert row.digest == some and json.loads(arch.log.read_leaf(event))["documents"] == [some]
     outside = min(set(facts) - expected)
     with pytest.raises(DocumentNotFound):
