@@ -3,14 +3,18 @@
 Roles (LAW.md, "Who uses it"):
 
     admin       operates the archive: principals, tokens, grants, legal holds; sees everything
-    integrator  archives for its linked tenants; reads their holdings
-    accountant  reads and exports its linked tenants' holdings; never archives
+    integrator  archives for its linked tenants; reads their holdings and what is in their name
+    accountant  reads and exports what an integrator reads; never archives
     inspector   reads, and only what its unexpired grants cover: for a grant (VKN, period), the
                 documents in which the VKN is an inspectable party (supplier, customer, despatch
                 supplier, delivery customer, ledger owner) and whose issue date is in the period
 
 A tenant is a taxpayer (VKN/TCKN).  A tenant-linked principal sees the documents its tenants
-hold (see "Holding" in FORMAT.md), not every document that names them.
+hold (see "Holding" in FORMAT.md), and the documents in its tenants' name: those that name one
+of them as an inspectable party, which an inspector with a grant for that taxpayer could be
+shown.  So nothing is shown to an inspector in a taxpayer's name that the taxpayer cannot see
+itself (a document another tenant archived naming it, say); it sees such a document without
+its holdings or evidence, flagged (``disclosure.py``).
 
 Every request an inspector makes is an access event: log leaves appended, durably, before the
 answer leaves, one per taxpayer whose grants the request used, each naming the principal, that
@@ -309,14 +313,14 @@ class AccessControl:
             # Asking what another tenant holds is asking about that tenant.
             raise Forbidden(f"{p.name!r} is not linked to tenant {q.tenant}")
         if p.role in ("integrator", "accountant"):
-            return dataclasses.replace(q, tenants=p.tenants, windows=None), []
+            return dataclasses.replace(q, tenants=p.tenants, named=p.tenants, windows=None), []
         grants = self.active_grants(p, now)
         if q.vkn is not None:
             grants = [g for g in grants if g.vkn == q.vkn]
         # Only grants whose period meets the asked dates can show anything.
         grants = [g for g in grants if (q.date_to is None or g.date_from <= q.date_to)
                   and (q.date_from is None or q.date_from <= g.date_to)]
-        scoped = dataclasses.replace(q, tenants=None, windows=_windows(grants))
+        scoped = dataclasses.replace(q, tenants=None, named=None, windows=_windows(grants))
         if len({g.vkn for g in grants}) == 1 and q.vkn is None:
             # One taxpayer: drive the query by its VKN (the party index), not by a scan.
             scoped = dataclasses.replace(scoped, vkn=grants[0].vkn)
@@ -350,7 +354,7 @@ class AccessControl:
         if p.is_admin:
             return row, None
         if p.role in ("integrator", "accountant"):
-            if not self.index.visible([digest], SearchQuery(tenants=p.tenants)):
+            if not self.index.visible([digest], SearchQuery(tenants=p.tenants, named=p.tenants)):
                 raise missing
             return row, None
         grants = [g for g in self.active_grants(p)
@@ -458,7 +462,7 @@ def query_params(q: SearchQuery) -> dict[str, Any]:
     """What the client asked, as it goes into an access event (never the scope we added)."""
     out: dict[str, Any] = {}
     for f in dataclasses.fields(q):
-        if f.name in ("tenants", "windows"):
+        if f.name in ("tenants", "windows", "named"):
             continue
         value = getattr(q, f.name)
         if value is not None:

@@ -11,6 +11,12 @@ it is told, because some facts of a document it may see come from documents it m
   shown.  Each tenant's documents are compressed with dictionaries of its own
   (``blobs.stream_key``), so a tenant sees this for what it archived itself; what it is not
   shown is, above all, the size of a shared holding's blob, which is the first holder's.
+- **Whose name it is shown in, and whether that taxpayer holds it.** An inspector sees a
+  document because a grant names a taxpayer the document names, and anyone may archive a
+  document naming anyone: a row no holding of that taxpayer backs (archived only by another
+  tenant) is flagged ``not-held-by-taxpayer``, and so is a row a tenant's principal sees only
+  because it names one of its taxpayers.  Packages flag it in their manifest and prints in
+  their evidence (``package/build.py``, ``export.py``).
 - **Conflicts.** An ingest answer's ``conflicts_with`` names the earlier documents with the
   same ETTN that the caller may see (an admin: all), and its status is ``conflict`` only if
   it names one: a bare "conflict" would tell a tenant that someone holds a document with an
@@ -20,10 +26,11 @@ it is told, because some facts of a document it may see come from documents it m
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from earsiv.archive.mirror import dictionary_source_key
+from earsiv.indexer.query import SearchQuery
 
 if TYPE_CHECKING:
     from earsiv.archive.access import AccessControl, Principal
@@ -31,7 +38,10 @@ if TYPE_CHECKING:
     from earsiv.indexer.db import Index
     from earsiv.indexer.rows import DocumentRow
 
-__all__ = ["Disclosure"]
+__all__ = ["NOT_HELD", "Disclosure"]
+
+# The flag of a document shown in a taxpayer's name that no holding of that taxpayer backs.
+NOT_HELD = "not-held-by-taxpayer"
 
 
 class Disclosure:
@@ -39,14 +49,47 @@ class Disclosure:
         self.index = index
         self.access = access
 
-    def rows(self, who: Principal, rows: Iterable[DocumentRow]) -> tuple[DocumentRow, ...]:
-        """*rows* (documents *who* may see) as *who* is shown them."""
+    def rows(self, who: Principal, rows: Iterable[DocumentRow], q: SearchQuery | None = None) -> tuple[DocumentRow, ...]:
+        """*rows* (documents *who* may see; found by *q*, if a search) as *who* is shown them."""
         rows = tuple(rows)
-        if who.is_admin:
+        if who.is_admin or not rows:
             return rows
         hidden = self._hidden_blobs(who, rows)
-        return tuple(dataclasses.replace(r, stored_size=None, dict_digest=None, blob_alt=None)
-                     if r.digest in hidden else r for r in rows)
+        unheld = self.unheld(who, [r.digest for r in rows], q)
+        out = []
+        for r in rows:
+            changes: dict[str, Any] = {}
+            if r.digest in hidden:
+                changes.update(stored_size=None, dict_digest=None, blob_alt=None)
+            if r.digest in unheld and NOT_HELD not in r.flags:
+                changes["flags"] = (*r.flags, NOT_HELD)
+            out.append(dataclasses.replace(r, **changes) if changes else r)
+        return tuple(out)
+
+    def shown_for(self, who: Principal, digests: Sequence[str], q: SearchQuery | None = None) -> dict[str, set[str]]:
+        """digest -> the taxpayers in whose name *who* is shown it: a tenant's principal its own, an
+        inspector those of its grants (for *q*) that reach the document; nothing for an admin."""
+        if who.role in ("integrator", "accountant"):
+            return {d: set(who.tenants) for d in digests}
+        if who.role != "inspector":
+            return {}
+        by_vkn: dict[str, list] = {}
+        for g in self.access.scoped(who, q or SearchQuery())[1]:
+            by_vkn.setdefault(g.vkn, []).append((g.vkn, g.date_from, g.date_to))
+        out: dict[str, set[str]] = {}
+        for vkn, windows in by_vkn.items():
+            for d in self.index.visible(digests, SearchQuery(windows=tuple(windows))):
+                out.setdefault(d, set()).add(vkn)
+        return out
+
+    def unheld(self, who: Principal, digests: Sequence[str], q: SearchQuery | None = None) -> set[str]:
+        """Those of *digests* that no holding of a taxpayer they are shown to *who* in the name of backs."""
+        shown_for = self.shown_for(who, digests, q)
+        taxpayers = set().union(*shown_for.values()) if shown_for else set()
+        if not taxpayers:
+            return set()
+        holders = self.index.access.holdings_of(digests, taxpayers)
+        return {d for d, names in shown_for.items() if not {h.tenant for h in holders.get(d, ())} & names}
 
     def ingest_result(self, who: Principal, res: IngestResult) -> IngestResult:
         """An ingest answer as *who* is told it."""

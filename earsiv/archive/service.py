@@ -198,7 +198,7 @@ class ArchiveService(AccessUseCases):
                 log.warning("the full-text index is %d log entries behind and cannot catch up (%s); words in "
                             "those documents are not found", self.archive.text.lag(), exc)
         page, event = self.archive.access.search(who, q)
-        rows = self.disclosure.rows(who, page.rows)
+        rows = self.disclosure.rows(who, page.rows, q)
         return Page(rows, page.next_cursor, self._holdings(who, [r.digest for r in rows]), event)
 
     def show(self, who: Principal, digest: str) -> DocumentView:
@@ -263,8 +263,21 @@ class ArchiveService(AccessUseCases):
         from earsiv.archive.evidence import write_evidence
 
         row, event = self.archive.access.document(who, digest, "evidence")
+        own = self._own_leaf(who, row)
+        return write_evidence(self.archive, row.digest, out, own), event
+
+    def _own_leaf(self, who: Principal, row: DocumentRow) -> int | None:
+        """The leaf *who*'s evidence of a document proves: a tenant's own holding's; None (the document's
+        own) for admins and inspectors.  A tenant's principal that sees the document only because it
+        names one of its taxpayers has no holding to prove, and the document's leaf is not for it (it
+        names the blob's dictionary and the conflicting documents, which may be other tenants'):
+        ``Forbidden``, telling it what it may have instead."""
         own = self.archive.access.own_holding(who, row)
-        return write_evidence(self.archive, row.digest, out, own.log_index if own else None), event
+        if own is None and who.role in ("integrator", "accountant"):
+            raise Forbidden(f"no holding of {', '.join(sorted(who.tenants))} keeps document {row.digest}: it is shown "
+                            "because it names your taxpayer, and its evidence proves another's holding (what inspectors "
+                            "were shown of it, the access log proves)", name=row.digest)
+        return own.log_index if own else None
 
     def evidence_zip(self, who: Principal, digest: str) -> Download:
         """The evidence folder as a ZIP holding one folder, ``evidence-<digest 16>``."""
@@ -279,11 +292,15 @@ class ArchiveService(AccessUseCases):
 
     def print_copy(self, who: Principal, digest: str, fmt: str) -> Download:
         """A printable copy (pdf, html) or the original (xml), proving the caller's own holding."""
+        from earsiv.archive.disclosure import NOT_HELD
         from earsiv.archive.export import export_one
 
         row, event = self.archive.access.document(who, digest, "print")
         own = self.archive.access.own_holding(who, row)
-        data = export_one(self.archive, row.digest, fmt, own.log_index if own else None)
+        # A print carries its evidence and says when no holding of the taxpayer it is shown for backs it.
+        flags = (NOT_HELD,) if self.disclosure.unheld(who, [row.digest]) else ()
+        prove = own is not None or who.role not in ("integrator", "accountant")
+        data = export_one(self.archive, row.digest, fmt, own.log_index if own else None, flags=flags, prove=prove)
         stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in (row.doc_id or row.digest[:16]))[:80]
         return Download(row.digest, f"{stem or row.digest[:16]}.{fmt}", data, event)
 
@@ -306,7 +323,7 @@ class ArchiveService(AccessUseCases):
             params = {**query_params(asked), "max": max_rows}
             params.pop("limit", None)
             event = self.archive.access.record(who, "export", grants, params, [r.digest for r in rows])
-        return Listing(rows, event)
+        return Listing(list(self.disclosure.rows(who, rows, asked)), event)
 
     def export(self, who: Principal, q: SearchQuery, fmt: str, out: Path, *, workers: int | None = None,
                progress: Progress = QUIET) -> Exported:
@@ -324,7 +341,27 @@ class ArchiveService(AccessUseCases):
             event = self._record_export(who, q, grants, digests)
             if digests:
                 scoped = dataclasses.replace(scoped, digests=tuple(digests))
-        return Exported(export_bulk(self.archive, scoped, fmt, out, workers=workers, progress=progress.update), event)
+        return Exported(export_bulk(self.archive, scoped, fmt, out, workers=workers, progress=progress.update,
+                                    print_for=self._print_for(who, q)), event)
+
+    def _print_for(self, who: Principal, q: SearchQuery | None = None):
+        """Whom each print of a bulk export is for: a tenant's principal gets its own holding's proof (none
+        for a document it holds no copy of), and every caller but an admin the flag of what it is shown
+        in a taxpayer's name that no holding of that taxpayer backs (as for one print, ``print_copy``)."""
+        from earsiv.archive.disclosure import NOT_HELD
+        from earsiv.archive.export import PrintFor
+
+        if who.is_admin:
+            return None
+        tenant = who.role in ("integrator", "accountant")
+
+        def whom(digests: list[str]) -> dict[str, PrintFor]:
+            unheld = self.disclosure.unheld(who, digests, q)
+            own = self.archive.index.access.holdings_of(digests, who.tenants) if tenant else {}
+            return {d: PrintFor(min(h.log_index for h in own[d]) if d in own else None, d in own or not tenant,
+                                (NOT_HELD,) if d in unheld else ()) for d in digests}
+
+        return whom
 
     def _all_digests(self, q: SearchQuery) -> list[str]:
         digests: list[str] = []
@@ -380,7 +417,7 @@ class ArchiveService(AccessUseCases):
         if missing:
             raise InvalidInput(f"PDFs need the rendering component (earsiv.render and WeasyPrint), "
                                f"which is not installed: {why}")
-        return lambda digest: export_one(self.archive, digest, "pdf")
+        return lambda digest, flags: export_one(self.archive, digest, "pdf", flags=flags)
 
     # -- the archive ----------------------------------------------------------------------
     def status(self, who: Principal) -> Status:

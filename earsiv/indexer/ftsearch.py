@@ -263,7 +263,7 @@ def filter_query(*, vkn, kind, scope, cache: SegmentCache | None = None):
         parts.append(wq.Term("party", key(vkn)) if key(vkn) else wq.NullQuery)
     if kind is not None:
         parts.append(wq.Term("kind", kind) if kind and not kind.startswith("~") else wq.NullQuery)
-    if scope is not None and (scope.tenants is not None or scope.windows is not None):
+    if scope is not None and (scope.tenants is not None or scope.windows is not None or scope.named is not None):
         parts.append(scope_query(scope, cache))
     if any(p is wq.NullQuery for p in parts):
         return wq.NullQuery
@@ -273,10 +273,11 @@ def filter_query(*, vkn, kind, scope, cache: SegmentCache | None = None):
 
 
 def scope_query(scope, cache: SegmentCache | None = None) -> wq.Query:
-    """Tenants OR inspector windows of a ``TextScope``."""
+    """Tenants OR named parties OR inspector windows of a ``TextScope``."""
     alternatives: list[wq.Query] = []
     if scope.tenants is not None:
         alternatives += [wq.Term("tenant", key(t) or NO_TENANT) for t in sorted(scope.tenants)]
+    alternatives += [wq.Term("party", "i:" + key(t)) for t in sorted(scope.named or ()) if key(t)]
     windows = tuple(("i:" + key(vkn), start.toordinal(), end.toordinal())
                     for vkn, start, end in scope.windows or () if key(vkn) and start <= end)
     if windows:

@@ -58,6 +58,9 @@ DOCS: dict[str, tuple[str, tuple[str, ...]]] = {
     "e-supplier": ("efatura/gibpkt_2_TICARI_FATURA.xml", (T2,)),
     "e-envelope-only": ("efatura/envelopes/gibpkt_2_TICARI_FATURA_ZARF.xml", (T1,)),
     "e-response-only": ("efatura/responses/gibpkt_2_UYGULAMA_YANITI_KABUL.xml", (T2,)),
+    # Archived by A itself (its integrator): the one document an inspector of A sees that A holds.
+    # Its ETTN is that of a-supplier (T1's) and others: a conflict each archiving caller sees in part.
+    "a-held-by-a": ("efatura/ubltr_BasicInvoiceNoTime.xml", ("A",)),
 }
 UNSTORED = "efatura/gib121_HASTANE.xml"  # never archived: refused and unauthenticated uploads use it
 
@@ -126,13 +129,28 @@ class World:
         return {g.id for g in self.grants.values() if g.inspector == caller and g.active and date is not None
                 and g.vkn in doc.party_ids(INSPECTABLE) and g.start <= date <= g.end}
 
+    def holds(self, caller: str, doc: Doc) -> bool:
+        """Whether one of *caller*'s tenants holds *doc*."""
+        return bool(set(doc.tenants) & set(self.tenants[caller]))
+
     def sees(self, caller: str, doc: Doc) -> bool:
         role = ROLES[caller]
         if role == "admin":
             return True
         if role == "inspector":
             return bool(self.covering(caller, doc))
-        return bool(set(doc.tenants) & set(self.tenants[caller]))
+        # What its tenants hold, and what is in their name (what an inspector of them could be shown).
+        return self.holds(caller, doc) or bool(doc.party_ids(INSPECTABLE) & set(self.tenants[caller]))
+
+    def flagged(self, caller: str, doc: Doc) -> bool:
+        """Whether *doc*, shown to *caller*, is flagged not-held-by-taxpayer: no taxpayer it is shown in the
+        name of (an inspector's covering grants, a tenant principal's own) holds it."""
+        role = ROLES[caller]
+        if role == "admin":
+            return False
+        if role == "inspector":
+            return not {g.vkn for g in self.grants.values() if g.id in self.covering(caller, doc)} & set(doc.tenants)
+        return not self.holds(caller, doc)
 
     def visible(self, caller: str) -> set[str]:
         return {d.digest for d in self.docs.values() if self.sees(caller, d)}
@@ -184,7 +202,10 @@ def world(tmp_path_factory):
     docs = {}
     for key, (rel, tenants) in DOCS.items():
         data = (CORPUS / rel).read_bytes()
-        docs[key] = Doc(key, rel, tenants, data, hashlib.sha256(data).hexdigest(), parse_document(data, name=rel))
+        meta = parse_document(data, name=rel)
+        if tenants == ("A",):  # archived by A itself: its VKN is the supplier of a-supplier, which it supplies too
+            tenants = (meta.supplier.id,)
+        docs[key] = Doc(key, rel, tenants, data, hashlib.sha256(data).hexdigest(), meta)
     # The taxpayers under inspection, taken from the documents themselves.
     supplier = {k: next(p.id for p in d.meta.parties if p.role == "supplier") for k, d in docs.items()
                 if any(p.role == "supplier" for p in d.meta.parties)}
@@ -203,6 +224,7 @@ def world(tmp_path_factory):
         assert period_e[0] <= docs[k].meta.issue_date <= period_e[1]
     assert period_e[0] <= docs["e-supplier"].meta.issue_date <= period_e[1]
     assert len(set(vkn.values()) | {T1, T2}) == 6
+    assert docs["a-held-by-a"].tenants == (vkn["A"],) and period_a[0] <= docs["a-held-by-a"].meta.issue_date <= period_a[1]
 
     home = tmp_path_factory.mktemp("authz") / "home"
     now = dt.datetime.now(dt.UTC)
@@ -245,21 +267,33 @@ def world(tmp_path_factory):
 
 
 def _archive_all(w: World) -> None:
-    """Each tenant's integrator archives its documents over HTTP; the shared one twice, T1 first."""
-    integrator = {T1: "int1", T2: "int2"}
+    """Each tenant's integrator archives its documents over HTTP; the shared one twice, T1 first.
+
+    Many of the documents share one ETTN (GİB's samples reuse it): each answer names the earlier
+    ones the archiving integrator may see, and no other (it once named every one, so T2's
+    integrator learnt the digests of T1's documents), and says conflict only when it names one."""
+    integrator = {T1: "int1", T2: "int2", w.vkn["A"]: "intA"}
+    archived: list[Doc] = []
     for doc in w.docs.values():
         for n, tenant in enumerate(doc.tenants):
             # int1 has one tenant, so it may leave `tenant` out; int2 names it.
             params = {} if tenant == T1 else {"tenant": tenant}
-            r = w.call(integrator[tenant], "POST", "/v1/documents", content=doc.data, params=params,
+            caller = integrator[tenant]
+            r = w.call(caller, "POST", "/v1/documents", content=doc.data, params=params,
                        headers={"Content-Type": "application/xml", "X-Filename": doc.filename(tenant)})
             assert r.status_code == 200, r.text
             (res,) = r.json()["results"]
             assert res["digest"] == doc.digest
             if n == 0:
-                assert res["status"] in ("stored", "conflict") and res["shared"] is False, res
+                twins = {d.digest for d in archived if d.meta.ettn and doc.meta.ettn
+                         and d.meta.ettn.lower() == doc.meta.ettn.lower()}
+                seen = {d.digest for d in archived if d.digest in twins and w.sees(caller, d)}
+                assert set(res["conflicts_with"]) == seen and res["shared"] is False, res
+                assert res["status"] == ("conflict" if seen else "stored"), res
+                w.spare.setdefault("conflicts", []).append((caller, doc.key, twins, seen))
             else:  # the same bytes for a second tenant: one blob, a holding of its own
                 assert res["status"] == "stored" and res["shared"] is True, res
+        archived.append(doc)
 
 
 # -- the rows: one per endpoint ----------------------------------------------
@@ -533,6 +567,7 @@ def _check_content(w: World, caller: str, endpoint: tuple[str, str], doc: Doc, r
         role = ROLES[caller]
         assert holders == (set(doc.tenants) if role == "admin" else set() if role == "inspector"
                            else set(doc.tenants) & set(w.tenants[caller]))
+        assert ("not-held-by-taxpayer" in r.json()["flags"]) == w.flagged(caller, doc)
     elif path.endswith("/original"):
         assert r.content == doc.data
     elif path.endswith("/verify"):
@@ -563,6 +598,11 @@ def test_documents(world, endpoint, caller, target):
             _is_problem(r, 404)
         else:
             assert r.status_code == 200 and {h["tenant"] for h in r.json()["holdings"]} == set(doc.tenants)
+        return
+    if doc is not None and endpoint[1].endswith("/evidence") and world.sees(caller, doc) \
+            and ROLES[caller] in ("integrator", "accountant") and not world.holds(caller, doc):
+        # In its taxpayer's name but held by another: its evidence would prove another's holding.
+        assert doc.digest in _is_problem(r, 403)["detail"] and EVENT not in r.headers
         return
     if doc is None or not world.sees(caller, doc):
         body = _is_problem(r, 404)
@@ -621,6 +661,7 @@ def test_search_pages_show_exactly_what_the_caller_may_see(world, caller):
         for d in docs:
             holders = {h["tenant"] for h in d["holdings"]}
             doc = by_digest[d["digest"]]
+            assert ("not-held-by-taxpayer" in d["flags"]) == world.flagged(caller, doc), (caller, doc.key)
             if role == "admin":
                 assert holders == set(doc.tenants)
             elif role == "inspector":
@@ -792,6 +833,10 @@ def test_inspector_packages(world, case):
     in_manifest, named = _package_digests(r.content)
     assert in_manifest == want
     assert named <= want
+    with zipfile.ZipFile(io.BytesIO(r.content)) as zf:  # which of them the taxpayer itself holds
+        (manifest,) = [n for n in zf.namelist() if n.endswith("/data/manifest.csv")]
+        held = {row["digest"]: row["held_by_taxpayer"] for row in csv.DictReader(io.StringIO(zf.read(manifest).decode()))}
+    assert held == {d.digest: "yes" if g.vkn in d.tenants else "no" for d in world.docs.values() if d.digest in want}
     (e,) = world.events(r, caller, "package", _manifest_order(r.content))
     assert {x["vkn"] for x in e["event"]["grants"]} == {g.vkn}
 
@@ -990,4 +1035,12 @@ def test_matrix_is_not_vacuous(world):
     assert ("insp2", "c-revoked-grant") in sees
     assert ("int1", "a-customer-shared") in sees and ("int2", "a-customer-shared") in sees
     assert ("int1", "a-supplier-t2") not in sees and ("int2", "a-supplier") not in sees
-    assert not any(c == "intA" for c, _k in sees)  # A's integrator holds nothing: a grant is not a holding
+    # A's integrator sees what is in A's name, held by A or not (a grant is not a holding); only one is A's own.
+    assert {k for c, k in sees if c == "intA"} == {"a-supplier", "a-customer-shared", "a-supplier-t2",
+                                                   "a-outside-period", "a-held-by-a"}
+    assert {k for k, d in world.docs.items() if world.sees("intA", d) and not world.flagged("intA", d)} == {"a-held-by-a"}
+    assert {k for k, d in world.docs.items() if world.sees("insp1", d) and not world.flagged("insp1", d)} == {"a-held-by-a"}
+    # Conflicts: some answer named an earlier document with the same ETTN, some kept one quiet (another's).
+    conflicts = world.spare["conflicts"]
+    assert any(seen for _c, _k, _t, seen in conflicts)
+    assert any(twins - seen for _c, _k, twins, seen in conflicts)

@@ -8,14 +8,18 @@ every endpoint and caller is ``test_authorization_matrix.py``.)
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import hashlib
+import io
 import json
+import zipfile
 
 import pytest
 
 from earsiv.archive.access import Principal
 from earsiv.archive.archive import Archive
+from earsiv.archive.errors import Forbidden
 from earsiv.archive.ingest import Source
 from earsiv.archive.log.entries import AccessEntry
 from earsiv.archive.service import ArchiveService
@@ -132,3 +136,69 @@ def test_an_older_event_naming_several_taxpayers_is_shown_to_each_redacted_witho
         assert digests[B] not in json.dumps(e.event) and B not in json.dumps(e.event)
         (whole,) = [e for e in service.access_log(OPERATOR).events if e.log_index == index]
         assert not whole.redacted and _proves(whole) and len(whole.event["grants"]) == 2
+
+
+# -- 4: a document planted in another taxpayer's name ---------------------------------------------------
+PLANTER, VICTIM, SUPPLIER = A, B, "3333333331"
+
+
+def _planted(home):
+    """B archives its own invoice; A archives one naming B as customer, which B never had.  An inspector
+    is granted B.  Returns (B's own digest, the planted digest)."""
+    own = invoice(21, supplier=SUPPLIER, customer=VICTIM)
+    planted = invoice(22, supplier=SUPPLIER, customer=VICTIM)
+    with Archive.open(home) as arch:
+        list(arch.ingest([Source("own.xml", own)], tenant=VICTIM))
+        list(arch.ingest([Source("planted.xml", planted)], tenant=PLANTER))
+        arch.access.add_principal("insp-b", "inspector", by="test")
+        arch.access.add_grant("insp-b", VICTIM, dt.date(2025, 1, 1), dt.date(2025, 12, 31),
+                              dt.datetime.now(dt.UTC) + dt.timedelta(days=1), "VDK order for B", by="test")
+    return hashlib.sha256(own).hexdigest(), hashlib.sha256(planted).hexdigest()
+
+
+def _flagged(rows) -> dict[str, bool]:
+    return {r.digest: "not-held-by-taxpayer" in r.flags for r in rows}
+
+
+def _pdf_evidence(pdf: bytes) -> dict:
+    from pypdf import PdfReader
+
+    (data,) = PdfReader(io.BytesIO(pdf)).attachments["evidence.json"]
+    return json.loads(data)
+
+
+def test_a_document_planted_in_a_taxpayers_name_is_flagged_and_the_taxpayer_sees_it(home, tmp_path):
+    own, planted = _planted(home)
+    insp = Principal("insp-b", "inspector")
+    b_acct = Principal("b-acct", "accountant", frozenset({VICTIM}))
+    with ArchiveService.open(home) as service:
+        # The inspector sees both in B's name: the planted one flagged, B's own not.
+        page = service.search(insp, search_query(vkn=VICTIM))
+        assert _flagged(page.rows) == {own: False, planted: True}
+        assert "not-held-by-taxpayer" in service.show(insp, planted).row.flags
+        assert _pdf_evidence(service.print_copy(insp, planted, "pdf").data)["flags"] == ["not-held-by-taxpayer"]
+        assert "flags" not in _pdf_evidence(service.print_copy(insp, own, "pdf").data)
+        # B's package says which documents B does not hold itself.
+        out = tmp_path / "b.zip"
+        service.package(insp, VICTIM, dt.date(2025, 1, 1), dt.date(2025, 12, 31), None, out)
+        with zipfile.ZipFile(out) as zf:
+            (name,) = [n for n in zf.namelist() if n.endswith("/data/manifest.csv")]
+            rows = {r["digest"]: r["held_by_taxpayer"] for r in csv.DictReader(io.StringIO(zf.read(name).decode()))}
+            verify = zf.read(next(n for n in zf.namelist() if n.endswith("/VERIFY.txt"))).decode()
+        assert rows == {own: "yes", planted: "no"}
+        assert f"1 of them are not held by {VICTIM} itself" in verify
+        # B sees what is shown in its name: the planted document too (it was "not found"), flagged.
+        assert _flagged(service.search(b_acct, search_query()).rows) == {own: False, planted: True}
+        view = service.show(b_acct, planted)
+        assert "not-held-by-taxpayer" in view.row.flags and view.holdings == []  # not A's holding
+        assert service.original(b_acct, planted).data == invoice(22, supplier=SUPPLIER, customer=VICTIM)
+        assert service.verify(b_acct, [planted]).ok
+        # Its evidence would be the document's own leaf (another tenant's conflicts, its dictionary): refused,
+        # and a print of it carries no proof, saying why.
+        with pytest.raises(Forbidden, match="no holding of"):
+            service.write_evidence(b_acct, planted, tmp_path / "ev")
+        ev = _pdf_evidence(service.print_copy(b_acct, planted, "pdf").data)
+        assert ev["flags"] == ["not-held-by-taxpayer"] and "leaf" not in ev and "no proof" in ev["error"]
+        # The planter sees its own document as any holder does: no flag.
+        a_int = Principal("a-int", "integrator", frozenset({PLANTER}))
+        assert _flagged(service.search(a_int, search_query()).rows) == {planted: False}

@@ -136,7 +136,10 @@ class DocumentOut(_Out):
     signed: bool
     stylesheets: int
     line_count: int
-    flags: list[str]
+    flags: list[str] = Field(description="Findings that did not stop archiving (a VKN that fails its checksum, a "
+                             "placeholder ETTN...), and `not-held-by-taxpayer`: shown in the name of a taxpayer "
+                             "(an inspector's grant, a tenant's own) that holds no copy of it, i.e. archived by "
+                             "someone else.")
     references: list[ReferenceOut]
     edefter_vkn: str | None
     edefter_period_start: dt.date | None
