@@ -202,3 +202,19 @@ def test_a_document_planted_in_a_taxpayers_name_is_flagged_and_the_taxpayer_sees
         # The planter sees its own document as any holder does: no flag.
         a_int = Principal("a-int", "integrator", frozenset({PLANTER}))
         assert _flagged(service.search(a_int, search_query()).rows) == {planted: False}
+
+
+def test_a_tenants_bulk_export_proves_its_own_holdings_and_flags_what_it_does_not_hold(home, tmp_path):
+    """Printed in bulk, each PDF's evidence is the caller's own holding's leaf, as for one print (it was the
+    document's own leaf, which names other tenants' conflicting documents and the blob's dictionary)."""
+    own, planted = _planted(home)
+    b_acct = Principal("b-acct", "accountant", frozenset({VICTIM}))
+    out = tmp_path / "out.zip"
+    with ArchiveService.open(home) as service:
+        done = service.export(b_acct, search_query(), "pdf", out, workers=1)
+    assert done.summary.written == 2 and not done.summary.failed
+    with zipfile.ZipFile(out) as zf:
+        evidence = {e["digest"]: e for e in (_pdf_evidence(zf.read(n)) for n in zf.namelist())}
+    leaf = json.loads(evidence[own]["leaf"])
+    assert (leaf["type"], leaf["tenant"]) == ("holding", VICTIM) and "flags" not in evidence[own]
+    assert "leaf" not in evidence[planted] and evidence[planted]["flags"] == ["not-held-by-taxpayer"]
