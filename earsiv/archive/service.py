@@ -292,15 +292,12 @@ class ArchiveService(AccessUseCases):
 
     def print_copy(self, who: Principal, digest: str, fmt: str) -> Download:
         """A printable copy (pdf, html) or the original (xml), proving the caller's own holding."""
-        from earsiv.archive.disclosure import NOT_HELD
-        from earsiv.archive.export import export_one
+        from earsiv.archive.export import PrintFor, export_one
 
         row, event = self.archive.access.document(who, digest, "print")
-        own = self.archive.access.own_holding(who, row)
-        # A print carries its evidence and says when no holding of the taxpayer it is shown for backs it.
-        flags = (NOT_HELD,) if self.disclosure.unheld(who, [row.digest]) else ()
-        prove = own is not None or who.role not in ("integrator", "accountant")
-        data = export_one(self.archive, row.digest, fmt, own.log_index if own else None, flags=flags, prove=prove)
+        whom = self._print_for(who)
+        pf = whom([row.digest])[row.digest] if whom is not None else PrintFor()
+        data = export_one(self.archive, row.digest, fmt, pf.leaf_index, flags=pf.flags, prove=pf.prove)
         stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in (row.doc_id or row.digest[:16]))[:80]
         return Download(row.digest, f"{stem or row.digest[:16]}.{fmt}", data, event)
 
@@ -345,9 +342,11 @@ class ArchiveService(AccessUseCases):
                                     print_for=self._print_for(who, q)), event)
 
     def _print_for(self, who: Principal, q: SearchQuery | None = None):
-        """Whom each print of a bulk export is for: a tenant's principal gets its own holding's proof (none
-        for a document it holds no copy of), and every caller but an admin the flag of what it is shown
-        in a taxpayer's name that no holding of that taxpayer backs (as for one print, ``print_copy``)."""
+        """Whom each print is for, a batch of digests at a time (None: an admin's, the document's own leaf).
+
+        A tenant's principal gets its own holding's proof, and none for a document it holds no copy
+        of (the document's leaf is not for it, as for evidence); every caller but an admin gets the
+        flag of what it is shown in a taxpayer's name that no holding of that taxpayer backs."""
         from earsiv.archive.disclosure import NOT_HELD
         from earsiv.archive.export import PrintFor
 
