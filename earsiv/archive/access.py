@@ -3,18 +3,24 @@
 Roles (LAW.md, "Who uses it"):
 
     admin       operates the archive: principals, tokens, grants, legal holds; sees everything
-    integrator  archives for its linked tenants; reads their holdings
-    accountant  reads and exports its linked tenants' holdings; never archives
+    integrator  archives for its linked tenants; reads their holdings and what is in their name
+    accountant  reads and exports what an integrator reads; never archives
     inspector   reads, and only what its unexpired grants cover: for a grant (VKN, period), the
                 documents in which the VKN is an inspectable party (supplier, customer, despatch
                 supplier, delivery customer, ledger owner) and whose issue date is in the period
 
 A tenant is a taxpayer (VKN/TCKN).  A tenant-linked principal sees the documents its tenants
-hold (see "Holding" in FORMAT.md), not every document that names them.
+hold (see "Holding" in FORMAT.md), and the documents in its tenants' name: those that name one
+of them as an inspectable party, which an inspector with a grant for that taxpayer could be
+shown.  So nothing is shown to an inspector in a taxpayer's name that the taxpayer cannot see
+itself (a document another tenant archived naming it, say); it sees such a document without
+its holdings or evidence, flagged (``disclosure.py``).
 
-Every request an inspector makes is an access event: a log leaf appended, durably, before the
-answer leaves, naming the principal, the grants, the parameters and every document shown.  The
-taxpayer can then prove what was shown and the inspector what was received (``access_log``).
+Every request an inspector makes is an access event: log leaves appended, durably, before the
+answer leaves, one per taxpayer whose grants the request used, each naming the principal, that
+taxpayer's grants, the parameters and every document shown under them.  Each taxpayer can then
+prove what was shown in its name, and read nothing of what was shown in another's, and the
+inspector what was received (``access_log``).
 
 Principals, tokens and grants are log leaves too, so the index rows that authenticate a request
 are derived and rebuilt with the rest (invariant 5).  A token is shown once: only its sha256 is
@@ -34,10 +40,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from earsiv.archive.errors import Conflict, DocumentNotFound, Forbidden, NotFound, Unauthenticated
+from earsiv.archive.ledger import Batch
 from earsiv.archive.log.entries import (
     ACTIONS,
     ROLES,
     AccessEntry,
+    Entry,
     GrantEntry,
     GrantRevokeEntry,
     PrincipalEntry,
@@ -57,6 +65,7 @@ __all__ = [
     "ACTIONS",
     "ROLES",
     "AccessControl",
+    "AccessEvents",
     "NewToken",
     "Principal",
     "parse_vkn",
@@ -131,6 +140,19 @@ class NewToken:
     token: str  # shown once, never stored
     principal: str
     expires_at: dt.datetime | None
+
+
+class AccessEvents(tuple[int, ...]):
+    """The log indexes of the access leaves one request appended: one per taxpayer whose grants it used.
+
+    Its text is the value of the ``Earsiv-Access-Event`` header: the indexes, comma-separated
+    (one, for a request under one taxpayer's grants).
+    """
+
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        return ", ".join(str(i) for i in self)
 
 
 def _token_hash(token: str) -> str:
@@ -291,22 +313,29 @@ class AccessControl:
             # Asking what another tenant holds is asking about that tenant.
             raise Forbidden(f"{p.name!r} is not linked to tenant {q.tenant}")
         if p.role in ("integrator", "accountant"):
-            return dataclasses.replace(q, tenants=p.tenants, windows=None), []
+            return dataclasses.replace(q, tenants=p.tenants, named=p.tenants, windows=None), []
         grants = self.active_grants(p, now)
         if q.vkn is not None:
             grants = [g for g in grants if g.vkn == q.vkn]
         # Only grants whose period meets the asked dates can show anything.
         grants = [g for g in grants if (q.date_to is None or g.date_from <= q.date_to)
                   and (q.date_from is None or q.date_from <= g.date_to)]
-        windows = tuple((g.vkn, g.date_from, g.date_to) for g in grants)
-        scoped = dataclasses.replace(q, tenants=None, windows=windows)
+        scoped = dataclasses.replace(q, tenants=None, named=None, windows=_windows(grants))
         if len({g.vkn for g in grants}) == 1 and q.vkn is None:
             # One taxpayer: drive the query by its VKN (the party index), not by a scan.
             scoped = dataclasses.replace(scoped, vkn=grants[0].vkn)
         return scoped, grants
 
+    def scope(self, p: Principal, now: dt.datetime | None = None) -> SearchQuery | None:
+        """Everything *p* may see, as a scope for ``Index.visible``; None for everything (admins).
+
+        Asking with it records nothing: it is for deciding what to show of documents the
+        caller was already shown (and logged for), never for showing more.
+        """
+        return None if p.is_admin else self.scoped(p, SearchQuery(), now)[0]
+
     def search(self, p: Principal, q: SearchQuery, *, params: dict[str, Any] | None = None,
-               action: str = "search") -> tuple[SearchPage, int | None]:
+               action: str = "search") -> tuple[SearchPage, AccessEvents | None]:
         """A page of what *p* may see; for an inspector also the log index of the access event."""
         scoped, grants = self.scoped(p, q)
         page = self._search(scoped)
@@ -316,7 +345,7 @@ class AccessControl:
                                 [r.digest for r in page.rows])
         return page, event
 
-    def document(self, p: Principal, digest: str, action: str = "view") -> tuple[DocumentRow, int | None]:
+    def document(self, p: Principal, digest: str, action: str = "view") -> tuple[DocumentRow, AccessEvents | None]:
         """The row of a document *p* may see, else ``DocumentNotFound`` (existence is not revealed)."""
         row = self.index.get(digest)
         missing = DocumentNotFound(f"no document with digest {digest} in this archive", name=digest)
@@ -325,7 +354,7 @@ class AccessControl:
         if p.is_admin:
             return row, None
         if p.role in ("integrator", "accountant"):
-            if not self.index.visible([digest], SearchQuery(tenants=p.tenants)):
+            if not self.index.visible([digest], SearchQuery(tenants=p.tenants, named=p.tenants)):
                 raise missing
             return row, None
         grants = [g for g in self.active_grants(p)
@@ -355,7 +384,7 @@ class AccessControl:
         grants = [g for g in self.active_grants(p) if g.vkn == vkn and g.date_from <= date_to and date_from <= g.date_to]
         if not grants:
             raise Forbidden(f"no active grant of {p.name!r} covers VKN {vkn} between {date_from} and {date_to}")
-        return tuple((g.vkn, g.date_from, g.date_to) for g in grants), grants
+        return _windows(grants), grants
 
     def visible_tenants(self, p: Principal) -> frozenset[str] | None:
         """Whose holdings *p* may see: None for all (admins)."""
@@ -364,13 +393,50 @@ class AccessControl:
         return p.tenants  # inspectors: none (they see documents, not holdings)
 
     def record(self, p: Principal, action: str, grants: Sequence[GrantRow], params: dict[str, Any],
-               digests: Sequence[str]) -> int:
-        """Append an access event; return its log index.  Durable before the caller answers."""
+               digests: Sequence[str]) -> AccessEvents:
+        """Append an access event, one leaf per taxpayer; return their log indexes.  Durable before the caller answers.
+
+        Each leaf names one taxpayer's grants and the documents shown under them (a document two
+        taxpayers' grants reach is in both), so that each taxpayer can be handed its leaf, and
+        its proof, without learning another's inspection order or documents.  The leaves are
+        one bundle: all of them or none.
+        """
         if action not in ACTIONS:
             raise ValueError(f"unknown action {action!r}")
-        return self.ledger.append_entry(AccessEntry(
-            p.name, p.role, action, tuple({"id": g.id, "vkn": g.vkn, "reference": g.reference} for g in grants),
-            params, tuple(digests), _now()))
+        by_vkn: dict[str, list[GrantRow]] = {}
+        for g in grants:
+            by_vkn.setdefault(g.vkn, []).append(g)
+        parts: list[tuple[Sequence[GrantRow], Sequence[str]]] = [(grants, digests)]
+        if len(by_vkn) > 1:
+            parts = [(gs, self._shown_under(gs, digests)) for gs in by_vkn.values()]
+            if missing := set(digests) - {d for _gs, shown in parts for d in shown}:
+                # Shown, but under no grant: never answer without the record of it.
+                raise RuntimeError(f"documents shown under none of the grants: {sorted(missing)}")
+        at = _now()
+        entries: list[Entry] = [AccessEntry(
+            p.name, p.role, action, tuple({"id": g.id, "vkn": g.vkn, "reference": g.reference} for g in gs),
+            params, tuple(shown), at) for gs, shown in parts]
+        done = self.ledger.append(lambda: Batch(entries))
+        assert done is not None
+        return AccessEvents(range(done.first, done.first + done.count))
+
+    def _shown_under(self, grants: Sequence[GrantRow], digests: Sequence[str]) -> list[str]:
+        """Those of *digests* (in order) that *grants* reach."""
+        seen = self.index.visible(digests, SearchQuery(windows=_windows(grants)))
+        return [d for d in digests if d in seen]
+
+    def redacted_event(self, p: Principal, event: dict[str, Any]) -> dict[str, Any] | None:
+        """*event* (an access leaf's JSON) cut to *p*'s taxpayers, if it names others; None if it names none.
+
+        Leaves written before events were one per taxpayer name every grant of a request; a
+        tenant's principal is shown its taxpayers' grants and the documents shown under them.
+        The cut has no proof: its leaf would show the rest.
+        """
+        mine = [g for g in event.get("grants", ()) if g.get("vkn") in p.tenants]
+        if not mine:
+            return None
+        rows = [r for r in (self.index.access.grant(g.get("id", "")) for g in mine) if r is not None]
+        return {**event, "grants": mine, "documents": self._shown_under(rows, event.get("documents", ()))}
 
     def access_log(self, p: Principal, *, vkn: str | None = None, principal: str | None = None,
                    after: int | None = None, limit: int = 100) -> list[AccessEventRow]:
@@ -388,11 +454,15 @@ class AccessControl:
         return ax.access_events(vkns=[vkn] if vkn else p.tenants, principal=principal, after=after, limit=limit)
 
 
+def _windows(grants: Iterable[GrantRow]) -> tuple[tuple[str, dt.date, dt.date], ...]:
+    return tuple((g.vkn, g.date_from, g.date_to) for g in grants)
+
+
 def query_params(q: SearchQuery) -> dict[str, Any]:
     """What the client asked, as it goes into an access event (never the scope we added)."""
     out: dict[str, Any] = {}
     for f in dataclasses.fields(q):
-        if f.name in ("tenants", "windows"):
+        if f.name in ("tenants", "windows", "named"):
             continue
         value = getattr(q, f.name)
         if value is not None:

@@ -321,8 +321,8 @@ class Archive:
         except VerificationError as exc:
             raise VerificationError(f"dictionary {digest} is damaged: {exc.detail}", name=key) from exc
 
-    def _resolve_dict(self, issuer: str) -> str | None:
-        return self.index.meta_get(f"dict/{issuer}")
+    def _resolve_dict(self, stream: str) -> str | None:
+        return self.index.meta_get(f"dict/{stream}")
 
     def _store_dictionary(self, digest: str, frame: bytes, until: dt.datetime | None) -> None:
         """A new dictionary, durable before any blob may use it."""
@@ -446,7 +446,7 @@ class Archive:
         self.index.reset()
         self.text.reset()  # filled beside the SQL index, from the same reading of each document
         self.ledger.retention = LogRetention(self.index)  # learnt again from the leaves too
-        # The issuer -> dictionary map is derived state too: learnt again from the leaves.
+        # The stream -> dictionary map is derived state too: learnt again from the leaves.
         self.dictionaries = blobs.DictionaryBook(self._fetch_dict, resolve=self._resolve_dict,
                                                  store=self._store_dictionary)
         self.originals.dictionaries = self.dictionaries

@@ -1,4 +1,4 @@
-"""Blob encoding: zstd frames of the original bytes, with per-issuer dictionaries.
+"""Blob encoding: zstd frames of the original bytes, with per-issuer dictionaries of each tenant.
 
 Invoices from one issuer share most of their bytes (the same embedded XSLT,
 often 100+ KiB).  A raw-content zstd dictionary made of an earlier document of
@@ -6,6 +6,12 @@ the same issuer lets the next one be stored in a few KiB.  A dictionary is an
 immutable, content-addressed object of its own (``dicts/…``) with the longest
 retention of the blobs that use it, so every blob stays independently
 decodable given its dictionary: ``zstd -d -D DICT < BLOB``.
+
+A dictionary is made of one tenant's document, so it serves that tenant only
+(``stream_key``): compressed sizes are a function of the dictionary's bytes,
+and a tenant whose documents were compressed with another tenant's invoice
+could read that invoice back from its own sizes, guess by guess (a compression
+oracle).  The issuer is what a document *claims*; the tenant is who archived it.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ __all__ = [
     "dict_key",
     "encode",
     "frame_alt",
+    "stream_key",
 ]
 
 log = logging.getLogger("earsiv.blobs")
@@ -57,6 +64,18 @@ def frame_alt(frame: bytes) -> str:
 
 def dict_key(digest: str) -> str:
     return f"dicts/{digest[:2]}/{digest}"
+
+
+def stream_key(tenant: str | None, issuer: str | None) -> str | None:
+    """The dictionary stream of a document: ``<tenant>/<issuer>`` (``-`` for no tenant), None without an issuer.
+
+    *issuer* is the document entry's ``issuer`` (``<kind>/<supplier VKN>``), *tenant* that of
+    its first holding, i.e. the tenant whose documents the stream's dictionaries are made of
+    (FORMAT.md §4).
+    """
+    if issuer is None:
+        return None
+    return f"{tenant or '-'}/{issuer}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,12 +128,14 @@ def decode(frame: bytes, raw_dict: bytes | None = None, *, expected_size: int | 
 
 
 class DictionaryBook:
-    """Chooses the dictionary of each issuer and keeps recent ones ready.
+    """Chooses the dictionary of each stream (``stream_key``: tenant and issuer) and keeps recent ones ready.
 
     ``fetch(dict_digest) -> raw bytes`` reads a dictionary back from the store
-    (for decoding, or when a process meets an issuer another process seeded).
-    The issuer → dictionary map is derived state: it is rebuilt from the log
-    leaves, which record the dictionary each blob uses.
+    (for decoding, or when a process meets a stream another process seeded).
+    The stream → dictionary map is derived state: it is rebuilt from the log
+    leaves, which record the dictionary each document seeded, its issuer and
+    (in its first holding) its tenant.  The "issuer" of the methods below is a
+    stream key.
     """
 
     def __init__(self, fetch, *, resolve=None, store=None, capacity: int = 24) -> None:

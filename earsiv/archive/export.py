@@ -35,7 +35,24 @@ from earsiv.render.pdf import Provenance
 if TYPE_CHECKING:
     from earsiv.archive.archive import Archive
 
-__all__ = ["FORMATS", "ExportSummary", "evidence_json", "export_bulk", "export_name", "export_one", "provenance"]
+__all__ = ["FORMATS", "ExportSummary", "PrintFor", "evidence_json", "export_bulk", "export_name", "export_one",
+           "provenance"]
+
+
+@dataclass(frozen=True, slots=True)
+class PrintFor:
+    """Whom a print is for, as far as its evidence goes (``ArchiveService`` decides; FORMAT.md §5).
+
+    *leaf_index*: the leaf the evidence proves (a tenant's own holding's; None: the document's).
+    *prove*: False for a tenant's principal that holds no copy (the document's leaf is not
+    for it): the print says why it carries no proof.  *flags*: what the print must say of
+    the document as shown to this caller (``not-held-by-taxpayer``), in its evidence's
+    ``flags``.
+    """
+
+    leaf_index: int | None = None
+    prove: bool = True
+    flags: tuple[str, ...] = ()
 
 
 
@@ -44,27 +61,34 @@ def evidence_json(arch: Archive, digest: str, leaf_index: int | None = None) -> 
     return document_evidence(arch, digest, leaf_index)
 
 
-def provenance(arch: Archive, digest: str, leaf_index: int | None = None) -> tuple[Provenance, dict]:
+def provenance(arch: Archive, digest: str, leaf_index: int | None = None, *,
+               flags: tuple[str, ...] = (), prove: bool = True) -> tuple[Provenance, dict]:
     row = arch.index.get(digest)
     if row is None:
         raise DocumentNotFound(f"no document with digest {digest} in this archive", name=digest)
     try:
+        if not prove:
+            raise VerificationError("no proof for this caller: no holding of its taxpayers keeps the document, "
+                                    "which it is shown because it names one of them")
         evidence = evidence_json(arch, digest, leaf_index)
         checkpoint_time = evidence["checkpoint_time"]
     except VerificationError as exc:
         # Printed anyway (the law asks for the print), but the footer and the
         # embedded JSON say that the proof is missing and why.
         evidence, checkpoint_time = {"digest": digest, "error": str(exc)}, None
+    if flags:
+        evidence["flags"] = list(flags)
     log_index = row.log_index if leaf_index is None else leaf_index
     prov = Provenance(digest=digest, kind=row.kind, doc_id=row.doc_id, ettn=row.ettn, log_index=log_index,
                       checkpoint_time=checkpoint_time, signature_status=row.signature_status)
     return prov, evidence
 
 
-def export_one(arch: Archive, digest: str, fmt: str, leaf_index: int | None = None) -> bytes:
+def export_one(arch: Archive, digest: str, fmt: str, leaf_index: int | None = None, *,
+               flags: tuple[str, ...] = (), prove: bool = True) -> bytes:
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, not {fmt!r}")
-    prov, evidence = provenance(arch, digest, leaf_index)
+    prov, evidence = provenance(arch, digest, leaf_index, flags=flags, prove=prove)
     return render_as(fmt, arch.original(digest), prov, evidence)
 
 
@@ -86,6 +110,24 @@ def _rows(arch: Archive, query: SearchQuery) -> Iterator:
         cursor = page.next_cursor
         if cursor is None:
             return
+
+
+def _rows_for(arch: Archive, query: SearchQuery,
+              print_for: Callable[[list[str]], dict[str, PrintFor]] | None) -> Iterator[tuple]:
+    """(row, whom its print is for), a page of rows at a time."""
+    page: list = []
+    for row in _rows(arch, query):
+        page.append(row)
+        if len(page) >= 100:
+            yield from _paired(page, print_for)
+            page = []
+    yield from _paired(page, print_for)
+
+
+def _paired(rows: list, print_for: Callable[[list[str]], dict[str, PrintFor]] | None) -> Iterator[tuple]:
+    whom = print_for([r.digest for r in rows]) if print_for is not None and rows else {}
+    for r in rows:
+        yield r, whom.get(r.digest, PrintFor())
 
 
 class _Sink:
@@ -112,8 +154,12 @@ class _Sink:
 
 
 def export_bulk(arch: Archive, query: SearchQuery, fmt: str, out: Path, *, workers: int | None = None,
-                progress: Callable[[int], None] | None = None) -> ExportSummary:
-    """Export every document *query* matches to *out* (a directory, or a file ending in .zip)."""
+                progress: Callable[[int], None] | None = None,
+                print_for: Callable[[list[str]], dict[str, PrintFor]] | None = None) -> ExportSummary:
+    """Export every document *query* matches to *out* (a directory, or a file ending in .zip).
+
+    *print_for(digests)* says, a page at a time, whom each print is for (default: the document's
+    own leaf, no flags: an admin's)."""
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, not {fmt!r}")
     workers = workers or os.cpu_count() or 1
@@ -141,9 +187,9 @@ def export_bulk(arch: Archive, query: SearchQuery, fmt: str, out: Path, *, worke
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(["earsiv.render.export", "weasyprint"])  # shared by all workers, copy-on-write
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, max_tasks_per_child=200) as pool:
-            for row in _rows(arch, query):
+            for row, who in _rows_for(arch, query, print_for):
                 try:
-                    prov, evidence = provenance(arch, row.digest)
+                    prov, evidence = provenance(arch, row.digest, who.leaf_index, flags=who.flags, prove=who.prove)
                     data = arch.original(row.digest)
                 except ArchiveError as exc:
                     summary.failed.append((row.digest, str(exc)))

@@ -3,7 +3,8 @@
 For a group of documents (a "group commit"):
 
 1. prepare, in parallel: sha256 the bytes, parse them (refusing hostile or non-XML input
-   with a specific error), compress with the issuer's dictionary (a dictionary a document
+   with a specific error), compress with the dictionary of the tenant's stream for the
+   claimed issuer (never another tenant's: ``blobs.stream_key``; a dictionary a document
    seeds is stored, durably, before any blob may use it), and start writing the blob;
 2. decide, from the index, what each document is: new, a new holding of bytes another
    tenant keeps, a duplicate, or rejected;
@@ -190,7 +191,10 @@ class Ingestor:
         del tree
         p.issuer = _issuer_of(p.metadata)
         p.retain_until = retain_until(p.metadata.issue_date, p.received_at, self.parts.policy)
-        p.blob = self.parts.dictionaries.encode(data, p.digest, p.issuer, p.retain_until)
+        # The stream is this tenant's: its sizes depend on nothing another tenant archived.  A document
+        # that turns out to be another tenant's bytes already (a shared holding) keeps that tenant's blob.
+        stream = blobs.stream_key(self.tenant, p.issuer)
+        p.blob = self.parts.dictionaries.encode(data, p.digest, stream, p.retain_until)
         # The slow part of storing (writing the bytes) happens here, in parallel; the commit
         # only links and flushes.
         p.staged = self.parts.store.stage(PutItem(blobs.blob_key(p.digest), p.blob.frame, p.retain_until))

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
+from earsiv.archive.blobs import stream_key
 from earsiv.archive.log.entries import (
     AccessEntry,
     AuditFindingEntry,
@@ -42,7 +43,12 @@ if TYPE_CHECKING:
     from earsiv.indexer.records import IndexRecord
     from earsiv.indexer.writer import IndexWriter
 
-__all__ = ["Mirror", "MirrorReport", "holding_row"]
+__all__ = ["Mirror", "MirrorReport", "dictionary_source_key", "holding_row"]
+
+
+def dictionary_source_key(dict_digest: str) -> str:
+    """The index setting naming the document a dictionary is made of (the one whose leaf ``seeds_dict`` it)."""
+    return f"dictsrc/{dict_digest}"
 
 
 def holding_row(index: int, e: HoldingEntry) -> HoldingRow:
@@ -63,8 +69,10 @@ class Mirror:
     """Applies entries, in log order, through one ``IndexWriter`` (one transaction).
 
     *build_record(index, entry)* makes the index record of a document this process did not
-    just ingest (it reads and parses the original); *on_seed(issuer, dict_digest)* is told
-    which dictionary each issuer's newest seed made.
+    just ingest (it reads and parses the original); *on_seed(stream, dict_digest)* is told
+    which dictionary each dictionary stream's newest seed made.  A stream is the issuer a
+    document names *and* the tenant of its first holding (``blobs.stream_key``): the leaf
+    after the document's, so a seed is known once that holding is.
     """
 
     def __init__(self, build_record: Callable[[int, DocumentEntry], IndexRecord],
@@ -82,10 +90,14 @@ class Mirror:
                 continue
             handler(run, index, entry)
         run.flush()
-        for issuer, digest in run.seeds.items():
-            tx.meta_set(f"dict/{issuer}", digest)
+        for stream, digest in run.seeds.items():
+            tx.meta_set(f"dict/{stream}", digest)
             if self._on_seed is not None:
-                self._on_seed(issuer, digest)
+                self._on_seed(stream, digest)
+        # Which document each dictionary is made of: whoever may not see that document is
+        # not shown sizes or dictionary names that depend on it (archive/disclosure.py).
+        for dict_digest, digest in run.sources.items():
+            tx.meta_set(dictionary_source_key(dict_digest), digest)
         return run.report
 
 
@@ -98,7 +110,9 @@ class _Run:
         self.records = records
         self.docs: list[IndexRecord] = []
         self.held: list[tuple[int, HoldingRow]] = []
-        self.seeds: dict[str, str] = {}
+        self.seeds: dict[str, str] = {}  # dictionary stream -> its newest dictionary
+        self.seeding: dict[str, tuple[str, str]] = {}  # digest -> (issuer, dictionary), until its first holding
+        self.sources: dict[str, str] = {}  # dictionary -> the document it is made of
         self.report = MirrorReport()
 
     def flush(self) -> None:
@@ -130,13 +144,21 @@ def _document(run: _Run, index: int, e: DocumentEntry) -> None:
         rec = dataclasses.replace(rec, log_index=index)
     run.docs.append(rec)
     run.report.longest(e.retain_until)
-    if e.seeds_dict and e.issuer:
-        run.seeds[e.issuer] = e.seeds_dict  # log order: the newest seed of an issuer wins
+    if e.seeds_dict:
+        run.sources[e.seeds_dict] = e.digest
+        if e.issuer and e.legacy_holder is not None:  # the old leaf names its first holder itself
+            run.seeds[stream_key(e.legacy_holder[0], e.issuer)] = e.seeds_dict  # type: ignore[index]
+        elif e.issuer:
+            run.seeding[e.digest] = (e.issuer, e.seeds_dict)
 
 
 def _holding(run: _Run, index: int, e: HoldingEntry) -> None:
     run.held.append((index, holding_row(index, e)))
     run.report.longest(e.retain_until)
+    seeded = run.seeding.pop(e.digest, None)
+    if seeded is not None:  # the document's first holding: whose stream its dictionary is
+        issuer, dict_digest = seeded
+        run.seeds[stream_key(e.tenant, issuer)] = dict_digest  # type: ignore[index]  # log order: the newest wins
 
 
 def _holding_change(run: _Run, index: int, e: LegalHoldEntry | RetentionEntry) -> None:

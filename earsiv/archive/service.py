@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Self
 
 from earsiv.archive.archive import Archive
-from earsiv.archive.errors import VerificationError
+from earsiv.archive.disclosure import Disclosure
+from earsiv.archive.errors import Forbidden, VerificationError
 from earsiv.archive.service_access import AccessUseCases
 from earsiv.archive.service_integrity import IntegrityUseCases
 from earsiv.archive.service_types import (
@@ -54,7 +55,7 @@ from earsiv.archive.stores.replicated import ReplicatedStore
 from earsiv.errors import InvalidInput, StorageFull
 
 if TYPE_CHECKING:
-    from earsiv.archive.access import Principal
+    from earsiv.archive.access import AccessEvents, Principal
     from earsiv.archive.archive import Status
     from earsiv.archive.background import Background
     from earsiv.archive.ingest import IngestResult, Source
@@ -76,6 +77,7 @@ class ArchiveService(AccessUseCases, IntegrityUseCases):
         self.archive = arch
         # A server's ingest queue and worker; None for a command, which finishes its own work.
         self.background = background
+        self.disclosure = Disclosure(arch.index, arch.access)
 
     @classmethod
     def open(cls, home: Path, *, background: bool = False) -> ArchiveService:
@@ -155,8 +157,12 @@ class ArchiveService(AccessUseCases, IntegrityUseCases):
         """
         tenant = self.ingest_tenant(who, tenant)
         if self.background is not None:
-            return self.background.ingest(sources, tenant)
-        return self.archive.ingest(sources, tenant=tenant, check_signatures=check_signatures)
+            results = self.background.ingest(sources, tenant)
+        else:
+            results = self.archive.ingest(sources, tenant=tenant, check_signatures=check_signatures)
+        if who.is_admin:
+            return results
+        return (self.disclosure.ingest_result(who, r) for r in results)
 
     def ingest_files(self, who: Principal, paths: Iterable[Path], tenant: str | None = None, *,
                      check_signatures: bool = False) -> Iterable[IngestResult]:
@@ -201,10 +207,12 @@ class ArchiveService(AccessUseCases, IntegrityUseCases):
                 log.warning("the full-text index is %d log entries behind and cannot catch up (%s); words in "
                             "those documents are not found", self.archive.text.lag(), exc)
         page, event = self.archive.access.search(who, q)
-        return Page(page.rows, page.next_cursor, self._holdings(who, [r.digest for r in page.rows]), event)
+        rows = self.disclosure.rows(who, page.rows, q)
+        return Page(rows, page.next_cursor, self._holdings(who, [r.digest for r in rows]), event)
 
     def show(self, who: Principal, digest: str) -> DocumentView:
         row, event = self.archive.access.document(who, digest)
+        (row,) = self.disclosure.rows(who, [row])
         return DocumentView(row, self._holdings(who, [row.digest]).get(row.digest, []), event,
                             summary=who.is_admin)
 
@@ -256,7 +264,7 @@ class ArchiveService(AccessUseCases, IntegrityUseCases):
         checked, findings = verify_all(self.archive, [row.digest for row, _e in looked], progress.update)
         return Verification(checked, findings, tuple(e for _r, e in looked if e is not None))
 
-    def write_evidence(self, who: Principal, digest: str, out: Path) -> tuple[dict, int | None]:
+    def write_evidence(self, who: Principal, digest: str, out: Path) -> tuple[dict, AccessEvents | None]:
         """The evidence folder a standard toolbox checks (its README says how); (what was written, event).
 
         A tenant's principal gets the proof of its own holding's leaf, never another tenant's.
@@ -264,8 +272,21 @@ class ArchiveService(AccessUseCases, IntegrityUseCases):
         from earsiv.archive.evidence import write_evidence
 
         row, event = self.archive.access.document(who, digest, "evidence")
+        own = self._own_leaf(who, row)
+        return write_evidence(self.archive, row.digest, out, own), event
+
+    def _own_leaf(self, who: Principal, row: DocumentRow) -> int | None:
+        """The leaf *who*'s evidence of a document proves: a tenant's own holding's; None (the document's
+        own) for admins and inspectors.  A tenant's principal that sees the document only because it
+        names one of its taxpayers has no holding to prove, and the document's leaf is not for it (it
+        names the blob's dictionary and the conflicting documents, which may be other tenants'):
+        ``Forbidden``, telling it what it may have instead."""
         own = self.archive.access.own_holding(who, row)
-        return write_evidence(self.archive, row.digest, out, own.log_index if own else None), event
+        if own is None and who.role in ("integrator", "accountant"):
+            raise Forbidden(f"no holding of {', '.join(sorted(who.tenants))} keeps document {row.digest}: it is shown "
+                            "because it names your taxpayer, and its evidence proves another's holding (what inspectors "
+                            "were shown of it, the access log proves)", name=row.digest)
+        return own.log_index if own else None
 
     def evidence_zip(self, who: Principal, digest: str) -> Download:
         """The evidence folder as a ZIP holding one folder, ``evidence-<digest 16>``."""
@@ -280,11 +301,12 @@ class ArchiveService(AccessUseCases, IntegrityUseCases):
 
     def print_copy(self, who: Principal, digest: str, fmt: str) -> Download:
         """A printable copy (pdf, html) or the original (xml), proving the caller's own holding."""
-        from earsiv.archive.export import export_one
+        from earsiv.archive.export import PrintFor, export_one
 
         row, event = self.archive.access.document(who, digest, "print")
-        own = self.archive.access.own_holding(who, row)
-        data = export_one(self.archive, row.digest, fmt, own.log_index if own else None)
+        whom = self._print_for(who)
+        pf = whom([row.digest])[row.digest] if whom is not None else PrintFor()
+        data = export_one(self.archive, row.digest, fmt, pf.leaf_index, flags=pf.flags, prove=pf.prove)
         stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in (row.doc_id or row.digest[:16]))[:80]
         return Download(row.digest, f"{stem or row.digest[:16]}.{fmt}", data, event)
 
@@ -307,7 +329,7 @@ class ArchiveService(AccessUseCases, IntegrityUseCases):
             params = {**query_params(asked), "max": max_rows}
             params.pop("limit", None)
             event = self.archive.access.record(who, "export", grants, params, [r.digest for r in rows])
-        return Listing(rows, event)
+        return Listing(list(self.disclosure.rows(who, rows, asked)), event)
 
     def export(self, who: Principal, q: SearchQuery, fmt: str, out: Path, *, workers: int | None = None,
                progress: Progress = QUIET) -> Exported:
@@ -325,7 +347,29 @@ class ArchiveService(AccessUseCases, IntegrityUseCases):
             event = self._record_export(who, q, grants, digests)
             if digests:
                 scoped = dataclasses.replace(scoped, digests=tuple(digests))
-        return Exported(export_bulk(self.archive, scoped, fmt, out, workers=workers, progress=progress.update), event)
+        return Exported(export_bulk(self.archive, scoped, fmt, out, workers=workers, progress=progress.update,
+                                    print_for=self._print_for(who, q)), event)
+
+    def _print_for(self, who: Principal, q: SearchQuery | None = None):
+        """Whom each print is for, a batch of digests at a time (None: an admin's, the document's own leaf).
+
+        A tenant's principal gets its own holding's proof, and none for a document it holds no copy
+        of (the document's leaf is not for it, as for evidence); every caller but an admin gets the
+        flag of what it is shown in a taxpayer's name that no holding of that taxpayer backs."""
+        from earsiv.archive.disclosure import NOT_HELD
+        from earsiv.archive.export import PrintFor
+
+        if who.is_admin:
+            return None
+        tenant = who.role in ("integrator", "accountant")
+
+        def whom(digests: list[str]) -> dict[str, PrintFor]:
+            unheld = self.disclosure.unheld(who, digests, q)
+            own = self.archive.index.access.holdings_of(digests, who.tenants) if tenant else {}
+            return {d: PrintFor(min(h.log_index for h in own[d]) if d in own else None, d in own or not tenant,
+                                (NOT_HELD,) if d in unheld else ()) for d in digests}
+
+        return whom
 
     def _all_digests(self, q: SearchQuery) -> list[str]:
         digests: list[str] = []
@@ -336,7 +380,7 @@ class ArchiveService(AccessUseCases, IntegrityUseCases):
                 return digests
             q = q.after(page.next_cursor)
 
-    def _record_export(self, who: Principal, asked: SearchQuery, grants: list, digests: list[str]) -> int:
+    def _record_export(self, who: Principal, asked: SearchQuery, grants: list, digests: list[str]) -> AccessEvents:
         from earsiv.archive.access import query_params
 
         if len(digests) > MAX_LOGGED_EXPORT:
@@ -381,7 +425,7 @@ class ArchiveService(AccessUseCases, IntegrityUseCases):
         if missing:
             raise InvalidInput(f"PDFs need the rendering component (earsiv.render and WeasyPrint), "
                                f"which is not installed: {why}")
-        return lambda digest: export_one(self.archive, digest, "pdf")
+        return lambda digest, flags: export_one(self.archive, digest, "pdf", flags=flags)
 
     # -- the archive ----------------------------------------------------------------------
     def status(self, who: Principal) -> Status:

@@ -85,7 +85,12 @@ class AccessUseCases:
                    after: int | None = None, limit: int = 100, proofs: bool = True) -> AccessLogPage:
         """Access events *who* may read (admins all, an inspector its own, a tenant's principal those
         about its tenants), oldest first, each with its proof (checked here; it makes a checkpoint
-        if none covers the event yet)."""
+        if none covers the event yet).
+
+        A tenant's principal reads its own part of a request only: events are one leaf per
+        taxpayer, and an older leaf that names other taxpayers too is cut to its part and given
+        without a proof (``redacted``), since the proof would hand over the whole leaf.
+        """
         from earsiv.archive.evidence import leaf_evidence
 
         rows = self.archive.access.access_log(who, vkn=vkn, principal=principal, after=after, limit=limit + 1)
@@ -97,11 +102,20 @@ class AccessUseCases:
         if more and len(indexes) > 1:
             indexes = indexes[:-1]  # the last event may be cut short by the limit: it starts the next page
         events = []
+        tenant = who.role in ("integrator", "accountant")
         for idx in indexes:
-            proof = leaf_evidence(self.archive, idx) if proofs else None
-            leaf = proof["leaf"].encode() if proof else self.archive.log.read_leaf(idx)
+            vkns = [v for v in grouped[idx] if v]
             # The event as the log keeps it: the leaf's own JSON, not a re-encoding of it.
-            events.append(AccessEvent(idx, [v for v in grouped[idx] if v], json.loads(leaf), proof))
+            event = json.loads(self.archive.log.read_leaf(idx)) if tenant or not proofs else None
+            if tenant and {g.get("vkn") for g in event.get("grants", ())} - who.tenants:  # type: ignore[union-attr]
+                cut = self.archive.access.redacted_event(who, event)  # type: ignore[arg-type]
+                if cut is not None:
+                    events.append(AccessEvent(idx, vkns, cut, None, redacted=True))
+                continue
+            proof = leaf_evidence(self.archive, idx) if proofs else None
+            if proof is not None:
+                event = json.loads(proof["leaf"])  # the leaf the proof proves
+            events.append(AccessEvent(idx, vkns, event, proof))  # type: ignore[arg-type]
         return AccessLogPage(events, indexes[-1] if more and indexes else None)
 
     def _admin(self, who: Principal, what: str) -> None:

@@ -17,7 +17,7 @@ from earsiv.errors import InvalidInput
 from earsiv.render.formats import FORMATS
 
 if TYPE_CHECKING:
-    from earsiv.archive.access import Principal
+    from earsiv.archive.access import AccessEvents, Principal
     from earsiv.archive.audit import Finding
     from earsiv.archive.export import ExportSummary
     from earsiv.archive.migrate import MigrationReport
@@ -87,14 +87,14 @@ class Page:
     rows: tuple[DocumentRow, ...]
     next_cursor: str | None
     holdings: dict[str, list[HoldingRow]]
-    event: int | None
+    event: AccessEvents | None  # an inspector's access event (one leaf per taxpayer)
 
 
 @dataclass(frozen=True, slots=True)
 class DocumentView:
     row: DocumentRow
     holdings: list[HoldingRow]  # those the caller may see
-    event: int | None
+    event: AccessEvents | None  # an inspector's access event (one leaf per taxpayer)
     # Whether the caller may see the row's summary of every holding (first received, any
     # hold): admins.  Anyone else sees its own holdings only; a summary of all would tell a
     # tenant about another's.  The row's own tenant and file name are those of documents
@@ -114,14 +114,14 @@ class Download:
     digest: str
     filename: str
     data: bytes
-    event: int | None
+    event: AccessEvents | None  # an inspector's access event (one leaf per taxpayer)
 
 
 @dataclass(frozen=True, slots=True)
 class Verification:
     checked: int
     findings: list[Finding]
-    events: tuple[int, ...]  # an inspector's access events, one per document
+    events: tuple[AccessEvents, ...]  # an inspector's access events, one per document
 
     @property
     def ok(self) -> bool:
@@ -138,19 +138,19 @@ class HoldChange:
 @dataclass(frozen=True, slots=True)
 class Listing:
     rows: list[DocumentRow]
-    event: int | None
+    event: AccessEvents | None  # an inspector's access event (one leaf per taxpayer)
 
 
 @dataclass(frozen=True, slots=True)
 class Exported:
     summary: ExportSummary
-    event: int | None
+    event: AccessEvents | None  # an inspector's access event (one leaf per taxpayer)
 
 
 @dataclass(frozen=True, slots=True)
 class Packaged:
     result: PackageResult
-    event: int | None
+    event: AccessEvents | None  # an inspector's access event (one leaf per taxpayer)
     iso: Path | None = None
 
 
@@ -171,9 +171,11 @@ class Me:
 @dataclass(frozen=True, slots=True)
 class AccessEvent:
     log_index: int
-    vkns: list[str]  # the taxpayers whose grants the request used
-    event: dict[str, Any]  # the leaf as the log keeps it
-    proof: dict[str, Any] | None  # checked before it is handed out
+    vkns: list[str]  # the taxpayers whose grants the request used (those the caller may read of)
+    event: dict[str, Any]  # the leaf as the log keeps it, or the caller's part of it (redacted)
+    proof: dict[str, Any] | None  # checked before it is handed out; None if not asked for, or redacted
+    # An older leaf naming other taxpayers too, cut to the caller's: its proof would show the rest.
+    redacted: bool = False
 
 
 @dataclass(frozen=True, slots=True)

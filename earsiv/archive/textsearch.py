@@ -306,8 +306,8 @@ class EmbeddedText:
         from earsiv.indexer.fulltext import TextScope
 
         scope = None
-        if q.tenants is not None or q.windows is not None:
-            scope = TextScope(tenants=q.tenants, windows=q.windows)
+        if q.scoped:
+            scope = TextScope(tenants=q.tenants, windows=q.windows, named=q.named)
         hits = self.index.search(q.text, vkn=q.vkn, date_from=q.date_from, date_to=q.date_to, kind=q.kind,
                                  scope=scope, max_log_index=max_log_index, limit=min(q.limit + 1, MAX_LIMIT),
                                  offset=offset)

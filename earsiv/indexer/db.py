@@ -134,6 +134,17 @@ class Index:
         with self.db.read(f"cannot read index setting {key!r}") as conn:
             return conn.scalar(sa.select(index_meta.c.value).where(index_meta.c.key == key))
 
+    def meta_get_many(self, keys: Sequence[str]) -> dict[str, str]:
+        """key -> value for those of *keys* that are set (one query per chunk)."""
+        wanted = {meta_key(k): k for k in keys}
+        stored = sorted(wanted)
+        out: dict[str, str] = {}
+        with self.db.read("cannot read index settings") as conn:
+            for i in range(0, len(stored), _IN_CHUNK):
+                stmt = sa.select(index_meta.c.key, index_meta.c.value).where(index_meta.c.key.in_(stored[i : i + _IN_CHUNK]))
+                out.update((wanted[k], v) for k, v in conn.execute(stmt))
+        return out
+
     def meta_set(self, key: str, value: str) -> None:
         with self.transaction(f"cannot write index setting {key!r}") as w:
             w.meta_set(key, value)

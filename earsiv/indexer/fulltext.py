@@ -128,15 +128,18 @@ class TextScope:
     inspector grants (vkn, from, to): the vkn is a party in one of
     INSPECTABLE_ROLES and the issue date is within [from, to]; a document
     without an issue date never matches a window; an empty tuple sees nothing.
-    With both, a document matches if it satisfies either.
+    named: one of these is a party in one of INSPECTABLE_ROLES, any date.
+    With several, a document matches if it satisfies any.
     """
 
     tenants: frozenset[str] | None = None
     windows: tuple[tuple[str, dt.date, dt.date], ...] | None = None
+    named: frozenset[str] | None = None
 
     def __post_init__(self) -> None:
-        if self.tenants is not None and not all(isinstance(t, str) for t in self.tenants):
-            raise ValueError("scope tenants must be strings")
+        for axis in (self.tenants, self.named):
+            if axis is not None and not all(isinstance(t, str) for t in axis):
+                raise ValueError("scope tenants must be strings")
         for w in self.windows or ():
             if not (len(w) == 3 and isinstance(w[0], str) and isinstance(w[1], dt.date) and isinstance(w[2], dt.date)):
                 raise ValueError(f"a window is (vkn, from date, to date), not {w!r}")
@@ -356,11 +359,15 @@ class FullTextIndex:
             if max_log_index < 0:
                 return None
             filters.append(Q.range_query(schema, "log", tantivy.FieldType.Integer, None, max_log_index))
-        if scope is not None and (scope.tenants is not None or scope.windows is not None):
+        if scope is not None and (scope.tenants is not None or scope.windows is not None
+                                  or scope.named is not None):
             allowed = []
             if scope.tenants:
                 allowed.append((should, Q.term_set_query(schema, "tenant", sorted({key(t) or NO_TENANT
                                                                                    for t in scope.tenants}))))
+            named = sorted({"i:" + key(t) for t in scope.named or () if key(t)})
+            if named:
+                allowed.append((should, Q.term_set_query(schema, "party", named)))
             for vkn_w, start, end in scope.windows or ():
                 allowed.append((should, Q.boolean_query([
                     (must, Q.term_query(schema, "party", "i:" + key(vkn_w))),

@@ -126,9 +126,10 @@ class SearchQuery:
     limit: int = 100
     cursor: str | None = None
     # What the asking principal may see, set by the access rules, never by a
-    # client: documents held by one of *tenants*, or (union) matching one of
+    # client: documents held by one of *tenants*, or (union) naming one of
+    # *named* as an inspectable party (any date), or (union) matching one of
     # *windows* = (vkn as an inspectable party, issue date from, to).  None on
-    # both: unrestricted.  Empty: nothing.
+    # all three: unrestricted.  Empty: nothing.
     tenants: frozenset[str] | None = None
     windows: tuple[tuple[str, dt.date, dt.date], ...] | None = None
     # Words to find in names, item names and notes: answered by the full-text engine
@@ -136,6 +137,7 @@ class SearchQuery:
     # (this module's SQL) with the ordinary key cursor.
     text: str | None = None
     digests: tuple[str, ...] | None = None  # only these documents (the rows of a full-text page)
+    named: frozenset[str] | None = None  # scope, as *tenants* above (last: positional callers keep working)
 
     def __post_init__(self) -> None:
         for name in ("vkn", "profile", "type_code", "doc_id", "ettn", "tenant", "kind", "signature_status"):
@@ -170,8 +172,9 @@ class SearchQuery:
             object.__setattr__(self, "digests", tuple(self.digests))
             if not all(isinstance(d, str) and _DIGEST.match(d) for d in self.digests):
                 raise ValueError("digests must be lower-case sha256 hex")
-        if self.tenants is not None:
-            object.__setattr__(self, "tenants", frozenset(self.tenants))
+        for name in ("tenants", "named"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, frozenset(getattr(self, name)))
         if self.windows is not None:
             windows = tuple(tuple(w) for w in self.windows)
             for vkn, start, end in windows:
@@ -180,8 +183,13 @@ class SearchQuery:
             object.__setattr__(self, "windows", windows)
 
     @property
+    def scoped(self) -> bool:
+        """Whether a scope restricts what is seen at all."""
+        return self.tenants is not None or self.windows is not None or self.named is not None
+
+    @property
     def sees_nothing(self) -> bool:
-        return (self.tenants is not None or self.windows is not None) and not self.tenants and not self.windows
+        return self.scoped and not self.tenants and not self.windows and not self.named
 
     def after(self, cursor: str | None) -> SearchQuery:
         """The same query, continuing after *cursor*."""
@@ -234,10 +242,12 @@ def search_parameters(q: SearchQuery, fetch: int) -> tuple[frozenset[str], dict[
         params["after_date"], params["after_digest"] = decode_cursor(q.cursor)
     if q.digests is not None:
         params["only_digests"] = list(q.digests)
-    if q.tenants is not None or q.windows is not None:
+    if q.scoped:
         params["scope"] = True
         if q.tenants:
             params["scope_tenants"] = sorted(index_key(t) for t in q.tenants)
+        if q.named:
+            params["scope_named"] = sorted(index_key(t) for t in q.named)
         for i, (vkn, start, end) in enumerate(q.windows or ()):
             params[f"w{i}_vkn"], params[f"w{i}_from"], params[f"w{i}_to"] = index_key(vkn), start, end
     return frozenset(params), params
@@ -259,6 +269,10 @@ def _scope_condition(shape: frozenset[str]) -> sa.ColumnElement[bool]:
     allowed: list[sa.ColumnElement[bool]] = []
     if "scope_tenants" in shape:
         allowed.append(_held_by("scope_tenants"))
+    if "scope_named" in shape:
+        allowed.append(sa.exists(sa.select(1).select_from(p).where(
+            p.c.digest == d.c.digest, p.c.party_id.in_(sa.bindparam("scope_named", expanding=True)),
+            p.c.role.in_(INSPECTABLE_ROLES))))
     i = 0
     while f"w{i}_vkn" in shape:
         party = sa.exists(sa.select(1).select_from(p).where(

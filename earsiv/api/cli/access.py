@@ -255,14 +255,15 @@ def access_log(ctx, vkn: str | None, principal_name: str | None, after: int, lim
         page = service.access_log(who, vkn=vkn, principal=principal_name, after=after, limit=limit)
     for e in page.events:
         if as_json:
-            click.echo(json.dumps({"log_index": e.log_index, "vkns": e.vkns, "event": e.event, "proof": e.proof},
-                                  ensure_ascii=False))
+            click.echo(json.dumps({"log_index": e.log_index, "vkns": e.vkns, "event": e.event, "proof": e.proof,
+                                   "redacted": e.redacted}, ensure_ascii=False))
             continue
         entry, proof = e.event, e.proof
         refs = "; ".join(sorted({g["reference"] for g in entry.get("grants", ())}))
+        proven = (f"proof: checkpoint {proof['proof']['tree_size']} stamped {proof['stamp_time']} (verified)" if proof
+                  else "no proof: your part of an older event that names other taxpayers too")
         click.echo(f"{e.log_index}\t{entry['at']}\t{entry['principal']}\t{entry['action']}\t"
-                   f"{','.join(e.vkns)}\t{len(entry.get('documents', ()))} documents\t"
-                   f"proof: checkpoint {proof['proof']['tree_size']} stamped {proof['stamp_time']} (verified)\t{refs}")
+                   f"{','.join(e.vkns)}\t{len(entry.get('documents', ()))} documents\t{proven}\t{refs}")
     if not page.events and not as_json:
         click.echo("no access events", err=True)
     if page.next_after is not None:

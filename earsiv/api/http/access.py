@@ -126,10 +126,13 @@ class MeOut(_Out):
 
 class AccessEventOut(_Out):
     log_index: int
-    vkns: list[str] = Field(description="The taxpayers whose grants the request used.")
-    event: dict[str, Any] = Field(description="The log leaf as stored: principal, action, grants, parameters, documents.")
+    vkns: list[str] = Field(description="The taxpayers whose grants the request used (of those the caller may read).")
+    event: dict[str, Any] = Field(description="The log leaf as stored: principal, action, grants, parameters, documents "
+                                  "(one taxpayer's grants and the documents shown under them).")
     proof: dict[str, Any] | None = Field(description="Leaf, inclusion proof, signed checkpoint and its RFC 3161 token "
-                                         "(base64), checked before it was sent; null if `proofs=false`.")
+                                         "(base64), checked before it was sent; null if `proofs=false` or `redacted`.")
+    redacted: bool = Field(default=False, description="An event logged before events were one per taxpayer, cut to the "
+                           "caller's taxpayers; it has no proof, which would show the whole leaf.")
 
 
 class AccessLogOut(_Out):
@@ -219,5 +222,5 @@ async def access_log(
 ) -> AccessLogOut:
     """Admins see every event; an inspector its own; an integrator or accountant those about its tenants."""
     page = await run_in_threadpool(service.access_log, who, vkn=vkn, after=after, limit=limit, proofs=proofs)
-    return AccessLogOut(events=[AccessEventOut(log_index=e.log_index, vkns=e.vkns, event=e.event, proof=e.proof)
-                                for e in page.events], next_after=page.next_after)
+    return AccessLogOut(events=[AccessEventOut(log_index=e.log_index, vkns=e.vkns, event=e.event, proof=e.proof,
+                                               redacted=e.redacted) for e in page.events], next_after=page.next_after)

@@ -36,9 +36,10 @@ from earsiv.archive.ingest import STATUSES
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
-_EVENT_HEADER_DOC = {ACCESS_EVENT_HEADER: {"description": "Inspectors only: the log index of the access event this "
-                                           "request made (its proof: GET /v1/access-log).",
-                                           "schema": {"type": "integer"}}}
+_EVENT_HEADER_DOC = {ACCESS_EVENT_HEADER: {"description": "Inspectors only: the log indexes of the access event this "
+                                           "request made, one leaf per taxpayer whose grants it used, comma-separated "
+                                           "(their proofs: GET /v1/access-log).",
+                                           "schema": {"type": "string", "pattern": r"^[0-9]+(, [0-9]+)*$"}}}
 
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
 _INGEST_BODY = {

@@ -2,8 +2,9 @@
 
 The same filters and the same visibility as ``GET /v1/documents``; every page is read, up to
 ``max`` rows.  For an inspector the whole list is one access event, logged before it is sent.
-Text cells that a spreadsheet would run as a formula (=, +, -, @ first) are quoted with a
-leading apostrophe (OWASP "CSV injection"); amounts and dates are left as they are.
+Every cell goes through ``csv_cell`` (``earsiv/archive/csvcells.py``), as in every CSV the
+archive writes: one a spreadsheet would run as a formula (=, +, -, @ first) gets a leading
+apostrophe (OWASP "CSV injection"), whatever its column; numbers stay numbers.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from earsiv.api.http.deps import Caller, Search, Service
 from earsiv.api.http.headers import content_disposition
 from earsiv.api.http.problems import error_responses
 from earsiv.api.http.schemas import ACCESS_EVENT_HEADER
+from earsiv.archive.csvcells import csv_cell
 
 __all__ = ["CSV_FIELDS", "router"]
 
@@ -26,23 +28,14 @@ router = APIRouter(tags=["documents"])
 CSV_FIELDS = (
     "digest", "kind", "id", "ettn", "issue_date", "profile", "type_code", "supplier_id", "supplier_name",
     "customer_id", "customer_name", "payable_amount", "tax_amount", "currency", "signature_status", "log_index",
+    "flags",
 )
-_TEXT = frozenset({"id", "ettn", "profile", "type_code", "supplier_id", "supplier_name", "customer_id", "customer_name"})
 MAX_ROWS = 100_000
 
 
-def _cell(name: str, value) -> str:
-    if value is None:
-        return ""
-    text = str(value)
-    if name in _TEXT and text[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + text
-    return text
-
-
 def _values(row) -> dict[str, str]:
-    raw = {**{f: getattr(row, f, None) for f in CSV_FIELDS}, "id": row.doc_id}
-    return {f: _cell(f, raw[f]) for f in CSV_FIELDS}
+    raw = {**{f: getattr(row, f, None) for f in CSV_FIELDS}, "id": row.doc_id, "flags": " ".join(row.flags)}
+    return {f: csv_cell(raw[f]) for f in CSV_FIELDS}
 
 
 @router.get(
@@ -52,8 +45,9 @@ def _values(row) -> dict[str, str]:
     response_class=Response,
     responses={200: {"description": f"UTF-8 CSV with a header row: {', '.join(CSV_FIELDS)}. Newest first.",
                      "content": {"text/csv": {"schema": {"type": "string"}}},
-                     "headers": {ACCESS_EVENT_HEADER: {"description": "Inspectors only: the access event's log index.",
-                                                       "schema": {"type": "integer"}}}},
+                     "headers": {ACCESS_EVENT_HEADER: {"description": "Inspectors only: the access event's log "
+                                                       "indexes (one leaf per taxpayer), comma-separated.",
+                                                       "schema": {"type": "string"}}}},
                **error_responses(401, 403, 422, 503)},
 )
 def export_csv(

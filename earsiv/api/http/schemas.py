@@ -41,7 +41,8 @@ __all__ = [
     "VerifyResponse",
 ]
 
-# Sent with every answer to an inspector: the log index of its access event.
+# Sent with every answer to an inspector: the log indexes of its access event (one leaf per taxpayer,
+# comma-separated: ``str(AccessEvents)``).
 ACCESS_EVENT_HEADER = "Earsiv-Access-Event"
 
 # The kinds as an enum, so OpenAPI lists the values a client may send.
@@ -60,7 +61,7 @@ class IngestResultOut(_Out):
     path: str = Field(description="The file as the client named it; `upload.zip:member` for ZIP members.")
     status: IngestStatus = Field(
         description="stored (new); duplicate (the same bytes were already kept); conflict (stored, but another "
-        "document has the same ETTN); rejected (not archived: `error` says why)."
+        "document the caller may see has the same ETTN); rejected (not archived: `error` says why)."
     )
     digest: str | None = Field(description="sha256 of the bytes received, lower-case hex; null if unreadable.")
     kind: str | None
@@ -70,7 +71,8 @@ class IngestResultOut(_Out):
     log_index: int | None = Field(description="Position of the document's leaf in the archive log (new documents).")
     size: int
     stored_size: int
-    conflicts_with: list[str] = Field(description="Digests of other documents with the same ETTN.")
+    conflicts_with: list[str] = Field(description="Digests of earlier documents with the same ETTN that the caller "
+                                      "may see (an admin: all); `conflict` only when it names one.")
     flags: list[str] = Field(description="Findings that did not stop archiving (e.g. a VKN that fails its checksum).")
     shared: bool = Field(default=False, description="Stored as this tenant's holding of bytes the archive already "
                          "kept for another tenant: one copy of the bytes, a holding (retention, legal hold) of its own.")
@@ -135,7 +137,10 @@ class DocumentOut(_Out):
     signed: bool
     stylesheets: int
     line_count: int
-    flags: list[str]
+    flags: list[str] = Field(description="Findings that did not stop archiving (a VKN that fails its checksum, a "
+                             "placeholder ETTN...), and `not-held-by-taxpayer`: shown in the name of a taxpayer "
+                             "(an inspector's grant, a tenant's own) that holds no copy of it, i.e. archived by "
+                             "someone else.")
     references: list[ReferenceOut]
     edefter_vkn: str | None
     edefter_period_start: dt.date | None
@@ -157,8 +162,10 @@ class DocumentOut(_Out):
     signature_references: int | None
     signature_details: list[str] | None
     size: int
-    stored_size: int
-    dict_digest: str | None
+    stored_size: int | None = Field(description="Bytes of the stored blob; null when it depends on a document the "
+                                    "caller may not see (the blob's dictionary is made of one).")
+    dict_digest: str | None = Field(description="The blob's compression dictionary (the digest of its bytes); null "
+                                    "without one, or when the caller may not see the document it is made of.")
     log_index: int
     holdings: list[HoldingOut] = Field(
         description="The holdings the caller may see: all for an admin, its tenants' for an integrator or "

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
 
+from earsiv.archive.csvcells import csv_cell
 from earsiv.archive.errors import TSAError, VerificationError
 from earsiv.archive.log import merkle
 from earsiv.archive.log.entries import DocumentEntry, decode
@@ -56,8 +57,10 @@ MANIFEST_FIELDS = (
     "digest", "kind", "id", "ettn", "issue_date", "profile", "type_code",
     "supplier_id", "supplier_name", "customer_id", "customer_name", "edefter_vkn",
     "edefter_period_start", "edefter_period_end", "payable_amount", "tax_amount", "currency",
-    "signature_status", "signer_subject", "size", "log_index", "checkpoint", "file", "pdf",
+    "signature_status", "signer_subject", "size", "log_index", "checkpoint", "file", "pdf", "held_by_taxpayer",
 )
+# The flag, shared with search and prints, of a document no holding of the package's VKN backs.
+NOT_HELD = "not-held-by-taxpayer"
 _TR = str.maketrans("ıİşŞğĞçÇöÖüÜ", "iIsSgGcCoOuU")
 UTC = dt.UTC
 
@@ -96,6 +99,9 @@ class PackageResult:
     skipped: list[str] = field(default_factory=list)  # digests logged after the head checkpoint
     pdf_failures: list[tuple[str, str]] = field(default_factory=list)  # (digest, why it could not be printed)
     digests: list[str] = field(default_factory=list)  # every document in the package, in order
+    # Documents naming the VKN that no holding of it backs: archived by someone else (another
+    # tenant may archive anything naming anyone), flagged in the manifest and on their prints.
+    unheld: list[str] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -104,6 +110,7 @@ class PackageResult:
     def to_json(self) -> dict:
         return {"path": str(self.path), "bag": self.bag_name, "documents": self.documents, "empty": self.empty,
                 "checkpoints": self.checkpoints, "head_checkpoint": self.head, "pdfs": self.pdfs, "skipped": self.skipped,
+                "not_held_by_taxpayer": self.unheld,
                 "pdf_failures": [{"digest": d, "error": e} for d, e in self.pdf_failures]}
 
 
@@ -180,17 +187,20 @@ class _BagWriter:
 
 
 def _iter_rows(arch, req: PackageRequest, page_size: int):
+    """(row, whether a holding of the package's VKN backs it), a page at a time."""
     q = SearchQuery(vkn=req.vkn, date_from=req.date_from, date_to=req.date_to, kind=req.kind, limit=page_size,
                     windows=req.windows)
     while True:
         page = arch.index.search(q)
-        yield from page.rows
+        held = arch.index.access.holdings_of([r.digest for r in page.rows], [req.vkn])
+        for row in page.rows:
+            yield row, row.digest in held
         if not page.next_cursor:
             return
         q = q.after(page.next_cursor)
 
 
-def _row_values(row, name: str, checkpoint: int, pdf: str | None) -> dict:
+def _row_values(row, name: str, checkpoint: int, pdf: str | None, held: bool) -> dict:
     values = {
         "digest": row.digest, "kind": row.kind, "id": row.doc_id, "ettn": row.ettn, "issue_date": row.issue_date,
         "profile": row.profile, "type_code": row.type_code, "supplier_id": row.supplier_id,
@@ -200,6 +210,7 @@ def _row_values(row, name: str, checkpoint: int, pdf: str | None) -> dict:
         "tax_amount": row.tax_amount, "currency": row.currency, "signature_status": row.signature_status,
         "signer_subject": row.signer_subject, "size": row.size, "log_index": row.log_index,
         "checkpoint": f"data/checkpoints/{checkpoint:016d}", "file": f"data/documents/{name}.xml", "pdf": pdf,
+        "held_by_taxpayer": "yes" if held else "no",
     }
     return {k: (None if v is None else v if isinstance(v, (int, str)) else str(v)) for k, v in values.items()}
 
@@ -209,15 +220,15 @@ def build_package(
     req: PackageRequest,
     out: Path,
     *,
-    render_pdf: Callable[[str], bytes] | None = None,
+    render_pdf: Callable[[str, tuple[str, ...]], bytes] | None = None,
     page_size: int = 200,
     progress: Callable[[int], None] | None = None,
     now: dt.datetime | None = None,
 ) -> PackageResult:
     """Write the package for *req* to *out* (a .zip); see the module docstring.
 
-    *render_pdf(digest)* returns a printable PDF of a document; without it the
-    package holds no PDFs.  A checkpoint is made (and stamped) first so every
+    *render_pdf(digest, flags)* returns a printable PDF of a document, saying *flags*
+    (``not-held-by-taxpayer``); without it the package holds no PDFs.  A checkpoint is made (and stamped) first so every
     document is covered by a stamped checkpoint; a TSA failure is an error,
     because an unstamped package proves nothing about time.
     """
@@ -256,7 +267,7 @@ def _stamped_head(arch) -> int:
 
 
 def _add_documents(arch, w: _BagWriter, req: PackageRequest, result: PackageResult, csv_file, json_file,
-                   render_pdf: Callable[[str], bytes] | None, page_size: int,
+                   render_pdf: Callable[[str, tuple[str, ...]], bytes] | None, page_size: int,
                    progress: Callable[[int], None] | None) -> set[int]:
     """Each document the request covers, its evidence, its print and its manifest line; the checkpoints used."""
     head = result.head
@@ -264,7 +275,7 @@ def _add_documents(arch, w: _BagWriter, req: PackageRequest, result: PackageResu
     taken: set[str] = set()
     writer = csv.DictWriter(csv_file, fieldnames=MANIFEST_FIELDS)
     writer.writeheader()
-    for row in _iter_rows(arch, req, page_size):
+    for row, held in _iter_rows(arch, req, page_size):
         if row.log_index >= head:
             # Appended after the head checkpoint (by a concurrent ingest): the next package's.
             result.skipped.append(row.digest)
@@ -277,21 +288,25 @@ def _add_documents(arch, w: _BagWriter, req: PackageRequest, result: PackageResu
         name = document_name(row.kind, row.doc_id, row.ettn, row.digest, taken)
         w.add(f"data/documents/{name}.xml", arch.original(row.digest))  # checked against its digest
         _add_evidence(arch, w, row, size, f"data/documents/{name}.xml")
-        pdf = _add_print(w, row.digest, name, render_pdf, result) if render_pdf is not None else None
-        values = _row_values(row, name, size, pdf)
-        writer.writerow(values)
+        flags = () if held else (NOT_HELD,)
+        pdf = _add_print(w, row.digest, name, flags, render_pdf, result) if render_pdf is not None else None
+        values = _row_values(row, name, size, pdf, held)
+        # The CSV is for spreadsheets: no cell a document supplied may run there (manifest.json keeps the values).
+        writer.writerow({k: csv_cell(v) for k, v in values.items()})
         json_file.write(json.dumps(values, ensure_ascii=False) + "\n")
         result.documents += 1
         result.digests.append(row.digest)
+        if not held:
+            result.unheld.append(row.digest)
         if progress:
             progress(1)
     return used
 
 
-def _add_print(w: _BagWriter, digest: str, name: str, render_pdf: Callable[[str], bytes],
-               result: PackageResult) -> str | None:
+def _add_print(w: _BagWriter, digest: str, name: str, flags: tuple[str, ...],
+               render_pdf: Callable[[str, tuple[str, ...]], bytes], result: PackageResult) -> str | None:
     try:
-        printed = render_pdf(digest)
+        printed = render_pdf(digest, flags)
     except (EarsivError, ValueError) as exc:
         # A print is a convenience beside the original: its failure is
         # reported, and does not keep the original out of the package.
@@ -376,6 +391,8 @@ def _add_tag_files(w: _BagWriter, arch, req: PackageRequest, result: PackageResu
         bag=w.bag, description=req.describe(), count=result.documents,
         head=f"{result.head:016d}", origin=arch.log.origin,
         empty="\nTHIS PACKAGE HOLDS NO DOCUMENTS: none matched the request.\n" if result.empty else "",
+        unheld=(f"\n{len(result.unheld)} of them are not held by {req.vkn} itself: someone else archived them\n"
+                f"naming it (column held_by_taxpayer of data/manifest.csv says \"no\").\n" if result.unheld else ""),
         tsa_note=("" if arch.config.tsa_url else
                   "\nThe tokens are made by the archive's built-in TSA: they fix the order and the\n"
                   "archive's own claim of time, not an independent qualified time-stamp.\n"),
@@ -405,7 +422,7 @@ How to verify this inspection package
 =====================================
 
 This package holds {count} {description}.
-They come from the earsiv archive {origin}.{empty}{tsa_note}
+They come from the earsiv archive {origin}.{empty}{unheld}{tsa_note}
 Nothing here needs the software that made the package: sha256sum, openssl
 (3.0 or newer) and Python 3 are enough. Every command below is run inside the
 package directory, i.e. after
@@ -420,7 +437,9 @@ What is here (a BagIt bag, RFC 8493)
   verifier.py                    a stand-alone verifier (Python 3 + openssl)
   data/manifest.csv, .json       one row per document: digest, kind, ID, ETTN,
                                  issue date, parties, amounts, signature status,
-                                 and the file that holds it
+                                 the file that holds it, and held_by_taxpayer:
+                                 "no" for a document that names the taxpayer but
+                                 that the taxpayer itself never archived
   data/documents/KIND/*.xml      the originals, byte for byte as received
   data/pdf/KIND/*.pdf            printable copies (only if requested)
   data/evidence/DIGEST/          leaf.json: the log leaf naming the document;

@@ -113,12 +113,20 @@ def test_same_bytes_for_two_tenants_is_one_blob_and_two_holdings(arch):
                 arch.access.document(who, digest)
 
 
-def test_a_tenant_sees_exactly_its_holdings(arch):
+def _named(facts: dict, tenant: str) -> set[str]:
+    """Documents in *tenant*'s name: it is an inspectable party (what an inspector of it could be shown)."""
+    return {d for d, f in facts.items() if any(role in INSPECTABLE and pid == tenant for role, pid in f["parties"])}
+
+
+def test_a_tenant_sees_exactly_its_holdings_and_what_is_in_its_name(arch, facts):
     for tenant in (A, B):
         who = Principal(f"int-{tenant}", "integrator", frozenset({tenant}))
-        assert _all(arch, who) == _held(arch, tenant)
+        assert _all(arch, who) == _held(arch, tenant) | _named(facts, tenant)
     both = Principal("acct-ab", "accountant", frozenset({A, B}))
-    assert _all(arch, both) == _held(arch, A) | _held(arch, B)
+    assert _all(arch, both) == _held(arch, A) | _held(arch, B) | _named(facts, A) | _named(facts, B)
+    # A real taxpayer of the corpus, holding nothing here, sees the documents naming it.
+    vkn = next(pid for f in facts.values() for role, pid in f["parties"] if role == "supplier")
+    assert _all(arch, Principal("acct-v", "accountant", frozenset({vkn}))) == _named(facts, vkn) != set()
 
 
 def test_legal_hold_on_one_holding_keeps_the_blob_held_until_every_holding_is_released(arch):
@@ -234,7 +242,7 @@ def test_an_inspector_sees_exactly_the_granted_vkn_and_period(arch, facts):
     assert first["grants"] == [{"id": grant.id, "vkn": vkn, "reference": "order 1"}]
     # Viewing one document is an event too; a document outside the grant is "not found".
     some = min(expected)
-    row, event = arch.access.document(insp, some, "original")
+    row, (event,) = arch.access.document(insp, some, "original")  # one taxpayer's grant: one leaf
     assert row.digest == some and json.loads(arch.log.read_leaf(event))["documents"] == [some]
     outside = min(set(facts) - expected)
     with pytest.raises(DocumentNotFound):
@@ -274,9 +282,10 @@ def test_full_text_search_stays_within_the_scope(arch, facts):
     admin = Principal("root", "admin")
     everyone = _all(arch, admin, text=word)
     assert row.digest in everyone
-    for tenant in (A, B):
+    for tenant in (A, B, row.supplier_id):
         who = Principal(f"t-{tenant}", "accountant", frozenset({tenant}))
-        assert _all(arch, who, text=word) == everyone & _held(arch, tenant)
+        assert _all(arch, who, text=word) == everyone & (_held(arch, tenant) | _named(facts, tenant))
+    assert row.digest in _all(arch, Principal("t-s", "accountant", frozenset({row.supplier_id})), text=word)
     nobody = Principal("insp-none", "inspector")
     assert _all(arch, nobody, text=word) == set()
 
