@@ -34,7 +34,14 @@ from earsiv.archive.errors import StoreError, VerificationError
 from earsiv.archive.log.entries import DocumentEntry, HoldingEntry, decode
 from earsiv.documents.parse import parse_document
 from earsiv.documents.xmlsafe import parse_xml
-from earsiv.indexer.query import MAX_LIMIT, SearchPage, SearchQuery, decode_text_cursor, encode_text_cursor
+from earsiv.indexer.query import (
+    MAX_LIMIT,
+    MAX_TEXT_OFFSET,
+    SearchPage,
+    SearchQuery,
+    decode_text_cursor,
+    encode_text_cursor,
+)
 
 if TYPE_CHECKING:
     from earsiv.archive.log.log import Log
@@ -200,6 +207,8 @@ class TextSearch:
         # One hit more than asked says a next page exists; at the largest page
         # the total (whoosh's upper bound) decides, at worst one empty page later.
         more = len(hits.hits) > q.limit or (len(page) == q.limit and hits.total > offset + q.limit)
+        # Pages end at the deepest offset a cursor may carry: narrow the words to see further.
+        more = more and offset + q.limit <= MAX_TEXT_OFFSET
         if not page:
             return SearchPage((), None)
         # Every other filter, and the scope once more, from the SQL index.

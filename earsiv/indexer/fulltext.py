@@ -62,6 +62,7 @@ from earsiv.indexer.ftsearch import (
     query_words,
     text_query,
 )
+from earsiv.indexer.query import MAX_TEXT_OFFSET
 
 __all__ = [
     "INSPECTABLE_ROLES",
@@ -81,7 +82,7 @@ PREFIX_MAX = 20  # name words are indexed by every prefix up to this length, and
 MAX_LIMIT = 1000
 BULK_BATCH = 10_000
 _LOCK_TIMEOUT = 60.0  # seconds to wait for another writer (only one process writes; see add)
-MAX_OFFSET = 100_000
+MAX_OFFSET = MAX_TEXT_OFFSET  # one bound with the cursors that carry the offset
 _MARK_KIND = "~mark"
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 

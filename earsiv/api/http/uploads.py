@@ -19,7 +19,6 @@ in ``Content-Length``.
 from __future__ import annotations
 
 import itertools
-import re
 import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator
@@ -32,7 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from earsiv.api.http.problems import BodyTooLarge, InvalidRequest, UnsupportedMedia, problem_response
 from earsiv.archive.ingest import Source
-from earsiv.archive.sources import expand
+from earsiv.archive.sources import expand, printable
 
 __all__ = ["ACCEPTED_TYPES", "MULTIPART_TYPE", "XML_TYPES", "ZIP_TYPE", "BodyLimit", "clean_name", "read_sources"]
 
@@ -42,12 +41,11 @@ MULTIPART_TYPE = "multipart/form-data"
 ACCEPTED_TYPES = (*XML_TYPES, MULTIPART_TYPE, ZIP_TYPE)
 DEFAULT_NAME, DEFAULT_ZIP_NAME = "upload.xml", "upload.zip"
 MAX_FILES = 10_000
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def clean_name(name: str | None, default: str) -> str:
-    """A client-given file name fit to echo back: no control characters, at most 255 characters."""
-    name = _CONTROL.sub("", name or "").strip()
+    """A client-given file name fit to echo back: control characters shown as U+FFFD, at most 255 characters."""
+    name = printable(name or "").strip()
     return name[:255] or default
 
 
