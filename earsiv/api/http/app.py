@@ -10,6 +10,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from earsiv.api.http import access, documents, exports, packages, prints, system
+from earsiv.api.http.auth import Authenticate
 from earsiv.api.http.problems import install_problem_handlers, problem_openapi
 from earsiv.api.http.uploads import BodyLimit
 from earsiv.archive.config import load_config
@@ -57,7 +58,10 @@ def create_app(home: Path, *, max_body_bytes: int | None = None) -> FastAPI:
     install_problem_handlers(app)
     for router in (exports.router, documents.router, prints.router, packages.router, system.router, access.router):
         app.include_router(router)
+    # Added inside out: the last one added sees a request first.  The token is checked before
+    # anything reads a byte of the body, then the body's size against what the route takes.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, max_document_bytes=config.max_document_bytes)
+    app.add_middleware(Authenticate)
     _describe_problems(app)
     return app
 

@@ -59,6 +59,7 @@ __all__ = [
     "Problem",
     "UnsupportedMedia",
     "ValidationProblem",
+    "domain_response",
     "error_responses",
     "install_problem_handlers",
     "problem_openapi",
@@ -155,6 +156,14 @@ def problem_response(status: int, code: str, title: str, detail: str, headers: d
                      **extensions: Any) -> JSONResponse:
     body = {"type": TYPE_PREFIX + code, "title": title, "status": status, "detail": detail, **extensions}
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def domain_response(exc: EarsivError, headers: dict[str, str] | None = None) -> JSONResponse:
+    """The problem document of one of our errors, for code outside the routes (middleware)."""
+    response = _domain(exc)
+    if headers:
+        response.headers.update(headers)
+    return response
 
 
 def _domain(exc: EarsivError) -> JSONResponse:
