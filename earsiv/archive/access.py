@@ -44,6 +44,7 @@ from earsiv.archive.log.entries import (
     TokenEntry,
     TokenRevokeEntry,
 )
+from earsiv.archive.trail import note_event
 from earsiv.errors import InvalidInput
 from earsiv.indexer.accessdb import AccessEventRow, GrantRow, HoldingRow, PrincipalRow, TokenRow
 from earsiv.indexer.query import SearchPage, SearchQuery
@@ -364,13 +365,19 @@ class AccessControl:
         return p.tenants  # inspectors: none (they see documents, not holdings)
 
     def record(self, p: Principal, action: str, grants: Sequence[GrantRow], params: dict[str, Any],
-               digests: Sequence[str]) -> int:
-        """Append an access event; return its log index.  Durable before the caller answers."""
+               digests: Sequence[str], *, outcome: dict[str, Any] | None = None) -> int:
+        """Append an access event; return its log index.  Durable before the caller answers.
+
+        *outcome*: what was answered when nothing was shown (``AccessEntry``).  The event is
+        noted in the running request's trail (``trail.py``): a request that made none gets one.
+        """
         if action not in ACTIONS:
             raise ValueError(f"unknown action {action!r}")
-        return self.ledger.append_entry(AccessEntry(
+        index = self.ledger.append_entry(AccessEntry(
             p.name, p.role, action, tuple({"id": g.id, "vkn": g.vkn, "reference": g.reference} for g in grants),
-            params, tuple(digests), _now()))
+            params, tuple(digests), _now(), outcome))
+        note_event(index)
+        return index
 
     def access_log(self, p: Principal, *, vkn: str | None = None, principal: str | None = None,
                    after: int | None = None, limit: int = 100) -> list[AccessEventRow]:
