@@ -278,7 +278,8 @@ def test_a_42_mb_json_body_without_a_valid_token_is_401_and_never_read(server, t
 def test_a_large_json_body_with_a_token_is_refused_by_size_before_it_is_read(server):
     body = b"[" + b"{}," * (42 * MiB // 3) + b"{}]"
     stop = peak_rss(server.proc.pid)
-    status, headers, closed = _answer_without_reading(server, _json_head("/v1/principals", len(body), server.token), body)
+    status, _headers, closed = _answer_without_reading(server, _json_head("/v1/principals", len(body), server.token),
+                                                       body)
     start, peak = stop()
     assert status == b"HTTP/1.1 413 Request Entity Too Large", status
     assert closed and peak - start < 8 * MiB, (start / MiB, peak / MiB)

@@ -235,8 +235,8 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         413: ("The request body is over the limit.", Problem),
         415: ("The Content-Type is not one this route takes.", Problem),
         422: ("Invalid parameters (malformed digest, bad date, unknown kind, bad cursor, ...).", ValidationProblem),
-        429: ("Over the principal's rate limit (an inspector's requests, reads of the access log); `Retry-After` "
-              "says when to retry.", Problem),
+        429: ("Over the principal's rate limit (an inspector's requests, reads of the access log); see Retry-After.",
+              Problem),
         503: ("The store, the index or the time-stamp authority is unavailable; try again later.", Problem),
         507: ("A disk the archive writes to is full; nothing acknowledged was lost: retry once space is freed.",
               Problem),
