@@ -52,6 +52,7 @@ from earsiv.archive.log.entries import (
     TokenEntry,
     TokenRevokeEntry,
 )
+from earsiv.archive.trail import note_event
 from earsiv.errors import InvalidInput
 from earsiv.indexer.accessdb import AccessEventRow, GrantRow, HoldingRow, PrincipalRow, TokenRow
 from earsiv.indexer.query import SearchPage, SearchQuery
@@ -393,13 +394,15 @@ class AccessControl:
         return p.tenants  # inspectors: none (they see documents, not holdings)
 
     def record(self, p: Principal, action: str, grants: Sequence[GrantRow], params: dict[str, Any],
-               digests: Sequence[str]) -> AccessEvents:
+               digests: Sequence[str], *, outcome: dict[str, Any] | None = None) -> AccessEvents:
         """Append an access event, one leaf per taxpayer; return their log indexes.  Durable before the caller answers.
 
         Each leaf names one taxpayer's grants and the documents shown under them (a document two
         taxpayers' grants reach is in both), so that each taxpayer can be handed its leaf, and
         its proof, without learning another's inspection order or documents.  The leaves are
-        one bundle: all of them or none.
+        one bundle: all of them or none.  *outcome*: what was answered when nothing was shown
+        (``AccessEntry``).  The leaves are noted in the running request's trail (``trail.py``): a
+        request that made none gets one.
         """
         if action not in ACTIONS:
             raise ValueError(f"unknown action {action!r}")
@@ -415,9 +418,11 @@ class AccessControl:
         at = _now()
         entries: list[Entry] = [AccessEntry(
             p.name, p.role, action, tuple({"id": g.id, "vkn": g.vkn, "reference": g.reference} for g in gs),
-            params, tuple(shown), at) for gs, shown in parts]
+            params, tuple(shown), at, outcome) for gs, shown in parts]
         done = self.ledger.append(lambda: Batch(entries))
         assert done is not None
+        for index in range(done.first, done.first + done.count):
+            note_event(index)
         return AccessEvents(range(done.first, done.first + done.count))
 
     def _shown_under(self, grants: Sequence[GrantRow], digests: Sequence[str]) -> list[str]:

@@ -64,6 +64,11 @@ class Config:
     self_test_hours: float = 24.0  # `serve` re-runs the store's self-test this often; 0: only at start
     replica_url: str = ""  # a second store every object is also written to; "" = none
     audit_days: float = 30.0  # `serve` audits the whole archive once in this many days; 0: never on its own
+    # `serve`'s rate limits per principal: requests a minute on average, and the burst allowed
+    inspector_per_minute: float = 60.0
+    inspector_burst: int = 30
+    access_log_per_minute: float = 30.0
+    access_log_burst: int = 10
 
     def __post_init__(self) -> None:
         _check_store_url(self.store_url, "store")
@@ -81,6 +86,12 @@ class Config:
             raise ConfigError(f"audit period_days {self.audit_days} is out of range 0..3660 (0: serve does not audit)")
         if not 0 <= self.self_test_hours <= 24 * 366:
             raise ConfigError(f"self_test_hours {self.self_test_hours} is out of range 0..8784 (0: only when serve starts)")
+        for name in ("inspector_per_minute", "access_log_per_minute"):
+            if not 0 < getattr(self, name) <= 1e6:
+                raise ConfigError(f"[limits] {name} {getattr(self, name)} is out of range (0, 1000000]")
+        for name in ("inspector_burst", "access_log_burst"):
+            if not 1 <= getattr(self, name) <= 1e6:
+                raise ConfigError(f"[limits] {name} {getattr(self, name)} is out of range 1..1000000")
 
     @property
     def store_scheme(self) -> str:
@@ -155,6 +166,13 @@ def write_default_config(home: Path, *, store_url: str | None = None, db_url: st
         "years = 10\n"
         "\n[checkpoints]\n"
         "interval_seconds = 5.0\n"
+        "\n[limits]\n"
+        "# `serve`, per principal: an inspector's requests (each is an access event kept for years)\n"
+        "# and reads of the access log, a minute on average and in one burst; over them: 429\n"
+        "inspector_per_minute = 60\n"
+        "inspector_burst = 30\n"
+        "access_log_per_minute = 30\n"
+        "access_log_burst = 10\n"
     )
     home.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
@@ -187,6 +205,7 @@ def load_config(home: Path, env: dict[str, str] | None = None) -> Config:
             self_test_hours=_number(raw.get("store", {}).get("self_test_hours", 24.0), "self_test_hours"),
             replica_url=_resolve_replica(home, str(raw.get("replica", {}).get("url") or "")),
             audit_days=_number(raw.get("audit", {}).get("period_days", 30.0), "period_days"),
+            **_limits(raw.get("limits", {})),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"{path}: missing or malformed setting ({exc})") from exc
@@ -202,6 +221,21 @@ def load_config(home: Path, env: dict[str, str] | None = None) -> Config:
     if ENV_ALLOW_UNENFORCED in env:
         overrides["allow_unenforced_lock"] = _flag(env[ENV_ALLOW_UNENFORCED], ENV_ALLOW_UNENFORCED)
     return replace(cfg, **overrides) if overrides else cfg
+
+
+def _limits(raw: dict) -> dict:
+    """The [limits] table; a home made before it has none and gets the defaults."""
+    out: dict = {}
+    for name in ("inspector_per_minute", "access_log_per_minute"):
+        if name in raw:
+            out[name] = _number(raw[name], name)
+    for name in ("inspector_burst", "access_log_burst"):
+        if name in raw:
+            value = raw[name]
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigError(f"[limits] {name} must be a whole number, not {value!r}")
+            out[name] = value
+    return out
 
 
 def _number(value: object, name: str) -> float:

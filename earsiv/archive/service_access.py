@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from earsiv.archive.service_types import AccessEvent, AccessLogPage, Me
 
 if TYPE_CHECKING:
-    from earsiv.archive.access import NewToken, Principal
+    from earsiv.archive.access import AccessEvents, NewToken, Principal
     from earsiv.archive.archive import Archive
     from earsiv.indexer.accessdb import GrantRow, PrincipalRow, TokenRow
 
@@ -81,6 +81,16 @@ class AccessUseCases:
         return self.archive.access.revoke_grant(grant_id, by=who.name)
 
     # -- the access log ----------------------------------------------------------------------
+    def record_unshown(self, who: Principal, action: str, params: dict, outcome: dict) -> AccessEvents | None:
+        """The access event of an inspector's request that made none (``trail.py``); None for other roles.
+
+        What was asked and what was answered: it names no grant and no document, because none
+        was shown, and so reads the same whether the document asked for exists or not.
+        """
+        if who.role != "inspector":
+            return None
+        return self.archive.access.record(who, action, (), params, (), outcome=outcome)
+
     def access_log(self, who: Principal, *, vkn: str | None = None, principal: str | None = None,
                    after: int | None = None, limit: int = 100, proofs: bool = True) -> AccessLogPage:
         """Access events *who* may read (admins all, an inspector its own, a tenant's principal those

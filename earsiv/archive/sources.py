@@ -4,6 +4,11 @@ Every input a user names yields at least one source, and every problem is a
 source with an error naming the file, so nothing vanishes silently: a missing
 path, a dangling link, a directory that cannot be listed, a FIFO or device, an
 unreadable or oversized file all come back as ``rejected`` with the reason.
+
+Names are shown back (ingest lines, JSON answers, a holding's file name), so a name made of
+what a file system or a ZIP archive allows is made printable first (``printable``): control
+characters (CR, LF, ESC, ...), line separators and bidirectional overrides each become
+U+FFFD, which no terminal, log line, JSON consumer or spreadsheet acts on.
 The one deliberate exception: inside a folder, names starting with ``.``
 (``.git``, ``.DS_Store``) are skipped; naming such a file directly ingests it.
 
@@ -28,6 +33,7 @@ from __future__ import annotations
 import errno
 import lzma
 import os
+import re
 import stat
 import struct
 import zipfile
@@ -39,7 +45,16 @@ from typing import BinaryIO
 
 from earsiv.archive.ingest import Source
 
-__all__ = ["ZipLimits", "count_inputs", "expand"]
+__all__ = ["ZipLimits", "count_inputs", "expand", "printable"]
+
+# C0 and C1 controls and DEL; line and paragraph separators; bidirectional marks,
+# embeddings, overrides and isolates (a name that reads backwards on screen).
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\u061c]")
+
+
+def printable(name: str) -> str:
+    """*name* with every character that could act on a terminal, a log or a reader's eye replaced by U+FFFD."""
+    return _UNPRINTABLE.sub("\ufffd", name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +90,7 @@ def expand(paths: Iterable[Path], *, max_file_bytes: int = 64 * 1024 * 1024, lim
     for root in paths:
         for p, problem in _walk(Path(root)):
             if problem is not None:
-                yield Source(str(p), error=problem)
+                yield Source(printable(str(p)), error=problem)
             elif _is_zip_name(p):
                 yield from _zip_sources(p, limits)
             else:
@@ -179,21 +194,22 @@ def _read_at_most(fh: BinaryIO, limit: int) -> bytes:
 
 
 def _file_source(p: Path, max_bytes: int) -> Source:
+    name = printable(str(p))
     try:
         with _open_regular(p) as fh:
             size = os.fstat(fh.fileno()).st_size
             if size > max_bytes:
-                return Source(str(p), error=f"{size} bytes is over the limit of {max_bytes} bytes")
+                return Source(name, error=f"{size} bytes is over the limit of {max_bytes} bytes")
             data = _read_at_most(fh, max_bytes)
     except _Refused as exc:
-        return Source(str(p), error=str(exc))
+        return Source(name, error=str(exc))
     except OSError as exc:
         if exc.errno == errno.EAGAIN:
-            return Source(str(p), error="is not a regular file")
-        return Source(str(p), error=f"cannot read: {exc.strerror or exc}")
+            return Source(name, error="is not a regular file")
+        return Source(name, error=f"cannot read: {exc.strerror or exc}")
     if len(data) > max_bytes:
-        return Source(str(p), error=f"over the limit of {max_bytes} bytes (it grew while being read)")
-    return Source(str(p), data)
+        return Source(name, error=f"over the limit of {max_bytes} bytes (it grew while being read)")
+    return Source(name, data)
 
 
 # -- ZIP archives ----------------------------------------------------------
@@ -275,23 +291,23 @@ def _zip_sources(path: Path, limits: ZipLimits) -> Iterator[Source]:
     try:
         fh = _open_regular(path)
     except _Refused as exc:
-        yield Source(str(path), error=str(exc))
+        yield Source(printable(str(path)), error=str(exc))
         return
     with fh:
         try:
             declared = _declared_members(fh)
             if declared is not None and declared > limits.max_members:
-                yield Source(str(path), error=f"ZIP archive refused, nothing in it was ingested: it declares {declared} members, over the limit of {limits.max_members}")
+                yield Source(printable(str(path)), error=f"ZIP archive refused, nothing in it was ingested: it declares {declared} members, over the limit of {limits.max_members}")
                 return
             fh.seek(0)
             zf = zipfile.ZipFile(fh)
         except _OPEN_ERRORS as exc:
-            yield Source(str(path), error=f"not a readable ZIP archive: {exc}")
+            yield Source(printable(str(path)), error=f"not a readable ZIP archive: {exc}")
             return
         with zf:
             problem = _archive_problem(fh, zf, limits)
             if problem is not None:
-                yield Source(str(path), error=f"ZIP archive refused, nothing in it was ingested: {problem}")
+                yield Source(printable(str(path)), error=f"ZIP archive refused, nothing in it was ingested: {problem}")
                 return
             for info in zf.infolist():
                 if not info.is_dir():
@@ -299,7 +315,7 @@ def _zip_sources(path: Path, limits: ZipLimits) -> Iterator[Source]:
 
 
 def _member_source(path: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: ZipLimits) -> Source:
-    name = f"{path}:{info.filename}"
+    name = printable(f"{path}:{info.filename}")
     if info.flag_bits & 0x1:
         return Source(name, error="encrypted ZIP member (no password is ever tried)")
     try:

@@ -43,7 +43,14 @@ from earsiv.documents.parse import parse_document
 from earsiv.documents.textextract import extract_text
 from earsiv.documents.xmlsafe import parse_xml
 from earsiv.errors import EarsivError
-from earsiv.indexer.query import MAX_LIMIT, SearchPage, SearchQuery, decode_text_cursor, encode_text_cursor
+from earsiv.indexer.query import (
+    MAX_LIMIT,
+    MAX_TEXT_OFFSET,
+    SearchPage,
+    SearchQuery,
+    decode_text_cursor,
+    encode_text_cursor,
+)
 
 if TYPE_CHECKING:
     from earsiv.archive.ingest import Logged
@@ -313,6 +320,8 @@ class EmbeddedText:
                                  offset=offset)
         page = [h.digest for h in hits.hits[: q.limit]]
         more = len(hits.hits) > q.limit or (len(page) == q.limit and hits.total > offset + q.limit)
+        # Pages end at the deepest offset a cursor may carry: narrow the words to see further.
+        more = more and offset + q.limit <= MAX_TEXT_OFFSET
         if not page:
             return SearchPage((), None)
         # Every other filter, and the scope once more, from the SQL index.

@@ -44,6 +44,7 @@ import tantivy
 from earsiv.documents.textextract import INSPECTABLE_ROLES, extract_text
 from earsiv.documents.textterms import document_terms, fold_turkish, query_terms
 from earsiv.indexer.errors import IndexFailure, index_failure
+from earsiv.indexer.query import MAX_TEXT_OFFSET
 
 __all__ = [
     "INSPECTABLE_ROLES",
@@ -59,7 +60,7 @@ __all__ = [
 FORMAT = 2  # 1 was whoosh (removed; such a directory is emptied and rebuilt from the log)
 _FORMAT_FILE = "earsiv-fulltext.json"
 MAX_LIMIT = 1000
-MAX_OFFSET = 100_000
+MAX_OFFSET = MAX_TEXT_OFFSET  # one bound with the cursors that carry the offset
 NO_TENANT = "-"
 _MARK = "~mark"
 _LOCK_TIMEOUT = 60.0  # seconds to wait for another process's writer

@@ -27,7 +27,7 @@ from earsiv.indexer.models import NO_DATE, document_parties, document_text, docu
 from earsiv.indexer.rows import RAW_COLUMNS, DocumentRow, index_key
 from earsiv.indexer.textsql import tsquery_literal
 
-__all__ = ["INSPECTABLE_ROLES", "MAX_LIMIT", "MAX_TEXT", "SearchPage", "SearchQuery", "decode_cursor", "decode_text_cursor",
+__all__ = ["INSPECTABLE_ROLES", "MAX_LIMIT", "MAX_TEXT", "MAX_TEXT_OFFSET", "SearchPage", "SearchQuery", "decode_cursor", "decode_text_cursor",
            "encode_cursor", "encode_text_cursor", "search_parameters", "search_statement", "visible_statement"]
 
 MAX_LIMIT = 1000
@@ -37,6 +37,8 @@ INSPECTABLE_ROLES = ("supplier", "customer", "despatch-supplier", "delivery-cust
 _CURSOR_VERSION = "k1"
 _TEXT_CURSOR_VERSION = "t1"
 MAX_TEXT = 1000
+# How deep full-text pages go (hits skipped): a cursor past it is not one this archive made.
+MAX_TEXT_OFFSET = 100_000
 _DIGEST = re.compile(r"[0-9a-f]{64}\Z")
 # A date bound must never admit the NO_DATE sort key of undated documents.
 _FIRST_REAL_DAY = NO_DATE + dt.timedelta(days=1)
@@ -59,12 +61,15 @@ def decode_text_cursor(cursor: str) -> tuple[int, int]:
         version, offset, max_log_index = raw.split("|")
         if version != _TEXT_CURSOR_VERSION or not offset.isdigit() or not max_log_index.lstrip("-").isdigit():
             raise ValueError
+        if len(offset) > 7 or len(max_log_index) > 20:
+            raise ValueError
         out = int(offset), int(max_log_index)
-        if out[0] > 10**9 or not -1 <= out[1] < 2**62:
+        if out[0] > MAX_TEXT_OFFSET or not -1 <= out[1] < 2**62:
             raise ValueError
         return out
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise ValueError(f"not a full-text search cursor: {cursor!r}") from None
+        raise ValueError(f"not a full-text search cursor of this archive (pages end after {MAX_TEXT_OFFSET} hits): "
+                         f"{cursor[:80]!r}") from None
 
 
 def _is_text_cursor(cursor: str) -> bool:

@@ -130,3 +130,30 @@ def test_the_cli_acts_as_a_tokens_principal(cli, home, tmp_path):
     # Its own events it may read; the accountant's tenant is not the inspected VKN, so it may not ask for it.
     assert len(cli.jsonl("--token", insp, "access-log")) == 2
     assert cli.run("--token", acct, "access-log", "--vkn", row.supplier_id, check=1).returncode == 1
+
+
+def test_every_command_of_an_inspector_is_an_access_event(cli, home):
+    """An inspector's command that shows nothing (a refusal, nothing found, its own grants) is logged too.
+
+    Before, only commands that showed documents left an event: probing with `show` was traceless.
+    """
+    cli.run("ingest", "--tenant", TENANT, str(CORPUS / DOC))
+    hidden = hashlib.sha256((CORPUS / DOC).read_bytes()).hexdigest()  # archived, but under no grant
+    absent = hashlib.sha256(b"never archived").hexdigest()
+    cli.run("principal", "add", "ayse", "--role", "inspector")
+    insp = cli.json("token", "create", "ayse")["token"]
+
+    for digest in (hidden, absent):
+        assert cli.run("--token", insp, "show", digest, check=1).returncode == 1
+    assert cli.run("--token", insp, "status", check=1).returncode == 1  # an admin's command
+    cli.run("--token", insp, "grant", "list")
+    events = [e["event"] for e in cli.jsonl("access-log", "--principal", "ayse")]
+    assert [(e["action"], e["outcome"]) for e in events] == [
+        ("view", {"exit": 1, "error": "document-not-found"}),
+        ("view", {"exit": 1, "error": "document-not-found"}),
+        ("request", {"exit": 1, "error": "forbidden"}),
+        ("grants", {"exit": 0}),
+    ]
+    assert all(e["documents"] == [] and e["grants"] == [] for e in events)
+    # What was asked is in each: a probe for a hidden document reads like one for an absent one.
+    assert [e["params"] for e in events[:2]] == [{"command": "show", "params": {"digest": d}} for d in (hidden, absent)]

@@ -20,6 +20,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+import re
 import subprocess
 import time
 import zipfile
@@ -260,6 +261,11 @@ def world(tmp_path_factory):
             "insp2-C": _grant(arch, "insp2", vkn["C"], *_year(docs["c-revoked-grant"].meta.issue_date), expires_at=later),
         }
         assert not grants["insp1-B-expired"].active and not grants["insp1-C-revoked"].active
+    # Some 2,000 requests in a minute, inspectors' included: room for them under the rate limits
+    # (test_rate_limits below checks the limits on a home of its own).
+    cfg = home / "config.toml"
+    cfg.write_text(re.sub(r"(?m)^((inspector|access_log)_(per_minute|burst)) = .*$", r"\1 = 100000",
+                          cfg.read_text(encoding="utf-8")), encoding="utf-8")
     with TestClient(create_app(home)) as client:
         w = World(client, home, tokens, tenants, docs, grants, vkn, new["admin"].id)
         _archive_all(w)
@@ -498,6 +504,15 @@ DOC_ROWS: dict[tuple[str, str], tuple[str | None, Callable[[str], tuple[str, dic
 }
 
 
+def _is_unshown(e: dict, caller: str, action: str, status: int, path: str) -> None:
+    """An access event of a request that showed nothing: what was asked, what was answered, no grant, no document."""
+    event = e["event"]
+    assert (event["principal"], event["role"], event["action"]) == (caller, "inspector", action), event
+    assert event["grants"] == [] and event["documents"] == [], event
+    assert event["outcome"] == {"status": status}, event
+    assert event["params"]["path"] == path.split("?")[0], event
+
+
 def _is_problem(r: Response, status: int) -> dict:
     assert r.status_code == status, (r.status_code, r.text[:500])
     assert r.headers["content-type"].startswith("application/problem+json")
@@ -548,6 +563,13 @@ def test_roles(world, endpoint, caller):
         assert r.status_code == row.ok, r.text[:500]
     else:
         _is_problem(r, 403)
+    if ROLES[caller] == "inspector" and endpoint[1] != "/healthz":
+        event = world.event(int(r.headers[EVENT]))["event"]  # every request of an inspector, answered or refused
+        assert event["principal"] == caller
+        if r.status_code == 403:
+            assert event["outcome"] == {"status": 403} and event["documents"] == [], event
+    else:
+        assert EVENT not in r.headers
     if row.after:
         row.after(world, caller, r)
 
@@ -607,9 +629,17 @@ def test_documents(world, endpoint, caller, target):
     if doc is None or not world.sees(caller, doc):
         body = _is_problem(r, 404)
         # Indistinguishable from a digest nobody ever archived: existence is not revealed.
-        missing = world.call(caller, endpoint[0], build(ABSENT)[0], **build(ABSENT)[1]).json()
-        assert body == {k: (v.replace(ABSENT, digest) if isinstance(v, str) else v) for k, v in missing.items()}
-        assert EVENT.lower() not in {k.lower() for k in r.headers}
+        missing = world.call(caller, endpoint[0], build(ABSENT)[0], **build(ABSENT)[1])
+        assert body == {k: (v.replace(ABSENT, digest) if isinstance(v, str) else v) for k, v in missing.json().items()}
+        if ROLES[caller] != "inspector":
+            assert EVENT.lower() not in {k.lower() for k in r.headers}
+            return
+        # Was traceless: an inspector's probe that is answered 404 is an access event, and it reads
+        # the same whether the document exists (hidden from it) or was never archived.
+        probe, absent = world.event(int(r.headers[EVENT])), world.event(int(missing.headers[EVENT]))
+        _is_unshown(probe, caller, action, 404, url)
+        _is_unshown(absent, caller, action, 404, build(ABSENT)[0])
+        assert probe["vkns"] == absent["vkns"] == []
         return
     assert r.status_code == 200, r.text[:500]
     _check_content(world, caller, endpoint, doc, r)
@@ -823,7 +853,7 @@ def test_inspector_packages(world, case):
     r = world.call(caller, "GET", "/v1/packages", params={"vkn": g.vkn, "from": str(start), "to": str(end)})
     if not allowed:
         _is_problem(r, 403)
-        assert EVENT not in r.headers
+        _is_unshown(world.event(int(r.headers[EVENT])), caller, "package", 403, "/v1/packages")
         return
     assert r.status_code == 200, r.text[:500]
     want = {d.digest for d in world.docs.values()
@@ -1044,3 +1074,64 @@ def test_matrix_is_not_vacuous(world):
     conflicts = world.spare["conflicts"]
     assert any(seen for _c, _k, _t, seen in conflicts)
     assert any(twins - seen for _c, _k, twins, seen in conflicts)
+
+
+# -- inspectors: every request is an event; the rate limits ------------------------------------
+
+PROBES = [
+    # (method, url, kwargs, status, action): each showed nothing, and each used to leave no trace.
+    ("GET", "/v1/documents/not-a-digest", {}, 422, "view"),
+    ("GET", f"/v1/documents/{ABSENT}/print", {"params": {"format": "docx"}}, 422, "print"),
+    ("GET", "/v1/documents", {"params": {"from": "2020-13-01"}}, 422, "search"),
+    ("GET", "/v1/documents", {"params": {"tenant": T1}}, 403, "search"),
+    ("GET", "/v1/status", {}, 403, "request"),
+    ("POST", "/v1/grants", {"json": {"nothing": 1}}, 422, "request"),
+    ("DELETE", "/v1/documents", {}, 405, "request"),
+    ("GET", "/v1/nowhere", {"params": {"vkn": "1234567890"}}, 404, "request"),
+]
+
+
+@pytest.mark.parametrize(("method", "url", "kw", "status", "action"), PROBES, ids=lambda v: str(v)[:40])
+def test_every_inspector_request_is_an_access_event(world, method, url, kw, status, action):
+    r = world.call("insp1", method, url, **kw)
+    assert r.status_code == status, r.text[:300]
+    e = world.event(int(r.headers[EVENT]))
+    _is_unshown(e, "insp1", action, status, url)
+    assert e["vkns"] == []  # no grant named: nothing about a taxpayer is told to the taxpayers' principals
+    if "params" in kw:  # what was asked is in the event
+        assert [list(p) for p in kw["params"].items()] == e["event"]["params"]["query"]
+    # The event is proved like any other.
+    r = world.call("insp1", "GET", "/v1/access-log", params={"after": int(r.headers[EVENT]) - 1, "limit": 1})
+    assert r.json()["events"][0]["proof"]["proof"]["log_index"] == e["log_index"]
+
+
+def test_rate_limits_per_principal(tmp_path):
+    """Each inspector request and each read of the access log is kept for years: both are rate limited."""
+    home = tmp_path / "home"
+    with Archive.init(home) as arch:
+        for name, role, tns in (("ins", "inspector", ()), ("ins2", "inspector", ()), ("acc", "accountant", (T1,)),
+                                ("adm", "admin", ())):
+            arch.access.add_principal(name, role, tns, by="test")
+        tokens = {n: arch.access.create_token(n, by="test").token for n in ("ins", "ins2", "acc", "adm")}
+    cfg = home / "config.toml"
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace("inspector_burst = 30", "inspector_burst = 3")
+                   .replace("access_log_burst = 10", "access_log_burst = 2"), encoding="utf-8")
+    with TestClient(create_app(home)) as client:
+        def get(who: str, url: str, **kw) -> Response:
+            return client.get(url, headers=bearer(tokens[who]), **kw)
+
+        assert [get("ins", "/v1/me").status_code for _ in range(3)] == [200] * 3
+        before = get("adm", "/v1/access-log", params={"proofs": "false", "limit": 1000}).json()["events"]
+        r = get("ins", "/v1/documents")
+        assert r.status_code == 429 and r.headers["content-type"].startswith("application/problem+json")
+        assert r.json()["type"] == "urn:earsiv:problem:too-many-requests"
+        assert 1 <= int(r.headers["retry-after"]) <= 2  # 60 a minute: a token a second
+        assert EVENT not in r.headers  # refused before it was anything: no event, no write
+        after = get("adm", "/v1/access-log", params={"proofs": "false", "limit": 1000}).json()["events"]
+        assert len(after) == len(before)
+        assert get("ins2", "/v1/me").status_code == 200  # per principal
+        assert all(get("adm", "/v1/me").status_code == 200 for _ in range(10))  # admins are not limited...
+        # ... but reading the access log (which may make a checkpoint and pay for its stamp) is, for everyone.
+        codes = [get("acc", "/v1/access-log", params={"proofs": "false"}).status_code for _ in range(3)]
+        assert codes == [200, 200, 429]
+        assert client.get("/v1/me").status_code == 401  # no token: refused before any limit

@@ -104,8 +104,14 @@ def migrate_store_cmd(ctx, to: str, switch: bool, as_json: bool) -> None:
               help="Close a connection whose request headers are not all in within this time.")
 @click.option("--body-timeout", default=30.0, show_default=True, type=click.FloatRange(min=0.1), metavar="SECONDS",
               help="Close a connection whose request body stops arriving for this long.")
+@click.option("--body-min-rate", default=8192, show_default=True, type=click.IntRange(min=1), metavar="BYTES",
+              help="Close a connection whose request body, after --body-timeout, arrives slower than this many "
+                   "bytes a second on average.")
+@click.option("--max-connections", default=256, show_default=True, type=click.IntRange(min=1),
+              help="Connections open at once; one more is answered 503 and closed.")
 @click.pass_context
-def serve(ctx, host: str, port: int, header_timeout: float, body_timeout: float) -> None:
+def serve(ctx, host: str, port: int, header_timeout: float, body_timeout: float, body_min_rate: int,
+          max_connections: int) -> None:
     """Serve the HTTP API (OpenAPI at /docs)."""
     operator(ctx, "serve")
     from earsiv.api.http import create_app
@@ -114,4 +120,5 @@ def serve(ctx, host: str, port: int, header_timeout: float, body_timeout: float)
     if host not in ("127.0.0.1", "::1", "localhost"):
         click.echo(f"earsiv: warning: binding to {host}: the API is reachable from other machines", err=True)
     app = create_app(home(ctx))
-    run(app, host, port, header_timeout=header_timeout, body_timeout=body_timeout)
+    run(app, host, port, header_timeout=header_timeout, body_timeout=body_timeout, body_min_rate=body_min_rate,
+        max_connections=max_connections)

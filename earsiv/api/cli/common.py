@@ -74,14 +74,65 @@ def tty() -> bool:
     return sys.stderr.isatty()
 
 
+# command (after "earsiv") -> the action of its access event; any other command is a "request".
+_ACTIONS = {"search": "search", "show": "view", "get": "original", "verify": "verify", "evidence": "evidence",
+            "export": "export", "package": "package", "access-log": "access-log", "grant list": "grants"}
+
+
 @contextlib.contextmanager
 def session(ctx: click.Context) -> Iterator[tuple[ArchiveService, Principal]]:
-    """The archive of --home and who asks, for the length of one command; closed however it ends."""
+    """The archive of --home and who asks, for the length of one command; closed however it ends.
+
+    An inspector's command is an access event whatever it shows: one that made none (refused,
+    nothing found, or not about documents) gets one saying what was asked and how it ended
+    (``ArchiveService.record_unshown``), before its answer or error is printed.
+    """
     from earsiv.archive.service import ArchiveService
+    from earsiv.archive.trail import request_trail
 
     with ArchiveService.open(home(ctx)) as service:
         token = ctx.obj.get("token")
-        yield service, service.authenticate(token) if token else _operator()
+        who = service.authenticate(token) if token else _operator()
+        if who.role != "inspector":
+            yield service, who
+            return
+        with request_trail() as trail:
+            try:
+                yield service, who
+            except click.exceptions.Exit as exc:  # a command that ends with its own exit code
+                if not trail.events:
+                    service.record_unshown(who, _action(ctx), _asked(ctx), {"exit": exc.exit_code})
+                raise
+            except Exception as exc:
+                if not trail.events:
+                    outcome = {"exit": getattr(exc, "exit_code", EXIT_OPERATIONAL),
+                               "error": getattr(exc, "code", type(exc).__name__)}
+                    service.record_unshown(who, _action(ctx), _asked(ctx), outcome)
+                raise
+            if not trail.events:
+                service.record_unshown(who, _action(ctx), _asked(ctx), {"exit": EXIT_OK})
+
+
+def _command(ctx: click.Context) -> str:
+    return ctx.command_path.partition(" ")[2] or (ctx.info_name or "")
+
+
+def _action(ctx: click.Context) -> str:
+    return _ACTIONS.get(_command(ctx), "request")
+
+
+def _asked(ctx: click.Context) -> dict:
+    """The command and its parameters as typed (bounded), for an access event."""
+    params = {}
+    for name, value in list(ctx.params.items())[:20]:
+        if value is None or value == () or value is False:
+            continue
+        if isinstance(value, tuple | list):
+            value = [str(v)[:200] for v in value[:20]]
+        elif not isinstance(value, bool | int | float):
+            value = str(value)[:200]
+        params[name] = value
+    return {"command": _command(ctx)[:100], **({"params": params} if params else {})}
 
 
 def operator(ctx: click.Context, what: str) -> Principal:

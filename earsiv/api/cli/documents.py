@@ -153,6 +153,8 @@ def search(ctx, vkn, date_from, date_to, kind, doc_id, ettn, profile, type_code,
 @click.pass_context
 def show(ctx, digest: str, as_json: bool) -> None:
     """Show everything the index knows about one document."""
+    from earsiv.archive.sources import printable
+
     with session(ctx) as (service, who):
         view = service.show(who, digest)
     data = row_json(view.row)
@@ -160,7 +162,8 @@ def show(ctx, digest: str, as_json: bool) -> None:
         data.pop(k, None)
     data["holdings"] = [{"tenant": h.tenant or None, "received_at": h.received_at.isoformat(),
                          "retain_until": h.retain_until.isoformat(), "legal_hold": h.legal_hold,
-                         "source_name": h.source_name, "log_index": h.log_index} for h in view.holdings]
+                         "source_name": printable(h.source_name) if h.source_name else None,
+                         "log_index": h.log_index} for h in view.holdings]
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=1))
         return

@@ -10,7 +10,10 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from earsiv.api.http import access, documents, exports, packages, prints, system
+from earsiv.api.http.auth import Authenticate
+from earsiv.api.http.limits import Rate, RateLimit
 from earsiv.api.http.problems import install_problem_handlers, problem_openapi
+from earsiv.api.http.trail import AccessTrail
 from earsiv.api.http.uploads import BodyLimit
 from earsiv.archive.config import load_config
 from earsiv.archive.service import ArchiveService
@@ -57,7 +60,14 @@ def create_app(home: Path, *, max_body_bytes: int | None = None) -> FastAPI:
     install_problem_handlers(app)
     for router in (exports.router, documents.router, prints.router, packages.router, system.router, access.router):
         app.include_router(router)
+    # Added inside out: the last one added sees a request first.  The token is checked before
+    # anything reads a byte of the body; then the caller's rate limits; then an inspector's
+    # request is sure to be an access event; then the body's size against what the route takes.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, max_document_bytes=config.max_document_bytes)
+    app.add_middleware(AccessTrail)
+    app.add_middleware(RateLimit, inspector=Rate(config.inspector_per_minute, config.inspector_burst),
+                       access_log=Rate(config.access_log_per_minute, config.access_log_burst))
+    app.add_middleware(Authenticate)
     _describe_problems(app)
     return app
 

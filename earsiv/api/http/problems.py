@@ -59,6 +59,7 @@ __all__ = [
     "Problem",
     "UnsupportedMedia",
     "ValidationProblem",
+    "domain_response",
     "error_responses",
     "install_problem_handlers",
     "problem_openapi",
@@ -157,6 +158,14 @@ def problem_response(status: int, code: str, title: str, detail: str, headers: d
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+def domain_response(exc: EarsivError, headers: dict[str, str] | None = None) -> JSONResponse:
+    """The problem document of one of our errors, for code outside the routes (middleware)."""
+    response = _domain(exc)
+    if headers:
+        response.headers.update(headers)
+    return response
+
+
 def _domain(exc: EarsivError) -> JSONResponse:
     for cls, status, title in _STATUS:
         if isinstance(exc, cls):
@@ -226,6 +235,8 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         413: ("The request body is over the limit.", Problem),
         415: ("The Content-Type is not one this route takes.", Problem),
         422: ("Invalid parameters (malformed digest, bad date, unknown kind, bad cursor, ...).", ValidationProblem),
+        429: ("Over the principal's rate limit (an inspector's requests, reads of the access log); see Retry-After.",
+              Problem),
         503: ("The store, the index or the time-stamp authority is unavailable; try again later.", Problem),
         507: ("A disk the archive writes to is full; nothing acknowledged was lost: retry once space is freed.",
               Problem),
@@ -234,6 +245,9 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     # logged; the index catches up): wherever 503 can come, so can 507.
     if 503 in statuses and 507 not in statuses:
         statuses = (*statuses, 507)
+    # Whoever must authenticate may be an inspector, and an inspector's every request is rate limited.
+    if 401 in statuses and 429 not in statuses:
+        statuses = (*statuses, 429)
     out: dict[int | str, dict[str, Any]] = {}
     for s in statuses:
         text, model = described[s]

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from earsiv.archive.archive import Status
 from earsiv.archive.audit import Finding
 from earsiv.archive.ingest import IngestResult
+from earsiv.archive.sources import printable
 from earsiv.documents.metadata import KINDS
 from earsiv.indexer.accessdb import HoldingRow
 from earsiv.indexer.rows import DocumentRow
@@ -106,7 +107,7 @@ class HoldingOut(_Out):
     @classmethod
     def from_domain(cls, h: HoldingRow) -> HoldingOut:
         return cls(tenant=h.tenant or None, received_at=h.received_at, retain_until=h.retain_until,
-                   legal_hold=h.legal_hold, source_name=h.source_name, log_index=h.log_index)
+                   legal_hold=h.legal_hold, source_name=printable(h.source_name) if h.source_name else None, log_index=h.log_index)
 
 
 class DocumentOut(_Out):

@@ -19,7 +19,6 @@ in ``Content-Length``.
 from __future__ import annotations
 
 import itertools
-import re
 import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator
@@ -30,11 +29,13 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from earsiv.api.http.auth import has_body
 from earsiv.api.http.problems import BodyTooLarge, InvalidRequest, UnsupportedMedia, problem_response
 from earsiv.archive.ingest import Source
-from earsiv.archive.sources import expand
+from earsiv.archive.sources import expand, printable
 
-__all__ = ["ACCEPTED_TYPES", "MULTIPART_TYPE", "XML_TYPES", "ZIP_TYPE", "BodyLimit", "clean_name", "read_sources"]
+__all__ = ["ACCEPTED_TYPES", "MAX_SMALL_BODY", "MULTIPART_TYPE", "XML_TYPES", "ZIP_TYPE", "BodyLimit", "clean_name",
+           "read_sources"]
 
 XML_TYPES = ("application/xml", "text/xml")
 ZIP_TYPE = "application/zip"
@@ -42,12 +43,14 @@ MULTIPART_TYPE = "multipart/form-data"
 ACCEPTED_TYPES = (*XML_TYPES, MULTIPART_TYPE, ZIP_TYPE)
 DEFAULT_NAME, DEFAULT_ZIP_NAME = "upload.xml", "upload.zip"
 MAX_FILES = 10_000
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+INGEST_ROUTE = ("POST", "/v1/documents")
+# The largest JSON body a route takes is a principal with 10,000 tenant VKNs (~140 KB).
+MAX_SMALL_BODY = 256 * 1024
 
 
 def clean_name(name: str | None, default: str) -> str:
-    """A client-given file name fit to echo back: no control characters, at most 255 characters."""
-    name = _CONTROL.sub("", name or "").strip()
+    """A client-given file name fit to echo back: control characters shown as U+FFFD, at most 255 characters."""
+    name = printable(name or "").strip()
     return name[:255] or default
 
 
@@ -58,21 +61,29 @@ def _media_type(request: Request) -> str:
 class BodyLimit:
     """ASGI middleware: refuse request bodies over the limit with 413, reading no more than that.
 
-    The limit is ``max_bytes`` for a body of many documents (a ZIP, multipart) and
-    ``max_document_bytes`` for a raw XML body, which is one document: a 200 MB XML body is
-    refused for what it is, not buffered whole and then rejected as a document too large.
-    A declared ``Content-Length`` over the limit is refused before anything is read; a body
-    that grows past it while it is read (chunked, or lying about its length) raises
-    ``BodyTooLarge`` inside the route, which the problem handlers turn into the same 413.
-    Either answer carries ``Connection: close``, so the server stops reading the rest.
+    Only ``POST /v1/documents`` takes documents: its limit is ``max_bytes`` for a body of many
+    documents (a ZIP, multipart) and ``max_document_bytes`` for a raw XML body, which is one
+    document (a 200 MB XML body is refused for what it is, not buffered whole and then
+    rejected as a document too large).  Every other request body is a small JSON object (a
+    principal, a grant, a legal hold) or nothing, and is held to ``max_small_bytes``: what a
+    route parses must not cost the server more than the route needs.  A declared
+    ``Content-Length`` over the limit is refused before anything is read; a body that grows
+    past it while it is read (chunked, or lying about its length) raises ``BodyTooLarge``
+    inside the route, which the problem handlers turn into the same 413.  Either answer
+    carries ``Connection: close``, so the server stops reading the rest.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int, max_document_bytes: int | None = None) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, max_document_bytes: int | None = None,
+                 max_small_bytes: int = MAX_SMALL_BODY) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.max_document_bytes = max_document_bytes
+        self.max_small_bytes = max_small_bytes
 
     def _limit(self, scope: Scope) -> tuple[int, str]:
+        if (scope.get("method"), scope.get("path")) != INGEST_ROUTE:
+            return self.max_small_bytes, (f"a request body here is at most {self.max_small_bytes} bytes "
+                                          f"(documents go to POST /v1/documents)")
         media = ""
         for k, v in scope.get("headers", ()):
             if k == b"content-type":
@@ -93,8 +104,10 @@ class BodyLimit:
                                    headers={"Connection": "close"})(scope, receive, send)
             return
         if any(int(v) > limit for v in declared):
-            await problem_response(413, BodyTooLarge.code, BodyTooLarge.title, detail,
-                                   headers={"Connection": "close"})(scope, receive, send)
+            await _too_large(detail)(scope, receive, send)
+            return
+        if limit == self.max_small_bytes:
+            await self._small(scope, receive, send, detail)
             return
         seen = 0
         over = False
@@ -116,6 +129,35 @@ class BodyLimit:
             await send(message)
 
         await self.app(scope, limited, closing)
+
+    async def _small(self, scope: Scope, receive: Receive, send: Send, detail: str) -> None:
+        """A body that is not documents, read here whole (it is small) so that one over the limit is a 413
+        whatever the route would make of a body it could not finish reading (FastAPI: a 400)."""
+        if not has_body(scope):
+            await self.app(scope, receive, send)
+            return
+        messages: list[Message] = []
+        seen = 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            seen += len(message.get("body", b""))
+            if seen > self.max_small_bytes:
+                await _too_large(detail)(scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                break
+
+        async def replay() -> Message:
+            return messages.pop(0) if messages else await receive()
+
+        await self.app(scope, replay, send)
+
+
+def _too_large(detail: str):
+    return problem_response(413, BodyTooLarge.code, BodyTooLarge.title, detail, headers={"Connection": "close"})
 
 
 async def read_sources(request: Request, filename: str | None) -> Iterable[Source]:

@@ -57,7 +57,10 @@ ENTRY_VERSION = 1
 UTC = dt.UTC
 ROLES = ("admin", "integrator", "accountant", "inspector")
 COPIES = ("primary", "replica", "")  # which copy of an object a finding is about ("": not an object)
-ACTIONS = ("search", "view", "original", "evidence", "verify", "print", "export", "package")
+# What an inspector asked: the document actions, then its own account's (who it is, its grants,
+# its access events), then anything else (an action of another role, a path that is none).
+ACTIONS = ("search", "view", "original", "evidence", "verify", "print", "export", "package", "me", "grants",
+           "access-log", "request")
 _HEX64 = re.compile(r"[0-9a-f]{64}\Z")
 _HEX16 = re.compile(r"[0-9a-f]{16}\Z")
 
@@ -404,7 +407,12 @@ class GrantRevokeEntry(_Revocation):
 
 @dataclass(frozen=True, slots=True)
 class AccessEntry(Entry):
-    """One request an inspector made: what it asked, under which grants, and every document it was shown."""
+    """One request an inspector made: what it asked, under which grants, and every document it was shown.
+
+    ``outcome`` is set on a request that the archive answered without showing a document of it
+    (refused, invalid, failed, or not about documents): the HTTP ``status`` and, where it is
+    known, the ``error`` code; such an event names no grant and no document.
+    """
 
     TYPE: ClassVar[str] = "access"
     principal: str
@@ -414,12 +422,15 @@ class AccessEntry(Entry):
     params: Mapping[str, Any]
     documents: tuple[str, ...]
     at: dt.datetime
+    outcome: Mapping[str, Any] | None = None
     _vkns: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.action not in ACTIONS:
             raise ValueError(f"unknown action {self.action!r}")
         _aware(self.at, "at")
+        if self.outcome is not None and (not isinstance(self.outcome, Mapping) or not self.outcome):
+            raise ValueError(f"outcome must be a non-empty object, got {self.outcome!r}")
         object.__setattr__(self, "_vkns", tuple(sorted({g["vkn"] for g in self.grants})))
 
     @property
@@ -428,14 +439,18 @@ class AccessEntry(Entry):
         return self._vkns
 
     def to_json(self) -> dict[str, Any]:
-        return {"principal": self.principal, "role": self.role, "action": self.action,
-                "grants": [dict(g) for g in self.grants], "params": dict(self.params),
-                "documents": list(self.documents), "at": format_time(self.at)}
+        out = {"principal": self.principal, "role": self.role, "action": self.action,
+               "grants": [dict(g) for g in self.grants], "params": dict(self.params),
+               "documents": list(self.documents), "at": format_time(self.at)}
+        if self.outcome is not None:
+            out["outcome"] = dict(self.outcome)
+        return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> AccessEntry:
         return cls(data["principal"], data["role"], data["action"], tuple(data.get("grants") or ()),
-                   data.get("params") or {}, tuple(data.get("documents") or ()), parse_time(data["at"]))
+                   data.get("params") or {}, tuple(data.get("documents") or ()), parse_time(data["at"]),
+                   data.get("outcome"))
 
 
 @dataclass(frozen=True, slots=True)
