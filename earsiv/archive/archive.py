@@ -36,7 +36,14 @@ from earsiv.archive import blobs, faults
 from earsiv.archive.access import AccessControl
 from earsiv.archive.checkpointer import Checkpointer
 from earsiv.archive.config import CONFIG_FILE, Config, load_config, write_default_config
-from earsiv.archive.errors import ConfigError, DocumentNotFound, StoreError, VerificationError, WriteOnceViolation
+from earsiv.archive.errors import (
+    ConfigError,
+    DocumentNotFound,
+    StoreError,
+    StoreUnavailable,
+    VerificationError,
+    WriteOnceViolation,
+)
 from earsiv.archive.holdings import Holdings
 from earsiv.archive.ingest import Ingestor, IngestParts, IngestResult, Logged, Source
 from earsiv.archive.keys import PublicKey, Signer
@@ -305,6 +312,8 @@ class Archive:
     def _check_format(self) -> None:
         try:
             doc = json.loads(self.store.get(ARCHIVE_OBJECT))
+        except StoreUnavailable:
+            raise  # an archive store that does not answer now, not something else
         except (StoreError, ValueError) as exc:
             raise StoreError(f"{self.store.url} is not an earsiv archive store ({exc})") from exc
         if doc.get("format") != FORMAT_NAME or doc.get("version") != FORMAT_VERSION:

@@ -7,6 +7,7 @@
         ├── RetentionError             a retention or legal-hold rule refuses the action (exit code 1)
         ├── StoreError                 the object store failed (operational, exit code 3)
         │   ├── StoreFull              its disk is full (also an earsiv.errors.StorageFull)
+        │   ├── StoreUnavailable       its server does not answer: nothing lost, try again (exit code 3)
         │   └── LockNotEnforced        the S3 bucket does not enforce Object Lock: refused (exit code 3)
         ├── TSAError                   a time-stamp authority failed or refused (operational, exit code 3)
         ├── ConfigError                the home or its configuration is missing or wrong (exit code 2)
@@ -39,6 +40,7 @@ __all__ = [
     "RetentionError",
     "StoreError",
     "StoreFull",
+    "StoreUnavailable",
     "TSAError",
     "Unauthenticated",
     "VerificationError",
@@ -94,6 +96,13 @@ class StoreFull(StoreError, StorageFull):
 
     exit_code = 3
     code = StorageFull.code
+
+
+class StoreUnavailable(StoreError):
+    """The store's server does not answer (down, restarting, network): nothing acknowledged is lost; try again."""
+
+    exit_code = 3
+    code = "store-unavailable"
 
 
 class LockNotEnforced(StoreError):

@@ -255,7 +255,14 @@ class Database:
         except Exception as exc:
             if not isinstance(exc, (sa.exc.SQLAlchemyError, OSError, dbapi_error)) and not _alembic_error(exc):
                 raise
-            raise index_failure(what, exc, getattr(self, "path", None)) from exc
+            raise index_failure(what, exc, getattr(self, "path", None), server=self._server()) from exc
+
+    def _server(self) -> str | None:
+        """The database server's URL without its password, or None for a file (SQLite)."""
+        engine = getattr(self, "engine", None)
+        if engine is None or engine.url.get_backend_name() == "sqlite":
+            return None
+        return engine.url.render_as_string(hide_password=True)
 
     def edge(self, what: str) -> contextlib.AbstractContextManager[None]:
         """Translate every database error inside into ``IndexFailure`` naming *what* failed."""

@@ -155,6 +155,16 @@ class PostgresCluster:
         self._pg("pg_ctl", "-D", str(self.data), "-l", str(self.base / "server.log"), "-w", "-t", "60",
                  "-o", options, "start", timeout=90)
 
+    def halt(self) -> None:
+        """Stop the server and keep its files, as an outage does (``resume()`` ends it)."""
+        self._pg("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "-t", "30", "stop", timeout=60)
+        self._pid = None
+
+    def resume(self) -> None:
+        """Start the halted server again on the same port with the same data."""
+        self._start_server()
+        self._pid = int((self.data / "postmaster.pid").read_text().split()[0])
+
     def stop(self) -> None:
         """Stop the server (fast, then by signal) and delete the cluster's files."""
         if self.base is None:

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
 
@@ -65,6 +65,7 @@ class SeaweedS3:
     port: int = 0
     filer_port: int = 0
     _proc: subprocess.Popen | None = None
+    _ports: list[int] = field(default_factory=list)  # kept: a restart answers where clients already point
 
     @property
     def endpoint(self) -> str:
@@ -112,7 +113,8 @@ class SeaweedS3:
     def start(self, timeout: float = 60.0) -> SeaweedS3:
         data = self.directory / "data"
         data.mkdir(parents=True, exist_ok=True)
-        (s3, s3g, master, masterg, vol, volg, filer, filerg, admin, adming, metrics) = free_ports(11)
+        self._ports = self._ports or free_ports(11)
+        (s3, s3g, master, masterg, vol, volg, filer, filerg, admin, adming, metrics) = self._ports
         self.port, self.filer_port = s3, filer
         args = [
             self.weed, "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
@@ -127,7 +129,7 @@ class SeaweedS3:
             "-webdav=false", "-s3.autoCreateBucket=false", "-volume.preStopSeconds=0", "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.telemetry=false",
         ]  # fmt: skip
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")} | self.env
-        self._log = open(self.directory / "weed.log", "wb")  # noqa: SIM115 - the server writes it until stop() closes it
+        self._log = open(self.directory / "weed.log", "ab")  # noqa: SIM115 - the server writes it until stop() closes it
         self._proc = subprocess.Popen(args, cwd=self.directory, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             self._wait(timeout)
@@ -153,6 +155,10 @@ class SeaweedS3:
                 last = exc
                 time.sleep(0.3)
         raise RuntimeError(f"weed mini did not answer on {self.endpoint} within {timeout} s ({last}):\n{self.log_tail()}")
+
+    def restart(self, timeout: float = 60.0) -> SeaweedS3:
+        """Start again after ``stop()``, on the same ports and the same data: an outage ends."""
+        return self.start(timeout)
 
     def log_tail(self, n: int = 4000) -> str:
         with contextlib.suppress(OSError):

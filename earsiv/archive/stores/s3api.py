@@ -17,7 +17,7 @@ import threading
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlencode, urlparse
 
-from earsiv.archive.errors import StoreError
+from earsiv.archive.errors import StoreError, StoreUnavailable
 
 __all__ = ["COMPLIANCE", "DEFAULT_WORKERS", "S3Api", "S3Failure", "S3Location", "b64_sha256", "checksum_problem"]
 
@@ -87,7 +87,15 @@ class S3Api:
         self.client = client if client is not None else _make_client(location)
 
     def call(self, operation: str, key: str | None = None, /, **kwargs) -> dict:
-        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+        from botocore.exceptions import (
+            BotoCoreError,
+            ClientError,
+            ConnectionClosedError,
+            ConnectTimeoutError,
+            EndpointConnectionError,
+            NoCredentialsError,
+            ReadTimeoutError,
+        )
 
         try:
             return getattr(self.client, operation)(Bucket=self.bucket, **({"Key": key} if key is not None else {}), **kwargs)
@@ -95,6 +103,11 @@ class S3Api:
             raise StoreError(f"no S3 credentials for {self.url}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY") from exc
         except ClientError as exc:
             raise S3Failure(operation, key, _error_code(exc), str(exc)) from exc
+        except (EndpointConnectionError, ConnectionClosedError, ConnectTimeoutError, ReadTimeoutError) as exc:
+            raise StoreUnavailable(
+                f"the store {self.url} does not answer (S3 {operation} of {key or self.bucket}: {exc}). Nothing "
+                f"acknowledged is lost: a document is acknowledged only once the store has it. Run the command "
+                f"again when the store answers", name=key) from exc
         except BotoCoreError as exc:
             raise StoreError(f"S3 {operation} of {key or self.bucket} at {self.url} failed: {exc}", name=key) from exc
 
