@@ -275,7 +275,7 @@ class ArchiveService(AccessUseCases):
 
         row, event = self.archive.access.document(who, digest, "print")
         own = self.archive.access.own_holding(who, row)
-        data = export_one(self.archive, row.digest, fmt, own.log_index if own else None)
+        data = export_one(self.archive, row.digest, fmt, own.log_index if own else None, owner=who.name)
         stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in (row.doc_id or row.digest[:16]))[:80]
         return Download(row.digest, f"{stem or row.digest[:16]}.{fmt}", data, event)
 

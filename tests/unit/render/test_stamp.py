@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -40,7 +41,7 @@ def _fake_stamp() -> str:
 
 
 def hostile_document() -> bytes:
-    font = base64.b64encode(open(MONO, "rb").read()).decode()
+    font = base64.b64encode(Path(MONO).read_bytes()).decode()
     css = (
         "@page { size: A3 landscape !important; margin: 0 !important; bleed: 20mm !important; marks: crop cross !important;"
         " @top-center { content: 'SHA-256: SAHTE-UST' !important; }"
@@ -107,8 +108,9 @@ def test_a_hostile_stylesheet_cannot_hide_move_or_imitate_the_stamp(fresh_scales
 
 def test_the_pdf_carries_no_file_and_no_title_of_the_documents_making(fresh_scales):
     need_poppler()
-    from pypdf import PdfReader
     import io
+
+    from pypdf import PdfReader
 
     fake_original = base64.b64encode(b"<Invoice>SAHTE</Invoice>").decode()
     body = (f'<xsl:template match="/"><html><head><title>SHA-256 {FAKE}</title>'
