@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from earsiv.api.http import access, documents, exports, packages, prints, system
 from earsiv.api.http.problems import install_problem_handlers, problem_openapi
+from earsiv.api.http.security import SecurityHeaders
 from earsiv.api.http.uploads import BodyLimit
 from earsiv.archive.config import load_config
 from earsiv.archive.service import ArchiveService
@@ -58,6 +59,8 @@ def create_app(home: Path, *, max_body_bytes: int | None = None) -> FastAPI:
     for router in (exports.router, documents.router, prints.router, packages.router, system.router, access.router):
         app.include_router(router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, max_document_bytes=config.max_document_bytes)
+    # Outermost, so that every answer gets it, the problem documents of the body limit too.
+    app.add_middleware(SecurityHeaders, docs_paths=(app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url))
     _describe_problems(app)
     return app
 
