@@ -1,6 +1,7 @@
 """Printable copies: single-document HTML and PDF latency, bulk PDF export throughput and memory.
 
     .venv/bin/python bench/render.py [--docs 40] [--rounds 3] [--workers N]
+    .venv/bin/python bench/render.py --pool [--rounds 3]   # pooled vs in-process prints only
 
 Workload: the corpus's real invoices that carry their own stylesheet (the
 common case, and the slowest path: sandboxed XSLT, then layout) for the
@@ -108,6 +109,54 @@ def single(rounds: int) -> tuple[float, float]:
     return p50 / 1e3, percentile(pdf_floor, 50)
 
 
+def pooled(rounds: int) -> None:
+    """What running each print in a worker costs: the same prints through a ``PrintPool`` and in this process.
+
+    In-process is what a print cost before the pool (``render_html`` / ``render_pdf`` here, with the
+    stylesheet in the sandbox process); pooled is what a server does now: the whole print in a
+    warm worker, its bytes sent back through a pipe.  Alternated per document, so both see the same load.
+    """
+    from earsiv.render.frame import framed_html
+    from earsiv.render.pool import PrintPool
+
+    docs = [(name, (CORPUS / name).read_bytes()) for name in SINGLE]
+    pool = PrintPool(1)
+    try:
+        times: dict[str, list[float]] = {k: [] for k in ("html in-process", "html pooled", "pdf in-process", "pdf pooled")}
+        for _warm in range(2):  # the sandbox worker and the print worker started, their imports done
+            render_html(docs[0][1])
+            pool.print("html", docs[0][1], _prov(docs[0][1], render_html(docs[0][1]).metadata))
+        for r in range(rounds):
+            for _name, data in docs:
+                view = render_html(data)
+                prov = _prov(data, view.metadata)
+                for fmt in ("html", "pdf"):
+                    start = time.perf_counter()
+                    if fmt == "html":
+                        framed_html(render_html(data), prov)
+                    else:
+                        render_pdf(data, prov, evidence={"bench": True})
+                    times[f"{fmt} in-process"].append(time.perf_counter() - start)
+                    start = time.perf_counter()
+                    pool.print(fmt, data, prov, {"bench": True})
+                    times[f"{fmt} pooled"].append(time.perf_counter() - start)
+            print(f"round {r + 1}: " + ", ".join(f"{k} p50 {percentile(v, 50) * 1e3:.0f} ms" for k, v in times.items()),
+                  flush=True)
+    finally:
+        pool.close()
+    for fmt in ("html", "pdf"):
+        inproc, pooled_ = times[f"{fmt} in-process"], times[f"{fmt} pooled"]
+        print(f"{fmt.upper():4} one invoice  pooled p50 {percentile(pooled_, 50) * 1e3:5.0f} ms  p95 "
+              f"{percentile(pooled_, 95) * 1e3:5.0f} ms   in-process p50 {percentile(inproc, 50) * 1e3:5.0f} ms  p95 "
+              f"{percentile(inproc, 95) * 1e3:5.0f} ms   cost of the pool p50 "
+              f"{(percentile(pooled_, 50) - percentile(inproc, 50)) * 1e3:+.0f} ms")
+
+
+def _prov(data: bytes, md) -> Provenance:
+    return Provenance(digest=hashlib.sha256(data).hexdigest(), kind=md.kind, doc_id=md.doc_id, ettn=md.ettn,
+                      log_index=1, checkpoint_time="2026-01-01T00:00:00+00:00", signature_status="valid")
+
+
 class _Peak(threading.Thread):
     """Peak of (this process + all descendants) resident memory, sampled."""
 
@@ -210,7 +259,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--bulk-only", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--pool", action="store_true", help="only the cost of printing in a worker: pooled vs in-process")
     args = ap.parse_args(argv)
+    if args.pool:
+        print(f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")
+        pooled(args.rounds)
+        return 0
     if args.bulk_only:
         bulk(args.docs, args.workers)
         return 0

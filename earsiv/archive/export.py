@@ -6,22 +6,26 @@ supplies them: the original from the store, the provenance from the index row
 and the proof from the log (``verify_document`` first, so a print never
 carries evidence that does not verify).
 
+Every print is made in a worker process of a print pool (``earsiv.render.pool``),
+within its time and memory limits: a single copy in the process's shared
+pool, which the HTTP server's requests share (the caller is the pool's
+*owner*, so one caller cannot take every worker); a bulk export in a pool of
+its own, closed when it ends.
+
 Bulk export streams: the index is read a page at a time, at most
 ``2 × workers`` documents are in flight, and each finished file is written
 (to a directory or into a zip) and dropped before the next is taken, so memory
-stays flat however many documents the period holds.  Rendering runs in a
-process pool on all cores; reading the store and the log stays in this
-process, which owns the archive.
+stays flat however many documents the period holds.  Reading the store and
+the log stays in this process, which owns the archive.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import zipfile
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,7 +34,8 @@ from earsiv.archive.errors import ArchiveError, DocumentNotFound, VerificationEr
 from earsiv.archive.evidence import document_evidence
 from earsiv.indexer.query import SearchQuery
 from earsiv.render.export import FORMATS, export_name, job, render_as
-from earsiv.render.pdf import Provenance
+from earsiv.render.pool import PrintPool
+from earsiv.render.provenance import Provenance
 
 if TYPE_CHECKING:
     from earsiv.archive.archive import Archive
@@ -53,7 +58,6 @@ class PrintFor:
     leaf_index: int | None = None
     prove: bool = True
     flags: tuple[str, ...] = ()
-
 
 
 def evidence_json(arch: Archive, digest: str, leaf_index: int | None = None) -> dict:
@@ -85,11 +89,12 @@ def provenance(arch: Archive, digest: str, leaf_index: int | None = None, *,
 
 
 def export_one(arch: Archive, digest: str, fmt: str, leaf_index: int | None = None, *,
-               flags: tuple[str, ...] = (), prove: bool = True) -> bytes:
+               flags: tuple[str, ...] = (), prove: bool = True, owner: str = "") -> bytes:
+    """One copy; *owner* (the caller's name) shares the print workers fairly between callers."""
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, not {fmt!r}")
     prov, evidence = provenance(arch, digest, leaf_index, flags=flags, prove=prove)
-    return render_as(fmt, arch.original(digest), prov, evidence)
+    return render_as(fmt, arch.original(digest), prov, evidence, owner=owner)
 
 
 @dataclass
@@ -181,12 +186,10 @@ def export_bulk(arch: Archive, query: SearchQuery, fmt: str, out: Path, *, worke
             if progress:
                 progress(1)
 
+    printers = PrintPool(workers, per_owner=workers) if fmt != "xml" else None
     try:
-        # forkserver: workers start from a clean interpreter that imports the
-        # renderer only; max_tasks_per_child bounds what a layout-engine leak can hold.
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["earsiv.render.export", "weasyprint"])  # shared by all workers, copy-on-write
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, max_tasks_per_child=200) as pool:
+        # One thread per print worker: each waits on its worker's answer, the work is in the workers.
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="earsiv-export") as pool:
             for row, who in _rows_for(arch, query, print_for):
                 try:
                     prov, evidence = provenance(arch, row.digest, who.leaf_index, flags=who.flags, prove=who.prove)
@@ -196,9 +199,11 @@ def export_bulk(arch: Archive, query: SearchQuery, fmt: str, out: Path, *, worke
                     if progress:
                         progress(1)
                     continue
-                inflight.append((row.digest, pool.submit(job, fmt, data, prov, evidence)))
+                inflight.append((row.digest, pool.submit(job, fmt, data, prov, evidence, printers)))
                 drain(2 * workers)
             drain(0)
     finally:
+        if printers is not None:
+            printers.close()
         sink.close()
     return summary

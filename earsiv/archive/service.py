@@ -306,7 +306,8 @@ class ArchiveService(AccessUseCases, IntegrityUseCases):
         row, event = self.archive.access.document(who, digest, "print")
         whom = self._print_for(who)
         pf = whom([row.digest])[row.digest] if whom is not None else PrintFor()
-        data = export_one(self.archive, row.digest, fmt, pf.leaf_index, flags=pf.flags, prove=pf.prove)
+        data = export_one(self.archive, row.digest, fmt, pf.leaf_index, flags=pf.flags, prove=pf.prove,
+                          owner=who.name)
         stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in (row.doc_id or row.digest[:16]))[:80]
         return Download(row.digest, f"{stem or row.digest[:16]}.{fmt}", data, event)
 
@@ -399,7 +400,7 @@ class ArchiveService(AccessUseCases, IntegrityUseCases):
 
         windows, grants = self.archive.access.package_windows(who, vkn, date_from, date_to)
         req = PackageRequest(vkn=vkn, date_from=date_from, date_to=date_to, kind=kind, windows=windows)
-        render = self._pdf_renderer() if pdf else None
+        render = self._pdf_renderer(who.name) if pdf else None
         result = build_package(self.archive, req, out, render_pdf=render, progress=progress.update)
         event = None
         if grants:
@@ -412,7 +413,7 @@ class ArchiveService(AccessUseCases, IntegrityUseCases):
             iso_path = write_iso(out, out.with_suffix(".iso"))
         return Packaged(result, event, iso_path)
 
-    def _pdf_renderer(self):
+    def _pdf_renderer(self, owner: str):
         # Printable copies are a separate component: WeasyPrint may be missing where packages are made.
         missing = importlib.util.find_spec("weasyprint") is None
         try:
@@ -425,7 +426,7 @@ class ArchiveService(AccessUseCases, IntegrityUseCases):
         if missing:
             raise InvalidInput(f"PDFs need the rendering component (earsiv.render and WeasyPrint), "
                                f"which is not installed: {why}")
-        return lambda digest, flags: export_one(self.archive, digest, "pdf", flags=flags)
+        return lambda digest, flags: export_one(self.archive, digest, "pdf", flags=flags, owner=owner)
 
     # -- the archive ----------------------------------------------------------------------
     def status(self, who: Principal) -> Status:

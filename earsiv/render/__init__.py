@@ -16,13 +16,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from earsiv.render.errors import RenderError, StylesheetRefused
     from earsiv.render.html import HtmlView, render_html
-    from earsiv.render.pdf import Provenance, render_pdf
+    from earsiv.render.pdf import render_pdf
+    from earsiv.render.provenance import Provenance
     from earsiv.render.xslt import Sandbox
 
 __all__ = ["HtmlView", "Provenance", "RenderError", "Sandbox", "StylesheetRefused", "render_html", "render_pdf"]
 
 _WHERE = {
-    "HtmlView": "html", "render_html": "html", "Provenance": "pdf", "render_pdf": "pdf", "Sandbox": "xslt",
+    "HtmlView": "html", "render_html": "html", "Provenance": "provenance", "render_pdf": "pdf", "Sandbox": "xslt",
     "RenderError": "errors", "StylesheetRefused": "errors",
 }
 

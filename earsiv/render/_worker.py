@@ -1,11 +1,25 @@
-"""The sandbox worker: reads (document, stylesheet) frames on stdin, writes results.
+"""The print worker: reads jobs on stdin, writes stages and results on stdout.
 
-Reply frame: one status byte (``H`` HTML, ``E`` error) then a length-prefixed
-UTF-8 payload.  Started by :class:`earsiv.render.xslt.Sandbox`; never run by hand.
+Started by :class:`earsiv.render.pool.Worker`; never run by hand.  Frames both
+ways: one kind byte, a length-prefixed JSON header, a length-prefixed body.
+
+- ``J`` {"op": "transform"} with the document and the stylesheet (``parts``):
+  the stylesheet applied, as :class:`earsiv.render.xslt.Sandbox` asks;
+- ``J`` {"op": "print", "format": "pdf"|"html", "prov", "evidence", "skip",
+  "notes", "stylesheets"} with the document: the whole print, HTML chain and
+  layout, in this process, telling each stage as it starts (``S``);
+- answers: ``R`` (header: source, limits; body: the output) or ``E``
+  (header: error, and ``limit: "memory"`` when memory ran out).
+
+This process is the sandbox: an address-space limit (``EARSIV_SANDBOX_MEMORY``
+bytes beyond its size at start), a lower CPU priority, ``/`` as its directory,
+and the parent's clock, which kills it at a stage's deadline.  The XSLT rules
+(no file or network access, no extensions) hold here as they do anywhere.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import struct
@@ -13,10 +27,12 @@ import sys
 
 from lxml import etree
 
-__all__ = ["apply", "check_stylesheet", "main"]
+__all__ = ["InProcess", "apply", "check_stylesheet", "main"]
 
-_HEADER = struct.Struct(">I")
+_U32 = struct.Struct(">I")
 XSL = "http://www.w3.org/1999/XSL/Transform"
+NICE = 10  # a print yields the CPU to the server's own requests
+DEFAULT_MAX_OUTPUT = 32 * 1024 * 1024  # characters of HTML a stylesheet may write
 # EXSLT modules that compute and touch nothing outside the tree.
 PURE_EXTENSIONS = {
     "http://exslt.org/common",
@@ -58,6 +74,11 @@ def _parser() -> etree.XMLParser:
     return parser
 
 
+def _ran_out_of_memory(log) -> bool:
+    """libxml2 reports an allocation refused by the address-space limit as an error, not as MemoryError."""
+    return any(entry.type_name == "ERR_NO_MEMORY" for entry in log)
+
+
 def apply(document: bytes, stylesheet: bytes, max_output: int) -> str:
     from earsiv.documents.xmlsafe import parse_xml
 
@@ -68,7 +89,14 @@ def apply(document: bytes, stylesheet: bytes, max_output: int) -> str:
     sheet = etree.fromstring(etree.tostring(sheet), parser=_parser()).getroottree()
     transform = etree.XSLT(sheet, access_control=_ACCESS, extensions=None)
     doc = parse_xml(document, name="document")
-    result = transform(doc)
+    try:
+        result = transform(doc)
+    except etree.XSLTApplyError as exc:
+        if _ran_out_of_memory(exc.error_log):
+            raise MemoryError("the stylesheet ran out of memory") from exc
+        raise
+    if _ran_out_of_memory(transform.error_log):
+        raise MemoryError("the stylesheet ran out of memory")
     for entry in transform.error_log:
         if entry.level_name in ("ERROR", "FATAL"):
             raise ValueError(f"stylesheet error: {entry.message}")
@@ -80,6 +108,43 @@ def apply(document: bytes, stylesheet: bytes, max_output: int) -> str:
     return text
 
 
+class InProcess:
+    """The sandbox seen from inside it: stylesheets applied here, with the same rules."""
+
+    def __init__(self, max_output: int = DEFAULT_MAX_OUTPUT) -> None:
+        self.max_output = max_output
+
+    def transform(self, document: bytes, stylesheet: bytes) -> str:
+        from earsiv.render.errors import StylesheetRefused
+
+        try:
+            return apply(document, stylesheet, self.max_output)
+        except MemoryError:
+            raise
+        except Exception as exc:
+            raise StylesheetRefused(f"{exc.__class__.__name__}: {exc}"[:4000]) from exc
+
+
+def _print(header: dict, data: bytes, stage) -> tuple[dict, bytes]:
+    from earsiv.render.frame import framed_html
+    from earsiv.render.html import PRINTED_TEXT, render_html
+    from earsiv.render.provenance import Provenance
+
+    prov = Provenance(**header["prov"])
+    fmt = header["format"]
+    view = render_html(data, sandbox=InProcess(), builtin=not header.get("stylesheets", True),
+                       skip=frozenset(header.get("skip", ())), notes=tuple(header.get("notes", ())),
+                       max_text=PRINTED_TEXT if fmt == "pdf" else None, on_candidate=lambda s: stage(f"view:{s}"))
+    if fmt == "html":
+        out = framed_html(view, prov).encode("utf-8")
+    else:
+        from earsiv.render.pdf import render_pdf
+
+        stage(f"layout:{view.source}")
+        out = render_pdf(data, prov, evidence=header.get("evidence"), view=view, notes=" | ".join(view.limits))
+    return {"source": view.source, "limits": list(view.limits)}, out
+
+
 def _read(stream, n: int) -> bytes:
     data = stream.read(n)
     if len(data) != n:
@@ -87,30 +152,63 @@ def _read(stream, n: int) -> bytes:
     return data
 
 
-def main() -> None:
+def _read_frame(stream) -> tuple[bytes, dict, bytes]:
+    kind = _read(stream, 1)
+    (n,) = _U32.unpack(_read(stream, 4))
+    header = json.loads(_read(stream, n))
+    (n,) = _U32.unpack(_read(stream, 4))
+    return kind, header, _read(stream, n)
+
+
+def _write(stream, kind: bytes, header: dict, body: bytes = b"") -> None:
+    head = json.dumps(header, ensure_ascii=False).encode()
+    stream.write(kind + _U32.pack(len(head)) + head + _U32.pack(len(body)) + body)
+    stream.flush()
+
+
+def _limit_memory() -> None:
     memory = int(os.environ.get("EARSIV_SANDBOX_MEMORY", "0"))
-    max_output = int(os.environ.get("EARSIV_SANDBOX_MAX_OUTPUT", str(32 << 20)))
     if memory:
         with open("/proc/self/statm") as f:
             base = int(f.read().split()[0]) * resource.getpagesize()
         resource.setrlimit(resource.RLIMIT_AS, (base + memory, base + memory))
+
+
+def main() -> None:
+    _limit_memory()
+    try:
+        os.nice(NICE)
+    except OSError:
+        pass
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    current = {"stage": None}
+
+    def stage(name: str) -> None:
+        current["stage"] = name
+        _write(stdout, b"S", {"stage": name})
+
     while True:
         try:
-            (n,) = _HEADER.unpack(_read(stdin, 4))
-            document = _read(stdin, n)
-            (n,) = _HEADER.unpack(_read(stdin, 4))
-            stylesheet = _read(stdin, n)
-        except EOFError:
+            _kind, header, body = _read_frame(stdin)
+        except (EOFError, ValueError, struct.error):
             return
+        current["stage"] = None
         try:
-            status, payload = b"H", apply(document, stylesheet, max_output).encode("utf-8", "surrogatepass")
+            if header.get("op") == "transform":
+                document, stylesheet = body[: header["parts"][0]], body[header["parts"][0]:]
+                reply, out = {}, apply(document, stylesheet, int(header.get("max_output", DEFAULT_MAX_OUTPUT))).encode(
+                    "utf-8", "surrogatepass")
+            else:
+                reply, out = _print(header, body, stage)
         except MemoryError:
-            status, payload = b"E", b"stylesheet exceeded the memory limit"
+            out = b""
+            reply = {"error": "out of memory", "limit": "memory", "stage": current["stage"]}
+            _write(stdout, b"E", reply)
+            return  # a process that ran out of memory is not trusted with another job
         except Exception as exc:  # noqa: BLE001 - any failure of untrusted input is reported, never fatal
-            status, payload = b"E", f"{exc.__class__.__name__}: {exc}".encode("utf-8", "replace")[:4000]
-        stdout.write(status + _HEADER.pack(len(payload)) + payload)
-        stdout.flush()
+            _write(stdout, b"E", {"error": f"{exc.__class__.__name__}: {exc}"[:4000], "stage": current["stage"]})
+            continue
+        _write(stdout, b"R", reply, out)
 
 
 if __name__ == "__main__":

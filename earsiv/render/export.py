@@ -1,8 +1,9 @@
-"""One export job, as a pool worker runs it: bytes in, a named file out.
+"""One copy of one document, as the archive asks for it: bytes in, bytes out.
 
-Kept apart from ``earsiv.archive.export`` so that a rendering process imports
-the renderer only, not the archive (its store, index and log clients): each
-pool worker then costs the layout engine's memory and nothing more.
+The print itself is made in a worker of a :class:`~earsiv.render.pool.PrintPool`
+(the process's shared one unless the caller brings its own, as a bulk export
+does), so importing this module loads neither lxml's HTML nor WeasyPrint, and
+no document's layout ever runs in the caller's process.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from __future__ import annotations
 import re
 
 from earsiv.render.formats import FORMATS
-from earsiv.render.html import render_html
-from earsiv.render.pdf import Provenance, render_pdf
+from earsiv.render.pool import PrintPool, shared_pool
+from earsiv.render.provenance import Provenance
 
 __all__ = ["FORMATS", "export_name", "job", "render_as"]
 
@@ -25,19 +26,19 @@ def export_name(prov: Provenance, fmt: str) -> str:
     return f"{prov.kind}/{stem}_{prov.digest[:12]}.{fmt}"
 
 
-def render_as(fmt: str, data: bytes, prov: Provenance, evidence: dict) -> bytes:
+def render_as(fmt: str, data: bytes, prov: Provenance, evidence: dict, *, pool: PrintPool | None = None,
+              owner: str = "") -> bytes:
+    """*data* as *fmt*: the original itself (xml), or a print made within the pool's limits (pdf, html)."""
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, not {fmt!r}")
     if fmt == "xml":
         return data
-    if fmt == "html":
-        return render_html(data).html.encode("utf-8")
-    return render_pdf(data, prov, evidence=evidence)
+    return (pool or shared_pool()).print(fmt, data, prov, evidence, owner=owner).data
 
 
-def job(fmt: str, data: bytes, prov: Provenance, evidence: dict) -> tuple[str, bytes | None, str | None]:
+def job(fmt: str, data: bytes, prov: Provenance, evidence: dict, pool: PrintPool | None = None) -> tuple[str, bytes | None, str | None]:
     """(name, bytes, None), or (name, None, why): one bad document must not stop a period's export."""
     try:
-        return export_name(prov, fmt), render_as(fmt, data, prov, evidence), None
+        return export_name(prov, fmt), render_as(fmt, data, prov, evidence, pool=pool), None
     except Exception as exc:  # noqa: BLE001 - reported per document by the caller, the others go on
         return export_name(prov, fmt), None, f"{exc.__class__.__name__}: {exc}"

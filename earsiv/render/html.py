@@ -10,16 +10,25 @@ Order (issue 5, item 1):
 
 A stylesheet's output is only accepted when it shows the document's ID and
 its parties, every note and every line item: a print that drops any is not a copy
-(LAW.md L6), so such output falls through to the next candidate.  Whatever a
-stylesheet wrote is then defused (scripts, frames, event handlers and any
-reference that is not a ``data:`` URI are removed) and the page carries a
-Content-Security-Policy that forbids loading anything.
+(LAW.md L6), so such output falls through to the next candidate.  Nor is output
+out of all proportion to the document (a 4 KB invoice whose stylesheet writes
+8,000 rows): it would only cost a layout.  Whatever a stylesheet wrote is then
+defused (``defuse.py``) and the page carries a Content-Security-Policy that
+forbids loading anything.
+
+Limits, each named in the print when it cut something short (``HtmlView.limits``):
+at most ``MAX_STYLESHEETS`` embedded stylesheets are tried; for a PDF, a text
+longer than ``max_text`` (a 10 MB note would be thousands of pages) is printed
+to that length with the built-in template, the whole text staying in the
+embedded original; the caller (``pool.py``) adds the time and memory limits
+that stopped a stylesheet or a layout.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from importlib import resources
 
@@ -30,10 +39,12 @@ from earsiv.documents.metadata import DocumentMetadata
 from earsiv.documents.parse import parse_document
 from earsiv.documents.xmlsafe import parse_xml
 from earsiv.render.builtin import builtin_html
+from earsiv.render.defuse import CSP, defuse, parse_html
 from earsiv.render.errors import StylesheetRefused
 from earsiv.render.xslt import Sandbox, default_sandbox
 
-__all__ = ["CSP", "GIB_STYLESHEETS", "HtmlView", "embedded_stylesheets", "gib_stylesheet", "render_html"]
+__all__ = ["CSP", "GIB_STYLESHEETS", "GROWTH", "MAX_STYLESHEETS", "PRINTED_TEXT", "HtmlView", "embedded_stylesheets",
+           "gib_stylesheet", "render_html"]
 
 GIB_STYLESHEETS = {
     "e-fatura": "general.xslt",
@@ -44,10 +55,10 @@ GIB_STYLESHEETS = {
     "irsaliye-yaniti": "irsaliyeyaniti.xslt",
     "uygulama-yaniti": "appResponse.xslt",
 }
-CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:"
 _UBL_ROOTS = ("Invoice", "CreditNote", "DespatchAdvice", "ReceiptAdvice", "ApplicationResponse")
-_DROP = ("script", "iframe", "frame", "frameset", "object", "embed", "applet", "base", "link", "meta", "form")
-_URL_ATTRS = ("src", "href", "action", "background", "poster", "srcset", "data", "formaction", "xlink:href")
+MAX_STYLESHEETS = 3  # embedded stylesheets tried, in document order; real invoices carry one
+GROWTH = (20, 5000)  # output elements allowed: 20 per element of the document, plus 5,000
+PRINTED_TEXT = 200_000  # characters of one text a PDF prints (~60 pages); the original holds the rest
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +67,7 @@ class HtmlView:
     source: str  # "embedded:N" (1-based), "gib:<file>", or "builtin"
     problems: tuple[str, ...]  # why earlier candidates were skipped
     metadata: DocumentMetadata
+    limits: tuple[str, ...] = ()  # what a limit cut short: said in the print itself
 
 
 def _ln(el) -> str:
@@ -113,25 +125,9 @@ def _missing(root: etree._Element, md: DocumentMetadata, shown: str) -> str | No
     return None
 
 
-def _defuse(page: etree._Element) -> None:
-    for el in list(page.iter(*_DROP)):
-        el.drop_tree()
-    for el in page.iter():
-        if not isinstance(el.tag, str):
-            continue
-        for attr in list(el.attrib):
-            low = attr.lower()
-            value = el.get(attr, "").strip().lower()
-            if low.startswith("on") or low in _URL_ATTRS and not value.startswith(("data:", "#")) and value or low == "style" and ("url(" in value or "@import" in value or "expression(" in value):
-                del el.attrib[attr]
-    for style in page.iter("style"):
-        if style.text and ("@import" in style.text or "url(" in style.text.replace("url(data:", "").replace("url('data:", "").replace('url("data:', "")):
-            style.text = "/* external references removed */"
-
-
 def _finish(markup: str) -> etree._Element:
-    page = lhtml.document_fromstring(markup)
-    _defuse(page)
+    page = parse_html(markup)
+    defuse(page)
     head = page.find("head")
     if head is None:
         head = etree.Element("head")
@@ -145,25 +141,83 @@ def _serialize(page: etree._Element) -> str:
     return "<!DOCTYPE html>\n" + lhtml.tostring(page, encoding="unicode")
 
 
-def render_html(data: bytes, *, name: str = "<bytes>", sandbox: Sandbox | None = None, builtin: bool = False) -> HtmlView:
-    """The HTML view of *data*; parse errors of the document itself propagate (IndexerError)."""
+def _out_of_proportion(root: etree._Element, page: etree._Element) -> str | None:
+    have = sum(1 for _ in root.iter())
+    made = sum(1 for _ in page.iter())
+    allowed = GROWTH[0] * have + GROWTH[1]
+    if made > allowed:
+        return f"output refused (limit): {made:,} elements from a document of {have:,} (at most {allowed:,})"
+    return None
+
+
+# Texts no print shows (the built-in template skips them too): embedded files, signatures, certificates.
+_UNPRINTED = frozenset({"EmbeddedDocumentBinaryObject", "SignatureValue", "X509Certificate", "EncapsulatedTimeStamp",
+                        "DigestValue", "Modulus"})
+
+
+def _printed_elements(root: etree._Element):
+    return (el for el in root.iter() if isinstance(el.tag, str) and _ln(el) not in _UNPRINTED)
+
+
+def _cut_long_texts(root: etree._Element, limit: int) -> list[str]:
+    """Shorten, in place, every printed text longer than *limit*; what was cut, one line each."""
+    cut = []
+    for el in _printed_elements(root):
+        for attr in ("text", "tail"):
+            text = getattr(el, attr)
+            if text is not None and len(text) > limit:
+                setattr(el, attr, text[:limit] + f" […] (+{len(text) - limit:,} karakter, gömülü aslında)")
+                where = _ln(el) if attr == "text" else f"after {_ln(el)}"
+                cut.append(f"a text ({where}) of {len(text):,} characters is printed to its first {limit:,} "
+                           f"(limit); the whole text is in the original")
+    return cut
+
+
+def _longest_text(root: etree._Element) -> int:
+    return max((len(t) for el in _printed_elements(root) for t in (el.text, el.tail) if t), default=0)
+
+
+def render_html(data: bytes, *, name: str = "<bytes>", sandbox: Sandbox | None = None, builtin: bool = False,
+                skip: Collection[str] = (), notes: tuple[str, ...] = (), max_text: int | None = None,
+                max_stylesheets: int = MAX_STYLESHEETS, on_candidate: Callable[[str], None] | None = None) -> HtmlView:
+    """The HTML view of *data*; parse errors of the document itself propagate (IndexerError).
+
+    *skip*: sources (``embedded:1``, ``gib:general.xslt``) not to try, because a
+    limit stopped them before; *notes* say why, and are printed.  *max_text*:
+    texts longer than this are printed cut, with the built-in template (PDF).
+    *on_candidate* is told each source before it is tried (the pool times them).
+    """
     tree = parse_xml(data, name=name)
     md = parse_document(data, name=name, tree=tree)
     root = tree.getroot()
-    problems: list[str] = []
+    problems: list[str] = list(notes)
+    limits: list[str] = list(notes)
     candidates: list[tuple[str, bytes | str]] = []
     if not builtin and _ln(root) in _UBL_ROOTS:
-        candidates += [(f"embedded:{i}", sheet) for i, sheet in enumerate(embedded_stylesheets(root), 1)]
+        sheets = embedded_stylesheets(root)
+        candidates += [(f"embedded:{i}", sheet) for i, sheet in enumerate(sheets[:max_stylesheets], 1)]
+        if len(sheets) > max_stylesheets:
+            limits.append(f"embedded:{max_stylesheets + 1}–{len(sheets)}: not tried (limit: the first "
+                          f"{max_stylesheets} stylesheets are tried)")
+            problems.append(limits[-1])
         gib = gib_stylesheet(md.kind)
         if gib is not None:
             candidates.append((f"gib:{GIB_STYLESHEETS[md.kind]}", gib))
+        if max_text is not None and candidates and _longest_text(root) > max_text:
+            limits.append(f"stylesheets not tried: the document holds a text longer than {max_text:,} characters (limit)")
+            problems.append(limits[-1])
+            candidates = []
     for source, sheet in candidates:
+        if source in skip:
+            continue
         if isinstance(sheet, str):
             problems.append(f"{source}: {sheet}")
             continue
         if not sheet.strip():
             problems.append(f"{source}: stylesheet is empty")
             continue
+        if on_candidate is not None:
+            on_candidate(source)
         try:
             markup = (sandbox or default_sandbox()).transform(data, sheet)
             page = _finish(markup)
@@ -177,9 +231,19 @@ def render_html(data: bytes, *, name: str = "<bytes>", sandbox: Sandbox | None =
         if gap:
             problems.append(f"{source}: output refused: {gap}")
             continue
-        return HtmlView(_serialize(page), source, tuple(problems), md)
-    notice = ""
+        bloat = _out_of_proportion(root, page)
+        if bloat:
+            problems.append(f"{source}: {bloat}")
+            limits.append(problems[-1])
+            continue
+        return HtmlView(_serialize(page), source, tuple(problems), md, tuple(limits))
+    if on_candidate is not None:
+        on_candidate("builtin")
+    cut = _cut_long_texts(root, max_text) if max_text is not None else []
+    notice = []
     if problems:
-        notice = "Belgenin görünüm dosyası kullanılamadı; yerleşik şablon gösteriliyor. " + " | ".join(problems)
-    page = _finish(builtin_html(tree, md, notice=notice))
-    return HtmlView(_serialize(page), "builtin", tuple(problems), md)
+        notice.append("Belgenin görünüm dosyası kullanılamadı; yerleşik şablon gösteriliyor. " + " | ".join(problems))
+    if cut:
+        notice.append("Baskı sınırı: " + " | ".join(cut))
+    page = _finish(builtin_html(tree, md, notice=" ".join(notice)))
+    return HtmlView(_serialize(page), "builtin", tuple(problems), md, tuple(limits + cut))

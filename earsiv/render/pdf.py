@@ -4,9 +4,11 @@ The HTML view (``html.py``) is laid out on A4 by WeasyPrint as PDF/A-3b, the
 variant that allows embedded files of any type.  As Factur-X does, the
 original XML is embedded as an associated file (catalog ``/AF``) with
 ``/AFRelationship /Source``; the evidence JSON sits beside it as
-``/Supplement``.  Every page's footer ties the paper to the electronic
-original: kind, ID, ETTN, sha256, log index, checkpoint time, signature status
-and a QR code holding ``sha256:<digest>``.
+``/Supplement``.  Every page carries a stamp that ties the paper to the
+electronic original: kind, ID, ETTN, sha256, log index, checkpoint time,
+signature status, page number and a QR code holding ``sha256:<digest>``.  The
+stamp is drawn on each laid-out page after the document's layout, outside the
+document's cascade (``stamp.py``), so no document can move, hide or imitate it.
 
 Nothing outside the HTML is ever fetched: the URL fetcher accepts ``data:``
 URIs only, so a stylesheet's ``<img src="file:///etc/passwd">`` or
@@ -15,123 +17,24 @@ URIs only, so a stylesheet's ``<img src="file:///etc/passwd">`` or
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import io
 import json
 import logging
-import re
-from dataclasses import dataclass
-from html import escape
 
-from lxml import html as lhtml
-
-from earsiv.documents.metadata import KINDS, SIGNATURE_STATUSES
 from earsiv.render.errors import RenderError
 from earsiv.render.html import HtmlView, render_html
+from earsiv.render.provenance import EVIDENCE_NAME, ORIGINAL_NAME, SIGNATURE_LABELS, Provenance
+from earsiv.render.stamp import page_css, qr_svg, stamp_pages
 from earsiv.render.xslt import Sandbox
 
-__all__ = ["EVIDENCE_NAME", "MAX_SCALE", "ORIGINAL_NAME", "PRINT_CSS", "Provenance", "print_css", "qr_svg", "render_pdf"]
+__all__ = ["EVIDENCE_NAME", "MAX_SCALE", "ORIGINAL_NAME", "SIGNATURE_LABELS", "Provenance", "page_css", "qr_svg",
+           "render_pdf"]
 
-ORIGINAL_NAME = "original.xml"
-EVIDENCE_NAME = "evidence.json"
-_DIGEST = re.compile(r"^[0-9a-f]{64}$")
-SIGNATURE_LABELS = {"valid": "geçerli (valid)", "invalid": "GEÇERSİZ (invalid)", "unsigned": "imzasız (unsigned)",
-                    "unverifiable": "doğrulanamadı (unverifiable)", "pending": "incelenmedi (pending)"}
-
-# Appended after the document's own CSS, so it wins for page geometry; widths
-# are capped so that stylesheets written for an 800 px screen still fit A4.
-# ``{f}`` is the layout scale: a page that still overflows A4 is laid out on a
-# page ``f`` times larger and printed at ``1/f`` (WeasyPrint's zoom scales the
-# page too), so nothing is cut off; the footer is scaled up by ``f`` first so
-# that it prints at the same size on every document.
-PRINT_CSS = """
-@page {{ size: {w:.2f}mm {h:.2f}mm; margin: {mt:.2f}mm {mr:.2f}mm {mb:.2f}mm {mr:.2f}mm;
-  @bottom-left {{ content: element(earsivfooter); width: 100%; vertical-align: top; }}
-  @bottom-right {{ content: "Sayfa " counter(page) " / " counter(pages); font: {fp:.2f}pt "DejaVu Sans", sans-serif; vertical-align: bottom; }}
-}}
-html, body {{ font-family: "DejaVu Sans", sans-serif; }}
-body {{ margin: 0 !important; width: auto !important; min-width: 0 !important; }}
-table, div, img {{ max-width: 100% !important; }}
-td, th {{ overflow-wrap: break-word; }}
-#earsiv-footer {{ position: running(earsivfooter); font: {ff:.2f}pt/1.3 "DejaVu Sans", sans-serif; color: #000;
-  border-top: {bt:.2f}pt solid #000; padding-top: {pt:.2f}mm; display: flex; gap: {gap:.2f}mm; }}
-#earsiv-footer img {{ width: {qr:.2f}mm; height: {qr:.2f}mm; flex: none; }}
-#earsiv-footer .t {{ overflow-wrap: break-word; }}
-"""
+# A page that still overflows A4 is laid out on a page ``f`` times larger and
+# printed at ``1/f`` (WeasyPrint's zoom scales the page too), so nothing is cut
+# off; the stamp is laid out at the same ``f`` so that it prints at the same
+# size on every document.
 MAX_SCALE = 1.6  # beyond this the print would be too small to read; WeasyPrint then wraps what it can
-
-
-def print_css(f: float = 1.0) -> str:
-    return PRINT_CSS.format(w=210 * f, h=297 * f, mt=12 * f, mr=10 * f, mb=34 * f, fp=7 * f, ff=6.5 * f, bt=0.5 * f,
-                            pt=1.5 * f, gap=3 * f, qr=22 * f)
-
-
-@dataclass(frozen=True, slots=True)
-class Provenance:
-    """What the footer states; validated so that a print cannot lie about its original."""
-
-    digest: str
-    kind: str
-    doc_id: str | None = None
-    ettn: str | None = None
-    log_index: int | None = None
-    checkpoint_time: str | None = None  # of the stamped checkpoint that proves the document
-    signature_status: str = "pending"
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.digest, str) or not _DIGEST.match(self.digest):
-            raise ValueError(f"digest must be 64 lowercase hex digits, not {self.digest!r}")
-        if self.kind not in KINDS:
-            raise ValueError(f"unknown kind {self.kind!r}")
-        if self.signature_status not in SIGNATURE_STATUSES:
-            raise ValueError(f"unknown signature status {self.signature_status!r}")
-        if self.log_index is not None and (not isinstance(self.log_index, int) or self.log_index < 0):
-            raise ValueError(f"log index must be a non-negative integer, not {self.log_index!r}")
-
-    def lines(self) -> list[str]:
-        proof = (f"log kaydı #{self.log_index}" if self.log_index is not None else "log kaydı yok") + ", " + (
-            f"kontrol noktası {self.checkpoint_time}" if self.checkpoint_time else "henüz zaman damgalı kontrol noktası yok")
-        return [
-            f"Tür: {self.kind} · No: {self.doc_id or '—'} · ETTN: {self.ettn or '—'}",
-            f"SHA-256: {self.digest}",
-            f"Kanıt: {proof} · İmza: {SIGNATURE_LABELS[self.signature_status]}",
-            f"Elektronik aslın çıktısıdır; asıl ({ORIGINAL_NAME}) ve kanıt ({EVIDENCE_NAME}) bu PDF'e gömülüdür.",
-        ]
-
-
-def qr_svg(text: str) -> bytes:
-    import qrcode
-    import qrcode.image.svg
-
-    img = qrcode.make(text, image_factory=qrcode.image.svg.SvgPathImage, border=1,
-                      error_correction=qrcode.constants.ERROR_CORRECT_M)
-    buf = io.BytesIO()
-    img.save(buf)
-    return buf.getvalue()
-
-
-def _footer(prov: Provenance) -> str:
-    qr = base64.b64encode(qr_svg(f"sha256:{prov.digest}")).decode()
-    text = "<br>".join(escape(line) for line in prov.lines())
-    return (f'<div id="earsiv-footer"><img alt="sha256:{prov.digest}" src="data:image/svg+xml;base64,{qr}">'
-            f'<div class="t">{text}</div></div>')
-
-
-def _print_html(view: HtmlView, prov: Provenance) -> str:
-    page = lhtml.document_fromstring(view.html)
-    head, body = page.find("head"), page.find("body")
-    style = lhtml.Element("style", id="earsiv-print")
-    style.text = "{print_css}"
-    head.append(style)
-    for name, content in (("description", f"sha256:{prov.digest}"), ("keywords", f"{prov.kind}, {prov.doc_id or ''}, {prov.ettn or ''}")):
-        head.append(lhtml.Element("meta", name=name, content=content))
-    if head.find("title") is None:
-        title = lhtml.Element("title")
-        head.append(title)
-    head.find("title").text = f"{prov.kind} {prov.doc_id or prov.digest[:16]}"
-    body.insert(0, lhtml.fragment_fromstring(_footer(prov)))
-    return lhtml.tostring(page, encoding="unicode")
 
 
 def _fetcher():
@@ -170,15 +73,29 @@ def _remember_scale(key: tuple, scale: float) -> None:
     _SCALES[key] = scale
 
 
+def _own_metadata(document, prov: Provenance) -> None:
+    """The PDF's title and subject come from the provenance, never from the document's <head>."""
+    meta = document.metadata
+    meta.title = f"{prov.kind} {prov.doc_id or prov.digest[:16]}"
+    meta.description = f"sha256:{prov.digest}"
+    meta.keywords = [prov.kind, *(v for v in (prov.doc_id, prov.ettn) if v)]
+    meta.authors, meta.generator, meta.custom, meta.attachments = [], None, {}, []
+
+
+_LAYOUTS = 4  # at most this many layouts to find the scale; a document whose width moves with the page gets no more
+
+
 def render_pdf(data: bytes, prov: Provenance, *, evidence: dict | None = None, view: HtmlView | None = None,
-               sandbox: Sandbox | None = None) -> bytes:
-    """A PDF/A-3b print of *data*, with *data* and *evidence* embedded."""
+               sandbox: Sandbox | None = None, notes: str = "") -> bytes:
+    """A PDF/A-3b print of *data*, with *data* and *evidence* embedded.
+
+    *notes* (what a limit cut short) is printed in the stamp of every page.
+    """
     if hashlib.sha256(data).hexdigest() != prov.digest:
         raise RenderError("the bytes to print are not the document the provenance names (sha256 differs)")
-    from weasyprint import HTML, Attachment
+    from weasyprint import CSS, HTML, Attachment
 
     view = view or render_html(data, sandbox=sandbox)
-    markup = _print_html(view, prov)
     options = {"pdf_variant": "pdf/a-3b", "uncompressed_pdf": False}
     attachments = [
         Attachment(string=data, name=ORIGINAL_NAME, description="Elektronik asıl (original document, byte for byte)",
@@ -195,9 +112,9 @@ def render_pdf(data: bytes, prov: Provenance, *, evidence: dict | None = None, v
         # An issuer's documents share a stylesheet and so, nearly always, the scale its
         # layout needs: start from the last one found, and lay out once instead of twice.
         scale = _SCALES.get(key, 1.0)
-        while True:
-            html = HTML(string=markup.replace("{print_css}", print_css(scale)), url_fetcher=_fetcher(), base_url="data:,")
-            document = html.render(**options)
+        for _ in range(_LAYOUTS):
+            html = HTML(string=view.html, url_fetcher=_fetcher(), base_url="data:,")
+            document = html.render(stylesheets=[CSS(string=page_css(scale))], **options)
             wide = _widest(document)
             if scale > 1.0 and wide < 0.9:
                 # Narrower than its issuer's last document: do not print it smaller than needed.
@@ -206,7 +123,14 @@ def render_pdf(data: bytes, prov: Provenance, *, evidence: dict | None = None, v
             if wide <= 1.01 or scale >= MAX_SCALE:
                 break
             scale = min(MAX_SCALE, scale * wide * 1.02)
+        else:
+            html = HTML(string=view.html, url_fetcher=_fetcher(), base_url="data:,")
+            document = html.render(stylesheets=[CSS(string=page_css(scale))], **options)
         _remember_scale(key, scale)
+        _own_metadata(document, prov)
+        stamp_pages(document, prov, scale, notes)
         return document.write_pdf(zoom=1 / scale, attachments=attachments, **options)
+    except (RenderError, MemoryError):
+        raise
     except Exception as exc:  # WeasyPrint raises many types; the caller needs one
         raise RenderError(f"PDF layout failed: {exc.__class__.__name__}: {exc}") from exc

@@ -12,9 +12,12 @@ stylesheet is:
 3. compiled and applied with ``XSLTAccessControl.DENY_ALL`` (no file or network
    read or write, no directory creation), a resolver that answers nothing, and
    no Python extensions;
-4. run in a separate worker process with an address-space limit, a wall-clock
-   timeout (the worker is killed and replaced) and a cap on output size.
+4. run in a separate worker process (``_worker.py``) with an address-space
+   limit, a wall-clock timeout (the worker is killed and replaced) and a cap
+   on output size.
 
+:class:`Sandbox` runs stylesheets alone, one at a time; a print runs the
+whole chain inside a worker of a :class:`earsiv.render.pool.PrintPool`.
 The worker is a plain ``python -m`` subprocess rather than a multiprocessing
 child: it works the same from daemonic pool workers and never forks a process
 that holds threads or database handles.
@@ -24,27 +27,16 @@ from __future__ import annotations
 
 import atexit
 import os
-import select
-import struct
-import subprocess
-import sys
 import threading
-import time
-from pathlib import Path
 
 from earsiv.render.errors import StylesheetRefused
+from earsiv.render.pool import Stopwatch, Worker, WorkerDied, WorkerOverran
 
 __all__ = ["DEFAULT_MAX_OUTPUT", "DEFAULT_TIMEOUT", "Sandbox", "default_sandbox", "transform"]
 
 DEFAULT_TIMEOUT = 20.0  # seconds: GİB's general.xslt on a 0.6 MB invoice takes well under 2 s
 DEFAULT_MAX_OUTPUT = 32 * 1024 * 1024  # characters of HTML
 MEMORY_LIMIT = 1024 * 1024 * 1024  # bytes of address space beyond the worker's start
-
-_HEADER = struct.Struct(">I")
-
-
-def _frame(*parts: bytes) -> bytes:
-    return b"".join(_HEADER.pack(len(p)) + p for p in parts)
 
 
 class Sandbox:
@@ -53,70 +45,38 @@ class Sandbox:
     def __init__(self, *, timeout: float = DEFAULT_TIMEOUT, max_output: int = DEFAULT_MAX_OUTPUT) -> None:
         self.timeout = timeout
         self.max_output = max_output
-        self._proc: subprocess.Popen | None = None
+        self._worker: Worker | None = None
         self._lock = threading.Lock()
         self._pid = os.getpid()
 
-    def _start(self) -> subprocess.Popen:
-        if self._proc is None or self._proc.poll() is not None:
-            # The worker must import this very package, installed or not.
-            package_root = str(Path(__file__).resolve().parents[2])
-            path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p)
-            env = dict(os.environ, PYTHONPATH=path, EARSIV_SANDBOX_MEMORY=str(MEMORY_LIMIT),
-                       EARSIV_SANDBOX_MAX_OUTPUT=str(self.max_output))
-            self._proc = subprocess.Popen(
-                [sys.executable, "-m", "earsiv.render._worker"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                cwd="/", env=env,  # cwd "/" so that no relative path names our working tree
-            )
-        return self._proc
-
     def close(self) -> None:
         with self._lock:
-            self._kill()
-
-    def _kill(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait()
+            if self._worker is not None:
+                self._worker.close()
+                self._worker = None
 
     def transform(self, document: bytes, stylesheet: bytes, *, timeout: float | None = None) -> str:
         """Apply *stylesheet* to *document*; the HTML as text, or :class:`StylesheetRefused`."""
         limit = self.timeout if timeout is None else timeout
+        header = {"op": "transform", "parts": [len(document)], "max_output": self.max_output}
         with self._lock:
-            proc = self._start()
+            if self._worker is None or not self._worker.alive:
+                self._worker = Worker(memory=MEMORY_LIMIT, max_output=4 * self.max_output + 1024)
             try:
-                proc.stdin.write(_frame(document, stylesheet))
-                proc.stdin.flush()
-                status = self._read(proc, 1, time.monotonic() + limit)
-                (size,) = _HEADER.unpack(self._read(proc, 4, time.monotonic() + limit))
-                payload = self._read(proc, size, time.monotonic() + limit)
-            except TimeoutError:
-                self._kill()
+                kind, head, payload = self._worker.request(
+                    header, document + stylesheet, lambda _stage, now: Stopwatch(float("inf"), now.wall + limit))
+            except WorkerOverran:
+                self._worker = None
                 raise StylesheetRefused(f"stylesheet ran longer than {limit:g} s and was stopped") from None
-            except (OSError, EOFError, struct.error) as exc:
-                self._kill()
-                raise StylesheetRefused(f"stylesheet worker died ({exc.__class__.__name__})") from exc
-        text = payload.decode("utf-8", "replace")
-        if status == b"E":
-            raise StylesheetRefused(text)
-        return text
-
-    @staticmethod
-    def _read(proc: subprocess.Popen, n: int, deadline: float) -> bytes:
-        fd = proc.stdout.fileno()
-        chunks, got = [], 0
-        while got < n:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
-                raise TimeoutError
-            chunk = os.read(fd, min(n - got, 1 << 20))
-            if not chunk:
-                raise EOFError("worker closed its output")
-            chunks.append(chunk)
-            got += len(chunk)
-        return b"".join(chunks)
+            except WorkerDied as exc:
+                self._worker = None
+                raise StylesheetRefused(f"stylesheet worker died ({exc.why})") from exc
+        if kind == b"E":
+            if head.get("limit") == "memory":
+                self.close()
+                raise StylesheetRefused("stylesheet exceeded the memory limit")
+            raise StylesheetRefused(str(head.get("error", "stylesheet failed")))
+        return payload.decode("utf-8", "replace")
 
 
 _default: Sandbox | None = None

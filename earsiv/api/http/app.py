@@ -13,6 +13,7 @@ from earsiv.api.http import access, documents, exports, packages, prints, system
 from earsiv.api.http.auth import Authenticate
 from earsiv.api.http.limits import Rate, RateLimit
 from earsiv.api.http.problems import install_problem_handlers, problem_openapi
+from earsiv.api.http.security import SecurityHeaders
 from earsiv.api.http.trail import AccessTrail
 from earsiv.api.http.uploads import BodyLimit
 from earsiv.archive.config import load_config
@@ -68,6 +69,8 @@ def create_app(home: Path, *, max_body_bytes: int | None = None) -> FastAPI:
     app.add_middleware(RateLimit, inspector=Rate(config.inspector_per_minute, config.inspector_burst),
                        access_log=Rate(config.access_log_per_minute, config.access_log_burst))
     app.add_middleware(Authenticate)
+    # Outermost, so that every answer gets it, the problem documents of the body limit too.
+    app.add_middleware(SecurityHeaders, docs_paths=(app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url))
     _describe_problems(app)
     return app
 

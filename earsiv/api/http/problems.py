@@ -47,7 +47,7 @@ from earsiv.archive.errors import NotFound as NoSuchName
 from earsiv.documents.errors import DocumentError, InvalidDocument
 from earsiv.errors import EarsivError, InvalidInput, StorageFull, disk_full, full_detail
 from earsiv.indexer.errors import IndexerError, IndexFailure
-from earsiv.render.errors import RenderError, StylesheetRefused
+from earsiv.render.errors import PrintersBusy, RenderError, StylesheetRefused
 
 __all__ = [
     "PROBLEM_JSON",
@@ -143,7 +143,9 @@ _STATUS: tuple[tuple[type[Exception], int, str], ...] = (
     (ArchiveError, 503, "Archive error"),
     (IndexerError, 503, "Index error"),
     (DocumentError, 422, "Document error"),
-    # A print that cannot be made is not the client's fault and not a passing outage.
+    # A print that cannot be made is not the client's fault and not a passing outage;
+    # every print worker taken is one (the answer says when to retry).
+    (PrintersBusy, 503, "Print workers busy"),
     (StylesheetRefused, 500, "Stylesheet refused"),
     (RenderError, 500, "Printable copy could not be made"),
     (EarsivError, 500, "Error"),
@@ -171,6 +173,8 @@ def _domain(exc: EarsivError) -> JSONResponse:
         if isinstance(exc, cls):
             # RFC 9110 11.6.1: a 401 says how to authenticate.
             headers = {"WWW-Authenticate": 'Bearer realm="earsiv"'} if status == 401 else None
+            if isinstance(exc, PrintersBusy):
+                headers = {"Retry-After": "10"}
             # The type is the class's code: an instance may carry a vendor's code under the
             # same name (S3Failure keeps S3's), which is no type of ours.
             return problem_response(status, type(exc).code, title, str(exc), headers=headers)

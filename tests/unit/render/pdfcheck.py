@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-__all__ = ["amount_forms", "gray_page", "need_poppler", "squash", "structure", "text"]
+__all__ = ["amount_forms", "fonts", "gray_page", "need_poppler", "squash", "structure", "text"]
 
 A4_PT = (595.28, 841.89)
 
@@ -51,14 +51,27 @@ def is_a4(size: tuple[float, float]) -> bool:
     return abs(size[0] - A4_PT[0]) < 1 and abs(size[1] - A4_PT[1]) < 1
 
 
-def text(pdf: bytes, page: int | None = None) -> str:
+def text(pdf: bytes, page: int | None = None, crop: tuple[float, float, float, float] | None = None) -> str:
+    """The text of *pdf* (or of one *page*), by pdftotext; *crop*: only what lies in (x, y, width, height), in points."""
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "in.pdf"
         src.write_bytes(pdf)
         args = ["pdftotext", "-raw", "-enc", "UTF-8"]
         if page is not None:
             args += ["-f", str(page), "-l", str(page)]
+        if crop is not None:
+            x, y, w, h = crop
+            args += ["-r", "72", "-x", str(int(x)), "-y", str(int(y)), "-W", str(int(w)), "-H", str(int(h))]
         return subprocess.run([*args, str(src), "-"], capture_output=True, check=True).stdout.decode("utf-8")
+
+
+def fonts(pdf: bytes) -> list[str]:
+    """The names of the fonts *pdf* embeds (pdffonts)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "in.pdf"
+        src.write_bytes(pdf)
+        out = subprocess.run(["pdffonts", str(src)], capture_output=True, check=True).stdout.decode("utf-8")
+    return [line.split()[0] for line in out.splitlines()[2:] if line.strip()]
 
 
 def squash(s: str) -> str:
