@@ -30,6 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from earsiv.api.http.schemas import IngestResultOut
+from earsiv.archive.audit import AuditBusy
 from earsiv.archive.errors import (
     ArchiveError,
     ConfigError,
@@ -133,6 +134,7 @@ _STATUS: tuple[tuple[type[Exception], int, str], ...] = (
     (DocumentNotFound, 404, "Not found"),
     (NoSuchName, 404, "Not found"),
     (Conflict, 409, "Already exists"),
+    (AuditBusy, 409, "Another audit is running"),
     (IndexFailure, 503, "Index unavailable"),
     (VerificationError, 409, "Evidence does not verify"),
     (WriteOnceViolation, 409, "Write-once violation"),
