@@ -104,6 +104,7 @@ class Walk:
         self.docs: list[tuple[int, DocumentEntry]] = []
         self.checked = 0
         self._window: tuple[int, list[bytes] | None] | None = None  # (level-0 tile index, its proven hashes)
+        self._kept_by: list | None = None  # copies that keep retention records of their own
         self._checkpoints: list = []
         self._checkpoints_seen = self.edge.size  # checkpoint rows are fetched a page at a time
         self._indexed_upto = self.arch.ledger.mirrored()
@@ -256,6 +257,8 @@ class Walk:
         if not docs:
             return
         self.state.documents += len(docs)
+        missing, held = self._index_findings(docs)
+        self._add(missing)
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="fixity") as pool:  # zstd, sha256 release the GIL
             raw = {}
             for _i, e in docs:
@@ -267,37 +270,46 @@ class Walk:
                                            f"{', '.join(users)}", f.copy, f.object) for f in found])
 
             def fixity(item: tuple[int, DocumentEntry]) -> list[Finding]:
-                _idx, e = item
+                # The blob and the store's retention of it, in the pool: both are reads.
+                idx, e = item
                 key = blobs.blob_key(e.digest, e.blob.alt)
-                if e.blob.dict is not None and raw.get(e.blob.dict) is None:
-                    return []  # its dictionary is damaged in every copy: named with it
-                return self.reader.check(key, lambda frame: blob_problem(frame, e.digest, e.size, raw.get(e.blob.dict)),
-                                         e.digest)[1]
+                found = [] if e.blob.dict is not None and raw.get(e.blob.dict) is None else [
+                    Finding(f.subject, f"{f.problem} (leaf {idx})", f.copy, f.object)
+                    for f in self.reader.check(key, lambda frame: blob_problem(frame, e.digest, e.size,
+                                                                                raw.get(e.blob.dict)), e.digest)[1]
+                ]  # (a blob whose dictionary is damaged in every copy is named with the dictionary)
+                holdings = held.get(e.digest)
+                return found + self._retention(e, holdings) if holdings else found
 
-            for (idx, e), found in zip(docs, pool.map(fixity, docs), strict=True):
-                self._add([Finding(f.subject, f"{f.problem} (leaf {idx})", f.copy, f.object) for f in found])
+            for found in pool.map(fixity, docs):
+                self._add(found)
         self.checked += len(docs)
-        self._add(self._index_and_retention(docs))
 
-    def _index_and_retention(self, docs: list[tuple[int, DocumentEntry]]) -> list[Finding]:
+    def _index_findings(self, docs: list[tuple[int, DocumentEntry]]) -> tuple[list[Finding], dict]:
+        """(documents of *docs* the index lacks, the holdings of those it has)."""
         out: list[Finding] = []
         digests = [e.digest for _i, e in docs]
         indexed = self.arch.index.kinds_of(digests)
         held = self.arch.index.access.holdings_of(digests)
         for idx, e in docs:
-            if e.digest not in indexed:
-                if idx >= self._indexed_upto:  # the index has not caught up yet (a full disk stopped it): no damage
-                    out.append(Finding(e.digest, f"in the log (leaf {idx}) but not yet in the index, which has taken "
-                                                 f"in {self._indexed_upto} leaves; it catches up when the archive is "
-                                                 "next opened with space to write"))
-                else:
-                    out.append(Finding(e.digest, f"in the log (leaf {idx}) but missing from the index: "
-                                                 "run `earsiv reindex`"))
+            if e.digest in indexed:
                 continue
-            holdings = held.get(e.digest)
-            if holdings:
-                out += self._retention(e, holdings)
-        return out
+            held.pop(e.digest, None)
+            if idx >= self._indexed_upto:  # the index has not caught up yet (a full disk stopped it): no damage
+                out.append(Finding(e.digest, f"in the log (leaf {idx}) but not yet in the index, which has taken "
+                                             f"in {self._indexed_upto} leaves; it catches up when the archive is "
+                                             "next opened with space to write"))
+            else:
+                out.append(Finding(e.digest, f"in the log (leaf {idx}) but missing from the index: "
+                                             "run `earsiv reindex`"))
+        return out, held
+
+    def _retention_copies(self) -> list:
+        """The copies that keep retention records of their own (S3 Object Lock keeps it with the
+        object, and the server enforces it)."""
+        if self._kept_by is None:
+            self._kept_by = [(n, st) for n, st in self.reader.copies if isinstance(st, RetentionRecords)]
+        return self._kept_by
 
     def _retention(self, e: DocumentEntry, holdings) -> list[Finding]:
         """Every copy keeps the blob at least as long as the log says, under the holds it says.
@@ -308,9 +320,7 @@ class Walk:
         out = []
         until = max(h.retain_until for h in holdings)
         key = blobs.blob_key(e.digest, e.blob.alt)
-        for name, store in self.reader.copies:
-            if not isinstance(store, RetentionRecords):
-                continue  # S3 Object Lock keeps retention with the object; the server enforces it
+        for name, store in self._retention_copies():
             copy = name if self.reader.replicated else ""
             try:
                 kept = store.retention(key)
