@@ -31,6 +31,7 @@ import contextlib
 import datetime as dt
 import json
 import logging
+import os
 import re
 import shutil
 import threading
@@ -177,8 +178,12 @@ class FullTextIndex:
             if tantivy.Index.exists(str(self.path)):
                 self._ix = tantivy.Index.open(str(self.path))
             else:
+                # The marker first: a crash between the two leaves a marked, empty or half-made
+                # index, which opens (or is made) again, never an unmarked one.
+                tmp = self.path / (_FORMAT_FILE + ".tmp")
+                tmp.write_text(json.dumps({"format": FORMAT}) + "\n")
+                os.replace(tmp, self.path / _FORMAT_FILE)
                 self._ix = tantivy.Index(schema, path=str(self.path), reuse=True)
-                (self.path / _FORMAT_FILE).write_text(json.dumps({"format": FORMAT}) + "\n")
             self.schema = self._ix.schema
         except IndexFailure:
             raise
@@ -189,8 +194,11 @@ class FullTextIndex:
         fmt = self.path / _FORMAT_FILE
         if not fmt.exists():
             if any(self.path.iterdir()):
-                raise IndexFailure("full-text index without a format marker; rebuild it (earsiv reindex)",
-                                   name=str(self.path))
+                # A crash while an earlier version made the index (it wrote the marker last).
+                # The index is derived: emptied, the log fills it again.
+                log.warning("the full-text index at %s has no format marker (a crash while it was made): it is "
+                            "emptied and rebuilt from the log", self.path)
+                self._empty()
             return
         try:
             version = json.loads(fmt.read_text())["format"]
@@ -200,12 +208,15 @@ class FullTextIndex:
             # whoosh's index, from before tantivy: derived, so emptied; the log fills it again.
             log.warning("the full-text index at %s is of the old whoosh format: it is emptied and rebuilt "
                         "from the log", self.path)
-            for child in self.path.iterdir():
-                shutil.rmtree(child) if child.is_dir() else child.unlink()
+            self._empty()
             return
         if version != FORMAT:
             raise IndexFailure(f"full-text index format {version!r} is not known (this version reads {FORMAT})",
                                name=str(self.path))
+
+    def _empty(self) -> None:
+        for child in self.path.iterdir():
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
 
     # --- writing ------------------------------------------------------------------------
 

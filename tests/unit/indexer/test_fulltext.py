@@ -389,6 +389,43 @@ def test_unknown_format_is_refused(tmp_path: Path) -> None:
         FullTextIndex(path)
 
 
+def test_an_index_a_crash_left_without_its_marker_is_emptied_and_taken_again(tmp_path: Path) -> None:
+    """A kill while an earlier version made the index left tantivy's files and no marker: every
+    ingest then failed.  The index is derived, so it is emptied and the log fills it again."""
+    path = tmp_path / "ft"
+    index = FullTextIndex(path)
+    index.add([doc("c1", "ANADOLU ENERJİ")], mark=5)
+    index.close()
+    (path / "earsiv-fulltext.json").unlink()
+    index = FullTextIndex(path)
+    assert index.mark() == 0 and index.count() == 0  # empty: the catch-up reads the log from the start
+    index.add([doc("c1", "ANADOLU ENERJİ")], mark=5)
+    assert found(index.search("enerji")) == [digest("c1")]
+    index.close()
+    assert (path / "earsiv-fulltext.json").exists()
+
+
+def test_the_marker_is_written_before_the_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A crash right after the marker (here: making the index fails) leaves a marked directory that opens."""
+    import tantivy
+
+    path = tmp_path / "ft"
+    real = tantivy.Index
+
+    def crash(*args, **kwargs):
+        raise OSError("killed while making the index")
+
+    monkeypatch.setattr(tantivy, "Index", type("Crashing", (), {"exists": staticmethod(real.exists),
+                                                                "__new__": lambda cls, *a, **k: crash()}))
+    with pytest.raises(IndexFailure):
+        FullTextIndex(path)
+    assert (path / "earsiv-fulltext.json").exists()
+    monkeypatch.setattr(tantivy, "Index", real)
+    index = FullTextIndex(path)
+    assert index.count() == 0
+    index.close()
+
+
 NASTY = [
     "", " ", "\x00", "\t\n", '"', "'", '"unbalanced', "(", ")", "((a", "a)", "*", "?", "a*", "*a", "a:b", "text:anonim",
     ":", "AND", "OR", "NOT", "anonim AND", "OR anonim", "NOT anonim", "a AND OR NOT b", "[a TO b]", "{a TO}", "^2",
