@@ -42,12 +42,13 @@ from earsiv.archive.log.entries import DocumentEntry, HoldingEntry, decode
 from earsiv.documents.parse import parse_document
 from earsiv.documents.textextract import extract_text
 from earsiv.documents.xmlsafe import parse_xml
-from earsiv.errors import EarsivError
+from earsiv.errors import EarsivError, InvalidInput
 from earsiv.indexer.query import (
     MAX_LIMIT,
     MAX_TEXT_OFFSET,
     SearchPage,
     SearchQuery,
+    decode_cursor,
     decode_text_cursor,
     encode_text_cursor,
 )
@@ -112,6 +113,11 @@ class DatabaseText:
 
     def search(self, q: SearchQuery) -> SearchPage:
         """Matches newest first (the SQL index's order and keyset cursor), scope and filters in the same query."""
+        if q.cursor:
+            try:
+                decode_cursor(q.cursor)
+            except ValueError as exc:  # the embedded engine's cursor, or a forged one
+                raise InvalidInput(str(exc), name="cursor") from None
         return self.sql.search(q)
 
     def close(self) -> None:
@@ -307,7 +313,10 @@ class EmbeddedText:
         if q.sees_nothing:
             return SearchPage((), None)
         if q.cursor:
-            offset, max_log_index = decode_text_cursor(q.cursor)
+            try:
+                offset, max_log_index = decode_text_cursor(q.cursor)
+            except ValueError as exc:  # a listing's cursor, or a forged one
+                raise InvalidInput(str(exc), name="cursor") from None
         else:
             offset, max_log_index = 0, self.index.mark() - 1
         from earsiv.indexer.fulltext import TextScope

@@ -88,7 +88,7 @@ def decode_cursor(cursor: str) -> tuple[dt.date, str]:
             raise ValueError
         return dt.date.fromisoformat(day), digest
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise ValueError(f"not a search cursor: {cursor!r}") from None
+        raise ValueError(f"not a search cursor of this archive: {cursor[:80]!r}") from None
 
 
 def _amount(name: str, value: Any) -> Decimal | None:

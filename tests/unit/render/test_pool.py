@@ -165,14 +165,19 @@ def test_a_stylesheet_that_eats_memory_is_stopped_and_the_worker_replaced():
 
 def test_workers_grown_by_a_print_are_replaced_and_their_memory_returns():
     ordinary = ORDINARY.read_bytes()
+    me = psutil.Process()
+
+    def workers() -> set[int]:
+        return {c.pid for c in me.children(recursive=True) if "earsiv.render._worker" in " ".join(c.cmdline())}
+
+    before = workers()  # other tests' pools in this process keep theirs
     p = PrintPool(1, limits=PrintLimits(recycle_rss=1 << 20))  # every worker is "too large" after its print
     try:
         p.print("pdf", ordinary, provenance_for(ordinary))
         assert p._idle == []  # the worker that printed is gone, not kept
     finally:
         p.close()
-    me = psutil.Process()
-    assert not [c for c in me.children(recursive=True) if "earsiv.render._worker" in " ".join(c.cmdline())]
+    assert not workers() - before
     q = PrintPool(1)
     try:
         q.print("pdf", ordinary, provenance_for(ordinary))
