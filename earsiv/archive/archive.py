@@ -51,6 +51,7 @@ from earsiv.archive.signatures import SignatureChecks
 from earsiv.archive.stores.base import ObjectStore, PutItem
 from earsiv.archive.stores.local import LocalStore
 from earsiv.archive.stores.replicated import ReplicatedStore, copies_of
+from earsiv.archive.trust import load_trust
 from earsiv.documents.metadata import DocumentMetadata
 from earsiv.documents.parse import parse_document
 from earsiv.documents.signature import inspect_signature
@@ -152,6 +153,7 @@ class Archive:
         self.signer = Signer.load(self.home / "keys")
         self.policy = RetentionPolicy(years_after_year_end=config.retention_years)
         self.index = Index(config.db_url)
+        self.trust = load_trust(config.signature_trust)  # a bad trust store stops here, by name
         self.index.upgrade()
         self.dictionaries = blobs.DictionaryBook(self._fetch_dict, resolve=self._resolve_dict,
                                                  store=self._store_dictionary)
@@ -348,7 +350,7 @@ class Archive:
         second core (``signatures.py``), so that when the last result is given they are done
         too; otherwise they stay pending for ``inspect_pending``.
         """
-        checks = SignatureChecks(self.index) if check_signatures else None
+        checks = SignatureChecks(self.index, self.trust) if check_signatures else None
         try:
             yield from Ingestor(self.ingest_parts(), tenant=tenant, batch_size=batch_size,
                                 on_durable=checks.submit if checks else None, on_logged=self.text.take).run(sources)
@@ -396,7 +398,7 @@ class Archive:
             from earsiv.documents.metadata import SignatureReport
 
             return SignatureReport("unverifiable", reason=f"the stored blob cannot be read: {exc.detail}")
-        return inspect_signature(data, name=digest)
+        return inspect_signature(data, name=digest, trust=self.trust)
 
     def set_legal_hold(self, digest: str, on: bool, reason: str = "", tenant: str | None = None) -> int:
         return self.holdings.set_legal_hold(digest, on, reason, tenant)

@@ -64,7 +64,7 @@ def test_migrations_produce_exactly_the_models_on_postgresql(pg_url: str) -> Non
     assert {"add_column", "add_index"} <= kinds
     engine = sa.create_engine(pg_url)
     with engine.connect() as conn:
-        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all() == ["0005"]
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all() == ["0006"]
         types = {
             name: kind
             for name, kind in conn.exec_driver_sql(
@@ -183,14 +183,14 @@ def test_dump_is_equal_whatever_the_order_records_arrive_in(index_url: str) -> N
     a.upgrade()
     a.meta_set("dictionary:" + SUP_A, "ab" * 32)
     a.add(records)
-    a.set_signature(digest_of(4), SignatureReport(status="valid"))
+    a.set_signature(digest_of(4), SignatureReport(status="consistent"))
     live = a.dump()
     a.reset()
     assert a.dump() == []
     a.meta_set("dictionary:" + SUP_A, "ab" * 32)
     for i in range(0, 60, 7):
         a.add(shuffled[i : i + 7])
-    a.set_signature(digest_of(4), SignatureReport(status="valid"))
+    a.set_signature(digest_of(4), SignatureReport(status="consistent"))
     assert a.dump() == live
     assert {d["table"] for d in live} == {"documents", "document_parties", "document_refs", "holdings", "index_meta",
                                                  "index_counts"}
@@ -321,7 +321,7 @@ def test_instants_come_back_aware_utc_whatever_the_session_time_zone(pg_url: str
     ix = Index(pg_url)
     ix.upgrade()
     ist = dt.timezone(dt.timedelta(hours=3))
-    signed = SignatureReport(status="valid", signing_time=dt.datetime(2024, 5, 1, 23, 30, tzinfo=ist))
+    signed = SignatureReport(status="consistent", signing_time=dt.datetime(2024, 5, 1, 23, 30, tzinfo=ist))
     ix.add([record(1, signature=signed)])
     ix.close()
     engine_url = sa.engine.make_url(pg_url).update_query_dict({"options": "-c TimeZone=Asia/Tokyo"})
