@@ -93,6 +93,7 @@ class Status:
     by_kind: dict
     by_signature: dict
     last_stamp: dict | None = None
+    signature_trust: dict | None = None
     audit: dict | None = None
     replica: dict | None = None
 
@@ -110,6 +111,7 @@ class Status:
                         "fulltext": self.pending_fulltext},
             "by_kind": self.by_kind,
             "by_signature": self.by_signature,
+            "signature_trust": self.signature_trust,
             "audit": self.audit,
             "replica": self.replica,
         }
@@ -490,6 +492,8 @@ class Archive:
             by_kind=dict(st.by_kind),
             by_signature=dict(st.by_signature_status),
             last_stamp=self.checkpointer.last_stamp() or None,
+            signature_trust={"store": self.trust.id, "roots": [r.subject.rfc4514_string() for r in self.trust.roots],
+                             "intermediates": len(self.trust.intermediates)},
         )
 
     def archive_key(self) -> PublicKey:

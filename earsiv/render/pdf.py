@@ -26,7 +26,8 @@ from html import escape
 
 from lxml import html as lhtml
 
-from earsiv.documents.metadata import KINDS, SIGNATURE_STATUSES
+from earsiv.documents.metadata import KINDS, SIGNATURE_STATUSES, SignatureReport
+from earsiv.documents.sigwords import signature_words
 from earsiv.render.errors import RenderError
 from earsiv.render.html import HtmlView, render_html
 from earsiv.render.xslt import Sandbox
@@ -36,8 +37,6 @@ __all__ = ["EVIDENCE_NAME", "MAX_SCALE", "ORIGINAL_NAME", "PRINT_CSS", "Provenan
 ORIGINAL_NAME = "original.xml"
 EVIDENCE_NAME = "evidence.json"
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
-SIGNATURE_LABELS = {"valid": "geçerli (valid)", "invalid": "GEÇERSİZ (invalid)", "unsigned": "imzasız (unsigned)",
-                    "unverifiable": "doğrulanamadı (unverifiable)", "pending": "incelenmedi (pending)"}
 
 # Appended after the document's own CSS, so it wins for page geometry; widths
 # are capped so that stylesheets written for an 800 px screen still fit A4.
@@ -78,6 +77,10 @@ class Provenance:
     log_index: int | None = None
     checkpoint_time: str | None = None  # of the stamped checkpoint that proves the document
     signature_status: str = "pending"
+    # for a consistent signature: what else was checked (documents/metadata.py)
+    signature_trust: str | None = None
+    signature_trust_reason: str | None = None
+    signer_relation: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.digest, str) or not _DIGEST.match(self.digest):
@@ -86,8 +89,17 @@ class Provenance:
             raise ValueError(f"unknown kind {self.kind!r}")
         if self.signature_status not in SIGNATURE_STATUSES:
             raise ValueError(f"unknown signature status {self.signature_status!r}")
+        # the same checks as a report's: a footer cannot claim a trust the inspection did not give
+        SignatureReport(status=self.signature_status, trust=self.signature_trust,
+                        trust_reason=self.signature_trust_reason, signer=self.signer_relation)
         if self.log_index is not None and (not isinstance(self.log_index, int) or self.log_index < 0):
             raise ValueError(f"log index must be a non-negative integer, not {self.log_index!r}")
+
+    @property
+    def signature_words(self) -> str:
+        """E.g. "tutarlı, güvenilir kök, imzacı = satıcı": says which checks were made, never a bare "geçerli"."""
+        return signature_words(self.signature_status, self.signature_trust, self.signature_trust_reason,
+                               self.signer_relation)
 
     def lines(self) -> list[str]:
         proof = (f"log kaydı #{self.log_index}" if self.log_index is not None else "log kaydı yok") + ", " + (
@@ -95,7 +107,7 @@ class Provenance:
         return [
             f"Tür: {self.kind} · No: {self.doc_id or '—'} · ETTN: {self.ettn or '—'}",
             f"SHA-256: {self.digest}",
-            f"Kanıt: {proof} · İmza: {SIGNATURE_LABELS[self.signature_status]}",
+            f"Kanıt: {proof} · İmza: {self.signature_words}",
             f"Elektronik aslın çıktısıdır; asıl ({ORIGINAL_NAME}) ve kanıt ({EVIDENCE_NAME}) bu PDF'e gömülüdür.",
         ]
 
