@@ -438,8 +438,15 @@ What is here (a BagIt bag, RFC 8493)
   tagmanifest-sha256.txt         sha256 of the other files here (not of itself)
   verifier.py                    a stand-alone verifier (Python 3 + openssl)
   data/manifest.csv, .json       one row per document: digest, kind, ID, ETTN,
-                                 issue date, parties, amounts, signature status,
-                                 the file that holds it, and held_by_taxpayer:
+                                 issue date, parties, amounts, what the signature
+                                 check established -- signature_status "consistent"
+                                 means only that the bytes match the signature;
+                                 signature_trust "trusted" that the certificate
+                                 chains at signing time to a root the archive was
+                                 configured with; signer_relation "supplier" that
+                                 its VKN/TCKN is the supplier's; "signature" says
+                                 it in words -- the file that holds it, and
+                                 held_by_taxpayer:
                                  "no" for a document that names the taxpayer but
                                  that the taxpayer itself never archived
   data/documents/KIND/*.xml      the originals, byte for byte as received
