@@ -68,7 +68,7 @@ from lxml import etree
 
 from earsiv.documents.certchain import TrustAnchors, evaluate_chain
 from earsiv.documents.metadata import SignatureReport
-from earsiv.documents.parse import parse_document
+from earsiv.documents.parse import document_supplier
 from earsiv.documents.xmlsafe import parse_xml
 
 __all__ = ["MAX_CERTIFICATES", "MAX_REFERENCES", "MAX_TRANSFORMS", "NO_ROOTS", "inspect_signature",
@@ -488,7 +488,7 @@ def _judge(report: SignatureReport, outcome: _Outcome, trust: TrustAnchors, data
     verdict = evaluate_chain(outcome.signer, outcome.carried, report.signing_time, trust)
     # 7. signer: every VKN/TCKN the certificate states, against the supplier's
     try:
-        supplier = parse_document(data, name=name, tree=tree).supplier
+        supplier = document_supplier(data, name=name, tree=tree)
     except ValueError:
         supplier = None
     supplier_id = _digits(supplier.id) if supplier is not None else None

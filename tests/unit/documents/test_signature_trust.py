@@ -267,3 +267,22 @@ def test_real_invoices_are_consistent_untrusted_and_mostly_not_signed_by_the_sup
     # Real e-Fatura seals here are the integrators' (özel entegratör), not the supplier's.
     invoices = {rel: r for rel, r in reports.items() if rel.startswith("efatura/") and "/" not in rel[8:]}
     assert len(invoices) >= 15 and {r.signer for r in invoices.values()} == {"other"}
+
+
+def test_the_supplier_compared_is_the_one_the_index_shows():
+    # document_supplier reads only the parties; it must agree with the full parse on every file
+    from earsiv.documents.errors import DocumentError
+    from earsiv.documents.parse import document_supplier, parse_document
+    from tests.conftest import corpus_files
+
+    need_corpus()
+    compared = 0
+    for path in corpus_files():
+        data = path.read_bytes()
+        try:
+            expected = parse_document(data, name=path.name).supplier
+        except DocumentError:
+            continue
+        assert document_supplier(data, name=path.name) == expected, path.name
+        compared += expected is not None
+    assert compared >= 50
