@@ -107,7 +107,8 @@ def test_create_all_and_migration_give_the_same_postgresql_schema(pg_cluster: Po
 
         migrated, created = schema(pg_url), schema(other)
         assert set(migrated) == {"documents", "document_parties", "document_refs", "index_meta", "holdings", "principals",
-                                 "principal_tenants", "tokens", "grants", "access_events", "log_bundles", "log_checkpoints", "index_counts"}
+                                 "principal_tenants", "tokens", "grants", "access_events", "log_bundles", "log_checkpoints", "index_counts",
+                                 "document_text", "audit_findings"}
         assert migrated == created
     finally:
         pg_cluster.drop_database("create_all_schema")
@@ -367,4 +368,29 @@ def test_a_setting_keyed_by_a_hostile_vkn_is_kept_on_both_databases(index_url: s
     assert ix.meta_get(other) is None and ix.meta_get(long_key[:-1]) is None
     (row,) = ix.dump()
     assert len(row["key"]) == 200 and row["key"].startswith("dict/e-fatura/")
+    ix.close()
+
+
+def test_migration_0006_sends_old_valid_verdicts_back_to_pending_on_postgresql(pg_url: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from earsiv.indexer.db import MIGRATIONS
+
+    ix = Index(pg_url)
+    ix.upgrade()
+    ix.reset()
+    ix.add([record(i) for i in range(3)])
+    ix.set_signature(digest_of(1), SignatureReport(status="consistent", signer_id="1234567803"))
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with ix.db.write("downgrade") as conn:  # an index as 0005 left it, one verdict 'valid'
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0005")
+        conn.execute(sa.text("UPDATE documents SET signature_status = 'valid' WHERE digest = :d"), {"d": digest_of(1)})
+        conn.execute(sa.text("UPDATE index_counts SET key = 'signature/valid' WHERE key = 'signature/consistent'"))
+    ix.upgrade()
+    assert ix.get(digest_of(1)).signature_status == "pending" and ix.get(digest_of(1)).signer_id is None
+    assert ix.stats().by_signature_status == {"pending": 3}
+    assert ix.pending_signatures() == [digest_of(i) for i in range(3)]
     ix.close()
