@@ -93,7 +93,7 @@ def single(rounds: int) -> tuple[float, float]:
             html_t.append(time.perf_counter() - start)
             md = view.metadata
             prov = Provenance(digest=hashlib.sha256(data).hexdigest(), kind=md.kind, doc_id=md.doc_id, ettn=md.ettn,
-                              log_index=1, checkpoint_time="2026-01-01T00:00:00+00:00", signature_status="valid")
+                              log_index=1, checkpoint_time="2026-01-01T00:00:00+00:00", signature_status="consistent")
             pdf_floor.append(_floor_pdf(view.html))
             start = time.perf_counter()
             render_pdf(data, prov, evidence={"bench": True})  # includes its own HTML view, as `earsiv export` does

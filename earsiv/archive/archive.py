@@ -58,6 +58,7 @@ from earsiv.archive.signatures import SignatureChecks
 from earsiv.archive.stores.base import ObjectStore, PutItem
 from earsiv.archive.stores.local import LocalStore
 from earsiv.archive.stores.replicated import ReplicatedStore, copies_of
+from earsiv.archive.trust import load_trust
 from earsiv.documents.metadata import DocumentMetadata
 from earsiv.documents.parse import parse_document
 from earsiv.documents.signature import inspect_signature
@@ -99,6 +100,7 @@ class Status:
     by_kind: dict
     by_signature: dict
     last_stamp: dict | None = None
+    signature_trust: dict | None = None
     audit: dict | None = None
     replica: dict | None = None
 
@@ -116,6 +118,7 @@ class Status:
                         "fulltext": self.pending_fulltext},
             "by_kind": self.by_kind,
             "by_signature": self.by_signature,
+            "signature_trust": self.signature_trust,
             "audit": self.audit,
             "replica": self.replica,
         }
@@ -159,6 +162,7 @@ class Archive:
         self.signer = Signer.load(self.home / "keys")
         self.policy = RetentionPolicy(years_after_year_end=config.retention_years)
         self.index = Index(config.db_url)
+        self.trust = load_trust(config.signature_trust)  # a bad trust store stops here, by name
         self.index.upgrade()
         self.dictionaries = blobs.DictionaryBook(self._fetch_dict, resolve=self._resolve_dict,
                                                  store=self._store_dictionary)
@@ -357,7 +361,7 @@ class Archive:
         second core (``signatures.py``), so that when the last result is given they are done
         too; otherwise they stay pending for ``inspect_pending``.
         """
-        checks = SignatureChecks(self.index) if check_signatures else None
+        checks = SignatureChecks(self.index, self.trust) if check_signatures else None
         try:
             yield from Ingestor(self.ingest_parts(), tenant=tenant, batch_size=batch_size,
                                 on_durable=checks.submit if checks else None, on_logged=self.text.take).run(sources)
@@ -405,7 +409,7 @@ class Archive:
             from earsiv.documents.metadata import SignatureReport
 
             return SignatureReport("unverifiable", reason=f"the stored blob cannot be read: {exc.detail}")
-        return inspect_signature(data, name=digest)
+        return inspect_signature(data, name=digest, trust=self.trust)
 
     def set_legal_hold(self, digest: str, on: bool, reason: str = "", tenant: str | None = None) -> int:
         return self.holdings.set_legal_hold(digest, on, reason, tenant)
@@ -497,6 +501,8 @@ class Archive:
             by_kind=dict(st.by_kind),
             by_signature=dict(st.by_signature_status),
             last_stamp=self.checkpointer.last_stamp() or None,
+            signature_trust={"store": self.trust.id, "roots": [r.subject.rfc4514_string() for r in self.trust.roots],
+                             "intermediates": len(self.trust.intermediates)},
         )
 
     def archive_key(self) -> PublicKey:

@@ -10,6 +10,9 @@ the file so that other tools can drive the same home against other parts:
     EARSIV_TSA_URL     an RFC 3161 HTTP TSA; empty for the built-in local TSA
     EARSIV_REPLICA_URL a second store, at another site, that every object is also written to
                        (the same forms as EARSIV_STORE_URL; ``earsiv repair`` restores from it)
+    EARSIV_SIGNATURE_TRUST
+                       roots for signature trust: a PEM bundle or a directory of
+                       certificates ([signatures] trust; see archive/trust.py)
     EARSIV_ALLOW_UNENFORCED_LOCK=1
                        development only: run on an S3 bucket that fails the
                        Object Lock self-test (logged loudly whenever the store is opened)
@@ -46,6 +49,7 @@ __all__ = ["CONFIG_FILE", "Config", "load_config", "write_default_config"]
 CONFIG_FILE = "config.toml"
 ENV_STORE, ENV_DB, ENV_TSA, ENV_REPLICA = "EARSIV_STORE_URL", "EARSIV_DB_URL", "EARSIV_TSA_URL", "EARSIV_REPLICA_URL"
 ENV_ALLOW_UNENFORCED = "EARSIV_ALLOW_UNENFORCED_LOCK"
+ENV_SIGNATURE_TRUST = "EARSIV_SIGNATURE_TRUST"
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 HOME_STORE_URL, HOME_DB_URL = "file:store", "sqlite:///index.sqlite"
 
@@ -69,6 +73,7 @@ class Config:
     inspector_burst: int = 30
     access_log_per_minute: float = 30.0
     access_log_burst: int = 10
+    signature_trust: str = ""  # roots for signature trust (a file or directory); "" = only the shipped ones
 
     def __post_init__(self) -> None:
         _check_store_url(self.store_url, "store")
@@ -164,6 +169,12 @@ def write_default_config(home: Path, *, store_url: str | None = None, db_url: st
         "\n[retention]\n"
         "# TTK 82: ten years after the end of the document's calendar year (LAW.md L2)\n"
         "years = 10\n"
+        "\n[signatures]\n"
+        "# roots a signer certificate must chain to, at signing time, for a signature to be called\n"
+        "# trusted: a PEM bundle or a directory of certificates (relative to this home). Empty: only\n"
+        "# the roots shipped with earsiv, which today are none (docs/SIGNATURES.md). After a change,\n"
+        "# run `earsiv reindex`. EARSIV_SIGNATURE_TRUST overrides it.\n"
+        'trust = ""\n'
         "\n[checkpoints]\n"
         "interval_seconds = 5.0\n"
         "\n[limits]\n"
@@ -205,6 +216,7 @@ def load_config(home: Path, env: dict[str, str] | None = None) -> Config:
             self_test_hours=_number(raw.get("store", {}).get("self_test_hours", 24.0), "self_test_hours"),
             replica_url=_resolve_replica(home, str(raw.get("replica", {}).get("url") or "")),
             audit_days=_number(raw.get("audit", {}).get("period_days", 30.0), "period_days"),
+            signature_trust=_resolve_path(home, str(raw.get("signatures", {}).get("trust") or "")),
             **_limits(raw.get("limits", {})),
         )
     except (KeyError, TypeError, ValueError) as exc:
@@ -218,6 +230,8 @@ def load_config(home: Path, env: dict[str, str] | None = None) -> Config:
         overrides["tsa_url"] = env[ENV_TSA]
     if ENV_REPLICA in env:
         overrides["replica_url"] = _resolve_replica(home, env[ENV_REPLICA])
+    if ENV_SIGNATURE_TRUST in env:
+        overrides["signature_trust"] = _resolve_path(home, env[ENV_SIGNATURE_TRUST])
     if ENV_ALLOW_UNENFORCED in env:
         overrides["allow_unenforced_lock"] = _flag(env[ENV_ALLOW_UNENFORCED], ENV_ALLOW_UNENFORCED)
     return replace(cfg, **overrides) if overrides else cfg
@@ -280,6 +294,11 @@ def _resolve_store(home: Path, url: str) -> str:
     if path is None or path.startswith("/"):
         return url
     return (home / path).resolve().as_uri()
+
+
+def _resolve_path(home: Path, path: str) -> str:
+    """A file or directory named in the configuration: relative to the home."""
+    return str((home / path).resolve()) if path else ""
 
 
 def _resolve_replica(home: Path, url: str) -> str:

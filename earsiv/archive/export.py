@@ -84,7 +84,9 @@ def provenance(arch: Archive, digest: str, leaf_index: int | None = None, *,
         evidence["flags"] = list(flags)
     log_index = row.log_index if leaf_index is None else leaf_index
     prov = Provenance(digest=digest, kind=row.kind, doc_id=row.doc_id, ettn=row.ettn, log_index=log_index,
-                      checkpoint_time=checkpoint_time, signature_status=row.signature_status)
+                      checkpoint_time=checkpoint_time, signature_status=row.signature_status,
+                      signature_trust=row.signature_trust, signature_trust_reason=row.signature_trust_reason,
+                      signer_relation=row.signer_relation)
     return prov, evidence
 
 

@@ -14,13 +14,18 @@ interrupted job left pending.
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import TYPE_CHECKING
 
-from earsiv.documents.signature import inspect_signature
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from earsiv.documents.certchain import TrustAnchors
+from earsiv.documents.signature import NO_ROOTS, inspect_signature
 
 if TYPE_CHECKING:
     from earsiv.documents.metadata import SignatureReport
@@ -34,13 +39,31 @@ MAX_QUEUED = 3  # tasks in flight: bounds the memory held for documents not yet 
 WORKERS = 1  # the second core: the ingest keeps the first
 
 
-def _inspect_many(items: Sequence[tuple[str, bytes]]) -> list[tuple[str, SignatureReport]]:
-    return [(digest, inspect_signature(data, name=digest)) for digest, data in items]
+# Certificates do not pickle: the worker gets the trust store as DER and rebuilds it once.
+_Ders = tuple[tuple[bytes, ...], tuple[bytes, ...]]
+
+
+def _ders(trust: TrustAnchors) -> _Ders:
+    return (tuple(c.public_bytes(Encoding.DER) for c in trust.roots),
+            tuple(c.public_bytes(Encoding.DER) for c in trust.intermediates))
+
+
+@functools.lru_cache(maxsize=4)
+def _anchors(ders: _Ders) -> TrustAnchors:
+    return TrustAnchors(tuple(map(x509.load_der_x509_certificate, ders[0])),
+                        tuple(map(x509.load_der_x509_certificate, ders[1])))
+
+
+def _inspect_many(items: Sequence[tuple[str, bytes]], ders: _Ders = ((), ())) -> list[tuple[str, SignatureReport]]:
+    trust = _anchors(ders)
+    return [(digest, inspect_signature(data, name=digest, trust=trust)) for digest, data in items]
 
 
 class SignatureChecks:
-    def __init__(self, index: Index, progress: Callable[[int], None] | None = None) -> None:
+    def __init__(self, index: Index, trust: TrustAnchors = NO_ROOTS,
+                 progress: Callable[[int], None] | None = None) -> None:
         self.index = index
+        self._ders = _ders(trust)
         self.progress = progress
         self._pool: ProcessPoolExecutor | None = None
         self._futures: deque[Future] = deque()
@@ -64,14 +87,14 @@ class SignatureChecks:
             self._pool = ProcessPoolExecutor(max_workers=WORKERS, mp_context=multiprocessing.get_context("spawn"))
         while len(self._futures) >= MAX_QUEUED:
             self._record(self._futures.popleft().result())
-        self._futures.append(self._pool.submit(_inspect_many, items))
+        self._futures.append(self._pool.submit(_inspect_many, items, self._ders))
 
     def drain(self, *, wait: bool) -> None:
         """Write the reports that are ready (all of them with *wait*) to the index."""
         while self._futures and (wait or self._futures[0].done()):
             self._record(self._futures.popleft().result())
         if wait and self._waiting:
-            self._record(_inspect_many(self._waiting))
+            self._record(_inspect_many(self._waiting, self._ders))
             self._waiting = []
 
     def _record(self, reports: list[tuple[str, SignatureReport]]) -> None:

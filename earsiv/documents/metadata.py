@@ -15,6 +15,9 @@ from decimal import Decimal
 __all__ = [
     "KINDS",
     "SIGNATURE_STATUSES",
+    "SIGNER_RELATIONS",
+    "TRUST_REASONS",
+    "TRUST_VERDICTS",
     "DocumentMetadata",
     "EDefterInfo",
     "Party",
@@ -38,7 +41,17 @@ KINDS: dict[str, str] = {
     "other": "well-formed XML of no recognised kind",
 }
 
-SIGNATURE_STATUSES = ("valid", "invalid", "unsigned", "unverifiable", "pending")
+# What a signature inspection establishes, in three separate answers (issue 17):
+#   status   consistent: the bytes match the signature (references and SignatureValue verify
+#            with the certificate in KeyInfo) -- nothing more; never called "valid";
+#   trust    trusted: the signer certificate chains, at signing time, to a configured root;
+#   signer   supplier: the certificate's VKN/TCKN is the supplier's.
+# Trust and signer are answered only for a consistent signature (None otherwise).
+SIGNATURE_STATUSES = ("consistent", "invalid", "unsigned", "unverifiable", "pending")
+TRUST_VERDICTS = ("trusted", "untrusted")
+# why a consistent signature is untrusted
+TRUST_REASONS = ("no-configured-root", "unknown-root", "not-valid-at-signing", "not-a-ca", "no-signing-time")
+SIGNER_RELATIONS = ("supplier", "other", "unknown")
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +134,21 @@ class SignatureReport:
     cert_valid_at_signing: bool | None = None
     references: int = 0
     details: tuple[str, ...] = field(default=())
+    trust: str | None = None  # one of TRUST_VERDICTS, for a consistent signature
+    trust_reason: str | None = None  # one of TRUST_REASONS when untrusted
+    chain: tuple[str, ...] = ()  # subjects from the signer to the configured root, when trusted
+    trust_store: str | None = None  # id of the set of roots the trust was decided against
+    signer: str | None = None  # one of SIGNER_RELATIONS, for a consistent signature
 
     def __post_init__(self) -> None:
         if self.status not in SIGNATURE_STATUSES:
             raise ValueError(f"unknown signature status {self.status!r}")
+        if self.trust is not None and self.trust not in TRUST_VERDICTS:
+            raise ValueError(f"unknown trust verdict {self.trust!r}")
+        if (self.trust_reason is not None) != (self.trust == "untrusted") or \
+                (self.trust_reason is not None and self.trust_reason not in TRUST_REASONS):
+            raise ValueError(f"trust reason {self.trust_reason!r} does not fit trust {self.trust!r}")
+        if self.signer is not None and self.signer not in SIGNER_RELATIONS:
+            raise ValueError(f"unknown signer relation {self.signer!r}")
+        if self.status != "consistent" and (self.trust is not None or self.signer is not None):
+            raise ValueError(f"a {self.status} signature has no trust or signer verdict")

@@ -31,7 +31,7 @@ from earsiv.documents.identifiers import (
 from earsiv.documents.metadata import DocumentMetadata, EDefterInfo, Party, Reference
 from earsiv.documents.xmlsafe import parse_xml
 
-__all__ = ["KNOWN_PROFILES", "NS", "parse_document"]
+__all__ = ["KNOWN_PROFILES", "NS", "document_supplier", "parse_document"]
 
 _UBL = "urn:oasis:names:specification:ubl:schema:xsd:"
 NS = {
@@ -178,6 +178,23 @@ def parse_document(data: bytes, *, name: str = "<bytes>", tree: etree._ElementTr
     if ns == NS["edefter"] and local in ("defter", "berat"):
         return _parse_edefter(root, ns, local)
     return DocumentMetadata(kind="other", root=local, namespace=ns, signed=_signed(root))
+
+
+def document_supplier(data: bytes, *, name: str = "<bytes>", tree: etree._ElementTree | None = None) -> Party | None:
+    """``parse_document(...).supplier``, without reading the rest of a UBL document.
+
+    Signature inspection compares the signer with the supplier for every document; the full
+    metadata (texts, amounts, references) would cost it a tenth of its time again.
+    """
+    if tree is None:
+        tree = parse_xml(data, name=name)
+    root = tree.getroot()
+    qname = etree.QName(root)
+    if (qname.namespace, qname.localname) in _UBL_ROOTS:
+        parties = [p for p in _ubl_parties(root, []) if p.role in ("supplier", "despatch-supplier", "sender")]
+        return DocumentMetadata(kind="other", root=qname.localname, namespace=qname.namespace,
+                                parties=tuple(parties)).supplier
+    return parse_document(data, name=name, tree=tree).supplier
 
 
 # --- UBL-TR ---------------------------------------------------------------------------

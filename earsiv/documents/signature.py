@@ -1,4 +1,10 @@
-"""Does the document's XML signature (XMLDSig / XAdES-BES) hold?
+"""Does the document's XML signature (XMLDSig / XAdES-BES) hold, who made it, and is it trusted?
+
+Three answers, kept apart (issue 17): the signature is *consistent* (steps 1-5 below: the
+bytes match it), *trusted* (step 6: the signer certificate chains at signing time to a
+configured root, ``certchain.py``) and *made by the supplier* (step 7: the certificate's
+VKN/TCKN is the supplier party's).  "consistent" is what xmlsec1 --insecure says; it is
+never called "valid", because any self-signed certificate makes a consistent signature.
 
 The answer must agree with ``xmlsec1 --verify --insecure --id-attr:Id
 SignedProperties --enabled-key-data x509`` (our oracle in the tests), so the
@@ -28,7 +34,9 @@ libxml2's C14N 1.0 through lxml, the same code xmlsec1 runs.
 Verification steps (the numbers appear in the code):
   1. structure of ``ds:SignedInfo``;  2. the signer certificate;
   3. every ``ds:Reference`` digest;   4. ``ds:SignatureValue``;
-  5. XAdES signed properties (signing time, signing certificate digest).
+  5. XAdES signed properties (signing time, signing certificate digest);
+  6. trust: the chain at signing time (only for a consistent signature);
+  7. signer: the certificate's VKN/TCKN against the supplier's.
 
 Why one module of some 570 lines: it is one verification procedure, read against xmlsec1's
 behaviour step by step, and its parts (reference resolution, transforms, C14N, the signer
@@ -46,7 +54,7 @@ import datetime as dt
 import hashlib
 import re
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from zoneinfo import ZoneInfo
 
 from cryptography import x509
@@ -58,10 +66,13 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 from lxml import etree
 
+from earsiv.documents.certchain import TrustAnchors, evaluate_chain
 from earsiv.documents.metadata import SignatureReport
+from earsiv.documents.parse import document_supplier
 from earsiv.documents.xmlsafe import parse_xml
 
-__all__ = ["MAX_CERTIFICATES", "MAX_REFERENCES", "MAX_TRANSFORMS", "inspect_signature"]
+__all__ = ["MAX_CERTIFICATES", "MAX_REFERENCES", "MAX_TRANSFORMS", "NO_ROOTS", "inspect_signature",
+           "signer_identifiers"]
 
 # Real UBL-TR signatures carry two references and one to three certificates;
 # the bounds keep a hostile signature from costing one canonicalisation each.
@@ -131,12 +142,20 @@ class _Outcome:
     facts: dict = field(default_factory=dict)
     references: int = 0
     covered: list = field(default_factory=list)  # elements whose reference digest matched
+    signer: x509.Certificate | None = None
+    carried: list = field(default_factory=list)  # every certificate in KeyInfo
     digests: dict = field(default_factory=dict)  # (uri, transforms, method) -> digest, for repeats
 
 
-def inspect_signature(data: bytes, *, name: str = "<bytes>", tree=None) -> SignatureReport:
+NO_ROOTS = TrustAnchors()
+
+
+def inspect_signature(data: bytes, *, name: str = "<bytes>", tree=None,
+                      trust: TrustAnchors = NO_ROOTS) -> SignatureReport:
     """Report on the first XML signature of *data* (or of *tree*, parsed from it).
 
+    *trust*: the configured roots; with none, a consistent signature is reported
+    ``untrusted`` for ``no-configured-root``, which is the honest answer.
     Never raises for a well-formed document; a document that is not
     well-formed raises what :func:`parse_xml` raises.  *tree* is only read.
     """
@@ -160,7 +179,10 @@ def inspect_signature(data: bytes, *, name: str = "<bytes>", tree=None) -> Signa
     if beside:
         outcome.unverifiable.insert(0, f"{len(signatures)} signatures, {len(beside) + 1} of them side by side: "
                                        "cannot tell which one is the signer's")
-    return _report(outcome)
+    report = _report(outcome)
+    if report.status == "consistent":
+        report = _judge(report, outcome, trust, data, name, tree)
+    return report
 
 
 def _may_have_xml_id(data: bytes, tree) -> bool:
@@ -176,7 +198,7 @@ def _report(outcome: _Outcome) -> SignatureReport:
     elif outcome.unverifiable:
         status, reason = "unverifiable", "; ".join(outcome.unverifiable)
     else:
-        status, reason = "valid", None
+        status, reason = "consistent", None
     details = outcome.details + [f"also: {r}" for r in (outcome.unverifiable if outcome.failed else [])]
     return SignatureReport(status=status, reason=reason, references=outcome.references,
                            details=tuple(details), **outcome.facts)
@@ -210,7 +232,8 @@ def _verify(tree, sig, outcome: _Outcome, *, may_have_xml_id: bool) -> None:
     resolver = _IdResolver(tree, sig, may_have_xml_id=may_have_xml_id)
 
     # 2. signer certificate (xmlsec1 --insecure: no chain, no revocation)
-    cert = _signer_certificate(sig)
+    cert, outcome.carried = _signer_certificate(sig)
+    outcome.signer = cert
     outcome.facts.update(_cert_facts(cert))
 
     # 3. references, all of them, so the reason names every one that fails
@@ -421,7 +444,7 @@ def _prefixes(method_el) -> tuple[str, ...]:
     return tuple((inc.get("PrefixList") or "").split()) if inc is not None else ()
 
 
-def _signer_certificate(sig) -> x509.Certificate:
+def _signer_certificate(sig) -> tuple[x509.Certificate, list[x509.Certificate]]:
     key_info = _child(sig, "KeyInfo")
     blobs = [] if key_info is None else [
         c.text or "" for xd in key_info.iterchildren(f"{{{DS}}}X509Data")
@@ -440,7 +463,7 @@ def _signer_certificate(sig) -> x509.Certificate:
     issuers = [c for c in certs if c.issuer != c.subject]
     for cert in certs:
         if not any(o is not cert and o.issuer == cert.subject for o in issuers):
-            return cert
+            return cert, certs
     raise _Unverifiable("the certificates in KeyInfo form a loop: no signer certificate")
 
 
@@ -457,6 +480,50 @@ def _cert_facts(cert: x509.Certificate) -> dict:
         "cert_not_before": cert.not_valid_before_utc,
         "cert_not_after": cert.not_valid_after_utc,
     }
+
+
+def _judge(report: SignatureReport, outcome: _Outcome, trust: TrustAnchors, data: bytes, name: str,
+           tree) -> SignatureReport:
+    # 6. trust: the chain at the signing time the (now verified) signed properties state
+    verdict = evaluate_chain(outcome.signer, outcome.carried, report.signing_time, trust)
+    # 7. signer: every VKN/TCKN the certificate states, against the supplier's
+    try:
+        supplier = document_supplier(data, name=name, tree=tree)
+    except ValueError:
+        supplier = None
+    supplier_id = _digits(supplier.id) if supplier is not None else None
+    signer_ids = signer_identifiers(outcome.signer)
+    if not supplier_id or not signer_ids:
+        signer = "unknown"
+    else:
+        signer = "supplier" if supplier_id in signer_ids else "other"
+    return replace(report, trust="trusted" if verdict.trusted else "untrusted", trust_reason=verdict.reason,
+                   chain=verdict.chain, trust_store=trust.id, signer=signer,
+                   details=(*report.details, f"trust: {verdict.detail}"))
+
+
+# Where Turkish certificates state the holder's VKN/TCKN: subject serialNumber (Kamu SM's
+# mali mühür: the VKN; nitelikli e-imza: the TCKN), sometimes with a prefix ("TCKN",
+# "VKN", "TR"), and organizationIdentifier (2.5.4.97, ETSI EN 319 412-1: "VATTR-<VKN>",
+# "NTRTR-<...>").
+_ID_PREFIX = re.compile(r"^(?:TCKN|VKN|TR|VATTR-|NTRTR-|IDCTR-|PNOTR-)?:?\s*(\d{10,11})$", re.IGNORECASE)
+
+
+def signer_identifiers(cert: x509.Certificate) -> frozenset[str]:
+    """The VKN/TCKNs the certificate's subject states (10 or 11 digits)."""
+    found = set()
+    for oid in (NameOID.SERIAL_NUMBER, NameOID.ORGANIZATION_IDENTIFIER):
+        for attr in cert.subject.get_attributes_for_oid(oid):
+            value = attr.value if isinstance(attr.value, str) else ""
+            match = _ID_PREFIX.match(value.strip())
+            if match:
+                found.add(match.group(1))
+    return frozenset(found)
+
+
+def _digits(value: str | None) -> str | None:
+    value = (value or "").strip()
+    return value if re.fullmatch(r"\d{10,11}", value) else None
 
 
 def _signature_fails(key, kind: str, hash_name: str, value: bytes, octets: bytes) -> str | None:

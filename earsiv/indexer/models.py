@@ -158,6 +158,14 @@ documents = sa.Table(
     # The blob's alternative key (FORMAT.md §4), when an orphan held the usual one.  Last:
     # migrations add columns at the end, and the schema test compares column order too.
     sa.Column("blob_alt", sa.String(16)),
+    # What a consistent signature is besides consistent (issue 17, migration 0006): trusted or
+    # untrusted (and why), the path to the root, the set of roots it was judged against, and
+    # whether the signer's VKN/TCKN is the supplier's.  NULL unless signature_status is consistent.
+    sa.Column("signature_trust", sa.String(16)),
+    sa.Column("signature_trust_reason", sa.String(32)),
+    sa.Column("signature_chain", sa.JSON(none_as_null=True)),
+    sa.Column("signature_trust_store", sa.String(16)),
+    sa.Column("signer_relation", sa.String(16)),
     # One leaf per document: two rows with one log position mean a broken
     # reindex, which must fail loudly.
     sa.UniqueConstraint("log_index"),

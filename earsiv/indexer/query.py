@@ -22,12 +22,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from earsiv.documents.metadata import KINDS, SIGNATURE_STATUSES
+from earsiv.documents.metadata import KINDS, SIGNATURE_STATUSES, SIGNER_RELATIONS, TRUST_VERDICTS
 from earsiv.indexer.models import NO_DATE, document_parties, document_text, documents, holdings
 from earsiv.indexer.rows import RAW_COLUMNS, DocumentRow, index_key
 from earsiv.indexer.textsql import tsquery_literal
 
-__all__ = ["INSPECTABLE_ROLES", "MAX_LIMIT", "MAX_TEXT", "MAX_TEXT_OFFSET", "SearchPage", "SearchQuery", "decode_cursor", "decode_text_cursor",
+__all__ = ["INSPECTABLE_ROLES", "MAX_LIMIT", "MAX_TEXT", "MAX_TEXT_OFFSET", "VALID_IS_AMBIGUOUS", "SearchPage", "SearchQuery", "decode_cursor", "decode_text_cursor",
            "encode_cursor", "encode_text_cursor", "search_parameters", "search_statement", "visible_statement"]
 
 MAX_LIMIT = 1000
@@ -40,6 +40,11 @@ MAX_TEXT = 1000
 # How deep full-text pages go (hits skipped): a cursor past it is not one this archive made.
 MAX_TEXT_OFFSET = 100_000
 _DIGEST = re.compile(r"[0-9a-f]{64}\Z")
+# Before issue 17 "valid" meant only "consistent", and read as more: refused, with the choice.
+VALID_IS_AMBIGUOUS = ("signature 'valid' is no longer a filter: it only ever meant that the bytes match the signature. "
+                      "Choose signature=consistent (bytes match the signature), trust=trusted (and the certificate "
+                      "chains to a configured root at signing time) or signer=supplier (and the certificate's "
+                      "VKN/TCKN is the supplier's)")
 # A date bound must never admit the NO_DATE sort key of undated documents.
 _FIRST_REAL_DAY = NO_DATE + dt.timedelta(days=1)
 
@@ -127,7 +132,7 @@ class SearchQuery:
     amount_min: Decimal | None = None  # payable amount, inclusive
     amount_max: Decimal | None = None
     tenant: str | None = None  # held by this tenant
-    signature_status: str | None = None
+    signature_status: str | None = None  # consistent | invalid | unsigned | unverifiable | pending
     limit: int = 100
     cursor: str | None = None
     # What the asking principal may see, set by the access rules, never by a
@@ -143,14 +148,23 @@ class SearchQuery:
     text: str | None = None
     digests: tuple[str, ...] | None = None  # only these documents (the rows of a full-text page)
     named: frozenset[str] | None = None  # scope, as *tenants* above (last: positional callers keep working)
+    signature_trust: str | None = None  # trusted | untrusted (consistent signatures only)
+    signer_relation: str | None = None  # supplier | other | unknown (consistent signatures only)
 
     def __post_init__(self) -> None:
-        for name in ("vkn", "profile", "type_code", "doc_id", "ettn", "tenant", "kind", "signature_status"):
+        for name in ("vkn", "profile", "type_code", "doc_id", "ettn", "tenant", "kind", "signature_status",
+                     "signature_trust", "signer_relation"):
             object.__setattr__(self, name, _text(name, getattr(self, name)))
         if self.kind is not None and self.kind not in KINDS:
             raise ValueError(f"unknown kind {self.kind!r}; known: {', '.join(KINDS)}")
+        if self.signature_status == "valid":
+            raise ValueError(VALID_IS_AMBIGUOUS)
         if self.signature_status is not None and self.signature_status not in SIGNATURE_STATUSES:
-            raise ValueError(f"unknown signature status {self.signature_status!r}")
+            raise ValueError(f"unknown signature status {self.signature_status!r}; known: {', '.join(SIGNATURE_STATUSES)}")
+        if self.signature_trust is not None and self.signature_trust not in TRUST_VERDICTS:
+            raise ValueError(f"unknown trust {self.signature_trust!r}; known: {', '.join(TRUST_VERDICTS)}")
+        if self.signer_relation is not None and self.signer_relation not in SIGNER_RELATIONS:
+            raise ValueError(f"unknown signer {self.signer_relation!r}; known: {', '.join(SIGNER_RELATIONS)}")
         for name in ("date_from", "date_to"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, dt.date) or isinstance(value, dt.datetime)):
@@ -220,6 +234,8 @@ _DOCUMENT_FILTERS: dict[str, tuple[sa.Column[Any], Callable[[Any, Any], Any]]] =
     "amount_min": (documents.c.payable_amount_num, operator.ge),
     "amount_max": (documents.c.payable_amount_num, operator.le),
     "signature_status": (documents.c.signature_status, operator.eq),
+    "signature_trust": (documents.c.signature_trust, operator.eq),
+    "signer_relation": (documents.c.signer_relation, operator.eq),
 }
 
 

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.types import NullType
 
 from earsiv.documents.metadata import SIGNATURE_STATUSES, Reference, SignatureReport
+from earsiv.documents.sigwords import signature_words
 from earsiv.indexer.models import NO_DATE, UTCDateTime, documents
 from earsiv.indexer.records import IndexRecord
 
@@ -107,6 +108,11 @@ class DocumentRow:
     cert_valid_at_signing: bool | None
     signature_references: int | None
     signature_details: tuple[str, ...] | None
+    signature_trust: str | None
+    signature_trust_reason: str | None
+    signature_chain: tuple[str, ...] | None
+    signature_trust_store: str | None
+    signer_relation: str | None
     size: int
     stored_size: int
     dict_digest: str | None
@@ -137,11 +143,23 @@ class DocumentRow:
             cert_valid_at_signing=self.cert_valid_at_signing,
             references=self.signature_references or 0,
             details=self.signature_details or (),
+            trust=self.signature_trust,
+            trust_reason=self.signature_trust_reason,
+            chain=self.signature_chain or (),
+            trust_store=self.signature_trust_store,
+            signer=self.signer_relation,
         )
+
+    @property
+    def signature_words(self) -> tuple[str, str]:
+        """What was checked, (Turkish, English): e.g. "tutarlı, güvenilir kök, imzacı = satıcı"."""
+        args = (self.signature_status, self.signature_trust, self.signature_trust_reason, self.signer_relation)
+        return signature_words(*args, lang="tr"), signature_words(*args, lang="en")
 
     def to_json(self) -> dict[str, Any]:
         out = {f.name: json_safe(getattr(self, f.name)) for f in dataclasses.fields(self)}
         out["references"] = [{"type": r.type, "id": r.id, "ettn": r.ettn} for r in self.references]
+        out["signature"] = self.signature_words[1]  # what was checked, in words
         return out
 
 
@@ -284,6 +302,11 @@ def signature_values(report: SignatureReport | None) -> dict[str, Any]:
         "cert_valid_at_signing": report.cert_valid_at_signing,
         "signature_references": None if pending else report.references,
         "signature_details": None if pending else list(report.details),
+        "signature_trust": report.trust,
+        "signature_trust_reason": report.trust_reason,
+        "signature_chain": list(report.chain) if report.trust is not None else None,
+        "signature_trust_store": report.trust_store,
+        "signer_relation": report.signer,
     }
 
 

@@ -23,12 +23,11 @@ import logging
 
 from earsiv.render.errors import RenderError
 from earsiv.render.html import HtmlView, render_html
-from earsiv.render.provenance import EVIDENCE_NAME, ORIGINAL_NAME, SIGNATURE_LABELS, Provenance
+from earsiv.render.provenance import EVIDENCE_NAME, ORIGINAL_NAME, Provenance
 from earsiv.render.stamp import page_css, qr_svg, stamp_pages
 from earsiv.render.xslt import Sandbox
 
-__all__ = ["EVIDENCE_NAME", "MAX_SCALE", "ORIGINAL_NAME", "SIGNATURE_LABELS", "Provenance", "page_css", "qr_svg",
-           "render_pdf"]
+__all__ = ["EVIDENCE_NAME", "MAX_SCALE", "ORIGINAL_NAME", "Provenance", "page_css", "qr_svg", "render_pdf"]
 
 # A page that still overflows A4 is laid out on a page ``f`` times larger and
 # printed at ``1/f`` (WeasyPrint's zoom scales the page too), so nothing is cut

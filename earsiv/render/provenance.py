@@ -10,15 +10,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from earsiv.documents.metadata import KINDS, SIGNATURE_STATUSES
+from earsiv.documents.metadata import KINDS, SIGNATURE_STATUSES, SignatureReport
+from earsiv.documents.sigwords import signature_words
 
-__all__ = ["EVIDENCE_NAME", "ORIGINAL_NAME", "SIGNATURE_LABELS", "Provenance"]
+__all__ = ["EVIDENCE_NAME", "ORIGINAL_NAME", "Provenance"]
 
 ORIGINAL_NAME = "original.xml"
 EVIDENCE_NAME = "evidence.json"
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
-SIGNATURE_LABELS = {"valid": "geçerli (valid)", "invalid": "GEÇERSİZ (invalid)", "unsigned": "imzasız (unsigned)",
-                    "unverifiable": "doğrulanamadı (unverifiable)", "pending": "incelenmedi (pending)"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +31,10 @@ class Provenance:
     log_index: int | None = None
     checkpoint_time: str | None = None  # of the stamped checkpoint that proves the document
     signature_status: str = "pending"
+    # for a consistent signature: what else was checked (documents/metadata.py)
+    signature_trust: str | None = None
+    signature_trust_reason: str | None = None
+    signer_relation: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.digest, str) or not _DIGEST.match(self.digest):
@@ -40,6 +43,9 @@ class Provenance:
             raise ValueError(f"unknown kind {self.kind!r}")
         if self.signature_status not in SIGNATURE_STATUSES:
             raise ValueError(f"unknown signature status {self.signature_status!r}")
+        # the same checks as a report's: a print cannot claim a trust the inspection did not give
+        SignatureReport(status=self.signature_status, trust=self.signature_trust,
+                        trust_reason=self.signature_trust_reason, signer=self.signer_relation)
         if self.log_index is not None and (not isinstance(self.log_index, int) or isinstance(self.log_index, bool)
                                            or self.log_index < 0):
             raise ValueError(f"log index must be a non-negative integer, not {self.log_index!r}")
@@ -47,6 +53,12 @@ class Provenance:
             value = getattr(self, name)
             if value is not None and not isinstance(value, str):
                 raise ValueError(f"{name} must be text, not {value!r}")
+
+    @property
+    def signature_words(self) -> str:
+        """E.g. "tutarlı, güvenilir kök, imzacı = satıcı": says which checks were made, never a bare "geçerli"."""
+        return signature_words(self.signature_status, self.signature_trust, self.signature_trust_reason,
+                               self.signer_relation)
 
     def lines(self, *, embedded: bool = True) -> list[str]:
         """The statement, one line each: identity, digest, proof and signature, where the original is."""
@@ -57,14 +69,15 @@ class Provenance:
         return [
             f"Tür: {self.kind} · No: {_one_line(self.doc_id)} · ETTN: {_one_line(self.ettn)}",
             f"SHA-256: {self.digest}",
-            f"Kanıt: {proof} · İmza: {SIGNATURE_LABELS[self.signature_status]}",
+            f"Kanıt: {proof} · İmza: {self.signature_words}",
             f"Elektronik aslın çıktısıdır; {where}",
         ]
 
     def to_json(self) -> dict:
         return {"digest": self.digest, "kind": self.kind, "doc_id": self.doc_id, "ettn": self.ettn,
                 "log_index": self.log_index, "checkpoint_time": self.checkpoint_time,
-                "signature_status": self.signature_status}
+                "signature_status": self.signature_status, "signature_trust": self.signature_trust,
+                "signature_trust_reason": self.signature_trust_reason, "signer_relation": self.signer_relation}
 
 
 def _one_line(text: str | None, limit: int = 40) -> str:

@@ -363,10 +363,25 @@ def test_search_by_vkn(client, base):
         {"cursor": "azF8MjAyMC0wMS0wMXxub3RoZXg"},  # base64 of a cursor with a bad digest
         {"vkn": ""},
         {"id": "x" * 300},
+        {"signature": "valid"},
+        {"signature": "geçerli"},
+        {"trust": "valid"},
+        {"signer": "someone"},
     ],
 )
 def test_search_rejects_bad_parameters(client, params):
     is_problem(client.get("/v1/documents", params=params), 422, "invalid-request")
+
+
+def test_signature_valid_is_refused_with_the_three_honest_choices(client, base):
+    # "valid" only ever meant "the bytes match the signature" (issue 17); an old query must not
+    # quietly keep reading it as more, so it is refused with the words to use instead.
+    problem = is_problem(client.get("/v1/documents", params={"signature": "valid"}), 422, "invalid-request")
+    assert all(w in str(problem) for w in ("signature=consistent", "trust=trusted", "signer=supplier"))
+    r = client.get("/v1/documents.csv", params={"signature": "valid"})
+    assert r.status_code == 422
+    for params in ({"signature": "consistent"}, {"trust": "untrusted"}, {"signer": "other"}):
+        assert client.get("/v1/documents", params=params).status_code == 200
 
 
 # -- show, original -------------------------------------------------------

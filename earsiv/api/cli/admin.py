@@ -67,6 +67,12 @@ def status(ctx, as_json: bool) -> None:
                f"{st['pending']['fulltext']} log entries not yet in the full-text index")
     for k, n in sorted(st["by_kind"].items()):
         click.echo(f"  {k:<16} {n}")
+    trust = st.get("signature_trust") or {}
+    roots = trust.get("roots") or []
+    click.echo(f"signature roots:  {len(roots)} configured (set {trust.get('store')})"
+               + ("" if roots else ": every consistent signature reads 'untrusted: no configured root'"))
+    for k, n in sorted(st["by_signature"].items()):
+        click.echo(f"  signature {k:<12} {n}")
 
 
 @click.command("migrate-store")

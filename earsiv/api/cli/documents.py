@@ -122,16 +122,24 @@ def _count_inputs(paths: tuple[Path, ...]) -> int:
 @click.option("-q", "--text", help="Words in party names, item names and notes, any keyboard (İ/I/ı, ş/s...); "
                                    "names match by prefix. Ranked, then newest first.")
 @click.option("--tenant", metavar="VKN", help="Held by this tenant.")
+@click.option("--signature", "signature_status", metavar="STATUS",
+              help="consistent (the bytes match the signature, nothing more), invalid, unsigned, unverifiable, "
+                   "pending. 'valid' is refused: it never meant more than consistent.")
+@click.option("--trust", "signature_trust", type=click.Choice(["trusted", "untrusted"]),
+              help="Consistent signatures whose certificate chains (or not) at signing time to a configured root.")
+@click.option("--signer", "signer_relation", type=click.Choice(["supplier", "other", "unknown"]),
+              help="Consistent signatures whose certificate VKN/TCKN is the supplier's, another's, or missing.")
 @click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True)
 @click.option("--cursor", help="Continue after a previous page (printed with --json).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 @click.pass_context
-def search(ctx, vkn, date_from, date_to, kind, doc_id, ettn, profile, type_code, text, tenant, limit, cursor,
-           as_json) -> None:
+def search(ctx, vkn, date_from, date_to, kind, doc_id, ettn, profile, type_code, text, tenant, signature_status,
+           signature_trust, signer_relation, limit, cursor, as_json) -> None:
     """Find documents by party, date, kind, number, ETTN or words (newest first)."""
     q = search_query(vkn=vkn, date_from=parse_date(date_from, "--from"), date_to=parse_date(date_to, "--to"), kind=kind,
                      doc_id=doc_id, ettn=ettn, profile=profile, type_code=type_code, text=text, tenant=tenant,
-                     limit=limit, cursor=cursor)
+                     limit=limit, cursor=cursor, signature_status=signature_status, signature_trust=signature_trust,
+                     signer_relation=signer_relation)
     with session(ctx) as (service, who):
         page = service.search(who, q)
     if as_json:

@@ -8,7 +8,7 @@ takes ``Digest`` gets a lower-case sha256, one that takes ``Search`` gets a
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -64,13 +64,24 @@ def _search(
                                                   "Results are then ranked, then newest first; the cursor is a "
                                                   "full-text cursor.")] = None,
     tenant: Annotated[str | None, Query(pattern=r"^[0-9]{10,11}$", description="Held by this tenant.")] = None,
+    signature: Annotated[str | None, Query(description="Signature status: consistent (the bytes match the signature, "
+                                                       "nothing more), invalid, unsigned, unverifiable, pending. "
+                                                       "`valid` is refused: it never meant more than consistent.",
+                                           max_length=32)] = None,
+    trust: Annotated[Literal["trusted", "untrusted"] | None,
+                     Query(description="Consistent signatures whose certificate chains (trusted) or does not "
+                                       "chain (untrusted) at signing time to a configured root.")] = None,
+    signer: Annotated[Literal["supplier", "other", "unknown"] | None,
+                      Query(description="Consistent signatures whose certificate VKN/TCKN is the supplier's "
+                                        "(supplier), is not (other), or is missing (unknown).")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Documents per page.")] = 100,
     cursor: Annotated[str | None, Query(description="Opaque: the `next_cursor` of the previous page.", max_length=512)] = None,
 ) -> SearchQuery:
     # Filters that are each well-formed but wrong together (from > to, a cursor that is not
     # one of ours, a blank string) are InvalidInput: the same 422 invalid-request.
     return search_query(vkn=vkn, date_from=from_, date_to=to, kind=kind.value if kind else None, profile=profile,
-                        type_code=type_, doc_id=id_, ettn=ettn, text=text, tenant=tenant, limit=limit, cursor=cursor)
+                        type_code=type_, doc_id=id_, ettn=ettn, text=text, tenant=tenant, limit=limit, cursor=cursor,
+                        signature_status=signature, signature_trust=trust, signer_relation=signer)
 
 
 Service = Annotated[ArchiveService, Depends(_service)]

@@ -27,14 +27,15 @@ router = APIRouter(tags=["documents"])
 
 CSV_FIELDS = (
     "digest", "kind", "id", "ettn", "issue_date", "profile", "type_code", "supplier_id", "supplier_name",
-    "customer_id", "customer_name", "payable_amount", "tax_amount", "currency", "signature_status", "log_index",
-    "flags",
+    "customer_id", "customer_name", "payable_amount", "tax_amount", "currency", "signature_status", "signature_trust",
+    "signer_relation", "signature", "log_index", "flags",
 )
 MAX_ROWS = 100_000
 
 
 def _values(row) -> dict[str, str]:
-    raw = {**{f: getattr(row, f, None) for f in CSV_FIELDS}, "id": row.doc_id, "flags": " ".join(row.flags)}
+    raw = {**{f: getattr(row, f, None) for f in CSV_FIELDS}, "id": row.doc_id, "flags": " ".join(row.flags),
+           "signature": row.signature_words[1]}
     return {f: csv_cell(raw[f]) for f in CSV_FIELDS}
 
 

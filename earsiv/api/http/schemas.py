@@ -49,7 +49,10 @@ ACCESS_EVENT_HEADER = "Earsiv-Access-Event"
 # The kinds as an enum, so OpenAPI lists the values a client may send.
 Kind = Enum("Kind", {k.replace("-", "_").upper(): k for k in KINDS}, type=str)
 
-SignatureStatus = Literal["valid", "invalid", "unsigned", "unverifiable", "pending"]
+SignatureStatus = Literal["consistent", "invalid", "unsigned", "unverifiable", "pending"]
+SignatureTrust = Literal["trusted", "untrusted"]
+TrustReason = Literal["no-configured-root", "unknown-root", "not-valid-at-signing", "not-a-ca", "no-signing-time"]
+SignerRelation = Literal["supplier", "other", "unknown"]
 IngestStatus = Literal["stored", "duplicate", "conflict", "rejected"]
 Amount = str  # a decimal as written in the document ("100.00" stays "100.00"); never a float
 
@@ -152,7 +155,22 @@ class DocumentOut(_Out):
     edefter_entry_count: int | None
     edefter_seal: str | None
     edefter_gib_approved: bool | None
-    signature_status: SignatureStatus
+    signature_status: SignatureStatus = Field(description="`consistent`: the bytes match the signature (its references "
+                                              "and SignatureValue verify with the certificate in KeyInfo) -- "
+                                              "nothing about who signed; never read it as 'valid'.")
+    signature_trust: SignatureTrust | None = Field(description="For a consistent signature: `trusted` when the signer "
+                                                   "certificate chains, at its signing time, to a configured root.")
+    signature_trust_reason: TrustReason | None = Field(description="Why `untrusted`; `no-configured-root` when the "
+                                                       "archive has no trust roots (the default: none are shipped).")
+    signature_chain: list[str] | None = Field(description="Certificate subjects from the signer up to the root "
+                                              "(or as far as the chain went).")
+    signature_trust_store: str | None = Field(description="Which set of roots the trust was judged against; "
+                                              "`status` shows the current one (differing: `earsiv reindex`).")
+    signer_relation: SignerRelation | None = Field(description="For a consistent signature: `supplier` when the "
+                                                   "certificate's VKN/TCKN is the supplier's, `other` when not "
+                                                   "(often an özel entegratör's seal), `unknown` when either is missing.")
+    signature: str = Field(description="What was checked, in words, e.g. `consistent; untrusted: no configured "
+                                       "root; signer is not the supplier`.")
     signature_reason: str | None
     signer_subject: str | None
     signer_id: str | None
@@ -278,7 +296,11 @@ class StatusResponse(_Out):
         description="The last attempt to time-stamp a checkpoint, by any process of this home; null if none yet.")
     pending: PendingOut
     by_kind: dict[str, int]
-    by_signature: dict[str, int]
+    by_signature: dict[str, int] = Field(description="Documents per signature status (`consistent` means only that "
+                                         "the bytes match the signature).")
+    signature_trust: dict | None = Field(default=None, description="The configured roots signatures are judged "
+                                         "against: `store` (the id recorded with each verdict), `roots` (subjects; "
+                                         "empty: every consistent signature is untrusted), `intermediates`.")
     audit: AuditOut | None = Field(default=None, description="What the audit found, its deadlines, its passes.")
     replica: ReplicaOut | None = Field(default=None, description="The second copy at another site, if there is one.")
 

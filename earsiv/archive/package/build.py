@@ -57,7 +57,7 @@ MANIFEST_FIELDS = (
     "digest", "kind", "id", "ettn", "issue_date", "profile", "type_code",
     "supplier_id", "supplier_name", "customer_id", "customer_name", "edefter_vkn",
     "edefter_period_start", "edefter_period_end", "payable_amount", "tax_amount", "currency",
-    "signature_status", "signer_subject", "size", "log_index", "checkpoint", "file", "pdf", "held_by_taxpayer",
+    "signature_status", "signature_trust", "signer_relation", "signature", "signer_subject", "size", "log_index", "checkpoint", "file", "pdf", "held_by_taxpayer",
 )
 # The flag, shared with search and prints, of a document no holding of the package's VKN backs.
 NOT_HELD = "not-held-by-taxpayer"
@@ -208,6 +208,8 @@ def _row_values(row, name: str, checkpoint: int, pdf: str | None, held: bool) ->
         "edefter_vkn": row.edefter_vkn, "edefter_period_start": row.edefter_period_start,
         "edefter_period_end": row.edefter_period_end, "payable_amount": row.payable_amount,
         "tax_amount": row.tax_amount, "currency": row.currency, "signature_status": row.signature_status,
+        "signature_trust": row.signature_trust, "signer_relation": row.signer_relation,
+        "signature": row.signature_words[1],
         "signer_subject": row.signer_subject, "size": row.size, "log_index": row.log_index,
         "checkpoint": f"data/checkpoints/{checkpoint:016d}", "file": f"data/documents/{name}.xml", "pdf": pdf,
         "held_by_taxpayer": "yes" if held else "no",
@@ -436,8 +438,15 @@ What is here (a BagIt bag, RFC 8493)
   tagmanifest-sha256.txt         sha256 of the other files here (not of itself)
   verifier.py                    a stand-alone verifier (Python 3 + openssl)
   data/manifest.csv, .json       one row per document: digest, kind, ID, ETTN,
-                                 issue date, parties, amounts, signature status,
-                                 the file that holds it, and held_by_taxpayer:
+                                 issue date, parties, amounts, what the signature
+                                 check established -- signature_status "consistent"
+                                 means only that the bytes match the signature;
+                                 signature_trust "trusted" that the certificate
+                                 chains at signing time to a root the archive was
+                                 configured with; signer_relation "supplier" that
+                                 its VKN/TCKN is the supplier's; "signature" says
+                                 it in words -- the file that holds it, and
+                                 held_by_taxpayer:
                                  "no" for a document that names the taxpayer but
                                  that the taxpayer itself never archived
   data/documents/KIND/*.xml      the originals, byte for byte as received

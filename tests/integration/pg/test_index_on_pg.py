@@ -64,7 +64,7 @@ def test_migrations_produce_exactly_the_models_on_postgresql(pg_url: str) -> Non
     assert {"add_column", "add_index"} <= kinds
     engine = sa.create_engine(pg_url)
     with engine.connect() as conn:
-        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all() == ["0005"]
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all() == ["0006"]
         types = {
             name: kind
             for name, kind in conn.exec_driver_sql(
@@ -184,14 +184,14 @@ def test_dump_is_equal_whatever_the_order_records_arrive_in(index_url: str) -> N
     a.upgrade()
     a.meta_set("dictionary:" + SUP_A, "ab" * 32)
     a.add(records)
-    a.set_signature(digest_of(4), SignatureReport(status="valid"))
+    a.set_signature(digest_of(4), SignatureReport(status="consistent"))
     live = a.dump()
     a.reset()
     assert a.dump() == []
     a.meta_set("dictionary:" + SUP_A, "ab" * 32)
     for i in range(0, 60, 7):
         a.add(shuffled[i : i + 7])
-    a.set_signature(digest_of(4), SignatureReport(status="valid"))
+    a.set_signature(digest_of(4), SignatureReport(status="consistent"))
     assert a.dump() == live
     assert {d["table"] for d in live} == {"documents", "document_parties", "document_refs", "holdings", "index_meta",
                                                  "index_counts"}
@@ -322,7 +322,7 @@ def test_instants_come_back_aware_utc_whatever_the_session_time_zone(pg_url: str
     ix = Index(pg_url)
     ix.upgrade()
     ist = dt.timezone(dt.timedelta(hours=3))
-    signed = SignatureReport(status="valid", signing_time=dt.datetime(2024, 5, 1, 23, 30, tzinfo=ist))
+    signed = SignatureReport(status="consistent", signing_time=dt.datetime(2024, 5, 1, 23, 30, tzinfo=ist))
     ix.add([record(1, signature=signed)])
     ix.close()
     engine_url = sa.engine.make_url(pg_url).update_query_dict({"options": "-c TimeZone=Asia/Tokyo"})
@@ -368,4 +368,29 @@ def test_a_setting_keyed_by_a_hostile_vkn_is_kept_on_both_databases(index_url: s
     assert ix.meta_get(other) is None and ix.meta_get(long_key[:-1]) is None
     (row,) = ix.dump()
     assert len(row["key"]) == 200 and row["key"].startswith("dict/e-fatura/")
+    ix.close()
+
+
+def test_migration_0006_sends_old_valid_verdicts_back_to_pending_on_postgresql(pg_url: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from earsiv.indexer.db import MIGRATIONS
+
+    ix = Index(pg_url)
+    ix.upgrade()
+    ix.reset()
+    ix.add([record(i) for i in range(3)])
+    ix.set_signature(digest_of(1), SignatureReport(status="consistent", signer_id="1234567803"))
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with ix.db.write("downgrade") as conn:  # an index as 0005 left it, one verdict 'valid'
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0005")
+        conn.execute(sa.text("UPDATE documents SET signature_status = 'valid' WHERE digest = :d"), {"d": digest_of(1)})
+        conn.execute(sa.text("UPDATE index_counts SET key = 'signature/valid' WHERE key = 'signature/consistent'"))
+    ix.upgrade()
+    assert ix.get(digest_of(1)).signature_status == "pending" and ix.get(digest_of(1)).signer_id is None
+    assert ix.stats().by_signature_status == {"pending": 3}
+    assert ix.pending_signatures() == [digest_of(i) for i in range(3)]
     ix.close()

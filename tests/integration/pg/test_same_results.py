@@ -53,7 +53,7 @@ def _dataset() -> list:
             amount = Decimal(f"{rng.randrange(10**6)}.0000")  # scale kept: 5.0000 is not 5
         signature = None
         if i % 5 == 1:
-            signature = SignatureReport(status="valid", signer_subject="CN=Ömer Çağlar İşgüzar", references=2,
+            signature = SignatureReport(status="consistent", signer_subject="CN=Ömer Çağlar İşgüzar", references=2,
                                         signing_time=dt.datetime(2024, 1, 1, 12, tzinfo=UTC) + dt.timedelta(hours=i),
                                         details=("chain ok",))
         elif i % 5 == 2:
@@ -129,7 +129,7 @@ def _queries() -> list[dict]:
         "amount_min": [Decimal(0), Decimal("123456.78"), Decimal(500000000)],
         "amount_max": [Decimal("0.5"), Decimal("999999.9999"), Decimal(700000000)],
         "tenant": [VKNS[0], VKNS[1]],
-        "signature_status": ["pending", "valid", "invalid", "unverifiable"],
+        "signature_status": ["pending", "consistent", "invalid", "unverifiable"],
     }
     out: list[dict] = [{}]
     out += [{name: v} for name, values in filters.items() for v in values]

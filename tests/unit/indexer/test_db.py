@@ -143,7 +143,7 @@ def search_all(ix: Index, **filters) -> set[str]:
 
 def test_round_trip_keeps_every_value_exactly(index: Index) -> None:
     signer = SignatureReport(
-        status="valid",
+        status="consistent",
         reason=None,
         signer_subject="CN=Test Signer",
         signer_id="12345678901",
@@ -193,7 +193,7 @@ def test_round_trip_keeps_every_value_exactly(index: Index) -> None:
     assert (row.edefter_vkn, row.edefter_period_end, row.edefter_entry_count) == (SUP_B, dt.date(2024, 1, 31), 42)
     assert (row.edefter_seal, row.edefter_gib_approved) == ("ab" * 32, False)
     assert (row.size, row.stored_size, row.log_index, row.tenant, row.legal_hold) == (1001, 101, 1, SUP_A, False)
-    assert row.signed is True and row.signature_status == "valid"
+    assert row.signed is True and row.signature_status == "consistent"
     encoded = json.loads(json.dumps(row.to_json()))
     assert encoded["payable_amount"] == "1234567890123.45"
     assert encoded["issue_date"] == "2024-01-15"
@@ -392,20 +392,20 @@ def test_pending_signatures_then_reports(index: Index) -> None:
     index.add([record(i) for i in (3, 1, 2)] + [record(4, signature=SignatureReport(status="unsigned"))])
     assert index.pending_signatures() == [digest_of(1), digest_of(2), digest_of(3)]  # log order
     assert index.pending_signatures(limit=2) == [digest_of(1), digest_of(2)]
-    index.set_signature(digest_of(2), SignatureReport(status="valid", signer_subject="CN=x", references=2))
+    index.set_signature(digest_of(2), SignatureReport(status="consistent", signer_subject="CN=x", references=2))
     index.set_signatures([(digest_of(1), SignatureReport(status="unverifiable", reason="no certificate")),
                           (digest_of(3), SignatureReport(status="invalid", reason="bad digest"))])
     assert index.pending_signatures() == []
     assert index.get(digest_of(1)).signature == SignatureReport(status="unverifiable", reason="no certificate")
     assert index.get(digest_of(2)).signer_subject == "CN=x"
-    assert index.stats().by_signature_status == {"invalid": 1, "unsigned": 1, "unverifiable": 1, "valid": 1}
+    assert index.stats().by_signature_status == {"invalid": 1, "unsigned": 1, "unverifiable": 1, "consistent": 1}
 
 
 def test_signature_for_unknown_digest_fails_and_records_nothing(index: Index) -> None:
     index.add([record(1)])
     with pytest.raises(IndexFailure):
-        index.set_signatures([(digest_of(1), SignatureReport(status="valid")),
-                              (digest_of(2), SignatureReport(status="valid"))])
+        index.set_signatures([(digest_of(1), SignatureReport(status="consistent")),
+                              (digest_of(2), SignatureReport(status="consistent"))])
     assert index.pending_signatures() == [digest_of(1)]
 
 
@@ -461,8 +461,8 @@ def test_dump_is_equal_whatever_the_order_records_arrive_in(tmp_path: Path) -> N
     a.add(records)
     for i in range(0, 60, 7):
         b.add(shuffled[i : i + 7])
-    a.set_signature(digest_of(4), SignatureReport(status="valid"))
-    b.set_signature(digest_of(4), SignatureReport(status="valid"))
+    a.set_signature(digest_of(4), SignatureReport(status="consistent"))
+    b.set_signature(digest_of(4), SignatureReport(status="consistent"))
     dump_a, dump_b = a.dump(), b.dump()
     assert dump_a == dump_b
     assert {d["table"] for d in dump_a} == {"documents", "document_parties", "document_refs", "holdings", "index_meta",
@@ -470,7 +470,7 @@ def test_dump_is_equal_whatever_the_order_records_arrive_in(tmp_path: Path) -> N
     assert json.dumps(dump_a)  # JSON-safe
     # The running totals are what a scan of the rows would say.
     st = a.stats()
-    assert (st.documents, st.pending_signatures, st.by_signature_status) == (60, 59, {"pending": 59, "valid": 1})
+    assert (st.documents, st.pending_signatures, st.by_signature_status) == (60, 59, {"pending": 59, "consistent": 1})
     assert st.bytes_original == sum(r.size for r in records) and sum(st.by_kind.values()) == 60
     b.set_legal_hold(digest_of(7), True)  # one fact differs -> dumps differ
     assert a.dump() != b.dump()
@@ -494,7 +494,7 @@ def test_migrations_produce_exactly_the_models(index: Index, db_path: Path) -> N
         sa.Table("documents", changed, sa.Column("extra", sa.Integer()), extend_existing=True)
         assert any(diff[0] == "add_column" for diff in compare_metadata(ctx, changed))
         versions = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all()
-    assert versions == ["0005"]
+    assert versions == ["0006"]
     engine.dispose()
 
 
