@@ -36,7 +36,7 @@ def test_the_provenance_is_outside_a_sandboxed_frame_that_holds_the_document():
     assert [el.tag for el in children] == [f"{H}header", f"{H}iframe"]
     header, frame = children
     shown = " ".join("".join(header.itertext()).split())
-    assert f"SHA-256: {prov.digest}" in shown and "İmza: GEÇERSİZ (invalid)" in shown and "log kaydı #7" in shown
+    assert f"SHA-256: {prov.digest}" in shown and "İmza: GEÇERSİZ: belge ile imza uyuşmuyor" in shown and "log kaydı #7" in shown
     assert frame.get("sandbox") == "" and frame.get("srcdoc") == view.html  # no allow-*: no script, opaque origin
     csp = [m.get("content") for m in root.iter(f"{H}meta") if m.get("http-equiv") == "Content-Security-Policy"]
     assert csp == [FRAME_CSP]
