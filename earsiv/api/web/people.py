@@ -76,4 +76,4 @@ def access_log(request: Request, service: Service, who: Caller) -> Response:
 @router.get("/ui/status")
 def status(request: Request, service: Service, who: Caller) -> Response:
     st = service.status(who)
-    return page(request, "status.html", st=st, status=st.to_json(), principals=service.principals(who))
+    return page(request, "status.html", st=st, summary=st.to_json(), principals=service.principals(who))
