@@ -234,6 +234,16 @@ class AccessControl:
         expected = row.sha256 if row is not None else "0" * 64
         if not hmac.compare_digest(expected, _token_hash(token)) or row is None:
             raise Unauthenticated("unknown token")
+        return self._token_principal(row, now)
+
+    def token_principal(self, token_id: str, now: dt.datetime | None = None) -> Principal:
+        """The principal a token (by id) stands for now: what a web session signed in with it is checked against."""
+        row = self.index.access.token(token_id)
+        if row is None:
+            raise Unauthenticated("unknown token")
+        return self._token_principal(row, now)
+
+    def _token_principal(self, row: TokenRow, now: dt.datetime | None) -> Principal:
         now = now or _now()
         if row.revoked_at is not None:
             raise Unauthenticated(f"token {row.id} was revoked at {_iso(row.revoked_at)}")

@@ -51,6 +51,7 @@ from earsiv.archive.service_types import (
     require_operator,
     search_query,
 )
+from earsiv.archive.service_web import WebUseCases
 from earsiv.archive.stores.replicated import ReplicatedStore
 from earsiv.errors import InvalidInput, StorageFull
 
@@ -70,7 +71,7 @@ log = logging.getLogger("earsiv.service")
 MAX_LOGGED_EXPORT = 20_000  # documents in one access event (and one SQL IN list)
 
 
-class ArchiveService(AccessUseCases, IntegrityUseCases):
+class ArchiveService(AccessUseCases, IntegrityUseCases, WebUseCases):
     """One open archive's use cases, for the CLI and the HTTP API alike."""
 
     def __init__(self, arch: Archive, background: Background | None = None) -> None:

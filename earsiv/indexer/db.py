@@ -22,7 +22,7 @@ from earsiv.indexer.accessdb import AccessIndex
 from earsiv.indexer.auditdb import AuditIndex
 from earsiv.indexer.database import Database
 from earsiv.indexer.logcatalog import LogCatalog
-from earsiv.indexer.models import documents, index_counts, index_meta, metadata
+from earsiv.indexer.models import documents, index_counts, index_meta, metadata, web_sessions
 from earsiv.indexer.query import (
     SearchPage,
     SearchQuery,
@@ -33,6 +33,7 @@ from earsiv.indexer.query import (
 )
 from earsiv.indexer.records import IndexRecord
 from earsiv.indexer.rows import RAW_COLUMNS, DocumentRow, IndexStats, index_key, json_safe, row_from_db
+from earsiv.indexer.sessiondb import SessionIndex
 from earsiv.indexer.writer import IndexWriter, meta_key
 
 __all__ = ["MIGRATIONS", "DocumentRow", "Index", "IndexStats", "SearchPage", "SearchQuery"]
@@ -43,7 +44,7 @@ _IN_CHUNK = 5000
 # Child tables first: deleting rows must not trip a foreign key.
 _TABLES_CHILDREN_FIRST = tuple(reversed(metadata.sorted_tables))
 _GET = sa.select(*RAW_COLUMNS).where(documents.c.digest == sa.bindparam("digest"))
-_HEAD_REVISION = "0006"  # the newest migration: opening skips Alembic when the index is there
+_HEAD_REVISION = "0007"  # the newest migration: opening skips Alembic when the index is there
 
 
 class Index:
@@ -57,6 +58,7 @@ class Index:
         self.access = AccessIndex(self.db, self.transaction)
         self.log = LogCatalog(self.db)
         self.audit = AuditIndex(self.db, self.meta_get)
+        self.sessions = SessionIndex(self.db)
 
     def __repr__(self) -> str:
         return f"Index({self.db.engine.url.render_as_string(hide_password=True)!r})"
@@ -267,6 +269,8 @@ class Index:
         out: list[dict[str, Any]] = []
         with self.db.snapshot("cannot dump the index") as conn:
             for table in sorted(metadata.sorted_tables, key=lambda t: t.name):
+                if table is web_sessions:  # signed-in browsers: no fact about the archive
+                    continue
                 key = [c.name for c in table.primary_key.columns]
                 stmt = sa.select(table)
                 if table is index_counts:  # a total that went back to 0 is no fact

@@ -35,6 +35,7 @@ __all__ = [
     "principal_tenants",
     "principals",
     "tokens",
+    "web_sessions",
 ]
 
 # Keyset paging orders by (sort_date DESC, digest DESC).  A document without an
@@ -371,4 +372,23 @@ audit_findings = sa.Table(
     sa.Column("repair_index", sa.BigInteger()),
     sa.Index(None, "object", "copy"),
     sa.Index(None, "repaired_at", "log_index"),
+)
+
+
+# Signed-in browser sessions of the web pages (``earsiv/archive/sessions.py``).  The one table
+# that mirrors no log leaf: a session is no fact about the archive, so it is not in the log, not
+# in ``Index.dump`` and not rebuilt; a reindex empties it (everyone signs in again).  It lives in
+# the index database because that is what every ``serve`` process of one archive shares.  Only
+# the sha256 of a session's secret is kept, as for tokens.
+web_sessions = sa.Table(
+    "web_sessions",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("principal", sa.String(64), nullable=False),
+    sa.Column("token_id", sa.String(32), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("last_seen_at", UTCDateTime(), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=False),
+    sa.Index(None, "expires_at"),
 )

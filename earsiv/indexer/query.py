@@ -45,6 +45,7 @@ VALID_IS_AMBIGUOUS = ("signature 'valid' is no longer a filter: it only ever mea
                       "Choose signature=consistent (bytes match the signature), trust=trusted (and the certificate "
                       "chains to a configured root at signing time) or signer=supplier (and the certificate's "
                       "VKN/TCKN is the supplier's)")
+_DIGEST_PREFIX = re.compile(r"[0-9a-f]{4,64}\Z")
 # A date bound must never admit the NO_DATE sort key of undated documents.
 _FIRST_REAL_DAY = NO_DATE + dt.timedelta(days=1)
 
@@ -150,10 +151,13 @@ class SearchQuery:
     named: frozenset[str] | None = None  # scope, as *tenants* above (last: positional callers keep working)
     signature_trust: str | None = None  # trusted | untrusted (consistent signatures only)
     signer_relation: str | None = None  # supplier | other | unknown (consistent signatures only)
+    supplier: str | None = None  # as the supplier only ("sent" by a tenant)
+    customer: str | None = None  # as the customer only ("received" by a tenant)
+    digest_prefix: str | None = None  # the first hex digits of a digest (a short digest, as people copy them)
 
     def __post_init__(self) -> None:
         for name in ("vkn", "profile", "type_code", "doc_id", "ettn", "tenant", "kind", "signature_status",
-                     "signature_trust", "signer_relation"):
+                     "signature_trust", "signer_relation", "supplier", "customer"):
             object.__setattr__(self, name, _text(name, getattr(self, name)))
         if self.kind is not None and self.kind not in KINDS:
             raise ValueError(f"unknown kind {self.kind!r}; known: {', '.join(KINDS)}")
@@ -187,6 +191,10 @@ class SearchQuery:
             elif not _is_text_cursor(self.cursor):
                 # The embedded engine pages by offset (a text cursor); PostgreSQL by key.
                 decode_cursor(self.cursor)
+        if self.digest_prefix is not None:
+            if not isinstance(self.digest_prefix, str) or not _DIGEST_PREFIX.match(self.digest_prefix.lower()):
+                raise ValueError(f"a digest prefix is 4 to 64 hex digits, got {self.digest_prefix!r}")
+            object.__setattr__(self, "digest_prefix", self.digest_prefix.lower())
         if self.digests is not None:
             object.__setattr__(self, "digests", tuple(self.digests))
             if not all(isinstance(d, str) and _DIGEST.match(d) for d in self.digests):
@@ -236,6 +244,8 @@ _DOCUMENT_FILTERS: dict[str, tuple[sa.Column[Any], Callable[[Any, Any], Any]]] =
     "signature_status": (documents.c.signature_status, operator.eq),
     "signature_trust": (documents.c.signature_trust, operator.eq),
     "signer_relation": (documents.c.signer_relation, operator.eq),
+    "supplier": (documents.c.supplier_id, operator.eq),
+    "customer": (documents.c.customer_id, operator.eq),
 }
 
 
@@ -263,6 +273,8 @@ def search_parameters(q: SearchQuery, fetch: int) -> tuple[frozenset[str], dict[
         params["after_date"], params["after_digest"] = decode_cursor(q.cursor)
     if q.digests is not None:
         params["only_digests"] = list(q.digests)
+    if q.digest_prefix is not None:  # a range on the key: digests are lower-case hex
+        params["digest_lo"], params["digest_hi"] = q.digest_prefix, q.digest_prefix + "g"
     if q.scoped:
         params["scope"] = True
         if q.tenants:
@@ -317,6 +329,9 @@ def search_statement(shape: frozenset[str]) -> sa.Select[Any]:
     doc_filters = [op(col, sa.bindparam(name)) for name, (col, op) in _DOCUMENT_FILTERS.items() if name in shape]
     if "only_digests" in shape:
         doc_filters.append(d.c.digest.in_(sa.bindparam("only_digests", expanding=True)))
+    if "digest_lo" in shape:
+        doc_filters.append(d.c.digest >= sa.bindparam("digest_lo", type_=sa.String()))
+        doc_filters.append(d.c.digest < sa.bindparam("digest_hi", type_=sa.String()))
     if "tenant" in shape:
         doc_filters.append(_held_by("tenant"))
     if "scope" in shape:

@@ -40,6 +40,7 @@ from earsiv.documents.parse import parse_document
 from tests.conftest import CORPUS
 from tests.helpers.auth import bearer
 from tests.helpers.rfc9162 import root_from_inclusion
+from tests.helpers.web import sign_in
 
 T1, T2 = "1111111111", "2222222222"  # synthetic tenants: the VKNs two integrators archive for
 # LAW.md: the parties an inspector's grant reaches (not the sender or receiver of an envelope or response).
@@ -1138,3 +1139,70 @@ def test_rate_limits_per_principal(tmp_path):
         codes = [get("acc", "/v1/access-log", params={"proofs": "false"}).status_code for _ in range(3)]
         assert codes == [200, 200, 429]
         assert client.get("/v1/me").status_code == 401  # no token: refused before any limit
+
+
+# -- the pages: the same rules through a signed-in session ----------------------------------
+
+@pytest.fixture(scope="module")
+def browsers(world):
+    """One signed-in browser per caller (its own cookies) on the module's app."""
+    out = {}
+    for caller in CALLERS:
+        c = TestClient(world.client.app)
+        sign_in(c, world.tokens[caller])
+        out[caller] = c
+    return out
+
+
+def _page_digests(text: str) -> set[str]:
+    return set(re.findall(r'href="/ui/documents/([0-9a-f]{64})"', text))
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+def test_pages_show_exactly_what_the_api_shows(world, browsers, caller):
+    """Every document's page, frame and original, for every caller: 200 exactly when the oracle says it
+    may see it, else 404 as for a digest never archived; an inspector's every page is an access event."""
+    c = browsers[caller]
+    for doc in [*world.docs.values(), None]:
+        digest = doc.digest if doc else ABSENT
+        allowed = doc is not None and world.sees(caller, doc)
+        for url in (f"/ui/documents/{digest}", f"/ui/documents/{digest}/frame",
+                    f"/ui/documents/{digest}/download/xml"):
+            r = c.get(url)
+            assert r.status_code == (200 if allowed else 404), (caller, url, r.status_code)
+            if ROLES[caller] == "inspector":
+                assert r.headers.get(EVENT), (caller, url)
+                if allowed:
+                    world.events(r, caller, {"frame": "print", "xml": "original"}.get(url.rsplit("/", 1)[1], "view"),
+                                 [digest])
+            if not allowed:
+                assert digest not in r.text.replace(f"/ui/documents/{digest}", "")
+    listed = c.get("/ui/documents", params={"all": "1"})
+    assert listed.status_code == 200
+    assert _page_digests(listed.text) == world.visible(caller)
+    rows = list(csv.reader(io.StringIO(c.get("/ui/export.csv", params={"all": "1"}).content.decode("utf-8-sig")),
+                           delimiter=";"))
+    assert {row[14] for row in rows[1:]} == world.visible(caller)
+    for key, doc in world.docs.items():  # by a short digest prefix, by number, by ETTN: never wider
+        for ref in (doc.digest[:8], doc.meta.doc_id, doc.meta.ettn):
+            if not ref:
+                continue
+            r = c.get("/ui/open", params={"ref": ref}, follow_redirects=False)
+            shown = _page_digests(r.text) | set(re.findall(r"/ui/documents/([0-9a-f]{64})", r.headers.get("location", "")))
+            assert shown <= world.visible(caller), (caller, key, ref)
+            if ref == doc.digest[:8]:
+                assert (doc.digest in shown) == world.sees(caller, doc), (caller, key)
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+def test_page_forms_need_the_session_form_token(world, browsers, caller):
+    c = browsers[caller]
+    assert c.post("/ui/packages", data={"grant": "x"}, follow_redirects=False).status_code == 403
+    assert c.post("/ui/sign-out", data={"csrf": "f" * 64}, follow_redirects=False).status_code == 403
+    assert c.get("/ui/documents", follow_redirects=False).status_code == 200  # still signed in
+
+
+def test_status_page_is_the_admins(world, browsers):
+    for caller in CALLERS:
+        r = browsers[caller].get("/ui/status")
+        assert r.status_code == (200 if ROLES[caller] == "admin" else 403), caller

@@ -74,6 +74,7 @@ def test_every_answer_is_nosniff_and_every_page_carries_a_policy_header(client):
     paths = [r.path.replace("{digest}", digest) for r in c.app.routes
              if isinstance(r, Route) and "GET" in (r.methods or ()) and "{" not in r.path.replace("{digest}", "")]
     paths += ["/v1/no-such-thing", f"/v1/documents/{'0' * 64}"]  # answers made by the problem handlers
+    paths += ["/docs", "/redoc", "/ui/sign-in", "/ui/documents"]  # the documentation and the web pages
     pages = []
     for path in paths:
         r = c.get(path)
@@ -81,7 +82,7 @@ def test_every_answer_is_nosniff_and_every_page_carries_a_policy_header(client):
         if r.headers.get("content-type", "").split(";")[0] in ("text/html", "application/xml"):
             pages.append(path)
             assert r.headers.get("content-security-policy"), path
-    assert {"/docs", "/redoc", "/docs/oauth2-redirect"} <= set(pages)
+    assert {"/docs", "/redoc", "/ui/sign-in", "/ui/documents"} <= set(pages)
     assert c.get("/docs").headers["content-security-policy"] == DOCS_CSP
     assert "frame-ancestors 'none'" in DOCS_CSP and "connect-src 'self'" in DOCS_CSP
     unauthenticated = TestClient(c.app).get("/v1/documents")  # refused before any route: the headers still come

@@ -56,11 +56,16 @@ def create_app(home: Path, *, max_body_bytes: int | None = None) -> FastAPI:
             "is logged as an access event with a proof)."
         ),
         lifespan=_lifespan(settings.home),
+        docs_url=None,  # earsiv/api/web/docs.py: offline
+        redoc_url=None,
     )
     app.state.settings = settings
     install_problem_handlers(app)
     for router in (exports.router, documents.router, prints.router, packages.router, system.router, access.router):
         app.include_router(router)
+    from earsiv.api.web.install import install_pages  # here: the pages import this package's parts
+
+    install_pages(app)
     # Added inside out: the last one added sees a request first.  The token is checked before
     # anything reads a byte of the body; then the caller's rate limits; then an inspector's
     # request is sure to be an access event; then the body's size against what the route takes.
@@ -70,7 +75,7 @@ def create_app(home: Path, *, max_body_bytes: int | None = None) -> FastAPI:
                        access_log=Rate(config.access_log_per_minute, config.access_log_burst))
     app.add_middleware(Authenticate)
     # Outermost, so that every answer gets it, the problem documents of the body limit too.
-    app.add_middleware(SecurityHeaders, docs_paths=(app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url))
+    app.add_middleware(SecurityHeaders, docs_paths=("/docs",))
     _describe_problems(app)
     return app
 

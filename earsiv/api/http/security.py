@@ -6,9 +6,9 @@ answer a browser renders as a page (``text/html``, XHTML, SVG, XML) carries a
 Content-Security-Policy as a header, where no markup in the body can undo it:
 
 - a print (``prints.py``) sets its own, ``SERVED_CSP``: nothing loads or runs;
-- the API's own documentation pages (``/docs``, ``/redoc``) get ``DOCS_CSP``:
-  the scripts and styles they are made of, from where FastAPI takes them, and
-  requests to this server only;
+- the API's own documentation page (``/docs``) gets ``DOCS_CSP``: scripts and
+  styles of this server only (nothing from a CDN), requests to this server only;
+- the web pages (``earsiv/api/web``) set ``PAGE_CSP``: no script at all;
 - any other page gets ``SERVED_CSP``: a route that forgets its policy is fenced
   as a print is, not left open.
 """
@@ -21,12 +21,11 @@ from earsiv.render.formats import SERVED_CSP
 
 __all__ = ["DOCS_CSP", "SecurityHeaders"]
 
-# FastAPI's Swagger UI and ReDoc pages: their bundles from jsdelivr, ReDoc's fonts from Google, an inline
-# start-up script; they fetch only this server's openapi.json. They show no document's content.
-DOCS_CSP = ("default-src 'none'; script-src 'unsafe-inline' https://cdn.jsdelivr.net; "
-            "style-src 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
-            "font-src https://fonts.gstatic.com; img-src data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
-            "connect-src 'self'; worker-src blob:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+# The API's documentation page (earsiv/api/web/docs.py): Swagger UI from this server (the swagger-ui-bundle
+# package) started by a file of ours, so no inline script; it styles itself with style attributes, and
+# fetches only this server's openapi.json.  It shows no document's content.
+DOCS_CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+            "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 _PAGES = (b"text/html", b"application/xhtml+xml", b"image/svg+xml", b"application/xml", b"text/xml")
 
 
