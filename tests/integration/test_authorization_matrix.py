@@ -718,7 +718,7 @@ def _all_vkns(w: World) -> list[str]:
 # Every query parameter of the listings, and where the scope test below exercises it.  A parameter added to
 # the spec without a line here fails test_every_listing_parameter_is_exercised.
 LISTING_PARAMETERS = {"vkn", "from", "to", "kind", "profile", "type", "id", "ettn", "q", "tenant", "limit", "cursor",
-                      "max"}
+                      "max", "signature", "trust", "signer"}
 
 
 def test_every_listing_parameter_is_exercised(world):
@@ -771,6 +771,13 @@ def test_search_filters_never_widen_the_scope(world, caller):
             got = _listed(world, caller, params)
             assert got <= world.visible(caller), params
             assert (doc.digest in got) == world.sees(caller, doc), params
+    # The signature verdicts narrow, never widen; every visible document has exactly one status.
+    by_status = [_listed(world, caller, {"signature": s})
+                 for s in ("consistent", "invalid", "unsigned", "unverifiable", "pending")]
+    assert sorted(d for got in by_status for d in got) == sorted(world.visible(caller))
+    for params in ({"trust": "trusted"}, {"trust": "untrusted"}, {"signer": "supplier"}, {"signer": "other"},
+                   {"signer": "unknown"}):
+        assert _listed(world, caller, params) <= by_status[0], params  # asked of consistent signatures only
 
 
 def _paged(w: World, caller: str, params: dict) -> set[str]:
