@@ -26,6 +26,7 @@ from earsiv.archive.csvcells import FORMULA_STARTS, csv_cell
 from earsiv.archive.ingest import Source
 from earsiv.archive.service import ArchiveService
 from tests.helpers.auth import bearer
+from tests.helpers.web import sign_in
 
 ROOT = Path(__file__).resolve().parents[2]
 SUPPLIER, TENANT = "1234567803", "3333333331"
@@ -34,7 +35,8 @@ PAYLOADS = ("=HYPERLINK(\"http://x\",\"a\")", "+cmd|' /C calc'!A0", "-2+3", "@SU
 
 # The modules that write CSV, and the test below that reads what each wrote.
 CSV_WRITERS = {"earsiv/api/http/exports.py": "HTTP /v1/documents.csv",
-               "earsiv/archive/package/build.py": "package data/manifest.csv"}
+               "earsiv/archive/package/build.py": "package data/manifest.csv",
+               "earsiv/api/web/sheets.py": "web /ui/export.csv"}
 
 
 def _hostile_invoice() -> bytes:
@@ -60,11 +62,11 @@ def _hostile_invoice() -> bytes:
 def _runs(cell: str) -> bool:
     """Whether a spreadsheet could take *cell* as a formula (a number is a value, not a formula)."""
     head = cell.lstrip(" \u00a0")[:1]
-    return head in FORMULA_STARTS and not re.fullmatch(r"[+-]?\d+(\.\d+)?", cell)
+    return head in FORMULA_STARTS and not re.fullmatch(r"[+-]?\d+([.,]\d+)?", cell)  # 12.50, or 12,50 in Turkish
 
 
-def _check(name: str, text: str) -> list[dict[str, str]]:
-    rows = list(csv.DictReader(io.StringIO(text)))
+def _check(name: str, text: str, delimiter: str = ",") -> list[dict[str, str]]:
+    rows = list(csv.DictReader(io.StringIO(text), delimiter=delimiter))
     assert rows, name
     for row in rows:
         running = {k: v for k, v in row.items() if v and _runs(v)}
@@ -93,6 +95,19 @@ def test_http_csv_export(world):
     # Still readable: the text is all there, behind the apostrophe.
     assert row["currency"] == "'=1" and row["id"] == "'" + PAYLOADS[0]  # the parser strips the tab
     assert row["payable_amount"] == "-12.50"  # a negative amount stays a number
+
+
+def test_web_csv_export(world):
+    """The pages' Turkish CSV (semicolons, decimal commas, for Excel in Turkish) of the same invoice."""
+    home, digest, token = world
+    with TestClient(create_app(home)) as client:
+        sign_in(client, token)
+        r = client.get("/ui/export.csv", params={"all": "1"})
+    assert r.status_code == 200, r.text[:300]
+    (row,) = _check("export.csv", r.content.decode("utf-8-sig"), delimiter=";")
+    assert row["Özet / Digest"] == digest
+    assert row["Para birimi / Currency"] == "'=1" and row["Belge No / Number"] == "'" + PAYLOADS[0]
+    assert row["Ödenecek / Payable"] == "-12,50"  # a negative amount stays a number, in the Turkish form
 
 
 def test_package_manifest(world, tmp_path):
