@@ -48,6 +48,7 @@ from earsiv.archive.holdings import Holdings
 from earsiv.archive.ingest import Ingestor, IngestParts, IngestResult, Logged, Source
 from earsiv.archive.keys import PublicKey, Signer
 from earsiv.archive.ledger import Ledger, LogRetention
+from earsiv.archive.log.checkpoints import checkpoint_key
 from earsiv.archive.log.entries import DocumentEntry
 from earsiv.archive.log.log import Log
 from earsiv.archive.mirror import Mirror
@@ -101,6 +102,9 @@ class Status:
     last_stamp: dict | None = None
     audit: dict | None = None
     replica: dict | None = None
+    oldest_unstamped: str | None = None  # when the oldest checkpoint still without its token was made
+    tsa: dict | None = None
+    key_fingerprint: str | None = None  # sha256 of the archive key's DER SubjectPublicKeyInfo: compare it out of band
 
     def to_json(self) -> dict:
         ratio = self.bytes_stored / self.bytes_original if self.bytes_original else None
@@ -113,7 +117,9 @@ class Status:
             "last_checkpoint": self.last_checkpoint,
             "last_stamp_attempt": self.last_stamp,
             "pending": {"signature_checks": self.pending_signatures, "unstamped_checkpoints": self.unstamped_checkpoints,
-                        "fulltext": self.pending_fulltext},
+                        "oldest_unstamped": self.oldest_unstamped, "fulltext": self.pending_fulltext},
+            "tsa": self.tsa,
+            "key_fingerprint": self.key_fingerprint,
             "by_kind": self.by_kind,
             "by_signature": self.by_signature,
             "audit": self.audit,
@@ -169,10 +175,10 @@ class Archive:
                              mirror=Mirror(self._record_from_leaf, on_seed=self.dictionaries.known),
                              lock_path=self.home / "cache" / "log.lock",
                              checkpoint_interval=config.checkpoint_interval)
-        self._tsa = None
-        self.checkpointer = Checkpointer(ledger=self.ledger, store=self.store, signer=self.signer, tsa=self._get_tsa,
+        self._tsas: list | None = None
+        self.checkpointer = Checkpointer(ledger=self.ledger, store=self.store, signer=self.signer, tsas=self._get_tsas,
                                          origin=self.log.origin, status_file=self.home / "cache" / "stamp.json",
-                                         external_tsa=bool(config.tsa_url))
+                                         stamps=config.tsa_stamps)
         # Signed now, stamped later: a slow or absent TSA must not hold up the ingest.
         self.ledger.on_checkpoint_due = lambda: self.checkpointer.checkpoint(stamp=False)
         self.holdings = Holdings(self.ledger, self.store, self.index, self.dictionary_retention)
@@ -268,10 +274,14 @@ class Archive:
         return self._get_tsa()
 
     def _get_tsa(self):
-        """The configured time-stamp authority, made on first use (stamping is the only user)."""
-        if self._tsa is None:
-            self._tsa = _make_tsa(self.config)
-        return self._tsa
+        """The first configured time-stamp authority."""
+        return self._get_tsas()[0]
+
+    def _get_tsas(self) -> list:
+        """The configured time-stamp authorities, made on first use (stamping is the only user)."""
+        if self._tsas is None:
+            self._tsas = _make_tsas(self.config)
+        return self._tsas
 
     @property
     def text(self) -> FullText:
@@ -470,6 +480,7 @@ class Archive:
     # -- reporting ---------------------------------------------------------
     def status(self) -> Status:
         st = self.index.stats()
+        oldest = self.index.log.unfinished(1)
         latest = self.index.log.latest_checkpoint()
         last: dict[str, Any] | None = None
         if latest is not None:
@@ -481,6 +492,8 @@ class Archive:
                 "stamped": token is not None,
                 "tsa": self.config.tsa_url or "built-in local TSA (not a qualified time-stamp)",
             }
+            if self.config.tsa_stamps > 1:
+                last["second_stamp"] = self.store.exists(checkpoint_key(cp.size, ".tsr2"))
             if token is not None:
                 from earsiv.archive.tsa.tokens import token_gen_time
 
@@ -497,20 +510,43 @@ class Archive:
             by_kind=dict(st.by_kind),
             by_signature=dict(st.by_signature_status),
             last_stamp=self.checkpointer.last_stamp() or None,
+            oldest_unstamped=oldest[0].time.isoformat() if oldest and oldest[0].time else None,
+            tsa={"stamps": self.config.tsa_stamps, "authorities": self.tsa_summary()},
+            key_fingerprint=self.signer.public.key_id,
         )
 
     def archive_key(self) -> PublicKey:
         return self.signer.public
 
     def tsa_certificates(self) -> list[x509.Certificate]:
-        """The TSA certificates kept in the store (listed once per process: a handful of small objects)."""
+        """The TSA anchors tokens are verified against: those configured now, the built-in TSA's
+        certificate, and those recorded in the store when they were configured (so tokens of a TSA
+        no longer in use keep verifying). Never a certificate taken from a token."""
         from cryptography import x509
+        from cryptography.hazmat.primitives import serialization
 
         if self._tsa_certs is None or self.checkpointer.certificates_added:
             self.checkpointer.certificates_added = False
             self._tsa_certs = [x509.load_pem_x509_certificate(self.store.get(key))
                                for key in self.store.list("keys/tsa-")]
-        return list(self._tsa_certs)
+        pool = {c.public_bytes(serialization.Encoding.DER): c for c in self._tsa_certs}
+        for setting in self.config.tsa_authorities:
+            pool.update({c.public_bytes(serialization.Encoding.DER): c for c in setting.anchors})
+        return list(pool.values())
+
+    def tsa_summary(self) -> list[dict]:
+        """Each configured TSA with its anchors (subject, sha256 fingerprint, expiry): what `status` shows."""
+        from earsiv.archive.tsa.settings import anchor_fingerprint
+
+        def anchor(c) -> dict:
+            return {"subject": c.subject.rfc4514_string(), "sha256": anchor_fingerprint(c),
+                    "not_after": c.not_valid_after_utc.isoformat()}
+
+        if not self.config.tsa_authorities:
+            return [{"url": "", "name": "built-in local TSA (not a qualified time-stamp)", "kamusm": False,
+                     "anchors": []}]
+        return [{"url": s.url, "name": s.url, "kamusm": s.kamusm, "anchors": [anchor(c) for c in s.anchors]}
+                for s in self.config.tsa_authorities]
 
 
 def _metadata_from_leaf(entry: DocumentEntry) -> DocumentMetadata:
@@ -525,25 +561,31 @@ def _metadata_from_leaf(entry: DocumentEntry) -> DocumentMetadata:
                             issue_date=day, flags=("blob-unreadable",))
 
 
-def _make_tsa(config: Config):
-    """The configured time-stamp authority.
+def _make_tsas(config: Config) -> list:
+    """The configured time-stamp authorities, in the order they are asked.
 
-    Empty URL: the built-in local TSA.  With EARSIV_TSA_KAMUSM_CUSTOMER and
-    EARSIV_TSA_KAMUSM_PASSWORD in the environment (secrets never go in the
-    config file): Kamu SM's authenticated service at that URL.  Otherwise any
-    RFC 3161 HTTP TSA.
+    No external URL: the built-in local TSA.  Otherwise each configured TSA, checking every
+    token against its own trust anchors before it is kept.  Kamu SM is the one marked
+    ``kamusm = true``, else the first, when EARSIV_TSA_KAMUSM_CUSTOMER and
+    EARSIV_TSA_KAMUSM_PASSWORD are in the environment (secrets never go in the config file).
     """
     from earsiv.archive.tsa.authorities import HttpTSA, KamuSMTSA, LocalTSA
 
-    if not config.tsa_url:
-        return LocalTSA.load(config.home / "tsa")
+    if not config.tsa_authorities:
+        return [LocalTSA.load(config.home / "tsa")]
     customer = os.environ.get("EARSIV_TSA_KAMUSM_CUSTOMER")
-    if customer:
-        password = os.environ.get("EARSIV_TSA_KAMUSM_PASSWORD")
-        if not password or not customer.isdigit():
-            raise ConfigError("Kamu SM needs EARSIV_TSA_KAMUSM_CUSTOMER (digits) and EARSIV_TSA_KAMUSM_PASSWORD")
-        return KamuSMTSA(config.tsa_url, int(customer), password)
-    return HttpTSA(config.tsa_url)
+    marked = any(s.kamusm for s in config.tsa_authorities)
+    out = []
+    for i, setting in enumerate(config.tsa_authorities):
+        if setting.kamusm or (customer and not marked and i == 0):
+            password = os.environ.get("EARSIV_TSA_KAMUSM_PASSWORD")
+            if not customer or not password or not customer.isdigit() or int(customer) <= 0:
+                raise ConfigError(f"Kamu SM at {setting.url} needs EARSIV_TSA_KAMUSM_CUSTOMER (your customer number, "
+                                  "digits) and EARSIV_TSA_KAMUSM_PASSWORD in the environment")
+            out.append(KamuSMTSA(setting.url, int(customer), password, trusted_certs=setting.anchors))
+        else:
+            out.append(HttpTSA(setting.url, trusted_certs=setting.anchors))
+    return out
 
 
 def cert_id(pem: bytes) -> str:

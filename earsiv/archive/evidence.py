@@ -16,9 +16,12 @@ For any leaf the proof has four steps, numbered as in the code below:
     proof.json       the inclusion proof of the leaf in a checkpoint
     checkpoint.txt   the checkpoint (tree size and root), signed and stamped
     checkpoint.sig   Ed25519 signature of checkpoint.txt by archive-key.pem
-    checkpoint.tsr   RFC 3161 token over sha256(checkpoint.txt)
-    tsa-cert.pem     the TSA certificate; archive-key.pem the archive's public key
-    README.txt       the commands that check all of it
+    checkpoint.tsr   RFC 3161 token over sha256(checkpoint.txt) (checkpoint.tsr2: a second,
+                     independent TSA's, when two are configured)
+    tsa-anchors.pem  the configured trust anchors the tokens chain to (never a token's own
+                     certificate); archive-key.pem the archive's public key
+    README.txt       the commands that check all of it, and what to compare with
+                     fingerprints obtained from outside (the archive key's, each anchor's)
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from earsiv.archive.errors import DocumentNotFound, StoreError, VerificationError
 from earsiv.archive.log import merkle
-from earsiv.archive.log.checkpoints import Checkpoint
+from earsiv.archive.log.checkpoints import Checkpoint, checkpoint_key
 from earsiv.archive.log.entries import DocumentEntry, HoldingEntry, decode
 from earsiv.archive.log.proofs import PROOF_VERSION, InclusionProof
 
@@ -53,6 +56,8 @@ class LeafProof:
     signature: bytes
     token: bytes
     gen_time: dt.datetime
+    anchors: tuple[Any, ...] = ()  # the trusted certificates the tokens' signers chain to
+    token2: bytes | None = None  # a second, independent TSA's token
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,8 +110,15 @@ def prove_leaf(arch: Archive, index: int, name: str | None = None) -> LeafProof:
     # 4. The checkpoint is stamped by a trusted TSA.
     if token is None:
         raise VerificationError(f"checkpoint {size} has no time-stamp token", name=name, step=4)
-    info = verify_token(token, data=cp.body(), trusted_certs=arch.tsa_certificates())
-    return LeafProof(leaf, proof, cp, sig, token, info.gen_time)
+    trusted = arch.tsa_certificates()
+    info = verify_token(token, data=cp.body(), trusted_certs=trusted)
+    anchors = [info.anchor]
+    token2 = None
+    if arch.store.exists(checkpoint_key(size, ".tsr2")):
+        token2 = arch.store.get(checkpoint_key(size, ".tsr2"))
+        second = verify_token(token2, data=cp.body(), trusted_certs=trusted)
+        anchors += [second.anchor] if second.anchor not in anchors else []
+    return LeafProof(leaf, proof, cp, sig, token, info.gen_time, tuple(a for a in anchors if a is not None), token2)
 
 
 def verify_document(arch: Archive, digest: str, leaf_index: int | None = None) -> Proven:
@@ -152,7 +164,8 @@ def leaf_evidence(arch: Archive, log_index: int, name: str | None = None) -> dic
 
 
 def _leaf_json(p: LeafProof) -> dict[str, Any]:
-    return {
+    second = {"checkpoint_tsr2": base64.b64encode(p.token2).decode("ascii")} if p.token2 else {}
+    return {**second,
         "v": PROOF_VERSION,
         "leaf": p.leaf.decode("utf-8"),
         "proof": p.proof.to_json(),
@@ -171,7 +184,7 @@ def document_evidence(arch: Archive, digest: str, leaf_index: int | None = None)
         **_leaf_json(p),
         "digest": digest,
         "checkpoint_time": proven.checkpoint_time,
-        "tsa_cert_pem": (_token_cert_pem(p.token) or arch.tsa.certificate_pem).decode(),
+        "tsa_anchors_pem": _pem(p.anchors).decode(),
         "archive_key_pem": arch.signer.public.pem.decode(),
     }
 
@@ -186,18 +199,33 @@ What is here
   proof.json      RFC 9162 inclusion proof of the leaf in a tree of {size} leaves
   checkpoint.txt  the checkpoint: tree size {size}, root {root}
   checkpoint.sig  Ed25519 signature of checkpoint.txt by archive-key.pem
-  checkpoint.tsr  RFC 3161 time-stamp token over sha256(checkpoint.txt)
-  tsa-cert.pem    certificate of the TSA that made the token{tsa_note}
+  checkpoint.tsr  RFC 3161 time-stamp token over sha256(checkpoint.txt){tsr2_line}
+  tsa-anchors.pem the certificates the archive trusts the time-stamp authority
+                  through (its CA, or its pinned certificate), as configured:
+{anchor_lines}{tsa_note}
   archive-key.pem the archive's public key (key id {key_id})
 
-How to check it with standard tools (no earsiv code needed)
+Nothing in this folder vouches for itself: two things must be compared with
+what you obtained separately (on paper from the archive's operator, from the
+time-stamp authority's own publication), never with this folder.
+
+0. The keys are the ones you were given:
+     openssl pkey -pubin -in archive-key.pem -outform DER | sha256sum
+   must print the archive key fingerprint you hold ({key_id}).
+     openssl x509 -in tsa-anchors.pem -noout -subject -fingerprint -sha256
+   must show a fingerprint the time-stamp authority publishes for itself
+   (openssl prints it with colons; with several anchors, split the file:
+   awk '/BEGIN/{{n++}} {{print > ("anchor-" n ".pem")}}' tsa-anchors.pem).
+
+How to check the rest with standard tools (no earsiv code needed)
 1. The document is the one the leaf names:
      sha256sum original.xml
      grep -o '"digest":"[0-9a-f]*"' leaf.json
    Both must show {digest}.
 2. The time-stamp token stamps this checkpoint:
-     openssl ts -verify -data checkpoint.txt -in checkpoint.tsr -token_in -CAfile tsa-cert.pem
-   It must print "Verification: OK". See the stamp time with:
+     openssl ts -verify -data checkpoint.txt -in checkpoint.tsr -token_in -CAfile tsa-anchors.pem -partial_chain
+   It must print "Verification: OK" (-partial_chain: an anchor may be the
+   TSA's own pinned certificate rather than a root).{tsr2_check} See the stamp time with:
      openssl ts -reply -in checkpoint.tsr -token_in -token_out -text | grep 'Time stamp'
 3. The archive signed the checkpoint:
      openssl pkeyutl -verify -pubin -inkey archive-key.pem -rawin -in checkpoint.txt -sigfile checkpoint.sig
@@ -224,14 +252,22 @@ def write_evidence(arch: Archive, digest: str, out: Path, leaf_index: int | None
         "checkpoint.txt": cp.body(),
         "checkpoint.sig": p.signature,
         "checkpoint.tsr": p.token,
-        "tsa-cert.pem": _token_cert_pem(p.token) or arch.tsa.certificate_pem,
+        "tsa-anchors.pem": _pem(p.anchors),
         "archive-key.pem": arch.signer.public.pem,
     }
+    if p.token2 is not None:
+        files["checkpoint.tsr2"] = p.token2
     local = not arch.config.tsa_url
     files["README.txt"] = README.format(
         digest=digest, index=proven.log_index, origin=cp.origin, size=cp.size, root=cp.root.hex(), key_id=cp.key_id,
-        leaf_hash=p.proof.leaf_hash.hex(),
-        tsa_note=" (the archive's built-in local TSA:\n                  its stamps are the archive's own, not a qualified time-stamp)" if local else "",
+        leaf_hash=p.proof.leaf_hash.hex(), anchor_lines=anchor_lines(p.anchors, indent=18),
+        tsr2_line=("\n  checkpoint.tsr2 a second token over it, by another, independent TSA"
+                   if p.token2 is not None else ""),
+        tsr2_check=("\n   The same for the second, independent token:\n"
+                    "     openssl ts -verify -data checkpoint.txt -in checkpoint.tsr2 -token_in "
+                    "-CAfile tsa-anchors.pem -partial_chain" if p.token2 is not None else ""),
+        tsa_note=("\n                  (the archive's built-in local TSA: its stamps are the archive's\n"
+                  "                  own, not a qualified time-stamp)") if local else "",
     ).encode()
     for name, data in files.items():
         (out / name).write_bytes(data)
@@ -239,8 +275,15 @@ def write_evidence(arch: Archive, digest: str, out: Path, leaf_index: int | None
             "checkpoint_size": cp.size, "stamp_time": proven.stamp_time}
 
 
-def _token_cert_pem(token: bytes) -> bytes | None:
-    from earsiv.archive.tsa.tokens import token_certificates
+def _pem(certs) -> bytes:
+    from cryptography.hazmat.primitives import serialization
 
-    pems = token_certificates(token)
-    return b"".join(pems) if pems else None
+    return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs)
+
+
+def anchor_lines(certs, *, indent: int) -> str:
+    """One line per anchor: its subject and sha256 fingerprint (what to compare with the TSA's publication)."""
+    from earsiv.archive.tsa.settings import anchor_fingerprint
+
+    pad = " " * indent
+    return "\n".join(f"{pad}{c.subject.rfc4514_string()}\n{pad}  sha256 {anchor_fingerprint(c)}" for c in certs)

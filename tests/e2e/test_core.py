@@ -155,9 +155,9 @@ def test_evidence_verifies_with_openssl_alone(ingested, tmp_path):
     out = tmp_path / "ev"
     cli.run("evidence", digest, "-o", str(out))
     names = {p.name for p in out.iterdir()}
-    assert {"leaf.json", "proof.json", "checkpoint.txt", "checkpoint.tsr", "tsa-cert.pem", "README.txt"} <= names
+    assert {"leaf.json", "proof.json", "checkpoint.txt", "checkpoint.tsr", "tsa-anchors.pem", "README.txt"} <= names
     readme = (out / "README.txt").read_text()
-    cmd = "openssl ts -verify -data checkpoint.txt -in checkpoint.tsr -token_in -CAfile tsa-cert.pem"
+    cmd = "openssl ts -verify -data checkpoint.txt -in checkpoint.tsr -token_in -CAfile tsa-anchors.pem -partial_chain"
     assert cmd in readme
     done = subprocess.run(cmd.split(), cwd=out, capture_output=True, text=True)
     assert done.returncode == 0 and "Verification: OK" in done.stdout, done.stdout + done.stderr

@@ -452,12 +452,12 @@ def test_evidence_zip_verifies_with_openssl(client, base, tmp_path):
         zf.extractall(tmp_path)
     d = tmp_path / f"evidence-{digest[:16]}"
     assert {"original.xml", "leaf.json", "proof.json", "checkpoint.txt", "checkpoint.sig", "checkpoint.tsr",
-            "tsa-cert.pem", "archive-key.pem", "README.txt"} <= {p.name for p in d.iterdir()}
+            "tsa-anchors.pem", "archive-key.pem", "README.txt"} <= {p.name for p in d.iterdir()}
     assert (d / "original.xml").read_bytes() == (CORPUS / rel).read_bytes()
     assert json.loads((d / "leaf.json").read_bytes())["digest"] == digest
     out = subprocess.run(
         ["openssl", "ts", "-verify", "-data", "checkpoint.txt", "-in", "checkpoint.tsr", "-token_in",
-         "-CAfile", "tsa-cert.pem"],
+         "-CAfile", "tsa-anchors.pem"],
         cwd=d, capture_output=True, text=True, timeout=30, check=False,
     )
     assert out.returncode == 0, out.stderr
@@ -465,7 +465,7 @@ def test_evidence_zip_verifies_with_openssl(client, base, tmp_path):
     # And the token does not verify some other data (the check has teeth).
     (d / "other.txt").write_bytes((d / "checkpoint.txt").read_bytes() + b"x")
     bad = subprocess.run(["openssl", "ts", "-verify", "-data", "other.txt", "-in", "checkpoint.tsr", "-token_in",
-                          "-CAfile", "tsa-cert.pem"], cwd=d, capture_output=True, text=True, timeout=30, check=False)
+                          "-CAfile", "tsa-anchors.pem"], cwd=d, capture_output=True, text=True, timeout=30, check=False)
     assert bad.returncode != 0
 
 

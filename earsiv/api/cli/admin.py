@@ -57,14 +57,26 @@ def status(ctx, as_json: bool) -> None:
     ratio = f" ({st['stored_ratio'] * 100:.2f} %)" if st["stored_ratio"] is not None else ""
     click.echo(f"bytes stored:     {st['bytes_stored']}{ratio}")
     click.echo(f"log size:         {st['log_size']}")
+    click.echo(f"archive key:      sha256 {st['key_fingerprint']} (compare with the fingerprint published on paper)")
     cp = st["last_checkpoint"]
     if cp:
         stamp = f"stamped {cp.get('stamp_time')} by {cp['tsa']}" if cp["stamped"] else "NOT STAMPED YET"
         click.echo(f"last checkpoint:  size {cp['size']} at {cp['time']}, {stamp}")
     else:
         click.echo("last checkpoint:  none")
-    click.echo(f"pending:          {st['pending']['signature_checks']} signature checks, {st['pending']['unstamped_checkpoints']} unstamped checkpoints, "
-               f"{st['pending']['fulltext']} log entries not yet in the full-text index")
+    for tsa in st["tsa"]["authorities"]:
+        anchors = "; ".join(f"{a['subject']} sha256 {a['sha256']} until {a['not_after'][:10]}" for a in tsa["anchors"])
+        click.echo(f"TSA:              {tsa['name']}{' (Kamu SM)' if tsa['kamusm'] else ''}"
+                   f"{', trusts ' + anchors if anchors else ''}")
+    if st["tsa"]["stamps"] > 1:
+        click.echo(f"stamps:           {st['tsa']['stamps']} independent TSAs stamp each checkpoint")
+    pending = st["pending"]
+    since = f" (the oldest since {pending['oldest_unstamped']})" if pending["oldest_unstamped"] else ""
+    click.echo(f"pending:          {pending['signature_checks']} signature checks, {pending['unstamped_checkpoints']} unstamped checkpoints{since}, "
+               f"{pending['fulltext']} log entries not yet in the full-text index")
+    last = st.get("last_stamp_attempt")
+    if last and last.get("ok") is False:
+        click.echo(f"last stamp:       FAILED at {last.get('at')}: {last.get('error')}")
     for k, n in sorted(st["by_kind"].items()):
         click.echo(f"  {k:<16} {n}")
 

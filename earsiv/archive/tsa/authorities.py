@@ -173,6 +173,11 @@ class LocalTSA:
         return self._cert
 
     @property
+    def anchors(self) -> list[x509.Certificate]:
+        """What its tokens are checked against: its own certificate."""
+        return [self._cert]
+
+    @property
     def certificate_pem(self) -> bytes:
         return self._cert.public_bytes(serialization.Encoding.PEM)
 
@@ -370,6 +375,11 @@ class HttpTSA:
     def name(self) -> str:
         return self.url
 
+    @property
+    def anchors(self) -> list[x509.Certificate]:
+        """The configured certificates its tokens must chain to (empty: not checked here)."""
+        return list(self.trusted_certs or [])
+
     def _extra_headers(self, message_imprint: bytes) -> dict[str, str]:
         return {}
 
@@ -387,7 +397,9 @@ class HttpTSA:
                 verify_token(token, message_imprint=message_imprint,
                              trusted_certs=self.trusted_certs)
             except VerificationError as exc:
-                raise TSAError(f"token does not verify: {exc}", name=self.name) from exc
+                raise TSAError(f"token refused, it does not verify against this TSA's configured trust anchors "
+                               f"({exc}); if the TSA changed its certificate, check the new one and add it to "
+                               "the trust file", name=self.name) from exc
         return token
 
     def _post(self, body: bytes, headers: dict[str, str]) -> bytes:
