@@ -3,6 +3,9 @@
 
     python3 verifier.py .                 # inside the unpacked package
     python3 verifier.py PACKAGE.zip       # or the zip as received
+    python3 verifier.py . --key-fingerprint HEX --tsa-anchors TSA-CA.pem
+                                          # holding the package's keys against ones
+                                          # obtained separately (recommended)
 
 This file is deliberately self-contained (Python 3.8+ standard library and the
 `openssl` command, 3.0 or newer): an inspector can read every line of it and
@@ -13,8 +16,10 @@ needs none of the software that made the package.  It checks
   2. every document: its sha256 is the digest its log leaf names;
   3. every inclusion proof: recomputed from the leaf (RFC 9162 2.1.3.2), it
      ends at the root its checkpoint states (and its written-out steps agree);
-  4. every checkpoint: its Ed25519 signature by the archive key, and its
-     RFC 3161 time-stamp token against the bundled TSA certificate;
+  4. every checkpoint: its Ed25519 signature by the archive key (whose
+     fingerprint must be --key-fingerprint, when given), and its RFC 3161
+     time-stamp token(s) against the TSA anchors (--tsa-anchors, else the
+     bundled data/keys/tsa-anchors.pem);
   5. the consistency proofs (RFC 9162 2.1.4.2) linking the checkpoints.
 
 It prints one line per problem, naming the file, and exits 0 only when there
@@ -205,7 +210,7 @@ class Checker:
         return p.returncode == 0, (out[-1] if out else "exit %d" % p.returncode)
 
     # 4. checkpoints
-    def checkpoints(self, key_pem, tsa_pem):
+    def checkpoints(self, key_pem, tsa_pem, expected_key=None):
         roots = {}
         folder = self.path("data/checkpoints")
         names = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
@@ -216,6 +221,9 @@ class Checker:
             key_id = hashlib.sha256(p.stdout).hexdigest()
         else:
             self.fail("data/keys/archive-key.pem", "not a public key openssl can read")
+        if key_id and expected_key and key_id != expected_key.lower():
+            self.fail("data/keys/archive-key.pem", f"its fingerprint is {key_id}, not {expected_key.lower()} "
+                      "(the one obtained separately): not the archive's key")
         for name in names:
             if not name.isdigit():
                 continue
@@ -241,11 +249,13 @@ class Checker:
                                        "-in", self.path(rel), "-sigfile", self.path(rel + ".sig"))
                 if not ok:
                     self.fail(rel + ".sig", f"the archive key's signature of {rel} does not verify ({msg})")
-            if os.path.isfile(self.path(rel + ".tsr")):
-                ok, msg = self.openssl("ts", "-verify", "-data", self.path(rel), "-in", self.path(rel + ".tsr"),
-                                       "-token_in", "-CAfile", tsa_pem)
+            for suffix in (".tsr", ".tsr2"):  # .tsr2: a second, independent TSA's token, if any
+                if not os.path.isfile(self.path(rel + suffix)):
+                    continue
+                ok, msg = self.openssl("ts", "-verify", "-data", self.path(rel), "-in", self.path(rel + suffix),
+                                       "-token_in", "-CAfile", tsa_pem, "-partial_chain")
                 if not ok:
-                    self.fail(rel + ".tsr", f"the time-stamp token over {rel} does not verify ({msg})")
+                    self.fail(rel + suffix, f"the time-stamp token over {rel} does not verify ({msg})")
         if not roots:
             self.fail("data/checkpoints", "no checkpoint in the package")
         return roots
@@ -328,11 +338,16 @@ class Checker:
             self.fail("data/consistency/%016d-%016d.json" % (old, new), "missing: no proof links these checkpoints")
 
 
-def verify(bag):
+def verify(bag, key_fingerprint=None, tsa_anchors=None):
     c = Checker(bag)
     c.manifests()
-    key_pem, tsa_pem = c.path("data/keys/archive-key.pem"), c.path("data/keys/tsa-cert.pem")
-    roots = c.checkpoints(key_pem, tsa_pem)
+    key_pem = c.path("data/keys/archive-key.pem")
+    tsa_pem = c.path("data/keys/tsa-anchors.pem")
+    if not os.path.isfile(tsa_pem) and os.path.isfile(c.path("data/keys/tsa-cert.pem")):
+        tsa_pem = c.path("data/keys/tsa-cert.pem")  # a package made before pinned anchors
+    elif not os.path.isfile(tsa_pem):
+        c.fail("data/keys/tsa-anchors.pem", "missing")
+    roots = c.checkpoints(key_pem, os.path.abspath(tsa_anchors) if tsa_anchors else tsa_pem, key_fingerprint)
     manifest = c.json("data/manifest.json") or {}
     rows = manifest.get("documents", []) if isinstance(manifest, dict) else []
     if manifest and manifest.get("document_count") != len(rows):
@@ -351,10 +366,20 @@ def find_bag(path):
 
 
 def main(argv):
-    if len(argv) != 2:
-        print(f"usage: python3 {os.path.basename(argv[0])} PACKAGE_DIR_OR_ZIP", file=sys.stderr)
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python3 " + os.path.basename(argv[0]),
+                                     description="Verify an earsiv inspection package with openssl.")
+    parser.add_argument("package", metavar="PACKAGE_DIR_OR_ZIP")
+    parser.add_argument("--key-fingerprint", metavar="HEX",
+                        help="the archive key's sha256 fingerprint as obtained outside the package")
+    parser.add_argument("--tsa-anchors", metavar="PEM",
+                        help="the time-stamp authorities' certificates as obtained outside the package")
+    args = parser.parse_args(argv[1:])
+    if args.tsa_anchors and not os.path.isfile(args.tsa_anchors):
+        print("no such file: " + args.tsa_anchors, file=sys.stderr)
         return 2
-    target = argv[1]
+    target = args.package
     with tempfile.TemporaryDirectory() as tmp:
         if os.path.isfile(target):
             with zipfile.ZipFile(target) as zf:
@@ -364,7 +389,7 @@ def main(argv):
                         return 1
                 zf.extractall(tmp)
             target = tmp
-        problems, count = verify(find_bag(target))
+        problems, count = verify(find_bag(target), args.key_fingerprint, args.tsa_anchors)
     for name, problem in problems:
         print(f"FAILED {name}: {problem}")
     if problems:
