@@ -545,8 +545,9 @@ class Archive:
         if not self.config.tsa_authorities:
             return [{"url": "", "name": "built-in local TSA (not a qualified time-stamp)", "kamusm": False,
                      "anchors": []}]
-        return [{"url": s.url, "name": s.url, "kamusm": s.kamusm, "anchors": [anchor(c) for c in s.anchors]}
-                for s in self.config.tsa_authorities]
+        kamusm = _kamusm_index(self.config)
+        return [{"url": s.url, "name": s.url, "kamusm": i == kamusm, "anchors": [anchor(c) for c in s.anchors]}
+                for i, s in enumerate(self.config.tsa_authorities)]
 
 
 def _metadata_from_leaf(entry: DocumentEntry) -> DocumentMetadata:
@@ -574,10 +575,9 @@ def _make_tsas(config: Config) -> list:
     if not config.tsa_authorities:
         return [LocalTSA.load(config.home / "tsa")]
     customer = os.environ.get("EARSIV_TSA_KAMUSM_CUSTOMER")
-    marked = any(s.kamusm for s in config.tsa_authorities)
     out = []
     for i, setting in enumerate(config.tsa_authorities):
-        if setting.kamusm or (customer and not marked and i == 0):
+        if i == _kamusm_index(config):
             password = os.environ.get("EARSIV_TSA_KAMUSM_PASSWORD")
             if not customer or not password or not customer.isdigit() or int(customer) <= 0:
                 raise ConfigError(f"Kamu SM at {setting.url} needs EARSIV_TSA_KAMUSM_CUSTOMER (your customer number, "
@@ -586,6 +586,14 @@ def _make_tsas(config: Config) -> list:
         else:
             out.append(HttpTSA(setting.url, trusted_certs=setting.anchors))
     return out
+
+
+def _kamusm_index(config: Config) -> int | None:
+    """Which configured TSA is Kamu SM: the one marked so, else the first when its credentials are set."""
+    marked = [i for i, s in enumerate(config.tsa_authorities) if s.kamusm]
+    if marked:
+        return marked[0]
+    return 0 if config.tsa_authorities and os.environ.get("EARSIV_TSA_KAMUSM_CUSTOMER") else None
 
 
 def cert_id(pem: bytes) -> str:

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from earsiv.archive import faults
-from earsiv.archive.errors import StoreError, TSAError, VerificationError, WriteOnceViolation
+from earsiv.archive.errors import ConfigError, StoreError, TSAError, VerificationError, WriteOnceViolation
 from earsiv.archive.log import merkle
 from earsiv.archive.log.checkpoints import Checkpoint, checkpoint_key
 from earsiv.archive.stores.base import PutItem
@@ -167,9 +167,11 @@ class Checkpointer:
             try:
                 if self._stamp(row.size):
                     stamped += 1
-            except TSAError as exc:
+            except (TSAError, ConfigError) as exc:
+                # Down, refusing, or not usable as configured (Kamu SM without its password):
+                # the checkpoint is signed and kept; status says why; the next run tries again.
                 self._stamp_failed(row.size, exc)
-                break  # the TSA is down or refusing: the rest waits for the next run
+                break
         return stamped
 
     def _finish(self, row: CheckpointRow) -> bool:
@@ -249,7 +251,7 @@ class Checkpointer:
             self._recorded.add(ident)
 
     # -- what status shows ---------------------------------------------------------
-    def _stamp_failed(self, size: int, exc: TSAError) -> None:
+    def _stamp_failed(self, size: int, exc: TSAError | ConfigError) -> None:
         self.stamp_error = str(exc)
         log.warning("checkpoint %d is not time-stamped yet: %s (tried again later)", size, exc)
         self._write_status({"ok": False, "error": str(exc), "checkpoint": size})

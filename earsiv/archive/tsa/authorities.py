@@ -492,6 +492,30 @@ class KamuSMTSA(HttpTSA):
     def _extra_headers(self, message_imprint: bytes) -> dict[str, str]:
         return {"identity": kamusm_identity(self.customer_number, self._password, message_imprint)}
 
+    def stamp(self, message_imprint: bytes, *, hash_name: str = "sha256") -> bytes:
+        """As `HttpTSA.stamp`; a failure says what to do about it as well as what Kamu SM said."""
+        try:
+            return super().stamp(message_imprint, hash_name=hash_name)
+        except TSAError as exc:
+            raise TSAError(f"Kamu SM: {exc.detail}{_kamusm_advice(exc.detail, self.customer_number)}",
+                           name=self.name) from exc
+
     def __repr__(self) -> str:  # never the password
         return f"KamuSMTSA({self.url!r}, customer_number={self.customer_number})"
 
+
+def _kamusm_advice(detail: str, customer: int) -> str:
+    """What an operator can do about each way Kamu SM fails (its refusals come as HTTP 200)."""
+    if detail.startswith("request refused"):
+        return (f" (Kamu SM refuses customer {customer}'s request: check EARSIV_TSA_KAMUSM_CUSTOMER and "
+                "EARSIV_TSA_KAMUSM_PASSWORD against the account Kamu SM issued, and that the account still has "
+                "stamps (credit) left; the checkpoint is stamped on the next run once it is fixed)")
+    if detail.startswith("reply is not a TimeStampResp"):
+        return (" (Kamu SM answered with something else than a time-stamp reply, as it does for some account "
+                "and maintenance errors; the text above is its own)")
+    if detail.startswith("token refused"):
+        return (" (a token came back, but not signed under the Kamu SM certificate configured as trust anchor: "
+                "check the URL and the anchor file, EARSIV_TSA_TRUST)")
+    if detail.startswith(("cannot reach", "HTTP ")):
+        return " (Kamu SM's service did not answer; the checkpoint waits and is stamped when it does)"
+    return ""
