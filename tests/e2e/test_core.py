@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -231,7 +232,11 @@ def test_status_reports_bytes_checkpoint_and_pending_work(ingested):
     assert st["documents"] == len(SAMPLE)
     assert 0 < st["bytes_stored"] < st["bytes_original"]
     assert st["last_checkpoint"]["stamped"] is True
-    assert set(st["pending"]) == {"signature_checks", "unstamped_checkpoints", "fulltext"}
+    assert set(st["pending"]) == {"signature_checks", "unstamped_checkpoints", "oldest_unstamped", "fulltext"}
+    assert st["pending"]["oldest_unstamped"] is None  # nothing waits for a stamp
+    # The archive key's fingerprint, to publish out of band, and the TSA it trusts.
+    assert re.fullmatch(r"[0-9a-f]{64}", st["key_fingerprint"])
+    assert st["tsa"]["stamps"] == 1 and st["tsa"]["authorities"][0]["url"] == ""
     # The CLI ingest waited for signatures and the full-text index.
     assert st["pending"]["signature_checks"] == 0 and st["pending"]["fulltext"] == 0
 

@@ -479,7 +479,11 @@ def test_status_and_health(client, base):
     assert st["by_kind"]["e-irsaliye"] == sum(d["kind"] == "e-irsaliye" for d in everything)
     assert st["bytes_original"] == sum(d["size"] for d in everything)
     assert st["log_size"] >= st["documents"]
-    assert set(st["pending"]) == {"signature_checks", "unstamped_checkpoints", "fulltext"}
+    assert set(st["pending"]) == {"signature_checks", "unstamped_checkpoints", "oldest_unstamped", "fulltext"}
+    assert st["pending"]["oldest_unstamped"] is None  # nothing waits for a stamp
+    # The archive key's fingerprint, to publish out of band, and the TSA it trusts.
+    assert re.fullmatch(r"[0-9a-f]{64}", st["key_fingerprint"])
+    assert st["tsa"]["stamps"] == 1 and st["tsa"]["authorities"][0]["url"] == ""
     r = client.get("/healthz")
     assert r.status_code == 200 and r.json() == {"status": "ok"}
 
