@@ -263,7 +263,8 @@ class Archive:
             print("earsiv: preparing the log's hash tiles and catalog (once, for an archive or index "
                   "written before them; this reads the whole log) ...", file=sys.stderr)
         with self.ledger.write_lock():
-            report = rebuild_log(self.ledger, self.signer.public, mirror_from=mirror_from, progress=progress)
+            report = rebuild_log(self.ledger, self.signer.public, mirror_from=mirror_from, progress=progress,
+                                 stamps=self.config.tsa_stamps)
         for what, why in report.problems:
             log.warning("%s: %s", what, why)
         self.index.meta_set("log_layout", LOG_LAYOUT)

@@ -120,6 +120,17 @@ def test_two_independent_tsas_stamp_each_checkpoint_and_both_tokens_verify_with_
         assert st["last_checkpoint"]["stamped"] and st["last_checkpoint"]["second_stamp"] is True
         ev = tmp_path / "ev"
         run(home, env, "evidence", hashlib.sha256(DOC.read_bytes()).hexdigest(), "-o", str(ev))
+        # The audit checks the second token like the first: intact, then damaged and named.
+        assert json.loads(run(home, env, "audit", "--json").stdout)["ok"]
+        second = min((home / "store" / "objects" / "log" / "checkpoints").glob("*.tsr2"))
+        second.chmod(0o644)
+        damaged = bytearray(second.read_bytes())
+        damaged[len(damaged) // 2] ^= 0x01
+        original, _ = second.read_bytes(), second.write_bytes(bytes(damaged))
+        found = json.loads(run(home, env, "audit", "--restart", "--json", check=1).stdout)
+        assert [f["object"] for f in found["failures"]] == [f"log/checkpoints/{second.name}"], found["failures"]
+        assert "second time-stamp" in found["failures"][0]["subject"], found["failures"]
+        second.write_bytes(original)
     # Each token verifies against its own TSA's anchor only: two independent stamps.
     (ev / "a.pem").write_bytes(anchor_a.read_bytes())
     (ev / "b.pem").write_bytes(anchor_b.read_bytes())
@@ -143,10 +154,14 @@ def test_two_stamps_wait_for_the_second_tsa_and_say_so(home, tmp_path):
         proc = run(home, env, "ingest", str(DOC), check=3)
         assert b"127.0.0.1:9" in proc.stderr
         st = json.loads(run(home, env, "status", "--json").stdout)
-        # The first token is kept; the checkpoint counts as unstamped until the second comes.
+        # The first token is kept; the checkpoint counts as unstamped until the second comes,
+        # also after the index is rebuilt from the store.
         assert st["pending"]["unstamped_checkpoints"] == 1
         assert st["last_checkpoint"]["second_stamp"] is False
         assert list((home / "store" / "objects" / "log" / "checkpoints").glob("*.tsr"))
+        proc = run(home, env, "reindex")  # it retries the stamp, which fails again, and says so
+        assert b"is not time-stamped yet" in proc.stderr
+        assert json.loads(run(home, env, "status", "--json").stdout)["pending"]["unstamped_checkpoints"] == 1
 
 
 def test_an_unreachable_tsa_leaves_the_checkpoint_unstamped_and_says_so(home, tmp_path):
