@@ -22,7 +22,6 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import os
 import shutil
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -59,6 +58,7 @@ from earsiv.archive.signatures import SignatureChecks
 from earsiv.archive.stores.base import ObjectStore, PutItem
 from earsiv.archive.stores.local import LocalStore
 from earsiv.archive.stores.replicated import ReplicatedStore, copies_of
+from earsiv.archive.tsa.configured import make_tsas, tsa_status
 from earsiv.documents.metadata import DocumentMetadata
 from earsiv.documents.parse import parse_document
 from earsiv.documents.signature import inspect_signature
@@ -281,7 +281,7 @@ class Archive:
     def _get_tsas(self) -> list:
         """The configured time-stamp authorities, made on first use (stamping is the only user)."""
         if self._tsas is None:
-            self._tsas = _make_tsas(self.config)
+            self._tsas = make_tsas(self.config)
         return self._tsas
 
     @property
@@ -484,6 +484,7 @@ class Archive:
         oldest = self.index.log.unfinished(1)
         latest = self.index.log.latest_checkpoint()
         last: dict[str, Any] | None = None
+        token = None
         if latest is not None:
             cp, _sig, token = self.log.load_checkpoint(latest.size)
             last = {
@@ -512,7 +513,7 @@ class Archive:
             by_signature=dict(st.by_signature_status),
             last_stamp=self.checkpointer.last_stamp() or None,
             oldest_unstamped=oldest[0].time.isoformat() if oldest and oldest[0].time else None,
-            tsa={"stamps": self.config.tsa_stamps, "authorities": self.tsa_summary()},
+            tsa=tsa_status(self.config, token=token),
             key_fingerprint=self.signer.public.key_id,
         )
 
@@ -535,21 +536,6 @@ class Archive:
             pool.update({c.public_bytes(serialization.Encoding.DER): c for c in setting.anchors})
         return list(pool.values())
 
-    def tsa_summary(self) -> list[dict]:
-        """Each configured TSA with its anchors (subject, sha256 fingerprint, expiry): what `status` shows."""
-        from earsiv.archive.tsa.settings import anchor_fingerprint
-
-        def anchor(c) -> dict:
-            return {"subject": c.subject.rfc4514_string(), "sha256": anchor_fingerprint(c),
-                    "not_after": c.not_valid_after_utc.isoformat()}
-
-        if not self.config.tsa_authorities:
-            return [{"url": "", "name": "built-in local TSA (not a qualified time-stamp)", "kamusm": False,
-                     "anchors": []}]
-        kamusm = _kamusm_index(self.config)
-        return [{"url": s.url, "name": s.url, "kamusm": i == kamusm, "anchors": [anchor(c) for c in s.anchors]}
-                for i, s in enumerate(self.config.tsa_authorities)]
-
 
 def _metadata_from_leaf(entry: DocumentEntry) -> DocumentMetadata:
     """What a document leaf itself says, for a document whose bytes cannot be read (informative fields)."""
@@ -561,40 +547,6 @@ def _metadata_from_leaf(entry: DocumentEntry) -> DocumentMetadata:
             day = None
     return DocumentMetadata(kind=entry.kind, root="", namespace=None, doc_id=entry.id, ettn=entry.ettn,
                             issue_date=day, flags=("blob-unreadable",))
-
-
-def _make_tsas(config: Config) -> list:
-    """The configured time-stamp authorities, in the order they are asked.
-
-    No external URL: the built-in local TSA.  Otherwise each configured TSA, checking every
-    token against its own trust anchors before it is kept.  Kamu SM is the one marked
-    ``kamusm = true``, else the first, when EARSIV_TSA_KAMUSM_CUSTOMER and
-    EARSIV_TSA_KAMUSM_PASSWORD are in the environment (secrets never go in the config file).
-    """
-    from earsiv.archive.tsa.authorities import HttpTSA, KamuSMTSA, LocalTSA
-
-    if not config.tsa_authorities:
-        return [LocalTSA.load(config.home / "tsa")]
-    customer = os.environ.get("EARSIV_TSA_KAMUSM_CUSTOMER")
-    out = []
-    for i, setting in enumerate(config.tsa_authorities):
-        if i == _kamusm_index(config):
-            password = os.environ.get("EARSIV_TSA_KAMUSM_PASSWORD")
-            if not customer or not password or not customer.isdigit() or int(customer) <= 0:
-                raise ConfigError(f"Kamu SM at {setting.url} needs EARSIV_TSA_KAMUSM_CUSTOMER (your customer number, "
-                                  "digits) and EARSIV_TSA_KAMUSM_PASSWORD in the environment")
-            out.append(KamuSMTSA(setting.url, int(customer), password, trusted_certs=setting.anchors))
-        else:
-            out.append(HttpTSA(setting.url, trusted_certs=setting.anchors))
-    return out
-
-
-def _kamusm_index(config: Config) -> int | None:
-    """Which configured TSA is Kamu SM: the one marked so, else the first when its credentials are set."""
-    marked = [i for i, s in enumerate(config.tsa_authorities) if s.kamusm]
-    if marked:
-        return marked[0]
-    return 0 if config.tsa_authorities and os.environ.get("EARSIV_TSA_KAMUSM_CUSTOMER") else None
 
 
 def cert_id(pem: bytes) -> str:

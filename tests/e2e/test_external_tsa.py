@@ -55,6 +55,11 @@ def test_checkpoints_are_stamped_by_the_configured_tsa_and_the_readme_verifies_w
         assert st["last_checkpoint"]["stamped"] and st["last_checkpoint"]["tsa"] == tsa.url
         [configured] = st["tsa"]["authorities"]
         assert configured["url"] == tsa.url and configured["anchors"][0]["subject"] == "CN=openssl integration TSA"
+        # The test TSA's certificate lives 30 days: both as anchor and as signer, status warns.
+        assert [w.split(" expires on ")[0] for w in st["tsa"]["warnings"]] == [
+            f"trust anchor CN=openssl integration TSA of {tsa.url}",
+            "the certificate the newest stamp was made under (CN=openssl integration TSA)"], st["tsa"]["warnings"]
+        assert "warning:          trust anchor CN=openssl integration TSA" in run(home, env, "status").stdout.decode()
         ev = tmp_path / "ev"
         run(home, env, "evidence", hashlib.sha256(DOC.read_bytes()).hexdigest(), "-o", str(ev))
     # The folder's anchors are the configured ones, byte for byte, and its README's command works.

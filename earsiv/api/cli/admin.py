@@ -68,6 +68,8 @@ def status(ctx, as_json: bool) -> None:
         anchors = "; ".join(f"{a['subject']} sha256 {a['sha256']} until {a['not_after'][:10]}" for a in tsa["anchors"])
         click.echo(f"TSA:              {tsa['name']}{' (Kamu SM)' if tsa['kamusm'] else ''}"
                    f"{', trusts ' + anchors if anchors else ''}")
+    for warning in st["tsa"]["warnings"]:
+        click.echo(f"warning:          {warning}")
     if st["tsa"]["stamps"] > 1:
         click.echo(f"stamps:           {st['tsa']['stamps']} independent TSAs stamp each checkpoint")
     pending = st["pending"]

@@ -287,6 +287,8 @@ class TSAOut(_Out):
 class TSAConfigOut(_Out):
     stamps: int = Field(description="How many independent TSAs stamp each checkpoint (1 or 2).")
     authorities: list[TSAOut]
+    warnings: list[str] = Field(default_factory=list, description="Anchors, and the certificate stamps are made "
+                                "under now, that expire within 180 days (or have expired).")
 
 
 class StatusResponse(_Out):

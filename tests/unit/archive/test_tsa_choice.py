@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from earsiv.archive.archive import _make_tsas
 from earsiv.archive.config import load_config
 from earsiv.archive.errors import ConfigError
 from earsiv.archive.tsa.authorities import HttpTSA, KamuSMTSA, LocalTSA
+from earsiv.archive.tsa.configured import make_tsas as _make_tsas
 
 
 @pytest.fixture
