@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
 from earsiv.api.cli.common import EXIT_FAILED, EXIT_OK, home, operator, progress, session, tty
 
-__all__ = ['init', 'migrate_store_cmd', 'reindex', 'serve', 'status']
+__all__ = ['init', 'key_certificate', 'migrate_store_cmd', 'reindex', 'serve', 'status']
 
 
 @click.command()
@@ -81,6 +82,20 @@ def status(ctx, as_json: bool) -> None:
         click.echo(f"last stamp:       FAILED at {last.get('at')}: {last.get('error')}")
     for k, n in sorted(st["by_kind"].items()):
         click.echo(f"  {k:<16} {n}")
+
+
+@click.command("key-certificate")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the page here (default: print it).")
+@click.pass_context
+def key_certificate(ctx, output: Path | None) -> None:
+    """A printable page with the archive key's fingerprint: sign it and hand it out apart from the packages."""
+    with session(ctx) as (service, who):
+        text = service.key_certificate(who)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {output}")
 
 
 @click.command("migrate-store")
