@@ -53,6 +53,7 @@ from earsiv.archive.log.log import Log
 from earsiv.archive.mirror import Mirror
 from earsiv.archive.originals import Originals
 from earsiv.archive.rebuild import Report, rebuild_log
+from earsiv.archive.renewal import RenewalBook
 from earsiv.archive.retention import RetentionPolicy
 from earsiv.archive.signatures import SignatureChecks
 from earsiv.archive.stores.base import ObjectStore, PutItem
@@ -185,6 +186,7 @@ class Archive:
         self.access = AccessControl(self.ledger, self.index, self.search)
         self._text: FullText | None = None
         self._tsa_certs: list[x509.Certificate] | None = None
+        self.renewals = RenewalBook(self.store)
         self._open_log()
 
     # -- life cycle --------------------------------------------------------

@@ -217,6 +217,13 @@ class Checkpointer:
         self._stamp_succeeded()
         return True
 
+    def stamp_imprint(self, imprint: bytes) -> bytes:
+        """A token over *imprint* (a sha256) from the first configured TSA that gives one, its anchors
+        checked and recorded; for what is not a checkpoint (a renewal's root)."""
+        token, tsa = self._ask(imprint, [])
+        self._record_anchors(tsa)
+        return token
+
     def _ask(self, imprint: bytes, others: list[bytes]) -> tuple[bytes, Any]:
         """A token from the first TSA that gives one, skipping TSAs that made one of *others*.
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 import json
 import logging
 from dataclasses import dataclass
@@ -58,6 +59,7 @@ class LeafProof:
     gen_time: dt.datetime
     anchors: tuple[Any, ...] = ()  # the trusted certificates the tokens' signers chain to
     token2: bytes | None = None  # a second, independent TSA's token
+    renewals: tuple[Any, ...] = ()  # renewal.Link after the checkpoint's own token, oldest first
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +85,7 @@ def stamped_checkpoint(arch: Archive, log_index: int) -> int:
 
 def prove_leaf(arch: Archive, index: int, name: str | None = None) -> LeafProof:
     """Steps 2-4 for the leaf at *index*: read it, include it in a stamped checkpoint, check everything."""
+    from earsiv.archive.renewal import chain, verify_chain
     from earsiv.archive.tsa.verify import verify_token
 
     # 2. The leaf as its bundle holds it.
@@ -111,14 +114,18 @@ def prove_leaf(arch: Archive, index: int, name: str | None = None) -> LeafProof:
     if token is None:
         raise VerificationError(f"checkpoint {size} has no time-stamp token", name=name, step=4)
     trusted = arch.tsa_certificates()
-    info = verify_token(token, data=cp.body(), trusted_certs=trusted)
-    anchors = [info.anchor]
+    links = chain(arch.store, size, token, arch.renewals.current())
+    infos = verify_chain(size, cp.body(), links, trusted)  # the token, and every renewal of it
+    info = infos[0]
+    anchors = [i.anchor for i in infos]
+    anchors = [a for n, a in enumerate(anchors) if a not in anchors[:n]]
     token2 = None
     if arch.store.exists(checkpoint_key(size, ".tsr2")):
         token2 = arch.store.get(checkpoint_key(size, ".tsr2"))
         second = verify_token(token2, data=cp.body(), trusted_certs=trusted)
         anchors += [second.anchor] if second.anchor not in anchors else []
-    return LeafProof(leaf, proof, cp, sig, token, info.gen_time, tuple(a for a in anchors if a is not None), token2)
+    return LeafProof(leaf, proof, cp, sig, token, info.gen_time, tuple(a for a in anchors if a is not None), token2,
+                     tuple(links[1:]))
 
 
 def verify_document(arch: Archive, digest: str, leaf_index: int | None = None) -> Proven:
@@ -165,6 +172,9 @@ def leaf_evidence(arch: Archive, log_index: int, name: str | None = None) -> dic
 
 def _leaf_json(p: LeafProof) -> dict[str, Any]:
     second = {"checkpoint_tsr2": base64.b64encode(p.token2).decode("ascii")} if p.token2 else {}
+    if p.renewals:
+        second["renewals"] = [{**_renewal_json(p, k), "tsr": base64.b64encode(link.token).decode("ascii")}
+                              for k, link in enumerate(p.renewals, 1)]
     return {**second,
         "v": PROOF_VERSION,
         "leaf": p.leaf.decode("utf-8"),
@@ -240,6 +250,23 @@ How to check the rest with standard tools (no earsiv code needed)
 """
 
 
+RENEWAL_README = """
+5. The time stamp was renewed ({count} time(s)) before the certificate it was
+   made under expired (RFC 4998 time-stamp renewal): renewal-K.tsr stamps the
+   root of a hash tree one of whose leaves is the sha256 of the token before
+   it (checkpoint.tsr for K = 1, renewal-(K-1).tsr after). For each K:
+     sha256sum checkpoint.tsr          # = "leaf" in renewal-1.json
+     (printf '\\000'; printf LEAF | xxd -r -p) | sha256sum
+   gives "leaf_hash" of its "proof"; fold in the proof's steps as in step 4;
+   the result is its "root", and
+     openssl ts -verify -digest ROOT -in renewal-K.tsr -token_in -CAfile tsa-anchors.pem -partial_chain
+   must print "Verification: OK". Each renewal must be dated before the
+   certificate of the token it renews expired (openssl ts -reply -in T -token_in
+   -token_out -text shows the time; openssl x509 the certificate's end):
+   then each stamp vouches for the one before, back to checkpoint.tsr.
+"""
+
+
 def write_evidence(arch: Archive, digest: str, out: Path, leaf_index: int | None = None) -> dict:
     proven = verify_document(arch, digest, leaf_index)
     p = proven.evidence
@@ -257,6 +284,9 @@ def write_evidence(arch: Archive, digest: str, out: Path, leaf_index: int | None
     }
     if p.token2 is not None:
         files["checkpoint.tsr2"] = p.token2
+    for k, link in enumerate(p.renewals, 1):
+        files[f"renewal-{k}.tsr"] = link.token
+        files[f"renewal-{k}.json"] = json.dumps(_renewal_json(p, k), indent=2).encode() + b"\n"
     local = not arch.config.tsa_url
     files["README.txt"] = README.format(
         digest=digest, index=proven.log_index, origin=cp.origin, size=cp.size, root=cp.root.hex(), key_id=cp.key_id,
@@ -268,11 +298,19 @@ def write_evidence(arch: Archive, digest: str, out: Path, leaf_index: int | None
                     "-CAfile tsa-anchors.pem -partial_chain" if p.token2 is not None else ""),
         tsa_note=("\n                  (the archive's built-in local TSA: its stamps are the archive's\n"
                   "                  own, not a qualified time-stamp)") if local else "",
-    ).encode()
+    ).encode() + (RENEWAL_README.format(count=len(p.renewals)).encode() if p.renewals else b"")
     for name, data in files.items():
         (out / name).write_bytes(data)
     return {"digest": digest, "directory": str(out), "files": sorted(files), "log_index": proven.log_index,
             "checkpoint_size": cp.size, "stamp_time": proven.stamp_time}
+
+
+def _renewal_json(p: LeafProof, k: int) -> dict[str, Any]:
+    """Renewal *k* of the checkpoint's stamp: which token it renews, that token's sha256 and the path to its root."""
+    link = p.renewals[k - 1]
+    renewed = p.token if k == 1 else p.renewals[k - 2].token
+    return {"v": 1, "type": "renewal", "renews": "checkpoint.tsr" if k == 1 else f"renewal-{k - 1}.tsr",
+            "leaf": hashlib.sha256(renewed).hexdigest(), "proof": link.renewal.proof(p.checkpoint.size).to_json()}
 
 
 def _pem(certs) -> bytes:

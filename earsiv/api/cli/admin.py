@@ -9,7 +9,7 @@ import click
 
 from earsiv.api.cli.common import EXIT_FAILED, EXIT_OK, home, operator, progress, session, tty
 
-__all__ = ['init', 'key_certificate', 'migrate_store_cmd', 'reindex', 'serve', 'status']
+__all__ = ['init', 'key_certificate', 'migrate_store_cmd', 'reindex', 'renew', 'serve', 'status']
 
 
 @click.command()
@@ -82,6 +82,25 @@ def status(ctx, as_json: bool) -> None:
         click.echo(f"last stamp:       FAILED at {last.get('at')}: {last.get('error')}")
     for k, n in sorted(st["by_kind"].items()):
         click.echo(f"  {k:<16} {n}")
+
+
+@click.command()
+@click.option("--all", "everything", is_flag=True,
+              help="Renew every checkpoint's stamp, not only those whose certificate expires within 180 days.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def renew(ctx, everything: bool, as_json: bool) -> None:
+    """Stamp again, in one renewal, the time stamps whose certificates expire within 180 days (RFC 4998)."""
+    operator(ctx, "renew")
+    with session(ctx) as (service, who):
+        done = service.renew(who, everything=everything)
+    if as_json:
+        click.echo(json.dumps(done, indent=1))
+    elif done["renewal"] is None:
+        click.echo("nothing to renew: every time stamp's certificate is valid for more than 180 days")
+    else:
+        click.echo(f"renewal {done['renewal']}: the stamps of {done['checkpoints']} checkpoints renewed at "
+                   f"{done['stamp_time']}")
 
 
 @click.command("key-certificate")

@@ -88,8 +88,8 @@ def tsa_status(config: Config, *, token: bytes | None, now: dt.datetime | None =
         signer = _signer(token)
         if signer is not None:
             warnings += _expiry(f"the certificate the newest stamp was made under ({signer.subject.rfc4514_string()})",
-                                signer, now, "tokens made under it stay verifiable at their time; stamps after that need "
-                                "the TSA's renewed certificate, which must chain to a configured anchor")
+                                signer, now, "`earsiv renew` (and `serve`, daily) stamps its tokens again before that; new "
+                                "stamps need the TSA's renewed certificate, chaining to a configured anchor")
     return {"stamps": config.tsa_stamps, "authorities": authorities, "warnings": warnings}
 
 
