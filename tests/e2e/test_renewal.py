@@ -58,6 +58,12 @@ def test_stamps_that_expire_soon_are_renewed_in_one_stamp_and_evidence_carries_t
         assert not (objects / "log/renewals/0000000000000002.json").exists()
         ev = tmp_path / "ev"
         run(home, env, "evidence", hashlib.sha256(DOCS[0].read_bytes()).hexdigest(), "-o", str(ev))
+        shown = json.loads(run(home, env, "show", hashlib.sha256(DOCS[0].read_bytes()).hexdigest(), "--json").stdout)
+        package = tmp_path / "p.zip"
+        day = shown["issue_date"]
+        run(home, env, "package", "--vkn", shown["supplier_id"], "--from", day, "--to", day,
+            "-o", str(package))
+    _package_carries_the_renewals(package, tmp_path, home)
     # The renewal token stamps the root of its tree; openssl checks it against B's anchor only.
     renewal = json.loads((objects / "log/renewals/0000000000000001.json").read_text())
     assert [i["checkpoint"] for i in renewal["items"]] == [int(s) for s in stamped]
@@ -113,3 +119,30 @@ def test_a_damaged_renewal_is_named_and_forced_renewal_covers_everything(home, t
         token.write_bytes(bytes(data))
         proc = run(home, env, "evidence", digest, "-o", str(tmp_path / "ev"), check=1)
         assert b"renewals/0000000000000001.tsr" in proc.stderr and b"does not verify" in proc.stderr
+
+
+def _package_carries_the_renewals(package: Path, tmp_path: Path, home: Path) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(package) as zf:
+        zf.extractall(tmp_path / "pkg")
+    [bag] = (tmp_path / "pkg").iterdir()
+    assert (bag / "data/renewals/0000000000000001.tsr").is_file()
+
+    def standalone() -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-I", "-S", str(bag / "verifier.py"), str(bag)], capture_output=True,
+                              text=True, timeout=120)
+
+    ok = standalone()
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EARSIV_")}
+    assert "everything verifies" in run(tmp_path / "none", env, "verify-package", str(bag)).stdout.decode()
+    # A renewal that claims to renew other bytes is named by both verifiers.
+    rel = bag / "data/renewals/0000000000000001.json"
+    doc = json.loads(rel.read_text())
+    doc["items"][0]["leaf"] = "00" * 32
+    rel.write_text(json.dumps(doc))
+    bad = standalone()
+    assert bad.returncode == 1 and "FAILED data/renewals/0000000000000001.tsr: the renewal token" in bad.stdout, bad.stdout
+    out = run(tmp_path / "none", env, "verify-package", str(bag), check=1).stdout.decode()
+    assert "FAILED data/renewals/0000000000000001.tsr: the renewed stamp of checkpoint" in out, out

@@ -353,9 +353,11 @@ def _add_checkpoints(arch, w: _BagWriter, sizes: list[int]) -> list:
     from cryptography.hazmat.primitives.serialization import Encoding
 
     from earsiv.archive.log.checkpoints import checkpoint_key
+    from earsiv.archive.renewal import chain, renewal_key, verify_chain
     from earsiv.archive.tsa.verify import verify_token
 
     roots, anchors, trusted = {}, {}, arch.tsa_certificates()
+    book, renewed = arch.renewals.current(), set()
     for size in sizes:
         cp, sig, token = arch.log.load_checkpoint(size)
         if token is None:
@@ -370,6 +372,15 @@ def _add_checkpoints(arch, w: _BagWriter, sizes: list[int]) -> list:
             info = verify_token(tok, data=cp.body(), trusted_certs=trusted)
             anchors[info.anchor.public_bytes(Encoding.DER)] = info.anchor
             w.add(f"data/checkpoints/{size:016d}{suffix}", tok)
+        # The renewals of its stamp (FORMAT.md §7b), each once for the whole package.
+        links = chain(arch.store, size, token, book)
+        for link, info in zip(links[1:], verify_chain(size, cp.body(), links, trusted)[1:], strict=True):
+            anchors[info.anchor.public_bytes(Encoding.DER)] = info.anchor
+            if link.renewal.seq not in renewed:
+                renewed.add(link.renewal.seq)
+                w.add(f"data/renewals/{link.renewal.seq:016d}.json",
+                      arch.store.get(renewal_key(link.renewal.seq, ".json")))
+                w.add(f"data/renewals/{link.renewal.seq:016d}.tsr", link.token)
     pairs = set(itertools.pairwise(sizes)) | {(s, sizes[-1]) for s in sizes[:-1]}
     for old, new in sorted(pairs):
         proof = ConsistencyProof(old, new, roots[old], roots[new], tuple(arch.log.consistency_proof(old, new)))
@@ -542,7 +553,23 @@ What is here (a BagIt bag, RFC 8493)
    checkpoint that proof.json names. verifier.py also recomputes the path from
    "hashes", "log_index" and "tree_size" as RFC 9162 prescribes.
 
-6. The checkpoints belong to one history
+6. Renewed stamps (only if data/renewals exists)
+   A stamp whose certificate was about to expire was stamped again, with many
+   others, by data/renewals/R.tsr over the root of a hash tree: data/renewals/R.json
+   lists, per checkpoint, the sha256 of the stamp it renews ("leaf"; sha256sum
+   data/checkpoints/N.tsr, or the earlier data/renewals/R'.tsr). The root is
+   the RFC 9162 tree head over those leaves (leaf hash sha256(0x00||leaf), as in
+   step 5); verifier.py computes it, then
+     openssl ts -verify -digest ROOT -in data/renewals/R.tsr -token_in \\
+         -CAfile data/keys/tsa-anchors.pem -partial_chain
+   must print "Verification: OK", and the renewal's time (openssl ts -reply
+   -in data/renewals/R.tsr -token_in -text) must lie before the end of the
+   certificate of the stamp it renews (openssl pkcs7 -inform DER -in TOKEN
+   -print_certs | openssl x509 -noout -enddate): so the renewal vouches that
+   the older stamp was made while its certificate was valid, even once it has
+   expired.
+
+7. The checkpoints belong to one history
    data/consistency/A-B.json proves (RFC 9162 2.1.4) that the tree of
    checkpoint A is the beginning of the tree of checkpoint B: nothing logged
    before A was changed or removed later. verifier.py checks every one; each

@@ -276,8 +276,36 @@ class _Verifier:
                     self.fail(rel + suffix, f"time-stamp token over {rel} does not verify: {exc}")
         if not sizes:
             self.fail("data/checkpoints", "no checkpoint in the package")
+        if trusted:
+            self.renewals(cps, trusted)
         self.report.checkpoints = sorted(cps)
         return cps
+
+    def renewals(self, cps: dict[int, Checkpoint], trusted: list[x509.Certificate]) -> None:
+        """Each checkpoint's chain of renewed stamps (FORMAT.md §7b), as the archive checks it."""
+        from earsiv.archive.renewal import Link, Renewal, verify_chain
+
+        book = []
+        for rel in sorted(r for r in self.src.names if r.startswith("data/renewals/") and r.endswith(".json")):
+            seq = int(rel.rsplit("/", 1)[1][:-5])
+            data, token = self.read(rel), self.read(rel[:-5] + ".tsr")
+            if data is None or token is None:
+                continue
+            try:
+                book.append((Renewal.parse(seq, data), token))
+            except VerificationError as exc:
+                self.fail(rel, exc.detail)
+        for size, cp in cps.items():
+            first = self.read(f"data/checkpoints/{size:016d}.tsr")
+            links = [Link(f"log/checkpoints/{size:016d}.tsr", first, None)] if first is not None else []
+            links += [Link(f"log/renewals/{r.seq:016d}.tsr", tok, r) for r, tok in book if r.position(size) is not None]
+            if len(links) < 2:
+                continue
+            try:
+                verify_chain(size, cp.body(), links, trusted)
+            except VerificationError as exc:
+                where = (exc.name or "").replace("log/renewals/", "data/renewals/") or "data/renewals"
+                self.fail(where, f"the renewed stamp of checkpoint {size} does not hold: {exc.detail}")
 
     def consistency(self, cps: dict[int, Checkpoint]) -> None:
         sizes = sorted(cps)
