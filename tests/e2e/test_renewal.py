@@ -105,7 +105,8 @@ def test_a_damaged_renewal_is_named_and_forced_renewal_covers_everything(home, t
         assert done["renewal"] == 1 and done["checkpoints"] >= 1
         # A renewal that crashed after its .json keeps its number and is skipped, never believed.
         renewals = home / "store/objects/log/renewals"
-        (renewals / "0000000000000002.json").write_text('{"v": 1, "items": "the remains of a crash"}')
+        # (its record as written, its token never came)
+        (renewals / "0000000000000002.json").write_bytes((renewals / "0000000000000001.json").read_bytes())
         assert json.loads(run(home, env, "renew", "--all", "--json").stdout)["renewal"] == 3
         digest = hashlib.sha256(DOCS[0].read_bytes()).hexdigest()
         run(home, env, "evidence", digest, "-o", str(tmp_path / "chain"))
@@ -119,6 +120,10 @@ def test_a_damaged_renewal_is_named_and_forced_renewal_covers_everything(home, t
         token.write_bytes(bytes(data))
         proc = run(home, env, "evidence", digest, "-o", str(tmp_path / "ev"), check=1)
         assert b"renewals/0000000000000001.tsr" in proc.stderr and b"does not verify" in proc.stderr
+        # The audit names it too, and nothing else.
+        found = json.loads(run(home, env, "audit", "--restart", "--json", check=1).stdout)["failures"]
+        assert [(f["object"], f["subject"]) for f in found] == [
+            ("log/renewals/0000000000000001.tsr", "renewal 1 time-stamp")], found
 
 
 def _package_carries_the_renewals(package: Path, tmp_path: Path, home: Path) -> None:
