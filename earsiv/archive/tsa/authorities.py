@@ -2,7 +2,7 @@
 
 Every implementation returns the DER TimeStampToken (the CMS ContentInfo, not the whole
 TimeStampResp), because that is what an outside verifier needs next to the stamped hash:
-``openssl ts -verify -digest HEX -in token -token_in -CAfile tsa-cert.pem``.
+``openssl ts -verify -digest HEX -in token -token_in -CAfile tsa-anchors.pem -partial_chain`` (the configured anchors, never the token's own certificate).
 
 A client never hands back a token that does not answer its own request: the reply's
 status must be granted, and its imprint and nonce must be the ones sent (else `TSAError`).
