@@ -22,7 +22,6 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import os
 import shutil
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -48,17 +47,20 @@ from earsiv.archive.holdings import Holdings
 from earsiv.archive.ingest import Ingestor, IngestParts, IngestResult, Logged, Source
 from earsiv.archive.keys import PublicKey, Signer
 from earsiv.archive.ledger import Ledger, LogRetention
+from earsiv.archive.log.checkpoints import checkpoint_key
 from earsiv.archive.log.entries import DocumentEntry
 from earsiv.archive.log.log import Log
 from earsiv.archive.mirror import Mirror
 from earsiv.archive.originals import Originals
 from earsiv.archive.rebuild import Report, rebuild_log
+from earsiv.archive.renewal import RenewalBook
 from earsiv.archive.retention import RetentionPolicy
 from earsiv.archive.signatures import SignatureChecks
 from earsiv.archive.stores.base import ObjectStore, PutItem
 from earsiv.archive.stores.local import LocalStore
 from earsiv.archive.stores.replicated import ReplicatedStore, copies_of
 from earsiv.archive.trust import load_trust
+from earsiv.archive.tsa.configured import make_tsas, tsa_status
 from earsiv.documents.metadata import DocumentMetadata
 from earsiv.documents.parse import parse_document
 from earsiv.documents.signature import inspect_signature
@@ -103,6 +105,9 @@ class Status:
     signature_trust: dict | None = None
     audit: dict | None = None
     replica: dict | None = None
+    oldest_unstamped: str | None = None  # when the oldest checkpoint still without its token was made
+    tsa: dict | None = None
+    key_fingerprint: str | None = None  # sha256 of the archive key's DER SubjectPublicKeyInfo: compare it out of band
 
     def to_json(self) -> dict:
         ratio = self.bytes_stored / self.bytes_original if self.bytes_original else None
@@ -115,7 +120,9 @@ class Status:
             "last_checkpoint": self.last_checkpoint,
             "last_stamp_attempt": self.last_stamp,
             "pending": {"signature_checks": self.pending_signatures, "unstamped_checkpoints": self.unstamped_checkpoints,
-                        "fulltext": self.pending_fulltext},
+                        "oldest_unstamped": self.oldest_unstamped, "fulltext": self.pending_fulltext},
+            "tsa": self.tsa,
+            "key_fingerprint": self.key_fingerprint,
             "by_kind": self.by_kind,
             "by_signature": self.by_signature,
             "signature_trust": self.signature_trust,
@@ -173,16 +180,17 @@ class Archive:
                              mirror=Mirror(self._record_from_leaf, on_seed=self.dictionaries.known),
                              lock_path=self.home / "cache" / "log.lock",
                              checkpoint_interval=config.checkpoint_interval)
-        self._tsa = None
-        self.checkpointer = Checkpointer(ledger=self.ledger, store=self.store, signer=self.signer, tsa=self._get_tsa,
+        self._tsas: list | None = None
+        self.checkpointer = Checkpointer(ledger=self.ledger, store=self.store, signer=self.signer, tsas=self._get_tsas,
                                          origin=self.log.origin, status_file=self.home / "cache" / "stamp.json",
-                                         external_tsa=bool(config.tsa_url))
+                                         stamps=config.tsa_stamps)
         # Signed now, stamped later: a slow or absent TSA must not hold up the ingest.
         self.ledger.on_checkpoint_due = lambda: self.checkpointer.checkpoint(stamp=False)
         self.holdings = Holdings(self.ledger, self.store, self.index, self.dictionary_retention)
         self.access = AccessControl(self.ledger, self.index, self.search)
         self._text: FullText | None = None
         self._tsa_certs: list[x509.Certificate] | None = None
+        self.renewals = RenewalBook(self.store)
         self._open_log()
 
     # -- life cycle --------------------------------------------------------
@@ -261,7 +269,8 @@ class Archive:
             print("earsiv: preparing the log's hash tiles and catalog (once, for an archive or index "
                   "written before them; this reads the whole log) ...", file=sys.stderr)
         with self.ledger.write_lock():
-            report = rebuild_log(self.ledger, self.signer.public, mirror_from=mirror_from, progress=progress)
+            report = rebuild_log(self.ledger, self.signer.public, mirror_from=mirror_from, progress=progress,
+                                 stamps=self.config.tsa_stamps)
         for what, why in report.problems:
             log.warning("%s: %s", what, why)
         self.index.meta_set("log_layout", LOG_LAYOUT)
@@ -272,10 +281,14 @@ class Archive:
         return self._get_tsa()
 
     def _get_tsa(self):
-        """The configured time-stamp authority, made on first use (stamping is the only user)."""
-        if self._tsa is None:
-            self._tsa = _make_tsa(self.config)
-        return self._tsa
+        """The first configured time-stamp authority."""
+        return self._get_tsas()[0]
+
+    def _get_tsas(self) -> list:
+        """The configured time-stamp authorities, made on first use (stamping is the only user)."""
+        if self._tsas is None:
+            self._tsas = make_tsas(self.config)
+        return self._tsas
 
     @property
     def text(self) -> FullText:
@@ -474,8 +487,10 @@ class Archive:
     # -- reporting ---------------------------------------------------------
     def status(self) -> Status:
         st = self.index.stats()
+        oldest = self.index.log.unfinished(1)
         latest = self.index.log.latest_checkpoint()
         last: dict[str, Any] | None = None
+        token = None
         if latest is not None:
             cp, _sig, token = self.log.load_checkpoint(latest.size)
             last = {
@@ -485,6 +500,8 @@ class Archive:
                 "stamped": token is not None,
                 "tsa": self.config.tsa_url or "built-in local TSA (not a qualified time-stamp)",
             }
+            if self.config.tsa_stamps > 1:
+                last["second_stamp"] = self.store.exists(checkpoint_key(cp.size, ".tsr2"))
             if token is not None:
                 from earsiv.archive.tsa.tokens import token_gen_time
 
@@ -503,20 +520,29 @@ class Archive:
             last_stamp=self.checkpointer.last_stamp() or None,
             signature_trust={"store": self.trust.id, "roots": [r.subject.rfc4514_string() for r in self.trust.roots],
                              "intermediates": len(self.trust.intermediates)},
+            oldest_unstamped=oldest[0].time.isoformat() if oldest and oldest[0].time else None,
+            tsa=tsa_status(self.config, token=token),
+            key_fingerprint=self.signer.public.key_id,
         )
 
     def archive_key(self) -> PublicKey:
         return self.signer.public
 
     def tsa_certificates(self) -> list[x509.Certificate]:
-        """The TSA certificates kept in the store (listed once per process: a handful of small objects)."""
+        """The TSA anchors tokens are verified against: those configured now, the built-in TSA's
+        certificate, and those recorded in the store when they were configured (so tokens of a TSA
+        no longer in use keep verifying). Never a certificate taken from a token."""
         from cryptography import x509
+        from cryptography.hazmat.primitives import serialization
 
         if self._tsa_certs is None or self.checkpointer.certificates_added:
             self.checkpointer.certificates_added = False
             self._tsa_certs = [x509.load_pem_x509_certificate(self.store.get(key))
                                for key in self.store.list("keys/tsa-")]
-        return list(self._tsa_certs)
+        pool = {c.public_bytes(serialization.Encoding.DER): c for c in self._tsa_certs}
+        for setting in self.config.tsa_authorities:
+            pool.update({c.public_bytes(serialization.Encoding.DER): c for c in setting.anchors})
+        return list(pool.values())
 
 
 def _metadata_from_leaf(entry: DocumentEntry) -> DocumentMetadata:
@@ -529,27 +555,6 @@ def _metadata_from_leaf(entry: DocumentEntry) -> DocumentMetadata:
             day = None
     return DocumentMetadata(kind=entry.kind, root="", namespace=None, doc_id=entry.id, ettn=entry.ettn,
                             issue_date=day, flags=("blob-unreadable",))
-
-
-def _make_tsa(config: Config):
-    """The configured time-stamp authority.
-
-    Empty URL: the built-in local TSA.  With EARSIV_TSA_KAMUSM_CUSTOMER and
-    EARSIV_TSA_KAMUSM_PASSWORD in the environment (secrets never go in the
-    config file): Kamu SM's authenticated service at that URL.  Otherwise any
-    RFC 3161 HTTP TSA.
-    """
-    from earsiv.archive.tsa.authorities import HttpTSA, KamuSMTSA, LocalTSA
-
-    if not config.tsa_url:
-        return LocalTSA.load(config.home / "tsa")
-    customer = os.environ.get("EARSIV_TSA_KAMUSM_CUSTOMER")
-    if customer:
-        password = os.environ.get("EARSIV_TSA_KAMUSM_PASSWORD")
-        if not password or not customer.isdigit():
-            raise ConfigError("Kamu SM needs EARSIV_TSA_KAMUSM_CUSTOMER (digits) and EARSIV_TSA_KAMUSM_PASSWORD")
-        return KamuSMTSA(config.tsa_url, int(customer), password)
-    return HttpTSA(config.tsa_url)
 
 
 def cert_id(pem: bytes) -> str:

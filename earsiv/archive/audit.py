@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING
 
 from earsiv.archive.auditcopies import CopyReader, Finding, fixed_check
 from earsiv.archive.auditwalk import PassState, Walk
+from earsiv.archive.errors import VerificationError
 from earsiv.archive.evidence import verify_document
 from earsiv.archive.ledger import Batch
 from earsiv.archive.log.checkpoints import CHECKPOINT_PREFIX, Checkpoint, checkpoint_key
@@ -271,6 +272,38 @@ class Audit:
             check = fixed_check(self.arch, key)
             if check is not None:
                 out += self.reader.check(key, check)[1]
+        return out + self._renewals()
+
+    def _renewals(self) -> list[Finding]:
+        """Each renewal (FORMAT.md §7b), found by number: its record reads, its token stamps its root."""
+        from earsiv.archive.renewal import Renewal, renewal_key
+        from earsiv.archive.tsa.verify import verify_token
+
+        out: list[Finding] = []
+        seq = 1
+        while self.arch.store.exists(renewal_key(seq, ".json")):
+            parsed: list[Renewal] = []
+
+            def record(data: bytes, seq: int = seq, parsed: list[Renewal] = parsed) -> str | None:
+                try:
+                    parsed[:] = [Renewal.parse(seq, data)]
+                except VerificationError as exc:
+                    return exc.detail
+                return None
+
+            out += self.reader.check(renewal_key(seq, ".json"), record, f"renewal {seq}")[1]
+            if parsed and self.arch.store.exists(renewal_key(seq, ".tsr")):
+                root = parsed[0].root()
+
+                def token(data: bytes, root: bytes = root) -> str | None:
+                    try:
+                        verify_token(data, message_imprint=root, trusted_certs=self.arch.tsa_certificates())
+                    except VerificationError as exc:
+                        return f"renewal token does not verify: {exc.detail}"
+                    return None
+
+                out += self.reader.check(renewal_key(seq, ".tsr"), token, f"renewal {seq} time-stamp")[1]
+            seq += 1
         return out
 
     def _pass_end_checks(self) -> list[Finding]:
@@ -288,10 +321,13 @@ class Audit:
         """The checkpoint of *size* from a copy whose body and signature verify; findings for the rest."""
         cp, checks = self.reader.checkpoint(size)
         subjects = {"": f"checkpoint {size}", ".sig": f"checkpoint {size} signature",
-                    ".tsr": f"checkpoint {size} time-stamp"}
+                    ".tsr": f"checkpoint {size} time-stamp", ".tsr2": f"checkpoint {size} second time-stamp"}
         findings: list[Finding] = []
         for suffix, subject in subjects.items():
             if suffix == ".tsr" and not stamped:
+                continue
+            # A second token exists only with two TSAs configured; where it does, it is checked like the first.
+            if suffix == ".tsr2" and not (stamped and self.arch.store.exists(checkpoint_key(size, suffix))):
                 continue
             key = checkpoint_key(size, suffix)
             findings += self.reader.check(key, checks[key], subject)[1]

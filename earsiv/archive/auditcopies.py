@@ -259,4 +259,4 @@ class CopyReader:
             return None
 
         return cp, {checkpoint_key(size): body_ok, checkpoint_key(size, ".sig"): sig_ok,
-                    checkpoint_key(size, ".tsr"): token_ok}
+                    checkpoint_key(size, ".tsr"): token_ok, checkpoint_key(size, ".tsr2"): token_ok}

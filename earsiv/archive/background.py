@@ -53,8 +53,14 @@ class _Worker(threading.Thread):
         self.self_tests = self_tests
         self.stop = threading.Event()
 
+    RENEW_EVERY = 86400.0  # seconds: time stamps are renewed half a year ahead, so daily is plenty
+    RENEW_FIRST = 60.0
+
     def run(self) -> None:
+        next_renewal = time.monotonic() + self.RENEW_FIRST
         while not self.stop.wait(self.interval):
+            if time.monotonic() >= next_renewal:
+                next_renewal = time.monotonic() + self._renew()
             self.self_tests.run_if_due()  # never raises: a failure refuses ingests, see Background.ingest
             # A TSA outage or a busy index must not kill the worker: the next
             # round tries again, and `status` shows what is pending.
@@ -70,6 +76,19 @@ class _Worker(threading.Thread):
                 self._fulltext()
             except EarsivError as exc:
                 log.warning("background full-text indexing failed: %s", exc)
+
+    def _renew(self) -> float:
+        """Renew the stamps that expire within 180 days; the seconds until the next try."""
+        from earsiv.archive.renewal import renew_archive
+
+        try:
+            done = renew_archive(self.arch)
+        except EarsivError as exc:
+            log.warning("renewing time stamps failed: %s (tried again in an hour)", exc)
+            return 3600.0
+        if done["renewal"] is not None:
+            log.info("renewed the time stamps of %d checkpoints (renewal %d)", done["checkpoints"], done["renewal"])
+        return self.RENEW_EVERY
 
     def _fulltext(self) -> None:
         self.arch.text.catch_up(limit=FULLTEXT_BUSY_BATCH)

@@ -7,7 +7,12 @@ A checkpoint of size N is written in this order, each step durable before the ne
    and the partial tiles of N;
 3. the checkpoint body, then its Ed25519 signature (deterministic: a retry writes the same
    bytes); the index records ``signed``;
-4. the RFC 3161 token, requested with no lock held; the index records ``stamped``.
+4. the RFC 3161 token, requested with no lock held (with ``stamps = 2``, then a second token
+   from a TSA whose anchors are not the first's: ``.tsr2``); the index records ``stamped``.
+
+A token is kept only if it verifies against the configured anchors of the TSA that made it
+(the clients check before they return one); those anchors, not the certificates a token
+carries, are what the store records under ``keys/tsa-<sha256 of the DER>.pem``.
 
 A crash anywhere leaves a row that is not ``stamped``; ``stamp_pending`` (run after every
 checkpoint, by ``serve``'s background worker, and when a command closes the archive) takes
@@ -30,7 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from earsiv.archive import faults
-from earsiv.archive.errors import StoreError, TSAError, VerificationError, WriteOnceViolation
+from earsiv.archive.errors import ConfigError, StoreError, TSAError, VerificationError, WriteOnceViolation
 from earsiv.archive.log import merkle
 from earsiv.archive.log.checkpoints import Checkpoint, checkpoint_key
 from earsiv.archive.stores.base import PutItem
@@ -42,22 +47,36 @@ if TYPE_CHECKING:
     from earsiv.archive.stores.base import ObjectStore
     from earsiv.indexer.logcatalog import CheckpointRow
 
-__all__ = ["Checkpointer"]
+__all__ = ["TOKEN_SUFFIXES", "Checkpointer"]
 
 log = logging.getLogger("earsiv.checkpoint")
 UTC = dt.UTC
 STAMP_BATCH = 100  # tokens asked for in one run: a long outage is made up over several runs
 FOREVER = dt.datetime(9999, 12, 31, tzinfo=UTC)
+TOKEN_SUFFIXES = (".tsr", ".tsr2")  # the first TSA's token, an independent second TSA's
+
+
+def _verifies(token: bytes, imprint: bytes, anchors: list) -> bool:
+    from earsiv.archive.tsa.verify import verify_token
+
+    if not anchors:
+        return False
+    try:
+        verify_token(token, message_imprint=imprint, trusted_certs=anchors)
+    except VerificationError:
+        return False
+    return True
 
 
 class Checkpointer:
-    def __init__(self, *, ledger: Ledger, store: ObjectStore, signer: Signer, tsa: Callable[[], Any], origin: str,
-                 status_file: Path, external_tsa: bool) -> None:
+    def __init__(self, *, ledger: Ledger, store: ObjectStore, signer: Signer, tsas: Callable[[], list[Any]],
+                 origin: str, status_file: Path, stamps: int = 1) -> None:
         self.ledger = ledger
         self.store = store
         self.signer = signer
-        self.tsa = tsa  # made on first use: the only thing that needs it is stamping
-        self.external_tsa = external_tsa
+        self.tsas = tsas  # made on first use: the only thing that needs them is stamping
+        self.stamps = stamps
+        self._recorded: set[str] = set()  # anchors this process knows are in the store
         self.origin = origin
         self._status_file = status_file
         self._lock = threading.Lock()
@@ -148,9 +167,11 @@ class Checkpointer:
             try:
                 if self._stamp(row.size):
                     stamped += 1
-            except TSAError as exc:
+            except (TSAError, ConfigError) as exc:
+                # Down, refusing, or not usable as configured (Kamu SM without its password):
+                # the checkpoint is signed and kept; status says why; the next run tries again.
                 self._stamp_failed(row.size, exc)
-                break  # the TSA is down or refusing: the rest waits for the next run
+                break
         return stamped
 
     def _finish(self, row: CheckpointRow) -> bool:
@@ -175,39 +196,69 @@ class Checkpointer:
         return True
 
     def _stamp(self, size: int) -> bool:
-        token_key = checkpoint_key(size, ".tsr")
-        if not self.store.exists(token_key):
-            body = self.store.get(checkpoint_key(size))
-            token = self.tsa().stamp(hashlib.sha256(body).digest())  # no lock is held here
+        body = None
+        for n, suffix in enumerate(TOKEN_SUFFIXES[:self.stamps]):
+            token_key = checkpoint_key(size, suffix)
+            if self.store.exists(token_key):
+                continue
+            body = body if body is not None else self.store.get(checkpoint_key(size))
+            imprint = hashlib.sha256(body).digest()
+            others = [self.store.get(checkpoint_key(size, s)) for s in TOKEN_SUFFIXES[:n]]
+            token, tsa = self._ask(imprint, others)  # no lock is held here
             try:
                 self.store.put_many([PutItem(token_key, token, self.ledger.retention.until())])
             except WriteOnceViolation:
                 pass  # stamped by another process meanwhile: one token is enough
             faults.point("checkpoint.after-token")
-            self._remember_certificates(token)
+            self._record_anchors(tsa)
         with self.ledger.index.transaction("cannot record a checkpoint's stamp") as tx:
             cp_time = self.ledger.index.log.checkpoint(size)
             tx.put_checkpoint(size, "stamped", cp_time.time if cp_time else None)
         self._stamp_succeeded()
         return True
 
-    def _remember_certificates(self, token: bytes) -> None:
-        """An external TSA's certificates are kept beside the tokens, so the store alone can be verified."""
-        if not self.external_tsa:
-            return
-        from cryptography import x509
+    def stamp_imprint(self, imprint: bytes) -> bytes:
+        """A token over *imprint* (a sha256) from the first configured TSA that gives one, its anchors
+        checked and recorded; for what is not a checkpoint (a renewal's root)."""
+        token, tsa = self._ask(imprint, [])
+        self._record_anchors(tsa)
+        return token
+
+    def _ask(self, imprint: bytes, others: list[bytes]) -> tuple[bytes, Any]:
+        """A token from the first TSA that gives one, skipping TSAs that made one of *others*.
+
+        A second stamp is independent only if another authority, trusted through other anchors,
+        makes it: a TSA whose anchors verify the first token is not asked again.
+        """
+        failures = []
+        for tsa in self.tsas():
+            if any(_verifies(token, imprint, tsa.anchors) for token in others):
+                continue
+            try:
+                return tsa.stamp(imprint), tsa
+            except TSAError as exc:
+                failures.append(str(exc))
+        if not failures:
+            raise TSAError("a second, independent time stamp is required ([tsa] stamps = 2), but every configured "
+                           "TSA left is trusted through the anchors of the one that made the first")
+        raise TSAError("; ".join(failures) if len(failures) > 1 else failures[0])
+
+    def _record_anchors(self, tsa: Any) -> None:
+        """The anchors a kept token verified against are kept beside the tokens, so the store alone can be verified."""
         from cryptography.hazmat.primitives import serialization
 
-        from earsiv.archive.tsa.tokens import token_certificates
-
-        for pem in token_certificates(token):
-            der = x509.load_pem_x509_certificate(pem).public_bytes(serialization.Encoding.DER)
-            key = f"keys/tsa-{hashlib.sha256(der).hexdigest()}.pem"
-            if self.store.put_many([PutItem(key, pem, FOREVER)])[0]:
+        for cert in tsa.anchors:
+            der = cert.public_bytes(serialization.Encoding.DER)
+            ident = hashlib.sha256(der).hexdigest()
+            if ident in self._recorded:
+                continue
+            pem = cert.public_bytes(serialization.Encoding.PEM)
+            if self.store.put_many([PutItem(f"keys/tsa-{ident}.pem", pem, FOREVER)])[0]:
                 self.certificates_added = True
+            self._recorded.add(ident)
 
     # -- what status shows ---------------------------------------------------------
-    def _stamp_failed(self, size: int, exc: TSAError) -> None:
+    def _stamp_failed(self, size: int, exc: TSAError | ConfigError) -> None:
         self.stamp_error = str(exc)
         log.warning("checkpoint %d is not time-stamped yet: %s (tried again later)", size, exc)
         self._write_status({"ok": False, "error": str(exc), "checkpoint": size})

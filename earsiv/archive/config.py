@@ -8,6 +8,10 @@ the file so that other tools can drive the same home against other parts:
                        (S3 credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)
     EARSIV_DB_URL      an SQLAlchemy URL, e.g. sqlite:////path/index.sqlite (sqlite:///path: relative to the home)
     EARSIV_TSA_URL     an RFC 3161 HTTP TSA; empty for the built-in local TSA
+    EARSIV_TSA_TRUST   a PEM file of that TSA's trust anchors (its CA, or its pinned certificates);
+                       required with an external TSA: a token that does not chain to one is refused
+    EARSIV_TSA_ALLOW_HTTP=1
+                       accept a plain http:// TSA (Kamu SM's is one; see tsa/settings.py for what it exposes)
     EARSIV_REPLICA_URL a second store, at another site, that every object is also written to
                        (the same forms as EARSIV_STORE_URL; ``earsiv repair`` restores from it)
     EARSIV_SIGNATURE_TRUST
@@ -38,11 +42,12 @@ from __future__ import annotations
 import os
 import tomllib
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from earsiv.archive.errors import ConfigError
+from earsiv.archive.tsa.settings import TSASetting
 
 __all__ = ["CONFIG_FILE", "Config", "load_config", "write_default_config"]
 
@@ -50,6 +55,7 @@ CONFIG_FILE = "config.toml"
 ENV_STORE, ENV_DB, ENV_TSA, ENV_REPLICA = "EARSIV_STORE_URL", "EARSIV_DB_URL", "EARSIV_TSA_URL", "EARSIV_REPLICA_URL"
 ENV_ALLOW_UNENFORCED = "EARSIV_ALLOW_UNENFORCED_LOCK"
 ENV_SIGNATURE_TRUST = "EARSIV_SIGNATURE_TRUST"
+ENV_TSA_TRUST, ENV_TSA_ALLOW_HTTP = "EARSIV_TSA_TRUST", "EARSIV_TSA_ALLOW_HTTP"
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 HOME_STORE_URL, HOME_DB_URL = "file:store", "sqlite:///index.sqlite"
 
@@ -74,6 +80,15 @@ class Config:
     access_log_per_minute: float = 30.0
     access_log_burst: int = 10
     signature_trust: str = ""  # roots for signature trust (a file or directory); "" = only the shipped ones
+    # Time-stamp authorities beyond the URL: the anchors of tsa_url (a PEM file), whether it is
+    # Kamu SM, whether plain http:// is accepted, further TSAs as (url, trust file, kamusm), and
+    # how many independent TSAs stamp each checkpoint (1 or 2).
+    tsa_trust: str = ""
+    tsa_kamusm: bool = False
+    tsa_allow_http: bool = False
+    tsa_also: tuple[tuple[str, str, bool], ...] = ()
+    tsa_stamps: int = 1
+    tsa_authorities: tuple[TSASetting, ...] = field(default=(), init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         _check_store_url(self.store_url, "store")
@@ -83,8 +98,7 @@ class Config:
                 raise ConfigError(f"the replica {self.replica_url!r} is the store itself; give it another place")
         if not self.db_url.split(":", 1)[0].startswith(("sqlite", "postgresql")):
             raise ConfigError(f"unsupported index URL {self.db_url!r}: expected sqlite:/// or postgresql+psycopg://")
-        if self.tsa_url and urlparse(self.tsa_url).scheme not in ("http", "https"):
-            raise ConfigError(f"TSA URL {self.tsa_url!r} must be http(s)://, or empty for the built-in TSA")
+        self._check_tsas()
         if not 1 <= self.retention_years <= 100:
             raise ConfigError(f"retention_years {self.retention_years} is out of range 1..100")
         if not 0 <= self.audit_days <= 3660:
@@ -97,6 +111,24 @@ class Config:
         for name in ("inspector_burst", "access_log_burst"):
             if not 1 <= getattr(self, name) <= 1e6:
                 raise ConfigError(f"[limits] {name} {getattr(self, name)} is out of range 1..1000000")
+
+    def _check_tsas(self) -> None:
+        """Every external TSA valid with its anchors (``TSASetting``); the second-stamp rule."""
+        entries = ([(self.tsa_url, self.tsa_trust, self.tsa_kamusm)] if self.tsa_url else []) + list(self.tsa_also)
+        made = tuple(TSASetting(url, Path(trust) if trust else None, kamusm=kamusm, allow_http=self.tsa_allow_http)
+                     for url, trust, kamusm in entries)
+        object.__setattr__(self, "tsa_authorities", made)
+        if self.tsa_also and not self.tsa_url:
+            raise ConfigError("[[tsa.also]] lists further TSAs, but [tsa] url is empty: the built-in TSA is not "
+                              "independent; put the first external TSA under [tsa] url")
+        if self.tsa_stamps not in (1, 2):
+            raise ConfigError(f"[tsa] stamps = {self.tsa_stamps}: 1 (one TSA stamps each checkpoint) or 2 "
+                              "(two independent TSAs do)")
+        if self.tsa_stamps == 2 and len(made) < 2:
+            raise ConfigError("[tsa] stamps = 2 needs two external TSAs: the url under [tsa] and at least one "
+                              "[[tsa.also]] with its own url and trust")
+        if sum(1 for s in made if s.kamusm) > 1:
+            raise ConfigError("more than one TSA is marked kamusm = true; the Kamu SM credentials are for one")
 
     @property
     def store_scheme(self) -> str:
@@ -164,8 +196,21 @@ def write_default_config(home: Path, *, store_url: str | None = None, db_url: st
         "\n[index]\n"
         f'url = "{db_url}"\n'
         "\n[tsa]\n"
-        "# empty: the built-in local TSA (tokens are marked as locally stamped)\n"
+        "# empty: the built-in local TSA (tokens are marked as locally stamped). An external TSA needs\n"
+        "# trust: a PEM file of its CA or pinned certificates (relative to this home); tokens that\n"
+        "# do not chain to it are refused. See docs/DEPLOY.md, \"Time-stamp authorities\".\n"
         'url = ""\n'
+        'trust = ""\n'
+        "# Kamu SM (credentials from EARSIV_TSA_KAMUSM_CUSTOMER / _PASSWORD, never here)\n"
+        "kamusm = false\n"
+        "# plain http:// TSAs (Kamu SM's is one): requests travel in clear; tokens are still checked\n"
+        "allow_http = false\n"
+        "# 2: every checkpoint is stamped by two independent TSAs (url and a [[tsa.also]])\n"
+        "stamps = 1\n"
+        "# further TSAs, tried in order when one fails:\n"
+        "# [[tsa.also]]\n"
+        '# url = "https://tsa.example/tsr"\n'
+        '# trust = "tsa-example-ca.pem"\n'
         "\n[retention]\n"
         "# TTK 82: ten years after the end of the document's calendar year (LAW.md L2)\n"
         "years = 10\n"
@@ -204,12 +249,12 @@ def load_config(home: Path, env: dict[str, str] | None = None) -> Config:
         store_url = str(raw.get("store", {}).get("url") or HOME_STORE_URL)
         db_url = str(raw.get("index", {}).get("url") or HOME_DB_URL)
         _refuse_copy(home, path, store_url, db_url)
-        cfg = Config(
+        settings = dict(
             home=home,
             archive_id=str(raw["archive"]["id"]),
             store_url=_resolve_store(home, store_url),
             db_url=_resolve_db(home, db_url),
-            tsa_url=str(raw.get("tsa", {}).get("url", "")),
+            **_tsa(home, raw.get("tsa", {})),
             retention_years=int(raw.get("retention", {}).get("years", 10)),
             checkpoint_interval=float(raw.get("checkpoints", {}).get("interval_seconds", 5.0)),
             allow_unenforced_lock=_flag(raw.get("store", {}).get("allow_unenforced_lock", False), "allow_unenforced_lock"),
@@ -221,20 +266,51 @@ def load_config(home: Path, env: dict[str, str] | None = None) -> Config:
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"{path}: missing or malformed setting ({exc})") from exc
-    overrides = {}
+    # One construction with the environment applied: a file setting the environment corrects
+    # (a plain-HTTP TSA that EARSIV_TSA_ALLOW_HTTP accepts) must not be refused on its own.
+    overrides: dict = {}
     if env.get(ENV_STORE):
         overrides["store_url"] = _resolve_store(home, env[ENV_STORE])
     if env.get(ENV_DB):
         overrides["db_url"] = _resolve_db(home, env[ENV_DB])
     if ENV_TSA in env:
         overrides["tsa_url"] = env[ENV_TSA]
+    if env.get(ENV_TSA_TRUST):
+        overrides["tsa_trust"] = str(Path(env[ENV_TSA_TRUST]).expanduser().resolve())
+    if ENV_TSA_ALLOW_HTTP in env:
+        overrides["tsa_allow_http"] = _flag(env[ENV_TSA_ALLOW_HTTP], ENV_TSA_ALLOW_HTTP)
     if ENV_REPLICA in env:
         overrides["replica_url"] = _resolve_replica(home, env[ENV_REPLICA])
     if ENV_SIGNATURE_TRUST in env:
         overrides["signature_trust"] = _resolve_path(home, env[ENV_SIGNATURE_TRUST])
     if ENV_ALLOW_UNENFORCED in env:
         overrides["allow_unenforced_lock"] = _flag(env[ENV_ALLOW_UNENFORCED], ENV_ALLOW_UNENFORCED)
-    return replace(cfg, **overrides) if overrides else cfg
+    try:
+        return Config(**(settings | overrides))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{path}: malformed setting ({exc})") from exc
+
+
+def _tsa(home: Path, raw: dict) -> dict:
+    """The [tsa] table and its [[tsa.also]] entries; trust files relative to the home."""
+    def trust(value: object) -> str:
+        return str(home / str(value)) if value else ""
+
+    also = raw.get("also", [])
+    if not isinstance(also, list) or not all(isinstance(a, dict) for a in also):
+        raise ConfigError("[[tsa.also]] entries must be tables with url and trust")
+    stamps = raw.get("stamps", 1)
+    if isinstance(stamps, bool) or not isinstance(stamps, int):
+        raise ConfigError(f"[tsa] stamps must be 1 or 2, not {stamps!r}")
+    return {
+        "tsa_url": str(raw.get("url", "")),
+        "tsa_trust": trust(raw.get("trust")),
+        "tsa_kamusm": _flag(raw.get("kamusm", False), "[tsa] kamusm"),
+        "tsa_allow_http": _flag(raw.get("allow_http", False), "[tsa] allow_http"),
+        "tsa_stamps": stamps,
+        "tsa_also": tuple((str(a.get("url", "")), trust(a.get("trust")), _flag(a.get("kamusm", False), "kamusm"))
+                          for a in also),
+    }
 
 
 def _limits(raw: dict) -> dict:

@@ -16,15 +16,19 @@ For any leaf the proof has four steps, numbered as in the code below:
     proof.json       the inclusion proof of the leaf in a checkpoint
     checkpoint.txt   the checkpoint (tree size and root), signed and stamped
     checkpoint.sig   Ed25519 signature of checkpoint.txt by archive-key.pem
-    checkpoint.tsr   RFC 3161 token over sha256(checkpoint.txt)
-    tsa-cert.pem     the TSA certificate; archive-key.pem the archive's public key
-    README.txt       the commands that check all of it
+    checkpoint.tsr   RFC 3161 token over sha256(checkpoint.txt) (checkpoint.tsr2: a second,
+                     independent TSA's, when two are configured)
+    tsa-anchors.pem  the configured trust anchors the tokens chain to (never a token's own
+                     certificate); archive-key.pem the archive's public key
+    README.txt       the commands that check all of it, and what to compare with
+                     fingerprints obtained from outside (the archive key's, each anchor's)
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 import json
 import logging
 from dataclasses import dataclass
@@ -33,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from earsiv.archive.errors import DocumentNotFound, StoreError, VerificationError
 from earsiv.archive.log import merkle
-from earsiv.archive.log.checkpoints import Checkpoint
+from earsiv.archive.log.checkpoints import Checkpoint, checkpoint_key
 from earsiv.archive.log.entries import DocumentEntry, HoldingEntry, decode
 from earsiv.archive.log.proofs import PROOF_VERSION, InclusionProof
 
@@ -53,6 +57,9 @@ class LeafProof:
     signature: bytes
     token: bytes
     gen_time: dt.datetime
+    anchors: tuple[Any, ...] = ()  # the trusted certificates the tokens' signers chain to
+    token2: bytes | None = None  # a second, independent TSA's token
+    renewals: tuple[Any, ...] = ()  # renewal.Link after the checkpoint's own token, oldest first
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +85,7 @@ def stamped_checkpoint(arch: Archive, log_index: int) -> int:
 
 def prove_leaf(arch: Archive, index: int, name: str | None = None) -> LeafProof:
     """Steps 2-4 for the leaf at *index*: read it, include it in a stamped checkpoint, check everything."""
+    from earsiv.archive.renewal import chain, verify_chain
     from earsiv.archive.tsa.verify import verify_token
 
     # 2. The leaf as its bundle holds it.
@@ -105,8 +113,19 @@ def prove_leaf(arch: Archive, index: int, name: str | None = None) -> LeafProof:
     # 4. The checkpoint is stamped by a trusted TSA.
     if token is None:
         raise VerificationError(f"checkpoint {size} has no time-stamp token", name=name, step=4)
-    info = verify_token(token, data=cp.body(), trusted_certs=arch.tsa_certificates())
-    return LeafProof(leaf, proof, cp, sig, token, info.gen_time)
+    trusted = arch.tsa_certificates()
+    links = chain(arch.store, size, token, arch.renewals.current())
+    infos = verify_chain(size, cp.body(), links, trusted)  # the token, and every renewal of it
+    info = infos[0]
+    anchors = [i.anchor for i in infos]
+    anchors = [a for n, a in enumerate(anchors) if a not in anchors[:n]]
+    token2 = None
+    if arch.store.exists(checkpoint_key(size, ".tsr2")):
+        token2 = arch.store.get(checkpoint_key(size, ".tsr2"))
+        second = verify_token(token2, data=cp.body(), trusted_certs=trusted)
+        anchors += [second.anchor] if second.anchor not in anchors else []
+    return LeafProof(leaf, proof, cp, sig, token, info.gen_time, tuple(a for a in anchors if a is not None), token2,
+                     tuple(links[1:]))
 
 
 def verify_document(arch: Archive, digest: str, leaf_index: int | None = None) -> Proven:
@@ -152,7 +171,11 @@ def leaf_evidence(arch: Archive, log_index: int, name: str | None = None) -> dic
 
 
 def _leaf_json(p: LeafProof) -> dict[str, Any]:
-    return {
+    second = {"checkpoint_tsr2": base64.b64encode(p.token2).decode("ascii")} if p.token2 else {}
+    if p.renewals:
+        second["renewals"] = [{**_renewal_json(p, k), "tsr": base64.b64encode(link.token).decode("ascii")}
+                              for k, link in enumerate(p.renewals, 1)]
+    return {**second,
         "v": PROOF_VERSION,
         "leaf": p.leaf.decode("utf-8"),
         "proof": p.proof.to_json(),
@@ -171,7 +194,7 @@ def document_evidence(arch: Archive, digest: str, leaf_index: int | None = None)
         **_leaf_json(p),
         "digest": digest,
         "checkpoint_time": proven.checkpoint_time,
-        "tsa_cert_pem": (_token_cert_pem(p.token) or arch.tsa.certificate_pem).decode(),
+        "tsa_anchors_pem": _pem(p.anchors).decode(),
         "archive_key_pem": arch.signer.public.pem.decode(),
     }
 
@@ -186,18 +209,33 @@ What is here
   proof.json      RFC 9162 inclusion proof of the leaf in a tree of {size} leaves
   checkpoint.txt  the checkpoint: tree size {size}, root {root}
   checkpoint.sig  Ed25519 signature of checkpoint.txt by archive-key.pem
-  checkpoint.tsr  RFC 3161 time-stamp token over sha256(checkpoint.txt)
-  tsa-cert.pem    certificate of the TSA that made the token{tsa_note}
+  checkpoint.tsr  RFC 3161 time-stamp token over sha256(checkpoint.txt){tsr2_line}
+  tsa-anchors.pem the certificates the archive trusts the time-stamp authority
+                  through (its CA, or its pinned certificate), as configured:
+{anchor_lines}{tsa_note}
   archive-key.pem the archive's public key (key id {key_id})
 
-How to check it with standard tools (no earsiv code needed)
+Nothing in this folder vouches for itself: two things must be compared with
+what you obtained separately (on paper from the archive's operator, from the
+time-stamp authority's own publication), never with this folder.
+
+0. The keys are the ones you were given:
+     openssl pkey -pubin -in archive-key.pem -outform DER | sha256sum
+   must print the archive key fingerprint you hold ({key_id}).
+     openssl x509 -in tsa-anchors.pem -noout -subject -fingerprint -sha256
+   must show a fingerprint the time-stamp authority publishes for itself
+   (openssl prints it with colons; with several anchors, split the file:
+   awk '/BEGIN/{{n++}} {{print > ("anchor-" n ".pem")}}' tsa-anchors.pem).
+
+How to check the rest with standard tools (no earsiv code needed)
 1. The document is the one the leaf names:
      sha256sum original.xml
      grep -o '"digest":"[0-9a-f]*"' leaf.json
    Both must show {digest}.
 2. The time-stamp token stamps this checkpoint:
-     openssl ts -verify -data checkpoint.txt -in checkpoint.tsr -token_in -CAfile tsa-cert.pem
-   It must print "Verification: OK". See the stamp time with:
+     openssl ts -verify -data checkpoint.txt -in checkpoint.tsr -token_in -CAfile tsa-anchors.pem -partial_chain
+   It must print "Verification: OK" (-partial_chain: an anchor may be the
+   TSA's own pinned certificate rather than a root).{tsr2_check} See the stamp time with:
      openssl ts -reply -in checkpoint.tsr -token_in -token_out -text | grep 'Time stamp'
 3. The archive signed the checkpoint:
      openssl pkeyutl -verify -pubin -inkey archive-key.pem -rawin -in checkpoint.txt -sigfile checkpoint.sig
@@ -209,6 +247,23 @@ How to check it with standard tools (no earsiv code needed)
    proof.json lists, for each step, whether the proof hash goes on the left
    or the right, so each step is one command:
      (printf '\\001'; printf LEFT | xxd -r -p; printf RIGHT | xxd -r -p) | sha256sum
+"""
+
+
+RENEWAL_README = """
+5. The time stamp was renewed ({count} time(s)) before the certificate it was
+   made under expired (RFC 4998 time-stamp renewal): renewal-K.tsr stamps the
+   root of a hash tree one of whose leaves is the sha256 of the token before
+   it (checkpoint.tsr for K = 1, renewal-(K-1).tsr after). For each K:
+     sha256sum checkpoint.tsr          # = "leaf" in renewal-1.json
+     (printf '\\000'; printf LEAF | xxd -r -p) | sha256sum
+   gives "leaf_hash" of its "proof"; fold in the proof's steps as in step 4;
+   the result is its "root", and
+     openssl ts -verify -digest ROOT -in renewal-K.tsr -token_in -CAfile tsa-anchors.pem -partial_chain
+   must print "Verification: OK". Each renewal must be dated before the
+   certificate of the token it renews expired (openssl ts -reply -in T -token_in
+   -token_out -text shows the time; openssl x509 the certificate's end):
+   then each stamp vouches for the one before, back to checkpoint.tsr.
 """
 
 
@@ -224,23 +279,49 @@ def write_evidence(arch: Archive, digest: str, out: Path, leaf_index: int | None
         "checkpoint.txt": cp.body(),
         "checkpoint.sig": p.signature,
         "checkpoint.tsr": p.token,
-        "tsa-cert.pem": _token_cert_pem(p.token) or arch.tsa.certificate_pem,
+        "tsa-anchors.pem": _pem(p.anchors),
         "archive-key.pem": arch.signer.public.pem,
     }
+    if p.token2 is not None:
+        files["checkpoint.tsr2"] = p.token2
+    for k, link in enumerate(p.renewals, 1):
+        files[f"renewal-{k}.tsr"] = link.token
+        files[f"renewal-{k}.json"] = json.dumps(_renewal_json(p, k), indent=2).encode() + b"\n"
     local = not arch.config.tsa_url
     files["README.txt"] = README.format(
         digest=digest, index=proven.log_index, origin=cp.origin, size=cp.size, root=cp.root.hex(), key_id=cp.key_id,
-        leaf_hash=p.proof.leaf_hash.hex(),
-        tsa_note=" (the archive's built-in local TSA:\n                  its stamps are the archive's own, not a qualified time-stamp)" if local else "",
-    ).encode()
+        leaf_hash=p.proof.leaf_hash.hex(), anchor_lines=anchor_lines(p.anchors, indent=18),
+        tsr2_line=("\n  checkpoint.tsr2 a second token over it, by another, independent TSA"
+                   if p.token2 is not None else ""),
+        tsr2_check=("\n   The same for the second, independent token:\n"
+                    "     openssl ts -verify -data checkpoint.txt -in checkpoint.tsr2 -token_in "
+                    "-CAfile tsa-anchors.pem -partial_chain" if p.token2 is not None else ""),
+        tsa_note=("\n                  (the archive's built-in local TSA: its stamps are the archive's\n"
+                  "                  own, not a qualified time-stamp)") if local else "",
+    ).encode() + (RENEWAL_README.format(count=len(p.renewals)).encode() if p.renewals else b"")
     for name, data in files.items():
         (out / name).write_bytes(data)
     return {"digest": digest, "directory": str(out), "files": sorted(files), "log_index": proven.log_index,
             "checkpoint_size": cp.size, "stamp_time": proven.stamp_time}
 
 
-def _token_cert_pem(token: bytes) -> bytes | None:
-    from earsiv.archive.tsa.tokens import token_certificates
+def _renewal_json(p: LeafProof, k: int) -> dict[str, Any]:
+    """Renewal *k* of the checkpoint's stamp: which token it renews, that token's sha256 and the path to its root."""
+    link = p.renewals[k - 1]
+    renewed = p.token if k == 1 else p.renewals[k - 2].token
+    return {"v": 1, "type": "renewal", "renews": "checkpoint.tsr" if k == 1 else f"renewal-{k - 1}.tsr",
+            "leaf": hashlib.sha256(renewed).hexdigest(), "proof": link.renewal.proof(p.checkpoint.size).to_json()}
 
-    pems = token_certificates(token)
-    return b"".join(pems) if pems else None
+
+def _pem(certs) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs)
+
+
+def anchor_lines(certs, *, indent: int) -> str:
+    """One line per anchor: its subject and sha256 fingerprint (what to compare with the TSA's publication)."""
+    from earsiv.archive.tsa.settings import anchor_fingerprint
+
+    pad = " " * indent
+    return "\n".join(f"{pad}{c.subject.rfc4514_string()}\n{pad}  sha256 {anchor_fingerprint(c)}" for c in certs)

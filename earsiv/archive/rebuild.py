@@ -59,8 +59,12 @@ def checkpoint_parts(store) -> dict[int, set[str]]:
 
 
 def rebuild_log(ledger: Ledger, public: PublicKey, *, mirror_from: int,
-                progress: Callable[[int], None] | None = None) -> Report:
-    """Rebuild tiles and the index's log catalog from the store; mirror leaves from *mirror_from* on."""
+                progress: Callable[[int], None] | None = None, stamps: int = 1) -> Report:
+    """Rebuild tiles and the index's log catalog from the store; mirror leaves from *mirror_from* on.
+
+    A checkpoint is ``stamped`` when it has the *stamps* tokens the configuration requires
+    (``.tsr``, and ``.tsr2`` with two TSAs); with fewer it is ``signed``, and stamping resumes.
+    """
     log, index, store = ledger.log, ledger.index, ledger.log.store
     report = Report()
     checkpoints = checkpoint_parts(store)
@@ -108,7 +112,7 @@ def rebuild_log(ledger: Ledger, public: PublicKey, *, mirror_from: int,
             if full:
                 put_tiles([(t.key, t.data) for t in full])
             if edge.size in checkpoints:
-                _checkpoint(ledger, public, edge, checkpoints[edge.size], report, put_tiles)
+                _checkpoint(ledger, public, edge, checkpoints[edge.size], report, put_tiles, stamps)
         report.bundles += 1
         report.leaves += len(leaves)
         chunk.append((first, leaves))
@@ -126,7 +130,7 @@ def rebuild_log(ledger: Ledger, public: PublicKey, *, mirror_from: int,
 
 
 def _checkpoint(ledger: Ledger, public: PublicKey, edge: TileState, parts: set[str], report: Report,
-                put_tiles: Callable[[list[tuple[str, bytes]]], None]) -> None:
+                put_tiles: Callable[[list[tuple[str, bytes]]], None], stamps: int = 1) -> None:
     store, size = ledger.log.store, edge.size
     try:
         cp = Checkpoint.parse(store.get(checkpoint_key(size)))
@@ -138,7 +142,8 @@ def _checkpoint(ledger: Ledger, public: PublicKey, edge: TileState, parts: set[s
         report.problems.append((checkpoint_key(size), exc.detail))
         return
     put_tiles(edge.partial_tiles())
-    state = "made" if ".sig" not in parts else "stamped" if ".tsr" in parts else "signed"
+    tokens = (".tsr", ".tsr2")[:stamps]
+    state = "made" if ".sig" not in parts else "stamped" if parts.issuperset(tokens) else "signed"
     with ledger.index.transaction("cannot record a checkpoint") as tx:
         tx.put_checkpoint(size, state, cp.time)
     report.checkpoints += 1

@@ -438,6 +438,20 @@ class ArchiveService(AccessUseCases, IntegrityUseCases, WebUseCases):
         return dataclasses.replace(self.archive.status(), audit=audit_status(self.archive),
                                    replica=replica_status(self.archive))
 
+    def key_certificate(self, who: Principal) -> str:
+        """The printable page with the archive key's fingerprint, to hand out apart from packages."""
+        from earsiv.archive.keycert import key_certificate
+
+        self.archive.access.require(who, "admin", what="print the archive key certificate")
+        return key_certificate(self.archive)
+
+    def renew(self, who: Principal, *, everything: bool = False) -> dict:
+        """Renew the time stamps that expire within 180 days (all with *everything*): one stamp for all."""
+        from earsiv.archive.renewal import renew_archive
+
+        _operator(who, "renew time stamps")
+        return renew_archive(self.archive, everything=everything)
+
     def reindex(self, who: Principal, progress: Progress = QUIET) -> int:
         """Rebuild the SQL and full-text indexes from the store alone (the operator's); return the leaves read."""
         _operator(who, "rebuild the indexes")

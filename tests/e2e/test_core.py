@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -155,9 +156,9 @@ def test_evidence_verifies_with_openssl_alone(ingested, tmp_path):
     out = tmp_path / "ev"
     cli.run("evidence", digest, "-o", str(out))
     names = {p.name for p in out.iterdir()}
-    assert {"leaf.json", "proof.json", "checkpoint.txt", "checkpoint.tsr", "tsa-cert.pem", "README.txt"} <= names
+    assert {"leaf.json", "proof.json", "checkpoint.txt", "checkpoint.tsr", "tsa-anchors.pem", "README.txt"} <= names
     readme = (out / "README.txt").read_text()
-    cmd = "openssl ts -verify -data checkpoint.txt -in checkpoint.tsr -token_in -CAfile tsa-cert.pem"
+    cmd = "openssl ts -verify -data checkpoint.txt -in checkpoint.tsr -token_in -CAfile tsa-anchors.pem -partial_chain"
     assert cmd in readme
     done = subprocess.run(cmd.split(), cwd=out, capture_output=True, text=True)
     assert done.returncode == 0 and "Verification: OK" in done.stdout, done.stdout + done.stderr
@@ -231,7 +232,12 @@ def test_status_reports_bytes_checkpoint_and_pending_work(ingested):
     assert st["documents"] == len(SAMPLE)
     assert 0 < st["bytes_stored"] < st["bytes_original"]
     assert st["last_checkpoint"]["stamped"] is True
-    assert set(st["pending"]) == {"signature_checks", "unstamped_checkpoints", "fulltext"}
+    assert set(st["pending"]) == {"signature_checks", "unstamped_checkpoints", "oldest_unstamped", "fulltext"}
+    assert st["pending"]["oldest_unstamped"] is None  # nothing waits for a stamp
+    # The archive key's fingerprint, to publish out of band, and the TSA it trusts.
+    assert re.fullmatch(r"[0-9a-f]{64}", st["key_fingerprint"])
+    assert st["tsa"]["stamps"] == 1 and st["tsa"]["authorities"][0]["url"] == ""
+    assert st["tsa"]["warnings"] == []  # the built-in TSA's certificate lives 50 years
     # The CLI ingest waited for signatures and the full-text index.
     assert st["pending"]["signature_checks"] == 0 and st["pending"]["fulltext"] == 0
 

@@ -173,7 +173,8 @@ def test_openssl_accepts_every_token_and_signature(setup, tmp_path):
     assert len(cps) >= 2, "documents of several ingests should be proven by several checkpoints"
     for cp in cps:
         ts = subprocess.run(["openssl", "ts", "-verify", "-data", str(cp), "-in", f"{cp}.tsr", "-token_in",
-                             "-CAfile", str(bag / "data/keys/tsa-cert.pem")], capture_output=True, text=True)
+                             "-CAfile", str(bag / "data/keys/tsa-anchors.pem"), "-partial_chain"],
+                            capture_output=True, text=True)
         assert ts.returncode == 0 and "Verification: OK" in ts.stdout, (cp.name, ts.stdout, ts.stderr)
         sig = subprocess.run(["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", str(bag / "data/keys/archive-key.pem"),
                               "-rawin", "-in", str(cp), "-sigfile", f"{cp}.sig"], capture_output=True, text=True)
@@ -223,6 +224,44 @@ def test_bundled_verifier_runs_without_earsiv(setup, tmp_path):
     z = subprocess.run([sys.executable, "-I", "-S", str(bag / "verifier.py"), str(setup["out"])], cwd=tmp_path,
                        capture_output=True, text=True, timeout=120)
     assert z.returncode == 0, z.stdout + z.stderr
+
+
+def test_the_package_is_held_against_keys_obtained_outside_it(setup, tmp_path):
+    """VERIFY.txt names the archive key's fingerprint and the anchors; both verifiers compare
+    the package's keys with ones the inspector brings, and refuse a package whose keys differ."""
+    bag = _extract(setup["out"], tmp_path)
+    fingerprint = Cli(setup["home"]).json("status")["key_fingerprint"]
+    text = (bag / "VERIFY.txt").read_text()
+    assert fingerprint in text and "obtained separately" in text and "--key-fingerprint HEX" in text
+    der = subprocess.run(["openssl", "pkey", "-pubin", "-in", "data/keys/archive-key.pem", "-outform", "DER"],
+                         cwd=bag, capture_output=True, check=True).stdout
+    assert hashlib.sha256(der).hexdigest() == fingerprint  # VERIFY.txt step 0 as written
+    # The anchors are the built-in TSA's certificate: what the home holds, not what a token carries.
+    assert (bag / "data/keys/tsa-anchors.pem").read_bytes() == (setup["home"] / "tsa/tsa-cert.pem").read_bytes()
+
+    def standalone(*extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-I", "-S", str(bag / "verifier.py"), str(bag), *extra],
+                              cwd=tmp_path, capture_output=True, text=True, timeout=120)
+
+    assert standalone("--key-fingerprint", fingerprint).returncode == 0
+    other = "0" * 64
+    r = standalone("--key-fingerprint", other)
+    assert r.returncode == 1 and "FAILED data/keys/archive-key.pem: its fingerprint is" in r.stdout, r.stdout
+    # Anchors brought from outside that are not the TSA's: every token fails.
+    stranger = tmp_path / "stranger"
+    stranger.mkdir()
+    subprocess.run(["openssl", "req", "-x509", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                    "-nodes", "-keyout", str(stranger / "k.pem"), "-out", str(stranger / "c.pem"), "-days", "2",
+                    "-subj", "/CN=not the TSA"], check=True, capture_output=True)
+    r = standalone("--tsa-anchors", str(stranger / "c.pem"))
+    assert r.returncode == 1 and ".tsr: the time-stamp token over" in r.stdout, r.stdout
+    assert standalone("--tsa-anchors", str(setup["home"] / "tsa/tsa-cert.pem")).returncode == 0
+    # The same through `earsiv verify-package`.
+    cli = Cli(tmp_path / "no-home")
+    assert not cli.json("verify-package", str(setup["out"]), "--key-fingerprint", other, check=1)["ok"]
+    assert not cli.json("verify-package", str(setup["out"]), "--tsa-anchors", str(stranger / "c.pem"), check=1)["ok"]
+    assert cli.json("verify-package", str(setup["out"]), "--key-fingerprint", fingerprint,
+                    "--tsa-anchors", str(setup["home"] / "tsa/tsa-cert.pem"))["ok"]
 
 
 @pytest.mark.slow
@@ -299,7 +338,7 @@ def test_a_missing_file_is_named(setup, tmp_path):
         names = zf.namelist()
     top = setup["out"].stem
     for victim in (next(n for n in names if "/data/documents/" in n), next(n for n in names if n.endswith(".tsr")),
-                   f"{top}/data/keys/tsa-cert.pem"):
+                   f"{top}/data/keys/tsa-anchors.pem"):
         bad = tmp_path / "missing.zip"
         _rezip(setup["out"], bad, {victim: None})
         rel = victim.split("/", 1)[1]

@@ -13,7 +13,8 @@ from pathlib import Path
 __all__ = ["OpenSSLHttpTSA", "openssl_tsa_config"]
 
 
-def openssl_tsa_config(directory: Path, digests: str, *, signer_digest: str = "sha256") -> tuple[Path, bytes]:
+def openssl_tsa_config(directory: Path, digests: str, *, signer_digest: str = "sha256",
+                       days: int = 30) -> tuple[Path, bytes]:
     (directory / "req.cnf").write_text(
         "[req]\ndistinguished_name = dn\nprompt = no\nx509_extensions = ext\n"
         "[dn]\nCN = openssl integration TSA\n"
@@ -22,7 +23,7 @@ def openssl_tsa_config(directory: Path, digests: str, *, signer_digest: str = "s
         "extendedKeyUsage = critical,timeStamping\nsubjectKeyIdentifier = hash\n")
     subprocess.run(["openssl", "req", "-x509", "-new", "-newkey", "rsa:2048", "-nodes",
                     "-keyout", str(directory / "key.pem"), "-out", str(directory / "cert.pem"),
-                    "-days", "30", "-config", str(directory / "req.cnf")],
+                    "-days", str(days), "-config", str(directory / "req.cnf")],
                    check=True, capture_output=True, timeout=60)
     (directory / "serial").write_text("01\n")
     config = directory / "ts.cnf"

@@ -962,7 +962,7 @@ def test_an_access_event_proves_itself_with_standard_tools(world, tmp_path):
     assert r.status_code == 200
     index = int(r.headers[EVENT])
     with zipfile.ZipFile(io.BytesIO(r.content)) as zf:
-        tsa_cert = zf.read(f"evidence-{doc.digest[:16]}/tsa-cert.pem")
+        tsa_cert = zf.read(f"evidence-{doc.digest[:16]}/tsa-anchors.pem")
     r = world.call("insp1", "GET", "/v1/access-log", params={"after": index - 1, "limit": 1})
     assert r.status_code == 200, r.text
     (e,) = [x for x in r.json()["events"] if x["log_index"] == index]

@@ -467,12 +467,12 @@ def test_evidence_zip_verifies_with_openssl(client, base, tmp_path):
         zf.extractall(tmp_path)
     d = tmp_path / f"evidence-{digest[:16]}"
     assert {"original.xml", "leaf.json", "proof.json", "checkpoint.txt", "checkpoint.sig", "checkpoint.tsr",
-            "tsa-cert.pem", "archive-key.pem", "README.txt"} <= {p.name for p in d.iterdir()}
+            "tsa-anchors.pem", "archive-key.pem", "README.txt"} <= {p.name for p in d.iterdir()}
     assert (d / "original.xml").read_bytes() == (CORPUS / rel).read_bytes()
     assert json.loads((d / "leaf.json").read_bytes())["digest"] == digest
     out = subprocess.run(
         ["openssl", "ts", "-verify", "-data", "checkpoint.txt", "-in", "checkpoint.tsr", "-token_in",
-         "-CAfile", "tsa-cert.pem"],
+         "-CAfile", "tsa-anchors.pem"],
         cwd=d, capture_output=True, text=True, timeout=30, check=False,
     )
     assert out.returncode == 0, out.stderr
@@ -480,7 +480,7 @@ def test_evidence_zip_verifies_with_openssl(client, base, tmp_path):
     # And the token does not verify some other data (the check has teeth).
     (d / "other.txt").write_bytes((d / "checkpoint.txt").read_bytes() + b"x")
     bad = subprocess.run(["openssl", "ts", "-verify", "-data", "other.txt", "-in", "checkpoint.tsr", "-token_in",
-                          "-CAfile", "tsa-cert.pem"], cwd=d, capture_output=True, text=True, timeout=30, check=False)
+                          "-CAfile", "tsa-anchors.pem"], cwd=d, capture_output=True, text=True, timeout=30, check=False)
     assert bad.returncode != 0
 
 
@@ -494,7 +494,12 @@ def test_status_and_health(client, base):
     assert st["by_kind"]["e-irsaliye"] == sum(d["kind"] == "e-irsaliye" for d in everything)
     assert st["bytes_original"] == sum(d["size"] for d in everything)
     assert st["log_size"] >= st["documents"]
-    assert set(st["pending"]) == {"signature_checks", "unstamped_checkpoints", "fulltext"}
+    assert set(st["pending"]) == {"signature_checks", "unstamped_checkpoints", "oldest_unstamped", "fulltext"}
+    assert st["pending"]["oldest_unstamped"] is None  # nothing waits for a stamp
+    # The archive key's fingerprint, to publish out of band, and the TSA it trusts.
+    assert re.fullmatch(r"[0-9a-f]{64}", st["key_fingerprint"])
+    assert st["tsa"]["stamps"] == 1 and st["tsa"]["authorities"][0]["url"] == ""
+    assert st["tsa"]["warnings"] == []  # the built-in TSA's certificate lives 50 years
     r = client.get("/healthz")
     assert r.status_code == 200 and r.json() == {"status": "ok"}
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
 from earsiv.api.cli.common import EXIT_FAILED, EXIT_OK, home, operator, progress, session, tty
 
-__all__ = ['init', 'migrate_store_cmd', 'reindex', 'serve', 'status']
+__all__ = ['init', 'key_certificate', 'migrate_store_cmd', 'reindex', 'renew', 'serve', 'status']
 
 
 @click.command()
@@ -57,14 +58,28 @@ def status(ctx, as_json: bool) -> None:
     ratio = f" ({st['stored_ratio'] * 100:.2f} %)" if st["stored_ratio"] is not None else ""
     click.echo(f"bytes stored:     {st['bytes_stored']}{ratio}")
     click.echo(f"log size:         {st['log_size']}")
+    click.echo(f"archive key:      sha256 {st['key_fingerprint']} (compare with the fingerprint published on paper)")
     cp = st["last_checkpoint"]
     if cp:
         stamp = f"stamped {cp.get('stamp_time')} by {cp['tsa']}" if cp["stamped"] else "NOT STAMPED YET"
         click.echo(f"last checkpoint:  size {cp['size']} at {cp['time']}, {stamp}")
     else:
         click.echo("last checkpoint:  none")
-    click.echo(f"pending:          {st['pending']['signature_checks']} signature checks, {st['pending']['unstamped_checkpoints']} unstamped checkpoints, "
-               f"{st['pending']['fulltext']} log entries not yet in the full-text index")
+    for tsa in st["tsa"]["authorities"]:
+        anchors = "; ".join(f"{a['subject']} sha256 {a['sha256']} until {a['not_after'][:10]}" for a in tsa["anchors"])
+        click.echo(f"TSA:              {tsa['name']}{' (Kamu SM)' if tsa['kamusm'] else ''}"
+                   f"{', trusts ' + anchors if anchors else ''}")
+    for warning in st["tsa"]["warnings"]:
+        click.echo(f"warning:          {warning}")
+    if st["tsa"]["stamps"] > 1:
+        click.echo(f"stamps:           {st['tsa']['stamps']} independent TSAs stamp each checkpoint")
+    pending = st["pending"]
+    since = f" (the oldest since {pending['oldest_unstamped']})" if pending["oldest_unstamped"] else ""
+    click.echo(f"pending:          {pending['signature_checks']} signature checks, {pending['unstamped_checkpoints']} unstamped checkpoints{since}, "
+               f"{pending['fulltext']} log entries not yet in the full-text index")
+    last = st.get("last_stamp_attempt")
+    if last and last.get("ok") is False:
+        click.echo(f"last stamp:       FAILED at {last.get('at')}: {last.get('error')}")
     for k, n in sorted(st["by_kind"].items()):
         click.echo(f"  {k:<16} {n}")
     trust = st.get("signature_trust") or {}
@@ -73,6 +88,39 @@ def status(ctx, as_json: bool) -> None:
                + ("" if roots else ": every consistent signature reads 'untrusted: no configured root'"))
     for k, n in sorted(st["by_signature"].items()):
         click.echo(f"  signature {k:<12} {n}")
+
+
+@click.command()
+@click.option("--all", "everything", is_flag=True,
+              help="Renew every checkpoint's stamp, not only those whose certificate expires within 180 days.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def renew(ctx, everything: bool, as_json: bool) -> None:
+    """Stamp again, in one renewal, the time stamps whose certificates expire within 180 days (RFC 4998)."""
+    operator(ctx, "renew")
+    with session(ctx) as (service, who):
+        done = service.renew(who, everything=everything)
+    if as_json:
+        click.echo(json.dumps(done, indent=1))
+    elif done["renewal"] is None:
+        click.echo("nothing to renew: every time stamp's certificate is valid for more than 180 days")
+    else:
+        click.echo(f"renewal {done['renewal']}: the stamps of {done['checkpoints']} checkpoints renewed at "
+                   f"{done['stamp_time']}")
+
+
+@click.command("key-certificate")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the page here (default: print it).")
+@click.pass_context
+def key_certificate(ctx, output: Path | None) -> None:
+    """A printable page with the archive key's fingerprint: sign it and hand it out apart from the packages."""
+    with session(ctx) as (service, who):
+        text = service.key_certificate(who)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {output}")
 
 
 @click.command("migrate-store")

@@ -12,7 +12,7 @@ import os
 import click
 
 from earsiv.api.cli.access import access_log, grant, principal, token
-from earsiv.api.cli.admin import init, migrate_store_cmd, reindex, serve, status
+from earsiv.api.cli.admin import init, key_certificate, migrate_store_cmd, reindex, renew, serve, status
 from earsiv.api.cli.common import Group, default_home
 from earsiv.api.cli.documents import evidence, get, ingest, legal_hold, search, show, verify
 from earsiv.api.cli.export import export
@@ -48,7 +48,7 @@ def cli(ctx: click.Context, home: str, allow_unenforced_lock: bool, token: str |
 
 for _command in (init, ingest, search, show, get, verify, evidence, reindex, status, legal_hold, migrate_store_cmd, serve,
                  principal, token, grant, access_log, export, package, verify_package, audit, repair, damage_report,
-                 replica):
+                 replica, key_certificate, renew):
     cli.add_command(_command)
 
 

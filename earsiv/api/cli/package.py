@@ -56,8 +56,12 @@ def package(ctx, vkn, date_from, date_to, kind, pdf, iso, output: Path, as_json:
 
 @click.command("verify-package")
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--key-fingerprint", metavar="HEX",
+              help="The archive key's fingerprint as obtained outside the package (on paper): the package's key must match.")
+@click.option("--tsa-anchors", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A PEM file of the TSA certificates as obtained outside the package, used instead of the bundled ones.")
 @click.option("--json", "as_json", is_flag=True)
-def verify_package(path: Path, as_json: bool) -> None:
+def verify_package(path: Path, key_fingerprint: str | None, tsa_anchors: Path | None, as_json: bool) -> None:
     """Verify an inspection package (zip or unpacked) without an archive.
 
     Checks the bag, every sha256, every document against its leaf, every
@@ -66,9 +70,11 @@ def verify_package(path: Path, as_json: bool) -> None:
     """
     from earsiv.archive.errors import VerificationError
     from earsiv.archive.package.verify import verify_package as check_package
+    from earsiv.archive.tsa.settings import load_anchors
 
     try:
-        report = check_package(path)
+        anchors = list(load_anchors(tsa_anchors, what="--tsa-anchors")) if tsa_anchors else None
+        report = check_package(path, key_fingerprint=key_fingerprint, tsa_anchors=anchors)
     except VerificationError as exc:
         click.echo(f"FAILED {exc.name or path}: {exc.detail}")
         sys.exit(EXIT_FAILED)

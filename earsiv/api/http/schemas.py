@@ -230,11 +230,15 @@ class CheckpointOut(_Out):
     stamped: bool
     tsa: str
     stamp_time: dt.datetime | None = None
+    second_stamp: bool | None = Field(default=None, description="With two TSAs configured: whether the second, "
+                                      "independent token exists too.")
 
 
 class PendingOut(_Out):
     signature_checks: int
     unstamped_checkpoints: int
+    oldest_unstamped: dt.datetime | None = Field(default=None, description="When the oldest checkpoint still "
+                                                 "waiting for its time stamp was made: the gap a TSA outage leaves.")
     fulltext: int = Field(description="Log leaves the full-text index has not taken in yet (it trails the ingest).")
 
 
@@ -285,6 +289,26 @@ class ReplicaOut(_Out):
     reads_answered_by_replica: int | None = None
 
 
+class TSAAnchorOut(_Out):
+    subject: str
+    sha256: str = Field(description="sha256 of the certificate's DER: compare with what the TSA publishes.")
+    not_after: dt.datetime
+
+
+class TSAOut(_Out):
+    url: str = Field(description="Empty for the built-in local TSA.")
+    name: str
+    kamusm: bool
+    anchors: list[TSAAnchorOut] = Field(description="Tokens of this TSA are accepted only if they chain to one of these.")
+
+
+class TSAConfigOut(_Out):
+    stamps: int = Field(description="How many independent TSAs stamp each checkpoint (1 or 2).")
+    authorities: list[TSAOut]
+    warnings: list[str] = Field(default_factory=list, description="Anchors, and the certificate stamps are made "
+                                "under now, that expire within 180 days (or have expired).")
+
+
 class StatusResponse(_Out):
     documents: int
     bytes_original: int
@@ -303,6 +327,10 @@ class StatusResponse(_Out):
                                          "empty: every consistent signature is untrusted), `intermediates`.")
     audit: AuditOut | None = Field(default=None, description="What the audit found, its deadlines, its passes.")
     replica: ReplicaOut | None = Field(default=None, description="The second copy at another site, if there is one.")
+    tsa: TSAConfigOut | None = Field(default=None, description="The configured time-stamp authorities and their anchors.")
+    key_fingerprint: str | None = Field(
+        default=None, description="sha256 (hex) of the DER SubjectPublicKeyInfo of the key that signs checkpoints: "
+        "publish it out of band (paper, a letter) so a verifier can compare it with the key inside a package.")
 
     @classmethod
     def from_domain(cls, st: Status) -> StatusResponse:

@@ -26,8 +26,9 @@ CHECKPOINT_HEADER = "earsiv-checkpoint/1"
 
 
 def checkpoint_key(size: int, suffix: str = "") -> str:
-    """``log/checkpoints/<size, 16 digits>`` and its ``.sig``/``.tsr`` companions."""
-    if suffix not in ("", ".sig", ".tsr"):
+    """``log/checkpoints/<size, 16 digits>`` and its ``.sig``/``.tsr`` companions (``.tsr2``: a second,
+    independent TSA's token, when two are configured)."""
+    if suffix not in ("", ".sig", ".tsr", ".tsr2"):
         raise ValueError(f"unknown checkpoint suffix {suffix!r}")
     return f"{CHECKPOINT_PREFIX}{size:016d}{suffix}"
 

@@ -12,7 +12,7 @@ directory, the bag:
     data/evidence/<digest>/          leaf.json (the exact log leaf), proof.json
     data/checkpoints/<size>          the checkpoints used, with .sig and .tsr
     data/consistency/<old>-<new>.json  RFC 9162 proofs linking them
-    data/keys/archive-key.pem, tsa-cert.pem
+    data/keys/archive-key.pem, tsa-anchors.pem (the configured anchors the tokens chain to)
 
 Each document is proven against the *earliest* stamped checkpoint that covers
 it (the earliest proof of existence); consistency proofs link every used
@@ -323,13 +323,13 @@ def _add_print(w: _BagWriter, digest: str, name: str, flags: tuple[str, ...],
 def _close_bag(arch, w: _BagWriter, req: PackageRequest, result: PackageResult, csv_file, json_file,
                now: dt.datetime) -> None:
     """The checkpoints with their tokens and proofs, the keys, the manifests and the tag files."""
-    _add_checkpoints(arch, w, result.checkpoints)
-    for name, pem in _keys(arch).items():
+    anchors = _add_checkpoints(arch, w, result.checkpoints)
+    for name, pem in _keys(arch, anchors).items():
         w.add(f"data/keys/{name}", pem)
     csv_file.seek(0)
     w.add_stream("data/manifest.csv", (line.encode("utf-8") for line in csv_file))
     w.add_stream("data/manifest.json", _manifest_json(arch, req, result, json_file, now))
-    _add_tag_files(w, arch, req, result, now)
+    _add_tag_files(w, arch, req, result, now, anchors)
 
 
 def _add_evidence(arch, w: _BagWriter, row, size: int, doc_path: str) -> None:
@@ -346,29 +346,59 @@ def _add_evidence(arch, w: _BagWriter, row, size: int, doc_path: str) -> None:
     w.add(f"data/evidence/{row.digest}/proof.json", json.dumps(doc, indent=1).encode() + b"\n")
 
 
-def _add_checkpoints(arch, w: _BagWriter, sizes: list[int]) -> None:
-    roots = {}
+def _add_checkpoints(arch, w: _BagWriter, sizes: list[int]) -> list:
+    """Write the checkpoints with their signatures and tokens; return the anchors the tokens chain to.
+
+    Each token is verified against the archive's anchors before it goes in: a package never
+    carries a stamp its own anchors file would not accept.
+    """
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from earsiv.archive.log.checkpoints import checkpoint_key
+    from earsiv.archive.renewal import chain, renewal_key, verify_chain
+    from earsiv.archive.tsa.verify import verify_token
+
+    roots, anchors, trusted = {}, {}, arch.tsa_certificates()
+    book, renewed = arch.renewals.current(), set()
     for size in sizes:
         cp, sig, token = arch.log.load_checkpoint(size)
         if token is None:
             raise TSAError(f"checkpoint {size} has no time-stamp token")
+        tokens = {".tsr": token}
+        if arch.store.exists(checkpoint_key(size, ".tsr2")):
+            tokens[".tsr2"] = arch.store.get(checkpoint_key(size, ".tsr2"))
         roots[size] = cp.root
         w.add(f"data/checkpoints/{size:016d}", cp.body())
         w.add(f"data/checkpoints/{size:016d}.sig", sig)
-        w.add(f"data/checkpoints/{size:016d}.tsr", token)
+        for suffix, tok in tokens.items():
+            info = verify_token(tok, data=cp.body(), trusted_certs=trusted)
+            anchors[info.anchor.public_bytes(Encoding.DER)] = info.anchor
+            w.add(f"data/checkpoints/{size:016d}{suffix}", tok)
+        # The renewals of its stamp (FORMAT.md §7b), each once for the whole package.
+        links = chain(arch.store, size, token, book)
+        for link, info in zip(links[1:], verify_chain(size, cp.body(), links, trusted)[1:], strict=True):
+            anchors[info.anchor.public_bytes(Encoding.DER)] = info.anchor
+            if link.renewal.seq not in renewed:
+                renewed.add(link.renewal.seq)
+                w.add(f"data/renewals/{link.renewal.seq:016d}.json",
+                      arch.store.get(renewal_key(link.renewal.seq, ".json")))
+                w.add(f"data/renewals/{link.renewal.seq:016d}.tsr", link.token)
     pairs = set(itertools.pairwise(sizes)) | {(s, sizes[-1]) for s in sizes[:-1]}
     for old, new in sorted(pairs):
         proof = ConsistencyProof(old, new, roots[old], roots[new], tuple(arch.log.consistency_proof(old, new)))
         doc = {**proof.to_json(), "old_checkpoint": f"data/checkpoints/{old:016d}",
                "new_checkpoint": f"data/checkpoints/{new:016d}"}
         w.add(f"data/consistency/{old:016d}-{new:016d}.json", json.dumps(doc, indent=1).encode() + b"\n")
+    return list(anchors.values())
 
 
-def _keys(arch) -> dict[str, bytes]:
-    # Every TSA certificate the archive trusts, in one file: what `openssl ts
-    # -verify -CAfile` and the archive's own verification both use.
-    tsa = b"".join(arch.store.get(k) for k in sorted(arch.store.list("keys/tsa-")))
-    return {"archive-key.pem": arch.signer.public.pem, "tsa-cert.pem": tsa}
+def _keys(arch, anchors: list) -> dict[str, bytes]:
+    # The configured anchors the package's tokens chain to, in one file: what `openssl ts
+    # -verify -CAfile` and verify-package use. Never a certificate taken from a token.
+    from cryptography.hazmat.primitives import serialization
+
+    tsa = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in anchors)
+    return {"archive-key.pem": arch.signer.public.pem, "tsa-anchors.pem": tsa}
 
 
 def _manifest_json(arch, req: PackageRequest, result: PackageResult, rows_file, now: dt.datetime) -> Iterator[bytes]:
@@ -388,10 +418,14 @@ def _manifest_json(arch, req: PackageRequest, result: PackageResult, rows_file, 
     yield f'\n ],\n "document_count": {result.documents}\n}}\n'.encode()
 
 
-def _add_tag_files(w: _BagWriter, arch, req: PackageRequest, result: PackageResult, now: dt.datetime) -> None:
+def _add_tag_files(w: _BagWriter, arch, req: PackageRequest, result: PackageResult, now: dt.datetime,
+                   anchors: list) -> None:
+    from earsiv.archive.evidence import anchor_lines
+
     w.add("VERIFY.txt", VERIFY_TEXT.format(
         bag=w.bag, description=req.describe(), count=result.documents,
-        head=f"{result.head:016d}", origin=arch.log.origin,
+        head=f"{result.head:016d}", origin=arch.log.origin, key_id=arch.signer.public.key_id,
+        anchor_lines=anchor_lines(anchors, indent=4),
         empty="\nTHIS PACKAGE HOLDS NO DOCUMENTS: none matched the request.\n" if result.empty else "",
         unheld=(f"\n{len(result.unheld)} of them are not held by {req.vkn} itself: someone else archived them\n"
                 f"naming it (column held_by_taxpayer of data/manifest.csv says \"no\").\n" if result.unheld else ""),
@@ -458,11 +492,30 @@ What is here (a BagIt bag, RFC 8493)
                                  time-stamp token
   data/consistency/A-B.json      proof that checkpoint A is a prefix of B
   data/keys/archive-key.pem      the archive's public key
-  data/keys/tsa-cert.pem         the time-stamp authority's certificate(s)
+  data/keys/tsa-anchors.pem      the certificates the archive trusts its time-stamp
+                                 authorities through (their CA, or their pinned
+                                 certificate), as configured: never a token's own
+
+0. Compare the keys with what you hold from outside this package
+   Nothing in a package vouches for itself: whoever could change a document
+   here could change its key files too. Obtain, separately from the package,
+   the archive key's fingerprint (the archive's operator prints it on paper;
+   `earsiv status` shows it as "archive key") and the fingerprints the
+   time-stamp authorities publish for their certificates. Then
+     openssl pkey -pubin -in data/keys/archive-key.pem -outform DER | sha256sum
+   must print the archive key fingerprint you hold; this package claims
+     {key_id}
+   and the time-stamp anchors here must be ones the authority publishes:
+     openssl x509 -in data/keys/tsa-anchors.pem -noout -subject -fingerprint -sha256
+   (the first; openssl prints colons). This package claims
+{anchor_lines}
 
 1. Everything at once
-     python3 verifier.py .
-   It prints "everything verifies" and exits 0, or names every file that fails.
+     python3 verifier.py . --key-fingerprint HEX [--tsa-anchors FILE]
+   with HEX the archive key fingerprint you obtained separately, and FILE the
+   time-stamp authority's certificates as you obtained them (the default is
+   data/keys/tsa-anchors.pem, once you compared it as in step 0). It prints
+   "everything verifies" and exits 0, or names every file that fails.
 
 2. No file changed since the package was made
      sha256sum -c manifest-sha256.txt
@@ -485,13 +538,17 @@ What is here (a BagIt bag, RFC 8493)
          -in data/checkpoints/{head} -sigfile data/checkpoints/{head}.sig
    must print "Signature Verified Successfully", and
      openssl ts -verify -data data/checkpoints/{head} -in data/checkpoints/{head}.tsr \\
-         -token_in -CAfile data/keys/tsa-cert.pem
-   must print "Verification: OK". The time of the stamp:
+         -token_in -CAfile data/keys/tsa-anchors.pem -partial_chain
+   must print "Verification: OK" (-partial_chain: an anchor may be a TSA's own
+   pinned certificate rather than a root). N.tsr2, where present, is a second
+   token by another, independent TSA, checked the same way. The time of the stamp:
      openssl ts -reply -in data/checkpoints/{head}.tsr -token_in -token_out -text | grep 'Time stamp'
    All checkpoints in one loop:
      for c in data/checkpoints/*[0-9]; do
        openssl pkeyutl -verify -pubin -inkey data/keys/archive-key.pem -rawin -in "$c" -sigfile "$c.sig"
-       openssl ts -verify -data "$c" -in "$c.tsr" -token_in -CAfile data/keys/tsa-cert.pem
+       for t in "$c".tsr*; do
+         openssl ts -verify -data "$c" -in "$t" -token_in -CAfile data/keys/tsa-anchors.pem -partial_chain
+       done
      done
 
 5. Each document's leaf is in its checkpoint's tree (RFC 9162 2.1.3)
@@ -505,7 +562,23 @@ What is here (a BagIt bag, RFC 8493)
    checkpoint that proof.json names. verifier.py also recomputes the path from
    "hashes", "log_index" and "tree_size" as RFC 9162 prescribes.
 
-6. The checkpoints belong to one history
+6. Renewed stamps (only if data/renewals exists)
+   A stamp whose certificate was about to expire was stamped again, with many
+   others, by data/renewals/R.tsr over the root of a hash tree: data/renewals/R.json
+   lists, per checkpoint, the sha256 of the stamp it renews ("leaf"; sha256sum
+   data/checkpoints/N.tsr, or the earlier data/renewals/R'.tsr). The root is
+   the RFC 9162 tree head over those leaves (leaf hash sha256(0x00||leaf), as in
+   step 5); verifier.py computes it, then
+     openssl ts -verify -digest ROOT -in data/renewals/R.tsr -token_in \\
+         -CAfile data/keys/tsa-anchors.pem -partial_chain
+   must print "Verification: OK", and the renewal's time (openssl ts -reply
+   -in data/renewals/R.tsr -token_in -text) must lie before the end of the
+   certificate of the stamp it renews (openssl pkcs7 -inform DER -in TOKEN
+   -print_certs | openssl x509 -noout -enddate): so the renewal vouches that
+   the older stamp was made while its certificate was valid, even once it has
+   expired.
+
+7. The checkpoints belong to one history
    data/consistency/A-B.json proves (RFC 9162 2.1.4) that the tree of
    checkpoint A is the beginning of the tree of checkpoint B: nothing logged
    before A was changed or removed later. verifier.py checks every one; each

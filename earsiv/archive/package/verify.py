@@ -109,8 +109,11 @@ def _single_bag(path: Path) -> Path:
 
 
 class _Verifier:
-    def __init__(self, src: _Source) -> None:
+    def __init__(self, src: _Source, *, key_fingerprint: str | None = None,
+                 tsa_anchors: list[x509.Certificate] | None = None) -> None:
         self.src = src
+        self.key_fingerprint = key_fingerprint  # obtained outside the package; None: not compared
+        self.tsa_anchors = tsa_anchors  # obtained outside the package; None: the bundled ones
         self.report = PackageReport()
         self.actual: dict[str, str] = {}
 
@@ -224,13 +227,21 @@ class _Verifier:
             except ValueError as exc:
                 self.fail("data/keys/archive-key.pem", f"not a public key: {exc}")
                 public = None
-        tsa_pem = self.read("data/keys/tsa-cert.pem")
+            if public is not None and self.key_fingerprint is not None and key_id != self.key_fingerprint:
+                self.fail("data/keys/archive-key.pem", f"its fingerprint is {key_id}, not {self.key_fingerprint} "
+                                                       "(the one obtained separately): not the archive's key")
+        # Packages made before pinned anchors carried tsa-cert.pem (what the archive had stored).
+        anchors_rel = ("data/keys/tsa-cert.pem" if "data/keys/tsa-cert.pem" in self.src.names
+                       and "data/keys/tsa-anchors.pem" not in self.src.names else "data/keys/tsa-anchors.pem")
+        tsa_pem = self.read(anchors_rel)
         trusted: list[x509.Certificate] = []
         if tsa_pem is not None:
             try:
                 trusted = x509.load_pem_x509_certificates(tsa_pem)
             except ValueError as exc:
-                self.fail("data/keys/tsa-cert.pem", f"not PEM certificates: {exc}")
+                self.fail(anchors_rel, f"not PEM certificates: {exc}")
+        if self.tsa_anchors is not None:
+            trusted = list(self.tsa_anchors)
         cps: dict[int, Checkpoint] = {}
         sizes = sorted(int(r.rsplit("/", 1)[1]) for r in self.src.names
                        if r.startswith("data/checkpoints/") and r.rsplit("/", 1)[1].isdigit())
@@ -255,15 +266,46 @@ class _Verifier:
                     public.verify(sig, body, what=rel)
                 except VerificationError as exc:
                     self.fail(rel + ".sig", exc.detail)
-            if token is not None and trusted:
+            second = self.read(rel + ".tsr2") if rel + ".tsr2" in self.src.names else None
+            for suffix, tok in ((".tsr", token), (".tsr2", second)):
+                if tok is None or not trusted:
+                    continue
                 try:
-                    verify_token(token, data=body, trusted_certs=trusted)
+                    verify_token(tok, data=body, trusted_certs=trusted)
                 except VerificationError as exc:
-                    self.fail(rel + ".tsr", f"time-stamp token over {rel} does not verify: {exc}")
+                    self.fail(rel + suffix, f"time-stamp token over {rel} does not verify: {exc}")
         if not sizes:
             self.fail("data/checkpoints", "no checkpoint in the package")
+        if trusted:
+            self.renewals(cps, trusted)
         self.report.checkpoints = sorted(cps)
         return cps
+
+    def renewals(self, cps: dict[int, Checkpoint], trusted: list[x509.Certificate]) -> None:
+        """Each checkpoint's chain of renewed stamps (FORMAT.md §7b), as the archive checks it."""
+        from earsiv.archive.renewal import Link, Renewal, verify_chain
+
+        book = []
+        for rel in sorted(r for r in self.src.names if r.startswith("data/renewals/") and r.endswith(".json")):
+            seq = int(rel.rsplit("/", 1)[1][:-5])
+            data, token = self.read(rel), self.read(rel[:-5] + ".tsr")
+            if data is None or token is None:
+                continue
+            try:
+                book.append((Renewal.parse(seq, data), token))
+            except VerificationError as exc:
+                self.fail(rel, exc.detail)
+        for size, cp in cps.items():
+            first = self.read(f"data/checkpoints/{size:016d}.tsr")
+            links = [Link(f"log/checkpoints/{size:016d}.tsr", first, None)] if first is not None else []
+            links += [Link(f"log/renewals/{r.seq:016d}.tsr", tok, r) for r, tok in book if r.position(size) is not None]
+            if len(links) < 2:
+                continue
+            try:
+                verify_chain(size, cp.body(), links, trusted)
+            except VerificationError as exc:
+                where = (exc.name or "").replace("log/renewals/", "data/renewals/") or "data/renewals"
+                self.fail(where, f"the renewed stamp of checkpoint {size} does not hold: {exc.detail}")
 
     def consistency(self, cps: dict[int, Checkpoint]) -> None:
         sizes = sorted(cps)
@@ -385,11 +427,17 @@ def _check_steps(steps, leaf_hash: bytes, root: bytes) -> None:
         raise VerificationError("its written-out steps do not end at the root")
 
 
-def verify_package(path: Path) -> PackageReport:
-    """Check a package (zip or unpacked directory); every problem becomes a finding."""
+def verify_package(path: Path, *, key_fingerprint: str | None = None,
+                   tsa_anchors: list[x509.Certificate] | None = None) -> PackageReport:
+    """Check a package (zip or unpacked directory); every problem becomes a finding.
+
+    *key_fingerprint* (the archive key's, hex) and *tsa_anchors*, when given, come from
+    outside the package and are what its keys are held against.
+    """
     src = _Source(Path(path))
     try:
-        v = _Verifier(src)
+        v = _Verifier(src, key_fingerprint=key_fingerprint.lower() if key_fingerprint else None,
+                      tsa_anchors=tsa_anchors)
         v.bag()
         cps = v.checkpoints()
         if cps:

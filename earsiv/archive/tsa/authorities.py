@@ -2,7 +2,7 @@
 
 Every implementation returns the DER TimeStampToken (the CMS ContentInfo, not the whole
 TimeStampResp), because that is what an outside verifier needs next to the stamped hash:
-``openssl ts -verify -digest HEX -in token -token_in -CAfile tsa-cert.pem``.
+``openssl ts -verify -digest HEX -in token -token_in -CAfile tsa-anchors.pem -partial_chain`` (the configured anchors, never the token's own certificate).
 
 A client never hands back a token that does not answer its own request: the reply's
 status must be granted, and its imprint and nonce must be the ones sent (else `TSAError`).
@@ -171,6 +171,11 @@ class LocalTSA:
     @property
     def certificate(self) -> x509.Certificate:
         return self._cert
+
+    @property
+    def anchors(self) -> list[x509.Certificate]:
+        """What its tokens are checked against: its own certificate."""
+        return [self._cert]
 
     @property
     def certificate_pem(self) -> bytes:
@@ -370,6 +375,11 @@ class HttpTSA:
     def name(self) -> str:
         return self.url
 
+    @property
+    def anchors(self) -> list[x509.Certificate]:
+        """The configured certificates its tokens must chain to (empty: not checked here)."""
+        return list(self.trusted_certs or [])
+
     def _extra_headers(self, message_imprint: bytes) -> dict[str, str]:
         return {}
 
@@ -387,7 +397,9 @@ class HttpTSA:
                 verify_token(token, message_imprint=message_imprint,
                              trusted_certs=self.trusted_certs)
             except VerificationError as exc:
-                raise TSAError(f"token does not verify: {exc}", name=self.name) from exc
+                raise TSAError(f"token refused, it does not verify against this TSA's configured trust anchors "
+                               f"({exc}); if the TSA changed its certificate, check the new one and add it to "
+                               "the trust file", name=self.name) from exc
         return token
 
     def _post(self, body: bytes, headers: dict[str, str]) -> bytes:
@@ -480,6 +492,30 @@ class KamuSMTSA(HttpTSA):
     def _extra_headers(self, message_imprint: bytes) -> dict[str, str]:
         return {"identity": kamusm_identity(self.customer_number, self._password, message_imprint)}
 
+    def stamp(self, message_imprint: bytes, *, hash_name: str = "sha256") -> bytes:
+        """As `HttpTSA.stamp`; a failure says what to do about it as well as what Kamu SM said."""
+        try:
+            return super().stamp(message_imprint, hash_name=hash_name)
+        except TSAError as exc:
+            raise TSAError(f"Kamu SM: {exc.detail}{_kamusm_advice(exc.detail, self.customer_number)}",
+                           name=self.name) from exc
+
     def __repr__(self) -> str:  # never the password
         return f"KamuSMTSA({self.url!r}, customer_number={self.customer_number})"
 
+
+def _kamusm_advice(detail: str, customer: int) -> str:
+    """What an operator can do about each way Kamu SM fails (its refusals come as HTTP 200)."""
+    if detail.startswith("request refused"):
+        return (f" (Kamu SM refuses customer {customer}'s request: check EARSIV_TSA_KAMUSM_CUSTOMER and "
+                "EARSIV_TSA_KAMUSM_PASSWORD against the account Kamu SM issued, and that the account still has "
+                "stamps (credit) left; the checkpoint is stamped on the next run once it is fixed)")
+    if detail.startswith("reply is not a TimeStampResp"):
+        return (" (Kamu SM answered with something else than a time-stamp reply, as it does for some account "
+                "and maintenance errors; the text above is its own)")
+    if detail.startswith("token refused"):
+        return (" (a token came back, but not signed under the Kamu SM certificate configured as trust anchor: "
+                "check the URL and the anchor file, EARSIV_TSA_TRUST)")
+    if detail.startswith(("cannot reach", "HTTP ")):
+        return " (Kamu SM's service did not answer; the checkpoint waits and is stamped when it does)"
+    return ""

@@ -70,6 +70,7 @@ class TokenInfo:
     accuracy: timedelta | None
     signer: x509.Certificate
     tsa_name: str | None
+    anchor: x509.Certificate | None = None  # the trusted certificate the signer's path ends at
 
     def __post_init__(self) -> None:
         if self.gen_time.tzinfo is None:
@@ -403,6 +404,7 @@ def _verify(token_der: bytes, message_imprint: bytes | None, data: bytes | None,
         accuracy=accuracy,
         signer=signer,
         tsa_name=tsa_name,
+        anchor=path[-1],
     )
 
 

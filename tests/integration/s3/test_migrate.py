@@ -54,7 +54,7 @@ def test_an_embedded_archive_moves_to_s3_and_verifies_there(tmp_path, s3_env, bu
     out = tmp_path / "ev"
     run(home, env, "evidence", digest, "-o", str(out))
     ok = subprocess.run(["openssl", "ts", "-verify", "-data", "checkpoint.txt", "-in", "checkpoint.tsr", "-token_in",
-                         "-CAfile", "tsa-cert.pem"], cwd=out, capture_output=True, text=True)
+                         "-CAfile", "tsa-anchors.pem"], cwd=out, capture_output=True, text=True)
     assert "Verification: OK" in ok.stdout
     # And the index rebuilds from the S3 store alone.
     run(home, env, "reindex")

@@ -3,6 +3,9 @@
 
     python3 verifier.py .                 # inside the unpacked package
     python3 verifier.py PACKAGE.zip       # or the zip as received
+    python3 verifier.py . --key-fingerprint HEX --tsa-anchors TSA-CA.pem
+                                          # holding the package's keys against ones
+                                          # obtained separately (recommended)
 
 This file is deliberately self-contained (Python 3.8+ standard library and the
 `openssl` command, 3.0 or newer): an inspector can read every line of it and
@@ -13,9 +16,14 @@ needs none of the software that made the package.  It checks
   2. every document: its sha256 is the digest its log leaf names;
   3. every inclusion proof: recomputed from the leaf (RFC 9162 2.1.3.2), it
      ends at the root its checkpoint states (and its written-out steps agree);
-  4. every checkpoint: its Ed25519 signature by the archive key, and its
-     RFC 3161 time-stamp token against the bundled TSA certificate;
-  5. the consistency proofs (RFC 9162 2.1.4.2) linking the checkpoints.
+  4. every checkpoint: its Ed25519 signature by the archive key (whose
+     fingerprint must be --key-fingerprint, when given), and its RFC 3161
+     time-stamp token(s) against the TSA anchors (--tsa-anchors, else the
+     bundled data/keys/tsa-anchors.pem);
+  5. the consistency proofs (RFC 9162 2.1.4.2) linking the checkpoints;
+  6. the renewals of the checkpoints' stamps (data/renewals): each covers the
+     newest stamp before it, its token verifies over its tree's root, and it was
+     made while the renewed stamp's certificate was valid.
 
 It prints one line per problem, naming the file, and exits 0 only when there
 is none.
@@ -49,6 +57,26 @@ def node(left, right):
 
 def leaf_hash(leaf):
     return hashlib.sha256(b"\x00" + leaf).digest()
+
+
+def mth(hashes):
+    """RFC 9162 2.1.1: the root of a tree whose leaf hashes are *hashes* (at least one)."""
+    if len(hashes) == 1:
+        return hashes[0]
+    k = 1
+    while k * 2 < len(hashes):
+        k *= 2
+    return node(mth(hashes[:k]), mth(hashes[k:]))
+
+
+def openssl_time(text, label):
+    """The UTC time openssl prints after *label* ("Time stamp: Dec  7 01:03:05.123 2026 GMT"), or None."""
+    import datetime
+
+    m = re.search(label + r"\s*(\w{3}) +(\d+) (\d\d:\d\d:\d\d)(?:\.\d+)? (\d{4}) GMT", text)
+    if not m:
+        return None
+    return datetime.datetime.strptime("%s %s %s %s" % m.groups(), "%b %d %H:%M:%S %Y")
 
 
 def inclusion_root(index, size, leaf, path):
@@ -205,7 +233,7 @@ class Checker:
         return p.returncode == 0, (out[-1] if out else "exit %d" % p.returncode)
 
     # 4. checkpoints
-    def checkpoints(self, key_pem, tsa_pem):
+    def checkpoints(self, key_pem, tsa_pem, expected_key=None):
         roots = {}
         folder = self.path("data/checkpoints")
         names = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
@@ -216,6 +244,9 @@ class Checker:
             key_id = hashlib.sha256(p.stdout).hexdigest()
         else:
             self.fail("data/keys/archive-key.pem", "not a public key openssl can read")
+        if key_id and expected_key and key_id != expected_key.lower():
+            self.fail("data/keys/archive-key.pem", f"its fingerprint is {key_id}, not {expected_key.lower()} "
+                      "(the one obtained separately): not the archive's key")
         for name in names:
             if not name.isdigit():
                 continue
@@ -241,14 +272,68 @@ class Checker:
                                        "-in", self.path(rel), "-sigfile", self.path(rel + ".sig"))
                 if not ok:
                     self.fail(rel + ".sig", f"the archive key's signature of {rel} does not verify ({msg})")
-            if os.path.isfile(self.path(rel + ".tsr")):
-                ok, msg = self.openssl("ts", "-verify", "-data", self.path(rel), "-in", self.path(rel + ".tsr"),
-                                       "-token_in", "-CAfile", tsa_pem)
+            for suffix in (".tsr", ".tsr2"):  # .tsr2: a second, independent TSA's token, if any
+                if not os.path.isfile(self.path(rel + suffix)):
+                    continue
+                ok, msg = self.openssl("ts", "-verify", "-data", self.path(rel), "-in", self.path(rel + suffix),
+                                       "-token_in", "-CAfile", tsa_pem, "-partial_chain")
                 if not ok:
-                    self.fail(rel + ".tsr", f"the time-stamp token over {rel} does not verify ({msg})")
+                    self.fail(rel + suffix, f"the time-stamp token over {rel} does not verify ({msg})")
         if not roots:
             self.fail("data/checkpoints", "no checkpoint in the package")
         return roots
+
+    # 4b. renewed stamps (FORMAT.md 7b): each renewal covers the newest stamp of each of its
+    # checkpoints, by its sha256; its token stamps the root of its tree; it was made before
+    # the certificate of the stamp it renews ended
+    def renewals(self, roots, tsa_pem):
+        folder = self.path("data/renewals")
+        names = sorted(n for n in os.listdir(folder) if n.endswith(".json")) if os.path.isdir(folder) else []
+        newest = {size: "log/checkpoints/%016d.tsr" % size for size in roots}
+        for name in names:
+            rel, tsr = "data/renewals/" + name, "data/renewals/" + name[:-5] + ".tsr"
+            doc = self.json(rel)
+            try:
+                if doc.get("v") != 1 or doc.get("hash") != "sha256":
+                    raise ValueError("unknown renewal format")
+                items = [(int(i["checkpoint"]), str(i["covers"]), str(i["leaf"])) for i in doc["items"]]
+                root = mth([leaf_hash(bytes.fromhex(leaf)) for _s, _c, leaf in items]).hex()
+            except (AttributeError, KeyError, TypeError, ValueError) as exc:
+                self.fail(rel, "not a renewal: %s" % exc)
+                continue
+            ok, msg = self.openssl("ts", "-verify", "-digest", root, "-in", self.path(tsr), "-token_in",
+                                   "-CAfile", tsa_pem, "-partial_chain")
+            if not ok:
+                self.fail(tsr, "the renewal token over the root of %s does not verify (%s)" % (rel, msg))
+                continue
+            made = self.stamp_time(tsr)
+            for size, covers, leaf in items:
+                if size not in newest:
+                    continue  # a checkpoint this package does not use
+                if covers != newest[size]:
+                    self.fail(rel, "renews %s for checkpoint %d, not its newest stamp %s" % (covers, size, newest[size]))
+                    continue
+                local = "data/" + covers[len("log/"):]
+                if not os.path.isfile(self.path(local)) or sha256_file(self.path(local)) != leaf:
+                    self.fail(rel, "its leaf for checkpoint %d is not the sha256 of %s" % (size, local))
+                    continue
+                ends = self.signer_end(local)
+                if made is None or ends is None or made > ends:
+                    self.fail(rel, "made %s, not while the certificate of %s was valid (until %s)" % (made, local, ends))
+                    continue
+                newest[size] = "log/renewals/" + name[:-5] + ".tsr"
+
+    def stamp_time(self, rel):
+        p = subprocess.run(["openssl", "ts", "-reply", "-in", self.path(rel), "-token_in", "-text"],
+                           capture_output=True, timeout=60)
+        return openssl_time(p.stdout.decode("utf-8", "replace"), "Time stamp:")
+
+    def signer_end(self, rel):
+        """When the certificate of the token's signer (the first it carries, as TSAs send it) ends."""
+        p = subprocess.run(["openssl", "pkcs7", "-inform", "DER", "-in", self.path(rel), "-print_certs"],
+                           capture_output=True, timeout=60)
+        q = subprocess.run(["openssl", "x509", "-noout", "-enddate"], input=p.stdout, capture_output=True, timeout=60)
+        return openssl_time(q.stdout.decode("utf-8", "replace"), "notAfter=")
 
     # 2. and 3. documents
     def documents(self, rows, roots):
@@ -328,11 +413,18 @@ class Checker:
             self.fail("data/consistency/%016d-%016d.json" % (old, new), "missing: no proof links these checkpoints")
 
 
-def verify(bag):
+def verify(bag, key_fingerprint=None, tsa_anchors=None):
     c = Checker(bag)
     c.manifests()
-    key_pem, tsa_pem = c.path("data/keys/archive-key.pem"), c.path("data/keys/tsa-cert.pem")
-    roots = c.checkpoints(key_pem, tsa_pem)
+    key_pem = c.path("data/keys/archive-key.pem")
+    tsa_pem = c.path("data/keys/tsa-anchors.pem")
+    if not os.path.isfile(tsa_pem) and os.path.isfile(c.path("data/keys/tsa-cert.pem")):
+        tsa_pem = c.path("data/keys/tsa-cert.pem")  # a package made before pinned anchors
+    elif not os.path.isfile(tsa_pem):
+        c.fail("data/keys/tsa-anchors.pem", "missing")
+    anchors = os.path.abspath(tsa_anchors) if tsa_anchors else tsa_pem
+    roots = c.checkpoints(key_pem, anchors, key_fingerprint)
+    c.renewals(roots, anchors)
     manifest = c.json("data/manifest.json") or {}
     rows = manifest.get("documents", []) if isinstance(manifest, dict) else []
     if manifest and manifest.get("document_count") != len(rows):
@@ -351,10 +443,20 @@ def find_bag(path):
 
 
 def main(argv):
-    if len(argv) != 2:
-        print(f"usage: python3 {os.path.basename(argv[0])} PACKAGE_DIR_OR_ZIP", file=sys.stderr)
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python3 " + os.path.basename(argv[0]),
+                                     description="Verify an earsiv inspection package with openssl.")
+    parser.add_argument("package", metavar="PACKAGE_DIR_OR_ZIP")
+    parser.add_argument("--key-fingerprint", metavar="HEX",
+                        help="the archive key's sha256 fingerprint as obtained outside the package")
+    parser.add_argument("--tsa-anchors", metavar="PEM",
+                        help="the time-stamp authorities' certificates as obtained outside the package")
+    args = parser.parse_args(argv[1:])
+    if args.tsa_anchors and not os.path.isfile(args.tsa_anchors):
+        print("no such file: " + args.tsa_anchors, file=sys.stderr)
         return 2
-    target = argv[1]
+    target = args.package
     with tempfile.TemporaryDirectory() as tmp:
         if os.path.isfile(target):
             with zipfile.ZipFile(target) as zf:
@@ -364,7 +466,7 @@ def main(argv):
                         return 1
                 zf.extractall(tmp)
             target = tmp
-        problems, count = verify(find_bag(target))
+        problems, count = verify(find_bag(target), args.key_fingerprint, args.tsa_anchors)
     for name, problem in problems:
         print(f"FAILED {name}: {problem}")
     if problems:
