@@ -32,6 +32,7 @@ from earsiv.indexer.query import (
     visible_statement,
 )
 from earsiv.indexer.records import IndexRecord
+from earsiv.indexer.reportdb import ReportIndex
 from earsiv.indexer.rows import RAW_COLUMNS, DocumentRow, IndexStats, index_key, json_safe, row_from_db
 from earsiv.indexer.writer import IndexWriter, meta_key
 
@@ -43,7 +44,7 @@ _IN_CHUNK = 5000
 # Child tables first: deleting rows must not trip a foreign key.
 _TABLES_CHILDREN_FIRST = tuple(reversed(metadata.sorted_tables))
 _GET = sa.select(*RAW_COLUMNS).where(documents.c.digest == sa.bindparam("digest"))
-_HEAD_REVISION = "0005"  # the newest migration: opening skips Alembic when the index is there
+_HEAD_REVISION = "0009"  # the newest migration: opening skips Alembic when the index is there
 
 
 class Index:
@@ -57,6 +58,7 @@ class Index:
         self.access = AccessIndex(self.db, self.transaction)
         self.log = LogCatalog(self.db)
         self.audit = AuditIndex(self.db, self.meta_get)
+        self.reports = ReportIndex(self.db)
 
     def __repr__(self) -> str:
         return f"Index({self.db.engine.url.render_as_string(hide_password=True)!r})"

@@ -158,6 +158,8 @@ documents = sa.Table(
     # The blob's alternative key (FORMAT.md §4), when an orphan held the usual one.  Last:
     # migrations add columns at the end, and the schema test compares column order too.
     sa.Column("blob_alt", sa.String(16)),
+    # A waybill's actual despatch date (LAW.md L12): the responses report's 7 days run from it.
+    sa.Column("despatch_date", sa.Date()),
     # One leaf per document: two rows with one log position mean a broken
     # reindex, which must fail loudly.
     sa.UniqueConstraint("log_index"),
@@ -171,6 +173,8 @@ documents = sa.Table(
     sa.Index(None, "edefter_vkn", "edefter_period_start"),
     sa.Index(None, "edefter_seal"),
     sa.Index(None, "signature_status", "log_index"),
+    # The serial report (L11): one issuer's numbers in order is one range scan.
+    sa.Index(None, "supplier_id", "series", "year", "sequence"),
 )
 
 # One row per party of a document (supplier, customer, despatch, delivery,

@@ -59,8 +59,8 @@ ROLES = ("admin", "integrator", "accountant", "inspector")
 COPIES = ("primary", "replica", "")  # which copy of an object a finding is about ("": not an object)
 # What an inspector asked: the document actions, then its own account's (who it is, its grants,
 # its access events), then anything else (an action of another role, a path that is none).
-ACTIONS = ("search", "view", "original", "evidence", "verify", "print", "export", "package", "me", "grants",
-           "access-log", "request")
+ACTIONS = ("search", "view", "original", "evidence", "verify", "print", "export", "package", "report", "me",
+           "grants", "access-log", "request")
 _HEX64 = re.compile(r"[0-9a-f]{64}\Z")
 _HEX16 = re.compile(r"[0-9a-f]{16}\Z")
 

@@ -1,0 +1,33 @@
+"""What the compliance reports read: a waybill's actual despatch date, and an issuer's numbers in order.
+
+Revision ID: 0009
+Revises: 0005
+Create Date: 2026-12-07
+
+Frozen: a migration never imports the models.  ``despatch_date`` is NULL for waybills indexed
+before; ``earsiv reindex`` fills it from the originals (the responses report says which waybills
+lack it until then).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0009"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("documents") as batch:
+        batch.add_column(sa.Column("despatch_date", sa.Date(), nullable=True))
+    op.create_index("ix_documents_supplier_id_series_year_sequence", "documents",
+                    ["supplier_id", "series", "year", "sequence"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_documents_supplier_id_series_year_sequence", "documents")
+    with op.batch_alter_table("documents") as batch:
+        batch.drop_column("despatch_date")
