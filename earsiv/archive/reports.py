@@ -28,7 +28,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from earsiv.indexer.reportdb import Window
+from earsiv.indexer.reportdb import FAMILIES, Window, as_date
 
 if TYPE_CHECKING:
     from earsiv.indexer.reportdb import ReportIndex
@@ -40,6 +40,7 @@ NOT_HERE = "not in this archive"
 TR = dt.timezone(dt.timedelta(hours=3))  # Europe/Istanbul, UTC+3 all year
 RECEIPT_DAYS = 7  # L12: an irsaliye yanıtı within 7 days of the actual despatch
 RESPONSE_DAYS = 8  # TICARIFATURA: KABUL/RED within 8 days of the invoice
+_LIST_MAX = 10_000  # documents of duplicates and of dates going back a report lists in full (it counts all)
 BERAT_MONTHS = 3  # e-Defter Genel Tebliği: a month's berats by the end of the third month after it
 
 
@@ -119,53 +120,86 @@ def _covers_year_start(windows: Sequence[Window], year: int) -> bool:
     return any(a <= start <= b for a, b in windows)
 
 
+def _scan(index: ReportIndex, vkn: str, windows: tuple[Window, ...]
+          ) -> tuple[dict[tuple, list[Any]], list[tuple[Any, ...]]]:
+    """One pass over the issuer's numbers: per (family, series, year) [documents, numbers, first, last,
+    earliest date, latest date, previous number, its date], and every break: (family, series, year,
+    number, date, previous number, previous date) where a number skips some, repeats or is dated back."""
+    state: dict[tuple, list[Any]] = {}
+    breaks: list[tuple[Any, ...]] = []
+    for batch in index.numbers(vkn, windows):
+        for kind, series, year, seq, day in batch:
+            key = (FAMILIES[kind], series, year)
+            st = state.get(key)
+            if st is None:
+                state[key] = [1, 1, seq, seq, day, day, seq, day]
+                continue
+            st[0] += 1
+            prev, prev_day = st[6], st[7]
+            if seq != prev:
+                st[1] += 1
+                st[3] = seq
+            if seq - prev != 1 or day < prev_day:
+                breaks.append((*key, seq, day, prev, prev_day))
+            st[4] = min(st[4], day)
+            st[5] = max(st[5], day)
+            st[6], st[7] = seq, day
+    return state, breaks
+
+
 def _serials(index: ReportIndex, vkn: str, windows: tuple[Window, ...]) -> Report:
-    groups = index.series(vkn, windows)
+    state, breaks = _scan(index, vkn, windows)
+    series_rows: list[tuple[Any, ...]] = []
     gaps: list[tuple[Any, ...]] = []
-    for g in groups:
+    dup_rows: list[tuple[Any, ...]] = []
+    back_rows: list[tuple[Any, ...]] = []
+    named: list[str] = []
+    missing: dict[tuple, int] = defaultdict(int)
+    dups: dict[tuple, int] = defaultdict(int)
+    back_count = 0
+    listed = 0  # documents of duplicates and of dates going back listed in full (all are counted)
+    for (family, series, year), st in state.items():
         # Numbers restart at 1 each year: what comes before the first number present is missing
         # too, if the period asked begins with the year (else it may lie before the period).
-        if g["first"] > 1 and _covers_year_start(windows, g["year"]):
-            gaps.append((g["family"], g["series"], g["year"], _id(g["series"], g["year"], 1),
-                         _id(g["series"], g["year"], g["first"] - 1), g["first"] - 1, NOT_HERE))
-    for family, series, year, prev, nxt in index.gaps(vkn, windows):
-        gaps.append((family, series, year, _id(series, year, prev + 1), _id(series, year, nxt - 1), nxt - prev - 1,
-                     NOT_HERE))
-    gaps.sort(key=lambda r: (r[0], r[1], r[2], r[3]))
-    missing: dict[tuple, int] = defaultdict(int)
-    for r in gaps:
-        missing[r[:3]] += r[5]
-    dup_count, dups = index.duplicates(vkn, windows)
-    dup_per: dict[tuple, int] = defaultdict(int)
-    for key in dups:
-        dup_per[key[:3]] += 1
-    back = index.backwards(vkn, windows)
-    off_count, off = index.off_pattern(vkn, windows)
-    named: list[str] = []
-    series_rows = []
-    for g in groups:
-        key = (g["family"], g["series"], g["year"])
-        first, last = g["first_document"], g["last_document"]
+        if st[2] > 1 and _covers_year_start(windows, year):
+            gaps.append((family, series, year, _id(series, year, 1), _id(series, year, st[2] - 1), st[2] - 1, NOT_HERE))
+            missing[(family, series, year)] += st[2] - 1
+    for family, series, year, seq, day, prev, prev_day in breaks:
+        key = (family, series, year)
+        if seq - prev > 1:
+            gaps.append((*key, _id(series, year, prev + 1), _id(series, year, seq - 1), seq - prev - 1, NOT_HERE))
+            missing[key] += seq - prev - 1
+        if seq == prev:
+            if (*key, seq) not in dups and listed < _LIST_MAX:
+                docs = index.numbered(vkn, windows, family, series, year, seq)
+                listed += len(docs)
+                named += [x.digest for x in docs]
+                dup_rows += [(*key, _id(series, year, seq), x.digest, x.ettn, x.issue_date) for x in docs]
+            dups[(*key, seq)] += 1
+        elif day < prev_day:
+            back_count += 1
+            if listed < _LIST_MAX:
+                docs = index.numbered(vkn, windows, family, series, year, seq, as_date(day))[:1]
+                listed += len(docs)
+                named += [x.digest for x in docs]
+                back_rows += [(*key, _id(series, year, seq), as_date(day), _id(series, year, prev), as_date(prev_day),
+                               x.digest) for x in docs]
+    for key, st in sorted(state.items()):
+        family, series, year = key
+        first = index.numbered(vkn, windows, family, series, year, st[2])[0]
+        last = index.numbered(vkn, windows, family, series, year, st[3])[0]
         named += [first.digest, last.digest]
-        series_rows.append((*key, g["documents"], g["numbers"], first.doc_id, first.issue_date, last.doc_id,
-                            last.issue_date, missing.get(key, 0), dup_per.get(key, 0)))
-    dup_rows = []
-    for (family, series, year, seq), docs in dups.items():
-        for doc in docs:
-            named.append(doc.digest)
-            dup_rows.append((family, series, year, _id(series, year, seq), doc.digest, doc.ettn, doc.issue_date))
-    back_rows = []
-    for family, series, year, doc, prev_date, prev_id in back:
-        named.append(doc.digest)
-        back_rows.append((family, series, year, doc.doc_id, doc.issue_date, prev_id, prev_date, doc.digest))
-    off_rows = []
-    for doc in off:
-        named.append(doc.digest)
-        off_rows.append((doc.kind, doc.doc_id, doc.issue_date, doc.digest))
-    summary = {"series": len(groups), "documents": sum(g["documents"] for g in groups),
-               "numbers": sum(g["numbers"] for g in groups), "gaps": len(gaps),
+        series_rows.append((*key, st[0], st[1], first.doc_id, first.issue_date, last.doc_id, last.issue_date,
+                            missing.get(key, 0), sum(1 for k in dups if k[:3] == key)))
+    dup_count = len(dups)
+    gaps.sort(key=lambda r: (r[0], r[1], r[2], r[3]))
+    off_count, off = index.off_pattern(vkn, windows)
+    off_rows = [(x.kind, x.doc_id, x.issue_date, x.digest) for x in off]
+    named += [x.digest for x in off]
+    summary = {"series": len(series_rows), "documents": sum(r[3] for r in series_rows),
+               "numbers": sum(r[4] for r in series_rows), "gaps": len(gaps),
                "missing_numbers": sum(r[5] for r in gaps), "duplicated_numbers": dup_count,
-               "dates_backwards": len(back), "off_pattern": off_count}
+               "dates_backwards": back_count, "off_pattern": off_count}
     notes = ((f"Missing numbers are {NOT_HERE}: they may have been issued and archived elsewhere, or never used. "
              "Numbers after the last one present cannot be told apart from numbers not issued yet."),
              ("A family is one numbering: e-Fatura and e-Arşiv invoices together, e-SMM, e-MM, e-İrsaliye and "

@@ -173,8 +173,9 @@ documents = sa.Table(
     sa.Index(None, "edefter_vkn", "edefter_period_start"),
     sa.Index(None, "edefter_seal"),
     sa.Index(None, "signature_status", "log_index"),
-    # The serial report (L11): one issuer's numbers in order is one range scan.
-    sa.Index(None, "supplier_id", "series", "year", "sequence"),
+    # The serial report (L11): one issuer's numbers in order, with what the report filters on, is a
+    # range scan of this index alone.
+    sa.Index(None, "supplier_id", "series", "year", "sequence", "issue_date", "kind"),
 )
 
 # One row per party of a document (supplier, customer, despatch, delivery,

@@ -23,11 +23,11 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("documents") as batch:
         batch.add_column(sa.Column("despatch_date", sa.Date(), nullable=True))
-    op.create_index("ix_documents_supplier_id_series_year_sequence", "documents",
-                    ["supplier_id", "series", "year", "sequence"])
+    op.create_index("ix_documents_supplier_id_series_year_sequence_issue_date_kind", "documents",
+                    ["supplier_id", "series", "year", "sequence", "issue_date", "kind"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_documents_supplier_id_series_year_sequence", "documents")
+    op.drop_index("ix_documents_supplier_id_series_year_sequence_issue_date_kind", "documents")
     with op.batch_alter_table("documents") as batch:
         batch.drop_column("despatch_date")
