@@ -382,7 +382,15 @@ class Archive:
         row = self.index.get(digest)
         if row is None:
             raise DocumentNotFound(f"no document with digest {digest} in this archive", name=digest)
-        return self.originals.read(digest, row.dict_digest, row.blob_alt)
+        try:
+            return self.originals.read(digest, row.dict_digest, row.blob_alt)
+        except (StoreError, VerificationError):
+            gone = self.index.disposal.disposed([digest]).get(digest)
+            if gone is None:
+                raise
+            raise DocumentNotFound(f"document {digest} was disposed of on {gone[0].isoformat()} after its retention "
+                                   f"(disposal leaf {gone[1]}): its bytes are no longer kept; its evidence still "
+                                   "proves it existed and when it went", name=digest) from None
 
     def inspect_pending(self, progress: Callable[[int], None] | None = None, *, batch: int = 64) -> int:
         """Inspect signatures of documents indexed as pending; return how many."""
@@ -401,7 +409,7 @@ class Archive:
     def _inspect(self, digest: str):
         try:
             data = self.original(digest)
-        except (StoreError, VerificationError) as exc:
+        except (StoreError, VerificationError, DocumentNotFound) as exc:  # DocumentNotFound: disposed of
             from earsiv.documents.metadata import SignatureReport
 
             return SignatureReport("unverifiable", reason=f"the stored blob cannot be read: {exc.detail}")

@@ -21,6 +21,7 @@ from earsiv.documents.metadata import SignatureReport
 from earsiv.indexer.accessdb import AccessIndex
 from earsiv.indexer.auditdb import AuditIndex
 from earsiv.indexer.database import Database
+from earsiv.indexer.disposaldb import DisposalIndex
 from earsiv.indexer.logcatalog import LogCatalog
 from earsiv.indexer.models import documents, index_counts, index_meta, metadata
 from earsiv.indexer.query import (
@@ -59,6 +60,7 @@ class Index:
         self.log = LogCatalog(self.db)
         self.audit = AuditIndex(self.db, self.meta_get)
         self.reports = ReportIndex(self.db)
+        self.disposal = DisposalIndex(self.db)
 
     def __repr__(self) -> str:
         return f"Index({self.db.engine.url.render_as_string(hide_password=True)!r})"

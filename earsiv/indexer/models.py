@@ -160,6 +160,9 @@ documents = sa.Table(
     sa.Column("blob_alt", sa.String(16)),
     # A waybill's actual despatch date (LAW.md L12): the responses report's 7 days run from it.
     sa.Column("despatch_date", sa.Date()),
+    # When the blob was disposed of after its retention (a `disposal` leaf, FORMAT.md §5), and that leaf.
+    sa.Column("disposed_at", UTCDateTime()),
+    sa.Column("disposal_index", sa.BigInteger()),
     # One leaf per document: two rows with one log position mean a broken
     # reindex, which must fail loudly.
     sa.UniqueConstraint("log_index"),

@@ -1,4 +1,4 @@
-"""What the compliance reports read: a waybill's actual despatch date, and an issuer's numbers in order.
+"""Compliance: a waybill's actual despatch date and an issuer's numbers in order (reports), disposal.
 
 Revision ID: 0009
 Revises: 0005
@@ -6,7 +6,8 @@ Create Date: 2026-12-07
 
 Frozen: a migration never imports the models.  ``despatch_date`` is NULL for waybills indexed
 before; ``earsiv reindex`` fills it from the originals (the responses report says which waybills
-lack it until then).
+lack it until then).  ``disposed_at``/``disposal_index`` mirror the `disposal` leaves; an archive
+upgraded to this revision has none yet.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("documents") as batch:
         batch.add_column(sa.Column("despatch_date", sa.Date(), nullable=True))
+        batch.add_column(sa.Column("disposed_at", sa.DateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column("disposal_index", sa.BigInteger(), nullable=True))
     op.create_index("ix_documents_supplier_id_series_year_sequence_issue_date_kind", "documents",
                     ["supplier_id", "series", "year", "sequence", "issue_date", "kind"])
 
@@ -30,4 +33,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_documents_supplier_id_series_year_sequence_issue_date_kind", "documents")
     with op.batch_alter_table("documents") as batch:
+        batch.drop_column("disposal_index")
+        batch.drop_column("disposed_at")
         batch.drop_column("despatch_date")
