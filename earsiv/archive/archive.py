@@ -157,7 +157,7 @@ class Archive:
         self.store = _open_store(config)
         self._check_format()
         self.signer = Signer.load(self.home / "keys")
-        self.policy = RetentionPolicy(years_after_year_end=config.retention_years)
+        self.policy = RetentionPolicy(years_after_year_end=config.retention_years, by_kind=config.retention_kinds)
         self.index = Index(config.db_url)
         self.index.upgrade()
         self.dictionaries = blobs.DictionaryBook(self._fetch_dict, resolve=self._resolve_dict,

@@ -40,6 +40,8 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from earsiv.archive.errors import ConfigError
+from earsiv.archive.retention import RetentionPolicy
+from earsiv.documents.metadata import KINDS
 
 __all__ = ["CONFIG_FILE", "Config", "load_config", "write_default_config"]
 
@@ -58,6 +60,7 @@ class Config:
     db_url: str
     tsa_url: str  # "" = built-in local TSA
     retention_years: int = 10
+    retention_kinds: tuple[tuple[str, int], ...] = ()  # retention classes: (document kind, years)
     checkpoint_interval: float = 5.0  # seconds between checkpoints while documents arrive
     max_document_bytes: int = 64 * 1024 * 1024
     allow_unenforced_lock: bool = False  # development only: skip the S3 Object Lock self-test
@@ -80,8 +83,13 @@ class Config:
             raise ConfigError(f"unsupported index URL {self.db_url!r}: expected sqlite:/// or postgresql+psycopg://")
         if self.tsa_url and urlparse(self.tsa_url).scheme not in ("http", "https"):
             raise ConfigError(f"TSA URL {self.tsa_url!r} must be http(s)://, or empty for the built-in TSA")
-        if not 1 <= self.retention_years <= 100:
-            raise ConfigError(f"retention_years {self.retention_years} is out of range 1..100")
+        for kind, _years in self.retention_kinds:
+            if kind not in KINDS:
+                raise ConfigError(f"[retention.kinds] {kind!r} is not a document kind; kinds: {', '.join(sorted(KINDS))}")
+        try:
+            RetentionPolicy(self.retention_years, by_kind=self.retention_kinds)
+        except ValueError as exc:
+            raise ConfigError(f"[retention] {exc}") from exc
         if not 0 <= self.audit_days <= 3660:
             raise ConfigError(f"audit period_days {self.audit_days} is out of range 0..3660 (0: serve does not audit)")
         if not 0 <= self.self_test_hours <= 24 * 366:
@@ -164,6 +172,11 @@ def write_default_config(home: Path, *, store_url: str | None = None, db_url: st
         "\n[retention]\n"
         "# TTK 82: ten years after the end of the document's calendar year (LAW.md L2)\n"
         "years = 10\n"
+        "# retention classes: years per document kind where a shorter keeping is lawful (VUK 253: at\n"
+        "# least 5; e-Defter ledgers and berats at least 10); they apply to what is archived from now\n"
+        "# on, since a stored retention is never shortened.  Example:\n"
+        "# [retention.kinds]\n"
+        "# e-arsiv = 5\n"
         "\n[checkpoints]\n"
         "interval_seconds = 5.0\n"
         "\n[limits]\n"
@@ -200,6 +213,7 @@ def load_config(home: Path, env: dict[str, str] | None = None) -> Config:
             db_url=_resolve_db(home, db_url),
             tsa_url=str(raw.get("tsa", {}).get("url", "")),
             retention_years=int(raw.get("retention", {}).get("years", 10)),
+            retention_kinds=tuple(sorted((str(k), int(v)) for k, v in raw.get("retention", {}).get("kinds", {}).items())),
             checkpoint_interval=float(raw.get("checkpoints", {}).get("interval_seconds", 5.0)),
             allow_unenforced_lock=_flag(raw.get("store", {}).get("allow_unenforced_lock", False), "allow_unenforced_lock"),
             self_test_hours=_number(raw.get("store", {}).get("self_test_hours", 24.0), "self_test_hours"),
