@@ -36,6 +36,7 @@ from earsiv.archive.disclosure import Disclosure
 from earsiv.archive.errors import Forbidden, VerificationError
 from earsiv.archive.service_access import AccessUseCases
 from earsiv.archive.service_disposal import DisposalUseCases
+from earsiv.archive.service_handback import HandBackUseCases
 from earsiv.archive.service_integrity import IntegrityUseCases
 from earsiv.archive.service_reports import ReportUseCases
 from earsiv.archive.service_types import (
@@ -72,7 +73,7 @@ log = logging.getLogger("earsiv.service")
 MAX_LOGGED_EXPORT = 20_000  # documents in one access event (and one SQL IN list)
 
 
-class ArchiveService(AccessUseCases, IntegrityUseCases, ReportUseCases, DisposalUseCases):
+class ArchiveService(AccessUseCases, IntegrityUseCases, ReportUseCases, DisposalUseCases, HandBackUseCases):
     """One open archive's use cases, for the CLI and the HTTP API alike."""
 
     def __init__(self, arch: Archive, background: Background | None = None) -> None:

@@ -23,7 +23,7 @@ from earsiv.indexer.auditdb import AuditIndex
 from earsiv.indexer.database import Database
 from earsiv.indexer.disposaldb import DisposalIndex
 from earsiv.indexer.logcatalog import LogCatalog
-from earsiv.indexer.models import documents, index_counts, index_meta, metadata
+from earsiv.indexer.models import documents, holdings, index_counts, index_meta, metadata
 from earsiv.indexer.query import (
     SearchPage,
     SearchQuery,
@@ -175,6 +175,14 @@ class Index:
         with self.db.read(f"cannot read {digest}") as conn:
             row = conn.execute(_GET, {"digest": digest}).first()
         return None if row is None else row_from_db(row)
+
+    def held_by(self, tenant: str, after: int, limit: int) -> list[tuple[int, DocumentRow]]:
+        """(holding's log index, document) of what *tenant* holds, after the holding *after*, in log order."""
+        h = holdings.c
+        stmt = (sa.select(h.log_index, *RAW_COLUMNS).join(holdings, h.digest == documents.c.digest)
+                .where(h.tenant == index_key(tenant), h.log_index > after).order_by(h.log_index).limit(limit))
+        with self.db.read(f"cannot read the holdings of {tenant}") as conn:
+            return [(r[0], row_from_db(r[1:])) for r in conn.execute(stmt)]
 
     @property
     def has_text_search(self) -> bool:

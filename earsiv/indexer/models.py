@@ -254,6 +254,8 @@ holdings = sa.Table(
     # Kept for a listing that walks one tenant's holdings newest first; not indexed
     # until a query needs it (scoped searches go document → holding by the key).
     sa.Column("sort_date", sa.Date(), nullable=False),
+    # A tenant's holdings in log order: the hand-back export (``export-tenant``) walks them a page at a time.
+    sa.Index(None, "tenant", "log_index"),
     # SQLite: the rows live in the primary key's b-tree, not beside it (a third less space).
     sqlite_with_rowid=False,
 )

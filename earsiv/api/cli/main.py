@@ -17,6 +17,7 @@ from earsiv.api.cli.common import Group, default_home
 from earsiv.api.cli.disposal import disposal, dispose
 from earsiv.api.cli.documents import evidence, get, ingest, legal_hold, search, show, verify
 from earsiv.api.cli.export import export
+from earsiv.api.cli.handback import export_tenant
 from earsiv.api.cli.integrity import audit, damage_report, repair, replica
 from earsiv.api.cli.package import package, verify_package
 from earsiv.api.cli.report import report
@@ -49,7 +50,8 @@ def cli(ctx: click.Context, home: str, allow_unenforced_lock: bool, token: str |
 
 
 for _command in (init, ingest, search, show, get, verify, evidence, reindex, status, legal_hold, migrate_store_cmd, serve,
-                 principal, token, grant, access_log, export, package, verify_package, report, disposal, dispose, audit, repair, damage_report,
+                 principal, token, grant, access_log, export, package, verify_package, report, disposal, dispose, export_tenant,
+                 audit, repair, damage_report,
                  replica):
     cli.add_command(_command)
 

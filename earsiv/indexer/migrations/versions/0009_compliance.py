@@ -1,4 +1,5 @@
-"""Compliance: a waybill's actual despatch date and an issuer's numbers in order (reports), disposal.
+"""Compliance: a waybill's actual despatch date and an issuer's numbers in order (reports), disposal, and a
+tenant's holdings in log order (the hand-back export).
 
 Revision ID: 0009
 Revises: 0005
@@ -28,9 +29,11 @@ def upgrade() -> None:
         batch.add_column(sa.Column("disposal_index", sa.BigInteger(), nullable=True))
     op.create_index("ix_documents_supplier_id_series_year_sequence_issue_date_kind", "documents",
                     ["supplier_id", "series", "year", "sequence", "issue_date", "kind"])
+    op.create_index("ix_holdings_tenant_log_index", "holdings", ["tenant", "log_index"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_holdings_tenant_log_index", "holdings")
     op.drop_index("ix_documents_supplier_id_series_year_sequence_issue_date_kind", "documents")
     with op.batch_alter_table("documents") as batch:
         batch.drop_column("disposal_index")
