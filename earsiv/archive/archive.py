@@ -101,6 +101,7 @@ class Status:
     last_stamp: dict | None = None
     audit: dict | None = None
     replica: dict | None = None
+    locations: dict | None = None  # where each store's bytes sit, as configured (LAW.md L3)
 
     def to_json(self) -> dict:
         ratio = self.bytes_stored / self.bytes_original if self.bytes_original else None
@@ -118,6 +119,7 @@ class Status:
             "by_signature": self.by_signature,
             "audit": self.audit,
             "replica": self.replica,
+            "locations": self.locations,
         }
 
 
@@ -227,7 +229,10 @@ class Archive:
 
     @classmethod
     def open(cls, home: Path) -> Archive:
-        return cls(load_config(home))
+        config = load_config(home)
+        for warning in config.location_warnings():
+            log.warning("%s", warning)
+        return cls(config)
 
     def _open_log(self) -> None:
         """The log's state from its latest checkpoint and the tail after it; the index caught up."""
@@ -505,6 +510,9 @@ class Archive:
             by_kind=dict(st.by_kind),
             by_signature=dict(st.by_signature_status),
             last_stamp=self.checkpointer.last_stamp() or None,
+            locations={"primary": {**self.config.store_location.to_json(),
+                                   "outside_turkey_acknowledged": self.config.outside_turkey_acknowledged},
+                       "replica": self.config.replica_location.to_json() if self.config.replica_url else None},
         )
 
     def archive_key(self) -> PublicKey:

@@ -43,13 +43,39 @@ from earsiv.archive.errors import ConfigError
 from earsiv.archive.retention import RetentionPolicy
 from earsiv.documents.metadata import KINDS
 
-__all__ = ["CONFIG_FILE", "Config", "load_config", "write_default_config"]
+__all__ = ["CONFIG_FILE", "Config", "StoreLocation", "load_config", "write_default_config"]
 
 CONFIG_FILE = "config.toml"
 ENV_STORE, ENV_DB, ENV_TSA, ENV_REPLICA = "EARSIV_STORE_URL", "EARSIV_DB_URL", "EARSIV_TSA_URL", "EARSIV_REPLICA_URL"
 ENV_ALLOW_UNENFORCED = "EARSIV_ALLOW_UNENFORCED_LOCK"
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 HOME_STORE_URL, HOME_DB_URL = "file:store", "sqlite:///index.sqlite"
+
+
+@dataclass(frozen=True, slots=True)
+class StoreLocation:
+    """Where a store's bytes sit (L3: the primary copy of Turkish taxpayers' documents is expected in
+    Türkiye): an ISO 3166 country code ("" = not stated), the provider and its region, as configured."""
+
+    country: str = ""
+    provider: str = ""
+    region: str = ""
+
+    def __post_init__(self) -> None:
+        if self.country and not (len(self.country) == 2 and self.country.isascii() and self.country.isupper()):
+            raise ConfigError(f"store location {self.country!r} is not an ISO 3166 country code such as \"TR\"")
+
+    @property
+    def in_turkey(self) -> bool | None:
+        return None if not self.country else self.country == "TR"
+
+    def describe(self) -> str:
+        where = self.country or "location not stated"
+        extra = ", ".join(x for x in (self.provider, self.region) if x)
+        return f"{where} ({extra})" if extra else where
+
+    def to_json(self) -> dict[str, str | None]:
+        return {"country": self.country or None, "provider": self.provider or None, "region": self.region or None}
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +98,22 @@ class Config:
     inspector_burst: int = 30
     access_log_per_minute: float = 30.0
     access_log_burst: int = 10
+    store_location: StoreLocation = StoreLocation()
+    replica_location: StoreLocation = StoreLocation()
+    # A primary store outside Türkiye is allowed once the operator says it knows (L3): then no warning.
+    outside_turkey_acknowledged: bool = False
+
+    def location_warnings(self, *, unstated: bool = False) -> list[str]:
+        """What to warn about where the data lives; *unstated*: also a primary store whose location is not stated."""
+        loc = self.store_location
+        if loc.in_turkey is False and not self.outside_turkey_acknowledged:
+            return [(f"the primary store is configured outside Türkiye ({loc.describe()}): Turkish taxpayers' e-documents "
+                    "are expected to have their primary copy in Türkiye (VUK 397/433/509, LAW.md L3). If this is "
+                    "lawful for your taxpayers, set outside_turkey_acknowledged = true under [store] in config.toml")]
+        if unstated and loc.in_turkey is None:
+            return [("the primary store's location is not stated: set location = \"TR\" (and provider, region) under "
+                    "[store] in config.toml, so that status and packages can say where the data lives (LAW.md L3)")]
+        return []
 
     def __post_init__(self) -> None:
         _check_store_url(self.store_url, "store")
@@ -157,10 +199,20 @@ def write_default_config(home: Path, *, store_url: str | None = None, db_url: st
         "allow_unenforced_lock = false\n"
         "# `serve` self-tests an S3 bucket at start and then every this many hours (0: only at start)\n"
         "self_test_hours = 24\n"
+        "# where this store's bytes sit (LAW.md L3: the primary copy is expected in Türkiye): an ISO\n"
+        "# country code, the provider and its region; `status` and packages state them\n"
+        'location = ""\n'
+        'provider = ""\n'
+        'region = ""\n'
+        "# a primary store outside Türkiye warns at every start unless this is true\n"
+        "outside_turkey_acknowledged = false\n"
         "\n[replica]\n"
         "# a second store at another site (another disk, another bucket or provider, with Object\n"
         "# Lock too): every object is also written there, and `earsiv repair` restores from it\n"
         f'url = "{replica_url}"\n'
+        'location = ""\n'
+        'provider = ""\n'
+        'region = ""\n'
         "\n[audit]\n"
         "# `serve` reads and checks every object once in this many days (0: only `earsiv audit`)\n"
         "period_days = 30\n"
@@ -219,6 +271,10 @@ def load_config(home: Path, env: dict[str, str] | None = None) -> Config:
             self_test_hours=_number(raw.get("store", {}).get("self_test_hours", 24.0), "self_test_hours"),
             replica_url=_resolve_replica(home, str(raw.get("replica", {}).get("url") or "")),
             audit_days=_number(raw.get("audit", {}).get("period_days", 30.0), "period_days"),
+            store_location=_location(raw.get("store", {})),
+            replica_location=_location(raw.get("replica", {})),
+            outside_turkey_acknowledged=_flag(raw.get("store", {}).get("outside_turkey_acknowledged", False),
+                                              "outside_turkey_acknowledged"),
             **_limits(raw.get("limits", {})),
         )
     except (KeyError, TypeError, ValueError) as exc:
@@ -235,6 +291,11 @@ def load_config(home: Path, env: dict[str, str] | None = None) -> Config:
     if ENV_ALLOW_UNENFORCED in env:
         overrides["allow_unenforced_lock"] = _flag(env[ENV_ALLOW_UNENFORCED], ENV_ALLOW_UNENFORCED)
     return replace(cfg, **overrides) if overrides else cfg
+
+
+def _location(table: dict) -> StoreLocation:
+    return StoreLocation(str(table.get("location", "")).strip().upper(), str(table.get("provider", "")).strip(),
+                         str(table.get("region", "")).strip())
 
 
 def _limits(raw: dict) -> dict:

@@ -112,6 +112,8 @@ class ArchiveService(AccessUseCases, IntegrityUseCases, ReportUseCases, Disposal
         """Start the background work, after the store's self-test (a bucket that fails stops it here)."""
         if self.background is None:
             return
+        if self.archive.config.store_location.in_turkey is None:  # outside Türkiye: Archive.open said so already
+            log.warning("%s", self.archive.config.location_warnings(unstated=True)[0])
         try:
             self.background.start()
         except BaseException:

@@ -57,6 +57,11 @@ def status(ctx, as_json: bool) -> None:
     ratio = f" ({st['stored_ratio'] * 100:.2f} %)" if st["stored_ratio"] is not None else ""
     click.echo(f"bytes stored:     {st['bytes_stored']}{ratio}")
     click.echo(f"log size:         {st['log_size']}")
+    where = st.get("locations") or {}
+    for name, loc in (("primary store", where.get("primary")), ("replica store", where.get("replica"))):
+        if loc:
+            extra = ", ".join(x for x in (loc["provider"], loc["region"]) if x)
+            click.echo(f"{name + ':':<18}{loc['country'] or 'location not stated'}{f' ({extra})' if extra else ''}")
     cp = st["last_checkpoint"]
     if cp:
         stamp = f"stamped {cp.get('stamp_time')} by {cp['tsa']}" if cp["stamped"] else "NOT STAMPED YET"

@@ -267,6 +267,19 @@ class ReplicaOut(_Out):
     reads_answered_by_replica: int | None = None
 
 
+class LocationOut(_Out):
+    country: str | None = Field(description="ISO 3166 country code of where the store's bytes sit; null: not stated.")
+    provider: str | None
+    region: str | None
+    outside_turkey_acknowledged: bool | None = Field(
+        default=None, description="The operator acknowledged a primary store outside Türkiye (LAW.md L3).")
+
+
+class LocationsOut(_Out):
+    primary: LocationOut
+    replica: LocationOut | None
+
+
 class StatusResponse(_Out):
     documents: int
     bytes_original: int
@@ -281,6 +294,7 @@ class StatusResponse(_Out):
     by_signature: dict[str, int]
     audit: AuditOut | None = Field(default=None, description="What the audit found, its deadlines, its passes.")
     replica: ReplicaOut | None = Field(default=None, description="The second copy at another site, if there is one.")
+    locations: LocationsOut | None = Field(default=None, description="Where each store's bytes sit, as configured.")
 
     @classmethod
     def from_domain(cls, st: Status) -> StatusResponse:

@@ -420,6 +420,8 @@ def _add_tag_files(w: _BagWriter, arch, req: PackageRequest, result: PackageResu
         ("External-Description", (f"Inspection package: {result.documents} {req.describe()}.{empty} "
                                   f"See VERIFY.txt for how to verify it.")),
         ("Bag-Software-Agent", "earsiv"),
+        # LAW.md L3: where the archive keeps the primary copy these originals come from, as configured.
+        ("Primary-Store-Location", arch.config.store_location.describe()),
     ]
     w.add("bag-info.txt", "".join(f"{k}: {v}\n" for k, v in info).encode("utf-8"))
     tag = io.StringIO()

@@ -74,6 +74,7 @@ def test_everything_the_tenant_holds_and_nothing_else_in_volumes_that_verify(wor
             zf.extractall(tmp / "bags" / v["file"])
         (bag_dir,) = (tmp / "bags" / v["file"]).iterdir()
         bagit.Bag(str(bag_dir)).validate()
+        assert "Primary-Store-Location: location not stated" in (bag_dir / "bag-info.txt").read_text()
     events = [json.loads(x) for x in (out / f"access-log-{A}.jsonl").read_text().splitlines()]
     assert events and all(e["proof"] and A in e["vkns"] for e in events)
     assert any(e["event"]["principal"] == "insp" for e in events)
