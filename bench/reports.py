@@ -36,7 +36,7 @@ def fill(index: Index, n: int) -> int:
         for dup in range(2 if seq % 50_000 == 1 else 1):
             rows.append({"digest": f"{i:060d}{dup:04d}", "kind": "e-fatura", "root": "Invoice",
                          "doc_id": f"{series}2025{seq:09d}", "issue_date": day, "sort_date": day, "series": series,
-                         "year": 2025, "sequence": seq, "supplier_id": VKN, "signed": True, "stylesheets": 1,
+                         "year": 2025, "sequence": seq, "supplier_id": VKN, "supplier_key": VKN, "signed": True, "stylesheets": 1,
                          "line_count": 1, "flags": [], "refs": [], "signature_status": "pending", "size": 1,
                          "stored_size": 1, "log_index": i * 2 + dup, "received_at": now, "retain_until": now,
                          "legal_hold": False})
@@ -64,7 +64,7 @@ def main() -> None:
         with index.db.read("bench") as conn:
             t = time.perf_counter()
             conn.execute(sa.text("SELECT count(*), max(sequence) FROM documents INDEXED BY "
-                                 "ix_documents_supplier_id_series_year_sequence_issue_date_kind WHERE supplier_id = :v"), {"v": VKN}).one()
+                                 "ix_documents_supplier_key_series_year_sequence_issue_date_kind WHERE supplier_key = :v"), {"v": VKN}).one()
             floor = time.perf_counter() - t
         for _ in range(2):
             t = time.perf_counter()

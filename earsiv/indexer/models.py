@@ -163,6 +163,9 @@ documents = sa.Table(
     # When the blob was disposed of after its retention (a `disposal` leaf, FORMAT.md §5), and that leaf.
     sa.Column("disposed_at", UTCDateTime()),
     sa.Column("disposal_index", sa.BigInteger()),
+    # The supplier's ID in its index_key form (bounded, like doc_id): what the serial report's index is led by.
+    # supplier_id itself is unbounded (a hostile document's multi-KB ID is archived, never indexed as is).
+    sa.Column("supplier_key", _Str()),
     # One leaf per document: two rows with one log position mean a broken
     # reindex, which must fail loudly.
     sa.UniqueConstraint("log_index"),
@@ -178,7 +181,7 @@ documents = sa.Table(
     sa.Index(None, "signature_status", "log_index"),
     # The serial report (L11): one issuer's numbers in order, with what the report filters on, is a
     # range scan of this index alone.
-    sa.Index(None, "supplier_id", "series", "year", "sequence", "issue_date", "kind"),
+    sa.Index(None, "supplier_key", "series", "year", "sequence", "issue_date", "kind"),
 )
 
 # One row per party of a document (supplier, customer, despatch, delivery,

@@ -1,7 +1,7 @@
 """What the compliance reports ask the index: one issuer's numbers, one taxpayer's ledgers, responses.
 
 Each question is answered in SQL (window functions and aggregates, both back-ends), so a
-series of a million invoices costs one range scan of ``(supplier_id, series, year, sequence)``
+series of a million invoices costs one range scan of ``(supplier_key, series, year, sequence, …)``
 and returns only what is worth showing: one row per gap, per duplicate, per series.  The
 rules about what the rows mean (what is late, what is missing) are ``archive/reports.py``'s.
 
@@ -75,7 +75,7 @@ class ReportIndex:
         self._db = db
 
     # -- serial continuity (L11) -----------------------------------------------------
-    # One pass over one issuer's numbers in the order of the index (supplier_id, series, year,
+    # One pass over one issuer's numbers in the order of the index (supplier_key, series, year,
     # sequence, issue_date, kind): a range scan of that index alone, no sort, no read of the
     # table, streamed.  The report's arithmetic is done by the caller as the rows go by: SQLite's
     # window functions took twice as long as that loop for the same answer (bench/reports.py).
@@ -84,10 +84,11 @@ class ReportIndex:
         order per series and year.  Values are the driver's: dates are ISO text on SQLite, ``date`` on
         PostgreSQL (both compare in date order; ``as_date`` makes either a date)."""
         raw = [sa.type_coerce(c, NullType()) for c in (d.kind, d.series, d.year, d.sequence, d.issue_date)]
-        stmt = (sa.select(*raw).where(d.supplier_id == vkn, d.kind.in_(list(FAMILIES)),
+        stmt = (sa.select(*raw).where(d.supplier_key == vkn, d.kind.in_(list(FAMILIES)),
                                       _in_windows(d.issue_date, windows), d.series.is_not(None))
-                .order_by(d.supplier_id, d.series, d.year, d.sequence, d.issue_date))
-        with self._db.read("cannot read the serial report") as conn:
+                .order_by(d.supplier_key, d.series, d.year, d.sequence, d.issue_date))
+        # A server-side cursor on PostgreSQL (one transaction, so one consistent view), rows as they come.
+        with self._db.snapshot("cannot read the serial report") as conn:
             result = conn.execution_options(stream_results=True).execute(stmt)
             while batch := result.fetchmany(20_000):
                 yield batch
@@ -96,7 +97,7 @@ class ReportIndex:
                  issue_date: dt.date | None = None) -> list[DocRef]:
         """The documents of one number (and date), oldest first."""
         kinds = [k for k, f in FAMILIES.items() if f == family]
-        where = [d.supplier_id == vkn, d.kind.in_(kinds), _in_windows(d.issue_date, windows),
+        where = [d.supplier_key == vkn, d.kind.in_(kinds), _in_windows(d.issue_date, windows),
                  d.series == series, d.year == year, d.sequence == sequence]
         if issue_date is not None:
             where.append(d.issue_date == issue_date)
@@ -105,7 +106,7 @@ class ReportIndex:
 
     def off_pattern(self, vkn: str, windows: Sequence[Window]) -> tuple[int, list[DocRef]]:
         """Numbered documents of *vkn* whose ID is not ``^[A-Z0-9]{3}20[0-9]{2}[0-9]{9}$`` (archived, flagged)."""
-        where = sa.and_(d.supplier_id == vkn, d.kind.in_(list(FAMILIES)), _in_windows(d.issue_date, windows),
+        where = sa.and_(d.supplier_key == vkn, d.kind.in_(list(FAMILIES)), _in_windows(d.issue_date, windows),
                         d.series.is_(None))
         with self._db.read("cannot read the serial report") as conn:
             n = conn.scalar(sa.select(sa.func.count()).select_from(documents).where(where))
