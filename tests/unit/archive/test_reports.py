@@ -244,3 +244,21 @@ def test_reports_are_scoped_like_search(svc, real_series, made_series):
         svc.report(OPERATOR, "serials", vkn, dt.date(2024, 2, 1), dt.date(2024, 1, 1))
     with pytest.raises(InvalidInput):
         svc.report(OPERATOR, "nonsense", vkn, dt.date(2024, 1, 1), dt.date(2024, 2, 1))
+
+
+def test_an_inspector_s_report_is_bounded_like_an_export(svc, made_series, monkeypatch):
+    """Its access event names every document it lists and is kept for years: past the export limit it is refused."""
+    import earsiv.archive.service as service_module
+
+    vkn, _ = made_series
+    svc.add_principal(OPERATOR, "rep-insp2", "inspector")
+    svc.add_grant(OPERATOR, "rep-insp2", vkn, dt.date(2024, 1, 1), dt.date(2024, 12, 31),
+                  dt.datetime.now(dt.UTC) + dt.timedelta(days=1), "order 2")
+    inspector = Principal("rep-insp2", "inspector")
+    size = svc.archive.log.size
+    monkeypatch.setattr(service_module, "MAX_LOGGED_EXPORT", 3)
+    with pytest.raises(InvalidInput, match="narrow the period"):
+        svc.report(inspector, "serials", vkn, dt.date(2024, 1, 1), dt.date(2024, 12, 31))
+    assert svc.archive.log.size == size  # refused before anything was shown or logged
+    monkeypatch.setattr(service_module, "MAX_LOGGED_EXPORT", 20_000)
+    assert svc.report(inspector, "serials", vkn, dt.date(2024, 1, 1), dt.date(2024, 12, 31)).event is not None
