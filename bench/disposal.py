@@ -22,9 +22,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from earsiv.archive.archive import Archive  # noqa: E402
-from earsiv.archive.ingest import Source  # noqa: E402
-from tests.helpers.synthetic import invoice  # noqa: E402
+from earsiv.archive.archive import Archive
+from earsiv.archive.ingest import Source
+from tests.helpers.synthetic import invoice
 
 
 def child(home: Path, *args: str) -> tuple[dict, float, int]:
