@@ -15,8 +15,9 @@ Two steps, so that what goes is what a person looked at:
    without its record.  The document's own leaf stays: its evidence still proves it existed.
 
 The certificate is a JSON Lines file (a header, one line per document with its disposal leaf
-or why it was kept, a footer with the counts and the checkpoint covering the leaves), its
-Ed25519 signature by the archive's key, that key, and a PDF of the same.  Memory stays flat:
+or why it was kept, a footer with the counts and the checkpoint covering the leaves), a
+``sha256sum`` line of it with that line's Ed25519 signature by the archive's key, the key, and
+a PDF of the same (its first rows).  Memory stays flat:
 documents are read a batch at a time and the certificate is written as they go.
 """
 
@@ -27,12 +28,11 @@ import dataclasses
 import datetime as dt
 import hashlib
 import html
-import io
 import itertools
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, Self, TextIO
 
 from earsiv.archive import blobs
 from earsiv.archive.errors import Conflict, WriteOnceViolation
@@ -130,34 +130,57 @@ def dispose(arch: Archive, vkn: str | None, before: dt.date, reason: str, confir
     stem = out / f"disposal-{plan.digest[:16]}"
     jsonl = stem.with_suffix(".jsonl")
     disposed = kept = 0
-    with jsonl.open("w", encoding="utf-8") as fh:
-        _line(fh, {"format": CERTIFICATE_FORMAT, "archive_id": arch.config.archive_id, "plan": plan.digest,
+    with _Hashing(jsonl.open("w", encoding="utf-8")) as fh:
+        head = {"format": CERTIFICATE_FORMAT, "archive_id": arch.config.archive_id, "plan": plan.digest,
                    "vkn": vkn, "before": before.isoformat(), "reason": reason, "by": by, "at": format_time(now),
-                   "documents_planned": plan.documents})
+                "documents_planned": plan.documents}
+        _line(fh, head)
         for batch in _candidates(arch, vkn, cutoff):
             d, k = _dispose_batch(arch, batch, plan.digest, reason, by, now, cutoff, vkn, fh)
             disposed += d
             kept += k
         cp = arch.checkpoint()
         size = cp.size if cp is not None else None
-        _line(fh, {"summary": {"disposed": disposed, "kept": kept}, "checkpoint": size,
-                   "finished": format_time(dt.datetime.now(dt.UTC))})
-    data = jsonl.read_bytes()
-    sig = stem.with_suffix(".jsonl.sig")
-    sig.write_text(base64.b64encode(arch.signer.sign(data)).decode() + "\n", encoding="ascii")
+        foot = {"summary": {"disposed": disposed, "kept": kept}, "checkpoint": size,
+                "finished": format_time(dt.datetime.now(dt.UTC))}
+        _line(fh, foot)
+    # The signature is over a sha256sum line of the certificate, so signing never holds the whole
+    # certificate (Ed25519 signs the message itself, not a digest of it).
+    sums = out / f"{jsonl.name}.sha256"
+    sums.write_text(f"{fh.sha256.hexdigest()}  {jsonl.name}\n", encoding="ascii")
+    sig = out / f"{sums.name}.sig"
+    sig.write_text(base64.b64encode(arch.signer.sign(sums.read_bytes())).decode() + "\n", encoding="ascii")
     key = out / f"archive-key-{arch.signer.public.key_id}.pem"
     key.write_bytes(arch.signer.public.pem)
     pdf = stem.with_suffix(".pdf")
-    pdf.write_bytes(_pdf(data))
-    return Certificate(plan.digest, disposed, kept, (jsonl, sig, key, pdf), size)
+    pdf.write_bytes(_pdf(jsonl, head, foot, fh.sha256.hexdigest()))
+    return Certificate(plan.digest, disposed, kept, (jsonl, sums, sig, key, pdf), size)
 
 
-def _line(fh: TextIO, obj: dict[str, Any]) -> None:
+class _Hashing:
+    """A text file that keeps the sha256 of what was written to it."""
+
+    def __init__(self, fh: TextIO) -> None:
+        self.fh = fh
+        self.sha256 = hashlib.sha256()
+
+    def write(self, text: str) -> None:
+        self.sha256.update(text.encode("utf-8"))
+        self.fh.write(text)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.fh.close()
+
+
+def _line(fh: TextIO | _Hashing, obj: dict[str, Any]) -> None:
     fh.write(json.dumps(obj, ensure_ascii=False, sort_keys=True) + "\n")
 
 
 def _dispose_batch(arch: Archive, batch: list[Disposable], plan: str, reason: str, by: str, now: dt.datetime,
-                   cutoff: dt.datetime, vkn: str | None, fh: TextIO) -> tuple[int, int]:
+                   cutoff: dt.datetime, vkn: str | None, fh: TextIO | _Hashing) -> tuple[int, int]:
     chosen: list[Disposable] = []
     refused: dict[str, str] = {}
 
@@ -199,7 +222,7 @@ def _dispose_batch(arch: Archive, batch: list[Disposable], plan: str, reason: st
     return disposed, len(batch) - disposed
 
 
-def _pdf(jsonl: bytes) -> bytes:
+def _pdf(jsonl: Path, head: dict[str, Any], foot: dict[str, Any], digest: str) -> bytes:
     import logging
 
     from weasyprint import HTML
@@ -207,23 +230,21 @@ def _pdf(jsonl: bytes) -> bytes:
 
     logging.getLogger("weasyprint").setLevel(logging.ERROR)
     fetcher = URLFetcher(allowed_protocols=("data",), fail_on_errors=False, timeout=1)
-    return HTML(string=_html(jsonl), url_fetcher=fetcher, base_url="data:,").write_pdf()
+    return HTML(string=_html(jsonl, head, foot, digest), url_fetcher=fetcher, base_url="data:,").write_pdf()
 
 
-def _html(jsonl: bytes) -> str:
+def _html(jsonl: Path, head: dict[str, Any], foot: dict[str, Any], digest: str) -> str:
     e = html.escape
-    lines = io.BytesIO(jsonl)  # read lazily: the certificate of 100,000 documents is never split whole
-    head = json.loads(lines.readline())
-    foot = json.loads(jsonl[jsonl.rstrip(b"\n").rfind(b"\n") + 1:])
     total = foot["summary"]["disposed"] + foot["summary"]["kept"]
     rows = []
-    for line in itertools.islice(lines, min(total, _PDF_ROWS)):
-        r = json.loads(line)
+    with jsonl.open(encoding="utf-8") as lines:  # the first rows only: the certificate is never read whole
+        next(lines)
+        listed = [json.loads(line) for line in itertools.islice(lines, min(total, _PDF_ROWS))]
+    for r in listed:
         rows.append("<tr>" + "".join(f"<td>{e(str(r.get(k) if r.get(k) is not None else ''))}</td>" for k in (
             "digest", "kind", "id", "issue_date", "retain_until", "state", "disposal_leaf", "why")) + "</tr>")
     more = total - _PDF_ROWS
     tail = f"<p>… and {more} more, listed in the JSON certificate.</p>" if more > 0 else ""
-    digest = hashlib.sha256(jsonl).hexdigest()
     return f"""<!doctype html><html lang="tr"><head><meta charset="utf-8"><title>Disposal certificate</title>
 <style>@page {{ size: A4 landscape; margin: 12mm; @bottom-right {{ content: counter(page) " / " counter(pages); font-size: 8pt }} }}
 body {{ font-family: "DejaVu Sans", sans-serif; font-size: 7.5pt }} h1 {{ font-size: 14pt }}

@@ -12,6 +12,7 @@ import base64
 import datetime as dt
 import hashlib
 import json
+import subprocess
 
 import pytest
 
@@ -90,8 +91,15 @@ def test_dispose_two_steps_leaf_first_certificate_signed_evidence_stays(world):
     assert (entry.digest, entry.reason, entry.plan, entry.by) == (dig["old"], "TTK 82: ten years ended", plan.digest,
                                                                   "cli:ops")
     # The certificate: JSON Lines signed by the archive's key, naming each document and its leaf.
-    jsonl, sig, key, pdf = cert.files
-    PublicKey(key.read_bytes()).verify(base64.b64decode(sig.read_text()), jsonl.read_bytes(), what="certificate")
+    jsonl, sums, sig, key, pdf = cert.files
+    PublicKey(key.read_bytes()).verify(base64.b64decode(sig.read_text()), sums.read_bytes(), what="certificate")
+    assert sums.read_text() == f"{hashlib.sha256(jsonl.read_bytes()).hexdigest()}  {jsonl.name}\n"
+    # And with standard tools only, as FORMAT.md §8b says.
+    (tmp / "sig.bin").write_bytes(base64.b64decode(sig.read_text()))
+    run = subprocess.run(["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", str(key), "-rawin", "-in", str(sums),
+                          "-sigfile", str(tmp / "sig.bin")], capture_output=True, text=True)
+    assert "Signature Verified Successfully" in run.stdout, run.stdout + run.stderr
+    assert subprocess.run(["sha256sum", "-c", sums.name], cwd=sums.parent, capture_output=True).returncode == 0
     lines = [json.loads(x) for x in jsonl.read_text().splitlines()]
     assert lines[0]["plan"] == plan.digest and lines[-1]["summary"] == {"disposed": 2, "kept": 0}
     assert {(x["digest"], x["state"]) for x in lines[1:-1]} == {(dig["old"], "disposed"), (dig["shared"], "disposed")}
