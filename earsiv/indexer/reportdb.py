@@ -17,7 +17,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.types import NullType
 
 from earsiv.indexer.models import document_parties, document_refs, documents
 
@@ -83,15 +82,12 @@ class ReportIndex:
         """Batches of raw (kind, series, year, sequence, issue_date) of *vkn*'s numbered documents, in number
         order per series and year.  Values are the driver's: dates are ISO text on SQLite, ``date`` on
         PostgreSQL (both compare in date order; ``as_date`` makes either a date)."""
-        raw = [sa.type_coerce(c, NullType()) for c in (d.kind, d.series, d.year, d.sequence, d.issue_date)]
-        stmt = (sa.select(*raw).where(d.supplier_key == vkn, d.kind.in_(list(FAMILIES)),
+        stmt = (sa.select(d.kind, d.series, d.year, d.sequence, d.issue_date).where(d.supplier_key == vkn, d.kind.in_(list(FAMILIES)),
                                       _in_windows(d.issue_date, windows), d.series.is_not(None))
                 .order_by(d.supplier_key, d.series, d.year, d.sequence, d.issue_date))
-        # A server-side cursor on PostgreSQL (one transaction, so one consistent view), rows as they come.
+        # One transaction, so one consistent view (and PostgreSQL's server-side cursor needs one).
         with self._db.snapshot("cannot read the serial report") as conn:
-            result = conn.execution_options(stream_results=True).execute(stmt)
-            while batch := result.fetchmany(20_000):
-                yield batch
+            yield from self._db.dialect.scan(conn, stmt, 20_000)
 
     def numbered(self, vkn: str, windows: Sequence[Window], family: str, series: str, year: int, sequence: int,
                  issue_date: dt.date | None = None) -> list[DocRef]:
