@@ -262,3 +262,22 @@ def test_an_inspector_s_report_is_bounded_like_an_export(svc, made_series, monke
     assert svc.archive.log.size == size  # refused before anything was shown or logged
     monkeypatch.setattr(service_module, "MAX_LOGGED_EXPORT", 20_000)
     assert svc.report(inspector, "serials", vkn, dt.date(2024, 1, 1), dt.date(2024, 12, 31)).event is not None
+
+
+def test_reindex_fills_the_despatch_date_an_upgraded_index_lacks(tmp_path):
+    import sqlalchemy as sa
+
+    home = tmp_path / "home"
+    Archive.init(home).close()
+    with ArchiveService.open(home) as service:
+        ingest(service, [(WAYBILLS[0], (CORPUS / WAYBILLS[0]).read_bytes())])
+        with service.archive.index.db.write("test") as conn:  # as migration 0009 leaves a waybill indexed before it
+            conn.execute(sa.text("UPDATE documents SET despatch_date = NULL"))
+
+        def despatch() -> str | None:
+            rep = service.report(OPERATOR, "responses", GIB_VKN, dt.date(2016, 1, 1), dt.date(2016, 12, 31)).report
+            return rep.to_json()["waybills"][0]["despatch_date"]
+
+        assert despatch() is None
+        service.reindex(OPERATOR)
+        assert despatch() == "2016-08-14"
