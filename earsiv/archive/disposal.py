@@ -34,7 +34,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self, TextIO
 
-from earsiv.archive import blobs
+from earsiv.archive import blobs, faults
 from earsiv.archive.errors import Conflict, WriteOnceViolation
 from earsiv.archive.ledger import Batch
 from earsiv.archive.log.entries import DisposalEntry, format_time
@@ -50,6 +50,7 @@ __all__ = ["CERTIFICATE_FORMAT", "Certificate", "Plan", "cutoff_of", "dispose", 
 PLAN_FORMAT = "earsiv-disposal-plan/1"
 CERTIFICATE_FORMAT = "earsiv-disposal-certificate/1"
 BATCH = 256
+PENDING_KEY = "disposal/pending"  # index setting: [digest, blob alt] of the batch whose blobs are being deleted
 _PDF_ROWS = 200  # rows the PDF lists (WeasyPrint took 40 s and 390 MB for 2,000); the JSON lists every one
 
 
@@ -135,6 +136,7 @@ def dispose(arch: Archive, vkn: str | None, before: dt.date, reason: str, confir
                    "vkn": vkn, "before": before.isoformat(), "reason": reason, "by": by, "at": format_time(now),
                 "documents_planned": plan.documents}
         _line(fh, head)
+        disposed += _finish_pending(arch, now, fh)
         for batch in _candidates(arch, vkn, cutoff):
             d, k = _dispose_batch(arch, batch, plan.digest, reason, by, now, cutoff, vkn, fh)
             disposed += d
@@ -205,6 +207,10 @@ def _dispose_batch(arch: Archive, batch: list[Disposable], plan: str, reason: st
     done = arch.ledger.append(build)
     disposed = 0
     leaf = {x.digest: (done.first + i if done else None) for i, x in enumerate(chosen)}
+    # Between the leaves and the deletes a crash leaves tombstones over blobs still there: noted
+    # here, so that the next `dispose --confirm` finishes them (``_finish_pending``).
+    arch.index.meta_set(PENDING_KEY, json.dumps([[x.digest, x.blob_alt] for x in chosen]))
+    faults.point("disposal.after-leaves")
     for x in batch:
         row = {"digest": x.digest, "kind": x.kind, "id": x.doc_id, "ettn": x.ettn, "issue_date": _iso(x.issue_date),
                "size": x.size, "retain_until": format_time(x.retain_until)}
@@ -219,7 +225,33 @@ def _dispose_batch(arch: Archive, batch: list[Disposable], plan: str, reason: st
             continue
         disposed += 1
         _line(fh, {**row, "state": "disposed", "disposal_leaf": leaf[x.digest]})
+    arch.index.meta_set(PENDING_KEY, "[]")
     return disposed, len(batch) - disposed
+
+
+def _finish_pending(arch: Archive, now: dt.datetime, fh: _Hashing) -> int:
+    """Delete the blobs an interrupted run wrote disposal leaves for but did not delete; return how many."""
+    pending = json.loads(arch.index.meta_get(PENDING_KEY) or "[]")
+    if not pending:
+        return 0
+    gone = arch.index.disposal.disposed([d for d, _alt in pending])
+    finished = 0
+    for digest, alt in pending:
+        if digest not in gone:
+            continue  # its leaf was never written: nothing was decided about it
+        key = blobs.blob_key(digest, alt)
+        row = {"digest": digest, "disposal_leaf": gone[digest][1], "interrupted_run": True}
+        if not arch.store.exists(key):
+            continue
+        try:
+            arch.store.delete(key, now=now)
+        except WriteOnceViolation as exc:
+            _line(fh, {**row, "state": "kept", "why": f"the store refused: {exc.detail}"})
+            continue
+        finished += 1
+        _line(fh, {**row, "state": "disposed"})
+    arch.index.meta_set(PENDING_KEY, "[]")
+    return finished
 
 
 def _pdf(jsonl: Path, head: dict[str, Any], foot: dict[str, Any], digest: str) -> bytes:
