@@ -40,6 +40,7 @@ from earsiv.archive.service_handback import HandBackUseCases
 from earsiv.archive.service_integrity import IntegrityUseCases
 from earsiv.archive.service_reports import ReportUseCases
 from earsiv.archive.service_types import (
+    MAX_LOGGED_EXPORT,
     QUIET,
     DocumentView,
     Download,
@@ -70,7 +71,6 @@ __all__ = ["MAX_LOGGED_EXPORT", "ArchiveService", "package_filename", "search_qu
 
 log = logging.getLogger("earsiv.service")
 
-MAX_LOGGED_EXPORT = 20_000  # documents in one access event (and one SQL IN list)
 
 
 class ArchiveService(AccessUseCases, IntegrityUseCases, ReportUseCases, DisposalUseCases, HandBackUseCases):

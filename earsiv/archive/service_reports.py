@@ -61,12 +61,13 @@ class ReportUseCases:
                            restricted=who.role == "inspector")
         event = None
         if grants:
-            from earsiv.archive.service import MAX_LOGGED_EXPORT
+            from earsiv.archive import service_types
 
-            if len(rep.digests) > MAX_LOGGED_EXPORT:
+            limit = service_types.MAX_LOGGED_EXPORT
+            if len(rep.digests) > limit:
                 # The event names every document the report names, and is kept for years: as for exports.
                 raise InvalidInput(f"the report names {len(rep.digests)} documents: an inspector's report names at "
-                                   f"most {MAX_LOGGED_EXPORT}; narrow the period")
+                                   f"most {limit}; narrow the period")
             params = {"report": name, "vkn": vkn, "date_from": str(date_from), "date_to": str(date_to)}
             event = self.archive.access.record(who, "report", grants, params, list(rep.digests))
         return ReportResult(rep, event)

@@ -248,7 +248,7 @@ def test_reports_are_scoped_like_search(svc, real_series, made_series):
 
 def test_an_inspector_s_report_is_bounded_like_an_export(svc, made_series, monkeypatch):
     """Its access event names every document it lists and is kept for years: past the export limit it is refused."""
-    import earsiv.archive.service as service_module
+    import earsiv.archive.service_types as service_module
 
     vkn, _ = made_series
     svc.add_principal(OPERATOR, "rep-insp2", "inspector")
