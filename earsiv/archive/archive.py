@@ -108,6 +108,7 @@ class Status:
     oldest_unstamped: str | None = None  # when the oldest checkpoint still without its token was made
     tsa: dict | None = None
     key_fingerprint: str | None = None  # sha256 of the archive key's DER SubjectPublicKeyInfo: compare it out of band
+    locations: dict | None = None  # where each store's bytes sit, as configured (LAW.md L3)
 
     def to_json(self) -> dict:
         ratio = self.bytes_stored / self.bytes_original if self.bytes_original else None
@@ -128,6 +129,7 @@ class Status:
             "signature_trust": self.signature_trust,
             "audit": self.audit,
             "replica": self.replica,
+            "locations": self.locations,
         }
 
 
@@ -167,7 +169,7 @@ class Archive:
         self.store = _open_store(config)
         self._check_format()
         self.signer = Signer.load(self.home / "keys")
-        self.policy = RetentionPolicy(years_after_year_end=config.retention_years)
+        self.policy = RetentionPolicy(years_after_year_end=config.retention_years, by_kind=config.retention_kinds)
         self.index = Index(config.db_url)
         self.trust = load_trust(config.signature_trust)  # a bad trust store stops here, by name
         self.index.upgrade()
@@ -239,7 +241,10 @@ class Archive:
 
     @classmethod
     def open(cls, home: Path) -> Archive:
-        return cls(load_config(home))
+        config = load_config(home)
+        for warning in config.location_warnings():
+            log.warning("%s", warning)
+        return cls(config)
 
     def _open_log(self) -> None:
         """The log's state from its latest checkpoint and the tail after it; the index caught up."""
@@ -399,7 +404,15 @@ class Archive:
         row = self.index.get(digest)
         if row is None:
             raise DocumentNotFound(f"no document with digest {digest} in this archive", name=digest)
-        return self.originals.read(digest, row.dict_digest, row.blob_alt)
+        try:
+            return self.originals.read(digest, row.dict_digest, row.blob_alt)
+        except (StoreError, VerificationError):
+            gone = self.index.disposal.disposed([digest]).get(digest)
+            if gone is None:
+                raise
+            raise DocumentNotFound(f"document {digest} was disposed of on {gone[0].isoformat()} after its retention "
+                                   f"(disposal leaf {gone[1]}): its bytes are no longer kept; its evidence still "
+                                   "proves it existed and when it went", name=digest) from None
 
     def inspect_pending(self, progress: Callable[[int], None] | None = None, *, batch: int = 64) -> int:
         """Inspect signatures of documents indexed as pending; return how many."""
@@ -418,7 +431,7 @@ class Archive:
     def _inspect(self, digest: str):
         try:
             data = self.original(digest)
-        except (StoreError, VerificationError) as exc:
+        except (StoreError, VerificationError, DocumentNotFound) as exc:  # DocumentNotFound: disposed of
             from earsiv.documents.metadata import SignatureReport
 
             return SignatureReport("unverifiable", reason=f"the stored blob cannot be read: {exc.detail}")
@@ -523,6 +536,9 @@ class Archive:
             oldest_unstamped=oldest[0].time.isoformat() if oldest and oldest[0].time else None,
             tsa=tsa_status(self.config, token=token),
             key_fingerprint=self.signer.public.key_id,
+            locations={"primary": {**self.config.store_location.to_json(),
+                                   "outside_turkey_acknowledged": self.config.outside_turkey_acknowledged},
+                       "replica": self.config.replica_location.to_json() if self.config.replica_url else None},
         )
 
     def archive_key(self) -> PublicKey:

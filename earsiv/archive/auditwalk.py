@@ -257,6 +257,11 @@ class Walk:
         if not docs:
             return
         self.state.documents += len(docs)
+        # A blob disposed of after its retention (a `disposal` leaf, disposal.py) is gone by design, not damage.
+        gone = self.arch.index.disposal.disposed([e.digest for _i, e in docs])
+        docs = [(i, e) for i, e in docs if e.digest not in gone]
+        if not docs:
+            return
         missing, held = self._index_findings(docs)
         self._add(missing)
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="fixity") as pool:  # zstd, sha256 release the GIL

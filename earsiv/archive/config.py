@@ -47,9 +47,11 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from earsiv.archive.errors import ConfigError
+from earsiv.archive.retention import RetentionPolicy
 from earsiv.archive.tsa.settings import TSASetting
+from earsiv.documents.metadata import KINDS
 
-__all__ = ["CONFIG_FILE", "Config", "load_config", "write_default_config"]
+__all__ = ["CONFIG_FILE", "Config", "StoreLocation", "load_config", "write_default_config"]
 
 CONFIG_FILE = "config.toml"
 ENV_STORE, ENV_DB, ENV_TSA, ENV_REPLICA = "EARSIV_STORE_URL", "EARSIV_DB_URL", "EARSIV_TSA_URL", "EARSIV_REPLICA_URL"
@@ -61,6 +63,32 @@ HOME_STORE_URL, HOME_DB_URL = "file:store", "sqlite:///index.sqlite"
 
 
 @dataclass(frozen=True, slots=True)
+class StoreLocation:
+    """Where a store's bytes sit (L3: the primary copy of Turkish taxpayers' documents is expected in
+    Türkiye): an ISO 3166 country code ("" = not stated), the provider and its region, as configured."""
+
+    country: str = ""
+    provider: str = ""
+    region: str = ""
+
+    def __post_init__(self) -> None:
+        if self.country and not (len(self.country) == 2 and self.country.isascii() and self.country.isupper()):
+            raise ConfigError(f"store location {self.country!r} is not an ISO 3166 country code such as \"TR\"")
+
+    @property
+    def in_turkey(self) -> bool | None:
+        return None if not self.country else self.country == "TR"
+
+    def describe(self) -> str:
+        where = self.country or "location not stated"
+        extra = ", ".join(x for x in (self.provider, self.region) if x)
+        return f"{where} ({extra})" if extra else where
+
+    def to_json(self) -> dict[str, str | None]:
+        return {"country": self.country or None, "provider": self.provider or None, "region": self.region or None}
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     home: Path
     archive_id: str
@@ -68,6 +96,7 @@ class Config:
     db_url: str
     tsa_url: str  # "" = built-in local TSA
     retention_years: int = 10
+    retention_kinds: tuple[tuple[str, int], ...] = ()  # retention classes: (document kind, years)
     checkpoint_interval: float = 5.0  # seconds between checkpoints while documents arrive
     max_document_bytes: int = 64 * 1024 * 1024
     allow_unenforced_lock: bool = False  # development only: skip the S3 Object Lock self-test
@@ -89,6 +118,22 @@ class Config:
     tsa_also: tuple[tuple[str, str, bool], ...] = ()
     tsa_stamps: int = 1
     tsa_authorities: tuple[TSASetting, ...] = field(default=(), init=False, compare=False, repr=False)
+    store_location: StoreLocation = StoreLocation()
+    replica_location: StoreLocation = StoreLocation()
+    # A primary store outside Türkiye is allowed once the operator says it knows (L3): then no warning.
+    outside_turkey_acknowledged: bool = False
+
+    def location_warnings(self, *, unstated: bool = False) -> list[str]:
+        """What to warn about where the data lives; *unstated*: also a primary store whose location is not stated."""
+        loc = self.store_location
+        if loc.in_turkey is False and not self.outside_turkey_acknowledged:
+            return [(f"the primary store is configured outside Türkiye ({loc.describe()}): Turkish taxpayers' e-documents "
+                    "are expected to have their primary copy in Türkiye (VUK 397/433/509, LAW.md L3). If this is "
+                    "lawful for your taxpayers, set outside_turkey_acknowledged = true under [store] in config.toml")]
+        if unstated and loc.in_turkey is None:
+            return [("the primary store's location is not stated: set location = \"TR\" (and provider, region) under "
+                    "[store] in config.toml, so that status and packages can say where the data lives (LAW.md L3)")]
+        return []
 
     def __post_init__(self) -> None:
         _check_store_url(self.store_url, "store")
@@ -99,8 +144,13 @@ class Config:
         if not self.db_url.split(":", 1)[0].startswith(("sqlite", "postgresql")):
             raise ConfigError(f"unsupported index URL {self.db_url!r}: expected sqlite:/// or postgresql+psycopg://")
         self._check_tsas()
-        if not 1 <= self.retention_years <= 100:
-            raise ConfigError(f"retention_years {self.retention_years} is out of range 1..100")
+        for kind, _years in self.retention_kinds:
+            if kind not in KINDS:
+                raise ConfigError(f"[retention.kinds] {kind!r} is not a document kind; kinds: {', '.join(sorted(KINDS))}")
+        try:
+            RetentionPolicy(self.retention_years, by_kind=self.retention_kinds)
+        except ValueError as exc:
+            raise ConfigError(f"[retention] {exc}") from exc
         if not 0 <= self.audit_days <= 3660:
             raise ConfigError(f"audit period_days {self.audit_days} is out of range 0..3660 (0: serve does not audit)")
         if not 0 <= self.self_test_hours <= 24 * 366:
@@ -186,10 +236,20 @@ def write_default_config(home: Path, *, store_url: str | None = None, db_url: st
         "allow_unenforced_lock = false\n"
         "# `serve` self-tests an S3 bucket at start and then every this many hours (0: only at start)\n"
         "self_test_hours = 24\n"
+        "# where this store's bytes sit (LAW.md L3: the primary copy is expected in Türkiye): an ISO\n"
+        "# country code, the provider and its region; `status` and packages state them\n"
+        'location = ""\n'
+        'provider = ""\n'
+        'region = ""\n'
+        "# a primary store outside Türkiye warns at every start unless this is true\n"
+        "outside_turkey_acknowledged = false\n"
         "\n[replica]\n"
         "# a second store at another site (another disk, another bucket or provider, with Object\n"
         "# Lock too): every object is also written there, and `earsiv repair` restores from it\n"
         f'url = "{replica_url}"\n'
+        'location = ""\n'
+        'provider = ""\n'
+        'region = ""\n'
         "\n[audit]\n"
         "# `serve` reads and checks every object once in this many days (0: only `earsiv audit`)\n"
         "period_days = 30\n"
@@ -220,6 +280,11 @@ def write_default_config(home: Path, *, store_url: str | None = None, db_url: st
         "# the roots shipped with earsiv, which today are none (docs/SIGNATURES.md). After a change,\n"
         "# run `earsiv reindex`. EARSIV_SIGNATURE_TRUST overrides it.\n"
         'trust = ""\n'
+        "# retention classes: years per document kind where a shorter keeping is lawful (VUK 253: at\n"
+        "# least 5; e-Defter ledgers and berats at least 10); they apply to what is archived from now\n"
+        "# on, since a stored retention is never shortened.  Example:\n"
+        "# [retention.kinds]\n"
+        "# e-arsiv = 5\n"
         "\n[checkpoints]\n"
         "interval_seconds = 5.0\n"
         "\n[limits]\n"
@@ -256,12 +321,17 @@ def load_config(home: Path, env: dict[str, str] | None = None) -> Config:
             db_url=_resolve_db(home, db_url),
             **_tsa(home, raw.get("tsa", {})),
             retention_years=int(raw.get("retention", {}).get("years", 10)),
+            retention_kinds=tuple(sorted((str(k), int(v)) for k, v in raw.get("retention", {}).get("kinds", {}).items())),
             checkpoint_interval=float(raw.get("checkpoints", {}).get("interval_seconds", 5.0)),
             allow_unenforced_lock=_flag(raw.get("store", {}).get("allow_unenforced_lock", False), "allow_unenforced_lock"),
             self_test_hours=_number(raw.get("store", {}).get("self_test_hours", 24.0), "self_test_hours"),
             replica_url=_resolve_replica(home, str(raw.get("replica", {}).get("url") or "")),
             audit_days=_number(raw.get("audit", {}).get("period_days", 30.0), "period_days"),
             signature_trust=_resolve_path(home, str(raw.get("signatures", {}).get("trust") or "")),
+            store_location=_location(raw.get("store", {})),
+            replica_location=_location(raw.get("replica", {})),
+            outside_turkey_acknowledged=_flag(raw.get("store", {}).get("outside_turkey_acknowledged", False),
+                                              "outside_turkey_acknowledged"),
             **_limits(raw.get("limits", {})),
         )
     except (KeyError, TypeError, ValueError) as exc:
@@ -311,6 +381,11 @@ def _tsa(home: Path, raw: dict) -> dict:
         "tsa_also": tuple((str(a.get("url", "")), trust(a.get("trust")), _flag(a.get("kamusm", False), "kamusm"))
                           for a in also),
     }
+
+
+def _location(table: dict) -> StoreLocation:
+    return StoreLocation(str(table.get("location", "")).strip().upper(), str(table.get("provider", "")).strip(),
+                         str(table.get("region", "")).strip())
 
 
 def _limits(raw: dict) -> dict:

@@ -128,19 +128,28 @@ def prove_leaf(arch: Archive, index: int, name: str | None = None) -> LeafProof:
                      tuple(links[1:]))
 
 
-def verify_document(arch: Archive, digest: str, leaf_index: int | None = None) -> Proven:
+def verify_document(arch: Archive, digest: str, leaf_index: int | None = None, *,
+                    disposed_ok: bool = False) -> Proven:
     """Prove the document through its own leaf, or through the leaf of a holding of it.
 
     *leaf_index* names a ``holding`` leaf of this digest: a tenant's own evidence then
-    proves its holding without showing another tenant's leaf.
+    proves its holding without showing another tenant's leaf.  *disposed_ok*: a document
+    whose blob was disposed of after its retention is proven by its leaf alone (step 1 is
+    its `disposal` leaf instead); otherwise that is a failure of step 1.
     """
     row = arch.index.get(digest)
     if row is None:
         raise DocumentNotFound(f"no document with digest {digest} in this archive", name=digest)
     index = row.log_index if leaf_index is None else leaf_index
     # 1. The blob decodes to bytes whose sha256 is the document's name.
+    data: bytes | None = None
+    gone = arch.index.disposal.disposed([digest]).get(digest)
+    if gone is not None and not disposed_ok:
+        raise VerificationError(f"blob disposed of on {gone[0].isoformat()} after its retention (disposal leaf "
+                                f"{gone[1]})", name=digest, step=1)
     try:
-        data = arch.original(digest)
+        if gone is None:
+            data = arch.original(digest)
     except StoreError as exc:
         raise VerificationError(f"blob missing or unreadable: {exc}", name=digest, step=1) from exc
     except VerificationError as exc:
@@ -152,7 +161,8 @@ def verify_document(arch: Archive, digest: str, leaf_index: int | None = None) -
     except VerificationError as exc:
         raise VerificationError(f"log leaf {index}: {exc.detail}", name=digest, step=2) from exc
     if index == row.log_index:
-        names_it = isinstance(entry, DocumentEntry) and entry.digest == digest and entry.size == len(data)
+        names_it = (isinstance(entry, DocumentEntry) and entry.digest == digest
+                    and (data is None or entry.size == len(data)))
     else:
         names_it = isinstance(entry, HoldingEntry) and entry.digest == digest
     if not names_it:
@@ -268,12 +278,21 @@ RENEWAL_README = """
 
 
 def write_evidence(arch: Archive, digest: str, out: Path, leaf_index: int | None = None) -> dict:
-    proven = verify_document(arch, digest, leaf_index)
+    """The evidence folder.  Of a document disposed of after its retention: no original, and
+    ``disposal.json``, the `disposal` leaf with its own proof (``leaf_evidence``'s shape): the
+    document's leaf still proves it existed, that one when and why it went."""
+    proven = verify_document(arch, digest, leaf_index, disposed_ok=True)
     p = proven.evidence
     out.mkdir(parents=True, exist_ok=True)
     cp = p.checkpoint
+    gone = arch.index.disposal.disposed([digest]).get(digest)
+    if gone is None:
+        first = {"original.xml": arch.original(digest)}
+    else:
+        arch.checkpoint()  # the disposal leaf may be newer than the last checkpoint
+        first = {"disposal.json": json.dumps(leaf_evidence(arch, gone[1], digest), indent=2).encode() + b"\n"}
     files = {
-        "original.xml": arch.original(digest),
+        **first,
         "leaf.json": p.leaf,
         "proof.json": json.dumps({**p.proof.to_json(), "checkpoint": "checkpoint.txt"}, indent=2).encode() + b"\n",
         "checkpoint.txt": cp.body(),

@@ -44,6 +44,7 @@ POINTS: dict[str, str] = {
     "checkpoint.after-token": "checkpoint stamped, the index not yet told",
     "store.journal": "a retention journal line written (torn with :torn)",
     "store.put": "objects being linked into place, one at a time",
+    "disposal.after-leaves": "disposal leaves durable, their blobs not deleted yet",
 }
 
 

@@ -12,7 +12,7 @@ import datetime as dt
 from typing import TYPE_CHECKING
 
 from earsiv.archive import blobs
-from earsiv.archive.errors import DocumentNotFound
+from earsiv.archive.errors import DocumentNotFound, RetentionError
 from earsiv.archive.ledger import Batch
 from earsiv.archive.log.entries import LegalHoldEntry, RetentionEntry
 
@@ -42,6 +42,12 @@ class Holdings:
             raise DocumentNotFound(f"no document with digest {digest} in this archive", name=digest)
         return row
 
+    def _not_disposed(self, digest: str) -> None:
+        gone = self.index.disposal.disposed([digest]).get(digest)
+        if gone is not None:
+            raise RetentionError(f"document {digest} was disposed of on {gone[0].isoformat()} (leaf {gone[1]}): "
+                                 "there is nothing left to hold or keep", name=digest)
+
     def _holders(self, digest: str, tenant: str | None) -> list[HoldingRow]:
         holdings = self.index.access.holdings_of([digest]).get(digest, [])
         if not holdings or (tenant is not None and all(h.tenant != tenant for h in holdings)):
@@ -53,6 +59,7 @@ class Holdings:
         row = self._row(digest)
 
         def build() -> Batch:
+            self._not_disposed(digest)
             holdings = self._holders(digest, tenant)
             held = any(on if tenant is None or h.tenant == tenant else h.legal_hold for h in holdings)
             self.store.set_legal_hold(blobs.blob_key(digest, row.blob_alt), held)
@@ -69,6 +76,7 @@ class Holdings:
         until = until.astimezone(UTC)
 
         def build() -> Batch:
+            self._not_disposed(digest)
             holdings = self._holders(digest, tenant)
             self.keep_blob(row, max(until, *(h.retain_until for h in holdings)))
             return Batch([RetentionEntry(digest, until, dt.datetime.now(UTC), tenant)], retain_until=until)

@@ -190,7 +190,7 @@ class Ingestor:
         p.text = extract_text(tree, p.metadata)
         del tree
         p.issuer = _issuer_of(p.metadata)
-        p.retain_until = retain_until(p.metadata.issue_date, p.received_at, self.parts.policy)
+        p.retain_until = retain_until(p.metadata.issue_date, p.received_at, self.parts.policy, p.metadata.kind)
         # The stream is this tenant's: its sizes depend on nothing another tenant archived.  A document
         # that turns out to be another tenant's bytes already (a shared holding) keeps that tenant's blob.
         stream = blobs.stream_key(self.tenant, p.issuer)

@@ -23,6 +23,7 @@ from earsiv.archive.log.entries import (
     AccessEntry,
     AuditFindingEntry,
     AuditPassEntry,
+    DisposalEntry,
     DocumentEntry,
     Entry,
     GrantEntry,
@@ -173,6 +174,11 @@ def _holding_change(run: _Run, index: int, e: LegalHoldEntry | RetentionEntry) -
         run.report.skipped.append((index, f"{e.TYPE} of {e.digest}: {exc.detail}"))
 
 
+def _disposal(run: _Run, index: int, e: DisposalEntry) -> None:
+    run.flush()
+    run.tx.set_disposed(e.digest, e.at, index)
+
+
 def _principal(run: _Run, index: int, e: PrincipalEntry) -> None:
     run.flush()
     run.tx.put_principal(PrincipalRow(e.name, e.role, e.tenants, e.disabled, e.at, index))
@@ -234,4 +240,5 @@ _HANDLERS: dict[type[Entry], Callable[[_Run, int, Entry], None]] = {  # type: ig
     AuditFindingEntry: _finding,
     RepairEntry: _repair,
     AuditPassEntry: _audit_pass,
+    DisposalEntry: _disposal,
 }

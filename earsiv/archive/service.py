@@ -35,8 +35,12 @@ from earsiv.archive.archive import Archive
 from earsiv.archive.disclosure import Disclosure
 from earsiv.archive.errors import Forbidden, VerificationError
 from earsiv.archive.service_access import AccessUseCases
+from earsiv.archive.service_disposal import DisposalUseCases
+from earsiv.archive.service_handback import HandBackUseCases
 from earsiv.archive.service_integrity import IntegrityUseCases
+from earsiv.archive.service_reports import ReportUseCases
 from earsiv.archive.service_types import (
+    MAX_LOGGED_EXPORT,
     QUIET,
     DocumentView,
     Download,
@@ -68,10 +72,10 @@ __all__ = ["MAX_LOGGED_EXPORT", "ArchiveService", "package_filename", "search_qu
 
 log = logging.getLogger("earsiv.service")
 
-MAX_LOGGED_EXPORT = 20_000  # documents in one access event (and one SQL IN list)
 
 
-class ArchiveService(AccessUseCases, IntegrityUseCases, WebUseCases):
+class ArchiveService(AccessUseCases, IntegrityUseCases, WebUseCases, ReportUseCases, DisposalUseCases,
+                     HandBackUseCases):
     """One open archive's use cases, for the CLI and the HTTP API alike."""
 
     def __init__(self, arch: Archive, background: Background | None = None) -> None:
@@ -110,6 +114,8 @@ class ArchiveService(AccessUseCases, IntegrityUseCases, WebUseCases):
         """Start the background work, after the store's self-test (a bucket that fails stops it here)."""
         if self.background is None:
             return
+        if self.archive.config.store_location.in_turkey is None:  # outside Türkiye: Archive.open said so already
+            log.warning("%s", self.archive.config.location_warnings(unstated=True)[0])
         try:
             self.background.start()
         except BaseException:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FORMATS",
+    "MAX_LOGGED_EXPORT",
     "QUIET",
     "AccessEvent",
     "AccessLogPage",
@@ -45,6 +46,8 @@ __all__ = [
     "require_operator",
     "search_query",
 ]
+
+MAX_LOGGED_EXPORT = 20_000  # documents in one access event (and one SQL IN list): an export's, a report's
 
 
 def search_query(**fields: Any) -> SearchQuery:

@@ -104,6 +104,7 @@ class DocumentMetadata:
     parties: tuple[Party, ...] = ()
     references: tuple[Reference, ...] = ()
     edefter: EDefterInfo | None = None
+    despatch_date: dt.date | None = None  # a waybill's cbc:ActualDespatchDate (L12's 7 days run from it)
     signed: bool = False
     stylesheets: int = 0
     line_count: int = 0

@@ -105,6 +105,8 @@ _TEXT = {name: _x(f"normalize-space(cbc:{name})") for name in (
 )}
 _HAS = {name: _x(f"boolean(cbc:{name})") for name in ("IssueDate", "IssueTime")}
 _RESPONSE_CODE = _x("normalize-space(cac:DocumentResponse[1]/cac:Response/cbc:ResponseCode)")
+# L12: a receipt advice answers within 7 days of this date, not of the waybill's IssueDate.
+_DESPATCH_DATE = _x("normalize-space(cac:Shipment/cac:Delivery/cac:Despatch/cbc:ActualDespatchDate)")
 _PAYABLE = _x("cac:LegalMonetaryTotal/cbc:PayableAmount")
 _TAX_AMOUNTS = _x("cac:TaxTotal/cbc:TaxAmount")
 _PARTY_IDS = _x("cac:PartyIdentification/cbc:ID")
@@ -229,6 +231,9 @@ def _parse_ubl(root: etree._Element, ns: str, local: str) -> DocumentMetadata:
     currency = _TEXT["DocumentCurrencyCode"](root) or pay_currency
 
     parties = _ubl_parties(root, flags)
+    despatch_date = None
+    if local == "DespatchAdvice":
+        despatch_date = _date(_DESPATCH_DATE(root) or None, "despatch-date", flags)
     split = split_invoice_id(doc_id)
     texts = [p.name for p in parties if p.name]
     texts += [t.strip() for t in _ITEM_NAMES(root)]
@@ -251,6 +256,7 @@ def _parse_ubl(root: etree._Element, ns: str, local: str) -> DocumentMetadata:
         sequence=split[2] if split else None,
         parties=tuple(parties),
         references=tuple(_ubl_references(root)),
+        despatch_date=despatch_date,
         signed=_signed(root),
         stylesheets=int(_STYLESHEETS(root)),
         line_count=int(_LINES(root)),

@@ -21,8 +21,9 @@ from earsiv.documents.metadata import SignatureReport
 from earsiv.indexer.accessdb import AccessIndex
 from earsiv.indexer.auditdb import AuditIndex
 from earsiv.indexer.database import Database
+from earsiv.indexer.disposaldb import DisposalIndex
 from earsiv.indexer.logcatalog import LogCatalog
-from earsiv.indexer.models import documents, index_counts, index_meta, metadata, web_sessions
+from earsiv.indexer.models import documents, holdings, index_counts, index_meta, metadata, web_sessions
 from earsiv.indexer.query import (
     SearchPage,
     SearchQuery,
@@ -32,6 +33,7 @@ from earsiv.indexer.query import (
     visible_statement,
 )
 from earsiv.indexer.records import IndexRecord
+from earsiv.indexer.reportdb import ReportIndex
 from earsiv.indexer.rows import RAW_COLUMNS, DocumentRow, IndexStats, index_key, json_safe, row_from_db
 from earsiv.indexer.sessiondb import SessionIndex
 from earsiv.indexer.writer import IndexWriter, meta_key
@@ -44,7 +46,7 @@ _IN_CHUNK = 5000
 # Child tables first: deleting rows must not trip a foreign key.
 _TABLES_CHILDREN_FIRST = tuple(reversed(metadata.sorted_tables))
 _GET = sa.select(*RAW_COLUMNS).where(documents.c.digest == sa.bindparam("digest"))
-_HEAD_REVISION = "0007"  # the newest migration: opening skips Alembic when the index is there
+_HEAD_REVISION = "0008"  # the newest migration: opening skips Alembic when the index is there
 
 
 class Index:
@@ -59,6 +61,8 @@ class Index:
         self.log = LogCatalog(self.db)
         self.audit = AuditIndex(self.db, self.meta_get)
         self.sessions = SessionIndex(self.db)
+        self.reports = ReportIndex(self.db)
+        self.disposal = DisposalIndex(self.db)
 
     def __repr__(self) -> str:
         return f"Index({self.db.engine.url.render_as_string(hide_password=True)!r})"
@@ -173,6 +177,14 @@ class Index:
         with self.db.read(f"cannot read {digest}") as conn:
             row = conn.execute(_GET, {"digest": digest}).first()
         return None if row is None else row_from_db(row)
+
+    def held_by(self, tenant: str, after: int, limit: int) -> list[tuple[int, DocumentRow]]:
+        """(holding's log index, document) of what *tenant* holds, after the holding *after*, in log order."""
+        h = holdings.c
+        stmt = (sa.select(h.log_index, *RAW_COLUMNS).join(holdings, h.digest == documents.c.digest)
+                .where(h.tenant == index_key(tenant), h.log_index > after).order_by(h.log_index).limit(limit))
+        with self.db.read(f"cannot read the holdings of {tenant}") as conn:
+            return [(r[0], row_from_db(r[1:])) for r in conn.execute(stmt)]
 
     @property
     def has_text_search(self) -> bool:

@@ -167,6 +167,14 @@ documents = sa.Table(
     sa.Column("signature_chain", sa.JSON(none_as_null=True)),
     sa.Column("signature_trust_store", sa.String(16)),
     sa.Column("signer_relation", sa.String(16)),
+    # A waybill's actual despatch date (LAW.md L12): the responses report's 7 days run from it.
+    sa.Column("despatch_date", sa.Date()),
+    # When the blob was disposed of after its retention (a `disposal` leaf, FORMAT.md §5), and that leaf.
+    sa.Column("disposed_at", UTCDateTime()),
+    sa.Column("disposal_index", sa.BigInteger()),
+    # The supplier's ID in its index_key form (bounded, like doc_id): what the serial report's index is led by.
+    # supplier_id itself is unbounded (a hostile document's multi-KB ID is archived, never indexed as is).
+    sa.Column("supplier_key", _Str()),
     # One leaf per document: two rows with one log position mean a broken
     # reindex, which must fail loudly.
     sa.UniqueConstraint("log_index"),
@@ -180,6 +188,9 @@ documents = sa.Table(
     sa.Index(None, "edefter_vkn", "edefter_period_start"),
     sa.Index(None, "edefter_seal"),
     sa.Index(None, "signature_status", "log_index"),
+    # The serial report (L11): one issuer's numbers in order, with what the report filters on, is a
+    # range scan of this index alone.
+    sa.Index(None, "supplier_key", "series", "year", "sequence", "issue_date", "kind"),
 )
 
 # One row per party of a document (supplier, customer, despatch, delivery,
@@ -255,6 +266,8 @@ holdings = sa.Table(
     # Kept for a listing that walks one tenant's holdings newest first; not indexed
     # until a query needs it (scoped searches go document → holding by the key).
     sa.Column("sort_date", sa.Date(), nullable=False),
+    # A tenant's holdings in log order: the hand-back export (``export-tenant``) walks them a page at a time.
+    sa.Index(None, "tenant", "log_index"),
     # SQLite: the rows live in the primary key's b-tree, not beside it (a third less space).
     sqlite_with_rowid=False,
 )

@@ -358,6 +358,8 @@ def document_values(rec: IndexRecord) -> dict[str, Any]:
         "stored_size": rec.stored_size,
         "dict_digest": rec.dict_digest,
         "blob_alt": rec.blob_alt,
+        "despatch_date": m.despatch_date,
+        "supplier_key": index_key(supplier.id) if supplier and supplier.id else None,
         "log_index": rec.log_index,
         "received_at": rec.received_at,
         "retain_until": rec.retain_until,

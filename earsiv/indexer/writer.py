@@ -170,6 +170,11 @@ class IndexWriter:
                                                            documents.c.retain_until < h.retain_until)
                                   .values(retain_until=h.retain_until))
 
+    def set_disposed(self, digest: str, at: dt.datetime, log_index: int) -> None:
+        """Mark a document's blob disposed of (its `disposal` leaf); the first leaf wins at a replay."""
+        self.conn.execute(documents.update().where(documents.c.digest == digest, documents.c.disposed_at.is_(None))
+                          .values(disposed_at=at, disposal_index=log_index))
+
     def set_holding(self, digest: str, tenant: str | None, *, legal_hold: bool | None = None,
                     retain_until: dt.datetime | None = None) -> None:
         """Change one holding (or, tenant None, every holding) and the document row's summary of them."""

@@ -38,8 +38,12 @@ CASES = [
 ]
 
 
+# Points an ingest never reaches, crashed at by a test of their own.
+ELSEWHERE = {"disposal.after-leaves": "tests/crash/test_disposal_crash.py"}
+
+
 def test_every_point_the_archive_owns_is_crashed_at():
-    assert set(POINTS) == {point.split(":")[0] for point, _n in CASES}
+    assert set(POINTS) - set(ELSEWHERE) == {point.split(":")[0] for point, _n in CASES}
 
 
 @pytest.mark.slow

@@ -465,6 +465,26 @@ def _package(w: World, caller: str) -> Req:
     return "/v1/packages", {"params": {"vkn": g.vkn, "from": str(g.start), "to": str(g.end)}}
 
 
+def _report(w: World, caller: str) -> Req:
+    """A report of one's own taxpayer (a tenant's principal), of a granted VKN and period (an inspector)."""
+    g = w.grants["insp1-A"]
+    vkn = w.tenants[caller][0] if w.tenants.get(caller) else g.vkn
+    return "/v1/reports/serials", {"params": {"vkn": vkn, "from": str(g.start), "to": str(g.end)}}
+
+
+def _after_report(w: World, caller: str, r: Response) -> None:
+    assert r.json()["report"] == "serials"
+    g = w.grants["insp1-A"]
+    if ROLES[caller] == "inspector":
+        event = w.event(int(r.headers[EVENT]))["event"]
+        assert (event["action"], [x["id"] for x in event["grants"]]) == ("report", [g.id])
+        assert set(event["documents"]) <= w.visible(caller)
+    elif ROLES[caller] != "admin":  # another taxpayer's report is refused
+        other = w.call(caller, "GET", "/v1/reports/serials",
+                       params={"vkn": g.vkn, "from": str(g.start), "to": str(g.end)})
+        _is_problem(other, 403)
+
+
 def _get(url: str, **kw) -> Callable[[World, str], Req]:
     return lambda w, caller: (url, kw)
 
@@ -477,6 +497,7 @@ OTHER_ROWS: dict[tuple[str, str], Row] = {
     ("GET", "/v1/documents"): Row(_get("/v1/documents"), EVERYONE),
     ("GET", "/v1/documents.csv"): Row(_get("/v1/documents.csv"), EVERYONE, after=_after_csv),
     ("GET", "/v1/packages"): Row(_package, frozenset(("admin", "inspector"))),
+    ("GET", "/v1/reports/{name}"): Row(_report, EVERYONE, after=_after_report),
     ("GET", "/v1/status"): Row(_get("/v1/status"), ADMIN),
     ("GET", "/healthz"): Row(_get("/healthz"), EVERYONE),
     ("GET", "/v1/me"): Row(_get("/v1/me"), EVERYONE, after=_after_me),

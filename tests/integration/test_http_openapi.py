@@ -34,6 +34,7 @@ OPERATIONS = {
     "verifyDocument": ("post", "/v1/documents/{digest}/verify"),
     "getEvidence": ("get", "/v1/documents/{digest}/evidence"),
     "getPackage": ("get", "/v1/packages"),
+    "getReport": ("get", "/v1/reports/{name}"),
     "printDocument": ("get", "/v1/documents/{digest}/print"),
     "getStatus": ("get", "/v1/status"),
     "getHealth": ("get", "/healthz"),

@@ -59,6 +59,11 @@ def status(ctx, as_json: bool) -> None:
     click.echo(f"bytes stored:     {st['bytes_stored']}{ratio}")
     click.echo(f"log size:         {st['log_size']}")
     click.echo(f"archive key:      sha256 {st['key_fingerprint']} (compare with the fingerprint published on paper)")
+    where = st.get("locations") or {}
+    for name, loc in (("primary store", where.get("primary")), ("replica store", where.get("replica"))):
+        if loc:
+            extra = ", ".join(x for x in (loc["provider"], loc["region"]) if x)
+            click.echo(f"{name + ':':<18}{loc['country'] or 'location not stated'}{f' ({extra})' if extra else ''}")
     cp = st["last_checkpoint"]
     if cp:
         stamp = f"stamped {cp.get('stamp_time')} by {cp['tsa']}" if cp["stamped"] else "NOT STAMPED YET"

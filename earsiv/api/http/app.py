@@ -9,7 +9,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from earsiv.api.http import access, documents, exports, packages, prints, system
+from earsiv.api.http import access, documents, exports, packages, prints, reports, system
 from earsiv.api.http.auth import Authenticate
 from earsiv.api.http.limits import Rate, RateLimit
 from earsiv.api.http.problems import install_problem_handlers, problem_openapi
@@ -61,7 +61,7 @@ def create_app(home: Path, *, max_body_bytes: int | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_problem_handlers(app)
-    for router in (exports.router, documents.router, prints.router, packages.router, system.router, access.router):
+    for router in (exports.router, documents.router, prints.router, packages.router, reports.router, system.router, access.router):
         app.include_router(router)
     from earsiv.api.web.install import install_pages  # here: the pages import this package's parts
 

@@ -307,6 +307,17 @@ class TSAConfigOut(_Out):
     authorities: list[TSAOut]
     warnings: list[str] = Field(default_factory=list, description="Anchors, and the certificate stamps are made "
                                 "under now, that expire within 180 days (or have expired).")
+class LocationOut(_Out):
+    country: str | None = Field(description="ISO 3166 country code of where the store's bytes sit; null: not stated.")
+    provider: str | None
+    region: str | None
+    outside_turkey_acknowledged: bool | None = Field(
+        default=None, description="The operator acknowledged a primary store outside Türkiye (LAW.md L3).")
+
+
+class LocationsOut(_Out):
+    primary: LocationOut
+    replica: LocationOut | None
 
 
 class StatusResponse(_Out):
@@ -331,6 +342,7 @@ class StatusResponse(_Out):
     key_fingerprint: str | None = Field(
         default=None, description="sha256 (hex) of the DER SubjectPublicKeyInfo of the key that signs checkpoints: "
         "publish it out of band (paper, a letter) so a verifier can compare it with the key inside a package.")
+    locations: LocationsOut | None = Field(default=None, description="Where each store's bytes sit, as configured.")
 
     @classmethod
     def from_domain(cls, st: Status) -> StatusResponse:

@@ -36,7 +36,7 @@ __all__ = ["OPERATION_ACTIONS", "AccessTrail", "asked"]
 # operation id -> the access event's action; any other operation is a "request".
 OPERATION_ACTIONS = {
     "searchDocuments": "search", "exportDocumentsCsv": "export", "getDocument": "view", "getOriginal": "original",
-    "verifyDocument": "verify", "getEvidence": "evidence", "printDocument": "print", "getPackage": "package",
+    "verifyDocument": "verify", "getEvidence": "evidence", "printDocument": "print", "getPackage": "package", "getReport": "report",
     "getMe": "me", "listGrants": "grants", "getAccessLog": "access-log",
 }
 _MAX_PARAMS, _MAX_VALUE, _MAX_PATH = 20, 200, 300

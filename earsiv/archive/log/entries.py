@@ -37,6 +37,7 @@ __all__ = [
     "AuditFindingEntry",
     "AuditPassEntry",
     "BlobRef",
+    "DisposalEntry",
     "DocumentEntry",
     "Entry",
     "GrantEntry",
@@ -59,8 +60,8 @@ ROLES = ("admin", "integrator", "accountant", "inspector")
 COPIES = ("primary", "replica", "")  # which copy of an object a finding is about ("": not an object)
 # What an inspector asked: the document actions, then its own account's (who it is, its grants,
 # its access events), then anything else (an action of another role, a path that is none).
-ACTIONS = ("search", "view", "original", "evidence", "verify", "print", "export", "package", "me", "grants",
-           "access-log", "request")
+ACTIONS = ("search", "view", "original", "evidence", "verify", "print", "export", "package", "report", "me",
+           "grants", "access-log", "request")
 _HEX64 = re.compile(r"[0-9a-f]{64}\Z")
 _HEX16 = re.compile(r"[0-9a-f]{16}\Z")
 
@@ -283,6 +284,45 @@ class RetentionEntry(Entry):
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RetentionEntry:
         return cls(data["digest"], parse_time(data["retain_until"]), parse_time(data["at"]), data.get("tenant"))
+
+
+@dataclass(frozen=True, slots=True)
+class DisposalEntry(Entry):
+    """A document's blob disposed of after its retention (L1, L2): the tombstone that outlives it.
+
+    Written, and durable, before the blob is deleted, so no blob ever vanishes without its
+    record; the document's own leaf stays, so its evidence still proves it existed, and this
+    leaf proves when it went, why, by whose hand, under which plan (the plan's digest), and
+    which retain-until had passed.
+    """
+
+    TYPE: ClassVar[str] = "disposal"
+    digest: str
+    size: int
+    retain_until: dt.datetime
+    reason: str
+    plan: str
+    at: dt.datetime
+    by: str
+
+    def __post_init__(self) -> None:
+        _digest(self.digest)
+        _digest(self.plan)
+        _aware(self.retain_until, "retain_until")
+        _aware(self.at, "at")
+        if not self.reason.strip():
+            raise ValueError("a disposal needs a reason")
+        if self.retain_until >= self.at:
+            raise ValueError(f"document {self.digest} is retained until {self.retain_until}: not disposable at {self.at}")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"digest": self.digest, "size": self.size, "retain_until": format_time(self.retain_until),
+                "reason": self.reason, "plan": self.plan, "at": format_time(self.at), "by": self.by}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> DisposalEntry:
+        return cls(data["digest"], int(data["size"]), parse_time(data["retain_until"]), data["reason"], data["plan"],
+                   parse_time(data["at"]), data["by"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -534,7 +574,7 @@ ENTRY_TYPES: dict[str, type[Entry]] = {
     cls.TYPE: cls
     for cls in (DocumentEntry, HoldingEntry, LegalHoldEntry, RetentionEntry, PrincipalEntry, TokenEntry,
                 TokenRevokeEntry, GrantEntry, GrantRevokeEntry, AccessEntry, AuditFindingEntry, AuditPassEntry,
-                RepairEntry)
+                RepairEntry, DisposalEntry)
 }
 
 

@@ -39,7 +39,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 from earsiv.archive.csvcells import csv_cell
 from earsiv.archive.errors import TSAError, VerificationError
@@ -73,6 +73,10 @@ class PackageRequest:
     kind: str | None = None
     # An inspector's grants, as SearchQuery.windows: only what they cover goes in.
     windows: tuple[tuple[str, dt.date, dt.date], ...] | None = None
+    # What the package holds when it is not "a VKN's documents of a period" (a tenant's hand-back
+    # volume, tenant.py): said in VERIFY.txt and bag-info.txt, and its External-Identifier.
+    label: str | None = None
+    identifier: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.vkn, str) or not re.fullmatch(r"\d{10,11}", self.vkn):
@@ -83,6 +87,8 @@ class PackageRequest:
             raise InvalidInput(f"unknown kind {self.kind!r}; known: {', '.join(KINDS)}")
 
     def describe(self) -> str:
+        if self.label is not None:
+            return self.label
         what = f"documents of kind {self.kind}" if self.kind else "documents"
         return (f"{what} in which VKN/TCKN {self.vkn} is a party (or the e-Defter owner), "
                 f"issued from {self.date_from} to {self.date_to} inclusive")
@@ -226,16 +232,20 @@ def build_package(
     page_size: int = 200,
     progress: Callable[[int], None] | None = None,
     now: dt.datetime | None = None,
+    rows: Callable[[int], Iterator[tuple[Any, bool]]] | None = None,
+    head: int | None = None,
 ) -> PackageResult:
     """Write the package for *req* to *out* (a .zip); see the module docstring.
 
     *render_pdf(digest, flags)* returns a printable PDF of a document, saying *flags*
     (``not-held-by-taxpayer``); without it the package holds no PDFs.  A checkpoint is made (and stamped) first so every
     document is covered by a stamped checkpoint; a TSA failure is an error,
-    because an unstamped package proves nothing about time.
+    because an unstamped package proves nothing about time.  *rows(page_size)*: the
+    (row, held) pairs to package instead of the request's search; *head*: a stamped
+    checkpoint to prove them against instead of a new one (the volumes of one hand-back).
     """
     now = now or dt.datetime.now(UTC)
-    head = _stamped_head(arch)
+    head = _stamped_head(arch) if head is None else head
     bag = _safe(out.stem, 100) or "earsiv-package"
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp_out = out.with_name(f".{out.name}.partial")
@@ -247,7 +257,8 @@ def build_package(
             w = stack.enter_context(_BagWriter(zf, bag, spool, now))
             csv_file = stack.enter_context(open(spool / "manifest.csv", "w+", encoding="utf-8", newline=""))
             json_file = stack.enter_context(open(spool / "manifest.jsonl", "w+", encoding="utf-8"))
-            used = _add_documents(arch, w, req, result, csv_file, json_file, render_pdf, page_size, progress)
+            source = rows(page_size) if rows is not None else _iter_rows(arch, req, page_size)
+            used = _add_documents(arch, w, source, result, csv_file, json_file, render_pdf, progress)
             result.checkpoints = sorted(used)
             _close_bag(arch, w, req, result, csv_file, json_file, now)
     except BaseException:
@@ -268,8 +279,8 @@ def _stamped_head(arch) -> int:
     return latest.size
 
 
-def _add_documents(arch, w: _BagWriter, req: PackageRequest, result: PackageResult, csv_file, json_file,
-                   render_pdf: Callable[[str, tuple[str, ...]], bytes] | None, page_size: int,
+def _add_documents(arch, w: _BagWriter, rows: Iterator[tuple[Any, bool]], result: PackageResult, csv_file, json_file,
+                   render_pdf: Callable[[str, tuple[str, ...]], bytes] | None,
                    progress: Callable[[int], None] | None) -> set[int]:
     """Each document the request covers, its evidence, its print and its manifest line; the checkpoints used."""
     head = result.head
@@ -277,7 +288,7 @@ def _add_documents(arch, w: _BagWriter, req: PackageRequest, result: PackageResu
     taken: set[str] = set()
     writer = csv.DictWriter(csv_file, fieldnames=MANIFEST_FIELDS)
     writer.writeheader()
-    for row, held in _iter_rows(arch, req, page_size):
+    for row, held in rows:
         if row.log_index >= head:
             # Appended after the head checkpoint (by a concurrent ingest): the next package's.
             result.skipped.append(row.digest)
@@ -441,10 +452,12 @@ def _add_tag_files(w: _BagWriter, arch, req: PackageRequest, result: PackageResu
         ("Source-Organization", f"earsiv archive {arch.log.origin}"),
         ("Bagging-Date", now.date().isoformat()),
         ("Payload-Oxum", f"{w.octets}.{w.count}"),
-        ("External-Identifier", f"{req.vkn}_{req.date_from}_{req.date_to}{'_' + req.kind if req.kind else ''}"),
+        ("External-Identifier", req.identifier or f"{req.vkn}_{req.date_from}_{req.date_to}{'_' + req.kind if req.kind else ''}"),
         ("External-Description", (f"Inspection package: {result.documents} {req.describe()}.{empty} "
                                   f"See VERIFY.txt for how to verify it.")),
         ("Bag-Software-Agent", "earsiv"),
+        # LAW.md L3: where the archive keeps the primary copy these originals come from, as configured.
+        ("Primary-Store-Location", arch.config.store_location.describe()),
     ]
     w.add("bag-info.txt", "".join(f"{k}: {v}\n" for k, v in info).encode("utf-8"))
     tag = io.StringIO()

@@ -146,3 +146,43 @@ def test_the_replica_cannot_be_the_store(tmp_path):
     home = tmp_path / "home"
     with pytest.raises(ConfigError, match="is the store itself"):
         write_default_config(home, replica_url=(home / "store").as_uri(), env={})
+
+
+# --- where the data lives (LAW.md L3) -----------------------------------------------------
+
+def _with_store(home, lines: str) -> None:
+    """[store] with *lines* instead of its location settings (the first of each in the file are [store]'s)."""
+    import re
+
+    cfg = home / "config.toml"
+    text = cfg.read_text(encoding="utf-8")
+    for key in ("location", "provider", "region", "outside_turkey_acknowledged"):
+        text = re.sub(rf"(?m)^{key} = .*\n", "", text, count=1)
+    cfg.write_text(text.replace("\n[store]\n", "\n[store]\n" + lines, 1), encoding="utf-8")
+
+
+def test_a_primary_store_outside_turkey_warns_at_every_start_unless_acknowledged(tmp_path, caplog):
+    import logging
+
+    import pytest
+
+    from earsiv.archive.archive import Archive
+    from earsiv.archive.config import load_config
+    from earsiv.archive.errors import ConfigError
+
+    home = tmp_path / "home"
+    Archive.init(home).close()
+    assert load_config(home).store_location.country == ""  # not stated until the operator says
+    _with_store(home, 'location = "de"\nprovider = "AWS"\nregion = "eu-central-1"\noutside_turkey_acknowledged = false\n')
+    with caplog.at_level(logging.WARNING, logger="earsiv.archive"), Archive.open(home) as arch:
+        assert arch.status().to_json()["locations"]["primary"] == {
+            "country": "DE", "provider": "AWS", "region": "eu-central-1", "outside_turkey_acknowledged": False}
+    assert any("outside Türkiye (DE (AWS, eu-central-1))" in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    _with_store(home, 'location = "DE"\noutside_turkey_acknowledged = true\n')
+    with caplog.at_level(logging.WARNING, logger="earsiv.archive"), Archive.open(home):
+        pass
+    assert not [r for r in caplog.records if "Türkiye" in r.getMessage()]
+    _with_store(home, 'location = "Turkey"\n')
+    with pytest.raises(ConfigError, match="ISO 3166"):
+        load_config(home)

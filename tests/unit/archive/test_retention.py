@@ -46,3 +46,57 @@ def test_absurdly_old_date_never_shortens_retention_below_the_receipt_year():
 def test_policy_bounds_are_checked():
     with pytest.raises(ValueError):
         RetentionPolicy(years_after_year_end=0)
+
+
+# --- retention classes ------------------------------------------------------------------
+
+def test_retention_classes_per_kind_never_below_the_law():
+    from earsiv.archive.retention import ISTANBUL
+
+    p = RetentionPolicy(10, by_kind=(("e-arsiv", 5),))
+    received = dt.datetime(2025, 3, 1, tzinfo=dt.UTC)
+    assert retain_until(dt.date(2025, 3, 1), received, p, "e-arsiv").astimezone(ISTANBUL).year == 2030
+    assert retain_until(dt.date(2025, 3, 1), received, p, "e-fatura").astimezone(ISTANBUL).year == 2035
+    for bad in ((("e-arsiv", 4),), (("yevmiye", 5),), (("berat", 9),)):
+        with pytest.raises(ValueError, match="out of range"):
+            RetentionPolicy(10, by_kind=bad)
+    with pytest.raises(ValueError, match="out of range 5"):
+        RetentionPolicy(3)
+    # A five-year default still keeps ledgers and berats ten years.
+    short = RetentionPolicy(5, name="VUK-253")
+    assert retain_until(dt.date(2025, 1, 31), received, short, "kebir").astimezone(ISTANBUL).year == 2035
+    assert retain_until(dt.date(2025, 1, 31), received, short, "e-fatura").astimezone(ISTANBUL).year == 2030
+
+
+def test_config_retention_classes_are_read_and_checked(tmp_path):
+    from earsiv.archive.archive import Archive
+    from earsiv.archive.config import load_config
+    from earsiv.archive.errors import ConfigError
+
+    home = tmp_path / "home"
+    Archive.init(home).close()
+    cfg = home / "config.toml"
+    base = cfg.read_text(encoding="utf-8")
+    cfg.write_text(base + '\n[retention.kinds]\ne-arsiv = 5\n', encoding="utf-8")
+    assert load_config(home).retention_kinds == (("e-arsiv", 5),)
+    for bad in ('e-arsiv = 2', 'yevmiye = 5', 'nonsense = 10'):
+        cfg.write_text(base + f"\n[retention.kinds]\n{bad}\n", encoding="utf-8")
+        with pytest.raises(ConfigError):
+            load_config(home)
+
+
+def test_an_ingest_keeps_each_kind_as_its_class_says(tmp_path):
+    from earsiv.archive.archive import Archive
+    from earsiv.archive.ingest import Source
+    from earsiv.archive.retention import ISTANBUL
+    from tests.conftest import CORPUS
+
+    home = tmp_path / "home"
+    Archive.init(home).close()
+    cfg = home / "config.toml"
+    cfg.write_text(cfg.read_text(encoding="utf-8") + "\n[retention.kinds]\ne-arsiv = 5\n", encoding="utf-8")
+    with Archive.open(home) as arch:
+        files = ["earsiv/bil_gib-e-archive-invoice.xml", "efatura/sk-akgips_20251120150604701835.xml"]
+        results = list(arch.ingest([Source(f, (CORPUS / f).read_bytes()) for f in files]))
+        years = [arch.index.get(r.digest).retain_until.astimezone(ISTANBUL).year for r in results]
+    assert years == [2023 + 5, 2025 + 10]

@@ -19,6 +19,7 @@ from earsiv.archive.log.entries import (
     AuditFindingEntry,
     AuditPassEntry,
     BlobRef,
+    DisposalEntry,
     DocumentEntry,
     GrantEntry,
     GrantRevokeEntry,
@@ -169,6 +170,8 @@ def _one_of_each() -> list:
         AuditFindingEntry(f"blobs/{d[:2]}/{d}", "primary", "blob does not hash to its name", now),
         AuditPassEntry(now, now, 12, 30, 4096, 1),
         RepairEntry(f"blobs/{d[:2]}/{d}", "primary", "replica", "ab" * 32, now, "cli:root"),
+        DisposalEntry(d, 10, dt.datetime(2019, 12, 31, 20, 59, 59, tzinfo=UTC), "TTK 82 ended", "ab" * 32, now,
+                      "cli:root"),
     ]
 
 
@@ -191,7 +194,7 @@ def test_a_reader_refuses_unknown_versions_and_types_and_ignores_unknown_fields(
     with pytest.raises(VerificationError, match="unknown format version"):
         decode(json.dumps({**data, "v": 2}).encode())
     with pytest.raises(VerificationError, match="does not know"):
-        decode(json.dumps({**data, "type": "disposal"}).encode())
+        decode(json.dumps({**data, "type": "shredding"}).encode())
     assert decode(json.dumps({**data, "later": 1}).encode()).TYPE == "holding"
     with pytest.raises(VerificationError, match="malformed holding"):
         decode(json.dumps({**data, "digest": "nothex"}).encode())
