@@ -544,6 +544,16 @@ class Archive:
     def archive_key(self) -> PublicKey:
         return self.signer.public
 
+    def renew_stamps(self, *, everything: bool = False) -> dict[str, Any]:
+        """Renew the stamps of the checkpoints whose certificates end soon (all with *everything*),
+        one stamp by the configured TSAs over a hash tree of them (``renewal.renew``)."""
+        from earsiv.archive.rebuild import checkpoint_parts
+        from earsiv.archive.renewal import renew
+
+        sizes = [size for size, parts in checkpoint_parts(self.store).items() if ".tsr" in parts]
+        return renew(self.store, sizes, trusted=self.tsa_certificates(), stamp=self.checkpointer.stamp_imprint,
+                     until=self.ledger.retention.until(), everything=everything)
+
     def tsa_certificates(self) -> list[x509.Certificate]:
         """The TSA anchors tokens are verified against: those configured now, the built-in TSA's
         certificate, and those recorded in the store when they were configured (so tokens of a TSA

@@ -79,10 +79,8 @@ class _Worker(threading.Thread):
 
     def _renew(self) -> float:
         """Renew the stamps that expire within 180 days; the seconds until the next try."""
-        from earsiv.archive.renewal import renew_archive
-
         try:
-            done = renew_archive(self.arch)
+            done = self.arch.renew_stamps()
         except EarsivError as exc:
             log.warning("renewing time stamps failed: %s (tried again in an hour)", exc)
             return 3600.0

@@ -38,10 +38,9 @@ from earsiv.archive.tsa.verify import TokenInfo, verify_token
 if TYPE_CHECKING:
     from cryptography import x509
 
-    from earsiv.archive.archive import Archive
     from earsiv.archive.stores.base import ObjectStore
 
-__all__ = ["RENEWAL_PREFIX", "RENEW_AHEAD", "Link", "Renewal", "RenewalBook", "chain", "renew", "renew_archive",
+__all__ = ["RENEWAL_PREFIX", "RENEW_AHEAD", "Link", "Renewal", "RenewalBook", "chain", "renew",
            "renewal_key", "verify_chain"]
 
 RENEWAL_PREFIX = "log/renewals/"
@@ -241,12 +240,3 @@ def renew(store: ObjectStore, sizes: Sequence[int], *, trusted: Sequence[x509.Ce
     store.put_many([PutItem(renewal_key(seq, ".tsr"), token, until)])
     return {"renewal": seq, "checkpoints": len(items), "stamp_time": info.gen_time.isoformat(),
             "root": renewal.root().hex()}
-
-
-def renew_archive(arch: Archive, *, everything: bool = False) -> dict[str, Any]:
-    """`renew` over every stamped checkpoint of *arch*, stamped by its configured TSAs."""
-    from earsiv.archive.rebuild import checkpoint_parts
-
-    sizes = [size for size, parts in checkpoint_parts(arch.store).items() if ".tsr" in parts]
-    return renew(arch.store, sizes, trusted=arch.tsa_certificates(), stamp=arch.checkpointer.stamp_imprint,
-                 until=arch.ledger.retention.until(), everything=everything)

@@ -453,10 +453,8 @@ class ArchiveService(AccessUseCases, IntegrityUseCases, WebUseCases, ReportUseCa
 
     def renew(self, who: Principal, *, everything: bool = False) -> dict:
         """Renew the time stamps that expire within 180 days (all with *everything*): one stamp for all."""
-        from earsiv.archive.renewal import renew_archive
-
         _operator(who, "renew time stamps")
-        return renew_archive(self.archive, everything=everything)
+        return self.archive.renew_stamps(everything=everything)
 
     def reindex(self, who: Principal, progress: Progress = QUIET) -> int:
         """Rebuild the SQL and full-text indexes from the store alone (the operator's); return the leaves read."""

@@ -36,7 +36,8 @@ PAYLOADS = ("=HYPERLINK(\"http://x\",\"a\")", "+cmd|' /C calc'!A0", "-2+3", "@SU
 # The modules that write CSV, and the test below that reads what each wrote.
 CSV_WRITERS = {"earsiv/api/http/exports.py": "HTTP /v1/documents.csv",
                "earsiv/archive/package/build.py": "package data/manifest.csv",
-               "earsiv/api/web/sheets.py": "web /ui/export.csv"}
+               "earsiv/api/web/sheets.py": "web /ui/export.csv",
+               "earsiv/archive/reportformat.py": "reports /v1/reports/serials?format=csv"}
 
 
 def _hostile_invoice() -> bytes:
@@ -108,6 +109,21 @@ def test_web_csv_export(world):
     assert row["Özet / Digest"] == digest
     assert row["Para birimi / Currency"] == "'=1" and row["Belge No / Number"] == "'" + PAYLOADS[0]
     assert row["Ödenecek / Payable"] == "-12,50"  # a negative amount stays a number, in the Turkish form
+
+
+def test_report_csv(world):
+    """The serial report lists the hostile ID among those that break the pattern: as text, not a formula."""
+    home, _digest, token = world
+    with TestClient(create_app(home)) as client:
+        r = client.get("/v1/reports/serials", headers=bearer(token),
+                       params={"vkn": SUPPLIER, "from": "2025-01-01", "to": "2025-12-31", "format": "csv"})
+    assert r.status_code == 200, r.text[:300]
+    text = r.content.decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows
+    running = [cell for row in rows for cell in row if cell and _runs(cell)]
+    assert not running, f"report CSV: cells a spreadsheet would run: {running}"
+    assert any(cell == "'" + PAYLOADS[0] for row in rows for cell in row), rows  # the ID is there, behind the apostrophe
 
 
 def test_package_manifest(world, tmp_path):
