@@ -1,4 +1,4 @@
-"""Migration 0009 on an index that already holds documents: the new columns and indexes, filled where it can."""
+"""Migration 0008 (compliance) on an index that already holds documents: the new columns and indexes, filled where it can."""
 
 from __future__ import annotations
 
