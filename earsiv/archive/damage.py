@@ -242,14 +242,9 @@ def write_reports(reports: list[DamageReport], out: Path, fmt: str) -> list[Path
 
 def render_pdf(rep: DamageReport) -> bytes:
     """The report as a PDF: the notice draft first, then every finding and record in detail."""
-    import logging
+    from earsiv.archive.reportpdf import report_pdf
 
-    from weasyprint import HTML
-    from weasyprint.urls import URLFetcher
-
-    logging.getLogger("weasyprint").setLevel(logging.ERROR)
-    fetcher = URLFetcher(allowed_protocols=("data",), fail_on_errors=False, timeout=1)  # nothing is fetched
-    return HTML(string=_html(rep), url_fetcher=fetcher, base_url="data:,").write_pdf()
+    return report_pdf(_html(rep))
 
 
 def _html(rep: DamageReport) -> str:

@@ -255,14 +255,9 @@ def _finish_pending(arch: Archive, now: dt.datetime, fh: _Hashing) -> int:
 
 
 def _pdf(jsonl: Path, head: dict[str, Any], foot: dict[str, Any], digest: str) -> bytes:
-    import logging
+    from earsiv.archive.reportpdf import report_pdf
 
-    from weasyprint import HTML
-    from weasyprint.urls import URLFetcher
-
-    logging.getLogger("weasyprint").setLevel(logging.ERROR)
-    fetcher = URLFetcher(allowed_protocols=("data",), fail_on_errors=False, timeout=1)
-    return HTML(string=_html(jsonl, head, foot, digest), url_fetcher=fetcher, base_url="data:,").write_pdf()
+    return report_pdf(_html(jsonl, head, foot, digest))
 
 
 def _html(jsonl: Path, head: dict[str, Any], foot: dict[str, Any], digest: str) -> str:

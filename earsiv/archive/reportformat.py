@@ -100,14 +100,9 @@ def _xlsx(rep: Report) -> bytes:
 
 
 def _pdf(rep: Report) -> bytes:
-    import logging
+    from earsiv.archive.reportpdf import report_pdf
 
-    from weasyprint import HTML
-    from weasyprint.urls import URLFetcher
-
-    logging.getLogger("weasyprint").setLevel(logging.ERROR)
-    fetcher = URLFetcher(allowed_protocols=("data",), fail_on_errors=False, timeout=1)  # nothing is fetched
-    return HTML(string=_html(rep), url_fetcher=fetcher, base_url="data:,").write_pdf()
+    return report_pdf(_html(rep))
 
 
 def _html(rep: Report) -> str:
