@@ -296,3 +296,33 @@ def test_api_docs_load_nothing_from_elsewhere(world):
     for src in re.findall(r'(?:src|href)="([^"]+)"', r.text):
         assert c.get(src).status_code == 200, src
     assert c.get("/redoc", follow_redirects=False).headers["location"] == "/docs"
+
+
+def test_the_status_page_shows_open_findings_and_their_notice_deadline(tmp_path):
+    """L9: the operator sees on the page what the audit found and by when the Administration must hear of it."""
+    from earsiv.archive.audit import Audit, Budget
+    from earsiv.archive.ingest import Source
+
+    home = tmp_path / "home"
+    data = (CORPUS / FILES[1]).read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    with Archive.init(home) as arch:
+        list(arch.ingest([Source("a.xml", data)]))
+        arch.access.add_principal("ops", "admin", (), by="test")
+        token = arch.access.create_token("ops", by="test").token
+    blob = home / "store" / "objects" / "blobs" / digest[:2] / digest
+    blob.chmod(0o644)
+    blob.write_bytes(blob.read_bytes()[:-1] + bytes([blob.read_bytes()[-1] ^ 1]))  # one flipped bit
+    with Archive.open(home) as arch:
+        found = Audit.of_home(arch).step(Budget(), restart=True)  # as `earsiv audit` runs it: findings are leaves
+    assert found.findings
+    detected = dt.datetime.now(dt.UTC)
+    with TestClient(create_app(home), base_url="http://127.0.0.1") as c:
+        sign_in(c, token)
+        page = c.get("/ui/status", params={"lang": "en"})
+    assert page.status_code == 200, page.text[:300]
+    text = re.sub(r"<[^>]+>", " ", page.text)
+    assert re.search(r"Audit: open findings\s+1\b", text), text[text.find("Documents"):][:1500]
+    due = {(detected + dt.timedelta(days=d)).date().isoformat() for d in (15, 14)}  # around midnight
+    assert any(f"notice to the Administration due  {d}" in text or d in text for d in due), text[:2000]
+    assert "damage-report" in text
