@@ -546,13 +546,56 @@ class Archive:
 
     def renew_stamps(self, *, everything: bool = False) -> dict[str, Any]:
         """Renew the stamps of the checkpoints whose certificates end soon (all with *everything*),
-        one stamp by the configured TSAs over a hash tree of them (``renewal.renew``)."""
-        from earsiv.archive.rebuild import checkpoint_parts
-        from earsiv.archive.renewal import renew
+        one stamp by the configured TSAs over a hash tree of them (``renewal.renew``).
 
-        sizes = [size for size, parts in checkpoint_parts(self.store).items() if ".tsr" in parts]
-        return renew(self.store, sizes, trusted=self.tsa_certificates(), stamp=self.checkpointer.stamp_imprint,
+        Each chain is read and verified once: ``cache/renewal-scan.json`` keeps how far the
+        stamped checkpoints were read and the first end among them, so a later run reads only
+        the checkpoints stamped since, until that end comes within ``RENEW_AHEAD`` (or the
+        anchors change, or a renewal is made): then every chain is read again.
+        """
+        import hashlib
+
+        from cryptography.hazmat.primitives import serialization
+
+        from earsiv.archive.rebuild import checkpoint_parts
+        from earsiv.archive.renewal import RENEW_AHEAD, renew
+
+        trusted = self.tsa_certificates()
+        anchors = hashlib.sha256(b"".join(sorted(c.public_bytes(serialization.Encoding.DER) for c in trusted))).hexdigest()
+        path = self.home / "cache" / "renewal-scan.json"
+        try:
+            kept = json.loads(path.read_text())
+            since, earliest = int(kept["scanned_to"]), dt.datetime.fromisoformat(kept["earliest_end"])
+            fresh = kept["anchors"] == anchors and earliest - dt.datetime.now(dt.UTC) >= RENEW_AHEAD
+        except (OSError, ValueError, KeyError, TypeError):
+            fresh = False
+        incremental = fresh and not everything
+        if not incremental:
+            since, earliest = 0, None
+            sizes = [size for size, parts in checkpoint_parts(self.store).items() if ".tsr" in parts]
+        else:
+            sizes = []
+        # The catalog says which checkpoints came since, and which are stamped; the mark moves only
+        # over stamped ones, so one stamped late is read when it is (those after it, again till then).
+        scanned_to, after, contiguous = since, since, True
+        while rows := self.index.log.checkpoints_between(after, 2**62):
+            for row in rows:
+                contiguous = contiguous and row.state == "stamped"
+                if contiguous:
+                    scanned_to = row.size
+                if incremental and row.state == "stamped":
+                    sizes.append(row.size)
+            after = rows[-1].size
+        done = renew(self.store, sizes, trusted=trusted, stamp=self.checkpointer.stamp_imprint,
                      until=self.ledger.retention.until(), everything=everything)
+        found = done.pop("earliest_end", None)
+        if done["renewal"] is not None or (found or earliest) is None:
+            path.unlink(missing_ok=True)  # the next run reads every chain again
+        else:
+            ends = min(e for e in (found, earliest) if e is not None)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps({"scanned_to": scanned_to, "earliest_end": ends.isoformat(), "anchors": anchors}))
+        return done
 
     def tsa_certificates(self) -> list[x509.Certificate]:
         """The TSA anchors tokens are verified against: those configured now, the built-in TSA's

@@ -221,6 +221,7 @@ def renew(store: ObjectStore, sizes: Sequence[int], *, trusted: Sequence[x509.Ce
     shelf = RenewalBook(store)
     book = shelf.current()
     items: list[Item] = []
+    earliest: dt.datetime | None = None  # the first end among the chains left as they are
     for size in sorted(sizes):
         tsr = checkpoint_key(size, ".tsr")
         if not store.exists(tsr):
@@ -228,10 +229,13 @@ def renew(store: ObjectStore, sizes: Sequence[int], *, trusted: Sequence[x509.Ce
         body = store.get(checkpoint_key(size))
         links = chain(store, size, store.get(tsr), book)
         infos = verify_chain(size, body, links, trusted)  # a broken chain is not extended, it is reported
-        if everything or _valid_until(infos[-1]) - now < RENEW_AHEAD:
+        ends = _valid_until(infos[-1])
+        if everything or ends - now < RENEW_AHEAD:
             items.append(Item(size, links[-1].key, hashlib.sha256(links[-1].token).digest()))
+        elif earliest is None or ends < earliest:
+            earliest = ends
     if not items:
-        return {"renewal": None, "checkpoints": 0}
+        return {"renewal": None, "checkpoints": 0, "earliest_end": earliest}
     seq = shelf.next_number()
     renewal = Renewal(seq, now, tuple(items))
     store.put_many([PutItem(renewal_key(seq, ".json"), renewal.encode(), until)])

@@ -60,3 +60,50 @@ def test_a_renewal_of_other_bytes_or_by_an_untrusted_tsa_is_refused(tmp_path):
         verify_chain(SIZE, BODY, links, [first.certificate])
     with pytest.raises(VerificationError, match="is not a renewal of checkpoint 6"):
         verify_chain(6, BODY, links, [first.certificate, second.certificate])
+
+
+def test_a_daily_run_reads_only_the_chains_stamped_since_the_last(tmp_path):
+    """`serve` renews daily: reading and verifying every checkpoint's chain each day would grow with
+    the archive.  A run reads the chains stamped since the last one; a full read comes back when the
+    first end it knows comes within RENEW_AHEAD, or with --all."""
+    from earsiv.archive.archive import Archive
+
+    home = tmp_path / "home"
+    with Archive.init(home) as arch:
+        for n in range(3):
+            list(arch.ingest([_source(n)]))
+            arch.checkpoint()
+    read: list[str] = []
+
+    def counted(arch):
+        get = arch.store.get
+
+        def spy(key, *a, **k):
+            read.append(key)
+            return get(key, *a, **k)
+        arch.store.get = spy
+        return arch
+
+    with counted(Archive.open(home)) as arch:
+        first = arch.renew_stamps()
+        full = {k for k in read if k.endswith(".tsr")}
+        assert first == {"renewal": None, "checkpoints": 0} and len(full) >= 3
+        read.clear()
+        assert arch.renew_stamps() == {"renewal": None, "checkpoints": 0}
+        assert not [k for k in read if k.endswith(".tsr")]  # nothing stamped since: no chain read
+        list(arch.ingest([_source(9)]))
+        newest = arch.checkpoint()
+        read.clear()
+        arch.renew_stamps()
+        assert {k for k in read if k.endswith(".tsr")} == {checkpoint_key(newest.size, ".tsr")}
+        read.clear()
+        done = arch.renew_stamps(everything=True)  # --all: every chain read again, and renewed
+        assert done["renewal"] == 1 and {k for k in read if k.endswith(".tsr")} >= full
+        assert not (home / "cache" / "renewal-scan.json").exists()  # the next run reads every chain
+
+
+def _source(n: int):
+    from earsiv.archive.ingest import Source
+    from tests.helpers.synthetic import invoice
+
+    return Source(f"inv{n}.xml", invoice(n))
