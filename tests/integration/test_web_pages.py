@@ -324,5 +324,5 @@ def test_the_status_page_shows_open_findings_and_their_notice_deadline(tmp_path)
     text = re.sub(r"<[^>]+>", " ", page.text)
     assert re.search(r"Audit: open findings\s+1\b", text), text[text.find("Documents"):][:1500]
     due = {(detected + dt.timedelta(days=d)).date().isoformat() for d in (15, 14)}  # around midnight
-    assert any(f"notice to the Administration due  {d}" in text or d in text for d in due), text[:2000]
+    assert any(d in text for d in due), text[:2000]
     assert "damage-report" in text
