@@ -16,6 +16,7 @@ from earsiv.errors import EarsivError
 __all__ = ["install_pages"]
 
 _CSS = Path(__file__).resolve().parent / "static" / "earsiv.css"
+_ICON = _CSS.with_name("favicon.svg")
 
 
 def install_pages(app: FastAPI) -> None:
@@ -27,6 +28,12 @@ def install_pages(app: FastAPI) -> None:
     @app.get("/ui/static/earsiv.css", include_in_schema=False)
     def stylesheet() -> Response:
         return Response(_CSS.read_bytes(), media_type="text/css", headers={"Cache-Control": "public, max-age=3600"})
+
+    # A browser asks every site for its icon; without one each page logs a 404 in its console.
+    @app.get("/ui/static/favicon.svg", include_in_schema=False)
+    @app.get("/favicon.ico", include_in_schema=False)
+    def icon() -> Response:
+        return Response(_ICON.read_bytes(), media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"})
 
     api_domain = app.exception_handlers[EarsivError]
     api_invalid = app.exception_handlers[RequestValidationError]
