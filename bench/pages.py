@@ -96,18 +96,13 @@ def grow(home: Path, docs: int, issuers: int, seed: int) -> dict:
     return state
 
 
-def _earsiv(home: Path, *args: str) -> str:
-    done = subprocess.run([str(EARSIV), "--home", str(home), *args], capture_output=True, text=True, check=True)
-    return done.stdout.strip()
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def fixtures(home: Path, stream_docs: int, issuers: int, seed: int, rounds: int) -> dict:
+def fixtures(home: Path, rounds: int) -> dict:
     """What the pages are asked about: a token, suppliers with a busy month, words, documents."""
     with Archive.open(home) as arch:
         if "bench-acc" not in {p.name for p in arch.access.principals()}:
@@ -210,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     home = args.home.resolve()
     home.parent.mkdir(parents=True, exist_ok=True)
     state = grow(home, args.docs, args.issuers, args.seed)
-    fx = fixtures(home, args.docs, args.issuers, args.seed, args.rounds)
+    fx = fixtures(home, args.rounds)
     port = _free_port()
     log = open(home.with_name(home.name + ".serve.log"), "wb")  # noqa: SIM115 -- closed below
     proc = subprocess.Popen([str(EARSIV), "--home", str(home), "serve", "--port", str(port)], stdout=log,
