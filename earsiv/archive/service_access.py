@@ -92,9 +92,10 @@ class AccessUseCases:
         return self.archive.access.record(who, action, (), params, (), outcome=outcome)
 
     def access_log(self, who: Principal, *, vkn: str | None = None, principal: str | None = None,
-                   after: int | None = None, limit: int = 100, proofs: bool = True) -> AccessLogPage:
+                   after: int | None = None, limit: int = 100, proofs: bool = True,
+                   since: dt.datetime | None = None, before: dt.datetime | None = None) -> AccessLogPage:
         """Access events *who* may read (admins all, an inspector its own, a tenant's principal those
-        about its tenants), oldest first, each with its proof (checked here; it makes a checkpoint
+        about its tenants; made in [*since*, *before*) if given), oldest first, each with its proof (checked here; it makes a checkpoint
         if none covers the event yet).
 
         A tenant's principal reads its own part of a request only: events are one leaf per
@@ -103,7 +104,8 @@ class AccessUseCases:
         """
         from earsiv.archive.evidence import leaf_evidence
 
-        rows = self.archive.access.access_log(who, vkn=vkn, principal=principal, after=after, limit=limit + 1)
+        rows = self.archive.access.access_log(who, vkn=vkn, principal=principal, after=after, limit=limit + 1,
+                                             since=since, before=before)
         grouped: dict[int, list[str]] = {}
         for r in rows:
             grouped.setdefault(r.log_index, []).append(r.vkn)
