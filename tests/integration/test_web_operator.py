@@ -137,6 +137,21 @@ def test_disabling_a_principal_on_the_page_stops_its_tokens_and_enabling_restore
     assert world["client"].get("/v1/me", headers=auth).status_code == 200
     row = world["service"].archive.index.access.principal("gecici")
     assert _leaf(world, row.log_index)["by"] == "ops"
+    assert _post(world, "ops", "/ui/principals/gecici", {"tenants": " "}).status_code == 422  # nothing to change
+    assert world["service"].archive.index.access.principal("gecici").log_index == row.log_index
+
+
+def test_the_operator_pages_speak_english_second(world):
+    assert world["browsers"]["insp"][0].get("/ui/grants").headers["earsiv-access-event"]  # an event to list
+    ops, _ = world["browsers"]["ops"]
+    for url, tr, en in (("/ui/principals", "Kullanıcılar ve anahtarlar", "Principals and tokens"),
+                        ("/ui/grants", "İzin ver", "Grant access"),
+                        ("/ui/reports", "Uygunluk raporları", "Compliance reports"),
+                        ("/ui/access-log", "kanıtı indir", "download proof")):
+        assert tr in ops.get(url, params={"lang": "tr"}).text, url
+        page = ops.get(url, params={"lang": "en"})
+        assert page.status_code == 200 and en in page.text and tr not in page.text, url
+    ops.get("/ui/principals", params={"lang": "tr"})
 
 
 def test_a_bad_principal_is_refused_in_turkish_first_and_nothing_is_made(world):

@@ -73,6 +73,8 @@ def change_principal(request: Request, service: Service, who: Caller, name: _Nam
     if state not in ("", "disable", "enable"):
         raise InvalidInput("state: disable or enable")
     tenants = vkn_list(_text(form, "tenants")) if "tenants" in form else None
+    if not state and not tenants:
+        raise InvalidInput("değişecek bir şey yok: durum ya da mükellefler / nothing to change: a state or tenants")
     service.set_principal(who, name, tenants=tenants or None, disabled=None if not state else state == "disable")
     return _back("/ui/principals")
 
