@@ -281,6 +281,16 @@ def test_the_access_log_filters_by_principal_vkn_and_day_and_hands_out_proofs(wo
                  {"from": (today + dt.timedelta(days=1)).isoformat()}):
         assert f"<td>{index}</td>" not in ops.get("/ui/access-log", params=miss).text, miss
     assert ops.get("/ui/access-log", params={"from": "32.13.2025"}).status_code == 422
+    # The API and the CLI take the same filters, through the same use case.
+    day = today.isoformat()
+    api = _api(world, "ops", "GET", "/v1/access-log", params={"principal": "insp", "vkn": "9999999999", "from": day,
+                                                             "to": day, "proofs": "false", "limit": 1000})
+    assert api.status_code == 200 and index in [e["log_index"] for e in api.json()["events"]]
+    assert {e["event"]["principal"] for e in api.json()["events"]} == {"insp"}
+    yesterday = (today - dt.timedelta(days=1)).isoformat()
+    api = _api(world, "ops", "GET", "/v1/access-log", params={"to": yesterday, "proofs": "false"})
+    assert api.status_code == 200 and api.json()["events"] == []
+    assert _api(world, "ops", "GET", "/v1/access-log", params={"from": day, "to": yesterday}).status_code == 422
     assert f'href="/ui/access-log/{index}/proof"' in page.text
     got = ops.get(f"/ui/access-log/{index}/proof")
     assert got.status_code == 200 and got.headers["content-type"] == "application/json"

@@ -17,9 +17,10 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
 
 from earsiv.api.http.deps import Caller, Service
-from earsiv.api.web.forms import day_start, parse_date, vkn_list
+from earsiv.api.web.forms import parse_date, vkn_list
 from earsiv.api.web.render import checked_form, page
 from earsiv.archive.log.entries import ROLES
+from earsiv.archive.service_access import day_start
 from earsiv.errors import InvalidInput
 
 __all__ = ["router"]

@@ -6,7 +6,6 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from fastapi import Request
 
@@ -15,11 +14,10 @@ from earsiv.archive.service import search_query
 from earsiv.errors import InvalidInput
 from earsiv.indexer.query import SearchQuery
 
-__all__ = ["FIELDS", "Find", "day_start", "parse_date", "read_find", "vkn_list"]
+__all__ = ["FIELDS", "Find", "parse_date", "read_find", "vkn_list"]
 
 FIELDS = ("vkn", "direction", "from", "to", "kind", "profile", "type", "id", "ettn", "q", "tenant")
 _TR_DATE = re.compile(r"^(\d{1,2})[./-](\d{1,2})[./-](\d{4})$")
-_ISTANBUL = ZoneInfo("Europe/Istanbul")
 
 
 def parse_date(value: str | None, what: str) -> dt.date | None:
@@ -35,11 +33,6 @@ def parse_date(value: str | None, what: str) -> dt.date | None:
     except ValueError:
         raise InvalidInput(f"{what}: '{value}' bir tarih değil (GG.AA.YYYY ya da YYYY-AA-GG yazın) / "
                            f"not a date (type DD.MM.YYYY or YYYY-MM-DD)") from None
-
-
-def day_start(day: dt.date) -> dt.datetime:
-    """The first instant of *day* in Türkiye, in UTC: a day typed on a page is a Turkish day (as the CLI's)."""
-    return dt.datetime.combine(day, dt.time(), _ISTANBUL).astimezone(dt.UTC)
 
 
 def vkn_list(value: str | None) -> list[str]:

@@ -20,7 +20,7 @@ from starlette.datastructures import FormData
 
 from earsiv.api.http.deps import Caller, Service
 from earsiv.api.http.headers import content_disposition
-from earsiv.api.web.forms import day_start, parse_date
+from earsiv.api.web.forms import parse_date
 from earsiv.api.web.render import checked_form, page
 from earsiv.archive.access import parse_vkn
 from earsiv.archive.errors import NotFound
@@ -77,8 +77,7 @@ def _log_filters(request: Request, who) -> tuple[dict[str, str], dict]:
     if values["vkn"]:
         parse_vkn(values["vkn"])
     return values, {"vkn": values["vkn"] or None, "principal": values["principal"] or None,
-                    "since": day_start(start) if start else None,
-                    "before": day_start(end + dt.timedelta(days=1)) if end else None}
+                    "date_from": start, "date_to": end}
 
 
 @router.get("/ui/access-log")
