@@ -454,19 +454,21 @@ class AccessControl:
         return {**event, "grants": mine, "documents": self._shown_under(rows, event.get("documents", ()))}
 
     def access_log(self, p: Principal, *, vkn: str | None = None, principal: str | None = None,
-                   after: int | None = None, limit: int = 100) -> list[AccessEventRow]:
-        """Access events *p* may read (of *principal*, if named): admins all, tenants' principals
-        their taxpayers', inspectors their own."""
+                   after: int | None = None, limit: int = 100, since: dt.datetime | None = None,
+                   before: dt.datetime | None = None) -> list[AccessEventRow]:
+        """Access events *p* may read (of *principal*, if named; made in [*since*, *before*), if given):
+        admins all, tenants' principals their taxpayers', inspectors their own."""
         ax = self.index.access
+        when = {"after": after, "limit": limit, "since": since, "before": before}
         if p.is_admin:
-            return ax.access_events(vkn=vkn, principal=principal, after=after, limit=limit)
+            return ax.access_events(vkn=vkn, principal=principal, **when)
         if p.role == "inspector":
             if principal not in (None, p.name):
                 return []
-            return ax.access_events(vkn=vkn, principal=p.name, after=after, limit=limit)
+            return ax.access_events(vkn=vkn, principal=p.name, **when)
         if vkn is not None and vkn not in p.tenants:
             raise Forbidden(f"{p.name!r} is not linked to tenant {vkn}")
-        return ax.access_events(vkns=[vkn] if vkn else p.tenants, principal=principal, after=after, limit=limit)
+        return ax.access_events(vkns=[vkn] if vkn else p.tenants, principal=principal, **when)
 
 
 def _windows(grants: Iterable[GrantRow]) -> tuple[tuple[str, dt.date, dt.date], ...]:

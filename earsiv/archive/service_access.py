@@ -11,15 +11,24 @@ import datetime as dt
 import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from earsiv.archive.service_types import AccessEvent, AccessLogPage, Me
+from earsiv.errors import InvalidInput
 
 if TYPE_CHECKING:
     from earsiv.archive.access import AccessEvents, NewToken, Principal
     from earsiv.archive.archive import Archive
     from earsiv.indexer.accessdb import GrantRow, PrincipalRow, TokenRow
 
-__all__ = ["AccessUseCases"]
+__all__ = ["AccessUseCases", "day_start"]
+
+_ISTANBUL = ZoneInfo("Europe/Istanbul")
+
+
+def day_start(day: dt.date) -> dt.datetime:
+    """The first instant of *day* in Türkiye, in UTC: a day people type is a Turkish day."""
+    return dt.datetime.combine(day, dt.time(), _ISTANBUL).astimezone(dt.UTC)
 
 
 class AccessUseCases:
@@ -92,9 +101,11 @@ class AccessUseCases:
         return self.archive.access.record(who, action, (), params, (), outcome=outcome)
 
     def access_log(self, who: Principal, *, vkn: str | None = None, principal: str | None = None,
-                   after: int | None = None, limit: int = 100, proofs: bool = True) -> AccessLogPage:
+                   after: int | None = None, limit: int = 100, proofs: bool = True,
+                   date_from: dt.date | None = None, date_to: dt.date | None = None) -> AccessLogPage:
         """Access events *who* may read (admins all, an inspector its own, a tenant's principal those
-        about its tenants), oldest first, each with its proof (checked here; it makes a checkpoint
+        about its tenants; made from *date_from* through *date_to*, days in Türkiye, if given), oldest first,
+        each with its proof (checked here; it makes a checkpoint
         if none covers the event yet).
 
         A tenant's principal reads its own part of a request only: events are one leaf per
@@ -103,7 +114,12 @@ class AccessUseCases:
         """
         from earsiv.archive.evidence import leaf_evidence
 
-        rows = self.archive.access.access_log(who, vkn=vkn, principal=principal, after=after, limit=limit + 1)
+        if date_from is not None and date_to is not None and date_to < date_from:
+            raise InvalidInput(f"the days end ({date_to}) before they start ({date_from})")
+        since = day_start(date_from) if date_from else None
+        before = day_start(date_to + dt.timedelta(days=1)) if date_to else None
+        rows = self.archive.access.access_log(who, vkn=vkn, principal=principal, after=after, limit=limit + 1,
+                                             since=since, before=before)
         grouped: dict[int, list[str]] = {}
         for r in rows:
             grouped.setdefault(r.log_index, []).append(r.vkn)

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from earsiv.indexer.accessrows import HoldingRow
     from earsiv.indexer.rows import DocumentRow
 
-__all__ = ["FIND_MAX", "SORTS", "Found", "WebUseCases"]
+__all__ = ["FIND_MAX", "SORTS", "Found", "Related", "WebUseCases"]
 
 FIND_MAX = 10_000  # rows a list reads to count, total and sort; beyond it the page says the list was cut
 
@@ -58,6 +58,12 @@ class Found:
     cut: bool  # more matched than FIND_MAX
     holdings: dict[str, list[HoldingRow]]
     event: AccessEvents | None
+
+
+@dataclass(frozen=True, slots=True)
+class Related:
+    how: str  # names | named-by | seal (``Index.related``)
+    row: DocumentRow
 
 
 class WebUseCases:
@@ -148,3 +154,21 @@ class WebUseCases:
         size = cp.get("size") or 0
         return {"log_index": row.log_index, "checkpoint": cp or None, "covered": size > row.log_index,
                 "stamp": st.last_stamp, "unstamped": st.unstamped_checkpoints}
+
+    def related(self, who: Principal, row: DocumentRow) -> list[Related]:
+        """The documents tied to *row* (a waybill and its answers, an invoice and its envelope and
+        responses, a ledger and its berats) that *who* may see.
+
+        None for an inspector: naming them would show documents its access event for this page
+        does not name; the page links the references as the document writes them instead, and
+        opening one is an event of its own.
+        """
+        if who.role == "inspector":
+            return []
+        pairs = self.archive.index.related(row)
+        scope = self.archive.access.scope(who)
+        digests = [d for _how, d in pairs]
+        seen = set(digests) if scope is None else self.archive.index.visible(digests, scope)
+        rows = {d: r for d in digests if d in seen and (r := self.archive.index.get(d)) is not None}
+        shown = {r.digest: r for r in self.disclosure.rows(who, list(rows.values()))}
+        return [Related(how, shown[d]) for how, d in pairs if d in shown]

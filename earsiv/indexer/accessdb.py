@@ -103,8 +103,10 @@ class AccessIndex:
 
     # -- access events --------------------------------------------------------
     def access_events(self, *, vkn: str | None = None, principal: str | None = None,
-                      vkns: Iterable[str] | None = None, after: int | None = None, limit: int = 1000) -> list[AccessEventRow]:
-        """Events oldest first, after log index *after*; *vkns* restricts to those taxpayers."""
+                      vkns: Iterable[str] | None = None, after: int | None = None, limit: int = 1000,
+                      since: dt.datetime | None = None, before: dt.datetime | None = None) -> list[AccessEventRow]:
+        """Events oldest first, after log index *after*; *vkns* restricts to those taxpayers, *since* and
+        *before* to events made at or after, and before, those times."""
         a = access_events.c
         stmt = sa.select(a.log_index, a.vkn, a.principal, a.action, a.at, a.documents)
         if vkn is not None:
@@ -115,6 +117,10 @@ class AccessIndex:
             stmt = stmt.where(a.principal == principal)
         if after is not None:
             stmt = stmt.where(a.log_index > after)
+        if since is not None:
+            stmt = stmt.where(a.at >= since)
+        if before is not None:
+            stmt = stmt.where(a.at < before)
         stmt = stmt.order_by(a.log_index, a.vkn).limit(limit)
         with self._db.read("cannot read access events") as conn:
             return [AccessEventRow(*r) for r in conn.execute(stmt)]

@@ -23,7 +23,15 @@ from earsiv.indexer.auditdb import AuditIndex
 from earsiv.indexer.database import Database
 from earsiv.indexer.disposaldb import DisposalIndex
 from earsiv.indexer.logcatalog import LogCatalog
-from earsiv.indexer.models import documents, holdings, index_counts, index_meta, metadata, web_sessions
+from earsiv.indexer.models import (
+    document_refs,
+    documents,
+    holdings,
+    index_counts,
+    index_meta,
+    metadata,
+    web_sessions,
+)
 from earsiv.indexer.query import (
     SearchPage,
     SearchQuery,
@@ -221,6 +229,42 @@ class Index:
             for i in range(0, len(wanted), _IN_CHUNK):
                 out.update(conn.scalars(visible_statement(shape), {**params, "digests": wanted[i : i + _IN_CHUNK]}))
         return out
+
+    def related(self, row: DocumentRow, limit: int = 50) -> list[tuple[str, str]]:
+        """(how, digest) of the documents the index ties to *row*, each once, in this order:
+
+        ``names``     those its references name (by ETTN, else by number): the waybill an answer
+                      answers, the invoices an envelope carries, the ledger a berat is of;
+        ``named-by``  those whose references name it by its ETTN (or by its number, if it has no
+                      ETTN: a ledger named by its berats' control number);
+        ``seal``      e-Defter: the ledgers and berats of the same owner that carry its seal.
+
+        Up to *limit* of each; who may see which is the caller's question (``AccessControl``).
+        """
+        d, r = documents.c, document_refs.c
+        found: list[tuple[str, str]] = []
+        seen = {row.digest}
+        ettns = sorted({index_key(x.ettn.strip().lower()) for x in row.references if x.ettn})
+        ids = sorted({index_key(x.id) for x in row.references if x.id and not x.ettn})
+        asks: list[tuple[str, Any]] = []
+        if ettns:
+            asks.append(("names", sa.select(d.digest).where(d.ettn_key.in_(ettns))))
+        if ids:
+            asks.append(("names", sa.select(d.digest).where(d.doc_id.in_(ids))))
+        if row.ettn:
+            asks.append(("named-by", sa.select(r.digest).where(r.ref_ettn == index_key(row.ettn.strip().lower()))))
+        elif row.doc_id:
+            asks.append(("named-by", sa.select(r.digest).where(r.ref_id == index_key(row.doc_id), r.ref_ettn.is_(None))))
+        if row.edefter_seal and row.edefter_vkn:
+            asks.append(("seal", sa.select(d.digest).where(d.edefter_seal == row.edefter_seal,
+                                                          d.edefter_vkn == row.edefter_vkn)))
+        with self.db.read(f"cannot read what is related to {row.digest}") as conn:
+            for how, stmt in asks:
+                for digest in conn.scalars(stmt.distinct().order_by(stmt.selected_columns[0]).limit(limit + 1)):
+                    if digest not in seen:
+                        seen.add(digest)
+                        found.append((how, digest))
+        return found
 
     def digests_with_ettn(self, ettn: str) -> list[str]:
         key = index_key(ettn.strip().lower())

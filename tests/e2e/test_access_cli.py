@@ -7,6 +7,7 @@ The access log's proofs are checked here with hashlib (RFC 9162 inclusion) and `
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import json
 import subprocess
@@ -77,6 +78,10 @@ def test_principals_tokens_grants_and_a_verifiable_access_log(cli, home, tmp_pat
     assert ok.returncode == 0 and "Verification: OK" in ok.stdout, ok.stdout + ok.stderr
     # Nobody else's events appear under another VKN.
     assert cli.jsonl("access-log", "--vkn", "9999999999") == []
+    # Days are Türkiye's: the event is of today there, and of no day before.
+    today = dt.datetime.now(dt.timezone(dt.timedelta(hours=3))).date()
+    assert [e["log_index"] for e in cli.jsonl("access-log", "--from", str(today), "--to", str(today))] == [event]
+    assert cli.jsonl("access-log", "--to", str(today - dt.timedelta(days=1))) == []
 
     cli.run("grant", "revoke", grant["id"])
     assert cli.json("grant", "list", "--vkn", vkn)[0]["revoked_at"]

@@ -40,7 +40,7 @@ from earsiv.documents.parse import parse_document
 from tests.conftest import CORPUS
 from tests.helpers.auth import bearer
 from tests.helpers.rfc9162 import root_from_inclusion
-from tests.helpers.web import sign_in
+from tests.helpers.web import csrf_of, sign_in
 
 T1, T2 = "1111111111", "2222222222"  # synthetic tenants: the VKNs two integrators archive for
 # LAW.md: the parties an inspector's grant reaches (not the sender or receiver of an envelope or response).
@@ -1234,3 +1234,83 @@ def test_status_page_is_the_admins(world, browsers):
     for caller in CALLERS:
         r = browsers[caller].get("/ui/status")
         assert r.status_code == (200 if ROLES[caller] == "admin" else 403), caller
+
+
+def _operator_forms(world) -> list[tuple[str, dict]]:
+    """Every operator form, filled in so that an admin's would succeed (on principals no other row uses)."""
+    token = world.admin("GET", "/v1/tokens", params={"principal": "spare"}).json()
+    if not token:
+        assert world.admin("POST", "/v1/principals/spare/tokens", json={}).status_code == 201
+        token = world.admin("GET", "/v1/tokens", params={"principal": "spare"}).json()
+    grant = next(g for g in world.grants.values() if g.active)
+    return [("/ui/principals", {"name": "made-on-a-page", "role": "admin"}),
+            ("/ui/principals/spare", {"state": "disable"}),
+            ("/ui/principals/spare", {"tenants": T1}),
+            ("/ui/principals/spare/tokens", {}),
+            (f"/ui/tokens/{token[0]['id']}/revoke", {}),
+            ("/ui/grants", {"inspector": "insp-spare", "vkn": T1, "from": "01.01.2025", "to": "31.12.2025",
+                            "expires": "31.12.2099", "reference": "made on a page"}),
+            (f"/ui/grants/{grant.id}/revoke", {}),
+            ("/ui/legal-hold", {"digest": world.docs["a-supplier"].digest, "state": "on", "reason": "page"})]
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+def test_operator_pages_are_the_admins(world, browsers, caller):
+    """The operator's pages and every form on them, for every caller: an admin's page, everyone else's 403 (the
+    API's answer to the same use case) with the form token, and nothing changed."""
+    c = browsers[caller]
+    admin = ROLES[caller] == "admin"
+    assert c.get("/ui/principals").status_code == (200 if admin else 403)
+    assert ('action="/ui/grants"' in c.get("/ui/grants").text) == admin if ROLES[caller] in ("admin", "inspector") \
+        else c.get("/ui/grants").status_code == 403
+    if admin:
+        return  # an admin's forms change the module's world: tests/integration/test_web_operator.py makes them
+    csrf = csrf_of(c.get("/ui/access-log").text)
+    forms = _operator_forms(world)
+    before = (world.admin("GET", "/v1/principals").json(), world.admin("GET", "/v1/tokens").json(),
+              world.admin("GET", "/v1/grants").json(),
+              world.admin("GET", f"/v1/documents/{world.docs['a-supplier'].digest}").json()["holdings"])
+    for url, data in forms:
+        r = c.post(url, data={**data, "csrf": csrf}, follow_redirects=False)
+        assert r.status_code == 403, (caller, url, r.status_code)
+    after = (world.admin("GET", "/v1/principals").json(), world.admin("GET", "/v1/tokens").json(),
+             world.admin("GET", "/v1/grants").json(),
+             world.admin("GET", f"/v1/documents/{world.docs['a-supplier'].digest}").json()["holdings"])
+    assert [json.dumps(x, sort_keys=True) for x in after] == [json.dumps(x, sort_keys=True) for x in before]
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+def test_report_pages_answer_as_the_api(world, browsers, caller):
+    """The report page and its files for every caller and taxpayer: the status the API gives for the same report."""
+    c = browsers[caller]
+    for vkn in (T1, T2, world.vkn["A"], world.vkn["E"]):
+        api = world.call(caller, "GET", "/v1/reports/serials", params={"vkn": vkn, "from": "2000-01-01",
+                                                                          "to": "2030-12-31", "format": "csv"})
+        params = {"report": "serials", "vkn": vkn, "from": "01.01.2000", "to": "31.12.2030"}
+        assert c.get("/ui/reports", params=params).status_code == api.status_code, (caller, vkn)
+        got = c.get("/ui/reports/file", params={**params, "format": "csv"})
+        assert got.status_code == api.status_code, (caller, vkn)
+        if api.status_code == 200:
+            assert got.content.decode("utf-8-sig").splitlines()[0] == api.content.decode("utf-8-sig").splitlines()[0]
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+def test_access_log_pages_and_proofs_are_those_of_the_api(world, browsers, caller):
+    """The access log page lists the events the API lists to the caller; a proof is handed out for each the
+    caller may read whole, and for no other (404, as for an event that does not exist)."""
+    c = browsers[caller]
+    r = world.call("insp1", "GET", f"/v1/documents/{world.docs['a-supplier'].digest}")
+    assert r.status_code == 200
+    page = c.get("/ui/access-log")  # before the API's answer: an inspector's reading is an event of its own
+    assert page.status_code == 200
+    mine = {e["log_index"]: e for e in _log(world, caller).json()["events"]}
+    every = {e["log_index"] for e in _log(world, "admin").json()["events"]}
+    listed = set(map(int, re.findall(r"<tr><td>(\d+)</td>", page.text)))
+    first = sorted(mine)[:50]
+    assert listed == set(first[:len(listed)]) and (len(listed) == 50 or len(mine) - len(listed) <= 1), caller
+    whole = [i for i in first if not mine[i]["redacted"]]
+    if whole:
+        got = c.get(f"/ui/access-log/{whole[-1]}/proof")
+        assert got.status_code == 200 and got.json()["log_index"] == whole[-1]
+    for index in sorted(every - set(mine))[:3]:
+        assert c.get(f"/ui/access-log/{index}/proof").status_code == 404, (caller, index)

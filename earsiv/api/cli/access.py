@@ -241,18 +241,23 @@ def grant_revoke(ctx, grant_id: str) -> None:
 @click.command("access-log")
 @click.option("--vkn", callback=_vkn, help="Only events about this taxpayer's documents.")
 @click.option("--principal", "principal_name", help="Only this principal's events.")
+@click.option("--from", "date_from", metavar="YYYY-MM-DD", help="Only events made on or after this day (in Türkiye).")
+@click.option("--to", "date_to", metavar="YYYY-MM-DD", help="Only events made on or before this day (in Türkiye).")
 @click.option("--after", type=click.IntRange(min=-1), default=-1, help="Only events after this log index.")
 @click.option("--limit", type=click.IntRange(1, 100000), default=1000, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Each event with its leaf and proof (JSON lines).")
 @click.pass_context
-def access_log(ctx, vkn: str | None, principal_name: str | None, after: int, limit: int, as_json: bool) -> None:
+def access_log(ctx, vkn: str | None, principal_name: str | None, date_from: str | None, date_to: str | None,
+               after: int, limit: int, as_json: bool) -> None:
     """What inspectors were shown: every access event, with its proof.
 
     Each event is a leaf of the log; its proof (inclusion in a signed,
     time-stamped checkpoint) is checked before it is printed.
     """
+    start, end = parse_date(date_from, "--from"), parse_date(date_to, "--to")
     with session(ctx) as (service, who):
-        page = service.access_log(who, vkn=vkn, principal=principal_name, after=after, limit=limit)
+        page = service.access_log(who, vkn=vkn, principal=principal_name, after=after, limit=limit,
+                                  date_from=start, date_to=end)
     for e in page.events:
         if as_json:
             click.echo(json.dumps({"log_index": e.log_index, "vkns": e.vkns, "event": e.event, "proof": e.proof,

@@ -216,11 +216,16 @@ async def access_log(
     service: Service,
     who: Caller,
     vkn: Annotated[str | None, Query(pattern=_VKN, description="Only events about this taxpayer.")] = None,
+    principal: Annotated[str | None, Query(pattern=_NAME, description="Only this principal's events.")] = None,
+    from_: Annotated[dt.date | None, Query(alias="from", description="Only events made on or after this day "
+                                                                    "(YYYY-MM-DD, in Türkiye).")] = None,
+    to: Annotated[dt.date | None, Query(description="Only events made on or before this day (in Türkiye).")] = None,
     after: Annotated[int | None, Query(ge=-1, le=2**62, description="Only events after this log index.")] = None,
     limit: Annotated[int, Query(ge=1, le=1000, description="Events per page.")] = 100,
     proofs: Annotated[bool, Query(description="Include each event's proof (makes a checkpoint if none covers it).")] = True,
 ) -> AccessLogOut:
     """Admins see every event; an inspector its own; an integrator or accountant those about its tenants."""
-    page = await run_in_threadpool(service.access_log, who, vkn=vkn, after=after, limit=limit, proofs=proofs)
+    page = await run_in_threadpool(service.access_log, who, vkn=vkn, principal=principal, after=after, limit=limit,
+                                   proofs=proofs, date_from=from_, date_to=to)
     return AccessLogOut(events=[AccessEventOut(log_index=e.log_index, vkns=e.vkns, event=e.event, proof=e.proof,
                                                redacted=e.redacted) for e in page.events], next_after=page.next_after)

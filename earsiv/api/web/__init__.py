@@ -3,7 +3,9 @@ first and English second, rendered on the server, running no script, loading not
 
     pages.py     the way in (``/``), sign in and out, find, open by any name, a document, its downloads
     takeaway.py  a result list as CSV or XLSX for Turkish Excel, a ZIP of originals and PDFs
-    people.py    an inspector's grants, packages and access log; the operator's status page
+    people.py    an inspector's grants, packages and access log (with filters and proofs); the status page
+    admin.py     the operator's forms: principals, tokens, grants, legal holds
+    reportpages.py  the compliance reports as tables and the API's files
     forms.py     the find form as a ``SearchQuery``; dates as people type them
     render.py    templates, the pages' policy (CSP) and headers, the form token check
     sheets.py    Turkish CSV and XLSX

@@ -14,7 +14,7 @@ from earsiv.archive.service import search_query
 from earsiv.errors import InvalidInput
 from earsiv.indexer.query import SearchQuery
 
-__all__ = ["FIELDS", "Find", "parse_date", "read_find"]
+__all__ = ["FIELDS", "Find", "parse_date", "read_find", "vkn_list"]
 
 FIELDS = ("vkn", "direction", "from", "to", "kind", "profile", "type", "id", "ettn", "q", "tenant")
 _TR_DATE = re.compile(r"^(\d{1,2})[./-](\d{1,2})[./-](\d{4})$")
@@ -33,6 +33,11 @@ def parse_date(value: str | None, what: str) -> dt.date | None:
     except ValueError:
         raise InvalidInput(f"{what}: '{value}' bir tarih değil (GG.AA.YYYY ya da YYYY-AA-GG yazın) / "
                            f"not a date (type DD.MM.YYYY or YYYY-MM-DD)") from None
+
+
+def vkn_list(value: str | None) -> list[str]:
+    """VKNs typed one after another, with spaces, commas or new lines between them."""
+    return [v for v in re.split(r"[\s,;]+", value or "") if v]
 
 
 @dataclass(frozen=True, slots=True)

@@ -125,7 +125,8 @@ _Digest = Annotated[str, Path(pattern=r"^[0-9a-fA-F]{64}$")]
 def look(request: Request, service: Service, who: Caller, digest: _Digest) -> Response:
     view = service.show(who, digest.lower())
     proof = service.proof_status(view.row)
-    response = page(request, "document.html", view=view, row=view.row, proof=proof)
+    response = page(request, "document.html", view=view, row=view.row, proof=proof,
+                    related=service.related(who, view.row))
     if view.event is not None:
         response.headers["Earsiv-Access-Event"] = str(view.event)
     return response

@@ -6,11 +6,13 @@ A package is asked for with a form (it is an access event and costly), so it car
 from __future__ import annotations
 
 import datetime as dt
+import json
 import tempfile
 from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, Response
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
@@ -20,6 +22,7 @@ from earsiv.api.http.deps import Caller, Service
 from earsiv.api.http.headers import content_disposition
 from earsiv.api.web.forms import parse_date
 from earsiv.api.web.render import checked_form, page
+from earsiv.archive.access import parse_vkn
 from earsiv.archive.errors import NotFound
 from earsiv.archive.service import package_filename
 
@@ -31,11 +34,13 @@ router = APIRouter(include_in_schema=False)
 @router.get("/ui/grants")
 def grants(request: Request, service: Service, who: Caller) -> Response:
     """An inspector's live grants, each with its package form; an admin's view of every grant."""
+    inspectors = []
     if who.role == "inspector":
         rows = service.me(who).grants
     else:
         rows = service.grants(who)
-    return page(request, "grants.html", grants=rows, now=dt.datetime.now(dt.UTC))
+        inspectors = [p for p in service.principals(who) if p.role == "inspector" and not p.disabled]
+    return page(request, "grants.html", grants=rows, inspectors=inspectors, now=dt.datetime.now(dt.UTC))
 
 
 @router.post("/ui/packages")
@@ -63,14 +68,43 @@ async def package(request: Request, service: Service, who: Caller,
                         headers=headers)
 
 
+def _log_filters(request: Request, who) -> tuple[dict[str, str], dict]:
+    """The access log's filters as typed (to show and carry in links) and as ``access_log`` takes them."""
+    p = request.query_params
+    values = {k: (p.get(k) or "").strip() for k in ("principal", "vkn", "from", "to")}
+    start = parse_date(values["from"], "başlangıç / from")
+    end = parse_date(values["to"], "bitiş / to")
+    if values["vkn"]:
+        parse_vkn(values["vkn"])
+    return values, {"vkn": values["vkn"] or None, "principal": values["principal"] or None,
+                    "date_from": start, "date_to": end}
+
+
 @router.get("/ui/access-log")
 def access_log(request: Request, service: Service, who: Caller) -> Response:
+    """Access events the caller may read (an admin every principal's), filtered by principal, VKN and day."""
     try:
         after = int(request.query_params.get("after") or -1)
     except ValueError:
         after = -1
-    got = service.access_log(who, after=after if after >= 0 else None, limit=50, proofs=False)
-    return page(request, "access_log.html", events=got.events, next_after=got.next_after)
+    values, filters = _log_filters(request, who)
+    got = service.access_log(who, after=after if after >= 0 else None, limit=50, proofs=False, **filters)
+    return page(request, "access_log.html", events=got.events, next_after=got.next_after, f=values)
+
+
+@router.get("/ui/access-log/{index}/proof")
+async def access_proof(request: Request, service: Service, who: Caller,
+                       index: Annotated[int, PathParam(ge=0, le=2**62)]) -> Response:
+    """One event with its proof: the leaf, its inclusion proof, the signed checkpoint and its time-stamp token,
+    as ``/v1/access-log`` gives each event (one it may read; an event cut to the caller's part has none)."""
+    got = await run_in_threadpool(service.access_log, who, after=index - 1, limit=1, proofs=True)
+    event = next((e for e in got.events if e.log_index == index and e.proof is not None), None)
+    if event is None:
+        raise NotFound(f"no access event {index} with a proof for you", name=str(index))
+    body = {"log_index": event.log_index, "vkns": event.vkns, "event": event.event, "proof": event.proof}
+    name = f"access-event-{index}.json"
+    return Response(json.dumps(body, ensure_ascii=False, indent=2).encode(), media_type="application/json",
+                    headers={"Content-Disposition": content_disposition(name, name), "Cache-Control": "no-store"})
 
 
 @router.get("/ui/status")
