@@ -273,7 +273,7 @@ def pg_load(url: str, n: int, seed: int) -> dict:
         json_cols = {c.name for c in table.columns if isinstance(c.type, sa.JSON)}
         with raw.cursor() as cur, cur.copy(f"COPY {table.name} ({', '.join(names)}) FROM STDIN") as cp:
             for row in rows:
-                cp.write_row([json.dumps(row[c]) if c in json_cols and row[c] is not None else row[c] for c in names])
+                cp.write_row([json.dumps(row[c]) if c in json_cols and row.get(c) is not None else row.get(c) for c in names])
 
     started = time.perf_counter()
     with psycopg.connect(dsn) as raw:

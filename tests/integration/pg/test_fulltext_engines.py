@@ -172,6 +172,10 @@ def _battery(data) -> list[tuple[str, dict]]:
         elif r < 0.75:
             kw["tenants"] = frozenset({rng.choice(TENANTS)})
             kw["windows"] = ((rng.choice(VKNS), dt.date(2023, 1, 1), dt.date(2023, 12, 31)),)
+        if ("tenants" in kw or "windows" in kw) and rng.random() < 0.4:
+            # A tenant's or an inspector's words within a period: PostgreSQL walks their keys' indexes.
+            kw["date_from"] = dt.date(2022, 3, 1) + dt.timedelta(days=rng.randrange(300))
+            kw["date_to"] = kw["date_from"] + dt.timedelta(days=rng.choice([30, 365]))
         out.append((" ".join(typed), kw))
     return out
 
@@ -180,4 +184,4 @@ def test_a_battery_of_queries_gives_the_same_documents_on_both_engines(engines) 
     found_some = 0
     for text, kw in _battery(engines[2]):
         found_some += bool(_both(engines, text, **kw))
-    assert found_some > 100  # the battery asks questions that have answers
+    assert found_some > 90  # the battery asks questions that have answers (99 of 150 when written)
