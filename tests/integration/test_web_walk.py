@@ -63,10 +63,12 @@ PAGES: dict[str, list[tuple[str, str]]] = {
     "acc": [("find-form", "/ui/documents"), ("find-vkn-dates", "/ui/documents?vkn={vkn}&from=01.01.{year}&to=31.12.{year}"),
             ("find-words", "/ui/documents?q={name}"), ("list-all", "/ui/documents?all=1"),
             ("document", "/ui/documents/{mine}"), ("open-none", "/ui/open?ref=YOK{year}"), ("access-log", "/ui/access-log"),
-            ("english", "/ui/documents?all=1&lang=en")],
+            ("english", "/ui/documents?all=1&lang=en"), ("reports", "/ui/reports"),
+            ("report-serials", "/ui/reports?report=serials&vkn={tenant}&from=01.01.{year}&to=31.12.{year}")],
     "int": [("list-all", "/ui/documents?all=1"), ("document", "/ui/documents/{mine}")],
     "ops": [("status", "/ui/status"), ("grants", "/ui/grants"), ("list-all", "/ui/documents?all=1"),
-            ("document", "/ui/documents/{theirs}"), ("access-log", "/ui/access-log"), ("not-found", "/ui/documents/" + "0" * 64)],
+            ("document", "/ui/documents/{theirs}"), ("access-log", "/ui/access-log"), ("not-found", "/ui/documents/" + "0" * 64),
+            ("principals", "/ui/principals"), ("reports", "/ui/reports")],
     "insp": [("grants", "/ui/grants"), ("grant-documents", "/ui/documents?vkn={vkn}&from=01.01.{year}&to=31.12.{year}"),
              ("document", "/ui/documents/{mine}"), ("access-log", "/ui/access-log")],
 }
@@ -170,7 +172,8 @@ def world(tmp_path_factory, outside):
                   re.findall(r"\w{4,}", first.supplier.name or "")[0])
         w.outside = put(outside_doc, TENANT)
         w.hostile = put(hostile, TENANT)
-        w.fill = {"mine": digests[MINE[0]], "theirs": digests[THEIRS], "vkn": w.vkn, "year": str(year), "name": w.name}
+        w.fill = {"mine": digests[MINE[0]], "theirs": digests[THEIRS], "vkn": w.vkn, "year": str(year), "name": w.name,
+                  "tenant": TENANT}
         yield w
     finally:
         proc.terminate()
