@@ -437,11 +437,12 @@ class Archive:
             return SignatureReport("unverifiable", reason=f"the stored blob cannot be read: {exc.detail}")
         return inspect_signature(data, name=digest, trust=self.trust)
 
-    def set_legal_hold(self, digest: str, on: bool, reason: str = "", tenant: str | None = None) -> int:
-        return self.holdings.set_legal_hold(digest, on, reason, tenant)
+    def set_legal_hold(self, digest: str, on: bool, reason: str = "", tenant: str | None = None,
+                       by: str | None = None) -> int:
+        return self.holdings.set_legal_hold(digest, on, reason, tenant, by)
 
-    def extend_retention(self, digest: str, until: dt.datetime, tenant: str | None = None) -> int:
-        return self.holdings.extend_retention(digest, until, tenant)
+    def extend_retention(self, digest: str, until: dt.datetime, tenant: str | None = None, by: str | None = None) -> int:
+        return self.holdings.extend_retention(digest, until, tenant, by)
 
     def _record_for_text(self, idx: int, entry: DocumentEntry) -> IndexRecord:
         """``_record_from_leaf``, its text handed to full-text search too (a rebuild reads each document once)."""

@@ -54,7 +54,8 @@ class Holdings:
             raise DocumentNotFound(f"tenant {tenant or '(none)'} holds no document with digest {digest}", name=digest)
         return holdings
 
-    def set_legal_hold(self, digest: str, on: bool, reason: str = "", tenant: str | None = None) -> int:
+    def set_legal_hold(self, digest: str, on: bool, reason: str = "", tenant: str | None = None,
+                       by: str | None = None) -> int:
         """Hold or release one tenant's holding (*tenant*), or every holding (None); return the entry's log index."""
         row = self._row(digest)
 
@@ -63,14 +64,14 @@ class Holdings:
             holdings = self._holders(digest, tenant)
             held = any(on if tenant is None or h.tenant == tenant else h.legal_hold for h in holdings)
             self.store.set_legal_hold(blobs.blob_key(digest, row.blob_alt), held)
-            entry = LegalHoldEntry(digest, on, reason, dt.datetime.now(UTC), tenant)
+            entry = LegalHoldEntry(digest, on, reason, dt.datetime.now(UTC), tenant, by)
             return Batch([entry], retain_until=max(h.retain_until for h in holdings))
 
         done = self.ledger.append(build)
         assert done is not None
         return done.first
 
-    def extend_retention(self, digest: str, until: dt.datetime, tenant: str | None = None) -> int:
+    def extend_retention(self, digest: str, until: dt.datetime, tenant: str | None = None, by: str | None = None) -> int:
         """Keep a holding (or every holding) at least until *until*; the blob and its dictionary follow."""
         row = self._row(digest)
         until = until.astimezone(UTC)
@@ -79,7 +80,7 @@ class Holdings:
             self._not_disposed(digest)
             holdings = self._holders(digest, tenant)
             self.keep_blob(row, max(until, *(h.retain_until for h in holdings)))
-            return Batch([RetentionEntry(digest, until, dt.datetime.now(UTC), tenant)], retain_until=until)
+            return Batch([RetentionEntry(digest, until, dt.datetime.now(UTC), tenant, by)], retain_until=until)
 
         done = self.ledger.append(build)
         assert done is not None

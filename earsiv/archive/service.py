@@ -197,9 +197,15 @@ class ArchiveService(AccessUseCases, IntegrityUseCases, WebUseCases, ReportUseCa
 
     def legal_hold(self, who: Principal, digest: str, on: bool, reason: str = "",
                    tenant: str | None = None) -> HoldChange:
-        """Put a hold on one tenant's holding (*tenant*) or every holding of a document, or lift it (admins)."""
+        """Put a hold on one tenant's holding (*tenant*) or every holding of a document, or lift it (admins).
+
+        Lifting needs a reason: a hold keeps what a court or an inspection may still ask for, and
+        the log says who released it and why.
+        """
         self.archive.access.require(who, "admin", what="put or lift legal holds")
-        index = self.archive.set_legal_hold(digest, on, reason, tenant=tenant)
+        if not on and not reason.strip():
+            raise InvalidInput("lifting a legal hold needs a reason (it is recorded in the log with who lifted it)")
+        index = self.archive.set_legal_hold(digest, on, reason.strip(), tenant=tenant, by=who.name)
         row, _event = self.archive.access.document(who, digest)
         return HoldChange(row.digest, index, self._holdings(who, [row.digest]).get(row.digest, []))
 

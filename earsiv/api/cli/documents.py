@@ -234,7 +234,7 @@ def evidence(ctx, digest: str, output: Path) -> None:
 @click.command("legal-hold")
 @click.argument("digest", callback=lambda c, p, v: parse_digest(v))
 @click.argument("state", type=click.Choice(["on", "off"]))
-@click.option("--reason", default="", help="Why (recorded in the log).")
+@click.option("--reason", default="", help="Why (recorded in the log with who did it); required with off.")
 @click.option("--tenant", metavar="VKN", help="Only this tenant's holding (default: every holding of the document).")
 @click.pass_context
 def legal_hold(ctx, digest: str, state: str, reason: str, tenant: str | None) -> None:

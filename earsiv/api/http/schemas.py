@@ -357,7 +357,7 @@ class LegalHoldIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     on: bool = Field(description="true puts the hold on, false lifts it.")
-    reason: str = Field(default="", max_length=1000, description="Why (recorded in the log).")
+    reason: str = Field(default="", max_length=1000, description="Why (recorded in the log with who); required to lift a hold.")
     tenant: str | None = Field(default=None, pattern=r"^[0-9]{10,11}$",
                                description="Only this tenant's holding; by default every holding of the document.")
 

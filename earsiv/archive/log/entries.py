@@ -241,6 +241,7 @@ class LegalHoldEntry(Entry):
     reason: str
     at: dt.datetime
     tenant: str | None = None
+    by: str | None = None  # who set or lifted it (entries before 2026-12-07 name no one)
 
     def __post_init__(self) -> None:
         _digest(self.digest)
@@ -252,11 +253,14 @@ class LegalHoldEntry(Entry):
         out: dict[str, Any] = {"digest": self.digest, "on": self.on, "reason": self.reason, "at": format_time(self.at)}
         if self.tenant is not None:
             out["tenant"] = self.tenant
+        if self.by is not None:
+            out["by"] = self.by
         return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> LegalHoldEntry:
-        return cls(data["digest"], bool(data["on"]), data.get("reason") or "", parse_time(data["at"]), data.get("tenant"))
+        return cls(data["digest"], bool(data["on"]), data.get("reason") or "", parse_time(data["at"]), data.get("tenant"),
+                   data.get("by"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,6 +272,7 @@ class RetentionEntry(Entry):
     retain_until: dt.datetime
     at: dt.datetime
     tenant: str | None = None
+    by: str | None = None  # who extended it (entries before 2026-12-07 name no one)
 
     def __post_init__(self) -> None:
         _digest(self.digest)
@@ -279,11 +284,14 @@ class RetentionEntry(Entry):
                                "at": format_time(self.at)}
         if self.tenant is not None:
             out["tenant"] = self.tenant
+        if self.by is not None:
+            out["by"] = self.by
         return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RetentionEntry:
-        return cls(data["digest"], parse_time(data["retain_until"]), parse_time(data["at"]), data.get("tenant"))
+        return cls(data["digest"], parse_time(data["retain_until"]), parse_time(data["at"]), data.get("tenant"),
+                   data.get("by"))
 
 
 @dataclass(frozen=True, slots=True)

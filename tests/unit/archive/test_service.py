@@ -66,6 +66,23 @@ def test_changes_name_who_made_them(service):
     assert (row.name, leaf["type"], leaf["by"]) == ("new-one", "principal", "cli:ops")
 
 
+def test_a_legal_hold_names_who_set_and_lifted_it_and_lifting_needs_a_reason(service, digest):
+    admin = Principal("boss", "admin")
+    service.legal_hold(admin, digest, True, "dava 2026/12", tenant=A)
+    leaf = json.loads(service.archive.log.read_leaf(service.archive.log.size - 1))
+    assert (leaf["type"], leaf["on"], leaf["by"], leaf["reason"]) == ("legal-hold", True, "boss", "dava 2026/12")
+    size = service.archive.log.size
+    for reason in ("", "   "):
+        with pytest.raises(InvalidInput, match="needs a reason"):
+            service.legal_hold(admin, digest, False, reason, tenant=A)
+    assert service.archive.log.size == size  # nothing written, still held
+    held = {h.tenant: h.legal_hold for h in service.archive.index.access.holdings_of([digest])[digest]}
+    assert held == {A: True, B: False}
+    change = service.legal_hold(OPERATOR, digest, False, " dava bitti ", tenant=A)
+    leaf = json.loads(service.archive.log.read_leaf(change.log_index))
+    assert (leaf["on"], leaf["by"], leaf["reason"]) == (False, "cli:ops", "dava bitti")
+
+
 def test_the_file_name_is_the_caller_s_own_holding_s(service, digest):
     assert service.original(Principal("int-b", "integrator", frozenset({B})), digest).filename == "b-copy.xml"
     assert service.original(OPERATOR, digest).filename == "a-copy.xml"  # an admin: the first holding's
