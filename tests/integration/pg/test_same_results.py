@@ -78,7 +78,9 @@ def _dataset() -> list:
                 amount=amount,
                 tenant=rng.choice([None, VKNS[0], VKNS[1]]),
                 signature=signature,
-                references=(Reference("despatch", f"IRS{i % 50}", None),) if i % 4 == 0 else (),
+                references=((Reference("despatch", f"IRS{i % 50}", None),) if i % 4 == 0 else ())
+                + ((Reference("invoice", None, f"{(i // 2) % 311:08x}-0000-4000-8000-{i // 2:012X}"),) if i % 6 == 0 else ())
+                + ((Reference("invoice", f"ABC2024{(i + 1) % 97:09d}", None),) if i % 10 == 0 else ()),
                 flags=("id-pattern",) if i % 9 == 0 else (),
                 extra_parties=extra,
                 edefter=edefter,
@@ -221,6 +223,18 @@ def test_dumps_stats_and_lookups_agree(both: tuple[Index, Index]) -> None:
     digests = [digest_of(i) for i in range(0, N + 20, 3)]
     assert lite.kinds_of(digests) == pg.kinds_of(digests)
     assert lite.meta_get("log_size") == pg.meta_get("log_size") == str(N)
+
+
+def test_related_documents_agree(both: tuple[Index, Index]) -> None:
+    """What a document page links (references by ETTN and by number, who names it, e-Defter seals)."""
+    lite, pg = both
+    kinds: set[str] = set()
+    for i in range(0, N, 2):
+        row = lite.get(digest_of(i))
+        found = lite.related(row)
+        assert found == pg.related(pg.get(digest_of(i))), i
+        kinds.update(how for how, _d in found)
+    assert kinds == {"names", "named-by", "seal"}
 
 
 def test_one_fact_changed_on_one_side_is_seen(both: tuple[Index, Index]) -> None:
