@@ -51,6 +51,11 @@ OPERATIONS = {
     "revokeGrant": ("delete", "/v1/grants/{grant_id}"),
     "getAccessLog": ("get", "/v1/access-log"),
     "exportDocumentsCsv": ("get", "/v1/documents.csv"),
+    "createJob": ("post", "/v1/jobs"),
+    "listJobs": ("get", "/v1/jobs"),
+    "getJob": ("get", "/v1/jobs/{job_id}"),
+    "getJobResult": ("get", "/v1/jobs/{job_id}/result"),
+    "deleteJob": ("delete", "/v1/jobs/{job_id}"),
 }
 KNOWN = "efatura/gib121_TicariFaturaOrnegi.xml"
 

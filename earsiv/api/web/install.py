@@ -19,9 +19,9 @@ _CSS = Path(__file__).resolve().parent / "static" / "earsiv.css"
 
 
 def install_pages(app: FastAPI) -> None:
-    from earsiv.api.web import docs, pages, people, takeaway
+    from earsiv.api.web import docs, jobs, pages, people, takeaway
 
-    for router in (pages.router, takeaway.router, people.router, docs.router):
+    for router in (pages.router, takeaway.router, jobs.router, people.router, docs.router):
         app.include_router(router)
 
     @app.get("/ui/static/earsiv.css", include_in_schema=False)
