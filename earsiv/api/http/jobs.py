@@ -85,7 +85,7 @@ class JobListOut(BaseModel):
                                           ACCESS_EVENT_HEADER: {"description": "Inspectors only: the access event "
                                                                 "naming every document of the job.",
                                                                 "schema": {"type": "string"}}}},
-                        **error_responses(401, 403, 422, 503)})
+                        **error_responses(400, 401, 403, 422, 503)})
 def create(body: JobIn, q: Search, service: Service, who: Caller, response: Response) -> JobOut:
     """Filters as query parameters, exactly as for `GET /v1/documents` (`limit` and `cursor` are ignored:
     the job takes every document the search finds within what the caller may see); the kind in the body.

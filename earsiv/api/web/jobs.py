@@ -39,9 +39,9 @@ REFRESH_SECONDS = 2
 @router.post("/ui/jobs")
 async def create(request: Request, service: Service, who: Caller,
                  form: Annotated[FormData, Depends(checked_form)]) -> Response:
-    kind = str(form.get("kind") or "")
+    kind = str(form.get("job") or "")  # "kind" is the find form's: the documents' kind
     if kind not in JOB_KINDS:
-        return page(request, "error.html", status=422, status_code=422, detail=f"kind: {', '.join(JOB_KINDS)}")
+        return page(request, "error.html", status=422, status_code=422, detail=f"job: {', '.join(JOB_KINDS)}")
     query = find_of(form, who).query
     row = await run_in_threadpool(service.create_job, who, kind, query)
     response = RedirectResponse(f"/ui/jobs/{row.id}", status_code=303, headers={"Cache-Control": "no-store"})
