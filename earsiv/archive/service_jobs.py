@@ -93,7 +93,10 @@ class JobUseCases:
         return row
 
     def jobs_of(self, who: Principal) -> list[JobRow]:
-        return [self._lazily_expired(r) for r in self.archive.index.jobs.of(who.name)]
+        rows = self.archive.index.jobs.of(who.name)
+        if any(self._past_expiry(r) for r in rows) and self.job_runner is not None:
+            self.job_runner.sweep()
+        return [dataclasses.replace(r, state="expired", size=None) if self._past_expiry(r) else r for r in rows]
 
     def job(self, who: Principal, job_id: str) -> JobRow:
         row = self.archive.index.jobs.get(job_id) if _looks_like_id(job_id) else None
@@ -208,13 +211,17 @@ class JobUseCases:
             raise Forbidden(f"principal {name!r} is disabled or gone: its job is not run", name=name)
         return Principal.from_row(row)
 
+    @staticmethod
+    def _past_expiry(row: JobRow) -> bool:
+        return row.state in ("done", "failed") and row.expires_at is not None and row.expires_at <= dt.datetime.now(dt.UTC)
+
     def _lazily_expired(self, row: JobRow) -> JobRow:
         """A finished job past its expiry answers as expired at once, not at the next sweep."""
-        if row.state in ("done", "failed") and row.expires_at is not None and row.expires_at <= dt.datetime.now(dt.UTC):
-            if self.job_runner is not None:
-                self.job_runner.sweep()
-            return dataclasses.replace(row, state="expired", size=None)
-        return row
+        if not self._past_expiry(row):
+            return row
+        if self.job_runner is not None:
+            self.job_runner.sweep()
+        return dataclasses.replace(row, state="expired", size=None)
 
 
 def _looks_like_id(job_id: str) -> bool:
