@@ -31,11 +31,11 @@ FILES_B = ("efatura/gibpkt_2_TICARI_FATURA.xml",)
 ROUNDS = 600  # polls of 0.2 s: a job that is not done by then is a failure, however slow the machine
 
 
-def _home(root: Path, jobs: str = "") -> tuple[Path, dict[str, str], dict[str, str]]:
+def _home(root: Path, jobs: str = "", db_url: str | None = None) -> tuple[Path, dict[str, str], dict[str, str]]:
     """A home with tenants A and B, an inspector granted A's first supplier's year; its tokens and digests."""
     home = root / "home"
     first = parse_document((CORPUS / FILES_A[0]).read_bytes(), name=FILES_A[0])
-    with Archive.init(home) as arch:
+    with Archive.init(home, db_url=db_url) as arch:
         ac = arch.access
         for name, role, tenants in (("int", "integrator", (A, B)), ("acc-a", "accountant", (A,)),
                                     ("acc-a2", "accountant", (A,)), ("acc-b", "accountant", (B,)),
