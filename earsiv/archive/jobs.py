@@ -131,8 +131,8 @@ class Progress:
     """What a running job tells its row: how far it got, at most once a second, and whether it should go on."""
 
     def __init__(self, jobs: JobIndex, job_id: str, now: Callable[[], dt.datetime],
-                 stopping: Callable[[], bool] = lambda: False) -> None:
-        self.jobs, self.job_id, self.now, self.stopping = jobs, job_id, now, stopping
+                 stopping: Callable[[], bool] = lambda: False, every: float = 1.0) -> None:
+        self.jobs, self.job_id, self.now, self.stopping, self.every = jobs, job_id, now, stopping, every
         self.done = self.skipped = 0
         self.total: int | None = None
         self._last = 0.0
@@ -155,7 +155,7 @@ class Progress:
         import time
 
         now = time.monotonic()
-        if not force and now - self._last < 1.0 and self.done != self.total:
+        if not force and now - self._last < self.every and self.done != self.total:
             return
         self._last = now
         if not self.jobs.progress(self.job_id, self.done, self.total, self.skipped, self.now()):
@@ -173,12 +173,15 @@ class JobRunner:
     """Runs this node's queued jobs, ``workers`` at a time, and sweeps expired results.
 
     *work(row, out, progress)* writes the result of one job to *out* (``ArchiveService.run_job``).
+    A job's row is written (its progress, and whether it is still wanted) at most every
+    *progress_every* seconds: a write per document would cost a ZIP of originals more than its bytes.
     """
 
     def __init__(self, jobs: JobIndex, folder: Path, node: str, work: Work, *, workers: int = 1,
-                 keep: dt.timedelta = dt.timedelta(hours=24), now: Callable[[], dt.datetime] = _now) -> None:
+                 keep: dt.timedelta = dt.timedelta(hours=24), now: Callable[[], dt.datetime] = _now,
+                 progress_every: float = 1.0) -> None:
         self.jobs, self.folder, self.node, self.work = jobs, folder, node, work
-        self.keep, self.now = keep, now
+        self.keep, self.now, self.progress_every = keep, now, progress_every
         self._wake = threading.Condition()
         self._stop = False
         self._queued = 0  # wakes not yet answered by a look for a job
@@ -206,6 +209,10 @@ class JobRunner:
         for t in (*self._threads, self._sweeper):
             if t.is_alive():
                 t.join(timeout=30)  # a job stops at its next document; the prints under way end first
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop
 
     def wake(self) -> None:
         """A job was queued: a free worker takes it now rather than at its next look."""
@@ -238,7 +245,7 @@ class JobRunner:
     def _run(self, row: JobRow) -> None:
         out = self.result_path(row)
         part = out.with_suffix(".part")
-        progress = Progress(self.jobs, row.id, self.now, lambda: self._stop)
+        progress = Progress(self.jobs, row.id, self.now, lambda: self.stopping, self.progress_every)
         try:
             outcome = self.work(row, part, progress)
             digest, size = _durable(part)
@@ -281,6 +288,7 @@ class JobRunner:
 
     def sweep(self) -> None:
         """Touch this node's running jobs; fail those of silent nodes; delete expired and orphaned results."""
+        self.folder.mkdir(parents=True, exist_ok=True)
         now = self.now()
         self.jobs.touch(self.node, now)
         self.jobs.fail_running(GONE, now, now + self.keep, silent_since=now - SILENT)

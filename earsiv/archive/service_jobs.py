@@ -120,7 +120,7 @@ class JobUseCases:
         return JobResult(path, job_filename(row.label, row.kind), row)
 
     def delete_job(self, who: Principal, job_id: str) -> None:
-        """Forget the job and delete its result; a running job stops at its next document."""
+        """Forget the job and delete its result; a running job stops between two documents and keeps nothing."""
         row = self.job(who, job_id)
         self.archive.index.jobs.delete(row.id)
         if self.job_runner is not None and row.node == self.job_runner.node and row.state != "running":

@@ -126,6 +126,6 @@ async def result(job_id: _JobId, service: Service, who: Caller) -> Response:
 @router.delete("/{job_id}", operation_id="deleteJob", summary="Delete a job and its result", status_code=204,
                response_class=Response, responses=error_responses(401, 404, 422, 503))
 def delete(job_id: _JobId, service: Service, who: Caller) -> Response:
-    """A queued job never runs; a running one stops at its next document and keeps nothing."""
+    """A queued job never runs; a running one stops between two documents (within a second or so) and keeps nothing."""
     service.delete_job(who, job_id)
     return Response(status_code=204)
