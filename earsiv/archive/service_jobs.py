@@ -34,6 +34,7 @@ from earsiv.archive.jobs import (
 from earsiv.archive.service_types import MAX_LOGGED_EXPORT
 from earsiv.errors import InvalidInput
 from earsiv.indexer.jobdb import ACTIVE, JobRow
+from earsiv.render.errors import PrintersBusy
 
 if TYPE_CHECKING:
     from earsiv.archive.access import Principal
@@ -45,7 +46,8 @@ if TYPE_CHECKING:
 __all__ = ["JobResult", "JobUseCases", "SheetWriter"]
 
 SheetWriter = Callable[[Sequence["DocumentRow"]], bytes]
-MAX_SHEET_ROWS = 100_000  # rows of a CSV or XLSX (Excel opens 1,048,576; people read far fewer)
+MAX_SHEET_ROWS = 100_000
+BUSY_RETRIES = 3  # rounds of copies not made because every print worker was busy with others' prints  # rows of a CSV or XLSX (Excel opens 1,048,576; people read far fewer)
 _MISSING = "eksik-missing.txt"
 
 
@@ -159,12 +161,21 @@ class JobUseCases:
         written, failed = 0, []
         with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
             for fmt in formats:
-                summary = export_bulk(self.archive, scoped, fmt, out, progress=lambda _n: progress.step(),
-                                      print_for=self._print_for(who, asked),
-                                      printers=shared_pool() if fmt != "xml" else None, owner=f"job:{who.name}",
-                                      into=zf, prefix=f"{fmt}/")
-                written += summary.written
-                failed.extend((fmt, d, why) for d, why in summary.failed)
+                todo, step = scoped, (lambda _n: progress.step())
+                for _round in range(1 + BUSY_RETRIES):
+                    summary = export_bulk(self.archive, todo, fmt, out, progress=step,
+                                          print_for=self._print_for(who, asked),
+                                          printers=shared_pool() if fmt != "xml" else None, owner=f"job:{who.name}",
+                                          into=zf, prefix=f"{fmt}/")
+                    written += summary.written
+                    busy = [d for d, why in summary.failed if why.startswith(PrintersBusy.__name__)]
+                    failed.extend((fmt, d, why) for d, why in summary.failed if d not in busy)
+                    if not busy:
+                        break
+                    # Every print worker was taken by others' prints for a while: those again, later.
+                    todo, step = dataclasses.replace(scoped, digests=tuple(busy)), None
+                else:
+                    failed.extend((fmt, d, "PrintersBusy: the print workers stayed busy") for d in busy)
             if failed:
                 zf.writestr(_MISSING, "".join(f"{fmt}\t{d}\t{why}\n" for fmt, d, why in failed))
         note = None
