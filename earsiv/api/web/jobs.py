@@ -34,6 +34,8 @@ KIND_NAMES = {"zip-pdf": ("ZIP: PDF", "ZIP: PDFs"), "zip-xml": ("ZIP: XML asıll
 STATE_NAMES = {"queued": ("Sırada", "Queued"), "running": ("Hazırlanıyor", "Running"), "done": ("Hazır", "Done"),
                "failed": ("Başarısız", "Failed"), "expired": ("Süresi doldu", "Expired")}
 REFRESH_SECONDS = 2
+# An inspector's every page is an access event kept for years, and rate limited: its job page looks less often.
+INSPECTOR_REFRESH_SECONDS = 10
 
 
 @router.post("/ui/jobs")
@@ -60,7 +62,7 @@ def one(request: Request, service: Service, who: Caller, job_id: _JobId) -> Resp
     row = service.job(who, job_id)
     running = row.state in ("queued", "running")
     return page(request, "job.html", job=row, names=KIND_NAMES, states=STATE_NAMES, filename=job_filename(row.label, row.kind),
-                refresh=REFRESH_SECONDS if running else None)
+                refresh=(INSPECTOR_REFRESH_SECONDS if who.role == "inspector" else REFRESH_SECONDS) if running else None)
 
 
 @router.get("/ui/jobs/{job_id}/result")
