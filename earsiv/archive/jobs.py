@@ -29,6 +29,7 @@ import os
 import secrets
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -52,7 +53,8 @@ JOB_KINDS: dict[str, tuple[str, ...]] = {"zip-pdf": ("pdf",), "zip-xml": ("xml",
 EXTENSIONS = {"zip-pdf": "zip", "zip-xml": "zip", "zip-both": "zip", "csv": "csv", "xlsx": "xlsx"}
 SILENT = dt.timedelta(minutes=5)  # a running job its node has not touched this long: the node is gone
 TOUCH_EVERY = 30.0  # seconds between a runner's touches of its running jobs (and sweeps of expired ones)
-FORGET_AFTER = dt.timedelta(days=30)  # an expired job's row is kept this long, so its list says it expired
+FORGET_AFTER = dt.timedelta(days=30)
+ORPHAN_AGE = 60.0  # seconds: a result file whose job is unknown is deleted once it is this old  # an expired job's row is kept this long, so its list says it expired
 INTERRUPTED = ("interrupted: the server stopped while this job ran (a restart or a crash); nothing of it was kept, "
                "make it again")
 GONE = "interrupted: the server that ran this job stopped answering; nothing of it was kept, make it again"
@@ -152,8 +154,6 @@ class Progress:
         self._write()
 
     def _write(self, *, force: bool = False) -> None:
-        import time
-
         now = time.monotonic()
         if not force and now - self._last < self.every and self.done != self.total:
             return
@@ -240,7 +240,10 @@ class JobRunner:
                     if not self._stop and not self._queued:
                         self._wake.wait(timeout=2.0)
                 continue
-            self._run(row)
+            try:
+                self._run(row)
+            except Exception:  # a bug must not end the worker: the job stays running until a restart fails it
+                log.exception("take-away job %s: the runner failed", row.id)
 
     def _run(self, row: JobRow) -> None:
         out = self.result_path(row)
@@ -268,8 +271,15 @@ class JobRunner:
                 self.jobs.fail(row.id, why, self.now(), self.now() + self.keep)
             return
         now = self.now()
-        if not self.jobs.finish(row.id, size=size, sha256=digest, done=outcome.done, skipped=outcome.skipped,
-                                error=outcome.note, now=now, expires_at=now + self.keep):
+        try:
+            finished = self.jobs.finish(row.id, size=size, sha256=digest, done=outcome.done, skipped=outcome.skipped,
+                                        error=outcome.note, now=now, expires_at=now + self.keep)
+        except EarsivError as exc:
+            out.unlink(missing_ok=True)
+            with contextlib.suppress(EarsivError):
+                self.jobs.fail(row.id, f"the result was made but could not be recorded: {exc}", now, now + self.keep)
+            return
+        if not finished:
             out.unlink(missing_ok=True)  # deleted while its last bytes were written
 
     # -- expiry and the silence of other nodes ---------------------------------------------
@@ -297,9 +307,11 @@ class JobRunner:
                 path.unlink(missing_ok=True)
         self.jobs.forget(now - FORGET_AFTER)
         keep = self.jobs.ids_on(self.node)
+        settled = time.time() - ORPHAN_AGE  # a file newer than that may be of a job made since keep was read
         for path in self.folder.iterdir():
-            if path.suffix != ".part" and path.stem not in keep:
-                path.unlink(missing_ok=True)  # its job was deleted, forgotten, or emptied by a reindex
+            with contextlib.suppress(FileNotFoundError):
+                if path.suffix != ".part" and path.stem not in keep and path.stat().st_mtime < settled:
+                    path.unlink()  # its job was deleted, forgotten, or emptied by a reindex
 
 
 def _durable(path: Path) -> tuple[str, int]:
