@@ -41,7 +41,7 @@ def _row(job_id: str, node: str = NODE) -> JobRow:
 
 
 class Steps:
-    """Work of *n* documents that waits for the test's go before each one after the first."""
+    """Work of *n* documents that says when it begins each one, then waits for the test's go to write it."""
 
     def __init__(self, n: int) -> None:
         self.n = n
@@ -55,8 +55,7 @@ class Steps:
             for i in range(self.n):
                 self.begun += 1
                 self.started.release()
-                if i:
-                    assert self.go.acquire(timeout=60)
+                assert self.go.acquire(timeout=60)
                 f.write(b"%d;" % i)
                 progress.step()
         return Outcome(self.n, 0)
@@ -80,7 +79,7 @@ def test_a_job_runs_to_a_whole_result_with_its_size_and_sha256(index, tmp_path):
     try:
         index.jobs.add(_row("a" * 32), cap=2)
         runner.wake()
-        for _ in range(2):
+        for _ in range(3):
             work.go.release()
         row = _state(index, "a" * 32, "done")
         data = (tmp_path / "jobs" / f"{'a' * 32}.csv").read_bytes()
@@ -100,12 +99,13 @@ def test_a_job_deleted_while_it_runs_stops_and_keeps_nothing_and_the_next_one_ru
         assert work.started.acquire(timeout=60)  # the first document is begun: the job runs
         assert _state(index, "a" * 32, "running").state == "running"
         assert index.jobs.delete("a" * 32)
-        work.go.release()  # its second document: the step after it finds the job gone, and stops
+        work.go.release()  # its first document is written; the step after it finds the job gone, and stops
         index.jobs.add(_row("b" * 32), cap=2)
-        assert work.started.acquire(timeout=60) and work.started.acquire(timeout=60)  # a's second, b's first
-        assert work.begun == 3  # a's third was never begun
-        work.go.release()
-        work.go.release()
+        runner.wake()
+        assert work.started.acquire(timeout=60)  # b's first
+        assert work.begun == 2  # a's second was never begun
+        for _ in range(3):
+            work.go.release()
         assert _state(index, "b" * 32, "done").state == "done"
         assert sorted(p.name for p in (tmp_path / "jobs").iterdir()) == [f"{'b' * 32}.csv"]
     finally:
