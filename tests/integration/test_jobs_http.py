@@ -110,6 +110,12 @@ def test_a_zip_of_originals_holds_exactly_the_tenants_documents_byte_for_byte(wo
 
 def test_a_zip_of_pdfs_and_both(world):
     base, tok = world["base"], world["tokens"]["acc-b"]
+    job = _until(base, tok, _create(base, tok, "zip-pdf").json()["id"])
+    with zipfile.ZipFile(io.BytesIO(_result(base, tok, job).content)) as zf:
+        (name,) = zf.namelist()
+        pdf = zf.read(name)
+    assert name.startswith("pdf/") and name.endswith(".pdf") and pdf.startswith(b"%PDF-")
+    assert pdf.rstrip().endswith(b"%%EOF") and b"/EmbeddedFile" in pdf  # PDF/A-3: the original rides inside
     job = _until(base, tok, _create(base, tok, "zip-both").json()["id"])
     assert job["state"] == "done" and job["done"] == 2, job
     with zipfile.ZipFile(io.BytesIO(_result(base, tok, job).content)) as zf:
