@@ -108,6 +108,9 @@ class Config:
     inspector_burst: int = 30
     access_log_per_minute: float = 30.0
     access_log_burst: int = 10
+    jobs_keep_hours: float = 24.0  # a take-away job's result is downloadable this long after it ends
+    jobs_per_principal: int = 2  # jobs one principal may have queued or running at once
+    jobs_workers: int = 1  # jobs a serve process runs at once (their prints share the print workers)
     signature_trust: str = ""  # roots for signature trust (a file or directory); "" = only the shipped ones
     # Time-stamp authorities beyond the URL: the anchors of tsa_url (a PEM file), whether it is
     # Kamu SM, whether plain http:// is accepted, further TSAs as (url, trust file, kamusm), and
@@ -294,6 +297,13 @@ def write_default_config(home: Path, *, store_url: str | None = None, db_url: st
         "inspector_burst = 30\n"
         "access_log_per_minute = 30\n"
         "access_log_burst = 10\n"
+        "\n[jobs]\n"
+        "# `serve`: bulk take-away (ZIP, CSV, XLSX of a result list) runs as jobs; a result is kept\n"
+        "# this many hours after its job ends, then deleted; a principal may have this many jobs\n"
+        "# queued or running (more: 429); this many jobs run at once\n"
+        "keep_hours = 24\n"
+        "per_principal = 2\n"
+        "workers = 1\n"
     )
     home.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
@@ -333,6 +343,7 @@ def load_config(home: Path, env: dict[str, str] | None = None) -> Config:
             outside_turkey_acknowledged=_flag(raw.get("store", {}).get("outside_turkey_acknowledged", False),
                                               "outside_turkey_acknowledged"),
             **_limits(raw.get("limits", {})),
+            **_jobs(raw.get("jobs", {})),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"{path}: missing or malformed setting ({exc})") from exc
@@ -400,6 +411,22 @@ def _limits(raw: dict) -> dict:
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ConfigError(f"[limits] {name} must be a whole number, not {value!r}")
             out[name] = value
+    return out
+
+
+def _jobs(raw: dict) -> dict:
+    """The [jobs] table (keep_hours, per_principal, workers); a home made before it has none."""
+    out: dict = {}
+    if "keep_hours" in raw:
+        out["jobs_keep_hours"] = _number(raw["keep_hours"], "[jobs] keep_hours")
+    for name in ("per_principal", "workers"):
+        if name in raw:
+            value = raw[name]
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"[jobs] {name} must be a whole number of at least 1, not {value!r}")
+            out[f"jobs_{name}"] = value
+    if out.get("jobs_keep_hours", 1) <= 0:
+        raise ConfigError("[jobs] keep_hours must be more than 0")
     return out
 
 

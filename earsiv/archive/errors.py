@@ -14,6 +14,9 @@
         ├── DocumentNotFound           no document with that digest is held, or none the asker may see (exit code 1)
         ├── NotFound                   no principal, token or grant of that name (exit code 1)
         ├── Conflict                   a principal, token or grant of that name exists already (exit code 1)
+        ├── TooManyJobs                the principal has its most take-away jobs queued or running (exit code 1)
+        ├── JobNotReady                a take-away job's result is asked before the job is done (exit code 1)
+        ├── JobExpired                 a take-away job's result was deleted at its expiry (exit code 1)
         ├── Unauthenticated            no valid, unexpired, unrevoked token (exit code 1)
         └── Forbidden                  the principal's role or links do not allow the action (exit code 1)
 
@@ -35,6 +38,8 @@ __all__ = [
     "Conflict",
     "DocumentNotFound",
     "Forbidden",
+    "JobExpired",
+    "JobNotReady",
     "LockNotEnforced",
     "NotFound",
     "RetentionError",
@@ -42,6 +47,7 @@ __all__ = [
     "StoreFull",
     "StoreUnavailable",
     "TSAError",
+    "TooManyJobs",
     "Unauthenticated",
     "VerificationError",
     "WriteOnceViolation",
@@ -141,6 +147,27 @@ class NotFound(ArchiveError):
 
     exit_code = 1
     code = "not-found"
+
+
+class TooManyJobs(ArchiveError):
+    """The principal has as many take-away jobs queued or running as it may: one must end first."""
+
+    exit_code = 1
+    code = "too-many-jobs"
+
+
+class JobNotReady(ArchiveError):
+    """A take-away job's result was asked for while the job is queued or running, or after it failed."""
+
+    exit_code = 1
+    code = "job-not-ready"
+
+
+class JobExpired(ArchiveError):
+    """A take-away job's result was deleted when it expired: make the job again."""
+
+    exit_code = 1
+    code = "job-expired"
 
 
 class Conflict(ArchiveError):

@@ -138,9 +138,11 @@ def _paired(rows: list, print_for: Callable[[list[str]], dict[str, PrintFor]] | 
 
 
 class _Sink:
-    def __init__(self, out: Path) -> None:
+    def __init__(self, out: Path, into: zipfile.ZipFile | None = None, prefix: str = "") -> None:
         self.out = out
-        self.zip = zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=6) if out.suffix.lower() == ".zip" else None
+        self.own = into is None and out.suffix.lower() == ".zip"
+        self.zip = zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=6) if self.own else into
+        self.prefix = prefix
         self.names: set[str] = set()
 
     def write(self, name: str, data: bytes) -> None:
@@ -149,30 +151,34 @@ class _Sink:
             name = f"{stem}-{len(self.names)}{dot}{ext}"
         self.names.add(name)
         if self.zip is not None:
-            self.zip.writestr(name, data)
+            self.zip.writestr(self.prefix + name, data)
         else:
             path = self.out / name
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
 
     def close(self) -> None:
-        if self.zip is not None:
+        if self.own:
             self.zip.close()
 
 
 def export_bulk(arch: Archive, query: SearchQuery, fmt: str, out: Path, *, workers: int | None = None,
                 progress: Callable[[int], None] | None = None,
-                print_for: Callable[[list[str]], dict[str, PrintFor]] | None = None) -> ExportSummary:
+                print_for: Callable[[list[str]], dict[str, PrintFor]] | None = None,
+                printers: PrintPool | None = None, owner: str = "", into: zipfile.ZipFile | None = None,
+                prefix: str = "") -> ExportSummary:
     """Export every document *query* matches to *out* (a directory, or a file ending in .zip).
 
     *print_for(digests)* says, a page at a time, whom each print is for (default: the document's
-    own leaf, no flags: an admin's)."""
+    own leaf, no flags: an admin's).  *printers*: a pool to print in (a server's shared one, where
+    *owner* takes at most its share of the workers) instead of one of the export's own; *into*: a
+    zip opened by the caller, which the files go into under *prefix*."""
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, not {fmt!r}")
-    workers = workers or os.cpu_count() or 1
-    if out.suffix.lower() != ".zip":
+    workers = (printers.per_owner if printers is not None else None) or workers or os.cpu_count() or 1
+    if into is None and out.suffix.lower() != ".zip":
         out.mkdir(parents=True, exist_ok=True)
-    sink = _Sink(out)
+    sink = _Sink(out, into, prefix)
     summary = ExportSummary(target=str(out))
     inflight: deque[tuple[str, Future]] = deque()
 
@@ -188,7 +194,9 @@ def export_bulk(arch: Archive, query: SearchQuery, fmt: str, out: Path, *, worke
             if progress:
                 progress(1)
 
-    printers = PrintPool(workers, per_owner=workers) if fmt != "xml" else None
+    own_printers = printers is None and fmt != "xml"
+    if own_printers:
+        printers = PrintPool(workers, per_owner=workers)
     try:
         # One thread per print worker: each waits on its worker's answer, the work is in the workers.
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="earsiv-export") as pool:
@@ -201,11 +209,11 @@ def export_bulk(arch: Archive, query: SearchQuery, fmt: str, out: Path, *, worke
                     if progress:
                         progress(1)
                     continue
-                inflight.append((row.digest, pool.submit(job, fmt, data, prov, evidence, printers)))
+                inflight.append((row.digest, pool.submit(job, fmt, data, prov, evidence, printers, owner)))
                 drain(2 * workers)
             drain(0)
     finally:
-        if printers is not None:
+        if own_printers:
             printers.close()
         sink.close()
     return summary

@@ -45,6 +45,7 @@ POINTS: dict[str, str] = {
     "store.journal": "a retention journal line written (torn with :torn)",
     "store.put": "objects being linked into place, one at a time",
     "disposal.after-leaves": "disposal leaves durable, their blobs not deleted yet",
+    "jobs.after-document": "a take-away job's result half written, its row saying running",
 }
 
 

@@ -38,6 +38,7 @@ from earsiv.archive.service_access import AccessUseCases
 from earsiv.archive.service_disposal import DisposalUseCases
 from earsiv.archive.service_handback import HandBackUseCases
 from earsiv.archive.service_integrity import IntegrityUseCases
+from earsiv.archive.service_jobs import JobUseCases, SheetWriter
 from earsiv.archive.service_reports import ReportUseCases
 from earsiv.archive.service_types import (
     MAX_LOGGED_EXPORT,
@@ -64,6 +65,7 @@ if TYPE_CHECKING:
     from earsiv.archive.archive import Status
     from earsiv.archive.background import Background
     from earsiv.archive.ingest import IngestResult, Source
+    from earsiv.archive.jobs import JobRunner
     from earsiv.indexer.accessdb import HoldingRow
     from earsiv.indexer.query import SearchQuery
     from earsiv.indexer.rows import DocumentRow
@@ -75,7 +77,7 @@ log = logging.getLogger("earsiv.service")
 
 
 class ArchiveService(AccessUseCases, IntegrityUseCases, WebUseCases, ReportUseCases, DisposalUseCases,
-                     HandBackUseCases):
+                     HandBackUseCases, JobUseCases):
     """One open archive's use cases, for the CLI and the HTTP API alike."""
 
     def __init__(self, arch: Archive, background: Background | None = None) -> None:
@@ -83,6 +85,8 @@ class ArchiveService(AccessUseCases, IntegrityUseCases, WebUseCases, ReportUseCa
         # A server's ingest queue and worker; None for a command, which finishes its own work.
         self.background = background
         self.disclosure = Disclosure(arch.index, arch.access)
+        self.job_runner: JobRunner | None = None  # a server's take-away jobs (start_jobs)
+        self.sheet_writers: dict[str, SheetWriter] = {}
 
     @classmethod
     def open(cls, home: Path, *, background: bool = False) -> ArchiveService:
@@ -122,9 +126,24 @@ class ArchiveService(AccessUseCases, IntegrityUseCases, WebUseCases, ReportUseCa
             self.close()
             raise
 
+    def start_jobs(self, sheet_writers: dict[str, SheetWriter]) -> None:
+        """Run this server's take-away jobs (a server's only); *sheet_writers*: kind -> rows to bytes (csv, xlsx)."""
+        if self.background is None:
+            return
+        from earsiv.archive.jobs import JobRunner, node_name
+
+        config = self.archive.config
+        self.sheet_writers = dict(sheet_writers)
+        self.job_runner = JobRunner(self.archive.index.jobs, self.archive.home / "jobs", node_name(self.archive.home),
+                                    self.run_job, workers=config.jobs_workers,
+                                    keep=dt.timedelta(hours=config.jobs_keep_hours))
+        self.job_runner.start()
+
     def close(self) -> None:
         """Stop the background work (what it accepted is finished first), then close the archive."""
         try:
+            if self.job_runner is not None:
+                self.job_runner.close()
             if self.background is not None:
                 self.background.close()
         finally:

@@ -22,6 +22,7 @@ from earsiv.indexer.accessdb import AccessIndex
 from earsiv.indexer.auditdb import AuditIndex
 from earsiv.indexer.database import Database
 from earsiv.indexer.disposaldb import DisposalIndex
+from earsiv.indexer.jobdb import JobIndex
 from earsiv.indexer.logcatalog import LogCatalog
 from earsiv.indexer.models import (
     document_refs,
@@ -29,6 +30,7 @@ from earsiv.indexer.models import (
     holdings,
     index_counts,
     index_meta,
+    jobs,
     metadata,
     web_sessions,
 )
@@ -69,6 +71,7 @@ class Index:
         self.log = LogCatalog(self.db)
         self.audit = AuditIndex(self.db, self.meta_get)
         self.sessions = SessionIndex(self.db)
+        self.jobs = JobIndex(self.db)
         self.reports = ReportIndex(self.db)
         self.disposal = DisposalIndex(self.db)
 
@@ -325,7 +328,7 @@ class Index:
         out: list[dict[str, Any]] = []
         with self.db.snapshot("cannot dump the index") as conn:
             for table in sorted(metadata.sorted_tables, key=lambda t: t.name):
-                if table is web_sessions:  # signed-in browsers: no fact about the archive
+                if table.name in (web_sessions.name, jobs.name):  # signed-in browsers, take-away jobs: no fact about the archive
                     continue
                 key = [c.name for c in table.primary_key.columns]
                 stmt = sa.select(table)

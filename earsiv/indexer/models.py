@@ -29,6 +29,7 @@ __all__ = [
     "holdings",
     "index_counts",
     "index_meta",
+    "jobs",
     "log_bundles",
     "log_checkpoints",
     "metadata",
@@ -405,4 +406,31 @@ web_sessions = sa.Table(
     sa.Column("last_seen_at", UTCDateTime(), nullable=False),
     sa.Column("expires_at", UTCDateTime(), nullable=False),
     sa.Index(None, "expires_at"),
+)
+
+# Bulk take-away jobs (``archive/jobs.py``): not derived from the log either, like web_sessions.
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("principal", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("query", sa.Text(), nullable=False),  # the search it was made from, JSON
+    sa.Column("label", sa.String(200), nullable=False),  # period and tenant, for the result's file name
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("done", sa.BigInteger(), nullable=False),
+    sa.Column("total", sa.BigInteger(), nullable=True),
+    sa.Column("skipped", sa.BigInteger(), nullable=False),
+    sa.Column("node", sa.String(200), nullable=False),  # the serve process (host and home) that runs it
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("heartbeat_at", UTCDateTime(), nullable=False),
+    sa.Column("finished_at", UTCDateTime(), nullable=True),
+    sa.Column("expires_at", UTCDateTime(), nullable=True),
+    sa.Column("size", sa.BigInteger(), nullable=True),
+    sa.Column("sha256", sa.String(64), nullable=True),
+    sa.Column("error", sa.Text(), nullable=True),
+    sa.Column("digests", sa.Text(), nullable=True),  # an inspector's: exactly the documents its access event named
+    sa.Column("event", sa.String(200), nullable=True),  # that access event's log indexes
+    sa.Index(None, "principal", "created_at"),
+    sa.Index(None, "state", "node"),
 )

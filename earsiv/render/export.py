@@ -36,9 +36,10 @@ def render_as(fmt: str, data: bytes, prov: Provenance, evidence: dict, *, pool: 
     return (pool or shared_pool()).print(fmt, data, prov, evidence, owner=owner).data
 
 
-def job(fmt: str, data: bytes, prov: Provenance, evidence: dict, pool: PrintPool | None = None) -> tuple[str, bytes | None, str | None]:
+def job(fmt: str, data: bytes, prov: Provenance, evidence: dict, pool: PrintPool | None = None,
+        owner: str = "") -> tuple[str, bytes | None, str | None]:
     """(name, bytes, None), or (name, None, why): one bad document must not stop a period's export."""
     try:
-        return export_name(prov, fmt), render_as(fmt, data, prov, evidence, pool=pool), None
+        return export_name(prov, fmt), render_as(fmt, data, prov, evidence, pool=pool, owner=owner), None
     except Exception as exc:  # noqa: BLE001 - reported per document by the caller, the others go on
         return export_name(prov, fmt), None, f"{exc.__class__.__name__}: {exc}"

@@ -485,6 +485,47 @@ def _after_report(w: World, caller: str, r: Response) -> None:
         _is_problem(other, 403)
 
 
+def _job_done(w: World, caller: str, job_id: str) -> dict:
+    for _ in range(600):  # rounds, not seconds
+        job = w.call(caller, "GET", f"/v1/jobs/{job_id}").json()
+        if job["state"] in ("done", "failed"):
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} never ended: {job}")
+
+
+def _job_digests(w: World, caller: str, job: dict) -> list[str]:
+    r = w.call(caller, "GET", job["links"]["result"])
+    assert r.status_code == 200 and r.content.startswith(b"\xef\xbb\xbf"), r.text[:300]
+    rows = list(csv.reader(io.StringIO(r.content[3:].decode("utf-8")), delimiter=";"))
+    assert rows[0][14] == "Özet / Digest"
+    return [row[14] for row in rows[1:]]
+
+
+def _job(w: World, caller: str) -> str:
+    """A done CSV job of *caller*'s (a bad caller: an id that is nobody's)."""
+    if caller not in ROLES:
+        return "0" * 32
+    r = w.call(caller, "POST", "/v1/jobs", json={"kind": "csv"})
+    assert r.status_code == 202, r.text
+    return _job_done(w, caller, r.json()["id"])["id"]
+
+
+def _after_create_job(w: World, caller: str, r: Response) -> None:
+    if r.status_code != 202:
+        return
+    job = _job_done(w, caller, r.json()["id"])
+    assert job["state"] == "done", job
+    digests = _job_digests(w, caller, job)
+    assert len(digests) == len(set(digests)) and set(digests) == w.visible(caller)
+    if ROLES[caller] == "inspector":  # the whole job is one access event, made with it
+        w.events(r, caller, "export", digests)
+    for other in CALLERS:  # a job is its principal's alone
+        if other != caller:
+            theirs = w.call(other, "GET", f"/v1/jobs/{job['id']}")
+            assert theirs.status_code == 404 and theirs.json()["type"] == "urn:earsiv:problem:not-found", theirs.text
+
+
 def _get(url: str, **kw) -> Callable[[World, str], Req]:
     return lambda w, caller: (url, kw)
 
@@ -512,6 +553,11 @@ OTHER_ROWS: dict[tuple[str, str], Row] = {
     ("DELETE", "/v1/grants/{grant_id}"): Row(_revoke_grant, ADMIN, after=_after_revoke_grant),
     ("GET", "/v1/access-log"): Row(_get("/v1/access-log", params={"proofs": "false"}), EVERYONE,
                                    after=_after_access_log),
+    ("POST", "/v1/jobs"): Row(lambda w, c: ("/v1/jobs", {"json": {"kind": "csv"}}), EVERYONE, 202, _after_create_job),
+    ("GET", "/v1/jobs"): Row(_get("/v1/jobs"), EVERYONE),
+    ("GET", "/v1/jobs/{job_id}"): Row(lambda w, c: (f"/v1/jobs/{_job(w, c)}", {}), EVERYONE),
+    ("GET", "/v1/jobs/{job_id}/result"): Row(lambda w, c: (f"/v1/jobs/{_job(w, c)}/result", {}), EVERYONE),
+    ("DELETE", "/v1/jobs/{job_id}"): Row(lambda w, c: (f"/v1/jobs/{_job(w, c)}", {}), EVERYONE, 204),
 }
 
 # Document rows: (action an inspector's access event names, request).  PUT legal-hold is admin-only.

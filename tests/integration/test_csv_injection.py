@@ -13,6 +13,7 @@ import csv
 import datetime as dt
 import io
 import re
+import time
 import zipfile
 from pathlib import Path
 
@@ -109,6 +110,22 @@ def test_web_csv_export(world):
     assert row["Özet / Digest"] == digest
     assert row["Para birimi / Currency"] == "'=1" and row["Belge No / Number"] == "'" + PAYLOADS[0]
     assert row["Ödenecek / Payable"] == "-12,50"  # a negative amount stays a number, in the Turkish form
+
+
+def test_job_csv(world):
+    """The same sheet made as a take-away job (``POST /v1/jobs``): the same cells, as safe."""
+    home, digest, token = world
+    with TestClient(create_app(home)) as client:
+        job = client.post("/v1/jobs", json={"kind": "csv"}, headers=bearer(token)).json()
+        for _ in range(600):  # rounds, not seconds
+            job = client.get(f"/v1/jobs/{job['id']}", headers=bearer(token)).json()
+            if job["state"] in ("done", "failed"):
+                break
+            time.sleep(0.1)
+        r = client.get(f"/v1/jobs/{job['id']}/result", headers=bearer(token))
+    assert r.status_code == 200, r.text[:300]
+    (row,) = _check("job csv", r.content.decode("utf-8-sig"), delimiter=";")
+    assert row["Özet / Digest"] == digest and row["Para birimi / Currency"] == "'=1"
 
 
 def test_report_csv(world):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from earsiv.api.http import access, documents, exports, packages, prints, reports, system
+from earsiv.api.http import access, documents, exports, jobs, packages, prints, reports, system
 from earsiv.api.http.auth import Authenticate
 from earsiv.api.http.limits import Rate, RateLimit
 from earsiv.api.http.problems import install_problem_handlers, problem_openapi
@@ -61,7 +61,8 @@ def create_app(home: Path, *, max_body_bytes: int | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_problem_handlers(app)
-    for router in (exports.router, documents.router, prints.router, packages.router, reports.router, system.router, access.router):
+    for router in (exports.router, documents.router, prints.router, packages.router, reports.router, system.router,
+                   access.router, jobs.router):
         app.include_router(router)
     from earsiv.api.web.install import install_pages  # here: the pages import this package's parts
 
@@ -87,6 +88,13 @@ def _lifespan(home: Path) -> Callable[[FastAPI], contextlib.AbstractAsyncContext
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         service = ArchiveService.open(home, background=True)
         service.start()
+        from earsiv.api.web.sheets import turkish_csv, xlsx  # the sheets' writers live with the pages
+
+        try:
+            service.start_jobs({"csv": turkish_csv, "xlsx": xlsx})
+        except BaseException:
+            service.close()
+            raise
         app.state.service = service
         try:
             yield

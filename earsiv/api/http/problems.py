@@ -37,8 +37,11 @@ from earsiv.archive.errors import (
     Conflict,
     DocumentNotFound,
     Forbidden,
+    JobExpired,
+    JobNotReady,
     RetentionError,
     StoreError,
+    TooManyJobs,
     TSAError,
     Unauthenticated,
     VerificationError,
@@ -134,6 +137,9 @@ _STATUS: tuple[tuple[type[Exception], int, str], ...] = (
     (DocumentNotFound, 404, "Not found"),
     (NoSuchName, 404, "Not found"),
     (Conflict, 409, "Already exists"),
+    (TooManyJobs, 429, "Too many jobs"),
+    (JobNotReady, 409, "Job not done"),
+    (JobExpired, 410, "Job result expired"),
     (AuditBusy, 409, "Another audit is running"),
     (IndexFailure, 503, "Index unavailable"),
     (VerificationError, 409, "Evidence does not verify"),
@@ -175,7 +181,7 @@ def _domain(exc: EarsivError) -> JSONResponse:
         if isinstance(exc, cls):
             # RFC 9110 11.6.1: a 401 says how to authenticate.
             headers = {"WWW-Authenticate": 'Bearer realm="earsiv"'} if status == 401 else None
-            if isinstance(exc, PrintersBusy):
+            if isinstance(exc, PrintersBusy | TooManyJobs):
                 headers = {"Retry-After": "10"}
             # The type is the class's code: an instance may carry a vendor's code under the
             # same name (S3Failure keeps S3's), which is no type of ours.
@@ -238,6 +244,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         403: ("The token's principal may not do this (role, tenant or grant).", Problem),
         404: ("Not found, or not visible to this principal (existence is not revealed).", Problem),
         409: ("The stored evidence does not verify, or the name exists already.", Problem),
+        410: ("Gone: the job's result was deleted when it expired; make the job again.", Problem),
         413: ("The request body is over the limit.", Problem),
         415: ("The Content-Type is not one this route takes.", Problem),
         422: ("Invalid parameters (malformed digest, bad date, unknown kind, bad cursor, ...).", ValidationProblem),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +15,7 @@ from earsiv.archive.service import search_query
 from earsiv.errors import InvalidInput
 from earsiv.indexer.query import SearchQuery
 
-__all__ = ["FIELDS", "Find", "parse_date", "read_find", "vkn_list"]
+__all__ = ["FIELDS", "Find", "find_of", "parse_date", "read_find", "vkn_list"]
 
 FIELDS = ("vkn", "direction", "from", "to", "kind", "profile", "type", "id", "ettn", "q", "tenant")
 _TR_DATE = re.compile(r"^(\d{1,2})[./-](\d{1,2})[./-](\d{4})$")
@@ -56,8 +57,12 @@ class Find:
 
 
 def read_find(request: Request, who: Principal) -> Find:
-    p = request.query_params
-    values = {k: (p.get(k) or "").strip() for k in FIELDS}
+    return find_of(request.query_params, who)
+
+
+def find_of(p: Mapping[str, Any], who: Principal) -> Find:
+    """The find form's fields from *p* (a page's query, or a form that carries them along)."""
+    values = {k: str(p.get(k) or "").strip() for k in FIELDS}
     direction = values["direction"] if values["direction"] in ("sent", "received") else ""
     party = values["vkn"] or None
     supplier = customer = None
@@ -68,7 +73,7 @@ def read_find(request: Request, who: Principal) -> Find:
         supplier, customer = (whose, None) if direction == "sent" else (None, whose)
         party = whose
     try:
-        page = max(0, int(p.get("page") or 0))
+        page = max(0, int(str(p.get("page") or 0)))
     except ValueError:
         page = 0
     q = search_query(vkn=party, supplier=supplier, customer=customer,
@@ -76,4 +81,4 @@ def read_find(request: Request, who: Principal) -> Find:
                      date_to=parse_date(values["to"], "bitiş / to"), kind=values["kind"] or None,
                      profile=values["profile"] or None, type_code=values["type"] or None, doc_id=values["id"] or None,
                      ettn=values["ettn"].lower() or None, text=values["q"] or None, tenant=values["tenant"] or None)
-    return Find(q, values, p.get("sort") or "date", p.get("desc", "1") != "0", page)
+    return Find(q, values, str(p.get("sort") or "date"), p.get("desc", "1") != "0", page)

@@ -20,9 +20,9 @@ _ICON = _CSS.with_name("favicon.svg")
 
 
 def install_pages(app: FastAPI) -> None:
-    from earsiv.api.web import admin, docs, pages, people, reportpages, takeaway
+    from earsiv.api.web import admin, docs, jobs, pages, people, reportpages, takeaway
 
-    for router in (pages.router, takeaway.router, people.router, admin.router, reportpages.router, docs.router):
+    for router in (pages.router, takeaway.router, jobs.router, people.router, admin.router, reportpages.router, docs.router):
         app.include_router(router)
 
     @app.get("/ui/static/earsiv.css", include_in_schema=False)

@@ -108,7 +108,7 @@ def test_create_all_and_migration_give_the_same_postgresql_schema(pg_cluster: Po
         migrated, created = schema(pg_url), schema(other)
         assert set(migrated) == {"documents", "document_parties", "document_refs", "index_meta", "holdings", "principals",
                                  "principal_tenants", "tokens", "grants", "access_events", "log_bundles", "log_checkpoints", "index_counts",
-                                 "audit_findings", "document_text", "web_sessions"}
+                                 "audit_findings", "document_text", "web_sessions", "jobs"}
         assert migrated == created
     finally:
         pg_cluster.drop_database("create_all_schema")

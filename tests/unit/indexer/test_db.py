@@ -684,3 +684,55 @@ def test_compliance_queries_give_numbers_in_order_disposables_and_holdings(index
     first = index.held_by(SUP_A, -1, 4)
     rest = index.held_by(SUP_A, first[-1][0], 100)
     assert [r.digest for _h, r in first + rest] == [digest_of(n) for n in (1, 2, 3, 6, 7, 9, 77)]
+
+
+# -- take-away jobs (indexer/jobdb.py): kept in the index so that every serve node sees them -----
+
+
+def _job(job_id: str, principal: str = "acc", node: str = "n1", at: dt.datetime | None = None):
+    from earsiv.indexer.jobdb import JobRow
+
+    at = at or dt.datetime(2026, 12, 7, 3, 0, tzinfo=dt.UTC)
+    return JobRow(id=job_id, principal=principal, kind="zip-xml", query="{}", label="x", state="queued", done=0,
+                  total=None, skipped=0, node=node, created_at=at, heartbeat_at=at, finished_at=None,
+                  expires_at=None, size=None, sha256=None, error=None, digests=None, event=None)
+
+
+def test_jobs_are_capped_per_principal_claimed_once_by_their_node_and_left_out_of_the_dump(index):
+    t0 = dt.datetime(2026, 12, 7, 3, 0, tzinfo=dt.UTC)
+    assert index.jobs.add(_job("a" * 32, at=t0), cap=2) == 0
+    assert index.jobs.add(_job("b" * 32, at=t0 + dt.timedelta(seconds=1)), cap=2) == 1
+    assert index.jobs.add(_job("c" * 32), cap=2) == 2  # refused: two are queued
+    assert index.jobs.get("c" * 32) is None
+    assert index.jobs.add(_job("d" * 32, principal="other", at=t0 + dt.timedelta(seconds=2)), cap=2) == 0  # its own count
+    assert index.jobs.claim("n2", t0) is None  # queued on n1: n2 never takes it (its result is n1's file)
+    first = index.jobs.claim("n1", t0)
+    assert first.id == "a" * 32 and first.state == "running"
+    assert [index.jobs.claim("n1", t0).id for _ in range(2)] == ["b" * 32, "d" * 32]  # oldest first
+    assert index.jobs.claim("n1", t0) is None
+    assert [r.id for r in index.jobs.of("acc")] == ["b" * 32, "a" * 32]  # newest first
+    assert not any(row["table"] == "jobs" for row in index.dump())  # no fact about the archive
+
+
+def test_running_jobs_of_a_restarted_or_silent_node_fail_and_finished_ones_expire(index):
+    t0 = dt.datetime(2026, 12, 7, 3, 0, tzinfo=dt.UTC)
+    later = t0 + dt.timedelta(hours=1)
+    for job_id, node in (("a" * 32, "n1"), ("b" * 32, "n2"), ("c" * 32, "n2")):
+        index.jobs.add(_job(job_id, principal=job_id, node=node, at=t0), cap=1)
+        index.jobs.claim(node, t0)
+    assert index.jobs.progress("a" * 32, 1, 3, 0, t0)
+    assert index.jobs.fail_running("restarted", t0, later, node="n1") == 1
+    assert (index.jobs.get("a" * 32).state, index.jobs.get("a" * 32).error) == ("failed", "restarted")
+    assert not index.jobs.progress("a" * 32, 2, 3, 0, t0)  # a failed job's worker is told to stop
+    index.jobs.touch("n2", t0 + dt.timedelta(minutes=10))
+    assert index.jobs.finish("c" * 32, size=5, sha256="0" * 64, done=3, skipped=0, error=None,
+                             now=t0 + dt.timedelta(minutes=10), expires_at=later)
+    assert index.jobs.fail_running("gone", t0, later, silent_since=t0 + dt.timedelta(minutes=5)) == 0  # touched
+    assert index.jobs.fail_running("gone", t0, later, silent_since=t0 + dt.timedelta(minutes=15)) == 1
+    assert index.jobs.get("b" * 32).state == "failed"
+    assert index.jobs.expire(later - dt.timedelta(seconds=1), "n2") == []
+    assert sorted(index.jobs.expire(later, "n2")) == ["b" * 32, "c" * 32]  # their results were n2's files
+    assert {index.jobs.get(j).state for j in ("a" * 32, "b" * 32, "c" * 32)} == {"expired"}
+    assert index.jobs.get("c" * 32).size is None
+    assert index.jobs.forget(later + dt.timedelta(seconds=1)) == 3
+    assert index.jobs.delete("a" * 32) is False

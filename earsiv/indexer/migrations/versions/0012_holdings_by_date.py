@@ -1,7 +1,7 @@
 """A tenant's holdings newest first: the index a tenant-scoped search walks.
 
 Revision ID: 0012
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-07
 
 Frozen: a migration never imports the models.  A search within one or a few tenants (an
@@ -15,7 +15,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0012"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
