@@ -228,9 +228,9 @@ class EmbeddedText:
             pending: list[int] = []
             wanted: dict[str, int | None] = {}  # digest -> its document leaf, if among these leaves
             to_read = 0
-            for idx, leaf in self.log.iter_leaves(start):
-                if idx >= end:
-                    break
+            # Up to what the SQL index has committed, never past it: during a rebuild the log's
+            # catalog is being written, and nothing past the SQL index's mark may be looked up yet.
+            for idx, leaf in self.log.iter_leaves(start, end):
                 try:
                     entry = decode(leaf)
                 except VerificationError:
