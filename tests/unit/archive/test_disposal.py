@@ -203,7 +203,9 @@ def test_no_http_route_deletes_or_disposes_of_anything(world):
     for path, ops in spec["paths"].items():
         assert "dispos" not in path
         if "delete" in ops:
-            assert path in ("/v1/tokens/{token_id}", "/v1/grants/{grant_id}"), path
+            # Revoking a token or a grant writes a leaf; deleting a take-away job removes a copy made
+            # for its owner under HOME/jobs (never in the store), nothing archived.
+            assert path in ("/v1/tokens/{token_id}", "/v1/grants/{grant_id}", "/v1/jobs/{job_id}"), path
     with TestClient(create_app(svc.home)) as client:
         r = client.delete(f"/v1/documents/{dig['old']}")
         assert r.status_code in (401, 404, 405)
