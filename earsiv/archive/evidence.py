@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 from earsiv.archive.errors import DocumentNotFound, StoreError, VerificationError
 from earsiv.archive.log import merkle
 from earsiv.archive.log.checkpoints import Checkpoint, checkpoint_key
-from earsiv.archive.log.entries import DocumentEntry, HoldingEntry, decode
+from earsiv.archive.log.entries import DocumentEntry, HoldingEntry, decode, format_time
 from earsiv.archive.log.proofs import PROOF_VERSION, InclusionProof
 
 if TYPE_CHECKING:
@@ -59,6 +59,7 @@ class LeafProof:
     gen_time: dt.datetime
     anchors: tuple[Any, ...] = ()  # the trusted certificates the tokens' signers chain to
     token2: bytes | None = None  # a second, independent TSA's token
+    gen_time2: dt.datetime | None = None  # its stamp time
     renewals: tuple[Any, ...] = ()  # renewal.Link after the checkpoint's own token, oldest first
 
 
@@ -119,13 +120,13 @@ def prove_leaf(arch: Archive, index: int, name: str | None = None) -> LeafProof:
     info = infos[0]
     anchors = [i.anchor for i in infos]
     anchors = [a for n, a in enumerate(anchors) if a not in anchors[:n]]
-    token2 = None
+    token2 = second = None
     if arch.store.exists(checkpoint_key(size, ".tsr2")):
         token2 = arch.store.get(checkpoint_key(size, ".tsr2"))
         second = verify_token(token2, data=cp.body(), trusted_certs=trusted)
         anchors += [second.anchor] if second.anchor not in anchors else []
     return LeafProof(leaf, proof, cp, sig, token, info.gen_time, tuple(a for a in anchors if a is not None), token2,
-                     tuple(links[1:]))
+                     second.gen_time if second is not None else None, tuple(links[1:]))
 
 
 def verify_document(arch: Archive, digest: str, leaf_index: int | None = None, *,
@@ -243,9 +244,13 @@ How to check the rest with standard tools (no earsiv code needed)
      grep -o '"digest":"[0-9a-f]*"' leaf.json
    Both must show {digest}.
 2. The time-stamp token stamps this checkpoint:
-     openssl ts -verify -data checkpoint.txt -in checkpoint.tsr -token_in -CAfile tsa-anchors.pem -partial_chain
+     openssl ts -verify -data checkpoint.txt -in checkpoint.tsr -token_in -CAfile tsa-anchors.pem -partial_chain -attime {attime}
    It must print "Verification: OK" (-partial_chain: an anchor may be the
-   TSA's own pinned certificate rather than a root).{tsr2_check} See the stamp time with:
+   TSA's own pinned certificate rather than a root; -attime: the certificates
+   are checked as of the stamp's own time, {stamp_time} = {attime} seconds
+   since 1970, so the check still succeeds after the TSA's certificate has
+   expired; that the stamp was made while it was valid is what the
+   signature over the time shows).{tsr2_check} See the stamp time with:
      openssl ts -reply -in checkpoint.tsr -token_in -token_out -text | grep 'Time stamp'
 3. The archive signed the checkpoint:
      openssl pkeyutl -verify -pubin -inkey archive-key.pem -rawin -in checkpoint.txt -sigfile checkpoint.sig
@@ -269,10 +274,14 @@ RENEWAL_README = """
      (printf '\\000'; printf LEAF | xxd -r -p) | sha256sum
    gives "leaf_hash" of its "proof"; fold in the proof's steps as in step 4;
    the result is its "root", and
-     openssl ts -verify -digest ROOT -in renewal-K.tsr -token_in -CAfile tsa-anchors.pem -partial_chain
-   must print "Verification: OK". Each renewal must be dated before the
-   certificate of the token it renews expired (openssl ts -reply -in T -token_in
-   -token_out -text shows the time; openssl x509 the certificate's end):
+     openssl ts -verify -digest ROOT -in renewal-K.tsr -token_in -CAfile tsa-anchors.pem -partial_chain \\
+         -attime SECONDS
+   must print "Verification: OK", with SECONDS the renewal's own stamp time
+   (openssl ts -reply -in renewal-K.tsr -token_in -token_out -text | grep
+   'Time stamp') as seconds since 1970: date -u -d "THAT TIME" +%s. Each
+   renewal must be dated before the certificate of the token it renews
+   expired (the same command on that token shows its time; openssl x509 the
+   certificate's end):
    then each stamp vouches for the one before, back to checkpoint.tsr.
 """
 
@@ -314,7 +323,9 @@ def write_evidence(arch: Archive, digest: str, out: Path, leaf_index: int | None
                    if p.token2 is not None else ""),
         tsr2_check=("\n   The same for the second, independent token:\n"
                     "     openssl ts -verify -data checkpoint.txt -in checkpoint.tsr2 -token_in "
-                    "-CAfile tsa-anchors.pem -partial_chain" if p.token2 is not None else ""),
+                    f"-CAfile tsa-anchors.pem -partial_chain -attime {_epoch(p.gen_time2)}"
+                    if p.token2 is not None and p.gen_time2 is not None else ""),
+        attime=_epoch(p.gen_time), stamp_time=format_time(p.gen_time),
         tsa_note=("\n                  (the archive's built-in local TSA: its stamps are the archive's\n"
                   "                  own, not a qualified time-stamp)") if local else "",
     ).encode() + (RENEWAL_README.format(count=len(p.renewals)).encode() if p.renewals else b"")
@@ -322,6 +333,12 @@ def write_evidence(arch: Archive, digest: str, out: Path, leaf_index: int | None
         (out / name).write_bytes(data)
     return {"digest": digest, "directory": str(out), "files": sorted(files), "log_index": proven.log_index,
             "checkpoint_size": cp.size, "stamp_time": proven.stamp_time}
+
+
+def _epoch(t: dt.datetime) -> int:
+    """A stamp time as ``openssl -attime`` takes it: whole seconds since 1970 (rounded down, so never
+    past the end of a certificate the stamp was made within)."""
+    return int(t.timestamp())
 
 
 def _renewal_json(p: LeafProof, k: int) -> dict[str, Any]:

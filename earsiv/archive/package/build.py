@@ -44,7 +44,7 @@ from typing import Any, Self
 from earsiv.archive.csvcells import csv_cell
 from earsiv.archive.errors import TSAError, VerificationError
 from earsiv.archive.log import merkle
-from earsiv.archive.log.entries import DocumentEntry, decode
+from earsiv.archive.log.entries import DocumentEntry, decode, format_time
 from earsiv.archive.log.proofs import ConsistencyProof, InclusionProof
 from earsiv.documents.metadata import KINDS
 from earsiv.errors import EarsivError, InvalidInput
@@ -432,10 +432,14 @@ def _manifest_json(arch, req: PackageRequest, result: PackageResult, rows_file, 
 def _add_tag_files(w: _BagWriter, arch, req: PackageRequest, result: PackageResult, now: dt.datetime,
                    anchors: list) -> None:
     from earsiv.archive.evidence import anchor_lines
+    from earsiv.archive.log.checkpoints import checkpoint_key
+    from earsiv.archive.tsa.tokens import token_gen_time
 
+    head_time = token_gen_time(arch.store.get(checkpoint_key(result.head, ".tsr")))
     w.add("VERIFY.txt", VERIFY_TEXT.format(
         bag=w.bag, description=req.describe(), count=result.documents,
-        head=f"{result.head:016d}", origin=arch.log.origin, key_id=arch.signer.public.key_id,
+        head=f"{result.head:016d}", head_attime=int(head_time.timestamp()), head_time=format_time(head_time),
+        origin=arch.log.origin, key_id=arch.signer.public.key_id,
         anchor_lines=anchor_lines(anchors, indent=4),
         empty="\nTHIS PACKAGE HOLDS NO DOCUMENTS: none matched the request.\n" if result.empty else "",
         unheld=(f"\n{len(result.unheld)} of them are not held by {req.vkn} itself: someone else archived them\n"
@@ -551,16 +555,19 @@ What is here (a BagIt bag, RFC 8493)
          -in data/checkpoints/{head} -sigfile data/checkpoints/{head}.sig
    must print "Signature Verified Successfully", and
      openssl ts -verify -data data/checkpoints/{head} -in data/checkpoints/{head}.tsr \\
-         -token_in -CAfile data/keys/tsa-anchors.pem -partial_chain
+         -token_in -CAfile data/keys/tsa-anchors.pem -partial_chain -attime {head_attime}
    must print "Verification: OK" (-partial_chain: an anchor may be a TSA's own
-   pinned certificate rather than a root). N.tsr2, where present, is a second
+   pinned certificate rather than a root; -attime: the certificates are checked
+   as of the stamp's own time, {head_time} = {head_attime} seconds since 1970,
+   so the check still succeeds after the TSA's certificate has expired). N.tsr2, where present, is a second
    token by another, independent TSA, checked the same way. The time of the stamp:
      openssl ts -reply -in data/checkpoints/{head}.tsr -token_in -token_out -text | grep 'Time stamp'
    All checkpoints in one loop:
      for c in data/checkpoints/*[0-9]; do
        openssl pkeyutl -verify -pubin -inkey data/keys/archive-key.pem -rawin -in "$c" -sigfile "$c.sig"
        for t in "$c".tsr*; do
-         openssl ts -verify -data "$c" -in "$t" -token_in -CAfile data/keys/tsa-anchors.pem -partial_chain
+         at=$(date -u -d "$(openssl ts -reply -in "$t" -token_in -token_out -text | sed -n 's/^Time stamp: //p')" +%s)
+         openssl ts -verify -data "$c" -in "$t" -token_in -CAfile data/keys/tsa-anchors.pem -partial_chain -attime "$at"
        done
      done
 
@@ -583,9 +590,10 @@ What is here (a BagIt bag, RFC 8493)
    the RFC 9162 tree head over those leaves (leaf hash sha256(0x00||leaf), as in
    step 5); verifier.py computes it, then
      openssl ts -verify -digest ROOT -in data/renewals/R.tsr -token_in \\
-         -CAfile data/keys/tsa-anchors.pem -partial_chain
+         -CAfile data/keys/tsa-anchors.pem -partial_chain -attime SECONDS
    must print "Verification: OK", and the renewal's time (openssl ts -reply
-   -in data/renewals/R.tsr -token_in -text) must lie before the end of the
+   -in data/renewals/R.tsr -token_in -text; SECONDS is it as date -u -d TIME +%s)
+   must lie before the end of the
    certificate of the stamp it renews (openssl pkcs7 -inform DER -in TOKEN
    -print_certs | openssl x509 -noout -enddate): so the renewal vouches that
    the older stamp was made while its certificate was valid, even once it has
