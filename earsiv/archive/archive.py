@@ -45,6 +45,7 @@ from earsiv.archive.errors import (
 )
 from earsiv.archive.holdings import Holdings
 from earsiv.archive.ingest import Ingestor, IngestParts, IngestResult, Logged, Source
+from earsiv.archive.keyrotation import HomeKeys
 from earsiv.archive.keys import PublicKey, Signer
 from earsiv.archive.ledger import Ledger, LogRetention
 from earsiv.archive.log.checkpoints import checkpoint_key
@@ -108,6 +109,7 @@ class Status:
     oldest_unstamped: str | None = None  # when the oldest checkpoint still without its token was made
     tsa: dict | None = None
     key_fingerprint: str | None = None  # sha256 of the archive key's DER SubjectPublicKeyInfo: compare it out of band
+    keys: dict | None = None  # the first key, the key in force, and every rotation
     locations: dict | None = None  # where each store's bytes sit, as configured (LAW.md L3)
 
     def to_json(self) -> dict:
@@ -124,6 +126,7 @@ class Status:
                         "oldest_unstamped": self.oldest_unstamped, "fulltext": self.pending_fulltext},
             "tsa": self.tsa,
             "key_fingerprint": self.key_fingerprint,
+            "keys": self.keys,
             "by_kind": self.by_kind,
             "by_signature": self.by_signature,
             "signature_trust": self.signature_trust,
@@ -167,8 +170,7 @@ class Archive:
         self.config = config
         self.home = config.home
         self.store = _open_store(config)
-        self._check_format()
-        self.signer = Signer.load(self.home / "keys")
+        first_key_id = self._check_format()
         self.policy = RetentionPolicy(years_after_year_end=config.retention_years, by_kind=config.retention_kinds)
         self.index = Index(config.db_url)
         self.trust = load_trust(config.signature_trust)  # a bad trust store stops here, by name
@@ -178,12 +180,13 @@ class Archive:
         self.dictionary_retention = blobs.DictionaryRetention(self.store)
         self.originals = Originals(self.store, self.dictionaries)
         self.log = Log(self.store, f"earsiv:{config.archive_id}", self.index.log)
+        self.keys = HomeKeys(self.home, self.store, self.index, self.log.origin, first_key_id)
         self.ledger = Ledger(log=self.log, index=self.index,
                              mirror=Mirror(self._record_from_leaf, on_seed=self.dictionaries.known),
                              lock_path=self.home / "cache" / "log.lock",
                              checkpoint_interval=config.checkpoint_interval)
         self._tsas: list | None = None
-        self.checkpointer = Checkpointer(ledger=self.ledger, store=self.store, signer=self.signer, tsas=self._get_tsas,
+        self.checkpointer = Checkpointer(ledger=self.ledger, store=self.store, keys=self.keys, tsas=self._get_tsas,
                                          origin=self.log.origin, status_file=self.home / "cache" / "stamp.json",
                                          stamps=config.tsa_stamps)
         # Signed now, stamped later: a slow or absent TSA must not hold up the ingest.
@@ -194,6 +197,10 @@ class Archive:
         self._tsa_certs: list[x509.Certificate] | None = None
         self.renewals = RenewalBook(self.store)
         self._open_log()
+        try:
+            self.keys.signer()  # finishes or undoes a key rotation a crash interrupted
+        except StoreError as exc:
+            log.warning("%s", exc)  # reading works; signing a checkpoint will say the same
 
     # -- life cycle --------------------------------------------------------
     @classmethod
@@ -254,8 +261,9 @@ class Archive:
             latest = self.index.log.latest_checkpoint()
             if latest is not None:
                 try:
-                    cp, sig, _token = self.log.load_checkpoint(latest.size, self.signer.public.accepts)
-                    self.signer.public.verify(sig, cp.body(), what=f"checkpoint {latest.size}")
+                    ring = self.keys.ring()
+                    cp, sig, _token = self.log.load_checkpoint(latest.size, ring.accepts)
+                    ring.verify_checkpoint(sig, cp)
                     self.log.load(cp)
                 except (StoreError, VerificationError) as exc:
                     log.warning("cannot start from checkpoint %d (%s): reading the whole log instead", latest.size, exc)
@@ -274,7 +282,7 @@ class Archive:
             print("earsiv: preparing the log's hash tiles and catalog (once, for an archive or index "
                   "written before them; this reads the whole log) ...", file=sys.stderr)
         with self.ledger.write_lock():
-            report = rebuild_log(self.ledger, self.signer.public, mirror_from=mirror_from, progress=progress,
+            report = rebuild_log(self.ledger, self.keys, mirror_from=mirror_from, progress=progress,
                                  stamps=self.config.tsa_stamps)
         for what, why in report.problems:
             log.warning("%s: %s", what, why)
@@ -331,7 +339,8 @@ class Archive:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _check_format(self) -> None:
+    def _check_format(self) -> str:
+        """Refuse a store of another format; return the first key's id (``log_key``)."""
         try:
             doc = json.loads(self.store.get(ARCHIVE_OBJECT))
         except StoreUnavailable:
@@ -343,6 +352,7 @@ class Archive:
                 f"{self.store.url} holds format {doc.get('format')!r} version {doc.get('version')!r}; "
                 f"this software reads {FORMAT_NAME} version {FORMAT_VERSION} only"
             )
+        return str(doc.get("log_key", ""))
 
     # -- dictionaries ------------------------------------------------------
     def _fetch_dict(self, digest: str) -> bytes:
@@ -535,14 +545,27 @@ class Archive:
                              "intermediates": len(self.trust.intermediates)},
             oldest_unstamped=oldest[0].time.isoformat() if oldest and oldest[0].time else None,
             tsa=tsa_status(self.config, token=token),
-            key_fingerprint=self.signer.public.key_id,
+            key_fingerprint=self.keys.first.key_id,
+            keys=self.keys.status(),
             locations={"primary": {**self.config.store_location.to_json(),
                                    "outside_turkey_acknowledged": self.config.outside_turkey_acknowledged},
                        "replica": self.config.replica_location.to_json() if self.config.replica_url else None},
         )
 
     def archive_key(self) -> PublicKey:
-        return self.signer.public
+        """The archive's identity: its first checkpoint-signing key (what the printed key certificate shows)."""
+        return self.keys.first
+
+    @property
+    def signer(self) -> Signer:
+        """The private key in force (after a rotation, not the first key)."""
+        return self.keys.signer()
+
+    def rotate_key(self, *, reason: str, by: str) -> dict:
+        """A new checkpoint-signing key, introduced in the log by the old one (``keyrotation.py``)."""
+        from earsiv.archive.keyrotation import rotate
+
+        return rotate(self, reason=reason, by=by)
 
     def renew_stamps(self, *, everything: bool = False) -> dict[str, Any]:
         """Renew the stamps of the checkpoints whose certificates end soon (all with *everything*),

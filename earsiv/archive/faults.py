@@ -45,6 +45,9 @@ POINTS: dict[str, str] = {
     "store.journal": "a retention journal line written (torn with :torn)",
     "store.put": "objects being linked into place, one at a time",
     "disposal.after-leaves": "disposal leaves durable, their blobs not deleted yet",
+    "rotate.after-key": "a new signing key written to the home, its log entry not yet",
+    "rotate.after-entry": "the new key's log entry durable, the home still signing with the old key",
+    "rotate.after-switch": "the new key in force in the home, no checkpoint signed by it yet",
 }
 
 

@@ -29,6 +29,7 @@ from earsiv.archive.log.entries import (
     GrantEntry,
     GrantRevokeEntry,
     HoldingEntry,
+    KeyEntry,
     LegalHoldEntry,
     PrincipalEntry,
     RepairEntry,
@@ -226,6 +227,13 @@ def _audit_pass(run: _Run, index: int, e: AuditPassEntry) -> None:
     run.tx.meta_set("audit/last-pass", json.dumps({"leaf": index, **e.to_json()}, sort_keys=True))
 
 
+def _key(run: _Run, index: int, e: KeyEntry) -> None:
+    from earsiv.archive.keyrotation import record_introduction
+
+    run.flush()
+    record_introduction(run.tx, index, e)
+
+
 _HANDLERS: dict[type[Entry], Callable[[_Run, int, Entry], None]] = {  # type: ignore[dict-item]
     DocumentEntry: _document,
     HoldingEntry: _holding,
@@ -241,4 +249,5 @@ _HANDLERS: dict[type[Entry], Callable[[_Run, int, Entry], None]] = {  # type: ig
     RepairEntry: _repair,
     AuditPassEntry: _audit_pass,
     DisposalEntry: _disposal,
+    KeyEntry: _key,
 }

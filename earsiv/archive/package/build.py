@@ -337,6 +337,7 @@ def _close_bag(arch, w: _BagWriter, req: PackageRequest, result: PackageResult, 
     anchors = _add_checkpoints(arch, w, result.checkpoints)
     for name, pem in _keys(arch, anchors).items():
         w.add(f"data/keys/{name}", pem)
+    _add_key_introductions(arch, w, result.head)
     csv_file.seek(0)
     w.add_stream("data/manifest.csv", (line.encode("utf-8") for line in csv_file))
     w.add_stream("data/manifest.json", _manifest_json(arch, req, result, json_file, now))
@@ -403,13 +404,28 @@ def _add_checkpoints(arch, w: _BagWriter, sizes: list[int]) -> list:
     return list(anchors.values())
 
 
+def _add_key_introductions(arch, w: _BagWriter, head: int) -> None:
+    """The chain from the first key to the head's (FORMAT.md §7c): each ``archive-key`` leaf with its
+    inclusion proof in the head checkpoint, and the key it introduces as a PEM file of its own."""
+    from earsiv.archive.evidence import key_introductions
+
+    cp, _sig, _token = arch.log.load_checkpoint(head)
+    for item in key_introductions(arch, cp):
+        doc = {**item, "checkpoint": f"data/checkpoints/{head:016d}"}
+        w.add(f"data/keys/introductions/{item['log_index']:016d}.json", json.dumps(doc, indent=1).encode() + b"\n")
+        entry = json.loads(item["leaf"])
+        w.add(f"data/keys/key-{entry['new']}.pem", entry["public_key"].encode("ascii"))
+
+
 def _keys(arch, anchors: list) -> dict[str, bytes]:
     # The configured anchors the package's tokens chain to, in one file: what `openssl ts
     # -verify -CAfile` and verify-package use. Never a certificate taken from a token.
     from cryptography.hazmat.primitives import serialization
 
     tsa = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in anchors)
-    return {"archive-key.pem": arch.signer.public.pem, "tsa-anchors.pem": tsa}
+    # The first key: the archive's identity, what a verifier holds on paper; later keys come
+    # with their introductions.
+    return {"archive-key.pem": arch.archive_key().pem, "tsa-anchors.pem": tsa}
 
 
 def _manifest_json(arch, req: PackageRequest, result: PackageResult, rows_file, now: dt.datetime) -> Iterator[bytes]:
@@ -439,7 +455,7 @@ def _add_tag_files(w: _BagWriter, arch, req: PackageRequest, result: PackageResu
     w.add("VERIFY.txt", VERIFY_TEXT.format(
         bag=w.bag, description=req.describe(), count=result.documents,
         head=f"{result.head:016d}", head_attime=int(head_time.timestamp()), head_time=format_time(head_time),
-        origin=arch.log.origin, key_id=arch.signer.public.key_id,
+        origin=arch.log.origin, key_id=arch.archive_key().key_id,
         anchor_lines=anchor_lines(anchors, indent=4),
         empty="\nTHIS PACKAGE HOLDS NO DOCUMENTS: none matched the request.\n" if result.empty else "",
         unheld=(f"\n{len(result.unheld)} of them are not held by {req.vkn} itself: someone else archived them\n"
