@@ -188,7 +188,7 @@ class Archive:
         self._tsas: list | None = None
         self.checkpointer = Checkpointer(ledger=self.ledger, store=self.store, keys=self.keys, tsas=self._get_tsas,
                                          origin=self.log.origin, status_file=self.home / "cache" / "stamp.json",
-                                         stamps=config.tsa_stamps)
+                                         stamps=config.tsa_stamps, on_anchor=self._anchor_recorded)
         # Signed now, stamped later: a slow or absent TSA must not hold up the ingest.
         self.ledger.on_checkpoint_due = lambda: self.checkpointer.checkpoint(stamp=False)
         self.holdings = Holdings(self.ledger, self.store, self.index, self.dictionary_retention)
@@ -201,6 +201,12 @@ class Archive:
             self.keys.signer()  # finishes or undoes a key rotation a crash interrupted
         except StoreError as exc:
             log.warning("%s", exc)  # reading works; signing a checkpoint will say the same
+
+    def _anchor_recorded(self, fingerprint: str) -> None:
+        """A configured anchor the checkpointer stored: this home trusts it later even if unconfigured."""
+        from earsiv.archive.tsa.stored import confirm
+
+        confirm(self.home, {fingerprint})
 
     # -- life cycle --------------------------------------------------------
     @classmethod
@@ -544,13 +550,26 @@ class Archive:
             signature_trust={"store": self.trust.id, "roots": [r.subject.rfc4514_string() for r in self.trust.roots],
                              "intermediates": len(self.trust.intermediates)},
             oldest_unstamped=oldest[0].time.isoformat() if oldest and oldest[0].time else None,
-            tsa=tsa_status(self.config, token=token),
+            tsa=self._tsa_status(token),
             key_fingerprint=self.keys.first.key_id,
             keys=self.keys.status(),
             locations={"primary": {**self.config.store_location.to_json(),
                                    "outside_turkey_acknowledged": self.config.outside_turkey_acknowledged},
                        "replica": self.config.replica_location.to_json() if self.config.replica_url else None},
         )
+
+    def _tsa_status(self, token: bytes | None) -> dict:
+        out = tsa_status(self.config, token=token)
+        unconfirmed = self.unconfirmed_tsa_certificates()
+        out["unconfirmed"] = [{"subject": c.subject.rfc4514_string(), "sha256": _cert_sha256(c),
+                               "not_after": c.not_valid_after_utc.isoformat()} for c in unconfirmed]
+        out["warnings"] += [
+            f"TSA certificate {c['subject']} (sha256 {c['sha256']}) is in the store but was never configured "
+            "(an earlier version saved the certificates tokens carried): tokens only it verifies are not "
+            "trusted. Compare it with what the TSA publishes, then configure it as an anchor "
+            f"(EARSIV_TSA_TRUST, [tsa] trust) or run `earsiv tsa confirm {c['sha256']}`"
+            for c in out["unconfirmed"]]
+        return out
 
     def archive_key(self) -> PublicKey:
         """The archive's identity: its first checkpoint-signing key (what the printed key certificate shows)."""
@@ -622,19 +641,63 @@ class Archive:
 
     def tsa_certificates(self) -> list[x509.Certificate]:
         """The TSA anchors tokens are verified against: those configured now, the built-in TSA's
-        certificate, and those recorded in the store when they were configured (so tokens of a TSA
-        no longer in use keep verifying). Never a certificate taken from a token."""
-        from cryptography import x509
+        certificate, and those recorded in the store as configured anchors (so tokens of a TSA no
+        longer in use keep verifying), or confirmed by the operator. Never a certificate taken
+        from a token: an earlier version stored those too, and they stay out (``tsa/stored.py``)."""
         from cryptography.hazmat.primitives import serialization
+
+        trusted = self._trusted_tsa_ids()
+        pool = {c.public_bytes(serialization.Encoding.DER): c for c in self._stored_tsa_certificates()
+                if _cert_sha256(c) in trusted}
+        for setting in self.config.tsa_authorities:
+            pool.update({c.public_bytes(serialization.Encoding.DER): c for c in setting.anchors})
+        return list(pool.values())
+
+    def unconfirmed_tsa_certificates(self) -> list[x509.Certificate]:
+        """Certificates in the store (``keys/tsa-*``) that nothing says to trust: saved from tokens by an
+        earlier version, most likely; not trusted until configured or confirmed (``earsiv tsa confirm``)."""
+        trusted = self._trusted_tsa_ids()
+        return [c for c in self._stored_tsa_certificates() if _cert_sha256(c) not in trusted]
+
+    def confirm_tsa_certificates(self, fingerprints: Iterable[str]) -> list[str]:
+        """Trust stored certificates the operator checked (by sha256 of the DER); refuses one not unconfirmed."""
+        from earsiv.archive.tsa.stored import confirm
+
+        wanted = {f.replace(":", "").lower() for f in fingerprints}
+        waiting = {_cert_sha256(c) for c in self.unconfirmed_tsa_certificates()}
+        unknown = sorted(wanted - waiting)
+        if unknown:
+            raise ConfigError(f"no unconfirmed TSA certificate in the store has the sha256 {', '.join(unknown)} "
+                              "(`earsiv status` lists those that are)")
+        confirm(self.home, wanted)
+        return sorted(wanted)
+
+    def _stored_tsa_certificates(self) -> list[x509.Certificate]:
+        from cryptography import x509
 
         if self._tsa_certs is None or self.checkpointer.certificates_added:
             self.checkpointer.certificates_added = False
             self._tsa_certs = [x509.load_pem_x509_certificate(self.store.get(key))
                                for key in self.store.list("keys/tsa-")]
-        pool = {c.public_bytes(serialization.Encoding.DER): c for c in self._tsa_certs}
-        for setting in self.config.tsa_authorities:
-            pool.update({c.public_bytes(serialization.Encoding.DER): c for c in setting.anchors})
-        return list(pool.values())
+        return self._tsa_certs
+
+    def _trusted_tsa_ids(self) -> set[str]:
+        from cryptography import x509
+
+        from earsiv.archive.tsa.authorities import CERT_FILE
+        from earsiv.archive.tsa.stored import confirmed
+
+        ids = confirmed(self.home) | {_cert_sha256(c) for s in self.config.tsa_authorities for c in s.anchors}
+        builtin = self.home / "tsa" / CERT_FILE
+        if builtin.exists():
+            ids.add(_cert_sha256(x509.load_pem_x509_certificate(builtin.read_bytes())))
+        return ids
+
+
+def _cert_sha256(cert: x509.Certificate) -> str:
+    from cryptography.hazmat.primitives import serialization
+
+    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
 
 
 def _metadata_from_leaf(entry: DocumentEntry) -> DocumentMetadata:

@@ -71,12 +71,14 @@ def _verifies(token: bytes, imprint: bytes, anchors: list) -> bool:
 
 class Checkpointer:
     def __init__(self, *, ledger: Ledger, store: ObjectStore, keys: HomeKeys, tsas: Callable[[], list[Any]],
-                 origin: str, status_file: Path, stamps: int = 1) -> None:
+                 origin: str, status_file: Path, stamps: int = 1,
+                 on_anchor: Callable[[str], None] | None = None) -> None:
         self.ledger = ledger
         self.store = store
         self.keys = keys  # the key in force, and which key signs a checkpoint of which size
         self.tsas = tsas  # made on first use: the only thing that needs them is stamping
         self.stamps = stamps
+        self.on_anchor = on_anchor  # told the sha256 of each configured anchor recorded in the store
         self._recorded: set[str] = set()  # anchors this process knows are in the store
         self.origin = origin
         self._status_file = status_file
@@ -266,6 +268,8 @@ class Checkpointer:
             if ident in self._recorded:
                 continue
             pem = cert.public_bytes(serialization.Encoding.PEM)
+            if self.on_anchor is not None:
+                self.on_anchor(ident)  # first: a stored certificate nobody vouches for is not trusted
             if self.store.put_many([PutItem(f"keys/tsa-{ident}.pem", pem, FOREVER)])[0]:
                 self.certificates_added = True
             self._recorded.add(ident)

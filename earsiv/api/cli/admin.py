@@ -9,7 +9,7 @@ import click
 
 from earsiv.api.cli.common import EXIT_FAILED, EXIT_OK, home, operator, progress, session, tty
 
-__all__ = ['init', 'key', 'key_certificate', 'migrate_store_cmd', 'reindex', 'renew', 'serve', 'status']
+__all__ = ['init', 'key', 'key_certificate', 'migrate_store_cmd', 'reindex', 'renew', 'serve', 'status', 'tsa']
 
 
 @click.command()
@@ -164,6 +164,35 @@ def rotate(ctx, reason: str, as_json: bool) -> None:
                f"introduced at log entry {done['log_index']}, signed by the old key {done['old_key']}\n"
                f"and by the new one; the old private key is deleted. The archive key (first key,\n"
                f"what verifiers compare) stays {done['first_key']}.")
+
+
+@click.group()
+def tsa() -> None:
+    """Time-stamp authorities: which certificates in the store this home trusts."""
+
+
+@tsa.command("confirm")
+@click.argument("fingerprints", nargs=-1, required=True, metavar="SHA256...")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def confirm(ctx, fingerprints: tuple[str, ...], as_json: bool) -> None:
+    """Trust TSA certificates that an earlier earsiv saved from tokens.
+
+    \b
+    Before TSA trust was pinned, earsiv stored the certificate each external TSA's tokens
+    carried and trusted it from then on. Those certificates are no longer trusted by
+    themselves: `earsiv status` warns of each, by the sha256 of its DER. Compare it with
+    the fingerprint the TSA publishes; then either configure it as an anchor
+    (EARSIV_TSA_TRUST, [tsa] trust) or confirm it here, which this home remembers.
+    """
+    operator(ctx, "tsa confirm")
+    with session(ctx) as (service, who):
+        done = service.confirm_tsa_certificates(who, list(fingerprints))
+    if as_json:
+        click.echo(json.dumps({"confirmed": done}, indent=1))
+    else:
+        for f in done:
+            click.echo(f"trusted from now on: TSA certificate sha256 {f}")
 
 
 @click.command("migrate-store")
