@@ -66,6 +66,7 @@ class HomeKeys:
             raise StoreError(f"keys/{first_key_id}.pem does not hold the key earsiv.json names")
         self.first = PublicKey(pem)
         self._ring: tuple[str | None, KeyRing] | None = None
+        self.refused: list[tuple[int, str]] = []  # (log index, why) of archive-key entries not in the chain
         self._signer: Signer | None = None
 
     def ring(self) -> KeyRing:
@@ -74,6 +75,7 @@ class HomeKeys:
         if self._ring is not None and self._ring[0] == raw:
             return self._ring[1]
         ring = KeyRing(self.first, self.origin)
+        self.refused: list[tuple[int, str]] = []
         for item in sorted(json.loads(raw or "[]"), key=lambda d: d["index"]):
             try:
                 entry = decode(item["leaf"].encode("utf-8"))
@@ -84,6 +86,7 @@ class HomeKeys:
                 # Refused: the key it names never comes into force, so neither does any
                 # checkpoint that key signed.
                 log.warning("the archive-key entry at log index %s is refused: %s", item["index"], exc.detail)
+                self.refused.append((item["index"], exc.detail))
         self._ring = (raw, ring)
         return ring
 

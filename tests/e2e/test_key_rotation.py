@@ -192,18 +192,23 @@ def test_a_key_introduced_without_the_old_keys_signature_is_refused(rotated, tmp
         arch.checkpoint()
         assert arch.keys.ring().current.key_id == in_force  # refused: the key in force stays
         size = arch.log.size
-        leaf = arch.log.read_leaf(index)
-        proof = InclusionProof(index, size, merkle.leaf_hash(leaf), tuple(arch.log.inclusion_proof(index, size)),
-                               arch.log.snapshot().root)
-    # The archive went on signing with its own key, and verifies.
+    # The archive went on signing with its own key; verify and the audit name the refused entry.
     body = (home / "store/objects/log/checkpoints" / f"{size:016d}").read_text()
     assert f"key: {in_force}\n" in body
-    assert cli.run("verify", "--all").returncode == 0
+    found = cli.json("verify", "--all", check=1)
+    assert [f["subject"] for f in found["failures"]] == [f"log leaf {index}"], found
+    assert "signature of the key it succeeds" in found["failures"][0]["problem"]
+    audit = cli.json("audit", "--restart", check=1)
+    assert not audit["ok"] and f"log leaf {index}" in json.dumps(audit)
     # A package whose newest checkpoint the intruder signed, carrying that introduction: refused.
     bag = _package(cli, tmp_path / "intruded.zip")
     head = _resign_head(bag, intruder)
-    assert int(head.name) == size
-    intro = {"leaf": leaf.decode(), **proof.to_json(), "checkpoint": f"data/checkpoints/{size:016d}"}
+    with Archive.open(home) as arch:  # the entry's real inclusion proof in that checkpoint
+        n = int(head.name)
+        leaf = arch.log.read_leaf(index)
+        proof = InclusionProof(index, n, merkle.leaf_hash(leaf), tuple(arch.log.inclusion_proof(index, n)),
+                               Checkpoint.parse(head.read_bytes()).root)
+    intro = {"leaf": leaf.decode(), **proof.to_json(), "checkpoint": f"data/checkpoints/{n:016d}"}
     folder = bag / "data/keys/introductions"
     folder.mkdir(exist_ok=True)
     (folder / f"{index:016d}.json").write_text(json.dumps(intro))
