@@ -584,7 +584,7 @@ class Archive:
         """A new checkpoint-signing key, introduced in the log by the old one (``keyrotation.py``)."""
         from earsiv.archive.keyrotation import rotate
 
-        return rotate(self, reason=reason, by=by)
+        return rotate(self.keys, self.ledger, self.checkpoint, reason=reason, by=by)
 
     def renew_stamps(self, *, everything: bool = False) -> dict[str, Any]:
         """Renew the stamps of the checkpoints whose certificates end soon (all with *everything*),

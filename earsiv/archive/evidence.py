@@ -241,7 +241,8 @@ What is here
   tsa-anchors.pem the certificates the archive trusts the time-stamp authority
                   through (its CA, or its pinned certificate), as configured:
 {anchor_lines}{tsa_note}
-  archive-key.pem the archive's public key: its first checkpoint-signing key
+  archive-key.pem the archive's public key (key id {archive_key}): its first
+                  checkpoint-signing key
 
 Nothing in this folder vouches for itself: two things must be compared with
 what you obtained separately (on paper from the archive's operator, from the
@@ -249,9 +250,7 @@ time-stamp authority's own publication), never with this folder.
 
 0. The keys are the ones you were given:
      openssl pkey -pubin -in archive-key.pem -outform DER | sha256sum
-   must print the archive key fingerprint you hold (the checkpoint names the
-   key that signed it: {key_id}; when that is another key, key-K.pem, step 6
-   shows how the archive key handed over to it).
+   must print the archive key fingerprint you hold ({archive_key}).{rotated}
      openssl x509 -in tsa-anchors.pem -noout -subject -fingerprint -sha256
    must show a fingerprint the time-stamp authority publishes for itself
    (openssl prints it with colons; with several anchors, split the file:
@@ -376,6 +375,9 @@ def write_evidence(arch: Archive, digest: str, out: Path, leaf_index: int | None
         tsa_note=("\n                  (the archive's built-in local TSA: its stamps are the archive's\n"
                   "                  own, not a qualified time-stamp)") if local else "",
         signing_key="archive-key.pem" if not intros else f"key-{len(intros)}.pem",
+        archive_key=arch.archive_key().key_id,
+        rotated=("" if not intros else f"\n   The checkpoint is signed by a later key, {cp.key_id}\n"
+                                          f"   (key-{len(intros)}.pem): step 6 shows how the archive key handed over to it."),
     ).encode() + (RENEWAL_README.format(count=len(p.renewals)).encode() if p.renewals else b"") + (
         KEYS_README.format(count=len(intros), last=len(intros)).encode() if intros else b"")
     for name, data in files.items():

@@ -24,25 +24,34 @@ import datetime as dt
 import json
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from earsiv.archive import faults
 from earsiv.archive.errors import StoreError, VerificationError
-from earsiv.archive.keys import KEY_FILE, NEXT_KEY_FILE, KeyRing, PublicKey, Signer, key_id_of, sign_b64
+from earsiv.archive.keys import (
+    KEY_FILE,
+    KEY_RING_META,
+    NEXT_KEY_FILE,
+    KeyRing,
+    PublicKey,
+    Signer,
+    key_id_of,
+    sign_b64,
+)
 from earsiv.archive.log.entries import KeyEntry, decode
 
 if TYPE_CHECKING:
-    from earsiv.archive.archive import Archive
+    from earsiv.archive.ledger import Ledger
     from earsiv.archive.stores.base import ObjectStore
     from earsiv.indexer.db import Index
 
-__all__ = ["KEY_RING_META", "HomeKeys", "rotate"]
+__all__ = ["HomeKeys", "rotate"]
+
+FOREVER = dt.datetime(9999, 12, 31, tzinfo=dt.UTC)
 
 log = logging.getLogger("earsiv.keys")
-# The index's copy of every archive-key entry (log index and leaf), kept by the mirror: the
-# chain is known at open without reading the log. Derived like the rest of the index.
-KEY_RING_META = "keys/introductions"
 
 
 def _fsync_dir(path: Path) -> None:
@@ -128,30 +137,21 @@ class HomeKeys:
         return {"first": ring.first.key_id, "current": ring.current.key_id, "history": ring.history()}
 
 
-def record_introduction(tx, index: int, entry: KeyEntry) -> None:
-    """The mirror's part: keep the entry in the index's list (idempotent: a leaf mirrored twice is kept once)."""
-    known = json.loads(tx.meta_get(KEY_RING_META) or "[]")
-    if any(item["index"] == index for item in known):
-        return
-    known.append({"index": index, "leaf": entry.encode().decode("utf-8")})
-    tx.meta_set(KEY_RING_META, json.dumps(sorted(known, key=lambda d: d["index"]), sort_keys=True))
-
-
-def rotate(arch: Archive, *, reason: str, by: str, now: dt.datetime | None = None) -> dict[str, Any]:
-    """Make a new checkpoint-signing key and hand over to it (the steps of the module's docstring)."""
-    from earsiv.archive.archive import FOREVER
+def rotate(keys: HomeKeys, ledger: Ledger, checkpoint: Callable[[], object], *, reason: str, by: str,
+           now: dt.datetime | None = None) -> dict[str, Any]:
+    """Make a new checkpoint-signing key and hand over to it (the steps of the module's docstring);
+    *checkpoint* checkpoints (and stamps) the log as it stands."""
     from earsiv.archive.ledger import Batch
     from earsiv.archive.stores.base import PutItem
 
-    keys = arch.keys
-    arch.checkpoint()  # 1. what is logged so far, signed (and stamped, if the TSA answers) by the old key
+    checkpoint()  # 1. what is logged so far, signed (and stamped, if the TSA answers) by the old key
     old = keys.signer()
     nxt = keys.dir / NEXT_KEY_FILE
     nxt.unlink(missing_ok=True)  # a successor of an interrupted rotation that never reached the log
     new = Signer.generate(nxt)  # 2.
     _fsync_dir(keys.dir)
     faults.point("rotate.after-key")
-    arch.store.put_many([PutItem(f"keys/{new.public.key_id}.pem", new.public.pem, FOREVER)])
+    keys.store.put_many([PutItem(f"keys/{new.public.key_id}.pem", new.public.pem, FOREVER)])
 
     def build() -> Batch:
         if keys.ring().current.key_id != old.public.key_id:
@@ -161,14 +161,14 @@ def rotate(arch: Archive, *, reason: str, by: str, now: dt.datetime | None = Non
         return Batch([KeyEntry(old.public.key_id, new.public.key_id, new.public.pem.decode("ascii"), at, by,
                                reason, sign_b64(old, statement), sign_b64(new, statement))])
 
-    appended = arch.ledger.append(build)  # 3.
+    appended = ledger.append(build)  # 3.
     assert appended is not None
     faults.point("rotate.after-entry")
     os.replace(nxt, keys.dir / KEY_FILE)  # 4.
     _fsync_dir(keys.dir)
     faults.point("rotate.after-switch")
-    arch.checkpoint()  # 5.
-    latest = arch.index.log.latest_checkpoint()
+    checkpoint()  # 5.
+    latest = keys.index.log.latest_checkpoint()
     return {"old_key": old.public.key_id, "new_key": new.public.key_id, "log_index": appended.first,
             "first_key": keys.first.key_id, "checkpoint": latest.size if latest else None, "reason": reason,
             "old_private_key": "deleted"}

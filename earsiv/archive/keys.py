@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -35,12 +36,16 @@ if TYPE_CHECKING:
     from earsiv.archive.log.checkpoints import Checkpoint
     from earsiv.archive.log.entries import KeyEntry
 
-__all__ = ["KEY_FILE", "NEXT_KEY_FILE", "KeyRing", "PublicKey", "Signer", "key_id_of"]
+__all__ = ["KEY_FILE", "KEY_RING_META", "NEXT_KEY_FILE", "KeyRing", "PublicKey", "Signer", "key_id_of",
+           "record_introduction", "sign_b64"]
 
 KEY_FILE = "archive-signing-key.pem"
 # A successor key made by `earsiv key rotate` before its entry is in the log: it becomes
 # KEY_FILE once the entry is durable, and is deleted if the entry never came (a crash).
 NEXT_KEY_FILE = "archive-signing-key.next.pem"
+# The index's copy of every archive-key entry (log index and leaf), kept by the mirror: the
+# chain is known at open without reading the log. Derived like the rest of the index.
+KEY_RING_META = "keys/introductions"
 
 
 def key_id_of(public_pem: bytes) -> str:
@@ -231,3 +236,12 @@ class KeyRing:
             out.append({"key_id": e.new, "introduced_at_leaf": index, "at": format_time(e.at), "reason": e.reason,
                         "by": e.by, "replaces": e.old})
         return out
+
+
+def record_introduction(tx, index: int, entry: KeyEntry) -> None:
+    """The mirror's part: keep the entry in the index's list (idempotent: a leaf mirrored twice is kept once)."""
+    known = json.loads(tx.meta_get(KEY_RING_META) or "[]")
+    if any(item["index"] == index for item in known):
+        return
+    known.append({"index": index, "leaf": entry.encode().decode("utf-8")})
+    tx.meta_set(KEY_RING_META, json.dumps(sorted(known, key=lambda d: d["index"]), sort_keys=True))

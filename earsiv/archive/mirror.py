@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from earsiv.archive.blobs import stream_key
+from earsiv.archive.keys import record_introduction
 from earsiv.archive.log.entries import (
     AccessEntry,
     AuditFindingEntry,
@@ -228,8 +229,6 @@ def _audit_pass(run: _Run, index: int, e: AuditPassEntry) -> None:
 
 
 def _key(run: _Run, index: int, e: KeyEntry) -> None:
-    from earsiv.archive.keyrotation import record_introduction
-
     run.flush()
     record_introduction(run.tx, index, e)
 
