@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
+import textwrap
 import zipfile
 from pathlib import Path
 
@@ -116,13 +117,27 @@ def test_the_whole_history_verifies_across_a_rotation(rotated, tmp_path):
     # Every verifier of the archive accepts it.
     assert cli.run("verify", "--all").returncode == 0
     assert cli.json("audit", "--restart")["ok"]
-    cli.run("reindex")
+    # Reindexing reads the whole log again, following the chain: no checkpoint is refused on the way.
+    rebuilt = cli.run("reindex").stderr.decode()
+    assert "checkpoint" not in rebuilt and "refused" not in rebuilt, rebuilt
+    assert cli.json("status")["keys"]["current"] == new
     assert cli.run("verify", "--all").returncode == 0
     # Packages made before and after the rotation, held against the FIRST key's fingerprint.
     for bag in (rotated["before"], rotated["after"]):
         assert cli.run("verify-package", str(bag), "--key-fingerprint", first).returncode == 0
         r = _standalone(bag, first)
         assert r.returncode == 0 and "everything verifies" in r.stdout, r.stdout + r.stderr
+        # VERIFY.txt's loop, run by a shell as printed: each checkpoint with the key it names.
+        text = (bag / "VERIFY.txt").read_text()
+        loop = re.search(r"\n( +for c in data/checkpoints.*?\n +done\n +done)\n", text, re.DOTALL).group(1)
+        ran = subprocess.run(["bash", "-euc", textwrap.dedent(loop)], cwd=bag, capture_output=True, text=True)
+        cps = len([p for p in (bag / "data/checkpoints").iterdir() if p.name.isdigit()])
+        assert ran.returncode == 0 and ran.stdout.count("Signature Verified Successfully") == cps, ran.stdout + ran.stderr
+        head = re.search(r"-inkey (\S+) -rawin \\\n +-in (data/checkpoints/\d+) -sigfile (\S+)", text)
+        one = subprocess.run(["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", head.group(1), "-rawin", "-in",
+                              head.group(2), "-sigfile", head.group(3)], cwd=bag, capture_output=True, text=True)
+        assert one.returncode == 0, (head.groups(), one.stdout, one.stderr)
+    assert "4b. Later signing keys" in (rotated["after"] / "VERIFY.txt").read_text()
     assert not (rotated["before"] / "data/keys/introductions").exists()
     assert (rotated["after"] / "data/keys/introductions" / f"{rot['log_index']:016d}.json").exists()
     # The key certificate lists the hand-over under the first key.

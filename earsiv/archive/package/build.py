@@ -452,9 +452,14 @@ def _add_tag_files(w: _BagWriter, arch, req: PackageRequest, result: PackageResu
     from earsiv.archive.tsa.tokens import token_gen_time
 
     head_time = token_gen_time(arch.store.get(checkpoint_key(result.head, ".tsr")))
+    head_cp, _sig, _token = arch.log.load_checkpoint(result.head)
     w.add("VERIFY.txt", VERIFY_TEXT.format(
         bag=w.bag, description=req.describe(), count=result.documents,
         head=f"{result.head:016d}", head_attime=int(head_time.timestamp()), head_time=format_time(head_time),
+        head_key=("data/keys/archive-key.pem" if head_cp.key_id == arch.archive_key().key_id
+                  else f"data/keys/key-{head_cp.key_id}.pem"),
+        rotated=("" if head_cp.key_id == arch.archive_key().key_id and not arch.keys.ring().chain else
+                 " signed before\n   the key was rotated, and step 4b shows the keys that signed the others"),
         origin=arch.log.origin, key_id=arch.archive_key().key_id,
         anchor_lines=anchor_lines(anchors, indent=4),
         empty="\nTHIS PACKAGE HOLDS NO DOCUMENTS: none matched the request.\n" if result.empty else "",
@@ -565,9 +570,9 @@ What is here (a BagIt bag, RFC 8493)
 
 4. Each checkpoint is signed by the archive and time-stamped
      openssl pkey -pubin -in data/keys/archive-key.pem -outform DER | sha256sum
-   must print the "key:" line of every checkpoint; then, for each N in
+   must print the "key:" line of every checkpoint{rotated}; then, for each N in
    data/checkpoints (the newest is {head}):
-     openssl pkeyutl -verify -pubin -inkey data/keys/archive-key.pem -rawin \\
+     openssl pkeyutl -verify -pubin -inkey {head_key} -rawin \\
          -in data/checkpoints/{head} -sigfile data/checkpoints/{head}.sig
    must print "Signature Verified Successfully", and
      openssl ts -verify -data data/checkpoints/{head} -in data/checkpoints/{head}.tsr \\
@@ -580,12 +585,31 @@ What is here (a BagIt bag, RFC 8493)
      openssl ts -reply -in data/checkpoints/{head}.tsr -token_in -token_out -text | grep 'Time stamp'
    All checkpoints in one loop:
      for c in data/checkpoints/*[0-9]; do
-       openssl pkeyutl -verify -pubin -inkey data/keys/archive-key.pem -rawin -in "$c" -sigfile "$c.sig"
+       k=data/keys/key-$(sed -n 's/^key: //p' "$c").pem; [ -f "$k" ] || k=data/keys/archive-key.pem
+       openssl pkeyutl -verify -pubin -inkey "$k" -rawin -in "$c" -sigfile "$c.sig"
        for t in "$c".tsr*; do
          at=$(date -u -d "$(openssl ts -reply -in "$t" -token_in -token_out -text | sed -n 's/^Time stamp: //p')" +%s)
          openssl ts -verify -data "$c" -in "$t" -token_in -CAfile data/keys/tsa-anchors.pem -partial_chain -attime "$at"
        done
      done
+
+4b. Later signing keys (only if data/keys/introductions exists)
+   The archive's key was rotated (`earsiv key rotate`): checkpoints covering a
+   rotation are signed by the new key, data/keys/key-ID.pem. Each
+   data/keys/introductions/I.json holds the log leaf (log index I) that
+   introduced one, with its inclusion proof in a checkpoint of this package
+   (check it as in step 5). The leaf names "old" (the key in force before) and
+   "new", and carries two signatures (base64) of the five lines
+     earsiv-key-rotation/1
+     origin: ORIGIN (the checkpoints' origin line)
+     old: OLD
+     new: NEW
+     at: AT (the leaf's "at")
+   each ending in a newline: "old_signature" by the old key (the hand-over) and
+   "new_signature" by the new key. Starting from data/keys/archive-key.pem, each
+   introduction must hand over from the key in force; a checkpoint of N leaves
+   must be signed by the key in force after its first N leaves (the last one
+   introduced at a log index below N). verifier.py checks all of it.
 
 5. Each document's leaf is in its checkpoint's tree (RFC 9162 2.1.3)
    The leaf hash is
