@@ -198,7 +198,7 @@ class Archive:
         self.renewals = RenewalBook(self.store)
         self._open_log()
         try:
-            self.keys.signer()  # finishes or undoes a key rotation a crash interrupted
+            self.keys.settle(self.ledger)  # finishes or undoes a key rotation a crash interrupted
         except StoreError as exc:
             log.warning("%s", exc)  # reading works; signing a checkpoint will say the same
 

@@ -12,10 +12,11 @@ A rotation, in this order, each step durable before the next:
 4. ``.next.pem`` replaces the old private key (the old one is gone: DECISIONS.md);
 5. the log is checkpointed under the new key.
 
-A crash leaves one well-defined key in force, decided by the log alone: the newest valid
-``archive-key`` entry's key, or the first key. Opening (``HomeKeys.signer``) finishes step 4
-when the entry is in the log and ``.next.pem`` holds its key, and deletes a ``.next.pem``
-that no entry introduced (a crash before step 3).
+Steps 2 and 3 run under the log's write lock. A crash leaves one well-defined key in force,
+decided by the log alone: the newest valid ``archive-key`` entry's key, or the first key.
+``HomeKeys.signer`` finishes step 4 when the entry is in the log and ``.next.pem`` holds its
+key; opening (``HomeKeys.settle``, under the write lock) deletes a ``.next.pem`` that no
+entry introduced (a crash before step 3).
 """
 
 from __future__ import annotations
@@ -109,7 +110,7 @@ class HomeKeys:
         if current.public.key_id != want and nxt.exists():
             successor = Signer.load(self.dir, NEXT_KEY_FILE)
             if successor.public.key_id == want:
-                log.warning("a key rotation was interrupted after its log entry: the new key takes over now")
+                log.info("the signing key %s, introduced in the log, takes over", want)
                 try:
                     os.replace(nxt, self.dir / KEY_FILE)  # the old private key is gone with this
                     _fsync_dir(self.dir)
@@ -120,11 +121,22 @@ class HomeKeys:
             raise StoreError(f"the home's signing key is {current.public.key_id}, but the key in force (the log's "
                              f"newest key introduction, or the first key) is {want}; this home cannot sign "
                              "checkpoints of this archive")
-        if nxt.exists() and Signer.load(self.dir, NEXT_KEY_FILE).public.key_id != want:
-            log.warning("removing %s: a key made by a rotation that never reached the log", nxt)
-            nxt.unlink(missing_ok=True)
         self._signer = current
         return current
+
+    def settle(self, ledger: Ledger) -> None:
+        """At open: finish a rotation whose entry is in the log, and delete a successor key that no entry
+        introduced (a crash before the entry). Under the write lock, where a rotation makes its key: a
+        rotation under way in another process is never mistaken for a dead one."""
+        nxt = self.dir / NEXT_KEY_FILE
+        if nxt.exists():
+            with ledger.write_lock():
+                self._ring = None
+                if nxt.exists() and Signer.load(self.dir, NEXT_KEY_FILE).public.key_id != self.ring().current.key_id:
+                    log.warning("removing %s: a key made by a key rotation that never reached the log (a crash)", nxt)
+                    nxt.unlink(missing_ok=True)
+                    _fsync_dir(self.dir)
+        self.signer()
 
     def signer_for(self, size: int) -> Signer | None:
         """The private key that must sign a checkpoint of *size* leaves, or None when it is not this home's
@@ -147,15 +159,18 @@ def rotate(keys: HomeKeys, ledger: Ledger, checkpoint: Callable[[], object], *, 
     checkpoint()  # 1. what is logged so far, signed (and stamped, if the TSA answers) by the old key
     old = keys.signer()
     nxt = keys.dir / NEXT_KEY_FILE
-    nxt.unlink(missing_ok=True)  # a successor of an interrupted rotation that never reached the log
-    new = Signer.generate(nxt)  # 2.
-    _fsync_dir(keys.dir)
-    faults.point("rotate.after-key")
-    keys.store.put_many([PutItem(f"keys/{new.public.key_id}.pem", new.public.pem, FOREVER)])
+    made: list[Signer] = []
 
-    def build() -> Batch:
+    def build() -> Batch:  # under the write lock (and again, if another writer took the log's end)
         if keys.ring().current.key_id != old.public.key_id:
             raise StoreError("another key rotation was made meanwhile; nothing was changed, run it again")
+        if not made:  # 2.
+            nxt.unlink(missing_ok=True)  # a successor of an interrupted rotation that never reached the log
+            made.append(Signer.generate(nxt))
+            _fsync_dir(keys.dir)
+            faults.point("rotate.after-key")
+            keys.store.put_many([PutItem(f"keys/{made[0].public.key_id}.pem", made[0].public.pem, FOREVER)])
+        new = made[0]
         at = now or dt.datetime.now(dt.UTC)
         statement = KeyEntry.statement_of(keys.origin, old.public.key_id, new.public.key_id, at)
         return Batch([KeyEntry(old.public.key_id, new.public.key_id, new.public.pem.decode("ascii"), at, by,
@@ -163,10 +178,16 @@ def rotate(keys: HomeKeys, ledger: Ledger, checkpoint: Callable[[], object], *, 
 
     appended = ledger.append(build)  # 3.
     assert appended is not None
+    new = made[0]
     faults.point("rotate.after-entry")
-    os.replace(nxt, keys.dir / KEY_FILE)  # 4.
+    try:
+        os.replace(nxt, keys.dir / KEY_FILE)  # 4.
+    except FileNotFoundError:
+        pass  # another process of this home saw the entry and finished the hand-over first
     _fsync_dir(keys.dir)
     faults.point("rotate.after-switch")
+    if keys.signer().public.key_id != new.public.key_id:
+        raise StoreError("the new key is in the log but not in the home; run the command again")
     checkpoint()  # 5.
     latest = keys.index.log.latest_checkpoint()
     return {"old_key": old.public.key_id, "new_key": new.public.key_id, "log_index": appended.first,
