@@ -71,13 +71,35 @@ class HomeKeys:
         self.store = store
         self.index = index
         self.origin = origin
-        pem = store.get(f"keys/{first_key_id}.pem")
-        if key_id_of(pem) != first_key_id:
-            raise StoreError(f"keys/{first_key_id}.pem does not hold the key earsiv.json names")
-        self.first = PublicKey(pem)
+        self.first = self._first_key(first_key_id)
         self._ring: tuple[str | None, KeyRing] | None = None
         self.refused: list[tuple[int, str]] = []  # (log index, why) of archive-key entries not in the chain
         self._signer: Signer | None = None
+
+    def _first_key(self, key_id: str) -> PublicKey:
+        """The first key: from the store (the copy whose id checks out), or the home's own key while it is
+        still that one (so a damaged key object is the audit's finding, not a home that cannot open)."""
+        def matches(data: bytes) -> bool:
+            try:
+                return key_id_of(data) == key_id
+            except ValueError:
+                return False
+
+        try:
+            pem = self.store.get(f"keys/{key_id}.pem", verify=matches)
+            if matches(pem):
+                return PublicKey(pem)
+        except StoreError:
+            pass
+        try:
+            own = Signer.load(self.dir).public
+        except StoreError:
+            own = None
+        if own is not None and own.key_id == key_id:
+            return own
+        raise StoreError(f"keys/{key_id}.pem, the archive's first key that earsiv.json names, cannot be read "
+                         "intact from the store, and this home no longer holds it: run `earsiv audit` and "
+                         "`earsiv repair`")
 
     def ring(self) -> KeyRing:
         """The chain as the index knows it now (read again only when it changed)."""
