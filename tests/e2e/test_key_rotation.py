@@ -234,3 +234,26 @@ def test_a_key_introduced_without_the_old_keys_signature_is_refused(rotated, tmp
     for text in (standalone, report):
         assert "the key in force after" in text, text
     shutil.rmtree(bag.parent)
+
+
+def test_a_process_running_during_the_rotation_signs_with_the_new_key_after_it(tmp_path):
+    """As `serve` would be: opened before the rotation, writing after it, in the same home."""
+    from earsiv.archive.ingest import Source
+
+    home = tmp_path / "home"
+    with Archive.init(home) as first:
+        list(first.ingest([Source("a.xml", (CORPUS / BEFORE).read_bytes())]))
+        old = first.archive_key().key_id
+    running = Archive.open(home)
+    try:
+        assert running.signer.public.key_id == old
+        with Archive.open(home) as operator:
+            done = operator.rotate_key(reason="scheduled", by="test")
+        list(running.ingest([Source("b.xml", (CORPUS / AFTER).read_bytes())]))
+        cp = running.checkpoint()
+        assert cp is not None and cp.size > done["log_index"]
+        assert cp.key_id == done["new_key"] != old
+        assert running.signer.public.key_id == done["new_key"]
+    finally:
+        running.close()
+    assert Cli(home).run("verify", "--all").returncode == 0
