@@ -45,6 +45,7 @@ from earsiv.archive.errors import (
 )
 from earsiv.archive.holdings import Holdings
 from earsiv.archive.ingest import Ingestor, IngestParts, IngestResult, Logged, Source
+from earsiv.archive.keyrotation import HomeKeys
 from earsiv.archive.keys import PublicKey, Signer
 from earsiv.archive.ledger import Ledger, LogRetention
 from earsiv.archive.log.checkpoints import checkpoint_key
@@ -108,6 +109,7 @@ class Status:
     oldest_unstamped: str | None = None  # when the oldest checkpoint still without its token was made
     tsa: dict | None = None
     key_fingerprint: str | None = None  # sha256 of the archive key's DER SubjectPublicKeyInfo: compare it out of band
+    keys: dict | None = None  # the first key, the key in force, and every rotation
     locations: dict | None = None  # where each store's bytes sit, as configured (LAW.md L3)
 
     def to_json(self) -> dict:
@@ -124,6 +126,7 @@ class Status:
                         "oldest_unstamped": self.oldest_unstamped, "fulltext": self.pending_fulltext},
             "tsa": self.tsa,
             "key_fingerprint": self.key_fingerprint,
+            "keys": self.keys,
             "by_kind": self.by_kind,
             "by_signature": self.by_signature,
             "signature_trust": self.signature_trust,
@@ -167,8 +170,7 @@ class Archive:
         self.config = config
         self.home = config.home
         self.store = _open_store(config)
-        self._check_format()
-        self.signer = Signer.load(self.home / "keys")
+        first_key_id = self._check_format()
         self.policy = RetentionPolicy(years_after_year_end=config.retention_years, by_kind=config.retention_kinds)
         self.index = Index(config.db_url)
         self.trust = load_trust(config.signature_trust)  # a bad trust store stops here, by name
@@ -178,14 +180,15 @@ class Archive:
         self.dictionary_retention = blobs.DictionaryRetention(self.store)
         self.originals = Originals(self.store, self.dictionaries)
         self.log = Log(self.store, f"earsiv:{config.archive_id}", self.index.log)
+        self.keys = HomeKeys(self.home, self.store, self.index, self.log.origin, first_key_id)
         self.ledger = Ledger(log=self.log, index=self.index,
                              mirror=Mirror(self._record_from_leaf, on_seed=self.dictionaries.known),
                              lock_path=self.home / "cache" / "log.lock",
                              checkpoint_interval=config.checkpoint_interval)
         self._tsas: list | None = None
-        self.checkpointer = Checkpointer(ledger=self.ledger, store=self.store, signer=self.signer, tsas=self._get_tsas,
+        self.checkpointer = Checkpointer(ledger=self.ledger, store=self.store, keys=self.keys, tsas=self._get_tsas,
                                          origin=self.log.origin, status_file=self.home / "cache" / "stamp.json",
-                                         stamps=config.tsa_stamps)
+                                         stamps=config.tsa_stamps, on_anchor=self._anchor_recorded)
         # Signed now, stamped later: a slow or absent TSA must not hold up the ingest.
         self.ledger.on_checkpoint_due = lambda: self.checkpointer.checkpoint(stamp=False)
         self.holdings = Holdings(self.ledger, self.store, self.index, self.dictionary_retention)
@@ -194,6 +197,16 @@ class Archive:
         self._tsa_certs: list[x509.Certificate] | None = None
         self.renewals = RenewalBook(self.store)
         self._open_log()
+        try:
+            self.keys.settle(self.ledger)  # finishes or undoes a key rotation a crash interrupted
+        except StoreError as exc:
+            log.warning("%s", exc)  # reading works; signing a checkpoint will say the same
+
+    def _anchor_recorded(self, fingerprint: str) -> None:
+        """A configured anchor the checkpointer stored: this home trusts it later even if unconfigured."""
+        from earsiv.archive.tsa.stored import confirm
+
+        confirm(self.home, {fingerprint})
 
     # -- life cycle --------------------------------------------------------
     @classmethod
@@ -254,8 +267,9 @@ class Archive:
             latest = self.index.log.latest_checkpoint()
             if latest is not None:
                 try:
-                    cp, sig, _token = self.log.load_checkpoint(latest.size, self.signer.public.accepts)
-                    self.signer.public.verify(sig, cp.body(), what=f"checkpoint {latest.size}")
+                    ring = self.keys.ring()
+                    cp, sig, _token = self.log.load_checkpoint(latest.size, ring.accepts)
+                    ring.verify_checkpoint(sig, cp)
                     self.log.load(cp)
                 except (StoreError, VerificationError) as exc:
                     log.warning("cannot start from checkpoint %d (%s): reading the whole log instead", latest.size, exc)
@@ -274,7 +288,7 @@ class Archive:
             print("earsiv: preparing the log's hash tiles and catalog (once, for an archive or index "
                   "written before them; this reads the whole log) ...", file=sys.stderr)
         with self.ledger.write_lock():
-            report = rebuild_log(self.ledger, self.signer.public, mirror_from=mirror_from, progress=progress,
+            report = rebuild_log(self.ledger, self.keys, mirror_from=mirror_from, progress=progress,
                                  stamps=self.config.tsa_stamps)
         for what, why in report.problems:
             log.warning("%s: %s", what, why)
@@ -331,7 +345,8 @@ class Archive:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _check_format(self) -> None:
+    def _check_format(self) -> str:
+        """Refuse a store of another format; return the first key's id (``log_key``)."""
         try:
             doc = json.loads(self.store.get(ARCHIVE_OBJECT))
         except StoreUnavailable:
@@ -343,6 +358,7 @@ class Archive:
                 f"{self.store.url} holds format {doc.get('format')!r} version {doc.get('version')!r}; "
                 f"this software reads {FORMAT_NAME} version {FORMAT_VERSION} only"
             )
+        return str(doc.get("log_key", ""))
 
     # -- dictionaries ------------------------------------------------------
     def _fetch_dict(self, digest: str) -> bytes:
@@ -535,15 +551,41 @@ class Archive:
             signature_trust={"store": self.trust.id, "roots": [r.subject.rfc4514_string() for r in self.trust.roots],
                              "intermediates": len(self.trust.intermediates)},
             oldest_unstamped=oldest[0].time.isoformat() if oldest and oldest[0].time else None,
-            tsa=tsa_status(self.config, token=token),
-            key_fingerprint=self.signer.public.key_id,
+            tsa=self._tsa_status(token),
+            key_fingerprint=self.keys.first.key_id,
+            keys=self.keys.status(),
             locations={"primary": {**self.config.store_location.to_json(),
                                    "outside_turkey_acknowledged": self.config.outside_turkey_acknowledged},
                        "replica": self.config.replica_location.to_json() if self.config.replica_url else None},
         )
 
+    def _tsa_status(self, token: bytes | None) -> dict:
+        out = tsa_status(self.config, token=token)
+        unconfirmed = self.unconfirmed_tsa_certificates()
+        out["unconfirmed"] = [{"subject": c.subject.rfc4514_string(), "sha256": _cert_sha256(c),
+                               "not_after": c.not_valid_after_utc.isoformat()} for c in unconfirmed]
+        out["warnings"] += [
+            f"TSA certificate {c['subject']} (sha256 {c['sha256']}) is in the store but was never configured "
+            "(an earlier version saved the certificates tokens carried): tokens only it verifies are not "
+            "trusted. Compare it with what the TSA publishes, then configure it as an anchor "
+            f"(EARSIV_TSA_TRUST, [tsa] trust) or run `earsiv tsa confirm {c['sha256']}`"
+            for c in out["unconfirmed"]]
+        return out
+
     def archive_key(self) -> PublicKey:
-        return self.signer.public
+        """The archive's identity: its first checkpoint-signing key (what the printed key certificate shows)."""
+        return self.keys.first
+
+    @property
+    def signer(self) -> Signer:
+        """The private key in force (after a rotation, not the first key)."""
+        return self.keys.signer()
+
+    def rotate_key(self, *, reason: str, by: str) -> dict:
+        """A new checkpoint-signing key, introduced in the log by the old one (``keyrotation.py``)."""
+        from earsiv.archive.keyrotation import rotate
+
+        return rotate(self.keys, self.ledger, self.checkpoint, reason=reason, by=by)
 
     def renew_stamps(self, *, everything: bool = False) -> dict[str, Any]:
         """Renew the stamps of the checkpoints whose certificates end soon (all with *everything*),
@@ -600,19 +642,63 @@ class Archive:
 
     def tsa_certificates(self) -> list[x509.Certificate]:
         """The TSA anchors tokens are verified against: those configured now, the built-in TSA's
-        certificate, and those recorded in the store when they were configured (so tokens of a TSA
-        no longer in use keep verifying). Never a certificate taken from a token."""
-        from cryptography import x509
+        certificate, and those recorded in the store as configured anchors (so tokens of a TSA no
+        longer in use keep verifying), or confirmed by the operator. Never a certificate taken
+        from a token: an earlier version stored those too, and they stay out (``tsa/stored.py``)."""
         from cryptography.hazmat.primitives import serialization
+
+        trusted = self._trusted_tsa_ids()
+        pool = {c.public_bytes(serialization.Encoding.DER): c for c in self._stored_tsa_certificates()
+                if _cert_sha256(c) in trusted}
+        for setting in self.config.tsa_authorities:
+            pool.update({c.public_bytes(serialization.Encoding.DER): c for c in setting.anchors})
+        return list(pool.values())
+
+    def unconfirmed_tsa_certificates(self) -> list[x509.Certificate]:
+        """Certificates in the store (``keys/tsa-*``) that nothing says to trust: saved from tokens by an
+        earlier version, most likely; not trusted until configured or confirmed (``earsiv tsa confirm``)."""
+        trusted = self._trusted_tsa_ids()
+        return [c for c in self._stored_tsa_certificates() if _cert_sha256(c) not in trusted]
+
+    def confirm_tsa_certificates(self, fingerprints: Iterable[str]) -> list[str]:
+        """Trust stored certificates the operator checked (by sha256 of the DER); refuses one not unconfirmed."""
+        from earsiv.archive.tsa.stored import confirm
+
+        wanted = {f.replace(":", "").lower() for f in fingerprints}
+        waiting = {_cert_sha256(c) for c in self.unconfirmed_tsa_certificates()}
+        unknown = sorted(wanted - waiting)
+        if unknown:
+            raise ConfigError(f"no unconfirmed TSA certificate in the store has the sha256 {', '.join(unknown)} "
+                              "(`earsiv status` lists those that are)")
+        confirm(self.home, wanted)
+        return sorted(wanted)
+
+    def _stored_tsa_certificates(self) -> list[x509.Certificate]:
+        from cryptography import x509
 
         if self._tsa_certs is None or self.checkpointer.certificates_added:
             self.checkpointer.certificates_added = False
             self._tsa_certs = [x509.load_pem_x509_certificate(self.store.get(key))
                                for key in self.store.list("keys/tsa-")]
-        pool = {c.public_bytes(serialization.Encoding.DER): c for c in self._tsa_certs}
-        for setting in self.config.tsa_authorities:
-            pool.update({c.public_bytes(serialization.Encoding.DER): c for c in setting.anchors})
-        return list(pool.values())
+        return self._tsa_certs
+
+    def _trusted_tsa_ids(self) -> set[str]:
+        from cryptography import x509
+
+        from earsiv.archive.tsa.authorities import CERT_FILE
+        from earsiv.archive.tsa.stored import confirmed
+
+        ids = confirmed(self.home) | {_cert_sha256(c) for s in self.config.tsa_authorities for c in s.anchors}
+        builtin = self.home / "tsa" / CERT_FILE
+        if builtin.exists():
+            ids.add(_cert_sha256(x509.load_pem_x509_certificate(builtin.read_bytes())))
+        return ids
+
+
+def _cert_sha256(cert: x509.Certificate) -> str:
+    from cryptography.hazmat.primitives import serialization
+
+    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
 
 
 def _metadata_from_leaf(entry: DocumentEntry) -> DocumentMetadata:

@@ -272,7 +272,14 @@ class Audit:
             check = fixed_check(self.arch, key)
             if check is not None:
                 out += self.reader.check(key, check)[1]
-        return out + self._renewals()
+        return out + self._renewals() + self._key_introductions()
+
+    def _key_introductions(self) -> list[Finding]:
+        """An `archive-key` entry the chain refuses (FORMAT.md §7c): someone wrote a key the key in force never
+        handed over to. Harmless to the archive (that key signs nothing it accepts), worth an operator's look."""
+        self.arch.keys.ring()
+        return [Finding(f"log leaf {index}", f"key introduction refused: {why}", "", f"log leaf {index}")
+                for index, why in self.arch.keys.refused]
 
     def _renewals(self) -> list[Finding]:
         """Each renewal (FORMAT.md §7b), found by number: its record reads, its token stamps its root."""

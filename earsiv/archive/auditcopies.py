@@ -208,7 +208,7 @@ class CopyReader:
         the checks of its three objects (body, signature, token)."""
         from earsiv.archive.tsa.verify import verify_token
 
-        public = self.arch.signer.public
+        ring = self.arch.keys.ring()
         sigs: list[bytes] = []
         for _name, store in self.copies:
             try:
@@ -222,13 +222,15 @@ class CopyReader:
                 cp = Checkpoint.parse(data)
             except (VerificationError, ValueError) as exc:
                 return f"checkpoint body does not parse: {exc}"
+            wrong_key = None
             for sig in sigs:
                 try:
-                    public.verify(sig, cp.body(), what=f"checkpoint {size}")
-                except VerificationError:
+                    ring.verify_checkpoint(sig, cp)
+                except VerificationError as exc:
+                    wrong_key = exc.detail if "names key" in exc.detail else wrong_key
                     continue
                 return None
-            return "the archive signature does not verify over this body (or no signature is intact)"
+            return wrong_key or "the archive signature does not verify over this body (or no signature is intact)"
 
         for _name, store in self.copies:
             try:
@@ -244,7 +246,7 @@ class CopyReader:
             if cp is None:
                 return "no intact body to check the signature against"
             try:
-                public.verify(sig, cp.body(), what=f"checkpoint {size}")
+                ring.verify_checkpoint(sig, cp)
             except VerificationError as exc:
                 return exc.detail
             return None

@@ -41,6 +41,7 @@ from earsiv.archive.log.checkpoints import Checkpoint, checkpoint_key
 from earsiv.archive.stores.base import PutItem
 
 if TYPE_CHECKING:
+    from earsiv.archive.keyrotation import HomeKeys
     from earsiv.archive.keys import Signer
     from earsiv.archive.ledger import Ledger
     from earsiv.archive.log.log import Snapshot
@@ -69,13 +70,15 @@ def _verifies(token: bytes, imprint: bytes, anchors: list) -> bool:
 
 
 class Checkpointer:
-    def __init__(self, *, ledger: Ledger, store: ObjectStore, signer: Signer, tsas: Callable[[], list[Any]],
-                 origin: str, status_file: Path, stamps: int = 1) -> None:
+    def __init__(self, *, ledger: Ledger, store: ObjectStore, keys: HomeKeys, tsas: Callable[[], list[Any]],
+                 origin: str, status_file: Path, stamps: int = 1,
+                 on_anchor: Callable[[str], None] | None = None) -> None:
         self.ledger = ledger
         self.store = store
-        self.signer = signer
+        self.keys = keys  # the key in force, and which key signs a checkpoint of which size
         self.tsas = tsas  # made on first use: the only thing that needs them is stamping
         self.stamps = stamps
+        self.on_anchor = on_anchor  # told the sha256 of each configured anchor recorded in the store
         self._recorded: set[str] = set()  # anchors this process knows are in the store
         self.origin = origin
         self._status_file = status_file
@@ -97,7 +100,9 @@ class Checkpointer:
             if snap.size and (latest is None or latest.size < snap.size):
                 if latest is not None:
                     self._consistent(latest.size, snap)
-                cp = self._make(snap, now or dt.datetime.now(UTC))
+                signer = self.keys.signer_for(snap.size)
+                if signer is not None:  # None: a newer key was introduced meanwhile; the next one covers it
+                    cp = self._make(snap, now or dt.datetime.now(UTC), signer)
         if stamp:
             self.stamp_pending()
         return cp
@@ -109,7 +114,7 @@ class Checkpointer:
         """
         log_ = self.ledger.log
         try:
-            old, _sig, _token = log_.load_checkpoint(old_size, self.signer.public.accepts)
+            old, _sig, _token = log_.load_checkpoint(old_size, self.keys.ring().accepts)
         except StoreError as exc:
             log.warning("checkpoint %d cannot be read (%s); the next checkpoint is made without checking "
                         "that it extends it (`earsiv audit` names the damage)", old_size, exc)
@@ -123,7 +128,7 @@ class Checkpointer:
                 f"is damaged: {exc}); no checkpoint is signed over it. Run `earsiv audit` and `earsiv repair`",
                 step=3) from exc
 
-    def _make(self, snap: Snapshot, now: dt.datetime) -> Checkpoint:
+    def _make(self, snap: Snapshot, now: dt.datetime, signer: Signer) -> Checkpoint:
         until = self.ledger.retention.until()
         index = self.ledger.index
         with index.transaction("cannot record a checkpoint") as tx:
@@ -131,7 +136,7 @@ class Checkpointer:
         self.store.put_many([PutItem(key, data, until) for key, data in sorted(snap.tiles.items())])
         self.ledger.log.tiles_written(snap.tiles)
         faults.point("checkpoint.after-tiles")
-        cp = Checkpoint(self.origin, snap.size, snap.root, now, self.signer.public.key_id)
+        cp = Checkpoint(self.origin, snap.size, snap.root, now, signer.public.key_id)
         try:
             self.store.put_many([PutItem(checkpoint_key(snap.size), cp.body(), until)])
         except WriteOnceViolation:
@@ -142,12 +147,15 @@ class Checkpointer:
                 raise VerificationError(f"checkpoint {snap.size} in the store states another root than the log's "
                                         "leaves: the log or that checkpoint is damaged", step=3) from None
         faults.point("checkpoint.after-body")
-        self._sign(cp, until)
+        self._sign(cp, until, signer)
         return cp
 
-    def _sign(self, cp: Checkpoint, until: dt.datetime) -> None:
+    def _sign(self, cp: Checkpoint, until: dt.datetime, signer: Signer) -> None:
         body = cp.body()
-        sig = self.signer.sign(body)  # Ed25519 is deterministic: a retry writes the same bytes
+        if cp.key_id != signer.public.key_id:
+            raise VerificationError(f"checkpoint {cp.size} names key {cp.key_id}, not the key {signer.public.key_id} "
+                                    "that signs it", step=3)
+        sig = signer.sign(body)  # Ed25519 is deterministic: a retry writes the same bytes
         try:
             self.store.put_many([PutItem(checkpoint_key(cp.size, ".sig"), sig, until)])
         except WriteOnceViolation as exc:
@@ -184,15 +192,22 @@ class Checkpointer:
             return False
         cp = Checkpoint.parse(self.store.get(key))
         if self.store.exists(checkpoint_key(row.size, ".sig")):
-            self.signer.public.verify(self.store.get(checkpoint_key(row.size, ".sig")), cp.body(),
-                                      what=f"checkpoint {row.size}")
+            self.keys.ring().verify_checkpoint(self.store.get(checkpoint_key(row.size, ".sig")), cp)
             with index.transaction("cannot record a checkpoint") as tx:
                 tx.put_checkpoint(row.size, "signed", cp.time)
             return True
         if self.ledger.log.tree(row.size).root() != cp.root:
             raise VerificationError(f"unsigned checkpoint {row.size} states another root than its tiles", step=3)
+        signer = self.keys.signer_for(row.size)
+        if signer is None or cp.key_id != signer.public.key_id:
+            # Written under a key retired since (a crash before a rotation): it cannot be signed
+            # any more, and needs not be; a body without a signature is no checkpoint.
+            log.warning("checkpoint %d was written but not signed under a key retired since: left unsigned", row.size)
+            with index.transaction("cannot drop an unfinished checkpoint") as tx:
+                tx.drop_checkpoint(row.size)
+            return False
         log.warning("checkpoint %d was written but not signed (a crash): signing it now", row.size)
-        self._sign(cp, self.ledger.retention.until())
+        self._sign(cp, self.ledger.retention.until(), signer)
         return True
 
     def _stamp(self, size: int) -> bool:
@@ -253,6 +268,8 @@ class Checkpointer:
             if ident in self._recorded:
                 continue
             pem = cert.public_bytes(serialization.Encoding.PEM)
+            if self.on_anchor is not None:
+                self.on_anchor(ident)  # first: a stored certificate nobody vouches for is not trusted
             if self.store.put_many([PutItem(f"keys/tsa-{ident}.pem", pem, FOREVER)])[0]:
                 self.certificates_added = True
             self._recorded.add(ident)

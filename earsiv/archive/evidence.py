@@ -38,14 +38,15 @@ from typing import TYPE_CHECKING, Any
 from earsiv.archive.errors import DocumentNotFound, StoreError, VerificationError
 from earsiv.archive.log import merkle
 from earsiv.archive.log.checkpoints import Checkpoint, checkpoint_key
-from earsiv.archive.log.entries import DocumentEntry, HoldingEntry, decode
+from earsiv.archive.log.entries import DocumentEntry, HoldingEntry, KeyEntry, decode, format_time, parse_time
 from earsiv.archive.log.proofs import PROOF_VERSION, InclusionProof
 
 if TYPE_CHECKING:
     from earsiv.archive.archive import Archive
 
 log = logging.getLogger("earsiv.evidence")
-__all__ = ["LeafProof", "Proven", "document_evidence", "leaf_evidence", "prove_leaf", "stamped_checkpoint",
+__all__ = ["LeafProof", "Proven", "document_evidence", "key_introductions", "leaf_evidence", "prove_leaf",
+           "stamped_checkpoint",
            "verify_document", "write_evidence"]
 
 
@@ -59,6 +60,7 @@ class LeafProof:
     gen_time: dt.datetime
     anchors: tuple[Any, ...] = ()  # the trusted certificates the tokens' signers chain to
     token2: bytes | None = None  # a second, independent TSA's token
+    gen_time2: dt.datetime | None = None  # its stamp time
     renewals: tuple[Any, ...] = ()  # renewal.Link after the checkpoint's own token, oldest first
 
 
@@ -95,8 +97,9 @@ def prove_leaf(arch: Archive, index: int, name: str | None = None) -> LeafProof:
         raise VerificationError(f"log leaf {index} cannot be read: {exc.detail}", name=name, step=2) from exc
     # 3. Included in a checkpoint signed by the archive key.
     size = stamped_checkpoint(arch, index)
-    cp, sig, token = arch.log.load_checkpoint(size)
-    arch.signer.public.verify(sig, cp.body(), what=f"checkpoint {size}")
+    ring = arch.keys.ring()
+    cp, sig, token = arch.log.load_checkpoint(size, ring.accepts)
+    ring.verify_checkpoint(sig, cp)
     try:
         proof = InclusionProof(index, size, merkle.leaf_hash(leaf), tuple(arch.log.inclusion_proof(index, size)),
                                cp.root)
@@ -119,13 +122,13 @@ def prove_leaf(arch: Archive, index: int, name: str | None = None) -> LeafProof:
     info = infos[0]
     anchors = [i.anchor for i in infos]
     anchors = [a for n, a in enumerate(anchors) if a not in anchors[:n]]
-    token2 = None
+    token2 = second = None
     if arch.store.exists(checkpoint_key(size, ".tsr2")):
         token2 = arch.store.get(checkpoint_key(size, ".tsr2"))
         second = verify_token(token2, data=cp.body(), trusted_certs=trusted)
         anchors += [second.anchor] if second.anchor not in anchors else []
     return LeafProof(leaf, proof, cp, sig, token, info.gen_time, tuple(a for a in anchors if a is not None), token2,
-                     tuple(links[1:]))
+                     second.gen_time if second is not None else None, tuple(links[1:]))
 
 
 def verify_document(arch: Archive, digest: str, leaf_index: int | None = None, *,
@@ -196,6 +199,20 @@ def _leaf_json(p: LeafProof) -> dict[str, Any]:
     }
 
 
+def key_introductions(arch: Archive, cp: Checkpoint) -> list[dict[str, Any]]:
+    """The ``archive-key`` leaves among the first ``cp.size`` leaves, each with its inclusion proof in *cp*:
+    the chain from the first key (the archive's identity) to the key that signed *cp* (FORMAT.md §7c)."""
+    out = []
+    for index, _entry in arch.keys.ring().chain:
+        if index >= cp.size:
+            break
+        leaf = arch.log.read_leaf(index)
+        proof = InclusionProof(index, cp.size, merkle.leaf_hash(leaf), tuple(arch.log.inclusion_proof(index, cp.size)),
+                               cp.root)
+        out.append({"leaf": leaf.decode("utf-8"), **proof.to_json()})
+    return out
+
+
 def document_evidence(arch: Archive, digest: str, leaf_index: int | None = None) -> dict[str, Any]:
     """A document's evidence as one JSON object (what a print embeds): the leaf's, plus the keys to check it."""
     proven = verify_document(arch, digest, leaf_index)
@@ -205,7 +222,8 @@ def document_evidence(arch: Archive, digest: str, leaf_index: int | None = None)
         "digest": digest,
         "checkpoint_time": proven.checkpoint_time,
         "tsa_anchors_pem": _pem(p.anchors).decode(),
-        "archive_key_pem": arch.signer.public.pem.decode(),
+        "archive_key_pem": arch.archive_key().pem.decode(),  # the first key: the archive's identity
+        "key_introductions": key_introductions(arch, p.checkpoint),
     }
 
 
@@ -218,12 +236,13 @@ What is here
   leaf.json       log leaf {index} of archive {origin}
   proof.json      RFC 9162 inclusion proof of the leaf in a tree of {size} leaves
   checkpoint.txt  the checkpoint: tree size {size}, root {root}
-  checkpoint.sig  Ed25519 signature of checkpoint.txt by archive-key.pem
+  checkpoint.sig  Ed25519 signature of checkpoint.txt by {signing_key}
   checkpoint.tsr  RFC 3161 time-stamp token over sha256(checkpoint.txt){tsr2_line}
   tsa-anchors.pem the certificates the archive trusts the time-stamp authority
                   through (its CA, or its pinned certificate), as configured:
 {anchor_lines}{tsa_note}
-  archive-key.pem the archive's public key (key id {key_id})
+  archive-key.pem the archive's public key (key id {archive_key}): its first
+                  checkpoint-signing key
 
 Nothing in this folder vouches for itself: two things must be compared with
 what you obtained separately (on paper from the archive's operator, from the
@@ -231,7 +250,7 @@ time-stamp authority's own publication), never with this folder.
 
 0. The keys are the ones you were given:
      openssl pkey -pubin -in archive-key.pem -outform DER | sha256sum
-   must print the archive key fingerprint you hold ({key_id}).
+   must print the archive key fingerprint you hold ({archive_key}).{rotated}
      openssl x509 -in tsa-anchors.pem -noout -subject -fingerprint -sha256
    must show a fingerprint the time-stamp authority publishes for itself
    (openssl prints it with colons; with several anchors, split the file:
@@ -243,12 +262,16 @@ How to check the rest with standard tools (no earsiv code needed)
      grep -o '"digest":"[0-9a-f]*"' leaf.json
    Both must show {digest}.
 2. The time-stamp token stamps this checkpoint:
-     openssl ts -verify -data checkpoint.txt -in checkpoint.tsr -token_in -CAfile tsa-anchors.pem -partial_chain
+     openssl ts -verify -data checkpoint.txt -in checkpoint.tsr -token_in -CAfile tsa-anchors.pem -partial_chain -attime {attime}
    It must print "Verification: OK" (-partial_chain: an anchor may be the
-   TSA's own pinned certificate rather than a root).{tsr2_check} See the stamp time with:
+   TSA's own pinned certificate rather than a root; -attime: the certificates
+   are checked as of the stamp's own time, {stamp_time} = {attime} seconds
+   since 1970, so the check still succeeds after the TSA's certificate has
+   expired; that the stamp was made while it was valid is what the
+   signature over the time shows).{tsr2_check} See the stamp time with:
      openssl ts -reply -in checkpoint.tsr -token_in -token_out -text | grep 'Time stamp'
 3. The archive signed the checkpoint:
-     openssl pkeyutl -verify -pubin -inkey archive-key.pem -rawin -in checkpoint.txt -sigfile checkpoint.sig
+     openssl pkeyutl -verify -pubin -inkey {signing_key} -rawin -in checkpoint.txt -sigfile checkpoint.sig
    It must print "Signature Verified Successfully".
 4. The leaf is in the tree whose root the checkpoint states: compute the leaf
    hash, then fold in each hash of proof.json as docs/FORMAT.md ("Inclusion
@@ -269,11 +292,34 @@ RENEWAL_README = """
      (printf '\\000'; printf LEAF | xxd -r -p) | sha256sum
    gives "leaf_hash" of its "proof"; fold in the proof's steps as in step 4;
    the result is its "root", and
-     openssl ts -verify -digest ROOT -in renewal-K.tsr -token_in -CAfile tsa-anchors.pem -partial_chain
-   must print "Verification: OK". Each renewal must be dated before the
-   certificate of the token it renews expired (openssl ts -reply -in T -token_in
-   -token_out -text shows the time; openssl x509 the certificate's end):
+     openssl ts -verify -digest ROOT -in renewal-K.tsr -token_in -CAfile tsa-anchors.pem -partial_chain \\
+         -attime SECONDS
+   must print "Verification: OK", with SECONDS the renewal's own stamp time
+   (openssl ts -reply -in renewal-K.tsr -token_in -token_out -text | grep
+   'Time stamp') as seconds since 1970: date -u -d "THAT TIME" +%s. Each
+   renewal must be dated before the certificate of the token it renews
+   expired (the same command on that token shows its time; openssl x509 the
+   certificate's end):
    then each stamp vouches for the one before, back to checkpoint.tsr.
+"""
+
+
+KEYS_README = """
+6. The key that signed checkpoint.txt was handed over from the archive key
+   ({count} time(s); `earsiv key rotate`). key-K.json is the log leaf that
+   introduces key-K.pem, with its inclusion proof in checkpoint.txt (check it
+   as in step 4). For each K, with PREV = archive-key.pem for K = 1 and
+   key-(K-1).pem after:
+     openssl pkey -pubin -in PREV -outform DER | sha256sum         # = "old" in the leaf
+     openssl pkey -pubin -in key-K.pem -outform DER | sha256sum    # = "new"
+     openssl pkeyutl -verify -pubin -inkey PREV -rawin -in key-K.txt -sigfile key-K.old.sig
+     openssl pkeyutl -verify -pubin -inkey key-K.pem -rawin -in key-K.txt -sigfile key-K.new.sig
+   Both must print "Signature Verified Successfully": the key in force signed
+   the hand-over, and the new key's holder signed it too. key-K.txt is what
+   both signed, made from the leaf's fields (origin from checkpoint.txt):
+     earsiv-key-rotation/1 / origin: O / old: OLD / new: NEW / at: AT
+   one per line, each ending in a newline. The last, key-{last}.pem, must have
+   the id on checkpoint.txt's "key:" line.
 """
 
 
@@ -299,8 +345,17 @@ def write_evidence(arch: Archive, digest: str, out: Path, leaf_index: int | None
         "checkpoint.sig": p.signature,
         "checkpoint.tsr": p.token,
         "tsa-anchors.pem": _pem(p.anchors),
-        "archive-key.pem": arch.signer.public.pem,
+        "archive-key.pem": arch.archive_key().pem,  # the first key: the archive's identity
     }
+    intros = key_introductions(arch, cp)
+    for k, item in enumerate(intros, 1):
+        entry = json.loads(item["leaf"])
+        statement = KeyEntry.statement_of(cp.origin, entry["old"], entry["new"], parse_time(entry["at"]))
+        files[f"key-{k}.json"] = json.dumps(item, indent=2).encode() + b"\n"
+        files[f"key-{k}.pem"] = entry["public_key"].encode("ascii")
+        files[f"key-{k}.txt"] = statement
+        files[f"key-{k}.old.sig"] = base64.b64decode(entry["old_signature"])
+        files[f"key-{k}.new.sig"] = base64.b64decode(entry["new_signature"])
     if p.token2 is not None:
         files["checkpoint.tsr2"] = p.token2
     for k, link in enumerate(p.renewals, 1):
@@ -314,14 +369,27 @@ def write_evidence(arch: Archive, digest: str, out: Path, leaf_index: int | None
                    if p.token2 is not None else ""),
         tsr2_check=("\n   The same for the second, independent token:\n"
                     "     openssl ts -verify -data checkpoint.txt -in checkpoint.tsr2 -token_in "
-                    "-CAfile tsa-anchors.pem -partial_chain" if p.token2 is not None else ""),
+                    f"-CAfile tsa-anchors.pem -partial_chain -attime {_epoch(p.gen_time2)}"
+                    if p.token2 is not None and p.gen_time2 is not None else ""),
+        attime=_epoch(p.gen_time), stamp_time=format_time(p.gen_time),
         tsa_note=("\n                  (the archive's built-in local TSA: its stamps are the archive's\n"
                   "                  own, not a qualified time-stamp)") if local else "",
-    ).encode() + (RENEWAL_README.format(count=len(p.renewals)).encode() if p.renewals else b"")
+        signing_key="archive-key.pem" if not intros else f"key-{len(intros)}.pem",
+        archive_key=arch.archive_key().key_id,
+        rotated=("" if not intros else f"\n   The checkpoint is signed by a later key, {cp.key_id}\n"
+                                          f"   (key-{len(intros)}.pem): step 6 shows how the archive key handed over to it."),
+    ).encode() + (RENEWAL_README.format(count=len(p.renewals)).encode() if p.renewals else b"") + (
+        KEYS_README.format(count=len(intros), last=len(intros)).encode() if intros else b"")
     for name, data in files.items():
         (out / name).write_bytes(data)
     return {"digest": digest, "directory": str(out), "files": sorted(files), "log_index": proven.log_index,
             "checkpoint_size": cp.size, "stamp_time": proven.stamp_time}
+
+
+def _epoch(t: dt.datetime) -> int:
+    """A stamp time as ``openssl -attime`` takes it: whole seconds since 1970 (rounded down, so never
+    past the end of a certificate the stamp was made within)."""
+    return int(t.timestamp())
 
 
 def _renewal_json(p: LeafProof, k: int) -> dict[str, Any]:

@@ -46,6 +46,9 @@ POINTS: dict[str, str] = {
     "store.put": "objects being linked into place, one at a time",
     "disposal.after-leaves": "disposal leaves durable, their blobs not deleted yet",
     "jobs.after-document": "a take-away job's result half written, its row saying running",
+    "rotate.after-key": "a new signing key written to the home, its log entry not yet",
+    "rotate.after-entry": "the new key's log entry durable, the home still signing with the old key",
+    "rotate.after-switch": "the new key in force in the home, no checkpoint signed by it yet",
 }
 
 

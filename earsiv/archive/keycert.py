@@ -28,11 +28,25 @@ def _groups(hex_text: str) -> str:
     return "\n".join("    " + " ".join(groups[i:i + 4]) for i in range(0, len(groups), 4))
 
 
+def _rotations(history: list[dict]) -> str:
+    """The keys this one handed over to (`earsiv key rotate`), in order; empty when it never was."""
+    if len(history) < 2:
+        return ""
+    lines = ["", "Later signing keys. The key above handed over to each of these in turn, by a log entry",
+             "signed by the key in force and by the new one (every verifier follows that chain from",
+             "the key above: compare only the key above with what you hold):", ""]
+    for n, k in enumerate(history[1:], 1):
+        lines += [f"  {n}. since log entry {k['introduced_at_leaf']}, {k['at']} ({k['reason'] or 'no reason given'})",
+                  _groups(k["key_id"]), ""]
+    return "\n".join(lines)
+
+
 def key_certificate(arch: Archive, now: dt.datetime | None = None) -> str:
     from earsiv.archive.archive import ARCHIVE_OBJECT
 
     now = now or dt.datetime.now(dt.UTC)
-    public = arch.signer.public
+    public = arch.archive_key()  # the first key: the archive's identity
+    history = arch.keys.status()["history"]
     try:
         created = json.loads(arch.store.get(ARCHIVE_OBJECT)).get("created", "?")
     except (ValueError, AttributeError):
@@ -57,7 +71,8 @@ Archive        {arch.log.origin}
 Created        {created}
 Printed        {now.isoformat(timespec="seconds").replace("+00:00", "Z")}
 
-Every checkpoint of this archive's log is signed with the Ed25519 key below. A package or
+Every checkpoint of this archive's log is signed with the Ed25519 key below, or with a key
+it handed over to (listed after it, if there is one). A package or
 evidence folder from this archive is genuine only if the archive key it carries has this
 fingerprint: the SHA-256 of the key's DER SubjectPublicKeyInfo, in hexadecimal,
 
@@ -74,7 +89,7 @@ worth something only because it did not travel with them.
 The public key itself:
 
 {public.pem.decode("ascii").rstrip()}
-
+{_rotations(history)}
 Time-stamp authorities this archive trusts (their anchors, as configured; compare with
 what each authority publishes):
 

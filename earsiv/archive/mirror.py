@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from earsiv.archive.blobs import stream_key
+from earsiv.archive.keys import record_introduction
 from earsiv.archive.log.entries import (
     AccessEntry,
     AuditFindingEntry,
@@ -29,6 +30,7 @@ from earsiv.archive.log.entries import (
     GrantEntry,
     GrantRevokeEntry,
     HoldingEntry,
+    KeyEntry,
     LegalHoldEntry,
     PrincipalEntry,
     RepairEntry,
@@ -226,6 +228,11 @@ def _audit_pass(run: _Run, index: int, e: AuditPassEntry) -> None:
     run.tx.meta_set("audit/last-pass", json.dumps({"leaf": index, **e.to_json()}, sort_keys=True))
 
 
+def _key(run: _Run, index: int, e: KeyEntry) -> None:
+    run.flush()
+    record_introduction(run.tx, index, e)
+
+
 _HANDLERS: dict[type[Entry], Callable[[_Run, int, Entry], None]] = {  # type: ignore[dict-item]
     DocumentEntry: _document,
     HoldingEntry: _holding,
@@ -241,4 +248,5 @@ _HANDLERS: dict[type[Entry], Callable[[_Run, int, Entry], None]] = {  # type: ig
     RepairEntry: _repair,
     AuditPassEntry: _audit_pass,
     DisposalEntry: _disposal,
+    KeyEntry: _key,
 }

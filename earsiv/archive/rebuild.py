@@ -30,7 +30,8 @@ from earsiv.archive.log.tiles import TileState
 from earsiv.archive.stores.base import PutItem
 
 if TYPE_CHECKING:
-    from earsiv.archive.keys import PublicKey
+    from earsiv.archive.keyrotation import HomeKeys
+    from earsiv.archive.keys import KeyRing
     from earsiv.archive.ledger import Ledger
 
 __all__ = ["Report", "checkpoint_parts", "rebuild_log"]
@@ -58,15 +59,18 @@ def checkpoint_parts(store) -> dict[int, set[str]]:
     return found
 
 
-def rebuild_log(ledger: Ledger, public: PublicKey, *, mirror_from: int,
+def rebuild_log(ledger: Ledger, keys: HomeKeys, *, mirror_from: int,
                 progress: Callable[[int], None] | None = None, stamps: int = 1) -> Report:
     """Rebuild tiles and the index's log catalog from the store; mirror leaves from *mirror_from* on.
 
     A checkpoint is ``stamped`` when it has the *stamps* tokens the configuration requires
     (``.tsr``, and ``.tsr2`` with two TSAs); with fewer it is ``signed``, and stamping resumes.
     """
+    from earsiv.archive.keys import KeyRing
+
     log, index, store = ledger.log, ledger.index, ledger.log.store
     report = Report()
+    ring = KeyRing(keys.first, keys.origin)  # the keys in force, as the leaves read so far introduce them
     checkpoints = checkpoint_parts(store)
     edge = TileState()
     until = ledger.retention.until()
@@ -108,11 +112,13 @@ def rebuild_log(ledger: Ledger, public: PublicKey, *, mirror_from: int,
         if not whole:
             report.problems.append((key, "bundle does not end with a newline: damaged"))
         for leaf in leaves:
+            if _KEY_LEAF in leaf:
+                _introduce(ring, edge.size, leaf, report)
             full = edge.append(merkle.leaf_hash(leaf))
             if full:
                 put_tiles([(t.key, t.data) for t in full])
             if edge.size in checkpoints:
-                _checkpoint(ledger, public, edge, checkpoints[edge.size], report, put_tiles, stamps)
+                _checkpoint(ledger, ring, edge, checkpoints[edge.size], report, put_tiles, stamps)
         report.bundles += 1
         report.leaves += len(leaves)
         chunk.append((first, leaves))
@@ -129,7 +135,21 @@ def rebuild_log(ledger: Ledger, public: PublicKey, *, mirror_from: int,
     return report
 
 
-def _checkpoint(ledger: Ledger, public: PublicKey, edge: TileState, parts: set[str], report: Report,
+_KEY_LEAF = b'"type":"archive-key"'
+
+
+def _introduce(ring: KeyRing, index: int, leaf: bytes, report: Report) -> None:
+    from earsiv.archive.log.entries import KeyEntry, decode
+
+    try:
+        entry = decode(leaf)
+        if isinstance(entry, KeyEntry):
+            ring.add(index, entry)
+    except VerificationError as exc:
+        report.problems.append((f"log leaf {index}", f"key introduction refused: {exc.detail}"))
+
+
+def _checkpoint(ledger: Ledger, ring: KeyRing, edge: TileState, parts: set[str], report: Report,
                 put_tiles: Callable[[list[tuple[str, bytes]]], None], stamps: int = 1) -> None:
     store, size = ledger.log.store, edge.size
     try:
@@ -137,7 +157,7 @@ def _checkpoint(ledger: Ledger, public: PublicKey, edge: TileState, parts: set[s
         if cp.root != edge.root():
             raise VerificationError("its root does not match the log's leaves")
         if ".sig" in parts:
-            public.verify(store.get(checkpoint_key(size, ".sig")), cp.body(), what=f"checkpoint {size}")
+            ring.verify_checkpoint(store.get(checkpoint_key(size, ".sig")), cp)
     except (VerificationError, StoreError) as exc:
         report.problems.append((checkpoint_key(size), exc.detail))
         return

@@ -476,6 +476,16 @@ class ArchiveService(AccessUseCases, IntegrityUseCases, WebUseCases, ReportUseCa
         self.archive.access.require(who, "admin", what="print the archive key certificate")
         return key_certificate(self.archive)
 
+    def rotate_key(self, who: Principal, *, reason: str) -> dict:
+        """A new checkpoint-signing key, introduced in the log by the old one; the old private key is deleted."""
+        _operator(who, "rotate the archive key")
+        return self.archive.rotate_key(reason=reason, by=who.name)
+
+    def confirm_tsa_certificates(self, who: Principal, fingerprints: Sequence[str]) -> list[str]:
+        """Trust TSA certificates an earlier version stored from tokens, once the operator compared them."""
+        _operator(who, "confirm TSA certificates")
+        return self.archive.confirm_tsa_certificates(fingerprints)
+
     def renew(self, who: Principal, *, everything: bool = False) -> dict:
         """Renew the time stamps that expire within 180 days (all with *everything*): one stamp for all."""
         _operator(who, "renew time stamps")

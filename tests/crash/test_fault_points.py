@@ -40,7 +40,9 @@ CASES = [
 
 # Points an ingest never reaches, crashed at by a test of their own.
 ELSEWHERE = {"disposal.after-leaves": "tests/crash/test_disposal_crash.py",
-             "jobs.after-document": "tests/integration/test_jobs_http.py (serve killed mid-job)"}
+             "jobs.after-document": "tests/integration/test_jobs_http.py (serve killed mid-job)",
+             **dict.fromkeys(("rotate.after-key", "rotate.after-entry", "rotate.after-switch"),
+                             "tests/crash/test_key_rotation_crash.py")}
 
 
 def test_every_point_the_archive_owns_is_crashed_at():

@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 
 from tests.conftest import CORPUS, Cli
 from tests.helpers.deployment import Embedded
@@ -158,10 +159,26 @@ def test_evidence_verifies_with_openssl_alone(ingested, tmp_path):
     names = {p.name for p in out.iterdir()}
     assert {"leaf.json", "proof.json", "checkpoint.txt", "checkpoint.tsr", "tsa-anchors.pem", "README.txt"} <= names
     readme = (out / "README.txt").read_text()
-    cmd = "openssl ts -verify -data checkpoint.txt -in checkpoint.tsr -token_in -CAfile tsa-anchors.pem -partial_chain"
-    assert cmd in readme
+    printed = re.search(r"openssl ts -verify -data checkpoint.txt -in checkpoint.tsr .*", readme)
+    assert printed, readme
+    cmd = printed.group(0)
+    # The certificates are checked as of the stamp's own time, so the command still works
+    # once the TSA certificate has expired: -attime is the token's genTime.
+    assert "-partial_chain -attime " in cmd
+    at = int(cmd.rsplit(" ", 1)[1])
+    shown = subprocess.run(["openssl", "ts", "-reply", "-in", "checkpoint.tsr", "-token_in", "-token_out", "-text"],
+                           cwd=out, capture_output=True, text=True, check=True).stdout
+    stamped = re.search(r"Time stamp: (.*)", shown).group(1)
+    gen = subprocess.run(["date", "-u", "-d", stamped, "+%s"], capture_output=True, text=True, check=True).stdout
+    assert at == int(gen), (at, shown)
     done = subprocess.run(cmd.split(), cwd=out, capture_output=True, text=True)
     assert done.returncode == 0 and "Verification: OK" in done.stdout, done.stdout + done.stderr
+    # The same check made on a day after the anchor expired fails without the stamp's time:
+    # openssl's -attime stands in for that day (the anchor here lives 50 years).
+    anchor = x509.load_pem_x509_certificate((out / "tsa-anchors.pem").read_bytes())
+    later = str(int(anchor.not_valid_after_utc.timestamp()) + 86400)
+    expired = subprocess.run([*cmd.split()[:-1], later], cwd=out, capture_output=True, text=True)
+    assert expired.returncode != 0 and "expired" in expired.stdout + expired.stderr, expired.stdout
     assert hashlib.sha256((out / "original.xml").read_bytes()).hexdigest() == digest
     assert json.loads((out / "leaf.json").read_bytes())["digest"] == digest
     # The token must not verify over anything else.

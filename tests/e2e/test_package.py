@@ -14,10 +14,12 @@ import hashlib
 import importlib.util
 import itertools
 import json
+import re
 import shutil
 import sqlite3
 import subprocess
 import sys
+import textwrap
 import zipfile
 from pathlib import Path
 
@@ -204,6 +206,12 @@ def test_verify_txt_commands_work_as_written(setup, tmp_path):
         value = hashlib.sha256(b"\1" + bytes.fromhex(step["left"]) + bytes.fromhex(step["right"])).hexdigest()
         assert value == step["result"]
     assert f"root: {value}" in (bag / proof["checkpoint"]).read_text()
+    # Step 4's loop, run by a shell as printed: every token checked as of its own stamp time.
+    loop = re.search(r"\n( +for c in data/checkpoints.*?\n +done\n +done)\n", text, re.DOTALL).group(1)
+    assert '-attime "$at"' in loop
+    ran = subprocess.run(["bash", "-euc", textwrap.dedent(loop)], cwd=bag, capture_output=True, text=True)
+    tokens = len(list((bag / "data/checkpoints").glob("*.tsr*")))
+    assert ran.returncode == 0 and ran.stdout.count("Verification: OK") == tokens, ran.stdout + ran.stderr
 
 
 def _standalone(target: Path, cwd: Path) -> subprocess.CompletedProcess:

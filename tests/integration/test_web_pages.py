@@ -326,3 +326,21 @@ def test_the_status_page_shows_open_findings_and_their_notice_deadline(tmp_path)
     due = {(detected + dt.timedelta(days=d)).date().isoformat() for d in (15, 14)}  # around midnight
     assert any(d in text for d in due), text[:2000]
     assert "damage-report" in text
+
+
+def test_the_status_page_shows_the_archive_key_and_each_rotation(tmp_path):
+    """The key to compare with paper stays the first; the page also shows the key signing now and the hand-overs."""
+    home = tmp_path / "home"
+    with Archive.init(home) as arch:
+        arch.access.add_principal("ops", "admin", (), by="test")
+        token = arch.access.create_token("ops", by="test").token
+        first = arch.archive_key().key_id
+        done = arch.rotate_key(reason="scheduled", by="test")
+    with TestClient(create_app(home), base_url="http://127.0.0.1") as c:
+        sign_in(c, token)
+        page = c.get("/ui/status", params={"lang": "en"})
+    assert page.status_code == 200, page.text[:300]
+    text = re.sub(r"<[^>]+>", " ", page.text)
+    assert re.search(rf"Archive key \(SHA-256\)\s+{first}", text), text[:3000]
+    assert re.search(rf"Signing key now \(SHA-256\)\s+{done['new_key']}", text), text[:3000]
+    assert re.search(rf"Key rotations\s+log entry {done['log_index']}\b.*scheduled", text), text[:3000]

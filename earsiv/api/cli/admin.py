@@ -9,7 +9,7 @@ import click
 
 from earsiv.api.cli.common import EXIT_FAILED, EXIT_OK, home, operator, progress, session, tty
 
-__all__ = ['init', 'key_certificate', 'migrate_store_cmd', 'reindex', 'renew', 'serve', 'status']
+__all__ = ['init', 'key', 'key_certificate', 'migrate_store_cmd', 'reindex', 'renew', 'serve', 'status', 'tsa']
 
 
 @click.command()
@@ -59,6 +59,12 @@ def status(ctx, as_json: bool) -> None:
     click.echo(f"bytes stored:     {st['bytes_stored']}{ratio}")
     click.echo(f"log size:         {st['log_size']}")
     click.echo(f"archive key:      sha256 {st['key_fingerprint']} (compare with the fingerprint published on paper)")
+    keys = st.get("keys") or {}
+    for k in (keys.get("history") or [])[1:]:
+        click.echo(f"key rotation:     at log entry {k['introduced_at_leaf']} ({k['at']}, {k['reason'] or 'no reason given'}): "
+                   f"signed by {k['replaces'][:16]}..., now {k['key_id'][:16]}...")
+    if keys.get("current") and keys["current"] != keys.get("first"):
+        click.echo(f"signing key:      sha256 {keys['current']} (in force now; introduced in the log by the first)")
     where = st.get("locations") or {}
     for name, loc in (("primary store", where.get("primary")), ("replica store", where.get("replica"))):
         if loc:
@@ -126,6 +132,67 @@ def key_certificate(ctx, output: Path | None) -> None:
     else:
         output.write_text(text, encoding="utf-8")
         click.echo(f"wrote {output}")
+
+
+@click.group()
+def key() -> None:
+    """The archive's checkpoint-signing key."""
+
+
+@key.command("rotate")
+@click.option("--reason", default="", help="Why (kept in the log entry): e.g. 'scheduled' or 'suspected compromise'.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def rotate(ctx, reason: str, as_json: bool) -> None:
+    """Replace the checkpoint-signing key with a new one.
+
+    \b
+    A log entry introduces the new key, signed by the old key (the hand-over) and by the new
+    one (proof of holding it); checkpoints after it are signed by the new key, those before
+    stay valid under the old one. The old private key is deleted from the home. The
+    archive's identity stays the FIRST key: its fingerprint (on the printed key
+    certificate) is what verifiers compare, and every verifier follows the chain of
+    introductions from it. Print the key certificate again afterwards: it lists the chain.
+    """
+    operator(ctx, "key rotate")
+    with session(ctx) as (service, who):
+        done = service.rotate_key(who, reason=reason)
+    if as_json:
+        click.echo(json.dumps(done, indent=1))
+        return
+    click.echo(f"new signing key:  sha256 {done['new_key']}\n"
+               f"introduced at log entry {done['log_index']}, signed by the old key {done['old_key']}\n"
+               f"and by the new one; the old private key is deleted. The archive key (first key,\n"
+               f"what verifiers compare) stays {done['first_key']}.")
+
+
+@click.group()
+def tsa() -> None:
+    """Time-stamp authorities: which certificates in the store this home trusts."""
+
+
+@tsa.command("confirm")
+@click.argument("fingerprints", nargs=-1, required=True, metavar="SHA256...")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def confirm(ctx, fingerprints: tuple[str, ...], as_json: bool) -> None:
+    """Trust TSA certificates that an earlier earsiv saved from tokens.
+
+    \b
+    Before TSA trust was pinned, earsiv stored the certificate each external TSA's tokens
+    carried and trusted it from then on. Those certificates are no longer trusted by
+    themselves: `earsiv status` warns of each, by the sha256 of its DER. Compare it with
+    the fingerprint the TSA publishes; then either configure it as an anchor
+    (EARSIV_TSA_TRUST, [tsa] trust) or confirm it here, which this home remembers.
+    """
+    operator(ctx, "tsa confirm")
+    with session(ctx) as (service, who):
+        done = service.confirm_tsa_certificates(who, list(fingerprints))
+    if as_json:
+        click.echo(json.dumps({"confirmed": done}, indent=1))
+    else:
+        for f in done:
+            click.echo(f"trusted from now on: TSA certificate sha256 {f}")
 
 
 @click.command("migrate-store")

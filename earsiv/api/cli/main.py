@@ -12,7 +12,7 @@ import os
 import click
 
 from earsiv.api.cli.access import access_log, grant, principal, token
-from earsiv.api.cli.admin import init, key_certificate, migrate_store_cmd, reindex, renew, serve, status
+from earsiv.api.cli.admin import init, key, key_certificate, migrate_store_cmd, reindex, renew, serve, status, tsa
 from earsiv.api.cli.common import Group, default_home
 from earsiv.api.cli.disposal import disposal, dispose
 from earsiv.api.cli.documents import evidence, get, ingest, legal_hold, search, show, verify
@@ -51,7 +51,7 @@ def cli(ctx: click.Context, home: str, allow_unenforced_lock: bool, token: str |
 
 for _command in (init, ingest, search, show, get, verify, evidence, reindex, status, legal_hold, migrate_store_cmd, serve,
                  principal, token, grant, access_log, export, package, verify_package, report, disposal, dispose,
-                 export_tenant, audit, repair, damage_report, replica, key_certificate, renew):
+                 export_tenant, audit, repair, damage_report, replica, key, key_certificate, tsa, renew):
     cli.add_command(_command)
 
 

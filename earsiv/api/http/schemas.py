@@ -306,7 +306,30 @@ class TSAConfigOut(_Out):
     stamps: int = Field(description="How many independent TSAs stamp each checkpoint (1 or 2).")
     authorities: list[TSAOut]
     warnings: list[str] = Field(default_factory=list, description="Anchors, and the certificate stamps are made "
-                                "under now, that expire within 180 days (or have expired).")
+                                "under now, that expire within 180 days (or have expired); stored TSA certificates "
+                                "nothing says to trust.")
+    unconfirmed: list[TSAAnchorOut] = Field(
+        default_factory=list, description="TSA certificates in the store that were never configured (an earlier "
+        "version saved the certificates tokens carried): not trusted until configured or confirmed "
+        "(`earsiv tsa confirm`).")
+
+
+class KeyStepOut(_Out):
+    key_id: str
+    introduced_at_leaf: int | None = Field(description="The log entry that introduced it; null for the first key.")
+    at: str | None
+    reason: str
+    by: str | None = None
+    replaces: str | None = None
+
+
+class KeysOut(_Out):
+    first: str = Field(description="The archive key: the first checkpoint-signing key, whose fingerprint verifiers "
+                       "compare with paper.")
+    current: str = Field(description="The key that signs checkpoints now.")
+    history: list[KeyStepOut] = Field(description="Every key, in order; each later one introduced by a log entry "
+                                      "signed by the one before and by itself (`earsiv key rotate`).")
+
 class LocationOut(_Out):
     country: str | None = Field(description="ISO 3166 country code of where the store's bytes sit; null: not stated.")
     provider: str | None
@@ -340,8 +363,10 @@ class StatusResponse(_Out):
     replica: ReplicaOut | None = Field(default=None, description="The second copy at another site, if there is one.")
     tsa: TSAConfigOut | None = Field(default=None, description="The configured time-stamp authorities and their anchors.")
     key_fingerprint: str | None = Field(
-        default=None, description="sha256 (hex) of the DER SubjectPublicKeyInfo of the key that signs checkpoints: "
+        default=None, description="sha256 (hex) of the DER SubjectPublicKeyInfo of the archive key (the first "
+        "checkpoint-signing key; later ones are introduced by it, see `keys`): "
         "publish it out of band (paper, a letter) so a verifier can compare it with the key inside a package.")
+    keys: KeysOut | None = Field(default=None, description="The first key, the key in force, and every rotation.")
     locations: LocationsOut | None = Field(default=None, description="Where each store's bytes sit, as configured.")
 
     @classmethod

@@ -43,6 +43,7 @@ __all__ = [
     "GrantEntry",
     "GrantRevokeEntry",
     "HoldingEntry",
+    "KeyEntry",
     "LegalHoldEntry",
     "PrincipalEntry",
     "RepairEntry",
@@ -578,11 +579,60 @@ class RepairEntry(Entry):
                    data.get("by") or "")
 
 
+@dataclass(frozen=True, slots=True)
+class KeyEntry(Entry):
+    """The checkpoint-signing key changes from *old* to *new* (FORMAT.md §7c).
+
+    Both keys sign ``statement(origin)``: the old key's signature is the hand-over (only the
+    holder of the key in force can name its successor), the new key's proves that whoever
+    wrote the entry holds the new private key. Checkpoints of more leaves than this entry's
+    index are signed by *new*; those of fewer, or of exactly that many, by *old*.
+    """
+
+    TYPE: ClassVar[str] = "archive-key"
+    old: str  # key id (sha256 hex of the DER SubjectPublicKeyInfo)
+    new: str
+    public_key: str  # the new key, PEM (SubjectPublicKeyInfo)
+    at: dt.datetime
+    by: str
+    reason: str
+    old_signature: str  # base64 Ed25519 signature of statement(origin) by the old key
+    new_signature: str  # the same by the new key
+
+    def __post_init__(self) -> None:
+        _digest(self.old, "old key id")
+        _digest(self.new, "new key id")
+        if self.old == self.new:
+            raise ValueError("a key cannot succeed itself")
+        if "BEGIN PUBLIC KEY" not in self.public_key:
+            raise ValueError("public_key must be a PEM public key")
+        _aware(self.at, "at")
+
+    @staticmethod
+    def statement_of(origin: str, old: str, new: str, at: dt.datetime) -> bytes:
+        """What both keys sign: ASCII lines, each ending in 0x0A."""
+        return (f"earsiv-key-rotation/1\norigin: {origin}\nold: {old}\nnew: {new}\n"
+                f"at: {format_time(at)}\n").encode("ascii")
+
+    def statement(self, origin: str) -> bytes:
+        return self.statement_of(origin, self.old, self.new, self.at)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"old": self.old, "new": self.new, "public_key": self.public_key, "at": format_time(self.at),
+                "by": self.by, "reason": self.reason, "old_signature": self.old_signature,
+                "new_signature": self.new_signature}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> KeyEntry:
+        return cls(data["old"], data["new"], data["public_key"], parse_time(data["at"]), data.get("by") or "",
+                   data.get("reason") or "", data["old_signature"], data["new_signature"])
+
+
 ENTRY_TYPES: dict[str, type[Entry]] = {
     cls.TYPE: cls
     for cls in (DocumentEntry, HoldingEntry, LegalHoldEntry, RetentionEntry, PrincipalEntry, TokenEntry,
                 TokenRevokeEntry, GrantEntry, GrantRevokeEntry, AccessEntry, AuditFindingEntry, AuditPassEntry,
-                RepairEntry, DisposalEntry)
+                RepairEntry, DisposalEntry, KeyEntry)
 }
 
 

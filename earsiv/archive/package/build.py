@@ -44,7 +44,7 @@ from typing import Any, Self
 from earsiv.archive.csvcells import csv_cell
 from earsiv.archive.errors import TSAError, VerificationError
 from earsiv.archive.log import merkle
-from earsiv.archive.log.entries import DocumentEntry, decode
+from earsiv.archive.log.entries import DocumentEntry, decode, format_time
 from earsiv.archive.log.proofs import ConsistencyProof, InclusionProof
 from earsiv.documents.metadata import KINDS
 from earsiv.errors import EarsivError, InvalidInput
@@ -337,6 +337,7 @@ def _close_bag(arch, w: _BagWriter, req: PackageRequest, result: PackageResult, 
     anchors = _add_checkpoints(arch, w, result.checkpoints)
     for name, pem in _keys(arch, anchors).items():
         w.add(f"data/keys/{name}", pem)
+    _add_key_introductions(arch, w, result.head)
     csv_file.seek(0)
     w.add_stream("data/manifest.csv", (line.encode("utf-8") for line in csv_file))
     w.add_stream("data/manifest.json", _manifest_json(arch, req, result, json_file, now))
@@ -403,13 +404,28 @@ def _add_checkpoints(arch, w: _BagWriter, sizes: list[int]) -> list:
     return list(anchors.values())
 
 
+def _add_key_introductions(arch, w: _BagWriter, head: int) -> None:
+    """The chain from the first key to the head's (FORMAT.md §7c): each ``archive-key`` leaf with its
+    inclusion proof in the head checkpoint, and the key it introduces as a PEM file of its own."""
+    from earsiv.archive.evidence import key_introductions
+
+    cp, _sig, _token = arch.log.load_checkpoint(head)
+    for item in key_introductions(arch, cp):
+        doc = {**item, "checkpoint": f"data/checkpoints/{head:016d}"}
+        w.add(f"data/keys/introductions/{item['log_index']:016d}.json", json.dumps(doc, indent=1).encode() + b"\n")
+        entry = json.loads(item["leaf"])
+        w.add(f"data/keys/key-{entry['new']}.pem", entry["public_key"].encode("ascii"))
+
+
 def _keys(arch, anchors: list) -> dict[str, bytes]:
     # The configured anchors the package's tokens chain to, in one file: what `openssl ts
     # -verify -CAfile` and verify-package use. Never a certificate taken from a token.
     from cryptography.hazmat.primitives import serialization
 
     tsa = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in anchors)
-    return {"archive-key.pem": arch.signer.public.pem, "tsa-anchors.pem": tsa}
+    # The first key: the archive's identity, what a verifier holds on paper; later keys come
+    # with their introductions.
+    return {"archive-key.pem": arch.archive_key().pem, "tsa-anchors.pem": tsa}
 
 
 def _manifest_json(arch, req: PackageRequest, result: PackageResult, rows_file, now: dt.datetime) -> Iterator[bytes]:
@@ -432,10 +448,19 @@ def _manifest_json(arch, req: PackageRequest, result: PackageResult, rows_file, 
 def _add_tag_files(w: _BagWriter, arch, req: PackageRequest, result: PackageResult, now: dt.datetime,
                    anchors: list) -> None:
     from earsiv.archive.evidence import anchor_lines
+    from earsiv.archive.log.checkpoints import checkpoint_key
+    from earsiv.archive.tsa.tokens import token_gen_time
 
+    head_time = token_gen_time(arch.store.get(checkpoint_key(result.head, ".tsr")))
+    head_cp, _sig, _token = arch.log.load_checkpoint(result.head)
     w.add("VERIFY.txt", VERIFY_TEXT.format(
         bag=w.bag, description=req.describe(), count=result.documents,
-        head=f"{result.head:016d}", origin=arch.log.origin, key_id=arch.signer.public.key_id,
+        head=f"{result.head:016d}", head_attime=int(head_time.timestamp()), head_time=format_time(head_time),
+        head_key=("data/keys/archive-key.pem" if head_cp.key_id == arch.archive_key().key_id
+                  else f"data/keys/key-{head_cp.key_id}.pem"),
+        rotated=("" if head_cp.key_id == arch.archive_key().key_id and not arch.keys.ring().chain else
+                 " signed before\n   the key was rotated, and step 4b shows the keys that signed the others"),
+        origin=arch.log.origin, key_id=arch.archive_key().key_id,
         anchor_lines=anchor_lines(anchors, indent=4),
         empty="\nTHIS PACKAGE HOLDS NO DOCUMENTS: none matched the request.\n" if result.empty else "",
         unheld=(f"\n{len(result.unheld)} of them are not held by {req.vkn} itself: someone else archived them\n"
@@ -545,24 +570,46 @@ What is here (a BagIt bag, RFC 8493)
 
 4. Each checkpoint is signed by the archive and time-stamped
      openssl pkey -pubin -in data/keys/archive-key.pem -outform DER | sha256sum
-   must print the "key:" line of every checkpoint; then, for each N in
+   must print the "key:" line of every checkpoint{rotated}; then, for each N in
    data/checkpoints (the newest is {head}):
-     openssl pkeyutl -verify -pubin -inkey data/keys/archive-key.pem -rawin \\
+     openssl pkeyutl -verify -pubin -inkey {head_key} -rawin \\
          -in data/checkpoints/{head} -sigfile data/checkpoints/{head}.sig
    must print "Signature Verified Successfully", and
      openssl ts -verify -data data/checkpoints/{head} -in data/checkpoints/{head}.tsr \\
-         -token_in -CAfile data/keys/tsa-anchors.pem -partial_chain
+         -token_in -CAfile data/keys/tsa-anchors.pem -partial_chain -attime {head_attime}
    must print "Verification: OK" (-partial_chain: an anchor may be a TSA's own
-   pinned certificate rather than a root). N.tsr2, where present, is a second
+   pinned certificate rather than a root; -attime: the certificates are checked
+   as of the stamp's own time, {head_time} = {head_attime} seconds since 1970,
+   so the check still succeeds after the TSA's certificate has expired). N.tsr2, where present, is a second
    token by another, independent TSA, checked the same way. The time of the stamp:
      openssl ts -reply -in data/checkpoints/{head}.tsr -token_in -token_out -text | grep 'Time stamp'
    All checkpoints in one loop:
      for c in data/checkpoints/*[0-9]; do
-       openssl pkeyutl -verify -pubin -inkey data/keys/archive-key.pem -rawin -in "$c" -sigfile "$c.sig"
+       k=data/keys/key-$(sed -n 's/^key: //p' "$c").pem; [ -f "$k" ] || k=data/keys/archive-key.pem
+       openssl pkeyutl -verify -pubin -inkey "$k" -rawin -in "$c" -sigfile "$c.sig"
        for t in "$c".tsr*; do
-         openssl ts -verify -data "$c" -in "$t" -token_in -CAfile data/keys/tsa-anchors.pem -partial_chain
+         at=$(date -u -d "$(openssl ts -reply -in "$t" -token_in -token_out -text | sed -n 's/^Time stamp: //p')" +%s)
+         openssl ts -verify -data "$c" -in "$t" -token_in -CAfile data/keys/tsa-anchors.pem -partial_chain -attime "$at"
        done
      done
+
+4b. Later signing keys (only if data/keys/introductions exists)
+   The archive's key was rotated (`earsiv key rotate`): checkpoints covering a
+   rotation are signed by the new key, data/keys/key-ID.pem. Each
+   data/keys/introductions/I.json holds the log leaf (log index I) that
+   introduced one, with its inclusion proof in a checkpoint of this package
+   (check it as in step 5). The leaf names "old" (the key in force before) and
+   "new", and carries two signatures (base64) of the five lines
+     earsiv-key-rotation/1
+     origin: ORIGIN (the checkpoints' origin line)
+     old: OLD
+     new: NEW
+     at: AT (the leaf's "at")
+   each ending in a newline: "old_signature" by the old key (the hand-over) and
+   "new_signature" by the new key. Starting from data/keys/archive-key.pem, each
+   introduction must hand over from the key in force; a checkpoint of N leaves
+   must be signed by the key in force after its first N leaves (the last one
+   introduced at a log index below N). verifier.py checks all of it.
 
 5. Each document's leaf is in its checkpoint's tree (RFC 9162 2.1.3)
    The leaf hash is
@@ -583,9 +630,10 @@ What is here (a BagIt bag, RFC 8493)
    the RFC 9162 tree head over those leaves (leaf hash sha256(0x00||leaf), as in
    step 5); verifier.py computes it, then
      openssl ts -verify -digest ROOT -in data/renewals/R.tsr -token_in \\
-         -CAfile data/keys/tsa-anchors.pem -partial_chain
+         -CAfile data/keys/tsa-anchors.pem -partial_chain -attime SECONDS
    must print "Verification: OK", and the renewal's time (openssl ts -reply
-   -in data/renewals/R.tsr -token_in -text) must lie before the end of the
+   -in data/renewals/R.tsr -token_in -text; SECONDS is it as date -u -d TIME +%s)
+   must lie before the end of the
    certificate of the stamp it renews (openssl pkcs7 -inform DER -in TOKEN
    -print_certs | openssl x509 -noout -enddate): so the renewal vouches that
    the older stamp was made while its certificate was valid, even once it has

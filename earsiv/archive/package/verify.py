@@ -19,7 +19,7 @@ from pathlib import Path
 from cryptography import x509
 
 from earsiv.archive.errors import VerificationError
-from earsiv.archive.keys import PublicKey, key_id_of
+from earsiv.archive.keys import KeyRing, PublicKey, key_id_of
 from earsiv.archive.log import merkle
 from earsiv.archive.log.log import Checkpoint
 from earsiv.archive.tsa.verify import verify_token
@@ -243,6 +243,7 @@ class _Verifier:
         if self.tsa_anchors is not None:
             trusted = list(self.tsa_anchors)
         cps: dict[int, Checkpoint] = {}
+        signed: dict[int, bytes] = {}
         sizes = sorted(int(r.rsplit("/", 1)[1]) for r in self.src.names
                        if r.startswith("data/checkpoints/") and r.rsplit("/", 1)[1].isdigit())
         for size in sizes:
@@ -259,13 +260,8 @@ class _Verifier:
                 continue
             cps[size] = cp
             sig, token = self.read(rel + ".sig"), self.read(rel + ".tsr")
-            if public is not None and sig is not None:
-                if cp.key_id != key_id:
-                    self.fail(rel, f"signed by key {cp.key_id}, not the bundled archive key {key_id}")
-                try:
-                    public.verify(sig, body, what=rel)
-                except VerificationError as exc:
-                    self.fail(rel + ".sig", exc.detail)
+            if sig is not None:
+                signed[size] = sig
             second = self.read(rel + ".tsr2") if rel + ".tsr2" in self.src.names else None
             for suffix, tok in ((".tsr", token), (".tsr2", second)):
                 if tok is None or not trusted:
@@ -276,10 +272,45 @@ class _Verifier:
                     self.fail(rel + suffix, f"time-stamp token over {rel} does not verify: {exc}")
         if not sizes:
             self.fail("data/checkpoints", "no checkpoint in the package")
+        if public is not None:
+            # Each checkpoint by the key in force after its leaves: the first key, or the last
+            # one the introductions (proven in the newest checkpoint) handed over to before it.
+            ring = self.key_ring(public, cps)
+            for size, sig in signed.items():
+                rel = f"data/checkpoints/{size:016d}"
+                try:
+                    ring.verify_checkpoint(sig, cps[size])
+                except VerificationError as exc:
+                    self.fail(rel + ".sig" if "names key" not in exc.detail else rel, exc.detail)
         if trusted:
             self.renewals(cps, trusted)
         self.report.checkpoints = sorted(cps)
         return cps
+
+    def key_ring(self, first: PublicKey, cps: dict[int, Checkpoint]) -> KeyRing:
+        """The first key and the keys ``data/keys/introductions`` hand over to, each proven in a checkpoint."""
+        from earsiv.archive.log import merkle
+        from earsiv.archive.log.entries import KeyEntry, decode
+        from earsiv.archive.log.proofs import InclusionProof
+
+        origin = next(iter(cps.values())).origin if cps else ""
+        ring = KeyRing(first, origin)
+        for rel in sorted(r for r in self.src.names if r.startswith("data/keys/introductions/") and r.endswith(".json")):
+            data = self.read(rel)
+            try:
+                doc = json.loads(data or b"")
+                proof = InclusionProof.from_json(doc)
+                leaf = doc["leaf"].encode("utf-8")
+                cp = cps.get(proof.tree_size)
+                if cp is None or proof.root != cp.root or proof.leaf_hash != merkle.leaf_hash(leaf):
+                    raise VerificationError("its inclusion proof does not lead to a checkpoint of the package")
+                entry = decode(leaf)
+                if not isinstance(entry, KeyEntry):
+                    raise VerificationError("its leaf is not an archive-key entry")
+                ring.add(proof.log_index, entry)
+            except (ValueError, KeyError, TypeError, AttributeError, VerificationError) as exc:
+                self.fail(rel, f"key introduction refused: {getattr(exc, 'detail', exc)}")
+        return ring
 
     def renewals(self, cps: dict[int, Checkpoint], trusted: list[x509.Certificate]) -> None:
         """Each checkpoint's chain of renewed stamps (FORMAT.md §7b), as the archive checks it."""

@@ -17,7 +17,9 @@ needs none of the software that made the package.  It checks
   3. every inclusion proof: recomputed from the leaf (RFC 9162 2.1.3.2), it
      ends at the root its checkpoint states (and its written-out steps agree);
   4. every checkpoint: its Ed25519 signature by the archive key (whose
-     fingerprint must be --key-fingerprint, when given), and its RFC 3161
+     fingerprint must be --key-fingerprint, when given) or by a key the archive
+     key handed over to (data/keys/introductions: a log leaf proven in a
+     checkpoint, signed by the key in force and the new one), and its RFC 3161
      time-stamp token(s) against the TSA anchors (--tsa-anchors, else the
      bundled data/keys/tsa-anchors.pem);
   5. the consistency proofs (RFC 9162 2.1.4.2) linking the checkpoints;
@@ -29,10 +31,12 @@ It prints one line per problem, naming the file, and exits 0 only when there
 is none.
 """
 
+import base64
 import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -135,6 +139,8 @@ class Checker:
         self.bag = bag
         self.problems = []
         self.actual = {}  # relative path -> sha256, for every file checked
+        self.origin = ""  # the log's origin, from the checkpoints
+        self.tmp = tempfile.mkdtemp(prefix="earsiv-verify-")  # keys and statements, for openssl
 
     def fail(self, name, problem):
         self.problems.append((name, problem))
@@ -234,7 +240,7 @@ class Checker:
 
     # 4. checkpoints
     def checkpoints(self, key_pem, tsa_pem, expected_key=None):
-        roots = {}
+        roots, keyed = {}, {}
         folder = self.path("data/checkpoints")
         names = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
         key_id = None
@@ -261,17 +267,12 @@ class Checker:
             if lines[0] != "earsiv-checkpoint/1" or fields.get("size") != str(int(name)) or not HEX64.match(fields.get("root", "")):
                 self.fail(rel, "not a checkpoint of %d leaves in format earsiv-checkpoint/1" % int(name))
                 continue
-            if key_id and fields.get("key") != key_id:
-                self.fail(rel, "signed by key {}, not by the bundled archive key {}".format(fields.get("key"), key_id))
             roots[int(name)] = bytes.fromhex(fields["root"])
+            self.origin = fields.get("origin", "")
+            keyed[int(name)] = fields.get("key")
             for suffix in (".sig", ".tsr"):
                 if not os.path.isfile(self.path(rel + suffix)):
                     self.fail(rel + suffix, "missing: every checkpoint needs its signature and token")
-            if os.path.isfile(self.path(rel + ".sig")):
-                ok, msg = self.openssl("pkeyutl", "-verify", "-pubin", "-inkey", key_pem, "-rawin",
-                                       "-in", self.path(rel), "-sigfile", self.path(rel + ".sig"))
-                if not ok:
-                    self.fail(rel + ".sig", f"the archive key's signature of {rel} does not verify ({msg})")
             for suffix in (".tsr", ".tsr2"):  # .tsr2: a second, independent TSA's token, if any
                 if not os.path.isfile(self.path(rel + suffix)):
                     continue
@@ -281,7 +282,76 @@ class Checker:
                     self.fail(rel + suffix, f"the time-stamp token over {rel} does not verify ({msg})")
         if not roots:
             self.fail("data/checkpoints", "no checkpoint in the package")
+        # Each checkpoint by the key in force after its leaves: the archive key, or the last
+        # key the introductions (proven in a checkpoint of the package) handed over to before it.
+        chain = self.key_chain(key_pem, key_id, roots) if key_id else []
+        for size, named in sorted(keyed.items()):
+            rel = "data/checkpoints/%016d" % size
+            _index, pem, want = [c for c in chain if c[0] < size][-1] if chain else (None, None, None)
+            if want is None:
+                continue
+            if named != want:
+                self.fail(rel, f"signed by key {named}, but the key in force after {size} leaves is {want}")
+                continue
+            if os.path.isfile(self.path(rel + ".sig")):
+                ok, msg = self.openssl("pkeyutl", "-verify", "-pubin", "-inkey", pem, "-rawin",
+                                       "-in", self.path(rel), "-sigfile", self.path(rel + ".sig"))
+                if not ok:
+                    self.fail(rel + ".sig", f"the archive key's signature of {rel} does not verify ({msg})")
         return roots
+
+    # 4a. key introductions (FORMAT.md 7c): each archive-key leaf is in a checkpoint, names the
+    # key in force as "old", and both keys signed its statement
+    def key_chain(self, key_pem, key_id, roots):
+        chain = [(-1, key_pem, key_id)]
+        folder = self.path("data/keys/introductions")
+        names = sorted(n for n in os.listdir(folder) if n.endswith(".json")) if os.path.isdir(folder) else []
+        for name in names:
+            rel = "data/keys/introductions/" + name
+            doc = self.json(rel)
+            try:
+                leaf = doc["leaf"].encode("utf-8")
+                index, size = int(doc["log_index"]), int(doc["tree_size"])
+                path = [bytes.fromhex(h) for h in doc["hashes"]]
+                entry = json.loads(leaf)
+                if entry.get("v") != 1 or entry.get("type") != "archive-key":
+                    raise ValueError("not an archive-key leaf")
+                old, new, at = str(entry["old"]), str(entry["new"]), str(entry["at"])
+                signatures = (base64.b64decode(entry["old_signature"]), base64.b64decode(entry["new_signature"]))
+                public = str(entry["public_key"]).encode("ascii")
+            except (AttributeError, KeyError, TypeError, ValueError) as exc:
+                self.fail(rel, "not a key introduction: %s" % exc)
+                continue
+            if size not in roots or inclusion_root(index, size, leaf_hash(leaf), path) != roots[size]:
+                self.fail(rel, "its inclusion proof does not lead to checkpoint %d of this package" % size)
+                continue
+            if index <= chain[-1][0] or old != chain[-1][2]:
+                self.fail(rel, "it hands over from %s, but the key in force is %s" % (old, chain[-1][2]))
+                continue
+            pem = os.path.join(self.tmp, "key-%s.pem" % new)
+            with open(pem, "wb") as f:
+                f.write(public)
+            p = subprocess.run(["openssl", "pkey", "-pubin", "-in", pem, "-outform", "DER"], capture_output=True)
+            if p.returncode != 0 or hashlib.sha256(p.stdout).hexdigest() != new:
+                self.fail(rel, "its public key is not the key %s it names" % new)
+                continue
+            statement = os.path.join(self.tmp, "statement-%d.txt" % index)
+            with open(statement, "wb") as f:
+                f.write(("earsiv-key-rotation/1\norigin: %s\nold: %s\nnew: %s\nat: %s\n"
+                         % (self.origin, old, new, at)).encode("ascii"))
+            good = True
+            for who, inkey, sig in (("old", chain[-1][1], signatures[0]), ("new", pem, signatures[1])):
+                sig_file = os.path.join(self.tmp, "statement-%d.%s.sig" % (index, who))
+                with open(sig_file, "wb") as f:
+                    f.write(sig)
+                ok, msg = self.openssl("pkeyutl", "-verify", "-pubin", "-inkey", inkey, "-rawin",
+                                       "-in", statement, "-sigfile", sig_file)
+                if not ok:
+                    self.fail(rel, "the %s key's signature of the hand-over does not verify (%s)" % (who, msg))
+                    good = False
+            if good:
+                chain.append((index, pem, new))
+        return chain
 
     # 4b. renewed stamps (FORMAT.md 7b): each renewal covers the newest stamp of each of its
     # checkpoints, by its sha256; its token stamps the root of its tree; it was made before
@@ -415,6 +485,13 @@ class Checker:
 
 def verify(bag, key_fingerprint=None, tsa_anchors=None):
     c = Checker(bag)
+    try:
+        return _verify(c, key_fingerprint, tsa_anchors)
+    finally:
+        shutil.rmtree(c.tmp, ignore_errors=True)
+
+
+def _verify(c, key_fingerprint, tsa_anchors):
     c.manifests()
     key_pem = c.path("data/keys/archive-key.pem")
     tsa_pem = c.path("data/keys/tsa-anchors.pem")

@@ -24,6 +24,7 @@ from earsiv.archive.log.entries import (
     GrantEntry,
     GrantRevokeEntry,
     HoldingEntry,
+    KeyEntry,
     LegalHoldEntry,
     PrincipalEntry,
     RepairEntry,
@@ -172,6 +173,8 @@ def _one_of_each() -> list:
         RepairEntry(f"blobs/{d[:2]}/{d}", "primary", "replica", "ab" * 32, now, "cli:root"),
         DisposalEntry(d, 10, dt.datetime(2019, 12, 31, 20, 59, 59, tzinfo=UTC), "TTK 82 ended", "ab" * 32, now,
                       "cli:root"),
+        KeyEntry("aa" * 32, "bb" * 32, "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA\n-----END PUBLIC KEY-----\n",
+                 now, "cli:root", "scheduled", "c2ln", "c2ln"),
     ]
 
 
