@@ -43,6 +43,7 @@ from earsiv.archive.errors import (
     VerificationError,
     WriteOnceViolation,
 )
+from earsiv.archive.ers import ErsBook
 from earsiv.archive.holdings import Holdings
 from earsiv.archive.ingest import Ingestor, IngestParts, IngestResult, Logged, Source
 from earsiv.archive.keys import PublicKey, Signer
@@ -193,6 +194,7 @@ class Archive:
         self._text: FullText | None = None
         self._tsa_certs: list[x509.Certificate] | None = None
         self.renewals = RenewalBook(self.store)
+        self.ers = ErsBook(self.store)
         self._open_log()
 
     # -- life cycle --------------------------------------------------------
@@ -596,6 +598,16 @@ class Archive:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps({"scanned_to": scanned_to, "earliest_end": ends.isoformat(), "anchors": anchors}))
         return done
+
+    def renew_hashes(self, hash_name: str, *, batch: int | None = None,
+                     progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+        """Hash-tree renewal (RFC 4998 §5.3) with *hash_name* of every document no run of that hash
+        covers yet, one stamp per *batch* documents (``ers.renew_hashes``)."""
+        from earsiv.archive.ers import BATCH, renew_hashes
+
+        self.checkpoint()  # documents since the last checkpoint are included once it is stamped
+        return renew_hashes(self, hash_name, stamp=self.checkpointer.stamp_imprint, trusted=self.tsa_certificates(),
+                            until=self.ledger.retention.until(), batch=batch or BATCH, progress=progress)
 
     def tsa_certificates(self) -> list[x509.Certificate]:
         """The TSA anchors tokens are verified against: those configured now, the built-in TSA's

@@ -217,14 +217,14 @@ class Checkpointer:
         self._stamp_succeeded()
         return True
 
-    def stamp_imprint(self, imprint: bytes) -> bytes:
-        """A token over *imprint* (a sha256) from the first configured TSA that gives one, its anchors
-        checked and recorded; for what is not a checkpoint (a renewal's root)."""
-        token, tsa = self._ask(imprint, [])
+    def stamp_imprint(self, imprint: bytes, hash_name: str = "sha256") -> bytes:
+        """A token over *imprint* (a hash *hash_name*) from the first configured TSA that gives one, its
+        anchors checked and recorded; for what is not a checkpoint (a renewal's root)."""
+        token, tsa = self._ask(imprint, [], hash_name)
         self._record_anchors(tsa)
         return token
 
-    def _ask(self, imprint: bytes, others: list[bytes]) -> tuple[bytes, Any]:
+    def _ask(self, imprint: bytes, others: list[bytes], hash_name: str = "sha256") -> tuple[bytes, Any]:
         """A token from the first TSA that gives one, skipping TSAs that made one of *others*.
 
         A second stamp is independent only if another authority, trusted through other anchors,
@@ -235,7 +235,7 @@ class Checkpointer:
             if any(_verifies(token, imprint, tsa.anchors) for token in others):
                 continue
             try:
-                return tsa.stamp(imprint), tsa
+                return tsa.stamp(imprint, hash_name=hash_name), tsa
             except TSAError as exc:
                 failures.append(str(exc))
         if not failures:

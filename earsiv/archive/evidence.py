@@ -83,8 +83,14 @@ def stamped_checkpoint(arch: Archive, log_index: int) -> int:
     return row.size
 
 
-def prove_leaf(arch: Archive, index: int, name: str | None = None) -> LeafProof:
-    """Steps 2-4 for the leaf at *index*: read it, include it in a stamped checkpoint, check everything."""
+def prove_leaf(arch: Archive, index: int, name: str | None = None, *, size: int | None = None,
+               renewals_upto: int | None = None, second: bool = True) -> LeafProof:
+    """Steps 2-4 for the leaf at *index*: read it, include it in a stamped checkpoint, check everything.
+
+    The newest stamped checkpoint covering it, or the one of *size*; with *renewals_upto*, only the
+    renewals numbered up to it; without *second*, no second TSA's token (the evidence as an RFC 4998
+    evidence record's first stamp saw it, ``ers``).
+    """
     from earsiv.archive.renewal import chain, verify_chain
     from earsiv.archive.tsa.verify import verify_token
 
@@ -94,7 +100,7 @@ def prove_leaf(arch: Archive, index: int, name: str | None = None) -> LeafProof:
     except StoreError as exc:
         raise VerificationError(f"log leaf {index} cannot be read: {exc.detail}", name=name, step=2) from exc
     # 3. Included in a checkpoint signed by the archive key.
-    size = stamped_checkpoint(arch, index)
+    size = stamped_checkpoint(arch, index) if size is None else size
     cp, sig, token = arch.log.load_checkpoint(size)
     arch.signer.public.verify(sig, cp.body(), what=f"checkpoint {size}")
     try:
@@ -114,13 +120,14 @@ def prove_leaf(arch: Archive, index: int, name: str | None = None) -> LeafProof:
     if token is None:
         raise VerificationError(f"checkpoint {size} has no time-stamp token", name=name, step=4)
     trusted = arch.tsa_certificates()
-    links = chain(arch.store, size, token, arch.renewals.current())
+    book = [r for r in arch.renewals.current() if renewals_upto is None or r.seq <= renewals_upto]
+    links = chain(arch.store, size, token, book)
     infos = verify_chain(size, cp.body(), links, trusted)  # the token, and every renewal of it
     info = infos[0]
     anchors = [i.anchor for i in infos]
     anchors = [a for n, a in enumerate(anchors) if a not in anchors[:n]]
     token2 = None
-    if arch.store.exists(checkpoint_key(size, ".tsr2")):
+    if second and arch.store.exists(checkpoint_key(size, ".tsr2")):
         token2 = arch.store.get(checkpoint_key(size, ".tsr2"))
         second = verify_token(token2, data=cp.body(), trusted_certs=trusted)
         anchors += [second.anchor] if second.anchor not in anchors else []
@@ -277,6 +284,33 @@ RENEWAL_README = """
 """
 
 
+ERS_README = """
+6. evidence-record.ers is an RFC 4998 Evidence Record (DER) of original.xml,
+   for any RFC 4998 implementation (e.g. Bouncy Castle's ERSEvidenceRecord,
+   validatePresent with the document's bytes, then validate with the TSA
+   certificate chaining to {anchor} in tsa-anchors.pem). Its one archive time stamp is this archive's
+   hash-tree renewal {run} ({hash}, {made}): its reduced hash tree's first list
+   is {hash}(original.xml) and {hash}(evidence-record-chain.json), and its
+   RFC 3161 token ({hash} imprint) stamps the root of that tree.
+   What it proves: original.xml existed, unchanged, when that token was made
+   (its time is in the token), with no reliance on SHA-256; and so did
+   evidence-record-chain.json, the earlier evidence of steps 1-5 (leaf, proof,
+   checkpoint, its tokens and renewals as they stood; JSON, base64 for the
+   binary parts), whose token(s) date the document back to its checkpoint.
+   What it does not prove: that time of ingest by itself (the record dates the
+   document at the renewal, not before; the earlier date is the chain's, and
+   rests on SHA-256 where the chain uses it), that the archive signed
+   anything, or anything about the TSA beyond its certificate: check the
+   anchor as in step 0. The record carries no later renewals of its own stamp.
+"""
+
+NO_ERS_README = """
+6. No RFC 4998 evidence record yet: an archive makes one for each document by
+   hash-tree renewal (earsiv renew --hash sha384), after which this folder
+   holds evidence-record.ers.
+"""
+
+
 def write_evidence(arch: Archive, digest: str, out: Path, leaf_index: int | None = None) -> dict:
     """The evidence folder.  Of a document disposed of after its retention: no original, and
     ``disposal.json``, the `disposal` leaf with its own proof (``leaf_evidence``'s shape): the
@@ -291,6 +325,14 @@ def write_evidence(arch: Archive, digest: str, out: Path, leaf_index: int | None
     else:
         arch.checkpoint()  # the disposal leaf may be newer than the last checkpoint
         first = {"disposal.json": json.dumps(leaf_evidence(arch, gone[1], digest), indent=2).encode() + b"\n"}
+    record = None  # the RFC 4998 evidence record of its newest hash-tree renewal, checked
+    if gone is None and proven.log_index == arch.index.get(digest).log_index:  # not another tenant's holding leaf
+        from earsiv.archive.ers import evidence_record, verify_record
+
+        record = verify_record(arch, digest, proven.log_index, first["original.xml"])
+    anchors = list(p.anchors)
+    if record is not None and record.info.anchor is not None and record.info.anchor not in anchors:
+        anchors.append(record.info.anchor)
     files = {
         **first,
         "leaf.json": p.leaf,
@@ -298,7 +340,7 @@ def write_evidence(arch: Archive, digest: str, out: Path, leaf_index: int | None
         "checkpoint.txt": cp.body(),
         "checkpoint.sig": p.signature,
         "checkpoint.tsr": p.token,
-        "tsa-anchors.pem": _pem(p.anchors),
+        "tsa-anchors.pem": _pem(anchors),
         "archive-key.pem": arch.signer.public.pem,
     }
     if p.token2 is not None:
@@ -306,10 +348,13 @@ def write_evidence(arch: Archive, digest: str, out: Path, leaf_index: int | None
     for k, link in enumerate(p.renewals, 1):
         files[f"renewal-{k}.tsr"] = link.token
         files[f"renewal-{k}.json"] = json.dumps(_renewal_json(p, k), indent=2).encode() + b"\n"
+    if record is not None:
+        files["evidence-record.ers"] = evidence_record(record.run, proven.log_index, record.token)
+        files["evidence-record-chain.json"] = record.chain
     local = not arch.config.tsa_url
     files["README.txt"] = README.format(
         digest=digest, index=proven.log_index, origin=cp.origin, size=cp.size, root=cp.root.hex(), key_id=cp.key_id,
-        leaf_hash=p.proof.leaf_hash.hex(), anchor_lines=anchor_lines(p.anchors, indent=18),
+        leaf_hash=p.proof.leaf_hash.hex(), anchor_lines=anchor_lines(anchors, indent=18),
         tsr2_line=("\n  checkpoint.tsr2 a second token over it, by another, independent TSA"
                    if p.token2 is not None else ""),
         tsr2_check=("\n   The same for the second, independent token:\n"
@@ -317,7 +362,10 @@ def write_evidence(arch: Archive, digest: str, out: Path, leaf_index: int | None
                     "-CAfile tsa-anchors.pem -partial_chain" if p.token2 is not None else ""),
         tsa_note=("\n                  (the archive's built-in local TSA: its stamps are the archive's\n"
                   "                  own, not a qualified time-stamp)") if local else "",
-    ).encode() + (RENEWAL_README.format(count=len(p.renewals)).encode() if p.renewals else b"")
+    ).encode() + (RENEWAL_README.format(count=len(p.renewals)).encode() if p.renewals else b"") + (
+        ERS_README.format(hash=record.run.hash, run=record.run.seq, made=record.info.gen_time.date().isoformat(),
+                          anchor=record.info.anchor.subject.rfc4514_string() if record.info.anchor else "?").encode()
+        if record is not None else NO_ERS_README.encode() if gone is None else b"")
     for name, data in files.items():
         (out / name).write_bytes(data)
     return {"digest": digest, "directory": str(out), "files": sorted(files), "log_index": proven.log_index,

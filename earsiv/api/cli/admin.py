@@ -98,15 +98,31 @@ def status(ctx, as_json: bool) -> None:
 @click.command()
 @click.option("--all", "everything", is_flag=True,
               help="Renew every checkpoint's stamp, not only those whose certificate expires within 180 days.")
+@click.option("--hash", "hash_name", type=click.Choice(["sha256", "sha384", "sha512"]),
+              help="Hash-tree renewal (RFC 4998 §5.3) instead: stamp every document not yet covered, hashed with "
+                   "this hash together with its evidence so far (reads every document once; resumable). Each "
+                   "document so covered gets an RFC 4998 evidence record (`earsiv evidence`).")
+@click.option("--batch", type=click.IntRange(min=1), metavar="N",
+              help="With --hash: one stamp per N documents (default 50000); a crash loses at most one batch.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def renew(ctx, everything: bool, as_json: bool) -> None:
+def renew(ctx, everything: bool, hash_name: str | None, batch: int | None, as_json: bool) -> None:
     """Stamp again, in one renewal, the time stamps whose certificates expire within 180 days (RFC 4998)."""
     operator(ctx, "renew")
-    with session(ctx) as (service, who):
-        done = service.renew(who, everything=everything)
+    if hash_name is None:
+        with session(ctx) as (service, who):
+            done = service.renew(who, everything=everything)
+    else:
+        with session(ctx) as (service, who), progress(None, f"renew {hash_name}", tty(), unit="leaf") as bar:
+            done = service.renew_hashes(who, hash_name, batch=batch, progress=bar)
     if as_json:
         click.echo(json.dumps(done, indent=1))
+    elif hash_name is not None:
+        if not done["runs"]:
+            click.echo(f"nothing to renew: every stamped document is covered by a {hash_name} hash tree")
+        for run in done["runs"]:
+            click.echo(f"hash-tree renewal {run['run']}: {run['documents']} documents (log leaves {run['first']}-"
+                       f"{run['end'] - 1}) stamped with {hash_name} at {run['stamp_time']}")
     elif done["renewal"] is None:
         click.echo("nothing to renew: every time stamp's certificate is valid for more than 180 days")
     else:

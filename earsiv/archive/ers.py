@@ -1,0 +1,402 @@
+"""Hash-tree renewal (RFC 4998 §5.3) and each document's RFC 4998 evidence record.
+
+Time-stamp renewal (``renewal``) keeps the checkpoints' stamps alive while their hash,
+SHA-256, stays strong. When it must be retired, ``earsiv renew --hash sha384`` stamps, for
+each document, the data hashed anew together with the evidence it had so far:
+
+    leaf of document d = H(sorted(H(d's bytes) || H(chain)))
+
+where *chain* is d's evidence as it stood (``chain_bytes``: its log leaf, inclusion proof,
+signed checkpoint, the checkpoint's token and its renewals; canonical JSON). The leaves are
+built into an RFC 4998 hash tree (each node the hash of its children's hashes concatenated
+in ascending order, an odd last node carried up unchanged), and one RFC 3161 token of
+the new hash stamps its root. Because the tree is RFC 4998's, each document's path in it
+is a true ``reducedHashtree``: its first list is ``[H(d), H(chain)]``, then one sibling per
+level, and with the token it is an ``ArchiveTimeStamp`` that any RFC 4998 implementation
+checks against the document's bytes alone (``evidence_record``; ``earsiv evidence`` writes
+it as ``evidence-record.ers``).
+
+    log/ers/<S>.json   the run: hash, the log range it read, per document the inputs of its leaf
+    log/ers/<S>.tsr    RFC 3161 token whose imprint (hash of the run) is the tree's root
+
+A run exists when its ``.tsr`` does. A run covers at most *batch* documents; runs of one
+hash cover the log in order, so the next one starts after the last finished one's range:
+a crash loses at most one batch (its ``.json`` stays, numbered and ignored), and a run
+after new documents arrived reads only those. Its cost: every document's bytes read once,
+one inclusion proof each, one stamp per batch.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from asn1crypto import algos, cms, core
+
+from earsiv.archive.errors import StoreError, VerificationError
+from earsiv.archive.stores.base import PutItem
+
+if TYPE_CHECKING:
+    from cryptography import x509
+
+    from earsiv.archive.archive import Archive
+    from earsiv.archive.stores.base import ObjectStore
+    from earsiv.archive.tsa.verify import TokenInfo
+
+__all__ = ["ERS_PREFIX", "HASHES", "ErsBook", "Record", "Run", "chain_bytes", "ers_key", "evidence_record", "renew_hashes",
+           "verify_record"]
+
+ERS_PREFIX = "log/ers/"
+HASHES = ("sha256", "sha384", "sha512")
+RUN_VERSION = 1
+BATCH = 50_000
+
+
+def ers_key(seq: int, suffix: str) -> str:
+    if suffix not in (".json", ".tsr"):
+        raise ValueError(f"unknown hash-tree renewal suffix {suffix!r}")
+    return f"{ERS_PREFIX}{seq:016d}{suffix}"
+
+
+def _h(name: str, data: bytes) -> bytes:
+    return hashlib.new(name, data).digest()
+
+
+def node(name: str, values: Sequence[bytes]) -> bytes:
+    """RFC 4998 §4.2: the hash of a node is the hash of its children's hashes in ascending order."""
+    return _h(name, b"".join(sorted(values)))
+
+
+def levels(name: str, leaves: Sequence[bytes]) -> list[list[bytes]]:
+    """Every level of the tree, leaves first, root last (an odd last node goes up unchanged)."""
+    out = [list(leaves)]
+    while len(out[-1]) > 1:
+        row = out[-1]
+        up = [node(name, row[i:i + 2]) for i in range(0, len(row) - 1, 2)]
+        if len(row) % 2:
+            up.append(row[-1])
+        out.append(up)
+    return out
+
+
+def reduced_tree(tree: list[list[bytes]], n: int) -> list[bytes]:
+    """The siblings of leaf *n*, one per level where it has one (what follows the first list)."""
+    path = []
+    for row in tree[:-1]:
+        sib = n ^ 1
+        if sib < len(row):
+            path.append(row[sib])
+        n //= 2
+    return path
+
+
+def recover_root(name: str, first: Sequence[bytes], path: Sequence[bytes]) -> bytes:
+    value = node(name, first) if len(first) > 1 else first[0]
+    for sib in path:
+        value = node(name, [value, sib])
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    index: int  # the document's log leaf
+    digest: str  # its sha256 name
+    doc: bytes  # H(document bytes)
+    chain: bytes  # H(chain_bytes(...)): its evidence as it stood
+    checkpoint: int  # the checkpoint that evidence was proven by
+    renewals: int  # the time-stamp renewals it included: those numbered up to this
+    tsr2: bool  # it included the checkpoint's second token
+
+    def leaf(self, name: str) -> bytes:
+        return node(name, [self.doc, self.chain])
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    seq: int
+    hash: str
+    made: dt.datetime
+    first: int  # the log range it read (every leaf of it that is a document with bytes is an item)
+    end: int
+    items: tuple[Item, ...]
+
+    def __post_init__(self) -> None:
+        if self.hash not in HASHES or self.seq <= 0 or not self.first <= self.end or not self.items:
+            raise ValueError("malformed hash-tree renewal")
+        if [i.index for i in self.items] != sorted({i.index for i in self.items}):
+            raise ValueError("a hash-tree renewal lists its documents once each, in log order")
+        if any(not self.first <= i.index < self.end for i in self.items):
+            raise ValueError("a hash-tree renewal lists a document outside the range it read")
+
+    def encode(self) -> bytes:
+        return json.dumps({"v": RUN_VERSION, "type": "earsiv-hashtree-renewal", "hash": self.hash,
+                           "made": self.made.isoformat(), "first": self.first, "end": self.end,
+                           "items": [{"index": i.index, "digest": i.digest, "doc": i.doc.hex(), "chain": i.chain.hex(),
+                                      "checkpoint": i.checkpoint, "renewals": i.renewals, "tsr2": i.tsr2}
+                                     for i in self.items]}, indent=0).encode() + b"\n"
+
+    @classmethod
+    def parse(cls, seq: int, data: bytes) -> Run:
+        try:
+            doc = json.loads(data)
+            if doc.get("v") != RUN_VERSION or doc.get("type") != "earsiv-hashtree-renewal":
+                raise ValueError(f"unknown format {doc.get('v')!r}")
+            items = tuple(Item(int(i["index"]), str(i["digest"]), bytes.fromhex(i["doc"]), bytes.fromhex(i["chain"]),
+                               int(i["checkpoint"]), int(i["renewals"]), bool(i["tsr2"])) for i in doc["items"])
+            return cls(seq, str(doc["hash"]), dt.datetime.fromisoformat(doc["made"]), int(doc["first"]),
+                       int(doc["end"]), items)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise VerificationError(f"hash-tree renewal {seq} is not readable: {exc}", name=ers_key(seq, ".json")) \
+                from exc
+
+    def tree(self) -> list[list[bytes]]:
+        return levels(self.hash, [i.leaf(self.hash) for i in self.items])
+
+    def root(self) -> bytes:
+        return self.tree()[-1][0]
+
+    def position(self, index: int) -> int | None:
+        lo, hi = 0, len(self.items)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self.items[mid].index < index:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo if lo < len(self.items) and self.items[lo].index == index else None
+
+
+class ErsBook:
+    """The finished hash-tree renewals of a store, by number (as ``renewal.RenewalBook``)."""
+
+    def __init__(self, store: ObjectStore) -> None:
+        self.store = store
+        self._done: dict[int, Run] = {}
+        self._next = 1
+        self._pending: list[int] = []
+
+    def current(self) -> list[Run]:
+        self._pending = [seq for seq in self._pending if not self._take(seq)]
+        while self.store.exists(ers_key(self._next, ".json")):
+            if not self._take(self._next):
+                self._pending.append(self._next)
+            self._next += 1
+        return [self._done[k] for k in sorted(self._done)]
+
+    def next_number(self) -> int:
+        self.current()
+        return self._next
+
+    def _take(self, seq: int) -> bool:
+        if not self.store.exists(ers_key(seq, ".tsr")):
+            return False
+        self._done[seq] = Run.parse(seq, self.store.get(ers_key(seq, ".json")))
+        return True
+
+    def covering(self, index: int) -> Run | None:
+        """The newest finished run that stamps the document of log leaf *index*."""
+        for run in reversed(self.current()):
+            if run.first <= index < run.end and run.position(index) is not None:
+                return run
+        return None
+
+
+def chain_bytes(leaf_json: dict[str, Any]) -> bytes:
+    """A document's evidence as a hash-tree renewal covers it: its leaf evidence as canonical JSON."""
+    return json.dumps(leaf_json, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+
+
+def _chain_of(arch: Archive, item: Item) -> bytes:
+    from earsiv.archive.evidence import _leaf_json, prove_leaf
+
+    p = prove_leaf(arch, item.index, item.digest, size=item.checkpoint, renewals_upto=item.renewals, second=item.tsr2)
+    if item.tsr2 and p.token2 is None:
+        raise VerificationError(f"the second token of checkpoint {item.checkpoint} is gone", name=item.digest, step=4)
+    return chain_bytes(_leaf_json(p))
+
+
+def renew_hashes(arch: Archive, name: str, *, stamp: Callable[[bytes, str], bytes],
+                 trusted: Sequence[x509.Certificate], until: dt.datetime, batch: int = BATCH,
+                 progress: Callable[[int, int], None] | None = None, now: dt.datetime | None = None) -> dict[str, Any]:
+    """Stamp, with hash *name*, every document not yet covered by a run of that hash: see the module.
+
+    *stamp(root, name) -> token*; *progress(done, total)* after each document (leaves of the log
+    read, of those to read). One run (one stamp) per *batch* documents.
+    """
+    from earsiv.archive.evidence import _leaf_json, prove_leaf
+    from earsiv.archive.log import merkle
+    from earsiv.archive.log.entries import DocumentEntry, decode
+    from earsiv.archive.log.proofs import InclusionProof
+    from earsiv.archive.tsa.verify import verify_token
+
+    if name not in HASHES:
+        raise ValueError(f"unknown hash {name!r}: one of {', '.join(HASHES)}")
+    book = ErsBook(arch.store)
+    runs = [r for r in book.current() if r.hash == name]
+    start = max((r.end for r in runs), default=0)
+    row = arch.index.log.latest_checkpoint(stamped=True)
+    if row is None or row.size <= start:
+        return {"runs": [], "documents": 0, "hash": name}
+    size = row.size
+    renewals = max((r.seq for r in arch.renewals.current()), default=0)
+    # The evidence every document of this run shares (checked once): checkpoint, tokens, renewals.
+    base: dict[str, Any] | None = None
+    tsr2 = False
+    disposed = arch.index.disposal
+    done: list[dict[str, Any]] = []
+    items: list[Item] = []
+    first = start
+    total = size - start
+
+    def finish(end: int) -> None:
+        nonlocal items, first
+        if items:
+            seq = book.next_number()
+            run = Run(seq, name, now or dt.datetime.now(dt.UTC), first, end, tuple(items))
+            arch.store.put_many([PutItem(ers_key(seq, ".json"), run.encode(), until)])
+            root = run.root()
+            token = stamp(root, name)  # no lock held: a TSA may be slow
+            info = verify_token(token, message_imprint=root, trusted_certs=trusted)
+            if info.hash_algorithm != name:
+                raise VerificationError(f"the TSA stamped {info.hash_algorithm}, not {name}", step=4)
+            arch.store.put_many([PutItem(ers_key(seq, ".tsr"), token, until)])
+            book.current()
+            done.append({"run": seq, "documents": len(items), "first": first, "end": end,
+                         "stamp_time": info.gen_time.isoformat(), "root": root.hex()})
+        items, first = [], end
+
+    tree = arch.log.tree(size)
+    for index, leaf in arch.log.iter_leaves(start, size):
+        if progress is not None:
+            progress(index - start + 1, total)
+        try:
+            entry = decode(leaf)
+        except VerificationError:
+            entry = None  # the audit reports it; its evidence cannot be renewed
+        if not isinstance(entry, DocumentEntry) or disposed.disposed([entry.digest]).get(entry.digest):
+            continue
+        own = arch.index.get(entry.digest)
+        if own is None or own.log_index != index:
+            continue
+        if base is None:
+            p = prove_leaf(arch, index, entry.digest, size=size, renewals_upto=renewals)
+            base, tsr2 = _leaf_json(p), p.token2 is not None
+        try:
+            data = arch.original(entry.digest)
+        except (StoreError, VerificationError) as exc:
+            raise VerificationError(f"document {entry.digest} cannot be read for its hash-tree renewal: {exc}",
+                                    name=entry.digest, step=1) from exc
+        proof = InclusionProof(index, size, merkle.leaf_hash(leaf),
+                               tuple(merkle.inclusion_path(index, size, tree.subtree)), base_root(base))
+        mine = {**base, "leaf": leaf.decode("utf-8"), "proof": proof.to_json()}
+        items.append(Item(index, entry.digest, _h(name, data), _h(name, chain_bytes(mine)), size, renewals, tsr2))
+        if len(items) >= batch:
+            finish(index + 1)
+    finish(size)
+    return {"runs": done, "documents": sum(d["documents"] for d in done), "hash": name}
+
+
+def base_root(leaf_json: dict[str, Any]) -> bytes:
+    return bytes.fromhex(leaf_json["proof"]["root"])
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    run: Run
+    chain: bytes  # the document's evidence as it stood, whose hash the run stamps beside the document's
+    token: bytes
+    info: TokenInfo
+
+
+def verify_record(arch: Archive, digest: str, index: int, data: bytes) -> Record | None:
+    """The newest hash-tree renewal of the document, checked, or None if none covers it.
+
+    Checks that its leaf holds the hash of *data* and of the document's evidence as it stood
+    (made again from the store, so checked again), and that its token, of the run's hash, stamps
+    the root of its tree. Raises `VerificationError` naming the run.
+    """
+    from earsiv.archive.tsa.verify import verify_token
+
+    run = arch.ers.covering(index)
+    if run is None:
+        return None
+    item = run.items[run.position(index)]  # type: ignore[index]
+    key = ers_key(run.seq, ".tsr")
+    if item.digest != digest or item.doc != _h(run.hash, data):
+        raise VerificationError(f"hash-tree renewal {run.seq} does not stamp this document's bytes", name=key, step=4)
+    chain = _chain_of(arch, item)
+    if item.chain != _h(run.hash, chain):
+        raise VerificationError(f"hash-tree renewal {run.seq} does not stamp this document's evidence as it stood",
+                                name=key, step=4)
+    token = arch.store.get(key)
+    try:
+        info = verify_token(token, message_imprint=run.root(), trusted_certs=arch.tsa_certificates())
+    except VerificationError as exc:
+        raise VerificationError(f"hash-tree renewal token does not verify: {exc.detail}", name=key, step=4) from exc
+    if info.hash_algorithm != run.hash:
+        raise VerificationError(f"hash-tree renewal token is over {info.hash_algorithm}, not {run.hash}", name=key,
+                                step=4)
+    return Record(run, chain, token, info)
+
+
+# -- RFC 4998 ASN.1 (DEFINITIONS IMPLICIT TAGS) -------------------------------------------------
+
+class PartialHashtree(core.SequenceOf):
+    _child_spec = core.OctetString
+
+
+class ReducedHashtree(core.SequenceOf):
+    _child_spec = PartialHashtree
+
+
+class ArchiveTimeStamp(core.Sequence):
+    _fields: ClassVar[list] = [
+        ("digest_algorithm", algos.DigestAlgorithm, {"implicit": 0, "optional": True}),
+        ("attributes", cms.CMSAttributes, {"implicit": 1, "optional": True}),
+        ("reduced_hashtree", ReducedHashtree, {"implicit": 2, "optional": True}),
+        ("time_stamp", cms.ContentInfo),
+    ]
+
+
+class ArchiveTimeStampChain(core.SequenceOf):
+    _child_spec = ArchiveTimeStamp
+
+
+class ArchiveTimeStampSequence(core.SequenceOf):
+    _child_spec = ArchiveTimeStampChain
+
+
+class DigestAlgorithms(core.SequenceOf):
+    _child_spec = algos.DigestAlgorithm
+
+
+class EvidenceRecord(core.Sequence):
+    _fields: ClassVar[list] = [
+        ("version", core.Integer),
+        ("digest_algorithms", DigestAlgorithms),
+        ("crypto_infos", core.Any, {"implicit": 0, "optional": True}),
+        ("encryption_info", core.Any, {"implicit": 1, "optional": True}),
+        ("archive_time_stamp_sequence", ArchiveTimeStampSequence),
+    ]
+
+
+def evidence_record(run: Run, index: int, token: bytes) -> bytes:
+    """The RFC 4998 ``EvidenceRecord`` (DER) of the document of log leaf *index*: one chain, one
+    archive time stamp (the run's token and the document's reduced hash tree)."""
+    n = run.position(index)
+    if n is None:
+        raise ValueError(f"hash-tree renewal {run.seq} does not cover leaf {index}")
+    item = run.items[n]
+    path = reduced_tree(run.tree(), n)
+    alg = algos.DigestAlgorithm({"algorithm": run.hash})
+    ats = ArchiveTimeStamp({
+        "digest_algorithm": alg,
+        "reduced_hashtree": [[item.doc, item.chain], *[[sib] for sib in path]],
+        "time_stamp": cms.ContentInfo.load(token),
+    })
+    return EvidenceRecord({"version": 1, "digest_algorithms": [alg],
+                           "archive_time_stamp_sequence": [[ats]]}).dump(force=True)

@@ -1,0 +1,102 @@
+"""`earsiv renew --hash sha384` (hash-tree renewal, RFC 4998 §5.3) and the RFC 4998 evidence record
+`earsiv evidence` writes, checked by an independent implementation: Bouncy Castle's ERS classes
+(Debian's libbcprov-java and libbcpkix-java, run by a JRE; `./dev test` installs them).
+
+An OpenSSL TSA that signs sha256 and sha384 requests stamps everything over HTTP.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.test_renewal import DOCS, env_for, run
+from tests.helpers.openssl_tsa import OpenSSLHttpTSA, openssl_tsa_config
+
+JAVA = shutil.which("java")
+BC = [Path("/usr/share/java") / f"{name}.jar" for name in ("bcprov", "bcpkix", "bcutil")]
+VERIFIER = Path(__file__).parents[1] / "ers" / "VerifyEvidenceRecord.java"
+pytestmark = pytest.mark.skipif(JAVA is None or not all(p.exists() for p in BC),
+                                reason="needs a JRE and Debian's libbcprov-java/libbcpkix-java (./dev test installs them)")
+
+
+def bouncy_castle(record: Path, document: Path, cert: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([str(JAVA), "-cp", ":".join(map(str, BC)), str(VERIFIER), str(record), str(document),
+                           str(cert)], capture_output=True, text=True, timeout=300)
+
+
+def test_hash_tree_renewal_gives_each_document_an_evidence_record_bouncy_castle_accepts(home, tmp_path):
+    (tmp_path / "tsa").mkdir()
+    config, cert = openssl_tsa_config(tmp_path / "tsa", "sha256, sha384", days=3650)
+    anchor = tmp_path / "tsa.pem"
+    anchor.write_bytes(cert)
+    third = DOCS[0].parent / "gib121_OTV.xml"
+    with OpenSSLHttpTSA(config) as tsa:
+        env = env_for(tsa.url, anchor)
+        for doc in DOCS:
+            run(home, env, "ingest", str(doc))
+        digest = hashlib.sha256(DOCS[0].read_bytes()).hexdigest()
+        run(home, env, "evidence", digest, "-o", str(tmp_path / "before"))
+        assert not (tmp_path / "before/evidence-record.ers").exists()
+        assert "earsiv renew --hash sha384" in (tmp_path / "before/README.txt").read_text()
+        # One stamp per document here (--batch 1): each run is resumable on its own.
+        done = json.loads(run(home, env, "renew", "--hash", "sha384", "--batch", "1", "--json").stdout)
+        assert [r["documents"] for r in done["runs"]] == [1, 1] and done["documents"] == 2
+        # Covered documents are not stamped again; a new one is, alone.
+        assert json.loads(run(home, env, "renew", "--hash", "sha384", "--json").stdout)["runs"] == []
+        run(home, env, "ingest", str(third))
+        again = json.loads(run(home, env, "renew", "--hash", "sha384", "--json").stdout)
+        assert [r["documents"] for r in again["runs"]] == [1] and again["runs"][0]["first"] >= done["runs"][1]["end"]
+        ev = tmp_path / "ev"
+        run(home, env, "evidence", digest, "-o", str(ev))
+        objects = home / "store/objects"
+    record, original = ev / "evidence-record.ers", ev / "original.xml"
+    ok = bouncy_castle(record, original, anchor)
+    assert ok.returncode == 0 and ok.stdout.startswith("OK 2.16.840.1.101.3.4.2.2"), ok.stdout + ok.stderr  # sha384
+    # The record's first list holds sha384 of the document and of the evidence it had before.
+    der = record.read_bytes()
+    assert hashlib.sha384(original.read_bytes()).digest() in der
+    assert hashlib.sha384((ev / "evidence-record-chain.json").read_bytes()).digest() in der
+    chain = json.loads((ev / "evidence-record-chain.json").read_text())
+    assert json.loads(chain["leaf"])["digest"] == digest and chain["checkpoint_tsr"]
+    # The token is a sha384 stamp, as OpenSSL reads it.
+    token = objects / "log/ers/0000000000000001.tsr"
+    shown = subprocess.run(["openssl", "ts", "-reply", "-in", str(token), "-token_in", "-token_out", "-text"],
+                           capture_output=True, text=True).stdout
+    assert "Hash Algorithm: sha384" in shown, shown
+    # A changed byte of the document: Bouncy Castle refuses the record.
+    changed = tmp_path / "changed.xml"
+    data = bytearray(original.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    changed.write_bytes(bytes(data))
+    bad = bouncy_castle(record, changed, anchor)
+    assert bad.returncode == 1 and bad.stdout.startswith("FAILED"), bad.stdout + bad.stderr
+    # Another TSA's certificate: refused as well.
+    (tmp_path / "other").mkdir()
+    _, other = openssl_tsa_config(tmp_path / "other", "sha384", days=3650)
+    (tmp_path / "other.pem").write_bytes(other)
+    assert bouncy_castle(record, original, tmp_path / "other.pem").returncode == 1
+
+
+def test_a_hash_tree_renewal_that_does_not_stamp_the_document_is_named(home, tmp_path):
+    (tmp_path / "tsa").mkdir()
+    config, cert = openssl_tsa_config(tmp_path / "tsa", "sha256, sha384", days=3650)
+    anchor = tmp_path / "tsa.pem"
+    anchor.write_bytes(cert)
+    with OpenSSLHttpTSA(config) as tsa:
+        env = env_for(tsa.url, anchor)
+        run(home, env, "ingest", str(DOCS[0]))
+        run(home, env, "renew", "--hash", "sha384", "--json")
+        digest = hashlib.sha256(DOCS[0].read_bytes()).hexdigest()
+        path = home / "store/objects/log/ers/0000000000000001.json"
+        path.chmod(0o644)
+        doc = json.loads(path.read_text())
+        doc["items"][0]["chain"] = "00" * 48  # as if it had stamped other evidence
+        path.write_text(json.dumps(doc))
+        proc = run(home, env, "evidence", digest, "-o", str(tmp_path / "ev"), check=1)
+    assert b"log/ers/0000000000000001.tsr" in proc.stderr and b"evidence as it stood" in proc.stderr, proc.stderr
