@@ -29,6 +29,7 @@ one inclusion proof each, one stamp per batch.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 from collections.abc import Callable, Sequence
@@ -115,7 +116,7 @@ class Item:
         return node(name, [self.doc, self.chain])
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Run:
     seq: int
     hash: str
@@ -153,8 +154,12 @@ class Run:
             raise VerificationError(f"hash-tree renewal {seq} is not readable: {exc}", name=ers_key(seq, ".json")) \
                 from exc
 
-    def tree(self) -> list[list[bytes]]:
+    @functools.cached_property
+    def _tree(self) -> list[list[bytes]]:
         return levels(self.hash, [i.leaf(self.hash) for i in self.items])
+
+    def tree(self) -> list[list[bytes]]:
+        return self._tree
 
     def root(self) -> bytes:
         return self.tree()[-1][0]

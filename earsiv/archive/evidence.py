@@ -22,6 +22,9 @@ For any leaf the proof has four steps, numbered as in the code below:
                      certificate); archive-key.pem the archive's public key
     README.txt       the commands that check all of it, and what to compare with
                      fingerprints obtained from outside (the archive key's, each anchor's)
+    renewal-K.tsr/.json  the time-stamp renewals of checkpoint.tsr (``renewal``)
+    evidence-record.ers  after a hash-tree renewal (``ers``): the document's RFC 4998 evidence
+                     record, and evidence-record-chain.json, the earlier evidence it stamped
 """
 
 from __future__ import annotations

@@ -13,8 +13,8 @@ the number of checkpoints).
 
 A renewal exists when its ``.tsr`` does (a ``.json`` alone is the remains of a crash).
 ``verify_chain`` is the one entry point that checks a checkpoint's chain; its numbered steps
-are in its code. Not done here: hash-tree renewal (a new hash over the data, for when SHA-256
-is retired) and renewing a second TSA's ``.tsr2``.
+are in its code. Hash-tree renewal (a new hash over the data, for when SHA-256 is retired) is
+``ers``. Not done here: renewing a second TSA's ``.tsr2``.
 """
 
 from __future__ import annotations

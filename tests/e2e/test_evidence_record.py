@@ -55,6 +55,11 @@ def test_hash_tree_renewal_gives_each_document_an_evidence_record_bouncy_castle_
         ev = tmp_path / "ev"
         run(home, env, "evidence", digest, "-o", str(ev))
         objects = home / "store/objects"
+        shown = json.loads(run(home, env, "show", digest, "--json").stdout)
+        package = tmp_path / "p.zip"
+        run(home, env, "package", "--vkn", shown["supplier_id"], "--from", shown["issue_date"], "--to",
+            shown["issue_date"], "-o", str(package))
+    _package_carries_the_hash_tree_renewal(package, tmp_path, digest, anchor)
     record, original = ev / "evidence-record.ers", ev / "original.xml"
     ok = bouncy_castle(record, original, anchor)
     assert ok.returncode == 0 and ok.stdout.startswith("OK 2.16.840.1.101.3.4.2.2"), ok.stdout + ok.stderr  # sha384
@@ -81,6 +86,38 @@ def test_hash_tree_renewal_gives_each_document_an_evidence_record_bouncy_castle_
     _, other = openssl_tsa_config(tmp_path / "other", "sha384", days=3650)
     (tmp_path / "other.pem").write_bytes(other)
     assert bouncy_castle(record, original, tmp_path / "other.pem").returncode == 1
+
+
+def _package_carries_the_hash_tree_renewal(package: Path, tmp_path: Path, digest: str, anchor: Path) -> None:
+    import os
+    import sys
+    import zipfile
+
+    with zipfile.ZipFile(package) as zf:
+        zf.extractall(tmp_path / "pkg")
+    [bag] = (tmp_path / "pkg").iterdir()
+    ev = bag / "data/evidence" / digest
+    assert (bag / "data/hashtrees/0000000000000001.tsr").is_file() and (ev / "hashtree.json").is_file()
+    [doc] = [p for p in (bag / "data/documents").rglob("*.xml")
+             if hashlib.sha256(p.read_bytes()).hexdigest() == digest]
+    assert bouncy_castle(ev / "evidence-record.ers", doc, anchor).returncode == 0
+
+    def standalone() -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-I", "-S", str(bag / "verifier.py"), str(bag)], capture_output=True,
+                              text=True, timeout=120)
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EARSIV_")}
+    ok = standalone()
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "everything verifies" in run(tmp_path / "none", env, "verify-package", str(bag)).stdout.decode()
+    # Evidence other than what was stamped: both verifiers name the file.
+    chain = ev / "evidence-record-chain.json"
+    chain.write_bytes(chain.read_bytes().replace(b'"stamp_time":"', b'"stamp_time":"1'))
+    rel = f"data/evidence/{digest}/evidence-record-chain.json"
+    bad = standalone()
+    assert bad.returncode == 1 and f"FAILED {rel}: its sha384 hash is not the second" in bad.stdout, bad.stdout
+    out = run(tmp_path / "none", env, "verify-package", str(bag), check=1).stdout.decode()
+    assert f"FAILED {rel}: its sha384 hash is not the second" in out, out
 
 
 def test_a_hash_tree_renewal_that_does_not_stamp_the_document_is_named(home, tmp_path):

@@ -116,6 +116,7 @@ class _Verifier:
         self.tsa_anchors = tsa_anchors  # obtained outside the package; None: the bundled ones
         self.report = PackageReport()
         self.actual: dict[str, str] = {}
+        self.trusted: list[x509.Certificate] = []
 
     def fail(self, rel: str, problem: str) -> None:
         self.report.findings.append(PackageFinding(rel, problem))
@@ -242,6 +243,7 @@ class _Verifier:
                 self.fail(anchors_rel, f"not PEM certificates: {exc}")
         if self.tsa_anchors is not None:
             trusted = list(self.tsa_anchors)
+        self.trusted = trusted
         cps: dict[int, Checkpoint] = {}
         sizes = sorted(int(r.rsplit("/", 1)[1]) for r in self.src.names
                        if r.startswith("data/checkpoints/") and r.rsplit("/", 1)[1].isdigit())
@@ -385,6 +387,8 @@ class _Verifier:
         leaf, proof = self.read(f"{ev}/leaf.json"), self.json(f"{ev}/proof.json")
         if leaf is None or not isinstance(proof, dict):
             return
+        if f"{ev}/hashtree.json" in self.src.names and doc in self.src.names:
+            self.hashtree(ev, doc, leaf)
         try:
             entry = json.loads(leaf)
             if entry.get("type") != "document" or entry.get("digest") != digest:
@@ -411,6 +415,52 @@ class _Verifier:
             _check_steps(proof.get("steps"), lh, cp.root)
         except VerificationError as exc:
             self.fail(f"{ev}/proof.json", f"does not prove leaf.json is in checkpoint {size}: {exc.detail}")
+
+
+    def hashtree(self, ev: str, doc: str, leaf: bytes) -> None:
+        """The document's hash-tree renewal (FORMAT.md §7c): its first list holds the new hash of the
+        document and of the evidence it stamped (whose leaf is this leaf.json), its path leads to the
+        root, and the run's token, of that hash, stamps the root."""
+        from earsiv.archive.ers import HASHES, recover_root
+
+        rel = f"{ev}/hashtree.json"
+        ht = self.json(rel)
+        try:
+            name, token_rel, chain_rel = str(ht["hash"]), str(ht["token"]), str(ht["chain"])
+            first = [bytes.fromhex(h) for h in ht["first"]]
+            path = [bytes.fromhex(h) for h in ht["path"]]
+            root = bytes.fromhex(ht["root"])
+            if (ht.get("v") != 1 or ht.get("type") != "hashtree-renewal" or name not in HASHES or len(first) != 2
+                    or not re.fullmatch(r"data/hashtrees/[0-9]{16}\.tsr", token_rel)
+                    or chain_rel != f"{ev}/evidence-record-chain.json"):
+                raise ValueError("of another version or another document")
+        except (KeyError, TypeError, ValueError) as exc:
+            self.fail(rel, f"not a hash-tree renewal of this document: {exc}")
+            return
+        if hashlib.new(name, self.src.read(doc)).digest() != first[0]:
+            self.fail(rel, f"its first {name} hash is not the hash of {doc}")
+        chain = self.read(chain_rel)
+        if chain is not None:
+            try:
+                same = json.loads(chain)["leaf"].encode("utf-8") == leaf
+            except (ValueError, KeyError, TypeError, AttributeError):
+                same = False
+            if hashlib.new(name, chain).digest() != first[1]:
+                self.fail(chain_rel, f"its {name} hash is not the second of {rel}")
+            elif not same:
+                self.fail(chain_rel, "is not the evidence of this document's leaf.json")
+        if recover_root(name, first, path) != root:
+            self.fail(rel, "its path does not lead to its root")
+            return
+        token = self.read(token_rel)
+        if token is None or not self.trusted:
+            return
+        try:
+            info = verify_token(token, message_imprint=root, trusted_certs=self.trusted)
+            if info.hash_algorithm != name:
+                raise VerificationError(f"it is a {info.hash_algorithm} stamp, not {name}")
+        except VerificationError as exc:
+            self.fail(token_rel, f"the hash-tree renewal token over the root of {rel} does not verify: {exc}")
 
 
 def _check_steps(steps, leaf_hash: bytes, root: bytes) -> None:

@@ -23,7 +23,12 @@ needs none of the software that made the package.  It checks
   5. the consistency proofs (RFC 9162 2.1.4.2) linking the checkpoints;
   6. the renewals of the checkpoints' stamps (data/renewals): each covers the
      newest stamp before it, its token verifies over its tree's root, and it was
-     made while the renewed stamp's certificate was valid.
+     made while the renewed stamp's certificate was valid;
+  7. the hash-tree renewals of documents (data/evidence/D/hashtree.json): their
+     first list holds the new hash (e.g. sha384) of the document and of the
+     evidence it stamped, the RFC 4998 path leads to the root, and the token of
+     data/hashtrees verifies over that root. (evidence-record.ers, the same as an
+     RFC 4998 evidence record, is for RFC 4998 tools and is not read here.)
 
 It prints one line per problem, naming the file, and exits 0 only when there
 is none.
@@ -57,6 +62,11 @@ def node(left, right):
 
 def leaf_hash(leaf):
     return hashlib.sha256(b"\x00" + leaf).digest()
+
+
+def ers_node(name, values):
+    """RFC 4998 4.2: the hash of the concatenation of the children's hashes in ascending order."""
+    return hashlib.new(name, b"".join(sorted(values))).digest()
 
 
 def mth(hashes):
@@ -336,7 +346,7 @@ class Checker:
         return openssl_time(q.stdout.decode("utf-8", "replace"), "notAfter=")
 
     # 2. and 3. documents
-    def documents(self, rows, roots):
+    def documents(self, rows, roots, tsa_pem):
         for row in rows:
             digest = row.get("digest", "")
             doc, ev = row.get("file", ""), f"data/evidence/{digest}"
@@ -386,6 +396,51 @@ class Checker:
                     raise ValueError
             except (KeyError, TypeError, ValueError, AttributeError):
                 self.fail(ev + "/proof.json", "its written-out steps are wrong")
+            if os.path.isfile(self.path(ev + "/hashtree.json")) and os.path.isfile(self.path(doc)):
+                self.hashtree(ev, doc, leaf, tsa_pem)
+
+    # 7. hash-tree renewals (FORMAT.md 7c)
+    def hashtree(self, ev, doc, leaf, tsa_pem):
+        rel = ev + "/hashtree.json"
+        ht = self.json(rel)
+        try:
+            name, token, chain_rel = str(ht["hash"]), str(ht["token"]), str(ht["chain"])
+            first = [bytes.fromhex(h) for h in ht["first"]]
+            path = [bytes.fromhex(h) for h in ht["path"]]
+            root = bytes.fromhex(ht["root"])
+            if (ht.get("v") != 1 or ht.get("type") != "hashtree-renewal" or name not in ("sha256", "sha384", "sha512")
+                    or len(first) != 2 or not re.match(r"^data/hashtrees/[0-9]{16}\.tsr$", token)
+                    or chain_rel != ev + "/evidence-record-chain.json"):
+                raise ValueError("of another version or another document")
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            self.fail(rel, "not a hash-tree renewal of this document: %s" % exc)
+            return
+        h = hashlib.new(name)
+        with open(self.path(doc), "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        if h.digest() != first[0]:
+            self.fail(rel, "its first %s hash is not the hash of %s" % (name, doc))
+        chain = self.read(chain_rel)
+        if chain is not None:
+            try:
+                same = json.loads(chain.decode("utf-8"))["leaf"].encode("utf-8") == leaf
+            except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
+                same = False
+            if hashlib.new(name, chain).digest() != first[1]:
+                self.fail(chain_rel, "its %s hash is not the second of %s" % (name, rel))
+            elif not same:
+                self.fail(chain_rel, "is not the evidence of this document's leaf.json")
+        value = ers_node(name, first)
+        for sibling in path:
+            value = ers_node(name, [value, sibling])
+        if value != root:
+            self.fail(rel, "its path does not lead to its root")
+            return
+        ok, msg = self.openssl("ts", "-verify", "-digest", root.hex(), "-in", self.path(token), "-token_in",
+                               "-CAfile", tsa_pem, "-partial_chain")
+        if not ok:
+            self.fail(token, "the hash-tree renewal token over the root of %s does not verify (%s)" % (rel, msg))
 
     # 5. consistency
     def consistency(self, roots):
@@ -429,7 +484,7 @@ def verify(bag, key_fingerprint=None, tsa_anchors=None):
     rows = manifest.get("documents", []) if isinstance(manifest, dict) else []
     if manifest and manifest.get("document_count") != len(rows):
         c.fail("data/manifest.json", "document_count does not match its rows")
-    c.documents(rows, roots)
+    c.documents(rows, roots, anchors)
     if roots:
         c.consistency(roots)
     return c.problems, len(rows)
