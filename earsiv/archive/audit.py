@@ -272,7 +272,40 @@ class Audit:
             check = fixed_check(self.arch, key)
             if check is not None:
                 out += self.reader.check(key, check)[1]
-        return out + self._renewals()
+        return out + self._renewals() + self._hashtrees()
+
+    def _hashtrees(self) -> list[Finding]:
+        """Each hash-tree renewal (FORMAT.md §7c), by number: its record reads, its token of its hash
+        stamps its tree's root. (The documents' hashes in it are checked when evidence is made.)"""
+        from earsiv.archive.ers import Run, ers_key
+        from earsiv.archive.tsa.verify import verify_token
+
+        out: list[Finding] = []
+        seq = 1
+        while self.arch.store.exists(ers_key(seq, ".json")):
+            parsed: list[Run] = []
+
+            def record(data: bytes, seq: int = seq, parsed: list[Run] = parsed) -> str | None:
+                try:
+                    parsed[:] = [Run.parse(seq, data)]
+                except VerificationError as exc:
+                    return exc.detail
+                return None
+
+            out += self.reader.check(ers_key(seq, ".json"), record, f"hash-tree renewal {seq}")[1]
+            if parsed and self.arch.store.exists(ers_key(seq, ".tsr")):
+                run = parsed[0]
+
+                def token(data: bytes, run: Run = run) -> str | None:
+                    try:
+                        info = verify_token(data, message_imprint=run.root(), trusted_certs=self.arch.tsa_certificates())
+                    except VerificationError as exc:
+                        return f"hash-tree renewal token does not verify: {exc.detail}"
+                    return None if info.hash_algorithm == run.hash else f"token is {info.hash_algorithm}, not {run.hash}"
+
+                out += self.reader.check(ers_key(seq, ".tsr"), token, f"hash-tree renewal {seq} time-stamp")[1]
+            seq += 1
+        return out
 
     def _renewals(self) -> list[Finding]:
         """Each renewal (FORMAT.md §7b), found by number: its record reads, its token stamps its root."""

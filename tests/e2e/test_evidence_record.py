@@ -136,4 +136,8 @@ def test_a_hash_tree_renewal_that_does_not_stamp_the_document_is_named(home, tmp
         doc["items"][0]["chain"] = "00" * 48  # as if it had stamped other evidence
         path.write_text(json.dumps(doc))
         proc = run(home, env, "evidence", digest, "-o", str(tmp_path / "ev"), check=1)
-    assert b"log/ers/0000000000000001.tsr" in proc.stderr and b"evidence as it stood" in proc.stderr, proc.stderr
+        assert b"log/ers/0000000000000001.tsr" in proc.stderr and b"evidence as it stood" in proc.stderr, proc.stderr
+        # The audit finds it too: the run's token no longer stamps the root of its record's tree.
+        found = json.loads(run(home, env, "audit", "--restart", "--json", check=1).stdout)["failures"]
+        assert ("log/ers/0000000000000001.tsr", "hash-tree renewal 1 time-stamp") in [
+            (f["object"], f["subject"]) for f in found], found
