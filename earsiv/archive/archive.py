@@ -591,7 +591,7 @@ class Archive:
         done = renew(self.store, sizes, trusted=trusted, stamp=self.checkpointer.stamp_imprint,
                      until=self.ledger.retention.until(), everything=everything)
         found = done.pop("earliest_end", None)
-        if done["renewal"] is not None or (found or earliest) is None:
+        if done["renewal"] is not None or "second" in done or (found or earliest) is None:
             path.unlink(missing_ok=True)  # the next run reads every chain again
         else:
             ends = min(e for e in (found, earliest) if e is not None)

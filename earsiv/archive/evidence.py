@@ -63,6 +63,7 @@ class LeafProof:
     anchors: tuple[Any, ...] = ()  # the trusted certificates the tokens' signers chain to
     token2: bytes | None = None  # a second, independent TSA's token
     renewals: tuple[Any, ...] = ()  # renewal.Link after the checkpoint's own token, oldest first
+    renewals2: tuple[Any, ...] = ()  # the same after the second TSA's token
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +96,6 @@ def prove_leaf(arch: Archive, index: int, name: str | None = None, *, size: int 
     evidence record's first stamp saw it, ``ers``).
     """
     from earsiv.archive.renewal import chain, verify_chain
-    from earsiv.archive.tsa.verify import verify_token
 
     # 2. The leaf as its bundle holds it.
     try:
@@ -129,13 +129,14 @@ def prove_leaf(arch: Archive, index: int, name: str | None = None, *, size: int 
     info = infos[0]
     anchors = [i.anchor for i in infos]
     anchors = [a for n, a in enumerate(anchors) if a not in anchors[:n]]
-    token2 = None
+    token2, links2 = None, []
     if second and arch.store.exists(checkpoint_key(size, ".tsr2")):
         token2 = arch.store.get(checkpoint_key(size, ".tsr2"))
-        second = verify_token(token2, data=cp.body(), trusted_certs=trusted)
-        anchors += [second.anchor] if second.anchor not in anchors else []
+        links2 = chain(arch.store, size, token2, book, ".tsr2")
+        anchors += [i.anchor for i in verify_chain(size, cp.body(), links2, trusted)]  # and its renewals
+        anchors = [a for n, a in enumerate(anchors) if a not in anchors[:n]]
     return LeafProof(leaf, proof, cp, sig, token, info.gen_time, tuple(a for a in anchors if a is not None), token2,
-                     tuple(links[1:]))
+                     tuple(links[1:]), tuple(links2[1:]))
 
 
 def verify_document(arch: Archive, digest: str, leaf_index: int | None = None, *,
@@ -195,6 +196,9 @@ def _leaf_json(p: LeafProof) -> dict[str, Any]:
     if p.renewals:
         second["renewals"] = [{**_renewal_json(p, k), "tsr": base64.b64encode(link.token).decode("ascii")}
                               for k, link in enumerate(p.renewals, 1)]
+    if p.renewals2:
+        second["renewals2"] = [{**_renewal_json(p, k, ".tsr2"), "tsr": base64.b64encode(link.token).decode("ascii")}
+                               for k, link in enumerate(p.renewals2, 1)]
     return {**second,
         "v": PROOF_VERSION,
         "leaf": p.leaf.decode("utf-8"),
@@ -287,6 +291,13 @@ RENEWAL_README = """
 """
 
 
+RENEWAL2_README = """
+5b. The second, independent token was renewed too ({count} time(s)), by its own
+   renewals (made by another TSA where one was configured): renewal2-K.tsr and
+   renewal2-K.json, checked as in step 5 with checkpoint.tsr2 for K = 1 and
+   renewal2-(K-1).tsr after.
+"""
+
 ERS_README = """
 6. evidence-record.ers is an RFC 4998 Evidence Record (DER) of original.xml,
    for any RFC 4998 implementation (e.g. Bouncy Castle's ERSEvidenceRecord,
@@ -351,6 +362,9 @@ def write_evidence(arch: Archive, digest: str, out: Path, leaf_index: int | None
     for k, link in enumerate(p.renewals, 1):
         files[f"renewal-{k}.tsr"] = link.token
         files[f"renewal-{k}.json"] = json.dumps(_renewal_json(p, k), indent=2).encode() + b"\n"
+    for k, link in enumerate(p.renewals2, 1):
+        files[f"renewal2-{k}.tsr"] = link.token
+        files[f"renewal2-{k}.json"] = json.dumps(_renewal_json(p, k, ".tsr2"), indent=2).encode() + b"\n"
     if record is not None:
         files["evidence-record.ers"] = evidence_record(record.run, proven.log_index, record.token)
         files["evidence-record-chain.json"] = record.chain
@@ -366,6 +380,7 @@ def write_evidence(arch: Archive, digest: str, out: Path, leaf_index: int | None
         tsa_note=("\n                  (the archive's built-in local TSA: its stamps are the archive's\n"
                   "                  own, not a qualified time-stamp)") if local else "",
     ).encode() + (RENEWAL_README.format(count=len(p.renewals)).encode() if p.renewals else b"") + (
+        RENEWAL2_README.format(count=len(p.renewals2)).encode() if p.renewals2 else b"") + (
         ERS_README.format(hash=record.run.hash, run=record.run.seq, made=record.info.gen_time.date().isoformat(),
                           anchor=record.info.anchor.subject.rfc4514_string() if record.info.anchor else "?").encode()
         if record is not None else NO_ERS_README.encode() if gone is None else b"")
@@ -375,11 +390,14 @@ def write_evidence(arch: Archive, digest: str, out: Path, leaf_index: int | None
             "checkpoint_size": cp.size, "stamp_time": proven.stamp_time}
 
 
-def _renewal_json(p: LeafProof, k: int) -> dict[str, Any]:
-    """Renewal *k* of the checkpoint's stamp: which token it renews, that token's sha256 and the path to its root."""
-    link = p.renewals[k - 1]
-    renewed = p.token if k == 1 else p.renewals[k - 2].token
-    return {"v": 1, "type": "renewal", "renews": "checkpoint.tsr" if k == 1 else f"renewal-{k - 1}.tsr",
+def _renewal_json(p: LeafProof, k: int, suffix: str = ".tsr") -> dict[str, Any]:
+    """Renewal *k* of the checkpoint's stamp (of *suffix*: ``.tsr2`` the second TSA's): which token it
+    renews, that token's sha256 and the path to its root."""
+    links, first, name = ((p.renewals, p.token, "renewal") if suffix == ".tsr" else
+                          (p.renewals2, p.token2, "renewal2"))
+    link = links[k - 1]
+    renewed = first if k == 1 else links[k - 2].token
+    return {"v": 1, "type": "renewal", "renews": f"checkpoint{suffix}" if k == 1 else f"{name}-{k - 1}.tsr",
             "leaf": hashlib.sha256(renewed).hexdigest(), "proof": link.renewal.proof(p.checkpoint.size).to_json()}
 
 

@@ -123,11 +123,13 @@ def renew(ctx, everything: bool, hash_name: str | None, batch: int | None, as_js
         for run in done["runs"]:
             click.echo(f"hash-tree renewal {run['run']}: {run['documents']} documents (log leaves {run['first']}-"
                        f"{run['end'] - 1}) stamped with {hash_name} at {run['stamp_time']}")
-    elif done["renewal"] is None:
+    elif done["renewal"] is None and "second" not in done:
         click.echo("nothing to renew: every time stamp's certificate is valid for more than 180 days")
     else:
-        click.echo(f"renewal {done['renewal']}: the stamps of {done['checkpoints']} checkpoints renewed at "
-                   f"{done['stamp_time']}")
+        for made, which in ((done, ""), (done.get("second"), " (the second TSA's)")):
+            if made and made.get("renewal") is not None:
+                click.echo(f"renewal {made['renewal']}: the stamps{which} of {made['checkpoints']} checkpoints "
+                           f"renewed at {made['stamp_time']}")
 
 
 @click.command("key-certificate")

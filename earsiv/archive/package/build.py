@@ -416,15 +416,16 @@ def _add_checkpoints(arch, w: _BagWriter, sizes: list[int]) -> list:
             info = verify_token(tok, data=cp.body(), trusted_certs=trusted)
             anchors[info.anchor.public_bytes(Encoding.DER)] = info.anchor
             w.add(f"data/checkpoints/{size:016d}{suffix}", tok)
-        # The renewals of its stamp (FORMAT.md §7b), each once for the whole package.
-        links = chain(arch.store, size, token, book)
-        for link, info in zip(links[1:], verify_chain(size, cp.body(), links, trusted)[1:], strict=True):
-            anchors[info.anchor.public_bytes(Encoding.DER)] = info.anchor
-            if link.renewal.seq not in renewed:
-                renewed.add(link.renewal.seq)
-                w.add(f"data/renewals/{link.renewal.seq:016d}.json",
-                      arch.store.get(renewal_key(link.renewal.seq, ".json")))
-                w.add(f"data/renewals/{link.renewal.seq:016d}.tsr", link.token)
+        # The renewals of its stamps (FORMAT.md §7b), each once for the whole package.
+        for suffix, tok in tokens.items():
+            links = chain(arch.store, size, tok, book, suffix)
+            for link, info in zip(links[1:], verify_chain(size, cp.body(), links, trusted)[1:], strict=True):
+                anchors[info.anchor.public_bytes(Encoding.DER)] = info.anchor
+                if link.renewal.seq not in renewed:
+                    renewed.add(link.renewal.seq)
+                    w.add(f"data/renewals/{link.renewal.seq:016d}.json",
+                          arch.store.get(renewal_key(link.renewal.seq, ".json")))
+                    w.add(f"data/renewals/{link.renewal.seq:016d}.tsr", link.token)
     pairs = set(itertools.pairwise(sizes)) | {(s, sizes[-1]) for s in sizes[:-1]}
     for old, new in sorted(pairs):
         proof = ConsistencyProof(old, new, roots[old], roots[new], tuple(arch.log.consistency_proof(old, new)))
@@ -620,7 +621,8 @@ What is here (a BagIt bag, RFC 8493)
    certificate of the stamp it renews (openssl pkcs7 -inform DER -in TOKEN
    -print_certs | openssl x509 -noout -enddate): so the renewal vouches that
    the older stamp was made while its certificate was valid, even once it has
-   expired.
+   expired. A renewal whose R.json says "chain": "tsr2" renews the second,
+   independent chain: data/checkpoints/N.tsr2 and the renewals of it.
 
 7. The checkpoints belong to one history
    data/consistency/A-B.json proves (RFC 9162 2.1.4) that the tree of

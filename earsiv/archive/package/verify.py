@@ -285,7 +285,7 @@ class _Verifier:
 
     def renewals(self, cps: dict[int, Checkpoint], trusted: list[x509.Certificate]) -> None:
         """Each checkpoint's chain of renewed stamps (FORMAT.md §7b), as the archive checks it."""
-        from earsiv.archive.renewal import Link, Renewal, verify_chain
+        from earsiv.archive.renewal import CHAINS, Link, Renewal, verify_chain
 
         book = []
         for rel in sorted(r for r in self.src.names if r.startswith("data/renewals/") and r.endswith(".json")):
@@ -297,10 +297,12 @@ class _Verifier:
                 book.append((Renewal.parse(seq, data), token))
             except VerificationError as exc:
                 self.fail(rel, exc.detail)
-        for size, cp in cps.items():
-            first = self.read(f"data/checkpoints/{size:016d}.tsr")
-            links = [Link(f"log/checkpoints/{size:016d}.tsr", first, None)] if first is not None else []
-            links += [Link(f"log/renewals/{r.seq:016d}.tsr", tok, r) for r, tok in book if r.position(size) is not None]
+        for (size, cp), suffix in itertools.product(cps.items(), CHAINS):
+            rel = f"data/checkpoints/{size:016d}{suffix}"
+            first = self.read(rel) if suffix == ".tsr" or rel in self.src.names else None
+            links = [Link(f"log/checkpoints/{size:016d}{suffix}", first, None)] if first is not None else []
+            links += [Link(f"log/renewals/{r.seq:016d}.tsr", tok, r) for r, tok in book
+                      if r.chain == suffix and r.position(size) is not None]
             if len(links) < 2:
                 continue
             try:

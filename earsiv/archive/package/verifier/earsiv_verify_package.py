@@ -21,8 +21,8 @@ needs none of the software that made the package.  It checks
      time-stamp token(s) against the TSA anchors (--tsa-anchors, else the
      bundled data/keys/tsa-anchors.pem);
   5. the consistency proofs (RFC 9162 2.1.4.2) linking the checkpoints;
-  6. the renewals of the checkpoints' stamps (data/renewals): each covers the
-     newest stamp before it, its token verifies over its tree's root, and it was
+  6. the renewals of the checkpoints' stamps (data/renewals; of .tsr, or of
+     .tsr2 where a renewal says "chain": "tsr2"): each covers the newest stamp before it, its token verifies over its tree's root, and it was
      made while the renewed stamp's certificate was valid;
   7. the hash-tree renewals of documents (data/evidence/D/hashtree.json): their
      first list holds the new hash (e.g. sha384) of the document and of the
@@ -299,13 +299,15 @@ class Checker:
     def renewals(self, roots, tsa_pem):
         folder = self.path("data/renewals")
         names = sorted(n for n in os.listdir(folder) if n.endswith(".json")) if os.path.isdir(folder) else []
-        newest = {size: "log/checkpoints/%016d.tsr" % size for size in roots}
+        # the newest stamp of each chain: a checkpoint's own (.tsr), a second TSA's (.tsr2)
+        newest = {(size, c): "log/checkpoints/%016d.%s" % (size, c) for size in roots for c in ("tsr", "tsr2")}
         for name in names:
             rel, tsr = "data/renewals/" + name, "data/renewals/" + name[:-5] + ".tsr"
             doc = self.json(rel)
             try:
-                if doc.get("v") != 1 or doc.get("hash") != "sha256":
+                if doc.get("v") != 1 or doc.get("hash") != "sha256" or doc.get("chain", "tsr") not in ("tsr", "tsr2"):
                     raise ValueError("unknown renewal format")
+                which = doc.get("chain", "tsr")
                 items = [(int(i["checkpoint"]), str(i["covers"]), str(i["leaf"])) for i in doc["items"]]
                 root = mth([leaf_hash(bytes.fromhex(leaf)) for _s, _c, leaf in items]).hex()
             except (AttributeError, KeyError, TypeError, ValueError) as exc:
@@ -318,10 +320,11 @@ class Checker:
                 continue
             made = self.stamp_time(tsr)
             for size, covers, leaf in items:
-                if size not in newest:
+                if size not in roots:
                     continue  # a checkpoint this package does not use
-                if covers != newest[size]:
-                    self.fail(rel, "renews %s for checkpoint %d, not its newest stamp %s" % (covers, size, newest[size]))
+                if covers != newest[size, which]:
+                    self.fail(rel, "renews %s for checkpoint %d, not its newest stamp %s" % (
+                        covers, size, newest[size, which]))
                     continue
                 local = "data/" + covers[len("log/"):]
                 if not os.path.isfile(self.path(local)) or sha256_file(self.path(local)) != leaf:
@@ -331,7 +334,7 @@ class Checker:
                 if made is None or ends is None or made > ends:
                     self.fail(rel, "made %s, not while the certificate of %s was valid (until %s)" % (made, local, ends))
                     continue
-                newest[size] = "log/renewals/" + name[:-5] + ".tsr"
+                newest[size, which] = "log/renewals/" + name[:-5] + ".tsr"
 
     def stamp_time(self, rel):
         p = subprocess.run(["openssl", "ts", "-reply", "-in", self.path(rel), "-token_in", "-text"],
