@@ -392,9 +392,12 @@ def verify_all(arch: Archive, digests: list[str] | None = None,
     if digests is None:
         return _verify_everything(arch, progress)
     findings: list[Finding] = []
+    from earsiv.archive.ers import verify_document_record
+
     for d in digests:
         try:
             verify_document(arch, d)
+            verify_document_record(arch, d)  # and its hash-tree renewal, if one covers it
         except EarsivError as exc:
             findings.append(Finding(d, exc.detail))
         if progress:

@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from earsiv.archive.tsa.verify import TokenInfo
 
 __all__ = ["ERS_PREFIX", "HASHES", "ErsBook", "Record", "Run", "chain_bytes", "ers_key", "evidence_record", "renew_hashes",
-           "verify_record"]
+           "verify_document_record", "verify_record"]
 
 ERS_PREFIX = "log/ers/"
 HASHES = ("sha256", "sha384", "sha512")
@@ -346,6 +346,14 @@ def verify_record(arch: Archive, digest: str, index: int, data: bytes) -> Record
         raise VerificationError(f"hash-tree renewal token is over {info.hash_algorithm}, not {run.hash}", name=key,
                                 step=4)
     return Record(run, chain, token, info)
+
+
+def verify_document_record(arch: Archive, digest: str) -> Record | None:
+    """`verify_record` for a stored document, by its digest (None if disposed of or not covered)."""
+    row = arch.index.get(digest)
+    if row is None or arch.index.disposal.disposed([digest]).get(digest):
+        return None
+    return verify_record(arch, digest, row.log_index, arch.original(digest))
 
 
 # -- RFC 4998 ASN.1 (DEFINITIONS IMPLICIT TAGS) -------------------------------------------------

@@ -47,6 +47,7 @@ def test_hash_tree_renewal_gives_each_document_an_evidence_record_bouncy_castle_
         # One stamp per document here (--batch 1): each run is resumable on its own.
         done = json.loads(run(home, env, "renew", "--hash", "sha384", "--batch", "1", "--json").stdout)
         assert [r["documents"] for r in done["runs"]] == [1, 1] and done["documents"] == 2
+        assert "0 problems" in run(home, env, "verify", digest).stdout.decode()
         # Covered documents are not stamped again; a new one is, alone.
         assert json.loads(run(home, env, "renew", "--hash", "sha384", "--json").stdout)["runs"] == []
         run(home, env, "ingest", str(third))
@@ -137,6 +138,9 @@ def test_a_hash_tree_renewal_that_does_not_stamp_the_document_is_named(home, tmp
         path.write_text(json.dumps(doc))
         proc = run(home, env, "evidence", digest, "-o", str(tmp_path / "ev"), check=1)
         assert b"log/ers/0000000000000001.tsr" in proc.stderr and b"evidence as it stood" in proc.stderr, proc.stderr
+        # `earsiv verify` of the document names it as well.
+        out = run(home, env, "verify", digest, check=1).stdout.decode()
+        assert "hash-tree renewal 1 does not stamp this document's evidence as it stood" in out, out
         # The audit finds it too: the run's token no longer stamps the root of its record's tree.
         found = json.loads(run(home, env, "audit", "--restart", "--json", check=1).stdout)["failures"]
         assert ("log/ers/0000000000000001.tsr", "hash-tree renewal 1 time-stamp") in [
