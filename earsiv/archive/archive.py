@@ -536,7 +536,7 @@ class Archive:
             signature_trust={"store": self.trust.id, "roots": [r.subject.rfc4514_string() for r in self.trust.roots],
                              "intermediates": len(self.trust.intermediates)},
             oldest_unstamped=oldest[0].time.isoformat() if oldest and oldest[0].time else None,
-            tsa=tsa_status(self.config, token=token),
+            tsa=self._with_hash_trees(tsa_status(self.config, token=token)),
             key_fingerprint=self.signer.public.key_id,
             locations={"primary": {**self.config.store_location.to_json(),
                                    "outside_turkey_acknowledged": self.config.outside_turkey_acknowledged},
@@ -599,15 +599,47 @@ class Archive:
             path.write_text(json.dumps({"scanned_to": scanned_to, "earliest_end": ends.isoformat(), "anchors": anchors}))
         return done
 
-    def renew_hashes(self, hash_name: str, *, batch: int | None = None,
+    def renew_hashes(self, hash_name: str, *, batch: int | None = None, everything: bool = False,
                      progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
         """Hash-tree renewal (RFC 4998 §5.3) with *hash_name* of every document no run of that hash
-        covers yet, one stamp per *batch* documents (``ers.renew_hashes``)."""
+        covers yet (every document with *everything*), one stamp per *batch* documents (``ers.renew_hashes``)."""
         from earsiv.archive.ers import BATCH, renew_hashes
 
         self.checkpoint()  # documents since the last checkpoint are included once it is stamped
         return renew_hashes(self, hash_name, stamp=self.checkpointer.stamp_imprint, trusted=self.tsa_certificates(),
-                            until=self.ledger.retention.until(), batch=batch or BATCH, progress=progress)
+                            until=self.ledger.retention.until(), batch=batch or BATCH, everything=everything,
+                            progress=progress)
+
+    def _with_hash_trees(self, tsa: dict[str, Any]) -> dict[str, Any]:
+        """*tsa* (``tsa_status``) with the hash-tree renewals: per hash the documents covered and the first
+        end among their tokens' certificates, and a warning when that is within 180 days."""
+        from cryptography import x509
+
+        from earsiv.archive.ers import ers_key
+        from earsiv.archive.renewal import RENEW_AHEAD
+        from earsiv.archive.tsa.tokens import token_certificates
+
+        runs: dict[str, dict[str, Any]] = {}
+        for run in self.ers.current():
+            mine = runs.setdefault(run.hash, {"runs": 0, "documents": 0, "covered_to": 0, "first_end": None})
+            mine["runs"] += 1
+            mine["documents"] += len(run.items)
+            mine["covered_to"] = max(mine["covered_to"], run.end)
+            pems = token_certificates(self.store.get(ers_key(run.seq, ".tsr")))  # the first: the signer's
+            signer = x509.load_pem_x509_certificate(pems[0]) if pems else None
+            if signer is not None and (mine["first_end"] is None or signer.not_valid_after_utc < mine["first_end"]):
+                mine["first_end"] = signer.not_valid_after_utc
+        now = dt.datetime.now(dt.UTC)
+        for name, mine in runs.items():
+            end = mine["first_end"]
+            if end is not None and end - now < RENEW_AHEAD:
+                tsa["warnings"].append(
+                    f"the certificate of a {name} hash-tree renewal's stamp ends on {end.date().isoformat()}: the "
+                    f"evidence records of its documents rest on it; `earsiv renew --hash {name} --all` stamps every "
+                    "document anew (reading each once)")
+            mine["first_end"] = end.isoformat() if end is not None else None
+        tsa["hash_trees"] = runs
+        return tsa
 
     def tsa_certificates(self) -> list[x509.Certificate]:
         """The TSA anchors tokens are verified against: those configured now, the built-in TSA's

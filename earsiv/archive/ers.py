@@ -225,9 +225,10 @@ def _chain_of(arch: Archive, item: Item) -> bytes:
 
 
 def renew_hashes(arch: Archive, name: str, *, stamp: Callable[[bytes, str], bytes],
-                 trusted: Sequence[x509.Certificate], until: dt.datetime, batch: int = BATCH,
+                 trusted: Sequence[x509.Certificate], until: dt.datetime, batch: int = BATCH, everything: bool = False,
                  progress: Callable[[int, int], None] | None = None, now: dt.datetime | None = None) -> dict[str, Any]:
-    """Stamp, with hash *name*, every document not yet covered by a run of that hash: see the module.
+    """Stamp, with hash *name*, every document not yet covered by a run of that hash (with *everything*,
+    every document again: new records, for when the certificate of a run's stamp ends): see the module.
 
     *stamp(root, name) -> token*; *progress(done, total)* after each document (leaves of the log
     read, of those to read). One run (one stamp) per *batch* documents.
@@ -242,7 +243,7 @@ def renew_hashes(arch: Archive, name: str, *, stamp: Callable[[bytes, str], byte
         raise ValueError(f"unknown hash {name!r}: one of {', '.join(HASHES)}")
     book = ErsBook(arch.store)
     runs = [r for r in book.current() if r.hash == name]
-    start = max((r.end for r in runs), default=0)
+    start = 0 if everything else max((r.end for r in runs), default=0)
     row = arch.index.log.latest_checkpoint(stamped=True)
     if row is None or row.size <= start:
         return {"runs": [], "documents": 0, "hash": name}

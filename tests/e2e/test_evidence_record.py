@@ -145,3 +145,31 @@ def test_a_hash_tree_renewal_that_does_not_stamp_the_document_is_named(home, tmp
         found = json.loads(run(home, env, "audit", "--restart", "--json", check=1).stdout)["failures"]
         assert ("log/ers/0000000000000001.tsr", "hash-tree renewal 1 time-stamp") in [
             (f["object"], f["subject"]) for f in found], found
+
+
+def test_status_warns_when_a_hash_tree_stamp_ends_soon_and_all_stamps_every_document_anew(home, tmp_path):
+    from tests.e2e.test_renewal import tsa
+
+    config_a, anchor_a = tsa(tmp_path, "a", 30)
+    config_b, anchor_b = tsa(tmp_path, "b", 3650)
+    for config in (config_a, config_b):  # both sign sha384 requests too
+        config.write_text(config.read_text().replace("digests = sha256\n", "digests = sha256, sha384\n"))
+    digest = hashlib.sha256(DOCS[0].read_bytes()).hexdigest()
+    with OpenSSLHttpTSA(config_a) as a:
+        env = env_for(a.url, anchor_a)
+        run(home, env, "ingest", str(DOCS[0]))
+        run(home, env, "renew", "--hash", "sha384")
+        st = json.loads(run(home, env, "status", "--json").stdout)["tsa"]
+        assert st["hash_trees"]["sha384"]["documents"] == 1
+        assert any("sha384 hash-tree renewal" in w and "--all" in w for w in st["warnings"]), st["warnings"]
+        assert "hash-tree sha384:  1 documents in 1 runs" in run(home, env, "status").stdout.decode()
+    with OpenSSLHttpTSA(config_b) as b:
+        env = env_for(b.url, anchor_b)
+        assert json.loads(run(home, env, "renew", "--hash", "sha384", "--json").stdout)["runs"] == []
+        done = json.loads(run(home, env, "renew", "--hash", "sha384", "--all", "--json").stdout)
+        assert [r["run"] for r in done["runs"]] == [2] and done["documents"] == 1
+        run(home, env, "evidence", digest, "-o", str(tmp_path / "ev"))
+    # The record is the newest run's, stamped under B.
+    ev = tmp_path / "ev"
+    assert bouncy_castle(ev / "evidence-record.ers", ev / "original.xml", anchor_b).returncode == 0
+    assert bouncy_castle(ev / "evidence-record.ers", ev / "original.xml", anchor_a).returncode == 1

@@ -74,6 +74,9 @@ def status(ctx, as_json: bool) -> None:
         anchors = "; ".join(f"{a['subject']} sha256 {a['sha256']} until {a['not_after'][:10]}" for a in tsa["anchors"])
         click.echo(f"TSA:              {tsa['name']}{' (Kamu SM)' if tsa['kamusm'] else ''}"
                    f"{', trusts ' + anchors if anchors else ''}")
+    for name, trees in sorted((st["tsa"].get("hash_trees") or {}).items()):
+        click.echo(f"hash-tree {name}:  {trees['documents']} documents in {trees['runs']} runs (log leaves up to "
+                   f"{trees['covered_to']}), stamps valid until {(trees['first_end'] or '?')[:10]}")
     for warning in st["tsa"]["warnings"]:
         click.echo(f"warning:          {warning}")
     if st["tsa"]["stamps"] > 1:
@@ -97,7 +100,8 @@ def status(ctx, as_json: bool) -> None:
 
 @click.command()
 @click.option("--all", "everything", is_flag=True,
-              help="Renew every checkpoint's stamp, not only those whose certificate expires within 180 days.")
+              help="Renew every checkpoint's stamp, not only those whose certificate expires within 180 days; "
+                   "with --hash, stamp every document anew, not only those no run of that hash covers.")
 @click.option("--hash", "hash_name", type=click.Choice(["sha256", "sha384", "sha512"]),
               help="Hash-tree renewal (RFC 4998 §5.3) instead: stamp every document not yet covered, hashed with "
                    "this hash together with its evidence so far (reads every document once; resumable). Each "
@@ -114,7 +118,7 @@ def renew(ctx, everything: bool, hash_name: str | None, batch: int | None, as_js
             done = service.renew(who, everything=everything)
     else:
         with session(ctx) as (service, who), progress(None, f"renew {hash_name}", tty(), unit="leaf") as bar:
-            done = service.renew_hashes(who, hash_name, batch=batch, progress=bar)
+            done = service.renew_hashes(who, hash_name, batch=batch, everything=everything, progress=bar)
     if as_json:
         click.echo(json.dumps(done, indent=1))
     elif hash_name is not None:
