@@ -412,5 +412,7 @@ def evidence_record(run: Run, index: int, token: bytes) -> bytes:
         "reduced_hashtree": [[item.doc, item.chain], *[[sib] for sib in path]],
         "time_stamp": cms.ContentInfo.load(token),
     })
-    return EvidenceRecord({"version": 1, "digest_algorithms": [alg],
-                           "archive_time_stamp_sequence": [[ats]]}).dump(force=True)
+    der = EvidenceRecord({"version": 1, "digest_algorithms": [alg], "archive_time_stamp_sequence": [[ats]]}).dump()
+    if token not in der:  # the token's signed bytes go in as they are, never re-encoded
+        raise ValueError("the evidence record does not carry the token byte for byte")
+    return der

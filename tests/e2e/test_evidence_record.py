@@ -70,8 +70,9 @@ def test_hash_tree_renewal_gives_each_document_an_evidence_record_bouncy_castle_
     assert hashlib.sha384((ev / "evidence-record-chain.json").read_bytes()).digest() in der
     chain = json.loads((ev / "evidence-record-chain.json").read_text())
     assert json.loads(chain["leaf"])["digest"] == digest and chain["checkpoint_tsr"]
-    # The token is a sha384 stamp, as OpenSSL reads it.
+    # The token is a sha384 stamp, as OpenSSL reads it, and the record carries it byte for byte.
     token = objects / "log/ers/0000000000000001.tsr"
+    assert token.read_bytes() in der
     shown = subprocess.run(["openssl", "ts", "-reply", "-in", str(token), "-token_in", "-token_out", "-text"],
                            capture_output=True, text=True).stdout
     assert "Hash Algorithm: sha384" in shown, shown
