@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from earsiv.archive.stores.base import ObjectStore
     from earsiv.archive.tsa.verify import TokenInfo
 
-__all__ = ["ERS_PREFIX", "HASHES", "ErsBook", "Record", "Run", "chain_bytes", "ers_key", "evidence_record", "renew_hashes",
+__all__ = ["ERS_PREFIX", "HASHES", "ErsBook", "Evidence", "Record", "Run", "chain_bytes", "ers_key", "evidence_record", "renew_hashes",
            "verify_document_record", "verify_record"]
 
 ERS_PREFIX = "log/ers/"
@@ -107,13 +107,22 @@ class Item:
     index: int  # the document's log leaf
     digest: str  # its sha256 name
     doc: bytes  # H(document bytes)
-    chain: bytes  # H(chain_bytes(...)): its evidence as it stood
-    checkpoint: int  # the checkpoint that evidence was proven by
-    renewals: int  # the time-stamp renewals it included: those numbered up to this
-    tsr2: bool  # it included the checkpoint's second token
+    chain: bytes  # H(chain_bytes(...)): its evidence as it stood (as the run's Evidence says)
 
     def leaf(self, name: str) -> bytes:
         return node(name, [self.doc, self.chain])
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """Which evidence of its documents a run hashed (the same for all of them)."""
+
+    checkpoint: int  # the checkpoint it was proven by
+    renewals: tuple[int, ...]  # the time-stamp renewals finished then (those of that checkpoint are in it)
+    tsr2: bool  # it included the checkpoint's second token
+
+    def to_json(self) -> dict[str, Any]:
+        return {"checkpoint": self.checkpoint, "renewals": list(self.renewals), "tsr2": self.tsr2}
 
 
 @dataclass(frozen=True)
@@ -123,6 +132,7 @@ class Run:
     made: dt.datetime
     first: int  # the log range it read (every leaf of it that is a document with bytes is an item)
     end: int
+    evidence: Evidence
     items: tuple[Item, ...]
 
     def __post_init__(self) -> None:
@@ -136,8 +146,8 @@ class Run:
     def encode(self) -> bytes:
         return json.dumps({"v": RUN_VERSION, "type": "earsiv-hashtree-renewal", "hash": self.hash,
                            "made": self.made.isoformat(), "first": self.first, "end": self.end,
-                           "items": [{"index": i.index, "digest": i.digest, "doc": i.doc.hex(), "chain": i.chain.hex(),
-                                      "checkpoint": i.checkpoint, "renewals": i.renewals, "tsr2": i.tsr2}
+                           "evidence": self.evidence.to_json(),
+                           "items": [{"index": i.index, "digest": i.digest, "doc": i.doc.hex(), "chain": i.chain.hex()}
                                      for i in self.items]}, indent=0).encode() + b"\n"
 
     @classmethod
@@ -146,10 +156,12 @@ class Run:
             doc = json.loads(data)
             if doc.get("v") != RUN_VERSION or doc.get("type") != "earsiv-hashtree-renewal":
                 raise ValueError(f"unknown format {doc.get('v')!r}")
-            items = tuple(Item(int(i["index"]), str(i["digest"]), bytes.fromhex(i["doc"]), bytes.fromhex(i["chain"]),
-                               int(i["checkpoint"]), int(i["renewals"]), bool(i["tsr2"])) for i in doc["items"])
+            items = tuple(Item(int(i["index"]), str(i["digest"]), bytes.fromhex(i["doc"]), bytes.fromhex(i["chain"]))
+                          for i in doc["items"])
+            ev = doc["evidence"]
+            evidence = Evidence(int(ev["checkpoint"]), tuple(int(r) for r in ev["renewals"]), bool(ev["tsr2"]))
             return cls(seq, str(doc["hash"]), dt.datetime.fromisoformat(doc["made"]), int(doc["first"]),
-                       int(doc["end"]), items)
+                       int(doc["end"]), evidence, items)
         except (KeyError, TypeError, ValueError) as exc:
             raise VerificationError(f"hash-tree renewal {seq} is not readable: {exc}", name=ers_key(seq, ".json")) \
                 from exc
@@ -215,12 +227,12 @@ def chain_bytes(leaf_json: dict[str, Any]) -> bytes:
     return json.dumps(leaf_json, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
 
 
-def _chain_of(arch: Archive, item: Item) -> bytes:
+def _chain_of(arch: Archive, ev: Evidence, item: Item) -> bytes:
     from earsiv.archive.evidence import _leaf_json, prove_leaf
 
-    p = prove_leaf(arch, item.index, item.digest, size=item.checkpoint, renewals_upto=item.renewals, second=item.tsr2)
-    if item.tsr2 and p.token2 is None:
-        raise VerificationError(f"the second token of checkpoint {item.checkpoint} is gone", name=item.digest, step=4)
+    p = prove_leaf(arch, item.index, item.digest, size=ev.checkpoint, renewals=set(ev.renewals), second=ev.tsr2)
+    if ev.tsr2 and p.token2 is None:
+        raise VerificationError(f"the second token of checkpoint {ev.checkpoint} is gone", name=item.digest, step=4)
     return chain_bytes(_leaf_json(p))
 
 
@@ -248,10 +260,10 @@ def renew_hashes(arch: Archive, name: str, *, stamp: Callable[[bytes, str], byte
     if row is None or row.size <= start:
         return {"runs": [], "documents": 0, "hash": name}
     size = row.size
-    renewals = max((r.seq for r in arch.renewals.current()), default=0)
+    renewals = tuple(r.seq for r in arch.renewals.current())  # finished now (one under way elsewhere is not)
     # The evidence every document of this run shares (checked once): checkpoint, tokens, renewals.
     base: dict[str, Any] | None = None
-    tsr2 = False
+    evidence = Evidence(size, renewals, False)
     disposed = arch.index.disposal
     done: list[dict[str, Any]] = []
     items: list[Item] = []
@@ -262,7 +274,7 @@ def renew_hashes(arch: Archive, name: str, *, stamp: Callable[[bytes, str], byte
         nonlocal items, first
         if items:
             seq = book.next_number()
-            run = Run(seq, name, now or dt.datetime.now(dt.UTC), first, end, tuple(items))
+            run = Run(seq, name, now or dt.datetime.now(dt.UTC), first, end, evidence, tuple(items))
             arch.store.put_many([PutItem(ers_key(seq, ".json"), run.encode(), until)])
             root = run.root()
             token = stamp(root, name)  # no lock held: a TSA may be slow
@@ -289,8 +301,8 @@ def renew_hashes(arch: Archive, name: str, *, stamp: Callable[[bytes, str], byte
         if own is None or own.log_index != index:
             continue
         if base is None:
-            p = prove_leaf(arch, index, entry.digest, size=size, renewals_upto=renewals)
-            base, tsr2 = _leaf_json(p), p.token2 is not None
+            p = prove_leaf(arch, index, entry.digest, size=size, renewals=set(renewals))
+            base, evidence = _leaf_json(p), Evidence(size, renewals, p.token2 is not None)
         try:
             data = arch.original(entry.digest)
         except (StoreError, VerificationError) as exc:
@@ -299,7 +311,7 @@ def renew_hashes(arch: Archive, name: str, *, stamp: Callable[[bytes, str], byte
         proof = InclusionProof(index, size, merkle.leaf_hash(leaf),
                                tuple(merkle.inclusion_path(index, size, tree.subtree)), base_root(base))
         mine = {**base, "leaf": leaf.decode("utf-8"), "proof": proof.to_json()}
-        items.append(Item(index, entry.digest, _h(name, data), _h(name, chain_bytes(mine)), size, renewals, tsr2))
+        items.append(Item(index, entry.digest, _h(name, data), _h(name, chain_bytes(mine))))
         if len(items) >= batch:
             finish(index + 1)
     finish(size)
@@ -334,7 +346,7 @@ def verify_record(arch: Archive, digest: str, index: int, data: bytes) -> Record
     key = ers_key(run.seq, ".tsr")
     if item.digest != digest or item.doc != _h(run.hash, data):
         raise VerificationError(f"hash-tree renewal {run.seq} does not stamp this document's bytes", name=key, step=4)
-    chain = _chain_of(arch, item)
+    chain = _chain_of(arch, run.evidence, item)
     if item.chain != _h(run.hash, chain):
         raise VerificationError(f"hash-tree renewal {run.seq} does not stamp this document's evidence as it stood",
                                 name=key, step=4)

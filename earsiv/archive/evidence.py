@@ -88,11 +88,11 @@ def stamped_checkpoint(arch: Archive, log_index: int) -> int:
 
 
 def prove_leaf(arch: Archive, index: int, name: str | None = None, *, size: int | None = None,
-               renewals_upto: int | None = None, second: bool = True) -> LeafProof:
+               renewals: set[int] | None = None, second: bool = True) -> LeafProof:
     """Steps 2-4 for the leaf at *index*: read it, include it in a stamped checkpoint, check everything.
 
-    The newest stamped checkpoint covering it, or the one of *size*; with *renewals_upto*, only the
-    renewals numbered up to it; without *second*, no second TSA's token (the evidence as an RFC 4998
+    The newest stamped checkpoint covering it, or the one of *size*; with *renewals*, only the
+    renewals of those numbers; without *second*, no second TSA's token (the evidence as an RFC 4998
     evidence record's first stamp saw it, ``ers``).
     """
     from earsiv.archive.renewal import chain, verify_chain
@@ -123,7 +123,7 @@ def prove_leaf(arch: Archive, index: int, name: str | None = None, *, size: int 
     if token is None:
         raise VerificationError(f"checkpoint {size} has no time-stamp token", name=name, step=4)
     trusted = arch.tsa_certificates()
-    book = [r for r in arch.renewals.current() if renewals_upto is None or r.seq <= renewals_upto]
+    book = [r for r in arch.renewals.current() if renewals is None or r.seq in renewals]
     links = chain(arch.store, size, token, book)
     infos = verify_chain(size, cp.body(), links, trusted)  # the token, and every renewal of it
     info = infos[0]

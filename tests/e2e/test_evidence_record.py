@@ -174,3 +174,24 @@ def test_status_warns_when_a_hash_tree_stamp_ends_soon_and_all_stamps_every_docu
     ev = tmp_path / "ev"
     assert bouncy_castle(ev / "evidence-record.ers", ev / "original.xml", anchor_b).returncode == 0
     assert bouncy_castle(ev / "evidence-record.ers", ev / "original.xml", anchor_a).returncode == 1
+
+
+def test_the_evidence_a_run_stamped_stays_the_same_after_later_time_stamp_renewals(home, tmp_path):
+    (tmp_path / "tsa").mkdir()
+    config, cert = openssl_tsa_config(tmp_path / "tsa", "sha256, sha384", days=3650)
+    anchor = tmp_path / "tsa.pem"
+    anchor.write_bytes(cert)
+    digest = hashlib.sha256(DOCS[0].read_bytes()).hexdigest()
+    with OpenSSLHttpTSA(config) as tsa:
+        env = env_for(tsa.url, anchor)
+        run(home, env, "ingest", str(DOCS[0]))
+        assert json.loads(run(home, env, "renew", "--all", "--json").stdout)["renewal"] == 1
+        run(home, env, "renew", "--hash", "sha384")
+        assert json.loads(run(home, env, "renew", "--all", "--json").stdout)["renewal"] == 2
+        ev = tmp_path / "ev"
+        run(home, env, "evidence", digest, "-o", str(ev))
+    # The folder has both renewals of the checkpoint's stamp; the run stamped the evidence with the first.
+    assert (ev / "renewal-2.tsr").is_file()
+    chain = json.loads((ev / "evidence-record-chain.json").read_text())
+    assert [r["renews"] for r in chain["renewals"]] == ["checkpoint.tsr"]
+    assert bouncy_castle(ev / "evidence-record.ers", ev / "original.xml", anchor).returncode == 0
