@@ -301,9 +301,11 @@ RENEWAL2_README = """
 ERS_README = """
 6. evidence-record.ers is an RFC 4998 Evidence Record (DER) of original.xml,
    for any RFC 4998 implementation (e.g. Bouncy Castle's ERSEvidenceRecord,
-   validatePresent with the document's bytes, then validate with the TSA
-   certificate chaining to {anchor} in tsa-anchors.pem). Its one archive time stamp is this archive's
-   hash-tree renewal {run} ({hash}, {made}): its reduced hash tree's first list
+   validatePresent with the document's bytes, then validate with the TSA's
+   certificate, which chains to this anchor of tsa-anchors.pem:
+     {anchor}).
+   Its one archive time stamp is this archive's hash-tree renewal {run}
+   ({hash}, {made}): its reduced hash tree's first list
    is {hash}(original.xml) and {hash}(evidence-record-chain.json), and its
    RFC 3161 token ({hash} imprint) stamps the root of that tree.
    What it proves: original.xml existed, unchanged, when that token was made
