@@ -590,6 +590,13 @@ class Archive:
             after = rows[-1].size
         done = renew(self.store, sizes, trusted=trusted, stamp=self.checkpointer.stamp_imprint,
                      until=self.ledger.retention.until(), everything=everything)
+        # The hash-tree renewals' stamps (RFC 4998 §5.2 inside the evidence records): few, read every time.
+        from earsiv.archive.ers import renew_run_stamps
+
+        stamped = renew_run_stamps(self, stamp=self.checkpointer.stamp_imprint, trusted=trusted,
+                                   until=self.ledger.retention.until(), everything=everything)
+        if stamped:
+            done["hash_trees"] = stamped
         found = done.pop("earliest_end", None)
         if done["renewal"] is not None or "second" in done or (found or earliest) is None:
             path.unlink(missing_ok=True)  # the next run reads every chain again
@@ -615,7 +622,6 @@ class Archive:
         end among their tokens' certificates, and a warning when that is within 180 days."""
         from cryptography import x509
 
-        from earsiv.archive.ers import ers_key
         from earsiv.archive.renewal import RENEW_AHEAD
         from earsiv.archive.tsa.tokens import token_certificates
 
@@ -625,7 +631,7 @@ class Archive:
             mine["runs"] += 1
             mine["documents"] += len(run.items)
             mine["covered_to"] = max(mine["covered_to"], run.end)
-            pems = token_certificates(self.store.get(ers_key(run.seq, ".tsr")))  # the first: the signer's
+            pems = token_certificates(self.ers.chain(run)[-1][1])  # its newest stamp; the first cert: the signer's
             signer = x509.load_pem_x509_certificate(pems[0]) if pems else None
             if signer is not None and (mine["first_end"] is None or signer.not_valid_after_utc < mine["first_end"]):
                 mine["first_end"] = signer.not_valid_after_utc
@@ -635,8 +641,8 @@ class Archive:
             if end is not None and end - now < RENEW_AHEAD:
                 tsa["warnings"].append(
                     f"the certificate of a {name} hash-tree renewal's stamp ends on {end.date().isoformat()}: the "
-                    f"evidence records of its documents rest on it; `earsiv renew --hash {name} --all` stamps every "
-                    "document anew (reading each once)")
+                    "evidence records of its documents rest on it; `earsiv renew` (and `serve`, daily) stamps it "
+                    "again before that, under the certificate of the TSA configured then")
             mine["first_end"] = end.isoformat() if end is not None else None
         tsa["hash_trees"] = runs
         return tsa

@@ -48,10 +48,12 @@ if TYPE_CHECKING:
     from earsiv.archive.stores.base import ObjectStore
     from earsiv.archive.tsa.verify import TokenInfo
 
-__all__ = ["ERS_PREFIX", "HASHES", "ErsBook", "Evidence", "Record", "Run", "chain_bytes", "ers_key", "evidence_record", "renew_hashes",
-           "verify_document_record", "verify_record"]
+__all__ = ["ERS_PREFIX", "HASHES", "ErsBook", "Evidence", "Record", "Run", "StampRenewal", "chain_bytes", "ers_key", "evidence_record", "renew_hashes",
+           "renew_run_stamps", "verify_document_record",
+           "verify_record", "verify_run_chain"]
 
 ERS_PREFIX = "log/ers/"
+STAMP_PREFIX = "log/ers-renewals/"
 HASHES = ("sha256", "sha384", "sha512")
 RUN_VERSION = 1
 BATCH = 50_000
@@ -187,18 +189,22 @@ class Run:
         return lo if lo < len(self.items) and self.items[lo].index == index else None
 
 
-class ErsBook:
-    """The finished hash-tree renewals of a store, by number (as ``renewal.RenewalBook``)."""
+class _Book:
+    """Finished objects numbered 1, 2, … under *prefix*, by number (as ``renewal.RenewalBook``): one
+    exists when its ``.tsr`` does; a ``.json`` alone keeps its number and is skipped."""
 
-    def __init__(self, store: ObjectStore) -> None:
-        self.store = store
-        self._done: dict[int, Run] = {}
+    def __init__(self, store: ObjectStore, prefix: str, parse: Callable[[int, bytes], Any]) -> None:
+        self.store, self.prefix, self.parse = store, prefix, parse
+        self._done: dict[int, Any] = {}
         self._next = 1
         self._pending: list[int] = []
 
-    def current(self) -> list[Run]:
+    def key(self, seq: int, suffix: str) -> str:
+        return f"{self.prefix}{seq:016d}{suffix}"
+
+    def current(self) -> list[Any]:
         self._pending = [seq for seq in self._pending if not self._take(seq)]
-        while self.store.exists(ers_key(self._next, ".json")):
+        while self.store.exists(self.key(self._next, ".json")):
             if not self._take(self._next):
                 self._pending.append(self._next)
             self._next += 1
@@ -209,10 +215,18 @@ class ErsBook:
         return self._next
 
     def _take(self, seq: int) -> bool:
-        if not self.store.exists(ers_key(seq, ".tsr")):
+        if not self.store.exists(self.key(seq, ".tsr")):
             return False
-        self._done[seq] = Run.parse(seq, self.store.get(ers_key(seq, ".json")))
+        self._done[seq] = self.parse(seq, self.store.get(self.key(seq, ".json")))
         return True
+
+
+class ErsBook(_Book):
+    """The finished hash-tree renewals of a store, and the renewals of their stamps (``stamps``)."""
+
+    def __init__(self, store: ObjectStore) -> None:
+        super().__init__(store, ERS_PREFIX, Run.parse)
+        self.stamps = _Book(store, STAMP_PREFIX, StampRenewal.parse)
 
     def covering(self, index: int) -> Run | None:
         """The newest finished run that stamps the document of log leaf *index*."""
@@ -220,6 +234,129 @@ class ErsBook:
             if run.first <= index < run.end and run.position(index) is not None:
                 return run
         return None
+
+    def chain(self, run: Run) -> list[tuple[StampRenewal | None, bytes]]:
+        """The run's token and every renewal of it, oldest first: (renewal or None for the run's own, token)."""
+        links: list[tuple[StampRenewal | None, bytes]] = [(None, self.store.get(ers_key(run.seq, ".tsr")))]
+        for r in self.stamps.current():
+            if r.position(run.seq) is not None:
+                links.append((r, self.store.get(self.stamps.key(r.seq, ".tsr"))))
+        return links
+
+
+@dataclass(frozen=True)
+class StampRenewal:
+    """RFC 4998 §5.2 for the runs' tokens: one token (of the runs' hash) over an RFC 4998 tree whose
+    leaf for run S has as its first list the hashes of every token of S's chain so far."""
+
+    seq: int
+    hash: str
+    made: dt.datetime
+    items: tuple[tuple[int, tuple[bytes, ...]], ...]  # (run, H(each token of its chain), oldest first)
+
+    def __post_init__(self) -> None:
+        runs = [r for r, _h in self.items]
+        if self.hash not in HASHES or self.seq <= 0 or not self.items or runs != sorted(set(runs)):
+            raise ValueError("a stamp renewal renews one or more runs, each once, in order")
+        if any(not hs for _r, hs in self.items):
+            raise ValueError("a stamp renewal item renews at least one token")
+
+    def encode(self) -> bytes:
+        return json.dumps({"v": RUN_VERSION, "type": "earsiv-hashtree-stamp-renewal", "hash": self.hash,
+                           "made": self.made.isoformat(),
+                           "items": [{"run": r, "tokens": [h.hex() for h in hs]} for r, hs in self.items]},
+                          indent=0).encode() + b"\n"
+
+    @classmethod
+    def parse(cls, seq: int, data: bytes) -> StampRenewal:
+        try:
+            doc = json.loads(data)
+            if doc.get("v") != RUN_VERSION or doc.get("type") != "earsiv-hashtree-stamp-renewal":
+                raise ValueError(f"unknown format {doc.get('v')!r}")
+            items = tuple((int(i["run"]), tuple(bytes.fromhex(h) for h in i["tokens"])) for i in doc["items"])
+            return cls(seq, str(doc["hash"]), dt.datetime.fromisoformat(doc["made"]), items)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise VerificationError(f"hash-tree stamp renewal {seq} is not readable: {exc}",
+                                    name=f"{STAMP_PREFIX}{seq:016d}.json") from exc
+
+    @functools.cached_property
+    def _tree(self) -> list[list[bytes]]:
+        return levels(self.hash, [node(self.hash, hs) if len(hs) > 1 else hs[0] for _r, hs in self.items])
+
+    def tree(self) -> list[list[bytes]]:
+        return self._tree
+
+    def root(self) -> bytes:
+        return self._tree[-1][0]
+
+    def position(self, run: int) -> int | None:
+        for n, (r, _hs) in enumerate(self.items):
+            if r == run:
+                return n
+        return None
+
+
+def verify_run_chain(run: Run, links: Sequence[tuple[StampRenewal | None, bytes]],
+                     trusted: Sequence[x509.Certificate]) -> list[TokenInfo]:
+    """The run's token stamps its root; each renewal's item for it lists the hashes of every token
+    before, its token of the same hash stamps its own root, and it was made while the token before
+    could still be trusted (``renewal.verify_chain``'s rule). The infos, oldest first."""
+    from earsiv.archive.renewal import _valid_until
+    from earsiv.archive.tsa.verify import verify_token
+
+    infos: list[TokenInfo] = []
+    for k, (r, token) in enumerate(links):
+        key = ers_key(run.seq, ".tsr") if r is None else f"{STAMP_PREFIX}{r.seq:016d}.tsr"
+        if (r is None) != (k == 0):
+            raise VerificationError(f"{key} is not in the chain of hash-tree renewal {run.seq}", name=key, step=4)
+        root = run.root() if r is None else r.root()
+        if r is not None:
+            n = r.position(run.seq)
+            if n is None or r.hash != run.hash or list(r.items[n][1]) != [_h(run.hash, t) for _r, t in links[:k]]:
+                raise VerificationError(f"stamp renewal {r.seq} does not renew the stamps of hash-tree renewal "
+                                        f"{run.seq} as they are", name=key, step=4)
+        try:
+            info = verify_token(token, message_imprint=root, trusted_certs=trusted)
+        except VerificationError as exc:
+            raise VerificationError(f"hash-tree renewal token does not verify: {exc.detail}", name=key, step=4) \
+                from exc
+        if info.hash_algorithm != run.hash:
+            raise VerificationError(f"hash-tree renewal token is over {info.hash_algorithm}, not {run.hash}",
+                                    name=key, step=4)
+        if infos and not infos[-1].gen_time <= info.gen_time <= _valid_until(infos[-1]):
+            raise VerificationError(f"stamp renewal made {info.gen_time.isoformat()}, not while the stamp it renews "
+                                    f"could be trusted (until {_valid_until(infos[-1]).isoformat()})", name=key, step=4)
+        infos.append(info)
+    return infos
+
+
+def renew_run_stamps(arch: Archive, *, stamp: Callable[[bytes, str], bytes], trusted: Sequence[x509.Certificate],
+                     until: dt.datetime, everything: bool = False, now: dt.datetime | None = None) -> list[dict]:
+    """Renew (RFC 4998 §5.2) the chains of the runs whose newest stamp ends within `RENEW_AHEAD` (every
+    chain with *everything*): one stamp per hash over them all. What was made, per renewal."""
+    from earsiv.archive.renewal import RENEW_AHEAD, _valid_until
+
+    now = now or dt.datetime.now(dt.UTC)
+    book = arch.ers
+    wanted: dict[str, list[tuple[int, tuple[bytes, ...]]]] = {}
+    for run in book.current():
+        links = book.chain(run)
+        infos = verify_run_chain(run, links, trusted)  # a broken chain is not extended, it is reported
+        if everything or _valid_until(infos[-1]) - now < RENEW_AHEAD:
+            wanted.setdefault(run.hash, []).append((run.seq, tuple(_h(run.hash, t) for _r, t in links)))
+    made = []
+    for name, items in sorted(wanted.items()):
+        seq = book.stamps.next_number()
+        r = StampRenewal(seq, name, now, tuple(items))
+        arch.store.put_many([PutItem(book.stamps.key(seq, ".json"), r.encode(), until)])
+        token = stamp(r.root(), name)  # no lock held: a TSA may be slow
+        from earsiv.archive.tsa.verify import verify_token
+
+        info = verify_token(token, message_imprint=r.root(), trusted_certs=trusted)
+        arch.store.put_many([PutItem(book.stamps.key(seq, ".tsr"), token, until)])
+        book.stamps.current()
+        made.append({"stamp_renewal": seq, "hash": name, "runs": len(items), "stamp_time": info.gen_time.isoformat()})
+    return made
 
 
 def chain_bytes(leaf_json: dict[str, Any]) -> bytes:
@@ -326,19 +463,26 @@ def base_root(leaf_json: dict[str, Any]) -> bytes:
 class Record:
     run: Run
     chain: bytes  # the document's evidence as it stood, whose hash the run stamps beside the document's
-    token: bytes
-    info: TokenInfo
+    links: tuple[tuple[StampRenewal | None, bytes], ...]  # the run's token, then its stamp renewals'
+    infos: tuple[TokenInfo, ...]  # of those tokens, oldest first
+
+    @property
+    def token(self) -> bytes:
+        return self.links[0][1]
+
+    @property
+    def info(self) -> TokenInfo:
+        return self.infos[-1]  # the newest: what a verifier now relies on
 
 
 def verify_record(arch: Archive, digest: str, index: int, data: bytes) -> Record | None:
     """The newest hash-tree renewal of the document, checked, or None if none covers it.
 
     Checks that its leaf holds the hash of *data* and of the document's evidence as it stood
-    (made again from the store, so checked again), and that its token, of the run's hash, stamps
-    the root of its tree. Raises `VerificationError` naming the run.
+    (made again from the store, so checked again), that its token, of the run's hash, stamps
+    the root of its tree, and each renewal of that stamp (`verify_run_chain`). Raises
+    `VerificationError` naming the object that fails.
     """
-    from earsiv.archive.tsa.verify import verify_token
-
     run = arch.ers.covering(index)
     if run is None:
         return None
@@ -350,15 +494,9 @@ def verify_record(arch: Archive, digest: str, index: int, data: bytes) -> Record
     if item.chain != _h(run.hash, chain):
         raise VerificationError(f"hash-tree renewal {run.seq} does not stamp this document's evidence as it stood",
                                 name=key, step=4)
-    token = arch.store.get(key)
-    try:
-        info = verify_token(token, message_imprint=run.root(), trusted_certs=arch.tsa_certificates())
-    except VerificationError as exc:
-        raise VerificationError(f"hash-tree renewal token does not verify: {exc.detail}", name=key, step=4) from exc
-    if info.hash_algorithm != run.hash:
-        raise VerificationError(f"hash-tree renewal token is over {info.hash_algorithm}, not {run.hash}", name=key,
-                                step=4)
-    return Record(run, chain, token, info)
+    links = arch.ers.chain(run)
+    infos = verify_run_chain(run, links, arch.tsa_certificates())
+    return Record(run, chain, tuple(links), tuple(infos))
 
 
 def verify_document_record(arch: Archive, digest: str) -> Record | None:
@@ -410,21 +548,31 @@ class EvidenceRecord(core.Sequence):
     ]
 
 
-def evidence_record(run: Run, index: int, token: bytes) -> bytes:
-    """The RFC 4998 ``EvidenceRecord`` (DER) of the document of log leaf *index*: one chain, one
-    archive time stamp (the run's token and the document's reduced hash tree)."""
+def evidence_record(record: Record, index: int) -> bytes:
+    """The RFC 4998 ``EvidenceRecord`` (DER) of the document of log leaf *index*: one chain, whose first
+    archive time stamp is the run's token with the document's reduced hash tree, then one per renewal
+    of that stamp (its first list the hashes of the tokens before it, RFC 4998 §5.2)."""
+    run = record.run
     n = run.position(index)
     if n is None:
         raise ValueError(f"hash-tree renewal {run.seq} does not cover leaf {index}")
     item = run.items[n]
-    path = reduced_tree(run.tree(), n)
     alg = algos.DigestAlgorithm({"algorithm": run.hash})
-    ats = ArchiveTimeStamp({
+    chain = [ArchiveTimeStamp({
         "digest_algorithm": alg,
-        "reduced_hashtree": [[item.doc, item.chain], *[[sib] for sib in path]],
-        "time_stamp": cms.ContentInfo.load(token),
-    })
-    der = EvidenceRecord({"version": 1, "digest_algorithms": [alg], "archive_time_stamp_sequence": [[ats]]}).dump()
-    if token not in der:  # the token's signed bytes go in as they are, never re-encoded
-        raise ValueError("the evidence record does not carry the token byte for byte")
+        "reduced_hashtree": [[item.doc, item.chain], *[[sib] for sib in reduced_tree(run.tree(), n)]],
+        "time_stamp": cms.ContentInfo.load(record.token),
+    })]
+    for r, token in record.links[1:]:
+        assert r is not None
+        m = r.position(run.seq)
+        assert m is not None
+        chain.append(ArchiveTimeStamp({
+            "digest_algorithm": alg,
+            "reduced_hashtree": [list(r.items[m][1]), *[[sib] for sib in reduced_tree(r.tree(), m)]],
+            "time_stamp": cms.ContentInfo.load(token),
+        }))
+    der = EvidenceRecord({"version": 1, "digest_algorithms": [alg], "archive_time_stamp_sequence": [chain]}).dump()
+    if any(token not in der for _r, token in record.links):  # signed bytes go in as they are, never re-encoded
+        raise ValueError("the evidence record does not carry its tokens byte for byte")
     return der

@@ -301,10 +301,11 @@ RENEWAL2_README = """
 ERS_README = """
 6. evidence-record.ers is an RFC 4998 Evidence Record (DER) of original.xml,
    for any RFC 4998 implementation (e.g. Bouncy Castle's ERSEvidenceRecord,
-   validatePresent with the document's bytes, then validate with the TSA's
-   certificate, which chains to this anchor of tsa-anchors.pem:
+   validatePresent with the document's bytes, then validate with the
+   certificate of the TSA that made its newest stamp, which chains to this
+   anchor of tsa-anchors.pem:
      {anchor}).
-   Its one archive time stamp is this archive's hash-tree renewal {run}
+   Its first archive time stamp is this archive's hash-tree renewal {run}
    ({hash}, {made}): its reduced hash tree's first list
    is {hash}(original.xml) and {hash}(evidence-record-chain.json), and its
    RFC 3161 token ({hash} imprint) stamps the root of that tree.
@@ -317,7 +318,7 @@ ERS_README = """
    document at the renewal, not before; the earlier date is the chain's, and
    rests on SHA-256 where the chain uses it), that the archive signed
    anything, or anything about the TSA beyond its certificate: check the
-   anchor as in step 0. The record carries no later renewals of its own stamp.
+   anchor as in step 0.{renewed}
 """
 
 NO_ERS_README = """
@@ -325,6 +326,16 @@ NO_ERS_README = """
    hash-tree renewal (earsiv renew --hash sha384), after which this folder
    holds evidence-record.ers.
 """
+
+
+def _renewed(record: Any) -> str:
+    k = len(record.links) - 1
+    if not k:
+        return " The stamp has not been renewed (yet)."
+    return (f"\n   Its stamp was renewed {k} time(s) (RFC 4998 §5.2, in the same chain: each\n"
+            "   later archive time stamp's first list holds the hashes of the tokens\n"
+            f"   before it), last on {record.info.gen_time.date().isoformat()}: the older stamps count as long\n"
+            "   as the newest one can be trusted.")
 
 
 def write_evidence(arch: Archive, digest: str, out: Path, leaf_index: int | None = None) -> dict:
@@ -347,8 +358,9 @@ def write_evidence(arch: Archive, digest: str, out: Path, leaf_index: int | None
 
         record = verify_record(arch, digest, proven.log_index, first["original.xml"])
     anchors = list(p.anchors)
-    if record is not None and record.info.anchor is not None and record.info.anchor not in anchors:
-        anchors.append(record.info.anchor)
+    for info in record.infos if record is not None else ():
+        if info.anchor is not None and info.anchor not in anchors:
+            anchors.append(info.anchor)
     files = {
         **first,
         "leaf.json": p.leaf,
@@ -368,7 +380,7 @@ def write_evidence(arch: Archive, digest: str, out: Path, leaf_index: int | None
         files[f"renewal2-{k}.tsr"] = link.token
         files[f"renewal2-{k}.json"] = json.dumps(_renewal_json(p, k, ".tsr2"), indent=2).encode() + b"\n"
     if record is not None:
-        files["evidence-record.ers"] = evidence_record(record.run, proven.log_index, record.token)
+        files["evidence-record.ers"] = evidence_record(record, proven.log_index)
         files["evidence-record-chain.json"] = record.chain
     local = not arch.config.tsa_url
     files["README.txt"] = README.format(
@@ -383,8 +395,9 @@ def write_evidence(arch: Archive, digest: str, out: Path, leaf_index: int | None
                   "                  own, not a qualified time-stamp)") if local else "",
     ).encode() + (RENEWAL_README.format(count=len(p.renewals)).encode() if p.renewals else b"") + (
         RENEWAL2_README.format(count=len(p.renewals2)).encode() if p.renewals2 else b"") + (
-        ERS_README.format(hash=record.run.hash, run=record.run.seq, made=record.info.gen_time.date().isoformat(),
-                          anchor=record.info.anchor.subject.rfc4514_string() if record.info.anchor else "?").encode()
+        ERS_README.format(hash=record.run.hash, run=record.run.seq, made=record.infos[0].gen_time.date().isoformat(),
+                          anchor=record.info.anchor.subject.rfc4514_string() if record.info.anchor else "?",
+                          renewed=_renewed(record)).encode()
         if record is not None else NO_ERS_README.encode() if gone is None else b"")
     for name, data in files.items():
         (out / name).write_bytes(data)

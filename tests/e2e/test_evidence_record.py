@@ -148,7 +148,7 @@ def test_a_hash_tree_renewal_that_does_not_stamp_the_document_is_named(home, tmp
             (f["object"], f["subject"]) for f in found], found
 
 
-def test_status_warns_when_a_hash_tree_stamp_ends_soon_and_all_stamps_every_document_anew(home, tmp_path):
+def test_a_runs_stamp_that_ends_soon_is_renewed_inside_the_evidence_record(home, tmp_path):
     from tests.e2e.test_renewal import tsa
 
     config_a, anchor_a = tsa(tmp_path, "a", 30)
@@ -162,18 +162,30 @@ def test_status_warns_when_a_hash_tree_stamp_ends_soon_and_all_stamps_every_docu
         run(home, env, "renew", "--hash", "sha384")
         st = json.loads(run(home, env, "status", "--json").stdout)["tsa"]
         assert st["hash_trees"]["sha384"]["documents"] == 1
-        assert any("sha384 hash-tree renewal" in w and "--all" in w for w in st["warnings"]), st["warnings"]
+        assert any("sha384 hash-tree renewal" in w and "earsiv renew" in w for w in st["warnings"]), st["warnings"]
         assert "hash-tree sha384:  1 documents in 1 runs" in run(home, env, "status").stdout.decode()
     with OpenSSLHttpTSA(config_b) as b:
         env = env_for(b.url, anchor_b)
-        assert json.loads(run(home, env, "renew", "--hash", "sha384", "--json").stdout)["runs"] == []
-        done = json.loads(run(home, env, "renew", "--hash", "sha384", "--all", "--json").stdout)
-        assert [r["run"] for r in done["runs"]] == [2] and done["documents"] == 1
-        run(home, env, "evidence", digest, "-o", str(tmp_path / "ev"))
-    # The record is the newest run's, stamped under B.
-    ev = tmp_path / "ev"
-    assert bouncy_castle(ev / "evidence-record.ers", ev / "original.xml", anchor_b).returncode == 0
-    assert bouncy_castle(ev / "evidence-record.ers", ev / "original.xml", anchor_a).returncode == 1
+        done = json.loads(run(home, env, "renew", "--json").stdout)
+        assert [(r["stamp_renewal"], r["runs"]) for r in done["hash_trees"]] == [(1, 1)]
+        assert "hash_trees" not in json.loads(run(home, env, "renew", "--json").stdout)  # B's lives ten years
+        st = json.loads(run(home, env, "status", "--json").stdout)["tsa"]
+        assert not any("hash-tree" in w for w in st["warnings"]), st["warnings"]
+        ev = tmp_path / "ev"
+        run(home, env, "evidence", digest, "-o", str(ev))
+    # Two archive time stamps in the record's chain: BC checks the document against the first and
+    # the newest stamp's signature, by B, which covers the first token.
+    record = ev / "evidence-record.ers"
+    assert (home / "store/objects/log/ers-renewals/0000000000000001.tsr").read_bytes() in record.read_bytes()
+    ok = bouncy_castle(record, ev / "original.xml", anchor_b)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert bouncy_castle(record, ev / "original.xml", anchor_a).returncode == 1
+    changed = tmp_path / "changed.xml"
+    data = bytearray((ev / "original.xml").read_bytes())
+    data[100] ^= 0x01
+    changed.write_bytes(bytes(data))
+    assert bouncy_castle(record, changed, anchor_b).returncode == 1
+    assert "renewed 1 time(s)" in (ev / "README.txt").read_text()
 
 
 def test_the_evidence_a_run_stamped_stays_the_same_after_later_time_stamp_renewals(home, tmp_path):

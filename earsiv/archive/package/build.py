@@ -380,12 +380,13 @@ def _add_hashtree(arch, w: _BagWriter, row, data: bytes) -> None:
            "path": [h.hex() for h in reduced_tree(run.tree(), n)], "root": run.root().hex()}
     w.add(f"{ev}/hashtree.json", json.dumps(doc, indent=1).encode() + b"\n")
     w.add(f"{ev}/evidence-record-chain.json", record.chain)
-    w.add(f"{ev}/evidence-record.ers", evidence_record(run, row.log_index, record.token))
+    w.add(f"{ev}/evidence-record.ers", evidence_record(record, row.log_index))
     if run.seq not in w.hashtrees:
         w.hashtrees.add(run.seq)
         w.add(token_rel, record.token)
-    if record.info.anchor is not None:
-        w.anchors[record.info.anchor.public_bytes(Encoding.DER)] = record.info.anchor
+    for info in record.infos:
+        if info.anchor is not None:
+            w.anchors[info.anchor.public_bytes(Encoding.DER)] = info.anchor
 
 
 def _add_checkpoints(arch, w: _BagWriter, sizes: list[int]) -> list:
