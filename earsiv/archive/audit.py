@@ -305,6 +305,38 @@ class Audit:
 
                 out += self.reader.check(ers_key(seq, ".tsr"), token, f"hash-tree renewal {seq} time-stamp")[1]
             seq += 1
+        return out + self._stamp_renewals()
+
+    def _stamp_renewals(self) -> list[Finding]:
+        """Each renewal of the runs' stamps (FORMAT.md §7c): its record reads, its token stamps its root."""
+        from earsiv.archive.ers import STAMP_PREFIX, StampRenewal
+        from earsiv.archive.tsa.verify import verify_token
+
+        out: list[Finding] = []
+        seq = 1
+        while self.arch.store.exists(key := f"{STAMP_PREFIX}{seq:016d}.json"):
+            parsed: list[StampRenewal] = []
+
+            def record(data: bytes, seq: int = seq, parsed: list[StampRenewal] = parsed) -> str | None:
+                try:
+                    parsed[:] = [StampRenewal.parse(seq, data)]
+                except VerificationError as exc:
+                    return exc.detail
+                return None
+
+            out += self.reader.check(key, record, f"hash-tree stamp renewal {seq}")[1]
+            if parsed and self.arch.store.exists(key[:-5] + ".tsr"):
+                r = parsed[0]
+
+                def token(data: bytes, r: StampRenewal = r) -> str | None:
+                    try:
+                        info = verify_token(data, message_imprint=r.root(), trusted_certs=self.arch.tsa_certificates())
+                    except VerificationError as exc:
+                        return f"hash-tree stamp renewal token does not verify: {exc.detail}"
+                    return None if info.hash_algorithm == r.hash else f"token is {info.hash_algorithm}, not {r.hash}"
+
+                out += self.reader.check(key[:-5] + ".tsr", token, f"hash-tree stamp renewal {seq} time-stamp")[1]
+            seq += 1
         return out
 
     def _renewals(self) -> list[Finding]:

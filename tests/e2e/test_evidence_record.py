@@ -173,6 +173,18 @@ def test_a_runs_stamp_that_ends_soon_is_renewed_inside_the_evidence_record(home,
         assert not any("hash-tree" in w for w in st["warnings"]), st["warnings"]
         ev = tmp_path / "ev"
         run(home, env, "evidence", digest, "-o", str(ev))
+        assert json.loads(run(home, env, "audit", "--json").stdout)["ok"]
+        # A damaged renewal of the run's stamp: evidence refuses it and the audit names it.
+        renewed = home / "store/objects/log/ers-renewals/0000000000000001.tsr"
+        kept = renewed.read_bytes()
+        renewed.chmod(0o644)
+        renewed.write_bytes(kept[:-40] + bytes(b ^ 1 for b in kept[-40:]))
+        proc = run(home, env, "evidence", digest, "-o", str(tmp_path / "bad"), check=1)
+        assert b"log/ers-renewals/0000000000000001.tsr" in proc.stderr, proc.stderr
+        found = json.loads(run(home, env, "audit", "--restart", "--json", check=1).stdout)["failures"]
+        assert ("log/ers-renewals/0000000000000001.tsr", "hash-tree stamp renewal 1 time-stamp") in [
+            (f["object"], f["subject"]) for f in found], found
+        renewed.write_bytes(kept)
     # Two archive time stamps in the record's chain: BC checks the document against the first and
     # the newest stamp's signature, by B, which covers the first token.
     record = ev / "evidence-record.ers"
