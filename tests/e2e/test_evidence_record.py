@@ -185,6 +185,11 @@ def test_a_runs_stamp_that_ends_soon_is_renewed_inside_the_evidence_record(home,
         assert ("log/ers-renewals/0000000000000001.tsr", "hash-tree stamp renewal 1 time-stamp") in [
             (f["object"], f["subject"]) for f in found], found
         renewed.write_bytes(kept)
+        shown = json.loads(run(home, env, "show", digest, "--json").stdout)
+        package = tmp_path / "p.zip"
+        run(home, env, "package", "--vkn", shown["supplier_id"], "--from", shown["issue_date"], "--to",
+            shown["issue_date"], "-o", str(package))
+    _package_checks_the_renewed_stamp(package, tmp_path, digest)
     # Two archive time stamps in the record's chain: BC checks the document against the first and
     # the newest stamp's signature, by B, which covers the first token.
     record = ev / "evidence-record.ers"
@@ -198,6 +203,36 @@ def test_a_runs_stamp_that_ends_soon_is_renewed_inside_the_evidence_record(home,
     changed.write_bytes(bytes(data))
     assert bouncy_castle(record, changed, anchor_b).returncode == 1
     assert "renewed 1 time(s)" in (ev / "README.txt").read_text()
+
+
+def _package_checks_the_renewed_stamp(package: Path, tmp_path: Path, digest: str) -> None:
+    import os
+    import sys
+    import zipfile
+
+    with zipfile.ZipFile(package) as zf:
+        zf.extractall(tmp_path / "pkg")
+    [bag] = (tmp_path / "pkg").iterdir()
+    assert (bag / "data/hashtrees/renewals/0000000000000001.tsr").is_file()
+
+    def standalone() -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-I", "-S", str(bag / "verifier.py"), str(bag)], capture_output=True,
+                              text=True, timeout=120)
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EARSIV_")}
+    ok = standalone()
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "everything verifies" in run(tmp_path / "none", env, "verify-package", str(bag)).stdout.decode()
+    # A renewal that claims to renew another stamp is named by both.
+    rel = f"data/evidence/{digest}/hashtree.json"
+    doc = json.loads((bag / rel).read_text())
+    doc["renewals"][0]["first"] = ["00" * 48]
+    (bag / rel).write_text(json.dumps(doc))
+    want = f"FAILED {rel}: the renewal data/hashtrees/renewals/0000000000000001.tsr does not renew the stamps"
+    bad = standalone()
+    assert bad.returncode == 1 and want in bad.stdout, bad.stdout
+    out = run(tmp_path / "none", env, "verify-package", str(bag), check=1).stdout.decode()
+    assert want in out, out
 
 
 def test_the_evidence_a_run_stamped_stays_the_same_after_later_time_stamp_renewals(home, tmp_path):

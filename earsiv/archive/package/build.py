@@ -158,6 +158,7 @@ class _BagWriter:
         self.octets = self.count = 0
         self.anchors: dict[bytes, Any] = {}  # of the hash-tree renewal tokens (FORMAT.md §7c), by DER
         self.hashtrees: set[int] = set()  # the runs whose token is in data/hashtrees
+        self.hashtree_renewals: set[str] = set()  # the renewals of their stamps already written
 
     def __enter__(self) -> Self:
         return self
@@ -375,9 +376,18 @@ def _add_hashtree(arch, w: _BagWriter, row, data: bytes) -> None:
     n = run.position(row.log_index)
     item = run.items[n]
     token_rel = f"data/hashtrees/{run.seq:016d}.tsr"
+    renewals = []  # RFC 4998 §5.2 renewals of the run's stamp, oldest first
+    for r, tok in record.links[1:]:
+        m = r.position(run.seq)
+        rel = f"data/hashtrees/renewals/{r.seq:016d}.tsr"
+        renewals.append({"token": rel, "first": [h.hex() for h in r.items[m][1]],
+                         "path": [h.hex() for h in reduced_tree(r.tree(), m)], "root": r.root().hex()})
+        if rel not in w.hashtree_renewals:
+            w.hashtree_renewals.add(rel)
+            w.add(rel, tok)
     doc = {"v": 1, "type": "hashtree-renewal", "hash": run.hash, "token": token_rel,
            "chain": f"{ev}/evidence-record-chain.json", "first": [item.doc.hex(), item.chain.hex()],
-           "path": [h.hex() for h in reduced_tree(run.tree(), n)], "root": run.root().hex()}
+           "path": [h.hex() for h in reduced_tree(run.tree(), n)], "root": run.root().hex(), "renewals": renewals}
     w.add(f"{ev}/hashtree.json", json.dumps(doc, indent=1).encode() + b"\n")
     w.add(f"{ev}/evidence-record-chain.json", record.chain)
     w.add(f"{ev}/evidence-record.ers", evidence_record(record, row.log_index))
@@ -642,6 +652,10 @@ What is here (a BagIt bag, RFC 8493)
    and with each "path" value in turn the same, gives its "root", and
      openssl ts -verify -digest ROOT -in data/hashtrees/S.tsr -token_in \\
          -CAfile data/keys/tsa-anchors.pem -partial_chain
-   must print "Verification: OK". verifier.py does all of it. The same proof
-   is evidence-record.ers, an RFC 4998 EvidenceRecord for RFC 4998 tools.
+   must print "Verification: OK". Each entry of "renewals" renews that stamp
+   (RFC 4998 5.2): its "first" lists H of data/hashtrees/S.tsr and of each
+   renewal token before it, its path leads the same way to its "root", which
+   its "token" (data/hashtrees/renewals/T.tsr) stamps, made while the token
+   before it could be trusted. verifier.py does all of it. The same proof is
+   evidence-record.ers, an RFC 4998 EvidenceRecord for RFC 4998 tools.
 """

@@ -463,6 +463,47 @@ class _Verifier:
                 raise VerificationError(f"it is a {info.hash_algorithm} stamp, not {name}")
         except VerificationError as exc:
             self.fail(token_rel, f"the hash-tree renewal token over the root of {rel} does not verify: {exc}")
+            return
+        self.hashtree_renewals(rel, name, ht.get("renewals") or [], [token], info)
+
+    def hashtree_renewals(self, rel: str, name: str, renewals: list, tokens: list[bytes], last) -> None:
+        """Each renewal of the run's stamp (RFC 4998 §5.2): its first list is the hashes of the tokens
+        before it, its path leads to its root, its token of that hash stamps the root, made while the
+        token before could be trusted."""
+        from earsiv.archive.ers import recover_root
+        from earsiv.archive.renewal import _valid_until
+
+        for entry in renewals:
+            try:
+                token_rel = str(entry["token"])
+                first = [bytes.fromhex(h) for h in entry["first"]]
+                path = [bytes.fromhex(h) for h in entry["path"]]
+                root = bytes.fromhex(entry["root"])
+                if not re.fullmatch(r"data/hashtrees/renewals/[0-9]{16}\.tsr", token_rel):
+                    raise ValueError(f"names {token_rel}")
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                self.fail(rel, f"a renewal of its stamp is not readable: {exc}")
+                return
+            if first != [hashlib.new(name, t).digest() for t in tokens]:
+                self.fail(rel, f"the renewal {token_rel} does not renew the stamps before it as they are")
+                return
+            token = self.read(token_rel)
+            if token is None:
+                return
+            try:
+                if recover_root(name, first, path) != root:
+                    raise VerificationError("its path does not lead to its root")
+                info = verify_token(token, message_imprint=root, trusted_certs=self.trusted)
+                if info.hash_algorithm != name:
+                    raise VerificationError(f"it is a {info.hash_algorithm} stamp, not {name}")
+                if not last.gen_time <= info.gen_time <= _valid_until(last):
+                    raise VerificationError(f"made {info.gen_time.isoformat()}, not while the stamp before could be "
+                                            f"trusted (until {_valid_until(last).isoformat()})")
+            except VerificationError as exc:
+                self.fail(token_rel, f"the renewal of the stamp of {rel} does not hold: {exc}")
+                return
+            tokens.append(token)
+            last = info
 
 
 def _check_steps(steps, leaf_hash: bytes, root: bytes) -> None:

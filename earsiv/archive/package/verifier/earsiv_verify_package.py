@@ -27,8 +27,10 @@ needs none of the software that made the package.  It checks
   7. the hash-tree renewals of documents (data/evidence/D/hashtree.json): their
      first list holds the new hash (e.g. sha384) of the document and of the
      evidence it stamped, the RFC 4998 path leads to the root, and the token of
-     data/hashtrees verifies over that root. (evidence-record.ers, the same as an
-     RFC 4998 evidence record, is for RFC 4998 tools and is not read here.)
+     data/hashtrees verifies over that root; each renewal of that stamp lists the
+     hashes of the tokens before it and was made while the one before was valid.
+     (evidence-record.ers, the same as an RFC 4998 evidence record, is for RFC
+     4998 tools and is not read here.)
 
 It prints one line per problem, naming the file, and exits 0 only when there
 is none.
@@ -444,6 +446,43 @@ class Checker:
                                "-CAfile", tsa_pem, "-partial_chain")
         if not ok:
             self.fail(token, "the hash-tree renewal token over the root of %s does not verify (%s)" % (rel, msg))
+            return
+        # renewals of that stamp (RFC 4998 5.2): each lists the hashes of the tokens before it
+        tokens = [token]
+        for entry in ht.get("renewals") or []:
+            try:
+                rtok = str(entry["token"])
+                first = [bytes.fromhex(h) for h in entry["first"]]
+                path = [bytes.fromhex(h) for h in entry["path"]]
+                rroot = bytes.fromhex(entry["root"])
+                if not re.match(r"^data/hashtrees/renewals/[0-9]{16}\.tsr$", rtok):
+                    raise ValueError("names " + rtok)
+            except (AttributeError, KeyError, TypeError, ValueError) as exc:
+                self.fail(rel, "a renewal of its stamp is not readable: %s" % exc)
+                return
+            before = []
+            for t in tokens:
+                with open(self.path(t), "rb") as f:
+                    before.append(hashlib.new(name, f.read()).digest())
+            if first != before:
+                self.fail(rel, "the renewal %s does not renew the stamps before it as they are" % rtok)
+                return
+            value = ers_node(name, first) if len(first) > 1 else first[0]
+            for sibling in path:
+                value = ers_node(name, [value, sibling])
+            if value != rroot:
+                self.fail(rel, "the path of the renewal %s does not lead to its root" % rtok)
+                return
+            ok, msg = self.openssl("ts", "-verify", "-digest", rroot.hex(), "-in", self.path(rtok), "-token_in",
+                                   "-CAfile", tsa_pem, "-partial_chain")
+            if not ok:
+                self.fail(rtok, "the renewal token of the stamp of %s does not verify (%s)" % (rel, msg))
+                return
+            made, ends = self.stamp_time(rtok), self.signer_end(tokens[-1])
+            if made is None or ends is None or made > ends:
+                self.fail(rtok, "made %s, not while the certificate of %s was valid (until %s)" % (made, tokens[-1], ends))
+                return
+            tokens.append(rtok)
 
     # 5. consistency
     def consistency(self, roots):
