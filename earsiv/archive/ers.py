@@ -18,6 +18,8 @@ it as ``evidence-record.ers``).
 
     log/ers/<S>.json   the run: hash, the log range it read, per document the inputs of its leaf
     log/ers/<S>.tsr    RFC 3161 token whose imprint (hash of the run) is the tree's root
+    log/ers-renewals/<T>.json, .tsr   a renewal of the runs' stamps (RFC 4998 §5.2, `renew_run_stamps`):
+                       its leaf for run S lists the hashes of every token of S's chain so far
 
 A run exists when its ``.tsr`` does. A run covers at most *batch* documents; runs of one
 hash cover the log in order, so the next one starts after the last finished one's range:
