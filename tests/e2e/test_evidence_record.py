@@ -35,19 +35,23 @@ def test_hash_tree_renewal_gives_each_document_an_evidence_record_bouncy_castle_
     config, cert = openssl_tsa_config(tmp_path / "tsa", "sha256, sha384", days=3650)
     anchor = tmp_path / "tsa.pem"
     anchor.write_bytes(cert)
+    docs = [*DOCS, DOCS[0].parent / "gib121_IHRACAT.xml", DOCS[0].parent / "gib121_TEVKIFAT.xml"]
     third = DOCS[0].parent / "gib121_OTV.xml"
     with OpenSSLHttpTSA(config) as tsa:
         env = env_for(tsa.url, anchor)
-        for doc in DOCS:
+        for doc in docs:
             run(home, env, "ingest", str(doc))
         digest = hashlib.sha256(DOCS[0].read_bytes()).hexdigest()
         run(home, env, "evidence", digest, "-o", str(tmp_path / "before"))
         assert not (tmp_path / "before/evidence-record.ers").exists()
         assert "earsiv renew --hash sha384" in (tmp_path / "before/README.txt").read_text()
-        # One stamp per document here (--batch 1): each run is resumable on its own.
-        done = json.loads(run(home, env, "renew", "--hash", "sha384", "--batch", "1", "--json").stdout)
-        assert [r["documents"] for r in done["runs"]] == [1, 1] and done["documents"] == 2
+        # One stamp per three documents here (--batch 3): each run is resumable on its own.
+        done = json.loads(run(home, env, "renew", "--hash", "sha384", "--batch", "3", "--json").stdout)
+        assert [r["documents"] for r in done["runs"]] == [3, 1] and done["documents"] == 4
         assert "0 problems" in run(home, env, "verify", digest).stdout.decode()
+        # Each document of the three-leaf tree (left, right, and the odd one carried up) has its record.
+        for n, doc in enumerate(docs[:3]):
+            run(home, env, "evidence", hashlib.sha256(doc.read_bytes()).hexdigest(), "-o", str(tmp_path / f"e{n}"))
         # Covered documents are not stamped again; a new one is, alone.
         assert json.loads(run(home, env, "renew", "--hash", "sha384", "--json").stdout)["runs"] == []
         run(home, env, "ingest", str(third))
@@ -61,6 +65,9 @@ def test_hash_tree_renewal_gives_each_document_an_evidence_record_bouncy_castle_
         run(home, env, "package", "--vkn", shown["supplier_id"], "--from", shown["issue_date"], "--to",
             shown["issue_date"], "-o", str(package))
     _package_carries_the_hash_tree_renewal(package, tmp_path, digest, anchor)
+    for n in range(3):
+        each = bouncy_castle(tmp_path / f"e{n}/evidence-record.ers", tmp_path / f"e{n}/original.xml", anchor)
+        assert each.returncode == 0, each.stdout + each.stderr
     record, original = ev / "evidence-record.ers", ev / "original.xml"
     ok = bouncy_castle(record, original, anchor)
     assert ok.returncode == 0 and ok.stdout.startswith("OK 2.16.840.1.101.3.4.2.2"), ok.stdout + ok.stderr  # sha384
