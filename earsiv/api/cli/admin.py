@@ -127,13 +127,16 @@ def renew(ctx, everything: bool, hash_name: str | None, batch: int | None, as_js
         for run in done["runs"]:
             click.echo(f"hash-tree renewal {run['run']}: {run['documents']} documents (log leaves {run['first']}-"
                        f"{run['end'] - 1}) stamped with {hash_name} at {run['stamp_time']}")
-    elif done["renewal"] is None and "second" not in done:
+    elif done["renewal"] is None and "second" not in done and not done.get("hash_trees"):
         click.echo("nothing to renew: every time stamp's certificate is valid for more than 180 days")
     else:
         for made, which in ((done, ""), (done.get("second"), " (the second TSA's)")):
             if made and made.get("renewal") is not None:
                 click.echo(f"renewal {made['renewal']}: the stamps{which} of {made['checkpoints']} checkpoints "
                            f"renewed at {made['stamp_time']}")
+        for made in done.get("hash_trees", []):
+            click.echo(f"stamp renewal {made['stamp_renewal']}: the {made['hash']} stamps of {made['runs']} "
+                       f"hash-tree renewals renewed at {made['stamp_time']}")
 
 
 @click.command("key-certificate")
