@@ -353,7 +353,8 @@ def write_evidence(arch: Archive, digest: str, out: Path, leaf_index: int | None
         arch.checkpoint()  # the disposal leaf may be newer than the last checkpoint
         first = {"disposal.json": json.dumps(leaf_evidence(arch, gone[1], digest), indent=2).encode() + b"\n"}
     record = None  # the RFC 4998 evidence record of its newest hash-tree renewal, checked
-    if gone is None and proven.log_index == arch.index.get(digest).log_index:  # not another tenant's holding leaf
+    own = gone is None and proven.log_index == arch.index.get(digest).log_index  # not a tenant's holding leaf
+    if own:
         from earsiv.archive.ers import evidence_record, verify_record
 
         record = verify_record(arch, digest, proven.log_index, first["original.xml"])
@@ -398,7 +399,7 @@ def write_evidence(arch: Archive, digest: str, out: Path, leaf_index: int | None
         ERS_README.format(hash=record.run.hash, run=record.run.seq, made=record.infos[0].gen_time.date().isoformat(),
                           anchor=record.info.anchor.subject.rfc4514_string() if record.info.anchor else "?",
                           renewed=_renewed(record)).encode()
-        if record is not None else NO_ERS_README.encode() if gone is None else b"")
+        if record is not None else NO_ERS_README.encode() if own else b"")
     for name, data in files.items():
         (out / name).write_bytes(data)
     return {"digest": digest, "directory": str(out), "files": sorted(files), "log_index": proven.log_index,
