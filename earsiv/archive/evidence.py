@@ -313,13 +313,17 @@ ERS_README = """
    (its time is in the token), with no reliance on SHA-256; and so did
    evidence-record-chain.json, the earlier evidence of steps 1-5 (leaf, proof,
    checkpoint, its tokens and renewals as they stood; JSON, base64 for the
-   binary parts), whose token(s) date the document back to its checkpoint.
+   binary parts), whose token(s) date the document back to its checkpoint.{chain_note}
    What it does not prove: that time of ingest by itself (the record dates the
    document at the renewal, not before; the earlier date is the chain's, and
    rests on SHA-256 where the chain uses it), that the archive signed
    anything, or anything about the TSA beyond its certificate: check the
    anchor as in step 0.{renewed}
 """
+
+NOT_YOURS = """
+   (evidence-record-chain.json is not in this folder: it is the evidence of the
+   document's own log leaf, not of your holding; the record holds only its hash.)"""
 
 NO_ERS_README = """
 6. No RFC 4998 evidence record yet: an archive makes one for each document by
@@ -353,11 +357,13 @@ def write_evidence(arch: Archive, digest: str, out: Path, leaf_index: int | None
         arch.checkpoint()  # the disposal leaf may be newer than the last checkpoint
         first = {"disposal.json": json.dumps(leaf_evidence(arch, gone[1], digest), indent=2).encode() + b"\n"}
     record = None  # the RFC 4998 evidence record of its newest hash-tree renewal, checked
-    own = gone is None and proven.log_index == arch.index.get(digest).log_index  # not a tenant's holding leaf
-    if own:
+    own = proven.log_index == arch.index.get(digest).log_index  # else a tenant's holding leaf
+    if gone is None:
         from earsiv.archive.ers import evidence_record, verify_record
 
-        record = verify_record(arch, digest, proven.log_index, first["original.xml"])
+        # (the record stamps the document's own evidence, whose leaf a tenant does not see: a
+        # tenant gets the record, which holds only its hash, and not that evidence)
+        record = verify_record(arch, digest, arch.index.get(digest).log_index, first["original.xml"])
     anchors = list(p.anchors)
     for info in record.infos if record is not None else ():
         if info.anchor is not None and info.anchor not in anchors:
@@ -381,8 +387,9 @@ def write_evidence(arch: Archive, digest: str, out: Path, leaf_index: int | None
         files[f"renewal2-{k}.tsr"] = link.token
         files[f"renewal2-{k}.json"] = json.dumps(_renewal_json(p, k, ".tsr2"), indent=2).encode() + b"\n"
     if record is not None:
-        files["evidence-record.ers"] = evidence_record(record, proven.log_index)
-        files["evidence-record-chain.json"] = record.chain
+        files["evidence-record.ers"] = evidence_record(record, arch.index.get(digest).log_index)
+        if own:
+            files["evidence-record-chain.json"] = record.chain
     local = not arch.config.tsa_url
     files["README.txt"] = README.format(
         digest=digest, index=proven.log_index, origin=cp.origin, size=cp.size, root=cp.root.hex(), key_id=cp.key_id,
@@ -398,8 +405,8 @@ def write_evidence(arch: Archive, digest: str, out: Path, leaf_index: int | None
         RENEWAL2_README.format(count=len(p.renewals2)).encode() if p.renewals2 else b"") + (
         ERS_README.format(hash=record.run.hash, run=record.run.seq, made=record.infos[0].gen_time.date().isoformat(),
                           anchor=record.info.anchor.subject.rfc4514_string() if record.info.anchor else "?",
-                          renewed=_renewed(record)).encode()
-        if record is not None else NO_ERS_README.encode() if own else b"")
+                          renewed=_renewed(record), chain_note="" if own else NOT_YOURS).encode()
+        if record is not None else NO_ERS_README.encode() if own and gone is None else b"")
     for name, data in files.items():
         (out / name).write_bytes(data)
     return {"digest": digest, "directory": str(out), "files": sorted(files), "log_index": proven.log_index,
