@@ -43,6 +43,7 @@ from earsiv.archive.errors import (
     VerificationError,
     WriteOnceViolation,
 )
+from earsiv.archive.ers import ErsBook
 from earsiv.archive.holdings import Holdings
 from earsiv.archive.ingest import Ingestor, IngestParts, IngestResult, Logged, Source
 from earsiv.archive.keyrotation import HomeKeys
@@ -196,6 +197,7 @@ class Archive:
         self._text: FullText | None = None
         self._tsa_certs: list[x509.Certificate] | None = None
         self.renewals = RenewalBook(self.store)
+        self.ers = ErsBook(self.store)
         self._open_log()
         try:
             self.keys.settle(self.ledger)  # finishes or undoes a key rotation a crash interrupted
@@ -551,7 +553,7 @@ class Archive:
             signature_trust={"store": self.trust.id, "roots": [r.subject.rfc4514_string() for r in self.trust.roots],
                              "intermediates": len(self.trust.intermediates)},
             oldest_unstamped=oldest[0].time.isoformat() if oldest and oldest[0].time else None,
-            tsa=self._tsa_status(token),
+            tsa=self._with_hash_trees(self._tsa_status(token)),
             key_fingerprint=self.keys.first.key_id,
             keys=self.keys.status(),
             locations={"primary": {**self.config.store_location.to_json(),
@@ -631,14 +633,62 @@ class Archive:
             after = rows[-1].size
         done = renew(self.store, sizes, trusted=trusted, stamp=self.checkpointer.stamp_imprint,
                      until=self.ledger.retention.until(), everything=everything)
+        # The hash-tree renewals' stamps (RFC 4998 §5.2 inside the evidence records): few, read every time.
+        from earsiv.archive.ers import renew_run_stamps
+
+        stamped = renew_run_stamps(self, stamp=self.checkpointer.stamp_imprint, trusted=trusted,
+                                   until=self.ledger.retention.until(), everything=everything)
+        if stamped:
+            done["hash_trees"] = stamped
         found = done.pop("earliest_end", None)
-        if done["renewal"] is not None or (found or earliest) is None:
+        if done["renewal"] is not None or "second" in done or (found or earliest) is None:
             path.unlink(missing_ok=True)  # the next run reads every chain again
         else:
             ends = min(e for e in (found, earliest) if e is not None)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps({"scanned_to": scanned_to, "earliest_end": ends.isoformat(), "anchors": anchors}))
         return done
+
+    def renew_hashes(self, hash_name: str, *, batch: int | None = None, everything: bool = False,
+                     progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+        """Hash-tree renewal (RFC 4998 §5.3) with *hash_name* of every document no run of that hash
+        covers yet (every document with *everything*), one stamp per *batch* documents (``ers.renew_hashes``)."""
+        from earsiv.archive.ers import BATCH, renew_hashes
+
+        self.checkpoint()  # documents since the last checkpoint are included once it is stamped
+        return renew_hashes(self, hash_name, stamp=self.checkpointer.stamp_imprint, trusted=self.tsa_certificates(),
+                            until=self.ledger.retention.until(), batch=batch or BATCH, everything=everything,
+                            progress=progress)
+
+    def _with_hash_trees(self, tsa: dict[str, Any]) -> dict[str, Any]:
+        """*tsa* (``tsa_status``) with the hash-tree renewals: per hash the documents covered and the first
+        end among their tokens' certificates, and a warning when that is within 180 days."""
+        from cryptography import x509
+
+        from earsiv.archive.renewal import RENEW_AHEAD
+        from earsiv.archive.tsa.tokens import token_certificates
+
+        runs: dict[str, dict[str, Any]] = {}
+        for run in self.ers.current():
+            mine = runs.setdefault(run.hash, {"runs": 0, "documents": 0, "covered_to": 0, "first_end": None})
+            mine["runs"] += 1
+            mine["documents"] += len(run.items)
+            mine["covered_to"] = max(mine["covered_to"], run.end)
+            pems = token_certificates(self.ers.chain(run)[-1][1])  # its newest stamp; the first cert: the signer's
+            signer = x509.load_pem_x509_certificate(pems[0]) if pems else None
+            if signer is not None and (mine["first_end"] is None or signer.not_valid_after_utc < mine["first_end"]):
+                mine["first_end"] = signer.not_valid_after_utc
+        now = dt.datetime.now(dt.UTC)
+        for name, mine in runs.items():
+            end = mine["first_end"]
+            if end is not None and end - now < RENEW_AHEAD:
+                tsa["warnings"].append(
+                    f"the certificate of a {name} hash-tree renewal's stamp ends on {end.date().isoformat()}: the "
+                    "evidence records of its documents rest on it; `earsiv renew` (and `serve`, daily) stamps it "
+                    "again before that, under the certificate of the TSA configured then")
+            mine["first_end"] = end.isoformat() if end is not None else None
+        tsa["hash_trees"] = runs
+        return tsa
 
     def tsa_certificates(self) -> list[x509.Certificate]:
         """The TSA anchors tokens are verified against: those configured now, the built-in TSA's

@@ -272,7 +272,7 @@ class Audit:
             check = fixed_check(self.arch, key)
             if check is not None:
                 out += self.reader.check(key, check)[1]
-        return out + self._renewals() + self._key_introductions()
+        return out + self._renewals() + self._key_introductions() + self._hashtrees()
 
     def _key_introductions(self) -> list[Finding]:
         """An `archive-key` entry the chain refuses (FORMAT.md §7c): someone wrote a key the key in force never
@@ -280,6 +280,71 @@ class Audit:
         self.arch.keys.ring()
         return [Finding(f"log leaf {index}", f"key introduction refused: {why}", "", f"log leaf {index}")
                 for index, why in self.arch.keys.refused]
+
+    def _hashtrees(self) -> list[Finding]:
+        """Each hash-tree renewal (FORMAT.md §7d), by number: its record reads, its token of its hash
+        stamps its tree's root. (The documents' hashes in it are checked when evidence is made.)"""
+        from earsiv.archive.ers import Run, ers_key
+        from earsiv.archive.tsa.verify import verify_token
+
+        out: list[Finding] = []
+        seq = 1
+        while self.arch.store.exists(ers_key(seq, ".json")):
+            parsed: list[Run] = []
+
+            def record(data: bytes, seq: int = seq, parsed: list[Run] = parsed) -> str | None:
+                try:
+                    parsed[:] = [Run.parse(seq, data)]
+                except VerificationError as exc:
+                    return exc.detail
+                return None
+
+            out += self.reader.check(ers_key(seq, ".json"), record, f"hash-tree renewal {seq}")[1]
+            if parsed and self.arch.store.exists(ers_key(seq, ".tsr")):
+                run = parsed[0]
+
+                def token(data: bytes, run: Run = run) -> str | None:
+                    try:
+                        info = verify_token(data, message_imprint=run.root(), trusted_certs=self.arch.tsa_certificates())
+                    except VerificationError as exc:
+                        return f"hash-tree renewal token does not verify: {exc.detail}"
+                    return None if info.hash_algorithm == run.hash else f"token is {info.hash_algorithm}, not {run.hash}"
+
+                out += self.reader.check(ers_key(seq, ".tsr"), token, f"hash-tree renewal {seq} time-stamp")[1]
+            seq += 1
+        return out + self._stamp_renewals()
+
+    def _stamp_renewals(self) -> list[Finding]:
+        """Each renewal of the runs' stamps (FORMAT.md §7d): its record reads, its token stamps its root."""
+        from earsiv.archive.ers import STAMP_PREFIX, StampRenewal
+        from earsiv.archive.tsa.verify import verify_token
+
+        out: list[Finding] = []
+        seq = 1
+        while self.arch.store.exists(key := f"{STAMP_PREFIX}{seq:016d}.json"):
+            parsed: list[StampRenewal] = []
+
+            def record(data: bytes, seq: int = seq, parsed: list[StampRenewal] = parsed) -> str | None:
+                try:
+                    parsed[:] = [StampRenewal.parse(seq, data)]
+                except VerificationError as exc:
+                    return exc.detail
+                return None
+
+            out += self.reader.check(key, record, f"hash-tree stamp renewal {seq}")[1]
+            if parsed and self.arch.store.exists(key[:-5] + ".tsr"):
+                r = parsed[0]
+
+                def token(data: bytes, r: StampRenewal = r) -> str | None:
+                    try:
+                        info = verify_token(data, message_imprint=r.root(), trusted_certs=self.arch.tsa_certificates())
+                    except VerificationError as exc:
+                        return f"hash-tree stamp renewal token does not verify: {exc.detail}"
+                    return None if info.hash_algorithm == r.hash else f"token is {info.hash_algorithm}, not {r.hash}"
+
+                out += self.reader.check(key[:-5] + ".tsr", token, f"hash-tree stamp renewal {seq} time-stamp")[1]
+            seq += 1
+        return out
 
     def _renewals(self) -> list[Finding]:
         """Each renewal (FORMAT.md §7b), found by number: its record reads, its token stamps its root."""
@@ -366,9 +431,12 @@ def verify_all(arch: Archive, digests: list[str] | None = None,
     if digests is None:
         return _verify_everything(arch, progress)
     findings: list[Finding] = []
+    from earsiv.archive.ers import verify_document_record
+
     for d in digests:
         try:
             verify_document(arch, d)
+            verify_document_record(arch, d)  # and its hash-tree renewal, if one covers it
         except EarsivError as exc:
             findings.append(Finding(d, exc.detail))
         if progress:

@@ -86,6 +86,12 @@ class _Worker(threading.Thread):
             return 3600.0
         if done["renewal"] is not None:
             log.info("renewed the time stamps of %d checkpoints (renewal %d)", done["checkpoints"], done["renewal"])
+        for made in done.get("hash_trees", []):
+            log.info("renewed the %s stamps of %d hash-tree renewals (stamp renewal %d)", made["hash"], made["runs"],
+                     made["stamp_renewal"])
+        if "second" in done:
+            log.info("renewed the second TSA's time stamps of %d checkpoints (renewal %d)",
+                     done["second"]["checkpoints"], done["second"]["renewal"])
         return self.RENEW_EVERY
 
     def _fulltext(self) -> None:

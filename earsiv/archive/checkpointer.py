@@ -30,7 +30,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -232,25 +232,39 @@ class Checkpointer:
         self._stamp_succeeded()
         return True
 
-    def stamp_imprint(self, imprint: bytes) -> bytes:
-        """A token over *imprint* (a sha256) from the first configured TSA that gives one, its anchors
-        checked and recorded; for what is not a checkpoint (a renewal's root)."""
-        token, tsa = self._ask(imprint, [])
+    def stamp_imprint(self, imprint: bytes, hash_name: str = "sha256", *,
+                      avoid: Sequence[tuple[bytes, bytes]] = ()) -> bytes:
+        """A token over *imprint* (a hash *hash_name*) from the first configured TSA that gives one, its
+        anchors checked and recorded; for what is not a checkpoint (a renewal's root).
+
+        *avoid*: (token, its imprint) pairs; a TSA trusted through anchors that verify one of them
+        is asked only if no other TSA gives a token (the renewal of a second, independent chain).
+        """
+        tsas = list(self.tsas())
+        others = [t for t in tsas if not any(_verifies(tok, imp, t.anchors) for tok, imp in avoid)]
+        try:
+            token, tsa = self._ask(imprint, [], hash_name, others) if others and avoid else (None, None)
+        except TSAError as exc:
+            log.warning("no independent TSA gave a token (%s): asking the others", exc)
+            token, tsa = None, None
+        if token is None:
+            token, tsa = self._ask(imprint, [], hash_name)
         self._record_anchors(tsa)
         return token
 
-    def _ask(self, imprint: bytes, others: list[bytes]) -> tuple[bytes, Any]:
+    def _ask(self, imprint: bytes, others: list[bytes], hash_name: str = "sha256",
+             tsas: Sequence[Any] | None = None) -> tuple[bytes, Any]:
         """A token from the first TSA that gives one, skipping TSAs that made one of *others*.
 
         A second stamp is independent only if another authority, trusted through other anchors,
         makes it: a TSA whose anchors verify the first token is not asked again.
         """
         failures = []
-        for tsa in self.tsas():
+        for tsa in self.tsas() if tsas is None else tsas:
             if any(_verifies(token, imprint, tsa.anchors) for token in others):
                 continue
             try:
-                return tsa.stamp(imprint), tsa
+                return tsa.stamp(imprint, hash_name=hash_name), tsa
             except TSAError as exc:
                 failures.append(str(exc))
         if not failures:

@@ -22,6 +22,9 @@ For any leaf the proof has four steps, numbered as in the code below:
                      certificate); archive-key.pem the archive's public key
     README.txt       the commands that check all of it, and what to compare with
                      fingerprints obtained from outside (the archive key's, each anchor's)
+    renewal-K.tsr/.json  the time-stamp renewals of checkpoint.tsr (``renewal``)
+    evidence-record.ers  after a hash-tree renewal (``ers``): the document's RFC 4998 evidence
+                     record, and evidence-record-chain.json, the earlier evidence it stamped
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ class LeafProof:
     token2: bytes | None = None  # a second, independent TSA's token
     gen_time2: dt.datetime | None = None  # its stamp time
     renewals: tuple[Any, ...] = ()  # renewal.Link after the checkpoint's own token, oldest first
+    renewals2: tuple[Any, ...] = ()  # the same after the second TSA's token
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,10 +89,15 @@ def stamped_checkpoint(arch: Archive, log_index: int) -> int:
     return row.size
 
 
-def prove_leaf(arch: Archive, index: int, name: str | None = None) -> LeafProof:
-    """Steps 2-4 for the leaf at *index*: read it, include it in a stamped checkpoint, check everything."""
+def prove_leaf(arch: Archive, index: int, name: str | None = None, *, size: int | None = None,
+               renewals: set[int] | None = None, second: bool = True) -> LeafProof:
+    """Steps 2-4 for the leaf at *index*: read it, include it in a stamped checkpoint, check everything.
+
+    The newest stamped checkpoint covering it, or the one of *size*; with *renewals*, only the
+    renewals of those numbers; without *second*, no second TSA's token (the evidence as an RFC 4998
+    evidence record's first stamp saw it, ``ers``).
+    """
     from earsiv.archive.renewal import chain, verify_chain
-    from earsiv.archive.tsa.verify import verify_token
 
     # 2. The leaf as its bundle holds it.
     try:
@@ -96,7 +105,7 @@ def prove_leaf(arch: Archive, index: int, name: str | None = None) -> LeafProof:
     except StoreError as exc:
         raise VerificationError(f"log leaf {index} cannot be read: {exc.detail}", name=name, step=2) from exc
     # 3. Included in a checkpoint signed by the archive key.
-    size = stamped_checkpoint(arch, index)
+    size = stamped_checkpoint(arch, index) if size is None else size
     ring = arch.keys.ring()
     cp, sig, token = arch.log.load_checkpoint(size, ring.accepts)
     ring.verify_checkpoint(sig, cp)
@@ -117,18 +126,22 @@ def prove_leaf(arch: Archive, index: int, name: str | None = None) -> LeafProof:
     if token is None:
         raise VerificationError(f"checkpoint {size} has no time-stamp token", name=name, step=4)
     trusted = arch.tsa_certificates()
-    links = chain(arch.store, size, token, arch.renewals.current())
+    book = [r for r in arch.renewals.current() if renewals is None or r.seq in renewals]
+    links = chain(arch.store, size, token, book)
     infos = verify_chain(size, cp.body(), links, trusted)  # the token, and every renewal of it
     info = infos[0]
     anchors = [i.anchor for i in infos]
     anchors = [a for n, a in enumerate(anchors) if a not in anchors[:n]]
-    token2 = second = None
-    if arch.store.exists(checkpoint_key(size, ".tsr2")):
+    token2, links2, gen_time2 = None, [], None
+    if second and arch.store.exists(checkpoint_key(size, ".tsr2")):
         token2 = arch.store.get(checkpoint_key(size, ".tsr2"))
-        second = verify_token(token2, data=cp.body(), trusted_certs=trusted)
-        anchors += [second.anchor] if second.anchor not in anchors else []
+        links2 = chain(arch.store, size, token2, book, ".tsr2")
+        infos2 = verify_chain(size, cp.body(), links2, trusted)  # the second token, and its renewals
+        gen_time2 = infos2[0].gen_time
+        anchors += [i.anchor for i in infos2]
+        anchors = [a for n, a in enumerate(anchors) if a not in anchors[:n]]
     return LeafProof(leaf, proof, cp, sig, token, info.gen_time, tuple(a for a in anchors if a is not None), token2,
-                     second.gen_time if second is not None else None, tuple(links[1:]))
+                     gen_time2, tuple(links[1:]), tuple(links2[1:]))
 
 
 def verify_document(arch: Archive, digest: str, leaf_index: int | None = None, *,
@@ -188,6 +201,9 @@ def _leaf_json(p: LeafProof) -> dict[str, Any]:
     if p.renewals:
         second["renewals"] = [{**_renewal_json(p, k), "tsr": base64.b64encode(link.token).decode("ascii")}
                               for k, link in enumerate(p.renewals, 1)]
+    if p.renewals2:
+        second["renewals2"] = [{**_renewal_json(p, k, ".tsr2"), "tsr": base64.b64encode(link.token).decode("ascii")}
+                               for k, link in enumerate(p.renewals2, 1)]
     return {**second,
         "v": PROOF_VERSION,
         "leaf": p.leaf.decode("utf-8"),
@@ -323,6 +339,57 @@ KEYS_README = """
 """
 
 
+RENEWAL2_README = """
+5b. The second, independent token was renewed too ({count} time(s)), by its own
+   renewals (made by another TSA where one was configured): renewal2-K.tsr and
+   renewal2-K.json, checked as in step 5 with checkpoint.tsr2 for K = 1 and
+   renewal2-(K-1).tsr after.
+"""
+
+ERS_README = """
+7. evidence-record.ers is an RFC 4998 Evidence Record (DER) of original.xml,
+   for any RFC 4998 implementation (e.g. Bouncy Castle's ERSEvidenceRecord,
+   validatePresent with the document's bytes, then validate with the
+   certificate of the TSA that made its newest stamp, which chains to this
+   anchor of tsa-anchors.pem:
+     {anchor}).
+   Its first archive time stamp is this archive's hash-tree renewal {run}
+   ({hash}, {made}): its reduced hash tree's first list
+   is {hash}(original.xml) and {hash}(evidence-record-chain.json), and its
+   RFC 3161 token ({hash} imprint) stamps the root of that tree.
+   What it proves: original.xml existed, unchanged, when that token was made
+   (its time is in the token), with no reliance on SHA-256; and so did
+   evidence-record-chain.json, the earlier evidence of steps 1-5 (leaf, proof,
+   checkpoint, its tokens and renewals as they stood; JSON, base64 for the
+   binary parts), whose token(s) date the document back to its checkpoint.{chain_note}
+   What it does not prove: that time of ingest by itself (the record dates the
+   document at the renewal, not before; the earlier date is the chain's, and
+   rests on SHA-256 where the chain uses it), that the archive signed
+   anything, or anything about the TSA beyond its certificate: check the
+   anchor as in step 0.{renewed}
+"""
+
+NOT_YOURS = """
+   (evidence-record-chain.json is not in this folder: it is the evidence of the
+   document's own log leaf, not of your holding; the record holds only its hash.)"""
+
+NO_ERS_README = """
+7. No RFC 4998 evidence record yet: an archive makes one for each document by
+   hash-tree renewal (earsiv renew --hash sha384), after which this folder
+   holds evidence-record.ers.
+"""
+
+
+def _renewed(record: Any) -> str:
+    k = len(record.links) - 1
+    if not k:
+        return " The stamp has not been renewed (yet)."
+    return (f"\n   Its stamp was renewed {k} time(s) (RFC 4998 §5.2, in the same chain: each\n"
+            "   later archive time stamp's first list holds the hashes of the tokens\n"
+            f"   before it), last on {record.info.gen_time.date().isoformat()}: the older stamps count as long\n"
+            "   as the newest one can be trusted.")
+
+
 def write_evidence(arch: Archive, digest: str, out: Path, leaf_index: int | None = None) -> dict:
     """The evidence folder.  Of a document disposed of after its retention: no original, and
     ``disposal.json``, the `disposal` leaf with its own proof (``leaf_evidence``'s shape): the
@@ -337,6 +404,18 @@ def write_evidence(arch: Archive, digest: str, out: Path, leaf_index: int | None
     else:
         arch.checkpoint()  # the disposal leaf may be newer than the last checkpoint
         first = {"disposal.json": json.dumps(leaf_evidence(arch, gone[1], digest), indent=2).encode() + b"\n"}
+    record = None  # the RFC 4998 evidence record of its newest hash-tree renewal, checked
+    own = proven.log_index == arch.index.get(digest).log_index  # else a tenant's holding leaf
+    if gone is None:
+        from earsiv.archive.ers import evidence_record, verify_record
+
+        # (the record stamps the document's own evidence, whose leaf a tenant does not see: a
+        # tenant gets the record, which holds only its hash, and not that evidence)
+        record = verify_record(arch, digest, arch.index.get(digest).log_index, first["original.xml"])
+    anchors = list(p.anchors)
+    for info in record.infos if record is not None else ():
+        if info.anchor is not None and info.anchor not in anchors:
+            anchors.append(info.anchor)
     files = {
         **first,
         "leaf.json": p.leaf,
@@ -344,7 +423,7 @@ def write_evidence(arch: Archive, digest: str, out: Path, leaf_index: int | None
         "checkpoint.txt": cp.body(),
         "checkpoint.sig": p.signature,
         "checkpoint.tsr": p.token,
-        "tsa-anchors.pem": _pem(p.anchors),
+        "tsa-anchors.pem": _pem(anchors),
         "archive-key.pem": arch.archive_key().pem,  # the first key: the archive's identity
     }
     intros = key_introductions(arch, cp)
@@ -361,10 +440,17 @@ def write_evidence(arch: Archive, digest: str, out: Path, leaf_index: int | None
     for k, link in enumerate(p.renewals, 1):
         files[f"renewal-{k}.tsr"] = link.token
         files[f"renewal-{k}.json"] = json.dumps(_renewal_json(p, k), indent=2).encode() + b"\n"
+    for k, link in enumerate(p.renewals2, 1):
+        files[f"renewal2-{k}.tsr"] = link.token
+        files[f"renewal2-{k}.json"] = json.dumps(_renewal_json(p, k, ".tsr2"), indent=2).encode() + b"\n"
+    if record is not None:
+        files["evidence-record.ers"] = evidence_record(record, arch.index.get(digest).log_index)
+        if own:
+            files["evidence-record-chain.json"] = record.chain
     local = not arch.config.tsa_url
     files["README.txt"] = README.format(
         digest=digest, index=proven.log_index, origin=cp.origin, size=cp.size, root=cp.root.hex(), key_id=cp.key_id,
-        leaf_hash=p.proof.leaf_hash.hex(), anchor_lines=anchor_lines(p.anchors, indent=18),
+        leaf_hash=p.proof.leaf_hash.hex(), anchor_lines=anchor_lines(anchors, indent=18),
         tsr2_line=("\n  checkpoint.tsr2 a second token over it, by another, independent TSA"
                    if p.token2 is not None else ""),
         tsr2_check=("\n   The same for the second, independent token:\n"
@@ -379,7 +465,12 @@ def write_evidence(arch: Archive, digest: str, out: Path, leaf_index: int | None
         rotated=("" if not intros else f"\n   The checkpoint is signed by a later key, {cp.key_id}\n"
                                           f"   (key-{len(intros)}.pem): step 6 shows how the archive key handed over to it."),
     ).encode() + (RENEWAL_README.format(count=len(p.renewals)).encode() if p.renewals else b"") + (
-        KEYS_README.format(count=len(intros), last=len(intros)).encode() if intros else b"")
+        RENEWAL2_README.format(count=len(p.renewals2)).encode() if p.renewals2 else b"") + (
+        KEYS_README.format(count=len(intros), last=len(intros)).encode() if intros else b"") + (
+        ERS_README.format(hash=record.run.hash, run=record.run.seq, made=record.infos[0].gen_time.date().isoformat(),
+                          anchor=record.info.anchor.subject.rfc4514_string() if record.info.anchor else "?",
+                          renewed=_renewed(record), chain_note="" if own else NOT_YOURS).encode()
+        if record is not None else NO_ERS_README.encode() if own and gone is None else b"")
     for name, data in files.items():
         (out / name).write_bytes(data)
     return {"digest": digest, "directory": str(out), "files": sorted(files), "log_index": proven.log_index,
@@ -392,11 +483,14 @@ def _epoch(t: dt.datetime) -> int:
     return int(t.timestamp())
 
 
-def _renewal_json(p: LeafProof, k: int) -> dict[str, Any]:
-    """Renewal *k* of the checkpoint's stamp: which token it renews, that token's sha256 and the path to its root."""
-    link = p.renewals[k - 1]
-    renewed = p.token if k == 1 else p.renewals[k - 2].token
-    return {"v": 1, "type": "renewal", "renews": "checkpoint.tsr" if k == 1 else f"renewal-{k - 1}.tsr",
+def _renewal_json(p: LeafProof, k: int, suffix: str = ".tsr") -> dict[str, Any]:
+    """Renewal *k* of the checkpoint's stamp (of *suffix*: ``.tsr2`` the second TSA's): which token it
+    renews, that token's sha256 and the path to its root."""
+    links, first, name = ((p.renewals, p.token, "renewal") if suffix == ".tsr" else
+                          (p.renewals2, p.token2, "renewal2"))
+    link = links[k - 1]
+    renewed = first if k == 1 else links[k - 2].token
+    return {"v": 1, "type": "renewal", "renews": f"checkpoint{suffix}" if k == 1 else f"{name}-{k - 1}.tsr",
             "leaf": hashlib.sha256(renewed).hexdigest(), "proof": link.renewal.proof(p.checkpoint.size).to_json()}
 
 

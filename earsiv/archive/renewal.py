@@ -13,8 +13,10 @@ the number of checkpoints).
 
 A renewal exists when its ``.tsr`` does (a ``.json`` alone is the remains of a crash).
 ``verify_chain`` is the one entry point that checks a checkpoint's chain; its numbered steps
-are in its code. Not done here: hash-tree renewal (a new hash over the data, for when SHA-256
-is retired) and renewing a second TSA's ``.tsr2``.
+are in its code. A checkpoint stamped by two TSAs has two chains, ``N.tsr`` and ``N.tsr2``,
+renewed by separate renewals (``"chain": "tsr2"``), the second by another TSA than the first
+when one is configured, so the two chains stay independent. Hash-tree renewal (a new hash
+over the data, for when SHA-256 is retired) is ``ers``.
 """
 
 from __future__ import annotations
@@ -40,13 +42,14 @@ if TYPE_CHECKING:
 
     from earsiv.archive.stores.base import ObjectStore
 
-__all__ = ["RENEWAL_PREFIX", "RENEW_AHEAD", "Link", "Renewal", "RenewalBook", "chain", "renew",
+__all__ = ["CHAINS", "RENEWAL_PREFIX", "RENEW_AHEAD", "Link", "Renewal", "RenewalBook", "chain", "renew",
            "renewal_key", "verify_chain"]
 
 RENEWAL_PREFIX = "log/renewals/"
 RENEW_AHEAD = dt.timedelta(days=180)  # renew what expires within this, as `status` warns
 RENEWAL_VERSION = 1
-_COVERS = re.compile(r"^log/(checkpoints/[0-9]{16}\.tsr|renewals/[0-9]{16}\.tsr)$")
+_COVERS = re.compile(r"^log/(checkpoints/[0-9]{16}\.tsr2?|renewals/[0-9]{16}\.tsr)$")
+CHAINS = (".tsr", ".tsr2")  # a checkpoint's own token, and a second, independent TSA's
 
 
 def renewal_key(seq: int, suffix: str) -> str:
@@ -73,14 +76,18 @@ class Renewal:
     seq: int
     made: dt.datetime
     items: tuple[Item, ...]
+    chain: str = ".tsr"  # which of a checkpoint's chains it renews: CHAINS
 
     def __post_init__(self) -> None:
         sizes = [i.checkpoint for i in self.items]
         if self.seq <= 0 or not self.items or sizes != sorted(set(sizes)):
             raise ValueError("a renewal renews one or more checkpoints, each once, in order")
+        if self.chain not in CHAINS:
+            raise ValueError(f"unknown chain {self.chain!r}")
 
     def encode(self) -> bytes:
-        return json.dumps({"v": RENEWAL_VERSION, "type": "earsiv-renewal", "hash": "sha256",
+        second = {"chain": "tsr2"} if self.chain == ".tsr2" else {}  # a renewal of .tsr says nothing
+        return json.dumps({"v": RENEWAL_VERSION, "type": "earsiv-renewal", "hash": "sha256", **second,
                            "made": self.made.isoformat(),
                            "items": [{"checkpoint": i.checkpoint, "covers": i.covers, "leaf": i.leaf.hex()}
                                      for i in self.items]}, indent=0).encode() + b"\n"
@@ -92,7 +99,7 @@ class Renewal:
             if doc.get("v") != RENEWAL_VERSION or doc.get("type") != "earsiv-renewal" or doc.get("hash") != "sha256":
                 raise ValueError(f"unknown renewal format {doc.get('v')!r}/{doc.get('hash')!r}")
             items = tuple(Item(int(i["checkpoint"]), str(i["covers"]), bytes.fromhex(i["leaf"])) for i in doc["items"])
-            return cls(seq, dt.datetime.fromisoformat(doc["made"]), items)
+            return cls(seq, dt.datetime.fromisoformat(doc["made"]), items, "." + str(doc.get("chain", "tsr")))
         except (KeyError, TypeError, ValueError) as exc:
             raise VerificationError(f"renewal {seq} is not readable: {exc}", name=renewal_key(seq, ".json")) from exc
 
@@ -159,11 +166,11 @@ class RenewalBook:
         return True
 
 
-def chain(store: ObjectStore, size: int, token: bytes, book: Sequence[Renewal]) -> list[Link]:
-    """The checkpoint's token and every renewal token over it, in order."""
-    links = [Link(checkpoint_key(size, ".tsr"), token, None)]
+def chain(store: ObjectStore, size: int, token: bytes, book: Sequence[Renewal], suffix: str = ".tsr") -> list[Link]:
+    """The checkpoint's token (of *suffix*: ``.tsr2`` is the second TSA's) and every renewal token over it, in order."""
+    links = [Link(checkpoint_key(size, suffix), token, None)]
     for r in book:
-        if r.position(size) is not None:
+        if r.chain == suffix and r.position(size) is not None:
             links.append(Link(renewal_key(r.seq, ".tsr"), store.get(renewal_key(r.seq, ".tsr")), r))
     return links
 
@@ -185,7 +192,7 @@ def verify_chain(size: int, body: bytes, links: Sequence[Link], trusted: Sequenc
     for prev, link in itertools.pairwise(links):
         r = link.renewal
         n = None if r is None else r.position(size)
-        if r is None or n is None:
+        if r is None or n is None or not links[0].key.endswith(r.chain):
             raise VerificationError(f"{link.key} is not a renewal of checkpoint {size}", name=link.key, step=4)
         item = r.items[n]
         # 2. Each renewal renews the link before it, by its exact bytes.
@@ -210,37 +217,55 @@ def verify_chain(size: int, body: bytes, links: Sequence[Link], trusted: Sequenc
 
 
 def renew(store: ObjectStore, sizes: Sequence[int], *, trusted: Sequence[x509.Certificate],
-          stamp: Callable[[bytes], bytes], until: dt.datetime, everything: bool = False,
+          stamp: Callable[..., bytes], until: dt.datetime, everything: bool = False,
           now: dt.datetime | None = None) -> dict[str, Any]:
     """Renew the chains of the checkpoints of *sizes* whose newest stamp expires within `RENEW_AHEAD`.
 
-    *stamp(root) -> token* asks the configured TSA (its anchors checked); *everything*
-    renews every chain. One renewal, one stamp, for all of them.
+    *stamp(root, avoid=[(token, imprint)]) -> token* asks the configured TSA (its anchors checked),
+    if it can one that did not make the tokens of *avoid*; *everything* renews every chain. One
+    renewal, one stamp, for all the ``.tsr`` chains; a second for the ``.tsr2`` chains, asked of
+    another TSA than the first where one is configured.
     """
     now = now or dt.datetime.now(dt.UTC)
     shelf = RenewalBook(store)
     book = shelf.current()
-    items: list[Item] = []
+    wanted: dict[str, list[Item]] = {suffix: [] for suffix in CHAINS}
     earliest: dt.datetime | None = None  # the first end among the chains left as they are
     for size in sorted(sizes):
-        tsr = checkpoint_key(size, ".tsr")
-        if not store.exists(tsr):
+        if not store.exists(checkpoint_key(size, ".tsr")):
             continue
         body = store.get(checkpoint_key(size))
-        links = chain(store, size, store.get(tsr), book)
-        infos = verify_chain(size, body, links, trusted)  # a broken chain is not extended, it is reported
-        ends = _valid_until(infos[-1])
-        if everything or ends - now < RENEW_AHEAD:
-            items.append(Item(size, links[-1].key, hashlib.sha256(links[-1].token).digest()))
-        elif earliest is None or ends < earliest:
-            earliest = ends
-    if not items:
+        for suffix in CHAINS:
+            if suffix != ".tsr" and not store.exists(checkpoint_key(size, suffix)):
+                continue
+            links = chain(store, size, store.get(checkpoint_key(size, suffix)), book, suffix)
+            infos = verify_chain(size, body, links, trusted)  # a broken chain is not extended, it is reported
+            ends = _valid_until(infos[-1])
+            if everything or ends - now < RENEW_AHEAD:
+                wanted[suffix].append(Item(size, links[-1].key, hashlib.sha256(links[-1].token).digest()))
+            elif earliest is None or ends < earliest:
+                earliest = ends
+    if not wanted[".tsr"] and not wanted[".tsr2"]:
         return {"renewal": None, "checkpoints": 0, "earliest_end": earliest}
-    seq = shelf.next_number()
-    renewal = Renewal(seq, now, tuple(items))
-    store.put_many([PutItem(renewal_key(seq, ".json"), renewal.encode(), until)])
-    token = stamp(renewal.root())  # no lock held: a TSA may be slow
-    info = verify_token(token, message_imprint=renewal.root(), trusted_certs=trusted)
-    store.put_many([PutItem(renewal_key(seq, ".tsr"), token, until)])
-    return {"renewal": seq, "checkpoints": len(items), "stamp_time": info.gen_time.isoformat(),
-            "root": renewal.root().hex()}
+    done: dict[str, Any] = {}
+    avoid: list[tuple[bytes, bytes]] = []
+    for suffix, items in wanted.items():
+        if not items:
+            continue
+        seq = shelf.next_number()
+        renewal = Renewal(seq, now, tuple(items), suffix)
+        store.put_many([PutItem(renewal_key(seq, ".json"), renewal.encode(), until)])
+        token = stamp(renewal.root(), avoid=avoid)  # no lock held: a TSA may be slow
+        info = verify_token(token, message_imprint=renewal.root(), trusted_certs=trusted)
+        store.put_many([PutItem(renewal_key(seq, ".tsr"), token, until)])
+        shelf.current()
+        avoid.append((token, renewal.root()))
+        made = {"renewal": seq, "checkpoints": len(items), "stamp_time": info.gen_time.isoformat(),
+                "root": renewal.root().hex()}
+        if suffix == ".tsr":
+            done.update(made)
+        else:
+            done["second"] = made
+    if not wanted[".tsr"]:
+        done.update({"renewal": None, "checkpoints": 0})
+    return done

@@ -491,6 +491,19 @@ class ArchiveService(AccessUseCases, IntegrityUseCases, WebUseCases, ReportUseCa
         _operator(who, "renew time stamps")
         return self.archive.renew_stamps(everything=everything)
 
+    def renew_hashes(self, who: Principal, hash_name: str, *, batch: int | None = None, everything: bool = False,
+                     progress: Progress = QUIET) -> dict:
+        """Hash-tree renewal (RFC 4998 §5.3): every document not yet covered, hashed anew with *hash_name*
+        together with its evidence so far, under one stamp per *batch* documents. Reads each document once."""
+        _operator(who, "renew the hash of the evidence")
+
+        def step(done: int, total: int) -> None:
+            if done == 1:
+                progress.reset(total=total)
+            progress.update(1)
+
+        return self.archive.renew_hashes(hash_name, batch=batch, everything=everything, progress=step)
+
     def reindex(self, who: Principal, progress: Progress = QUIET) -> int:
         """Rebuild the SQL and full-text indexes from the store alone (the operator's); return the leaves read."""
         _operator(who, "rebuild the indexes")

@@ -151,3 +151,68 @@ def _package_carries_the_renewals(package: Path, tmp_path: Path, home: Path) -> 
     assert bad.returncode == 1 and "FAILED data/renewals/0000000000000001.tsr: the renewal token" in bad.stdout, bad.stdout
     out = run(tmp_path / "none", env, "verify-package", str(bag), check=1).stdout.decode()
     assert "FAILED data/renewals/0000000000000001.tsr: the renewed stamp of checkpoint" in out, out
+
+
+def test_a_second_tsas_chain_is_renewed_apart_by_the_other_tsa_and_both_chains_verify(home, tmp_path):
+    config_a, anchor_a = tsa(tmp_path, "a", 3650)
+    config_b, anchor_b = tsa(tmp_path, "b", 3650)
+    with OpenSSLHttpTSA(config_a) as a, OpenSSLHttpTSA(config_b) as b:
+        path = home / "config.toml"
+        path.write_text(path.read_text().replace("stamps = 1\n", (
+            f'stamps = 2\n[[tsa.also]]\nurl = "{b.url}"\ntrust = "{anchor_b}"\n')))
+        env = env_for(a.url, anchor_a)
+        run(home, env, "ingest", str(DOCS[0]))
+        done = json.loads(run(home, env, "renew", "--all", "--json").stdout)
+        assert done["renewal"] == 1 and done["second"]["renewal"] == 2
+        assert done["checkpoints"] == done["second"]["checkpoints"] >= 1
+        digest = hashlib.sha256(DOCS[0].read_bytes()).hexdigest()
+        ev = tmp_path / "ev"
+        run(home, env, "evidence", digest, "-o", str(ev))
+        shown = json.loads(run(home, env, "show", digest, "--json").stdout)
+        package = tmp_path / "p.zip"
+        run(home, env, "package", "--vkn", shown["supplier_id"], "--from", shown["issue_date"], "--to",
+            shown["issue_date"], "-o", str(package))
+    objects = home / "store/objects/log/renewals"
+    second = json.loads((objects / "0000000000000002.json").read_text())
+    assert second["chain"] == "tsr2" and all(i["covers"].endswith(".tsr2") for i in second["items"])
+    assert "chain" not in json.loads((objects / "0000000000000001.json").read_text())
+    # Each chain was renewed by its own TSA: the second's renewal verifies against B only.
+    (ev / "a.pem").write_bytes(anchor_a.read_bytes())
+    (ev / "b.pem").write_bytes(anchor_b.read_bytes())
+
+    def ts_verify(token: str, ca: str) -> str:
+        root = json.loads((ev / token.replace(".tsr", ".json")).read_text())["proof"]["root"]
+        return subprocess.run(["openssl", "ts", "-verify", "-digest", root, "-in", token, "-token_in", "-CAfile", ca,
+                               "-partial_chain"], cwd=ev, capture_output=True, text=True).stdout
+
+    assert "Verification: OK" in ts_verify("renewal-1.tsr", "a.pem")
+    assert "Verification: OK" in ts_verify("renewal2-1.tsr", "b.pem")
+    assert "Verification: OK" not in ts_verify("renewal2-1.tsr", "a.pem")
+    mine = json.loads((ev / "renewal2-1.json").read_text())
+    assert mine["renews"] == "checkpoint.tsr2"
+    assert mine["leaf"] == hashlib.sha256((ev / "checkpoint.tsr2").read_bytes()).hexdigest()
+    assert "renewal2-K.tsr" in (ev / "README.txt").read_text()
+    # The package carries both chains; both verifiers check them, and name a broken second one.
+    import zipfile
+
+    with zipfile.ZipFile(package) as zf:
+        zf.extractall(tmp_path / "pkg")
+    [bag] = (tmp_path / "pkg").iterdir()
+
+    def standalone() -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-I", "-S", str(bag / "verifier.py"), str(bag)], capture_output=True,
+                              text=True, timeout=120)
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("EARSIV_")}
+    ok = standalone()
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "everything verifies" in run(tmp_path / "none", clean, "verify-package", str(bag)).stdout.decode()
+    rel = bag / "data/renewals/0000000000000002.json"
+    doc = json.loads(rel.read_text())
+    doc["items"][0]["leaf"] = "00" * 32
+    rel.write_text(json.dumps(doc))
+    bad = standalone()
+    assert bad.returncode == 1 and "FAILED data/renewals/0000000000000002.tsr: the renewal token" in bad.stdout, \
+        bad.stdout
+    out = run(tmp_path / "none", clean, "verify-package", str(bag), check=1).stdout.decode()
+    assert "FAILED data/renewals/0000000000000002.tsr: the renewed stamp of checkpoint" in out, out

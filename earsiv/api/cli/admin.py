@@ -80,6 +80,9 @@ def status(ctx, as_json: bool) -> None:
         anchors = "; ".join(f"{a['subject']} sha256 {a['sha256']} until {a['not_after'][:10]}" for a in tsa["anchors"])
         click.echo(f"TSA:              {tsa['name']}{' (Kamu SM)' if tsa['kamusm'] else ''}"
                    f"{', trusts ' + anchors if anchors else ''}")
+    for name, trees in sorted((st["tsa"].get("hash_trees") or {}).items()):
+        click.echo(f"hash-tree {name}:  {trees['documents']} documents in {trees['runs']} runs (log leaves up to "
+                   f"{trees['covered_to']}), stamps valid until {(trees['first_end'] or '?')[:10]}")
     for warning in st["tsa"]["warnings"]:
         click.echo(f"warning:          {warning}")
     if st["tsa"]["stamps"] > 1:
@@ -103,21 +106,43 @@ def status(ctx, as_json: bool) -> None:
 
 @click.command()
 @click.option("--all", "everything", is_flag=True,
-              help="Renew every checkpoint's stamp, not only those whose certificate expires within 180 days.")
+              help="Renew every checkpoint's stamp, not only those whose certificate expires within 180 days; "
+                   "with --hash, stamp every document anew, not only those no run of that hash covers.")
+@click.option("--hash", "hash_name", type=click.Choice(["sha256", "sha384", "sha512"]),
+              help="Hash-tree renewal (RFC 4998 §5.3) instead: stamp every document not yet covered, hashed with "
+                   "this hash together with its evidence so far (reads every document once; resumable). Each "
+                   "document so covered gets an RFC 4998 evidence record (`earsiv evidence`).")
+@click.option("--batch", type=click.IntRange(min=1), metavar="N",
+              help="With --hash: one stamp per N documents (default 50000); a crash loses at most one batch.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def renew(ctx, everything: bool, as_json: bool) -> None:
+def renew(ctx, everything: bool, hash_name: str | None, batch: int | None, as_json: bool) -> None:
     """Stamp again, in one renewal, the time stamps whose certificates expire within 180 days (RFC 4998)."""
     operator(ctx, "renew")
-    with session(ctx) as (service, who):
-        done = service.renew(who, everything=everything)
+    if hash_name is None:
+        with session(ctx) as (service, who):
+            done = service.renew(who, everything=everything)
+    else:
+        with session(ctx) as (service, who), progress(None, f"renew {hash_name}", tty(), unit="leaf") as bar:
+            done = service.renew_hashes(who, hash_name, batch=batch, everything=everything, progress=bar)
     if as_json:
         click.echo(json.dumps(done, indent=1))
-    elif done["renewal"] is None:
+    elif hash_name is not None:
+        if not done["runs"]:
+            click.echo(f"nothing to renew: every stamped document is covered by a {hash_name} hash tree")
+        for run in done["runs"]:
+            click.echo(f"hash-tree renewal {run['run']}: {run['documents']} documents (log leaves {run['first']}-"
+                       f"{run['end'] - 1}) stamped with {hash_name} at {run['stamp_time']}")
+    elif done["renewal"] is None and "second" not in done and not done.get("hash_trees"):
         click.echo("nothing to renew: every time stamp's certificate is valid for more than 180 days")
     else:
-        click.echo(f"renewal {done['renewal']}: the stamps of {done['checkpoints']} checkpoints renewed at "
-                   f"{done['stamp_time']}")
+        for made, which in ((done, ""), (done.get("second"), " (the second TSA's)")):
+            if made and made.get("renewal") is not None:
+                click.echo(f"renewal {made['renewal']}: the stamps{which} of {made['checkpoints']} checkpoints "
+                           f"renewed at {made['stamp_time']}")
+        for made in done.get("hash_trees", []):
+            click.echo(f"stamp renewal {made['stamp_renewal']}: the {made['hash']} stamps of {made['runs']} "
+                       f"hash-tree renewals renewed at {made['stamp_time']}")
 
 
 @click.command("key-certificate")

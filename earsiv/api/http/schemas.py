@@ -302,6 +302,13 @@ class TSAOut(_Out):
     anchors: list[TSAAnchorOut] = Field(description="Tokens of this TSA are accepted only if they chain to one of these.")
 
 
+class HashTreesOut(_Out):
+    runs: int
+    documents: int = Field(description="Documents stamped by runs of this hash (a document counts once per run).")
+    covered_to: int = Field(description="Log leaves before this one are covered; `earsiv renew --hash` goes on from it.")
+    first_end: dt.datetime | None = Field(description="The first end among the certificates of the runs' stamps.")
+
+
 class TSAConfigOut(_Out):
     stamps: int = Field(description="How many independent TSAs stamp each checkpoint (1 or 2).")
     authorities: list[TSAOut]
@@ -312,6 +319,8 @@ class TSAConfigOut(_Out):
         default_factory=list, description="TSA certificates in the store that were never configured (an earlier "
         "version saved the certificates tokens carried): not trusted until configured or confirmed "
         "(`earsiv tsa confirm`).")
+    hash_trees: dict[str, HashTreesOut] = Field(default_factory=dict, description=(
+        "Hash-tree renewals (RFC 4998 §5.3) by hash: what they cover, and until when their stamps hold."))
 
 
 class KeyStepOut(_Out):

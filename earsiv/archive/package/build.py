@@ -156,6 +156,9 @@ class _BagWriter:
         self.payload = open(spool / "manifest", "w+", encoding="utf-8")  # noqa: SIM115 - lives as long as the writer; closed in __exit__
         self.tags: list[tuple[str, str]] = []
         self.octets = self.count = 0
+        self.anchors: dict[bytes, Any] = {}  # of the hash-tree renewal tokens (FORMAT.md §7d), by DER
+        self.hashtrees: set[int] = set()  # the runs whose token is in data/hashtrees
+        self.hashtree_renewals: set[str] = set()  # the renewals of their stamps already written
 
     def __enter__(self) -> Self:
         return self
@@ -299,8 +302,10 @@ def _add_documents(arch, w: _BagWriter, rows: Iterator[tuple[Any, bool]], result
         size = head if first is None or first.size > head else first.size
         used.add(size)
         name = document_name(row.kind, row.doc_id, row.ettn, row.digest, taken)
-        w.add(f"data/documents/{name}.xml", arch.original(row.digest))  # checked against its digest
+        data = arch.original(row.digest)  # checked against its digest
+        w.add(f"data/documents/{name}.xml", data)
         _add_evidence(arch, w, row, size, f"data/documents/{name}.xml")
+        _add_hashtree(arch, w, row, data)
         flags = () if held else (NOT_HELD,)
         pdf = _add_print(w, row.digest, name, flags, render_pdf, result) if render_pdf is not None else None
         values = _row_values(row, name, size, pdf, held)
@@ -358,6 +363,43 @@ def _add_evidence(arch, w: _BagWriter, row, size: int, doc_path: str) -> None:
     w.add(f"data/evidence/{row.digest}/proof.json", json.dumps(doc, indent=1).encode() + b"\n")
 
 
+def _add_hashtree(arch, w: _BagWriter, row, data: bytes) -> None:
+    """The document's newest hash-tree renewal (FORMAT.md §7d), checked, if one covers it: its reduced
+    tree as JSON and as an RFC 4998 evidence record, the evidence it stamped, and the run's token once."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from earsiv.archive.ers import evidence_record, reduced_tree, verify_record
+
+    record = verify_record(arch, row.digest, row.log_index, data)
+    if record is None:
+        return
+    run, ev = record.run, f"data/evidence/{row.digest}"
+    n = run.position(row.log_index)
+    item = run.items[n]
+    token_rel = f"data/hashtrees/{run.seq:016d}.tsr"
+    renewals = []  # RFC 4998 §5.2 renewals of the run's stamp, oldest first
+    for r, tok in record.links[1:]:
+        m = r.position(run.seq)
+        rel = f"data/hashtrees/renewals/{r.seq:016d}.tsr"
+        renewals.append({"token": rel, "first": [h.hex() for h in r.items[m][1]],
+                         "path": [h.hex() for h in reduced_tree(r.tree(), m)], "root": r.root().hex()})
+        if rel not in w.hashtree_renewals:
+            w.hashtree_renewals.add(rel)
+            w.add(rel, tok)
+    doc = {"v": 1, "type": "hashtree-renewal", "hash": run.hash, "token": token_rel,
+           "chain": f"{ev}/evidence-record-chain.json", "first": [item.doc.hex(), item.chain.hex()],
+           "path": [h.hex() for h in reduced_tree(run.tree(), n)], "root": run.root().hex(), "renewals": renewals}
+    w.add(f"{ev}/hashtree.json", json.dumps(doc, indent=1).encode() + b"\n")
+    w.add(f"{ev}/evidence-record-chain.json", record.chain)
+    w.add(f"{ev}/evidence-record.ers", evidence_record(record, row.log_index))
+    if run.seq not in w.hashtrees:
+        w.hashtrees.add(run.seq)
+        w.add(token_rel, record.token)
+    for info in record.infos:
+        if info.anchor is not None:
+            w.anchors[info.anchor.public_bytes(Encoding.DER)] = info.anchor
+
+
 def _add_checkpoints(arch, w: _BagWriter, sizes: list[int]) -> list:
     """Write the checkpoints with their signatures and tokens; return the anchors the tokens chain to.
 
@@ -370,7 +412,7 @@ def _add_checkpoints(arch, w: _BagWriter, sizes: list[int]) -> list:
     from earsiv.archive.renewal import chain, renewal_key, verify_chain
     from earsiv.archive.tsa.verify import verify_token
 
-    roots, anchors, trusted = {}, {}, arch.tsa_certificates()
+    roots, anchors, trusted = {}, dict(w.anchors), arch.tsa_certificates()
     book, renewed = arch.renewals.current(), set()
     for size in sizes:
         cp, sig, token = arch.log.load_checkpoint(size)
@@ -386,15 +428,16 @@ def _add_checkpoints(arch, w: _BagWriter, sizes: list[int]) -> list:
             info = verify_token(tok, data=cp.body(), trusted_certs=trusted)
             anchors[info.anchor.public_bytes(Encoding.DER)] = info.anchor
             w.add(f"data/checkpoints/{size:016d}{suffix}", tok)
-        # The renewals of its stamp (FORMAT.md §7b), each once for the whole package.
-        links = chain(arch.store, size, token, book)
-        for link, info in zip(links[1:], verify_chain(size, cp.body(), links, trusted)[1:], strict=True):
-            anchors[info.anchor.public_bytes(Encoding.DER)] = info.anchor
-            if link.renewal.seq not in renewed:
-                renewed.add(link.renewal.seq)
-                w.add(f"data/renewals/{link.renewal.seq:016d}.json",
-                      arch.store.get(renewal_key(link.renewal.seq, ".json")))
-                w.add(f"data/renewals/{link.renewal.seq:016d}.tsr", link.token)
+        # The renewals of its stamps (FORMAT.md §7b), each once for the whole package.
+        for suffix, tok in tokens.items():
+            links = chain(arch.store, size, tok, book, suffix)
+            for link, info in zip(links[1:], verify_chain(size, cp.body(), links, trusted)[1:], strict=True):
+                anchors[info.anchor.public_bytes(Encoding.DER)] = info.anchor
+                if link.renewal.seq not in renewed:
+                    renewed.add(link.renewal.seq)
+                    w.add(f"data/renewals/{link.renewal.seq:016d}.json",
+                          arch.store.get(renewal_key(link.renewal.seq, ".json")))
+                    w.add(f"data/renewals/{link.renewal.seq:016d}.tsr", link.token)
     pairs = set(itertools.pairwise(sizes)) | {(s, sizes[-1]) for s in sizes[:-1]}
     for old, new in sorted(pairs):
         proof = ConsistencyProof(old, new, roots[old], roots[new], tuple(arch.log.consistency_proof(old, new)))
@@ -637,11 +680,30 @@ What is here (a BagIt bag, RFC 8493)
    certificate of the stamp it renews (openssl pkcs7 -inform DER -in TOKEN
    -print_certs | openssl x509 -noout -enddate): so the renewal vouches that
    the older stamp was made while its certificate was valid, even once it has
-   expired.
+   expired. A renewal whose R.json says "chain": "tsr2" renews the second,
+   independent chain: data/checkpoints/N.tsr2 and the renewals of it.
 
 7. The checkpoints belong to one history
    data/consistency/A-B.json proves (RFC 9162 2.1.4) that the tree of
    checkpoint A is the beginning of the tree of checkpoint B: nothing logged
    before A was changed or removed later. verifier.py checks every one; each
    checkpoint is linked to the next and to the newest.
+
+8. Hash-tree renewals (only if data/hashtrees exists)
+   When SHA-256 was to be retired, each document was stamped again with a new
+   hash H (sha384, say), together with its evidence as it stood:
+   data/evidence/DIGEST/hashtree.json lists in "first" H of the document and H
+   of evidence-record-chain.json (that evidence: its leaf, which must be
+   leaf.json, proof, checkpoint and tokens, base64 in JSON):
+     openssl dgst -sha384 data/documents/NAME.xml
+   Then, RFC 4998 style, the hash of the two concatenated in ascending order,
+   and with each "path" value in turn the same, gives its "root", and
+     openssl ts -verify -digest ROOT -in data/hashtrees/S.tsr -token_in \\
+         -CAfile data/keys/tsa-anchors.pem -partial_chain
+   must print "Verification: OK". Each entry of "renewals" renews that stamp
+   (RFC 4998 5.2): its "first" lists H of data/hashtrees/S.tsr and of each
+   renewal token before it, its path leads the same way to its "root", which
+   its "token" (data/hashtrees/renewals/T.tsr) stamps, made while the token
+   before it could be trusted. verifier.py does all of it. The same proof is
+   evidence-record.ers, an RFC 4998 EvidenceRecord for RFC 4998 tools.
 """

@@ -116,6 +116,7 @@ class _Verifier:
         self.tsa_anchors = tsa_anchors  # obtained outside the package; None: the bundled ones
         self.report = PackageReport()
         self.actual: dict[str, str] = {}
+        self.trusted: list[x509.Certificate] = []
 
     def fail(self, rel: str, problem: str) -> None:
         self.report.findings.append(PackageFinding(rel, problem))
@@ -242,6 +243,7 @@ class _Verifier:
                 self.fail(anchors_rel, f"not PEM certificates: {exc}")
         if self.tsa_anchors is not None:
             trusted = list(self.tsa_anchors)
+        self.trusted = trusted
         cps: dict[int, Checkpoint] = {}
         signed: dict[int, bytes] = {}
         sizes = sorted(int(r.rsplit("/", 1)[1]) for r in self.src.names
@@ -314,7 +316,7 @@ class _Verifier:
 
     def renewals(self, cps: dict[int, Checkpoint], trusted: list[x509.Certificate]) -> None:
         """Each checkpoint's chain of renewed stamps (FORMAT.md §7b), as the archive checks it."""
-        from earsiv.archive.renewal import Link, Renewal, verify_chain
+        from earsiv.archive.renewal import CHAINS, Link, Renewal, verify_chain
 
         book = []
         for rel in sorted(r for r in self.src.names if r.startswith("data/renewals/") and r.endswith(".json")):
@@ -326,10 +328,12 @@ class _Verifier:
                 book.append((Renewal.parse(seq, data), token))
             except VerificationError as exc:
                 self.fail(rel, exc.detail)
-        for size, cp in cps.items():
-            first = self.read(f"data/checkpoints/{size:016d}.tsr")
-            links = [Link(f"log/checkpoints/{size:016d}.tsr", first, None)] if first is not None else []
-            links += [Link(f"log/renewals/{r.seq:016d}.tsr", tok, r) for r, tok in book if r.position(size) is not None]
+        for (size, cp), suffix in itertools.product(cps.items(), CHAINS):
+            rel = f"data/checkpoints/{size:016d}{suffix}"
+            first = self.read(rel) if suffix == ".tsr" or rel in self.src.names else None
+            links = [Link(f"log/checkpoints/{size:016d}{suffix}", first, None)] if first is not None else []
+            links += [Link(f"log/renewals/{r.seq:016d}.tsr", tok, r) for r, tok in book
+                      if r.chain == suffix and r.position(size) is not None]
             if len(links) < 2:
                 continue
             try:
@@ -416,6 +420,8 @@ class _Verifier:
         leaf, proof = self.read(f"{ev}/leaf.json"), self.json(f"{ev}/proof.json")
         if leaf is None or not isinstance(proof, dict):
             return
+        if f"{ev}/hashtree.json" in self.src.names and doc in self.src.names:
+            self.hashtree(ev, doc, leaf)
         try:
             entry = json.loads(leaf)
             if entry.get("type") != "document" or entry.get("digest") != digest:
@@ -442,6 +448,93 @@ class _Verifier:
             _check_steps(proof.get("steps"), lh, cp.root)
         except VerificationError as exc:
             self.fail(f"{ev}/proof.json", f"does not prove leaf.json is in checkpoint {size}: {exc.detail}")
+
+
+    def hashtree(self, ev: str, doc: str, leaf: bytes) -> None:
+        """The document's hash-tree renewal (FORMAT.md §7d): its first list holds the new hash of the
+        document and of the evidence it stamped (whose leaf is this leaf.json), its path leads to the
+        root, and the run's token, of that hash, stamps the root."""
+        from earsiv.archive.ers import HASHES, recover_root
+
+        rel = f"{ev}/hashtree.json"
+        ht = self.json(rel)
+        try:
+            name, token_rel, chain_rel = str(ht["hash"]), str(ht["token"]), str(ht["chain"])
+            first = [bytes.fromhex(h) for h in ht["first"]]
+            path = [bytes.fromhex(h) for h in ht["path"]]
+            root = bytes.fromhex(ht["root"])
+            if (ht.get("v") != 1 or ht.get("type") != "hashtree-renewal" or name not in HASHES or len(first) != 2
+                    or not re.fullmatch(r"data/hashtrees/[0-9]{16}\.tsr", token_rel)
+                    or chain_rel != f"{ev}/evidence-record-chain.json"):
+                raise ValueError("of another version or another document")
+        except (KeyError, TypeError, ValueError) as exc:
+            self.fail(rel, f"not a hash-tree renewal of this document: {exc}")
+            return
+        if hashlib.new(name, self.src.read(doc)).digest() != first[0]:
+            self.fail(rel, f"its first {name} hash is not the hash of {doc}")
+        chain = self.read(chain_rel)
+        if chain is not None:
+            try:
+                same = json.loads(chain)["leaf"].encode("utf-8") == leaf
+            except (ValueError, KeyError, TypeError, AttributeError):
+                same = False
+            if hashlib.new(name, chain).digest() != first[1]:
+                self.fail(chain_rel, f"its {name} hash is not the second of {rel}")
+            elif not same:
+                self.fail(chain_rel, "is not the evidence of this document's leaf.json")
+        if recover_root(name, first, path) != root:
+            self.fail(rel, "its path does not lead to its root")
+            return
+        token = self.read(token_rel)
+        if token is None or not self.trusted:
+            return
+        try:
+            info = verify_token(token, message_imprint=root, trusted_certs=self.trusted)
+            if info.hash_algorithm != name:
+                raise VerificationError(f"it is a {info.hash_algorithm} stamp, not {name}")
+        except VerificationError as exc:
+            self.fail(token_rel, f"the hash-tree renewal token over the root of {rel} does not verify: {exc}")
+            return
+        self.hashtree_renewals(rel, name, ht.get("renewals") or [], [token], info)
+
+    def hashtree_renewals(self, rel: str, name: str, renewals: list, tokens: list[bytes], last) -> None:
+        """Each renewal of the run's stamp (RFC 4998 §5.2): its first list is the hashes of the tokens
+        before it, its path leads to its root, its token of that hash stamps the root, made while the
+        token before could be trusted."""
+        from earsiv.archive.ers import recover_root
+        from earsiv.archive.renewal import _valid_until
+
+        for entry in renewals:
+            try:
+                token_rel = str(entry["token"])
+                first = [bytes.fromhex(h) for h in entry["first"]]
+                path = [bytes.fromhex(h) for h in entry["path"]]
+                root = bytes.fromhex(entry["root"])
+                if not re.fullmatch(r"data/hashtrees/renewals/[0-9]{16}\.tsr", token_rel):
+                    raise ValueError(f"names {token_rel}")
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                self.fail(rel, f"a renewal of its stamp is not readable: {exc}")
+                return
+            if first != [hashlib.new(name, t).digest() for t in tokens]:
+                self.fail(rel, f"the renewal {token_rel} does not renew the stamps before it as they are")
+                return
+            token = self.read(token_rel)
+            if token is None:
+                return
+            try:
+                if recover_root(name, first, path) != root:
+                    raise VerificationError("its path does not lead to its root")
+                info = verify_token(token, message_imprint=root, trusted_certs=self.trusted)
+                if info.hash_algorithm != name:
+                    raise VerificationError(f"it is a {info.hash_algorithm} stamp, not {name}")
+                if not last.gen_time <= info.gen_time <= _valid_until(last):
+                    raise VerificationError(f"made {info.gen_time.isoformat()}, not while the stamp before could be "
+                                            f"trusted (until {_valid_until(last).isoformat()})")
+            except VerificationError as exc:
+                self.fail(token_rel, f"the renewal of the stamp of {rel} does not hold: {exc}")
+                return
+            tokens.append(token)
+            last = info
 
 
 def _check_steps(steps, leaf_hash: bytes, root: bytes) -> None:

@@ -23,9 +23,16 @@ needs none of the software that made the package.  It checks
      time-stamp token(s) against the TSA anchors (--tsa-anchors, else the
      bundled data/keys/tsa-anchors.pem);
   5. the consistency proofs (RFC 9162 2.1.4.2) linking the checkpoints;
-  6. the renewals of the checkpoints' stamps (data/renewals): each covers the
-     newest stamp before it, its token verifies over its tree's root, and it was
-     made while the renewed stamp's certificate was valid.
+  6. the renewals of the checkpoints' stamps (data/renewals; of .tsr, or of
+     .tsr2 where a renewal says "chain": "tsr2"): each covers the newest stamp before it, its token verifies over its tree's root, and it was
+     made while the renewed stamp's certificate was valid;
+  7. the hash-tree renewals of documents (data/evidence/D/hashtree.json): their
+     first list holds the new hash (e.g. sha384) of the document and of the
+     evidence it stamped, the RFC 4998 path leads to the root, and the token of
+     data/hashtrees verifies over that root; each renewal of that stamp lists the
+     hashes of the tokens before it and was made while the one before was valid.
+     (evidence-record.ers, the same as an RFC 4998 evidence record, is for RFC
+     4998 tools and is not read here.)
 
 It prints one line per problem, naming the file, and exits 0 only when there
 is none.
@@ -61,6 +68,11 @@ def node(left, right):
 
 def leaf_hash(leaf):
     return hashlib.sha256(b"\x00" + leaf).digest()
+
+
+def ers_node(name, values):
+    """RFC 4998 4.2: the hash of the concatenation of the children's hashes in ascending order."""
+    return hashlib.new(name, b"".join(sorted(values))).digest()
 
 
 def mth(hashes):
@@ -359,13 +371,15 @@ class Checker:
     def renewals(self, roots, tsa_pem):
         folder = self.path("data/renewals")
         names = sorted(n for n in os.listdir(folder) if n.endswith(".json")) if os.path.isdir(folder) else []
-        newest = {size: "log/checkpoints/%016d.tsr" % size for size in roots}
+        # the newest stamp of each chain: a checkpoint's own (.tsr), a second TSA's (.tsr2)
+        newest = {(size, c): "log/checkpoints/%016d.%s" % (size, c) for size in roots for c in ("tsr", "tsr2")}
         for name in names:
             rel, tsr = "data/renewals/" + name, "data/renewals/" + name[:-5] + ".tsr"
             doc = self.json(rel)
             try:
-                if doc.get("v") != 1 or doc.get("hash") != "sha256":
+                if doc.get("v") != 1 or doc.get("hash") != "sha256" or doc.get("chain", "tsr") not in ("tsr", "tsr2"):
                     raise ValueError("unknown renewal format")
+                which = doc.get("chain", "tsr")
                 items = [(int(i["checkpoint"]), str(i["covers"]), str(i["leaf"])) for i in doc["items"]]
                 root = mth([leaf_hash(bytes.fromhex(leaf)) for _s, _c, leaf in items]).hex()
             except (AttributeError, KeyError, TypeError, ValueError) as exc:
@@ -378,10 +392,11 @@ class Checker:
                 continue
             made = self.stamp_time(tsr)
             for size, covers, leaf in items:
-                if size not in newest:
+                if size not in roots:
                     continue  # a checkpoint this package does not use
-                if covers != newest[size]:
-                    self.fail(rel, "renews %s for checkpoint %d, not its newest stamp %s" % (covers, size, newest[size]))
+                if covers != newest[size, which]:
+                    self.fail(rel, "renews %s for checkpoint %d, not its newest stamp %s" % (
+                        covers, size, newest[size, which]))
                     continue
                 local = "data/" + covers[len("log/"):]
                 if not os.path.isfile(self.path(local)) or sha256_file(self.path(local)) != leaf:
@@ -391,7 +406,7 @@ class Checker:
                 if made is None or ends is None or made > ends:
                     self.fail(rel, "made %s, not while the certificate of %s was valid (until %s)" % (made, local, ends))
                     continue
-                newest[size] = "log/renewals/" + name[:-5] + ".tsr"
+                newest[size, which] = "log/renewals/" + name[:-5] + ".tsr"
 
     def stamp_time(self, rel):
         p = subprocess.run(["openssl", "ts", "-reply", "-in", self.path(rel), "-token_in", "-text"],
@@ -406,7 +421,7 @@ class Checker:
         return openssl_time(q.stdout.decode("utf-8", "replace"), "notAfter=")
 
     # 2. and 3. documents
-    def documents(self, rows, roots):
+    def documents(self, rows, roots, tsa_pem):
         for row in rows:
             digest = row.get("digest", "")
             doc, ev = row.get("file", ""), f"data/evidence/{digest}"
@@ -456,6 +471,88 @@ class Checker:
                     raise ValueError
             except (KeyError, TypeError, ValueError, AttributeError):
                 self.fail(ev + "/proof.json", "its written-out steps are wrong")
+            if os.path.isfile(self.path(ev + "/hashtree.json")) and os.path.isfile(self.path(doc)):
+                self.hashtree(ev, doc, leaf, tsa_pem)
+
+    # 7. hash-tree renewals (FORMAT.md 7d)
+    def hashtree(self, ev, doc, leaf, tsa_pem):
+        rel = ev + "/hashtree.json"
+        ht = self.json(rel)
+        try:
+            name, token, chain_rel = str(ht["hash"]), str(ht["token"]), str(ht["chain"])
+            first = [bytes.fromhex(h) for h in ht["first"]]
+            path = [bytes.fromhex(h) for h in ht["path"]]
+            root = bytes.fromhex(ht["root"])
+            if (ht.get("v") != 1 or ht.get("type") != "hashtree-renewal" or name not in ("sha256", "sha384", "sha512")
+                    or len(first) != 2 or not re.match(r"^data/hashtrees/[0-9]{16}\.tsr$", token)
+                    or chain_rel != ev + "/evidence-record-chain.json"):
+                raise ValueError("of another version or another document")
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            self.fail(rel, "not a hash-tree renewal of this document: %s" % exc)
+            return
+        h = hashlib.new(name)
+        with open(self.path(doc), "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        if h.digest() != first[0]:
+            self.fail(rel, "its first %s hash is not the hash of %s" % (name, doc))
+        chain = self.read(chain_rel)
+        if chain is not None:
+            try:
+                same = json.loads(chain.decode("utf-8"))["leaf"].encode("utf-8") == leaf
+            except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
+                same = False
+            if hashlib.new(name, chain).digest() != first[1]:
+                self.fail(chain_rel, "its %s hash is not the second of %s" % (name, rel))
+            elif not same:
+                self.fail(chain_rel, "is not the evidence of this document's leaf.json")
+        value = ers_node(name, first)
+        for sibling in path:
+            value = ers_node(name, [value, sibling])
+        if value != root:
+            self.fail(rel, "its path does not lead to its root")
+            return
+        ok, msg = self.openssl("ts", "-verify", "-digest", root.hex(), "-in", self.path(token), "-token_in",
+                               "-CAfile", tsa_pem, "-partial_chain")
+        if not ok:
+            self.fail(token, "the hash-tree renewal token over the root of %s does not verify (%s)" % (rel, msg))
+            return
+        # renewals of that stamp (RFC 4998 5.2): each lists the hashes of the tokens before it
+        tokens = [token]
+        for entry in ht.get("renewals") or []:
+            try:
+                rtok = str(entry["token"])
+                first = [bytes.fromhex(h) for h in entry["first"]]
+                path = [bytes.fromhex(h) for h in entry["path"]]
+                rroot = bytes.fromhex(entry["root"])
+                if not re.match(r"^data/hashtrees/renewals/[0-9]{16}\.tsr$", rtok):
+                    raise ValueError("names " + rtok)
+            except (AttributeError, KeyError, TypeError, ValueError) as exc:
+                self.fail(rel, "a renewal of its stamp is not readable: %s" % exc)
+                return
+            before = []
+            for t in tokens:
+                with open(self.path(t), "rb") as f:
+                    before.append(hashlib.new(name, f.read()).digest())
+            if first != before:
+                self.fail(rel, "the renewal %s does not renew the stamps before it as they are" % rtok)
+                return
+            value = ers_node(name, first) if len(first) > 1 else first[0]
+            for sibling in path:
+                value = ers_node(name, [value, sibling])
+            if value != rroot:
+                self.fail(rel, "the path of the renewal %s does not lead to its root" % rtok)
+                return
+            ok, msg = self.openssl("ts", "-verify", "-digest", rroot.hex(), "-in", self.path(rtok), "-token_in",
+                                   "-CAfile", tsa_pem, "-partial_chain")
+            if not ok:
+                self.fail(rtok, "the renewal token of the stamp of %s does not verify (%s)" % (rel, msg))
+                return
+            made, ends = self.stamp_time(rtok), self.signer_end(tokens[-1])
+            if made is None or ends is None or made > ends:
+                self.fail(rtok, "made %s, not while the certificate of %s was valid (until %s)" % (made, tokens[-1], ends))
+                return
+            tokens.append(rtok)
 
     # 5. consistency
     def consistency(self, roots):
@@ -506,7 +603,7 @@ def _verify(c, key_fingerprint, tsa_anchors):
     rows = manifest.get("documents", []) if isinstance(manifest, dict) else []
     if manifest and manifest.get("document_count") != len(rows):
         c.fail("data/manifest.json", "document_count does not match its rows")
-    c.documents(rows, roots)
+    c.documents(rows, roots, anchors)
     if roots:
         c.consistency(roots)
     return c.problems, len(rows)
