@@ -284,3 +284,49 @@ def test_a_tenants_holding_evidence_has_the_record_but_not_the_documents_own_evi
     assert "not of your holding" in (ev / "README.txt").read_text()
     ok = bouncy_castle(ev / "evidence-record.ers", ev / "original.xml", ev / "tsa-anchors.pem")
     assert ok.returncode == 0, ok.stdout + ok.stderr
+
+
+def test_a_rotated_key_and_a_hash_tree_renewal_together(home, tmp_path):
+    """Documents stamped under the first key and under its successor, then renewed under sha384: each
+    document's record passes Bouncy Castle, `verify` passes, and a package of both passes both verifiers."""
+    (tmp_path / "tsa").mkdir()
+    config, cert = openssl_tsa_config(tmp_path / "tsa", "sha256, sha384", days=3650)
+    anchor = tmp_path / "tsa.pem"
+    anchor.write_bytes(cert)
+    before, after = DOCS
+    with OpenSSLHttpTSA(config) as tsa:
+        env = env_for(tsa.url, anchor)
+        run(home, env, "ingest", str(before))
+        first = json.loads(run(home, env, "status", "--json").stdout)["key_fingerprint"]
+        run(home, env, "key", "rotate", "--reason", "planned", "--json")
+        run(home, env, "ingest", str(after))
+        run(home, env, "renew", "--hash", "sha384", "--json")
+        status = json.loads(run(home, env, "status", "--json").stdout)
+        assert status["key_fingerprint"] == first and status["keys"]["current"] != first
+        for n, doc in enumerate((before, after)):
+            digest = hashlib.sha256(doc.read_bytes()).hexdigest()
+            assert "0 problems" in run(home, env, "verify", digest).stdout.decode()
+            run(home, env, "evidence", digest, "-o", str(tmp_path / f"e{n}"))
+            readme = (tmp_path / f"e{n}/README.txt").read_text()
+            assert "7. evidence-record.ers" in readme
+            ok = bouncy_castle(tmp_path / f"e{n}/evidence-record.ers", tmp_path / f"e{n}/original.xml", anchor)
+            assert ok.returncode == 0, ok.stdout + ok.stderr
+        assert "6. The key that signed checkpoint.txt was handed over" in (tmp_path / "e1/README.txt").read_text()
+        shown = [json.loads(run(home, env, "show", hashlib.sha256(d.read_bytes()).hexdigest(), "--json").stdout)
+                 for d in (before, after)]
+    import sys
+    import zipfile
+
+    for n, s in enumerate(shown):
+        p = tmp_path / f"p{n}.zip"
+        with OpenSSLHttpTSA(config) as tsa:
+            run(home, env_for(tsa.url, anchor), "package", "--vkn", s["supplier_id"], "--from", s["issue_date"],
+                "--to", s["issue_date"], "-o", str(p))
+        with zipfile.ZipFile(p) as zf:
+            zf.extractall(tmp_path / f"pkg{n}")
+        [bag] = (tmp_path / f"pkg{n}").iterdir()
+        alone = subprocess.run([sys.executable, "-I", "-S", str(bag / "verifier.py"), str(bag)], capture_output=True,
+                               text=True, timeout=120)
+        assert alone.returncode == 0, alone.stdout + alone.stderr
+        assert first in alone.stdout or first in (bag / "VERIFY.txt").read_text()
+        assert "everything verifies" in run(tmp_path / "none", env, "verify-package", str(bag)).stdout.decode()
