@@ -21,13 +21,14 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.types import NullType
 
 from earsiv.documents.metadata import KINDS, SIGNATURE_STATUSES, SIGNER_RELATIONS, TRUST_VERDICTS
 from earsiv.indexer.models import NO_DATE, document_parties, document_text, documents, holdings
-from earsiv.indexer.rows import RAW_COLUMNS, DocumentRow, index_key
+from earsiv.indexer.rows import RAW_COLUMNS, DocumentRow, Listed, index_key
 from earsiv.indexer.textsql import tsquery_literal
 
-__all__ = ["INSPECTABLE_ROLES", "MAX_LIMIT", "MAX_TEXT", "MAX_TEXT_OFFSET", "VALID_IS_AMBIGUOUS", "SearchPage", "SearchQuery", "decode_cursor", "decode_text_cursor",
+__all__ = ["HALF", "INSPECTABLE_ROLES", "MAX_LIMIT", "MAX_TEXT", "MAX_TEXT_OFFSET", "VALID_IS_AMBIGUOUS", "SearchPage", "SearchQuery", "decode_cursor", "decode_text_cursor",
            "encode_cursor", "encode_text_cursor", "search_parameters", "search_statement", "visible_statement"]
 
 MAX_LIMIT = 1000
@@ -325,6 +326,68 @@ def search_statement(shape: frozenset[str]) -> sa.Select[Any]:
     by the memoised cache key instead of rebuilding and re-hashing a
     60-column SELECT on every search.
     """
+    return match_statement(shape, RAW_COLUMNS)
+
+
+# What a list needs of every match to sort it and total it (service_web.SORTS): no JSON, a
+# fifth of a whole row.  Read raw and made into ``Listed`` rows by ``listed_from_db``.
+LISTED_COLUMNS = tuple(sa.type_coerce(documents.c[n], NullType()).label(n) for n in Listed._fields)
+
+
+@functools.lru_cache(maxsize=256)
+def listing_statement(shape: frozenset[str]) -> sa.Select[Any]:
+    """The ``Listed`` columns of the matches of one query shape, in the keyset order, at most ``fetch``."""
+    return match_statement(shape, LISTED_COLUMNS)
+
+
+# An amount kept as text (rows._amount_text) that SQLite can add exactly as a scaled integer: digits, one
+# dot and a sign, at most 18 digits (a 64-bit integer holds them); anything else (an exponent, more digits)
+# is added in Python.  The integer is added as two halves so that no sum of them can overflow.
+_AMOUNT = documents.c.payable_amount
+_PLAIN = sa.and_(sa.func.length(_AMOUNT) <= sa.literal_column("18"),
+                 _AMOUNT.op("NOT GLOB", is_comparison=True)(sa.literal_column("'*[^0-9.-]*'")))
+_DOT = sa.func.instr(_AMOUNT, sa.literal_column("'.'"))
+_SCALE = sa.case((_DOT > sa.literal_column("0"), sa.func.length(_AMOUNT) - _DOT), else_=sa.literal_column("0"))
+_SCALED = sa.cast(sa.func.replace(_AMOUNT, sa.literal_column("'.'"), sa.literal_column("''")), sa.Integer())
+HALF = 1_000_000_000
+_HALF = sa.literal_column(str(HALF), sa.Integer())
+
+
+@functools.lru_cache(maxsize=256)
+def tally_statement(shape: frozenset[str], exact_numeric: bool) -> sa.Select[Any]:
+    """How many match, and the sum of their payable amounts, per currency: every match (no ``fetch``),
+    counted and added by the database, nothing read row by row.
+
+    *exact_numeric* (PostgreSQL): rows (currency, count, sum of the NUMERIC column), exact.  Else
+    (SQLite, whose NUMERIC is a float): rows (currency, plain, scale, count, high sum, low sum) of
+    the text amounts as scaled integers; ``odd_amounts_statement`` reads those that are not plain.
+    """
+    d = documents
+    matched = match_statement(shape, (d.c.digest,), limited=False).subquery("m")
+    if exact_numeric:
+        cols: tuple[Any, ...] = (d.c.currency.label("currency"),)
+        sums: tuple[Any, ...] = (sa.func.sum(sa.type_coerce(d.c.payable_amount_num, sa.Numeric(asdecimal=True))),)
+    else:
+        one, zero = sa.literal_column("1"), sa.literal_column("0")
+        plain = sa.case((_AMOUNT.is_(None), sa.null()), (_PLAIN, one), else_=zero)
+        cols = (d.c.currency.label("currency"), plain.label("plain"), sa.case((_PLAIN, _SCALE), else_=zero).label("scale"))
+        scaled = sa.case((_PLAIN, _SCALED), else_=zero)
+        sums = (sa.func.sum(scaled // _HALF), sa.func.sum(scaled % _HALF))
+    return (sa.select(*cols, sa.func.count(), *sums)
+            .select_from(d).join(matched, matched.c.digest == d.c.digest).group_by(*cols))
+
+
+@functools.lru_cache(maxsize=256)
+def odd_amounts_statement(shape: frozenset[str]) -> sa.Select[Any]:
+    """(currency, amount text) of the matches whose amount SQLite cannot add exactly (see ``_PLAIN``)."""
+    d = documents
+    return match_statement(shape, (d.c.currency, d.c.payable_amount), limited=False).where(
+        _AMOUNT.is_not(None), sa.not_(_PLAIN))
+
+
+def match_statement(shape: frozenset[str], columns: tuple[Any, ...], *, limited: bool = True) -> sa.Select[Any]:
+    """SELECT of *columns* (of ``documents``) for the matches of one query shape; *limited*: newest
+    first (sort_date, digest descending) and at most ``fetch`` rows."""
     d = documents
     doc_filters = [op(col, sa.bindparam(name)) for name, (col, op) in _DOCUMENT_FILTERS.items() if name in shape]
     if "only_digests" in shape:
@@ -354,12 +417,10 @@ def search_statement(shape: frozenset[str]) -> sa.Select[Any]:
 
     fetch = sa.bindparam("fetch", type_=sa.Integer())
     if "vkn" not in shape:
-        return (
-            sa.select(*RAW_COLUMNS)
-            .where(*key_filters(d.c.sort_date, d.c.digest), *doc_filters)
-            .order_by(d.c.sort_date.desc(), d.c.digest.desc())
-            .limit(fetch)
-        )
+        stmt = sa.select(*columns).where(*key_filters(d.c.sort_date, d.c.digest), *doc_filters)
+        if not limited:
+            return stmt
+        return stmt.order_by(d.c.sort_date.desc(), d.c.digest.desc()).limit(fetch)
     # Walk the (party_id, sort_date, digest) index backwards and stop after
     # *fetch* distinct documents, then read just those rows.  DISTINCT because
     # one VKN may hold two roles in one document (self-billing, a supplier
@@ -370,12 +431,13 @@ def search_statement(shape: frozenset[str]) -> sa.Select[Any]:
     )
     if doc_filters:
         keys = keys.join_from(p, d, d.c.digest == p.c.digest).where(*doc_filters)
-    keys_sq = keys.order_by(p.c.sort_date.desc(), p.c.digest.desc()).limit(fetch).subquery("k")
-    return (
-        sa.select(*RAW_COLUMNS)
-        .join_from(keys_sq, d, d.c.digest == keys_sq.c.digest)
-        .order_by(keys_sq.c.sort_date.desc(), keys_sq.c.digest.desc())
-    )
+    if limited:
+        keys = keys.order_by(p.c.sort_date.desc(), p.c.digest.desc()).limit(fetch)
+    keys_sq = keys.subquery("k")
+    stmt = sa.select(*columns).join_from(keys_sq, d, d.c.digest == keys_sq.c.digest)
+    if not limited:
+        return stmt
+    return stmt.order_by(keys_sq.c.sort_date.desc(), keys_sq.c.digest.desc())
 
 
 @functools.lru_cache(maxsize=64)

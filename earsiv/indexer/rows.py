@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.types import NullType
@@ -30,10 +30,12 @@ __all__ = [
     "ROW_COLUMNS",
     "DocumentRow",
     "IndexStats",
+    "Listed",
     "document_values",
     "holding_values",
     "index_key",
     "json_safe",
+    "listed_from_db",
     "party_values",
     "ref_values",
     "row_from_db",
@@ -161,6 +163,31 @@ class DocumentRow:
         out["references"] = [{"type": r.type, "id": r.id, "ettn": r.ettn} for r in self.references]
         out["signature"] = self.signature_words[1]  # what was checked, in words
         return out
+
+
+class Listed(NamedTuple):
+    """What a list reads of every match to count, total and sort it (``DocumentRow``'s names, a fifth
+    of its columns and none of its JSON); whole rows are read for the page shown only."""
+
+    digest: str
+    issue_date: dt.date | None
+    issue_time: str | None
+    doc_id: str | None
+    kind: str
+    supplier_name: str | None
+    supplier_id: str | None
+    customer_name: str | None
+    customer_id: str | None
+    currency: str | None
+    payable_amount: Decimal | None
+    log_index: int
+
+
+def listed_from_db(v: Any) -> Listed:
+    """A ``Listed`` from the driver's raw values (SQLite: dates as text; PostgreSQL: ``date``)."""
+    day, amount = v[1], v[10]
+    return Listed(v[0], dt.date.fromisoformat(day) if day.__class__ is str else day, v[2], v[3], v[4], v[5], v[6],
+                  v[7], v[8], v[9], None if amount is None else Decimal(amount), v[11])
 
 
 @dataclass(frozen=True, slots=True)
