@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from earsiv.archive.sessions import NewSession, SignedIn, WebSessions
 from earsiv.errors import InvalidInput
+from earsiv.indexer.db import exact_sum
 from earsiv.indexer.query import SearchQuery
 
 if TYPE_CHECKING:
@@ -23,11 +24,12 @@ if TYPE_CHECKING:
     from earsiv.archive.archive import Archive
     from earsiv.archive.disclosure import Disclosure
     from earsiv.indexer.accessrows import HoldingRow
-    from earsiv.indexer.rows import DocumentRow
+    from earsiv.indexer.rows import DocumentRow, Listed
 
 __all__ = ["FIND_MAX", "SORTS", "Found", "WebUseCases"]
 
-FIND_MAX = 10_000  # rows a list reads to count, total and sort; beyond it the page says the list was cut
+# Matches a list reads (narrow) to sort; beyond it the order is that of the first FIND_MAX and the page says so.
+FIND_MAX = 10_000
 
 _NONE_LAST = (1,)
 
@@ -37,7 +39,7 @@ def _text_key(value: str | None) -> tuple:
 
 
 # column -> sort key of a row; a missing value sorts last either way round
-SORTS: dict[str, Callable[[DocumentRow], tuple]] = {
+SORTS: dict[str, Callable[[DocumentRow | Listed], tuple]] = {
     "date": lambda r: (0, r.issue_date, r.issue_time or "") if r.issue_date else _NONE_LAST,
     "id": lambda r: _text_key(r.doc_id),
     "kind": lambda r: _text_key(r.kind),
@@ -53,9 +55,11 @@ _HEX = re.compile(r"^[0-9a-fA-F]{4,64}$")
 @dataclass(frozen=True, slots=True)
 class Found:
     rows: list[DocumentRow]  # this page, sorted
-    count: int  # documents matched (at most FIND_MAX counted)
-    totals: dict[str, Decimal]  # sum of payable amounts per currency, over every matched document
-    cut: bool  # more matched than FIND_MAX
+    count: int  # documents matched (if cut and not counted: the FIND_MAX listed)
+    totals: dict[str, Decimal]  # sum of payable amounts per currency, over the documents counted
+    cut: bool  # more matched than FIND_MAX: the order is that of the newest FIND_MAX (full text: the best)
+    counted: bool  # count and totals are of every match, past FIND_MAX (SQL aggregates)
+    listed: int  # documents in the order, paged through (at most FIND_MAX)
     holdings: dict[str, list[HoldingRow]]
     event: AccessEvents | None
 
@@ -91,25 +95,21 @@ class WebUseCases:
             raise InvalidInput("a page starts at 0 or after and holds 1 to 500 documents")
         asked = dataclasses.replace(q, cursor=None)
         scoped, grants = self.archive.access.scoped(who, dataclasses.replace(asked, limit=1000))
-        rows: list[DocumentRow] = []
-        page_q = scoped
-        while len(rows) <= FIND_MAX:
-            page = self.archive.search(page_q)
-            rows.extend(page.rows)
-            if not page.next_cursor:
-                break
-            page_q = page_q.after(page.next_cursor)
-        cut = len(rows) > FIND_MAX
-        rows = rows[:FIND_MAX]
-        totals: dict[str, Decimal] = {}
-        for r in rows:
-            if r.payable_amount is not None:
-                cur = r.currency or "?"
-                totals[cur] = totals.get(cur, Decimal(0)) + r.payable_amount
+        # Narrow rows of the matches (digest, sort keys, amount) to sort; whole rows only for the page.
+        listed = self.archive.listing(scoped, FIND_MAX + 1)
+        cut = len(listed) > FIND_MAX
+        listed = listed[:FIND_MAX]
+        # Past the cap, count and totals of every match come from SQL aggregates; an inspector's stay
+        # with the listed documents, which its access event names (DECISIONS.md, "Lists past 10,000").
+        tally = self.archive.tally(scoped) if cut and who.role != "inspector" else None
+        if tally is not None:
+            count, totals = tally.count, tally.totals
+        else:
+            count, totals = len(listed), exact_sum((r.currency, r.payable_amount) for r in listed)
         key = SORTS[sort]
-        present = sorted((r for r in rows if key(r) != _NONE_LAST), key=key, reverse=descending)
-        ordered = present + [r for r in rows if key(r) == _NONE_LAST]
-        shown = ordered[offset: offset + page_size]
+        present = sorted((r for r in listed if key(r) != _NONE_LAST), key=key, reverse=descending)
+        ordered = present + [r for r in listed if key(r) == _NONE_LAST]
+        page = [r.digest for r in ordered[offset: offset + page_size]]
         event = None
         if who.role == "inspector":
             from earsiv.archive.access import query_params
@@ -118,9 +118,18 @@ class WebUseCases:
                                       "offset": offset, "page_size": page_size}
             params.pop("limit", None)
             event = self.archive.access.record(who, "search", grants, params, [r.digest for r in ordered])
-        shown = list(self.disclosure.rows(who, shown, asked))
-        return Found(shown, len(rows), dict(sorted(totals.items())), cut,
+        shown = self.disclosure.rows(who, self._whole_rows(scoped, page), asked)
+        return Found(list(shown), count, totals, cut, tally is not None, len(listed),
                      self._holdings(who, [r.digest for r in shown]), event)
+
+    def _whole_rows(self, scoped: SearchQuery, digests: list[str]) -> list[DocumentRow]:
+        """The rows of *digests* (matches of *scoped*, words already matched), in that order."""
+        if not digests:
+            return []
+        page = self.archive.index.search(dataclasses.replace(scoped, text=None, cursor=None, digests=tuple(digests),
+                                                             limit=len(digests)))
+        rows = {r.digest: r for r in page.rows}
+        return [rows[d] for d in digests if d in rows]
 
     def lookup(self, who: Principal, ref: str) -> list[DocumentRow]:
         """The documents *who* may see that *ref* names: a digest or its first hex digits, an ETTN (any case,
