@@ -8,6 +8,7 @@ sees, and an inspector's every page is an access event.
 from __future__ import annotations
 
 import dataclasses
+import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ __all__ = ["FIND_MAX", "SORTS", "Found", "WebUseCases"]
 FIND_MAX = 10_000
 
 _NONE_LAST = (1,)
+_first = operator.itemgetter(0)
 
 
 def _text_key(value: str | None) -> tuple:
@@ -107,8 +109,9 @@ class WebUseCases:
         else:
             count, totals = len(listed), exact_sum((r.currency, r.payable_amount) for r in listed)
         key = SORTS[sort]
-        present = sorted((r for r in listed if key(r) != _NONE_LAST), key=key, reverse=descending)
-        ordered = present + [r for r in listed if key(r) == _NONE_LAST]
+        keyed = [(key(r), r) for r in listed]
+        present = sorted((kr for kr in keyed if kr[0] != _NONE_LAST), key=_first, reverse=descending)
+        ordered = [r for _k, r in present] + [r for k, r in keyed if k == _NONE_LAST]
         page = [r.digest for r in ordered[offset: offset + page_size]]
         event = None
         if who.role == "inspector":

@@ -69,10 +69,12 @@ _EXACT = decimal.Context(prec=decimal.MAX_PREC, Emax=decimal.MAX_EMAX, Emin=deci
 def exact_sum(amounts: Iterable[tuple[str | None, Decimal | None]]) -> dict[str, Decimal]:
     """Sum of the amounts per currency (None and "" as "?"), exactly; amounts of None are skipped."""
     totals: dict[str, Decimal] = {}
-    for currency, amount in amounts:
-        if amount is not None:
-            cur = currency or "?"
-            totals[cur] = _EXACT.add(totals.get(cur, Decimal(0)), amount)
+    zero = Decimal(0)
+    with decimal.localcontext(_EXACT):
+        for currency, amount in amounts:
+            if amount is not None:
+                cur = currency or "?"
+                totals[cur] = totals.get(cur, zero) + amount
     return dict(sorted(totals.items()))
 
 
@@ -257,11 +259,11 @@ class Index:
         out: list[Listed] = []
         with self.db.read("cannot list the matches") as conn:
             if q.digests is None:
-                return [listed_from_db(r) for r in conn.execute(stmt, params).all()]
+                return listed_from_db(conn.execute(stmt, params).all())
             found: dict[str, Listed] = {}
             for i in range(0, len(q.digests), _IN_CHUNK):
                 chunk = list(q.digests[i : i + _IN_CHUNK])
-                found.update((r[0], listed_from_db(r)) for r in conn.execute(stmt, {**params, "only_digests": chunk}))
+                found.update((r.digest, r) for r in listed_from_db(conn.execute(stmt, {**params, "only_digests": chunk})))
         out = [found[d] for d in dict.fromkeys(q.digests) if d in found]
         return out[:limit]
 

@@ -11,7 +11,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -183,11 +183,24 @@ class Listed(NamedTuple):
     log_index: int
 
 
-def listed_from_db(v: Any) -> Listed:
-    """A ``Listed`` from the driver's raw values (SQLite: dates as text; PostgreSQL: ``date``)."""
-    day, amount = v[1], v[10]
-    return Listed(v[0], dt.date.fromisoformat(day) if day.__class__ is str else day, v[2], v[3], v[4], v[5], v[6],
-                  v[7], v[8], v[9], None if amount is None else Decimal(amount), v[11])
+def listed_from_db(rows: Iterable[Any]) -> list[Listed]:
+    """``Listed`` rows from the driver's raw values (SQLite: dates as text; PostgreSQL: ``date``).
+
+    A list reads up to 10,000 of them for one page: one loop with the names bound locally, and a
+    day's text parsed once (a list's dates repeat).
+    """
+    days: dict[Any, dt.date | None] = {None: None}
+    day_of, new, decimal = dt.date.fromisoformat, tuple.__new__, Decimal
+    out = []
+    for v in rows:
+        day = v[1]
+        parsed = days.get(day, days)
+        if parsed is days:
+            parsed = days[day] = day_of(day) if day.__class__ is str else day
+        amount = v[10]
+        out.append(new(Listed, (v[0], parsed, v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9],
+                                None if amount is None else decimal(amount), v[11])))
+    return out
 
 
 @dataclass(frozen=True, slots=True)
