@@ -314,9 +314,12 @@ class Archive:
         """A page of documents: from the full-text index when *q* has text, else from SQL."""
         return self.text.search(q) if q.text is not None else self.index.search(q)
 
-    def listing(self, q: SearchQuery, limit: int) -> list[Listed]:
-        """The first *limit* matches of *q*, narrow (``Listed``): newest first, or the full-text engine's order."""
-        return self.text.listing(q, limit) if q.text is not None else self.index.listing(q, limit)
+    def listing(self, q: SearchQuery, limit: int, fields: frozenset[str] | None = None) -> list[Listed]:
+        """The first *limit* matches of *q*, narrow (``Listed``, *fields* of it): newest first, or the
+        full-text engine's order."""
+        if q.text is not None:
+            return self.text.listing(q, limit, fields)
+        return self.index.listing(q, limit, fields)
 
     def tally(self, q: SearchQuery) -> Tally | None:
         """Count and totals of every match of *q* from SQL aggregates; None when the engine cannot (embedded full text)."""

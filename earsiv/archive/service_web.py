@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from earsiv.indexer.accessrows import HoldingRow
     from earsiv.indexer.rows import DocumentRow, Listed
 
-__all__ = ["FIND_MAX", "SORTS", "Found", "WebUseCases"]
+__all__ = ["FIND_MAX", "SORTS", "SORT_FIELDS", "Found", "WebUseCases"]
 
 # Matches a list reads (narrow) to sort; beyond it the order is that of the first FIND_MAX and the page says so.
 FIND_MAX = 10_000
@@ -49,6 +49,16 @@ SORTS: dict[str, Callable[[DocumentRow | Listed], tuple]] = {
     "customer": lambda r: _text_key(r.customer_name or r.customer_id),
     "amount": lambda r: _NONE_LAST if r.payable_amount is None else (0, r.currency or "", r.payable_amount),
     "received": lambda r: (0, r.log_index),
+}
+# sort -> the fields of a Listed row its key reads (the listing reads those, and what totals add)
+SORT_FIELDS: dict[str, frozenset[str]] = {
+    "date": frozenset({"issue_date", "issue_time"}),
+    "id": frozenset({"doc_id"}),
+    "kind": frozenset({"kind"}),
+    "supplier": frozenset({"supplier_name", "supplier_id"}),
+    "customer": frozenset({"customer_name", "customer_id"}),
+    "amount": frozenset({"currency", "payable_amount"}),
+    "received": frozenset({"log_index"}),
 }
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
 _HEX = re.compile(r"^[0-9a-fA-F]{4,64}$")
@@ -98,7 +108,7 @@ class WebUseCases:
         asked = dataclasses.replace(q, cursor=None)
         scoped, grants = self.archive.access.scoped(who, dataclasses.replace(asked, limit=1000))
         # Narrow rows of the matches (digest, sort keys, amount) to sort; whole rows only for the page.
-        listed = self.archive.listing(scoped, FIND_MAX + 1)
+        listed = self.archive.listing(scoped, FIND_MAX + 1, SORT_FIELDS[sort])
         cut = len(listed) > FIND_MAX
         listed = listed[:FIND_MAX]
         # Past the cap, count and totals of every match come from SQL aggregates; an inspector's stay

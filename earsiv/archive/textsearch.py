@@ -91,8 +91,9 @@ class FullText(Protocol):
     def search(self, q: SearchQuery) -> SearchPage:
         """A page of ``q.text`` matches within q's scope and filters; rows read from SQL."""
 
-    def listing(self, q: SearchQuery, limit: int) -> list[Listed]:
-        """The first *limit* matches of ``q.text`` in this engine's order, as narrow rows (to sort and total)."""
+    def listing(self, q: SearchQuery, limit: int, fields: frozenset[str] | None = None) -> list[Listed]:
+        """The first *limit* matches of ``q.text`` in this engine's order, as narrow rows (to sort and total):
+        *fields* of them (``Index.listing``)."""
 
     def tally(self, q: SearchQuery) -> Tally | None:
         """Count and totals of every match of ``q.text``; None when only a listing can tell them."""
@@ -127,8 +128,8 @@ class DatabaseText:
                 raise InvalidInput(str(exc), name="cursor") from None
         return self.sql.search(q)
 
-    def listing(self, q: SearchQuery, limit: int) -> list[Listed]:
-        return self.sql.listing(q, limit)
+    def listing(self, q: SearchQuery, limit: int, fields: frozenset[str] | None = None) -> list[Listed]:
+        return self.sql.listing(q, limit, fields)
 
     def tally(self, q: SearchQuery) -> Tally | None:
         return self.sql.tally(q)
@@ -353,7 +354,7 @@ class EmbeddedText:
         return SearchPage(ordered, encode_text_cursor(offset + q.limit, max_log_index) if more else None)
 
 
-    def listing(self, q: SearchQuery, limit: int) -> list[Listed]:
+    def listing(self, q: SearchQuery, limit: int, fields: frozenset[str] | None = None) -> list[Listed]:
         """Hits from tantivy (best first), narrowed by the SQL index's other filters and scope
         (``Index.listing`` with digests), until *limit* survive or the hits end."""
         assert q.text is not None
@@ -372,7 +373,8 @@ class EmbeddedText:
             hits = self.index.search(q.text, vkn=q.vkn, date_from=q.date_from, date_to=q.date_to, kind=q.kind,
                                      scope=scope, max_log_index=max_log_index, limit=want, offset=offset)
             if hits.hits:
-                out.extend(self.sql.listing(dataclasses.replace(sql, digests=tuple(h.digest for h in hits.hits)), want))
+                out.extend(self.sql.listing(dataclasses.replace(sql, digests=tuple(h.digest for h in hits.hits)), want,
+                                            fields))
             offset += len(hits.hits)
             if len(hits.hits) < want or offset >= hits.total:
                 break

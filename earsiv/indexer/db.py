@@ -245,9 +245,10 @@ class Index:
         more = len(raw) > q.limit
         return SearchPage(rows, encode_cursor(rows[-1].sort_date, rows[-1].digest) if more else None)
 
-    def listing(self, q: SearchQuery, limit: int) -> list[Listed]:
+    def listing(self, q: SearchQuery, limit: int, fields: frozenset[str] | None = None) -> list[Listed]:
         """The first *limit* matches of *q* as ``Listed`` rows, newest first; with ``q.digests`` (the
-        hits of the embedded full-text engine) those that match, in ``q.digests``' order."""
+        hits of the embedded full-text engine) those that match, in ``q.digests``' order.  With
+        *fields*, only those of a ``Listed`` are read (and digest, currency, amount); the rest are None."""
         if q.text is not None and not self.has_text_search:
             raise ValueError("a full-text query is answered by the full-text index, not by this database")
         if q.sees_nothing or q.digests == ():
@@ -255,7 +256,7 @@ class Index:
         shape, params = search_parameters(dataclasses.replace(q, cursor=None, digests=None), limit)
         if q.text is not None and params["text_query"] is None:
             return []
-        stmt = listing_statement(shape | {"only_digests"} if q.digests is not None else shape)
+        stmt = listing_statement(shape | {"only_digests"} if q.digests is not None else shape, fields)
         out: list[Listed] = []
         with self.db.read("cannot list the matches") as conn:
             if q.digests is None:
