@@ -321,6 +321,10 @@ class Archive:
             return self.text.listing(q, limit, fields)
         return self.index.listing(q, limit, fields)
 
+    def countable(self, q: SearchQuery) -> bool:
+        """Whether ``tally`` can count and total every match of *q* (not words on the embedded engine)."""
+        return q.text is None or self.index.has_text_search
+
     def tally(self, q: SearchQuery) -> Tally | None:
         """Count and totals of every match of *q* from SQL aggregates; None when the engine cannot (embedded full text)."""
         return self.text.tally(q) if q.text is not None else self.index.tally(q)

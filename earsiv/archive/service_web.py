@@ -71,6 +71,7 @@ class Found:
     totals: dict[str, Decimal]  # sum of payable amounts per currency, over the documents counted
     cut: bool  # more matched than FIND_MAX: the order is that of the newest FIND_MAX (full text: the best)
     counted: bool  # count and totals are of every match, past FIND_MAX (SQL aggregates)
+    countable: bool  # past FIND_MAX, not counted, and find(count_all=True) would count every match
     listed: int  # documents in the order, paged through (at most FIND_MAX)
     holdings: dict[str, list[HoldingRow]]
     event: AccessEvents | None
@@ -95,7 +96,7 @@ class WebUseCases:
         self.web_sessions.sign_out(secret)
 
     def find(self, who: Principal, q: SearchQuery, *, sort: str = "date", descending: bool = True, offset: int = 0,
-             page_size: int = 50) -> Found:
+             page_size: int = 50, count_all: bool = False) -> Found:
         """A sorted page of what *q* matches within what *who* may see, with the count and totals of all of it.
 
         The totals tell something of every matched document (its amount), so an inspector's
@@ -111,9 +112,11 @@ class WebUseCases:
         listed = self.archive.listing(scoped, FIND_MAX + 1, SORT_FIELDS[sort])
         cut = len(listed) > FIND_MAX
         listed = listed[:FIND_MAX]
-        # Past the cap, count and totals of every match come from SQL aggregates; an inspector's stay
-        # with the listed documents, which its access event names (DECISIONS.md, "Lists past 10,000").
-        tally = self.archive.tally(scoped) if cut and who.role != "inspector" else None
+        # Past the cap, count and totals are of the listed documents, and of every match when asked
+        # (*count_all*: SQL aggregates, seconds at a million); an inspector's always stay with the
+        # listed documents, which its access event names (DECISIONS.md, "Lists read narrow rows").
+        countable = cut and who.role != "inspector" and self.archive.countable(scoped)
+        tally = self.archive.tally(scoped) if countable and count_all else None
         if tally is not None:
             count, totals = tally.count, tally.totals
         else:
@@ -132,7 +135,7 @@ class WebUseCases:
             params.pop("limit", None)
             event = self.archive.access.record(who, "search", grants, params, [r.digest for r in ordered])
         shown = self.disclosure.rows(who, self._whole_rows(scoped, page), asked)
-        return Found(list(shown), count, totals, cut, tally is not None, len(listed),
+        return Found(list(shown), count, totals, cut, tally is not None, countable and tally is None, len(listed),
                      self._holdings(who, [r.digest for r in shown]), event)
 
     def _whole_rows(self, scoped: SearchQuery, digests: list[str]) -> list[DocumentRow]:

@@ -161,7 +161,7 @@ def test_lists_equal_those_of_before(world) -> None:
     assert compared > 300  # most combinations show rows: the comparison is not of empty pages
 
 
-def test_past_the_cap_count_and_totals_are_of_every_match(world, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_past_the_cap_count_and_totals_are_of_the_listed_or_when_asked_of_every_match(world, monkeypatch) -> None:
     svc = world["service"]
     on_pg = svc.archive.index.db.dialect.name == "postgresql"
     monkeypatch.setattr(service_web, "FIND_MAX", 60)
@@ -171,16 +171,19 @@ def test_past_the_cap_count_and_totals_are_of_every_match(world, monkeypatch: py
             for sort in ("amount", "supplier", "date"):
                 old_rows, old_count, old_totals, old_cut, _ = _old_find(svc, who, q, sort, False, 50, 50, 60)
                 _r, all_count, all_totals, _c, _o = _old_find(svc, who, q, sort, False, 0, 1, 10**9)
-                found = svc.find(who, q, sort=sort, descending=False, offset=50, page_size=50)
                 where = (name, q, sort)
+                found = svc.find(who, q, sort=sort, descending=False, offset=50, page_size=50)
                 assert found.rows == old_rows and found.cut == old_cut and found.listed == old_count, where
-                counted = old_cut and name != "insp" and (q.text is None or on_pg)
-                assert found.counted == counted, where
-                if counted:  # every match, from count(*) and grouped sums
-                    assert (found.count, _exact(found.totals)) == (all_count, _exact(all_totals)), where
+                assert (found.count, _exact(found.totals), found.counted) == (old_count, _exact(old_totals), False)
+                countable = old_cut and name != "insp" and (q.text is None or on_pg)
+                assert found.countable == countable, where
+                asked = svc.find(who, q, sort=sort, descending=False, offset=50, page_size=50, count_all=True)
+                assert asked.rows == old_rows and asked.counted == countable, where
+                if countable:  # every match, from count(*) and grouped sums
+                    assert (asked.count, _exact(asked.totals)) == (all_count, _exact(all_totals)), where
                     seen_cut += all_count > 60
                 else:
-                    assert (found.count, _exact(found.totals)) == (old_count, _exact(old_totals)), where
+                    assert (asked.count, _exact(asked.totals)) == (old_count, _exact(old_totals)), where
     assert seen_cut >= 6
 
 
@@ -198,11 +201,19 @@ def test_the_page_says_when_the_order_covers_only_the_newest(world, monkeypatch:
     with TestClient(create_app(svc.archive.home), base_url="http://127.0.0.1") as client:
         sign_in(client, token)
         page = client.get("/ui/documents", params={"all": "1", "sort": "amount"}).text
-        total = len(_old_find(svc, world["who"]["acc"], SearchQuery(), "date", True, 0, 1, 10**9)[4])
         heading = re.search(r'<h2 id="results">(.*?)</h2>', page, re.DOTALL)[1]
-        assert heading.startswith(f"{total} belge"), heading
-        assert 'id="cut"' in page and "en yeni 60 belgeyi" in page
-        assert "Sayfa 1 / 2" in page
+        assert heading.startswith("60 belge (ilk 60)"), heading
+        assert 'id="cut"' in page and "en yeni 60 belgeyi" in page and "Sayfa 1 / 2" in page
+        link = re.search(r'<a id="count-all" href="([^"]+)"', page)[1].replace("&amp;", "&")
+        assert "all=1" in link and "count=all" in link
+        counted = client.get(link).text
+        total = len(_old_find(svc, world["who"]["acc"], SearchQuery(), "date", True, 0, 1, 10**9)[4])
+        heading = re.search(r'<h2 id="results">(.*?)</h2>', counted, re.DOTALL)[1]
+        assert heading.startswith(f"{total} belge<"), heading
+        assert 'id="count-all"' not in counted and "Sayfa 1 / 2" in counted
+        # the next page of "list all" is still a list, and still counted
+        next_page = re.search(r'<a rel="next" href="([^"]+)"', counted)[1].replace("&amp;", "&")
+        assert "all=1" in next_page and "count=all" in next_page
         small = client.get("/ui/documents", params={"vkn": SUPPLIERS[2], "from": "05.01.2025", "to": "06.01.2025"})
         assert 'id="cut"' not in small.text
 
