@@ -16,7 +16,7 @@ DESIGN.md / issue 12: "Page render time p95 <= 150 ms for lists and document pag
                 trip and the app's middleware, what is not the page;
      list-vkn   find by a supplier's VKN and a date range (a month), sorted by date: the first page;
      list-words find by a word of a supplier's name (the full-text index), the first page;
-     list-all   every document, sorted by amount: the worst list (10,000 rows read, sorted, totalled);
+     list-all   every document, sorted by amount: the worst list (every match read narrow, sorted, totalled);
      document   a document page (metadata, signature, proof, holdings), a random one each round;
      frame      the document's HTML print in the page's frame (the printing, for information).
    Each is checked (HTTP 200 and the expected text), so a refusal never passes as fast.

@@ -69,9 +69,10 @@ from earsiv.documents.signature import inspect_signature
 from earsiv.documents.textextract import extract_text
 from earsiv.documents.xmlsafe import parse_xml
 from earsiv.errors import StorageFull
-from earsiv.indexer.db import Index
+from earsiv.indexer.db import Index, Tally
 from earsiv.indexer.query import SearchPage, SearchQuery
 from earsiv.indexer.records import IndexRecord
+from earsiv.indexer.rows import Listed
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -328,6 +329,21 @@ class Archive:
     def search(self, q: SearchQuery) -> SearchPage:
         """A page of documents: from the full-text index when *q* has text, else from SQL."""
         return self.text.search(q) if q.text is not None else self.index.search(q)
+
+    def listing(self, q: SearchQuery, limit: int, fields: frozenset[str] | None = None) -> list[Listed]:
+        """The first *limit* matches of *q*, narrow (``Listed``, *fields* of it): newest first, or the
+        full-text engine's order."""
+        if q.text is not None:
+            return self.text.listing(q, limit, fields)
+        return self.index.listing(q, limit, fields)
+
+    def countable(self, q: SearchQuery) -> bool:
+        """Whether ``tally`` can count and total every match of *q* (not words on the embedded engine)."""
+        return q.text is None or self.index.has_text_search
+
+    def tally(self, q: SearchQuery) -> Tally | None:
+        """Count and totals of every match of *q* from SQL aggregates; None when the engine cannot (embedded full text)."""
+        return self.text.tally(q) if q.text is not None else self.index.tally(q)
 
     def close(self) -> None:
         try:

@@ -8,6 +8,7 @@ sees, and an inspector's every page is an access event.
 from __future__ import annotations
 
 import dataclasses
+import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from earsiv.archive.sessions import NewSession, SignedIn, WebSessions
 from earsiv.errors import InvalidInput
+from earsiv.indexer.db import exact_sum
 from earsiv.indexer.query import SearchQuery
 
 if TYPE_CHECKING:
@@ -23,13 +25,15 @@ if TYPE_CHECKING:
     from earsiv.archive.archive import Archive
     from earsiv.archive.disclosure import Disclosure
     from earsiv.indexer.accessrows import HoldingRow
-    from earsiv.indexer.rows import DocumentRow
+    from earsiv.indexer.rows import DocumentRow, Listed
 
-__all__ = ["FIND_MAX", "SORTS", "Found", "Related", "WebUseCases"]
+__all__ = ["FIND_MAX", "SORTS", "SORT_FIELDS", "Found", "Related", "WebUseCases"]
 
-FIND_MAX = 10_000  # rows a list reads to count, total and sort; beyond it the page says the list was cut
+# Matches a list reads (narrow) to sort; beyond it the order is that of the first FIND_MAX and the page says so.
+FIND_MAX = 10_000
 
 _NONE_LAST = (1,)
+_first = operator.itemgetter(0)
 
 
 def _text_key(value: str | None) -> tuple:
@@ -37,7 +41,7 @@ def _text_key(value: str | None) -> tuple:
 
 
 # column -> sort key of a row; a missing value sorts last either way round
-SORTS: dict[str, Callable[[DocumentRow], tuple]] = {
+SORTS: dict[str, Callable[[DocumentRow | Listed], tuple]] = {
     "date": lambda r: (0, r.issue_date, r.issue_time or "") if r.issue_date else _NONE_LAST,
     "id": lambda r: _text_key(r.doc_id),
     "kind": lambda r: _text_key(r.kind),
@@ -46,6 +50,16 @@ SORTS: dict[str, Callable[[DocumentRow], tuple]] = {
     "amount": lambda r: _NONE_LAST if r.payable_amount is None else (0, r.currency or "", r.payable_amount),
     "received": lambda r: (0, r.log_index),
 }
+# sort -> the fields of a Listed row its key reads (the listing reads those, and what totals add)
+SORT_FIELDS: dict[str, frozenset[str]] = {
+    "date": frozenset({"issue_date", "issue_time"}),
+    "id": frozenset({"doc_id"}),
+    "kind": frozenset({"kind"}),
+    "supplier": frozenset({"supplier_name", "supplier_id"}),
+    "customer": frozenset({"customer_name", "customer_id"}),
+    "amount": frozenset({"currency", "payable_amount"}),
+    "received": frozenset({"log_index"}),
+}
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
 _HEX = re.compile(r"^[0-9a-fA-F]{4,64}$")
 
@@ -53,9 +67,12 @@ _HEX = re.compile(r"^[0-9a-fA-F]{4,64}$")
 @dataclass(frozen=True, slots=True)
 class Found:
     rows: list[DocumentRow]  # this page, sorted
-    count: int  # documents matched (at most FIND_MAX counted)
-    totals: dict[str, Decimal]  # sum of payable amounts per currency, over every matched document
-    cut: bool  # more matched than FIND_MAX
+    count: int  # documents matched (if cut and not counted: the FIND_MAX listed)
+    totals: dict[str, Decimal]  # sum of payable amounts per currency, over the documents counted
+    cut: bool  # more matched than FIND_MAX: the order is that of the newest FIND_MAX (full text: the best)
+    counted: bool  # count and totals are of every match, past FIND_MAX (SQL aggregates)
+    countable: bool  # past FIND_MAX, not counted, and find(count_all=True) would count every match
+    listed: int  # documents in the order, paged through (at most FIND_MAX)
     holdings: dict[str, list[HoldingRow]]
     event: AccessEvents | None
 
@@ -85,7 +102,7 @@ class WebUseCases:
         self.web_sessions.sign_out(secret)
 
     def find(self, who: Principal, q: SearchQuery, *, sort: str = "date", descending: bool = True, offset: int = 0,
-             page_size: int = 50) -> Found:
+             page_size: int = 50, count_all: bool = False) -> Found:
         """A sorted page of what *q* matches within what *who* may see, with the count and totals of all of it.
 
         The totals tell something of every matched document (its amount), so an inspector's
@@ -97,25 +114,24 @@ class WebUseCases:
             raise InvalidInput("a page starts at 0 or after and holds 1 to 500 documents")
         asked = dataclasses.replace(q, cursor=None)
         scoped, grants = self.archive.access.scoped(who, dataclasses.replace(asked, limit=1000))
-        rows: list[DocumentRow] = []
-        page_q = scoped
-        while len(rows) <= FIND_MAX:
-            page = self.archive.search(page_q)
-            rows.extend(page.rows)
-            if not page.next_cursor:
-                break
-            page_q = page_q.after(page.next_cursor)
-        cut = len(rows) > FIND_MAX
-        rows = rows[:FIND_MAX]
-        totals: dict[str, Decimal] = {}
-        for r in rows:
-            if r.payable_amount is not None:
-                cur = r.currency or "?"
-                totals[cur] = totals.get(cur, Decimal(0)) + r.payable_amount
+        # Narrow rows of the matches (digest, sort keys, amount) to sort; whole rows only for the page.
+        listed = self.archive.listing(scoped, FIND_MAX + 1, SORT_FIELDS[sort])
+        cut = len(listed) > FIND_MAX
+        listed = listed[:FIND_MAX]
+        # Past the cap, count and totals are of the listed documents, and of every match when asked
+        # (*count_all*: SQL aggregates, seconds at a million); an inspector's always stay with the
+        # listed documents, which its access event names (DECISIONS.md, "Lists read narrow rows").
+        countable = cut and who.role != "inspector" and self.archive.countable(scoped)
+        tally = self.archive.tally(scoped) if countable and count_all else None
+        if tally is not None:
+            count, totals = tally.count, tally.totals
+        else:
+            count, totals = len(listed), exact_sum((r.currency, r.payable_amount) for r in listed)
         key = SORTS[sort]
-        present = sorted((r for r in rows if key(r) != _NONE_LAST), key=key, reverse=descending)
-        ordered = present + [r for r in rows if key(r) == _NONE_LAST]
-        shown = ordered[offset: offset + page_size]
+        keyed = [(key(r), r) for r in listed]
+        present = sorted((kr for kr in keyed if kr[0] != _NONE_LAST), key=_first, reverse=descending)
+        ordered = [r for _k, r in present] + [r for k, r in keyed if k == _NONE_LAST]
+        page = [r.digest for r in ordered[offset: offset + page_size]]
         event = None
         if who.role == "inspector":
             from earsiv.archive.access import query_params
@@ -124,9 +140,18 @@ class WebUseCases:
                                       "offset": offset, "page_size": page_size}
             params.pop("limit", None)
             event = self.archive.access.record(who, "search", grants, params, [r.digest for r in ordered])
-        shown = list(self.disclosure.rows(who, shown, asked))
-        return Found(shown, len(rows), dict(sorted(totals.items())), cut,
+        shown = self.disclosure.rows(who, self._whole_rows(scoped, page), asked)
+        return Found(list(shown), count, totals, cut, tally is not None, countable and tally is None, len(listed),
                      self._holdings(who, [r.digest for r in shown]), event)
+
+    def _whole_rows(self, scoped: SearchQuery, digests: list[str]) -> list[DocumentRow]:
+        """The rows of *digests* (matches of *scoped*, words already matched), in that order."""
+        if not digests:
+            return []
+        page = self.archive.index.search(dataclasses.replace(scoped, text=None, cursor=None, digests=tuple(digests),
+                                                             limit=len(digests)))
+        rows = {r.digest: r for r in page.rows}
+        return [rows[d] for d in digests if d in rows]
 
     def lookup(self, who: Principal, ref: str) -> list[DocumentRow]:
         """The documents *who* may see that *ref* names: a digest or its first hex digits, an ETTN (any case,

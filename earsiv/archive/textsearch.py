@@ -58,8 +58,9 @@ if TYPE_CHECKING:
     from earsiv.archive.log.log import Log
     from earsiv.documents.metadata import DocumentMetadata
     from earsiv.documents.textterms import DocumentText
-    from earsiv.indexer.db import Index
+    from earsiv.indexer.db import Index, Tally
     from earsiv.indexer.fulltext import FullTextIndex, TextDoc
+    from earsiv.indexer.rows import Listed
 
 __all__ = ["DatabaseText", "EmbeddedText", "FullText"]
 
@@ -90,6 +91,13 @@ class FullText(Protocol):
     def search(self, q: SearchQuery) -> SearchPage:
         """A page of ``q.text`` matches within q's scope and filters; rows read from SQL."""
 
+    def listing(self, q: SearchQuery, limit: int, fields: frozenset[str] | None = None) -> list[Listed]:
+        """The first *limit* matches of ``q.text`` in this engine's order, as narrow rows (to sort and total):
+        *fields* of them (``Index.listing``)."""
+
+    def tally(self, q: SearchQuery) -> Tally | None:
+        """Count and totals of every match of ``q.text``; None when only a listing can tell them."""
+
     def close(self) -> None: ...
 
 
@@ -119,6 +127,12 @@ class DatabaseText:
             except ValueError as exc:  # the embedded engine's cursor, or a forged one
                 raise InvalidInput(str(exc), name="cursor") from None
         return self.sql.search(q)
+
+    def listing(self, q: SearchQuery, limit: int, fields: frozenset[str] | None = None) -> list[Listed]:
+        return self.sql.listing(q, limit, fields)
+
+    def tally(self, q: SearchQuery) -> Tally | None:
+        return self.sql.tally(q)
 
     def close(self) -> None:
         pass
@@ -338,6 +352,36 @@ class EmbeddedText:
         rows = {r.digest: r for r in self.sql.search(sql).rows}
         ordered = tuple(rows[d] for d in page if d in rows)
         return SearchPage(ordered, encode_text_cursor(offset + q.limit, max_log_index) if more else None)
+
+
+    def listing(self, q: SearchQuery, limit: int, fields: frozenset[str] | None = None) -> list[Listed]:
+        """Hits from tantivy (best first), narrowed by the SQL index's other filters and scope
+        (``Index.listing`` with digests), until *limit* survive or the hits end."""
+        assert q.text is not None
+        if q.sees_nothing:
+            return []
+        from earsiv.indexer.fulltext import TextScope
+
+        scope = TextScope(tenants=q.tenants, windows=q.windows, named=q.named) if q.scoped else None
+        max_log_index = self.index.mark() - 1
+        sql = dataclasses.replace(q, text=None, cursor=None)
+        out: list[Listed] = []
+        offset = 0
+        while len(out) < limit and offset <= MAX_TEXT_OFFSET:
+            # As many hits as are still wanted: the SQL filters may drop some, and then it asks again.
+            want = min(limit - len(out), MAX_LIMIT)
+            hits = self.index.search(q.text, vkn=q.vkn, date_from=q.date_from, date_to=q.date_to, kind=q.kind,
+                                     scope=scope, max_log_index=max_log_index, limit=want, offset=offset)
+            if hits.hits:
+                out.extend(self.sql.listing(dataclasses.replace(sql, digests=tuple(h.digest for h in hits.hits)), want,
+                                            fields))
+            offset += len(hits.hits)
+            if len(hits.hits) < want or offset >= hits.total:
+                break
+        return out
+
+    def tally(self, q: SearchQuery) -> Tally | None:
+        return None  # tantivy counts its hits, not what the SQL filters leave of them
 
 
 class _Feeder(threading.Thread):

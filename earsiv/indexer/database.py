@@ -45,6 +45,9 @@ class Dialect(Protocol):
     # Whether the database holds the documents' words and answers text queries itself
     # (PostgreSQL text search); otherwise the archive keeps an embedded full-text index.
     text_search: bool
+    # Whether its NUMERIC is exact, so that SUM of the amounts' numeric column is the exact total
+    # (PostgreSQL); SQLite's is a float, and its totals are added as scaled integers of the text.
+    exact_numeric: bool
 
     def insert_ignore(self, conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
         """Insert *rows*, skipping those whose primary key is there already."""
@@ -76,6 +79,7 @@ class SQLiteDialect:
     concurrent_writers = False
     # SQLite FTS5 was measured: joined with a date filter, seconds per query at 1M documents.
     text_search = False
+    exact_numeric = False
 
     def insert_ignore(self, conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
         if rows:
@@ -120,6 +124,7 @@ class PostgreSQLDialect:
     name = "postgresql"
     concurrent_writers = True
     text_search = True
+    exact_numeric = True
 
     def insert_ignore(self, conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
         self.insert_new(conn, table, rows, list(table.primary_key.columns))  # type: ignore[arg-type]

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Iterator, Sequence
+import decimal
+from collections.abc import Iterable, Iterator, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Self
 
@@ -35,20 +37,33 @@ from earsiv.indexer.models import (
     web_sessions,
 )
 from earsiv.indexer.query import (
+    HALF,
     SearchPage,
     SearchQuery,
     encode_cursor,
+    listing_statement,
+    odd_amounts_statement,
     search_parameters,
     search_statement,
+    tally_statement,
     visible_statement,
 )
 from earsiv.indexer.records import IndexRecord
 from earsiv.indexer.reportdb import ReportIndex
-from earsiv.indexer.rows import RAW_COLUMNS, DocumentRow, IndexStats, index_key, json_safe, row_from_db
+from earsiv.indexer.rows import (
+    RAW_COLUMNS,
+    DocumentRow,
+    IndexStats,
+    Listed,
+    index_key,
+    json_safe,
+    listed_from_db,
+    row_from_db,
+)
 from earsiv.indexer.sessiondb import SessionIndex
 from earsiv.indexer.writer import IndexWriter, meta_key
 
-__all__ = ["MIGRATIONS", "DocumentRow", "Index", "IndexStats", "SearchPage", "SearchQuery"]
+__all__ = ["MIGRATIONS", "DocumentRow", "Index", "IndexStats", "Listed", "SearchPage", "SearchQuery", "Tally", "exact_sum"]
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # Bound parameters per IN (...) list; SQLite allows 32766 per statement.
@@ -57,6 +72,28 @@ _IN_CHUNK = 5000
 _TABLES_CHILDREN_FIRST = tuple(reversed(metadata.sorted_tables))
 _GET = sa.select(*RAW_COLUMNS).where(documents.c.digest == sa.bindparam("digest"))
 _HEAD_REVISION = "0012"  # the newest migration: opening skips Alembic when the index is there
+# Sums of amounts are exact: Python's default context would round a total at 28 digits.
+_EXACT = decimal.Context(prec=decimal.MAX_PREC, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN)
+
+
+def exact_sum(amounts: Iterable[tuple[str | None, Decimal | None]]) -> dict[str, Decimal]:
+    """Sum of the amounts per currency (None and "" as "?"), exactly; amounts of None are skipped."""
+    totals: dict[str, Decimal] = {}
+    zero = Decimal(0)
+    with decimal.localcontext(_EXACT):
+        for currency, amount in amounts:
+            if amount is not None:
+                cur = currency or "?"
+                totals[cur] = totals.get(cur, zero) + amount
+    return dict(sorted(totals.items()))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Tally:
+    """How many documents a query matches, and their payable amounts summed per currency (exact)."""
+
+    count: int
+    totals: dict[str, Decimal]
 
 
 class Index:
@@ -218,6 +255,59 @@ class Index:
         rows = tuple(row_from_db(r) for r in raw[: q.limit])
         more = len(raw) > q.limit
         return SearchPage(rows, encode_cursor(rows[-1].sort_date, rows[-1].digest) if more else None)
+
+    def listing(self, q: SearchQuery, limit: int, fields: frozenset[str] | None = None) -> list[Listed]:
+        """The first *limit* matches of *q* as ``Listed`` rows, newest first; with ``q.digests`` (the
+        hits of the embedded full-text engine) those that match, in ``q.digests``' order.  With
+        *fields*, only those of a ``Listed`` are read (and digest, currency, amount); the rest are None."""
+        if q.text is not None and not self.has_text_search:
+            raise ValueError("a full-text query is answered by the full-text index, not by this database")
+        if q.sees_nothing or q.digests == ():
+            return []
+        shape, params = search_parameters(dataclasses.replace(q, cursor=None, digests=None), limit)
+        if q.text is not None and params["text_query"] is None:
+            return []
+        stmt = listing_statement(shape | {"only_digests"} if q.digests is not None else shape, fields)
+        out: list[Listed] = []
+        with self.db.read("cannot list the matches") as conn:
+            if q.digests is None:
+                return listed_from_db(conn.execute(stmt, params).all())
+            found: dict[str, Listed] = {}
+            for i in range(0, len(q.digests), _IN_CHUNK):
+                chunk = list(q.digests[i : i + _IN_CHUNK])
+                found.update((r.digest, r) for r in listed_from_db(conn.execute(stmt, {**params, "only_digests": chunk})))
+        out = [found[d] for d in dict.fromkeys(q.digests) if d in found]
+        return out[:limit]
+
+    def tally(self, q: SearchQuery) -> Tally:
+        """Count and totals of every match of *q*, from SQL aggregates: no row is read to make them."""
+        if q.text is not None and not self.has_text_search:
+            raise ValueError("a full-text query is answered by the full-text index, not by this database")
+        if q.digests is not None:
+            raise ValueError("a tally is of a query, not of a list of digests")
+        if q.sees_nothing:
+            return Tally(0, {})
+        shape, params = search_parameters(dataclasses.replace(q, cursor=None), 0)
+        if q.text is not None and params["text_query"] is None:
+            return Tally(0, {})
+        shape -= {"fetch"}
+        params.pop("fetch")
+        exact = self.db.dialect.exact_numeric
+        parts: list[tuple[str | None, Decimal | None]] = []
+        count = 0
+        with self.db.snapshot("cannot count the matches") as conn:
+            odd = False
+            for row in conn.execute(tally_statement(shape, exact), params):
+                count += row[1] if exact else row[3]
+                if exact:
+                    parts.append((row[0], row[2]))
+                elif row[1] == 1:  # plain: (high * HALF + low) units of 10**-scale
+                    parts.append((row[0], Decimal(row[4] * HALF + row[5]).scaleb(-row[2], _EXACT)))
+                elif row[1] == 0:
+                    odd = True
+            if odd:
+                parts.extend((c, Decimal(a)) for c, a in conn.execute(odd_amounts_statement(shape), params))
+        return Tally(count, exact_sum(parts))
 
     def visible(self, digests: Sequence[str], scope: SearchQuery) -> set[str]:
         """Those of *digests* held here that the scope of *scope* (tenants, windows) lets one see."""

@@ -21,14 +21,17 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.types import NullType
 
 from earsiv.documents.metadata import KINDS, SIGNATURE_STATUSES, SIGNER_RELATIONS, TRUST_VERDICTS
 from earsiv.indexer.models import NO_DATE, document_parties, document_text, documents, holdings
-from earsiv.indexer.rows import RAW_COLUMNS, DocumentRow, index_key
+from earsiv.indexer.rows import RAW_COLUMNS, DocumentRow, Listed, index_key
 from earsiv.indexer.textsql import tsquery_literal
 
-__all__ = ["INSPECTABLE_ROLES", "MAX_LIMIT", "MAX_TEXT", "MAX_TEXT_OFFSET", "VALID_IS_AMBIGUOUS", "SearchPage", "SearchQuery", "decode_cursor", "decode_text_cursor",
-           "encode_cursor", "encode_text_cursor", "search_parameters", "search_statement", "visible_statement"]
+__all__ = ["HALF", "INSPECTABLE_ROLES", "LISTED_ALWAYS", "LISTED_COLUMNS", "MAX_LIMIT", "MAX_TEXT", "MAX_TEXT_OFFSET",
+           "VALID_IS_AMBIGUOUS", "SearchPage", "SearchQuery", "decode_cursor", "decode_text_cursor", "encode_cursor",
+           "encode_text_cursor", "listing_statement", "match_statement", "odd_amounts_statement", "search_parameters",
+           "search_statement", "tally_statement", "visible_statement"]
 
 MAX_LIMIT = 1000
 # The parties an inspector's grant reaches: the taxpayer as seller or buyer
@@ -317,6 +320,82 @@ def _scope_condition(shape: frozenset[str]) -> sa.ColumnElement[bool]:
     return sa.or_(*allowed) if allowed else sa.false()
 
 
+@functools.lru_cache(maxsize=256)
+def search_statement(shape: frozenset[str]) -> sa.Select[Any]:
+    """SELECT of the DocumentRow columns for one query shape, values as bind parameters.
+
+    One statement object per shape: SQLAlchemy then finds its compiled SQL
+    by the memoised cache key instead of rebuilding and re-hashing a
+    60-column SELECT on every search.
+    """
+    return match_statement(shape, RAW_COLUMNS)
+
+
+# What a list needs of every match to sort it and total it (service_web.SORTS): no JSON, a
+# fifth of a whole row.  Read raw and made into ``Listed`` rows by ``listed_from_db``.
+LISTED_COLUMNS = tuple(sa.type_coerce(documents.c[n], NullType()).label(n) for n in Listed._fields)
+# What every listing reads: the key, and what the totals add.
+LISTED_ALWAYS = frozenset({"digest", "currency", "payable_amount"})
+
+
+@functools.lru_cache(maxsize=256)
+def listing_statement(shape: frozenset[str], fields: frozenset[str] | None = None) -> sa.Select[Any]:
+    """The ``Listed`` columns of the matches of one query shape, in the keyset order, at most ``fetch``.
+
+    With *fields*, only those (and ``LISTED_ALWAYS``) are read, the others are NULL: a list sorted by
+    amount reads three columns of a row (SQLite then stops early in the row), not twelve.
+    """
+    if fields is None:
+        return match_statement(shape, LISTED_COLUMNS)
+    wanted = fields | LISTED_ALWAYS
+    return match_statement(shape, tuple(c if c.name in wanted else sa.null().label(c.name) for c in LISTED_COLUMNS))
+
+
+# An amount kept as text (rows._amount_text) that SQLite can add exactly as a scaled integer: digits, one
+# dot and a sign, at most 18 digits (a 64-bit integer holds them); anything else (an exponent, more digits)
+# is added in Python.  The integer is added as two halves so that no sum of them can overflow.
+_AMOUNT = documents.c.payable_amount
+_PLAIN = sa.and_(sa.func.length(_AMOUNT) <= sa.literal_column("18"),
+                 _AMOUNT.op("NOT GLOB", is_comparison=True)(sa.literal_column("'*[^0-9.-]*'")))
+_DOT = sa.func.instr(_AMOUNT, sa.literal_column("'.'"))
+_SCALE = sa.case((_DOT > sa.literal_column("0"), sa.func.length(_AMOUNT) - _DOT), else_=sa.literal_column("0"))
+_SCALED = sa.cast(sa.func.replace(_AMOUNT, sa.literal_column("'.'"), sa.literal_column("''")), sa.Integer())
+HALF = 1_000_000_000
+_HALF = sa.literal_column(str(HALF), sa.Integer())
+
+
+@functools.lru_cache(maxsize=256)
+def tally_statement(shape: frozenset[str], exact_numeric: bool) -> sa.Select[Any]:
+    """How many match, and the sum of their payable amounts, per currency: every match (no ``fetch``),
+    counted and added by the database, nothing read row by row.
+
+    *exact_numeric* (PostgreSQL): rows (currency, count, sum of the NUMERIC column), exact.  Else
+    (SQLite, whose NUMERIC is a float): rows (currency, plain, scale, count, high sum, low sum) of
+    the text amounts as scaled integers; ``odd_amounts_statement`` reads those that are not plain.
+    """
+    d = documents
+    matched = match_statement(shape, (d.c.digest,), limited=False).subquery("m")
+    if exact_numeric:
+        cols: tuple[Any, ...] = (d.c.currency.label("currency"),)
+        sums: tuple[Any, ...] = (sa.func.sum(sa.type_coerce(d.c.payable_amount_num, sa.Numeric(asdecimal=True))),)
+    else:
+        one, zero = sa.literal_column("1"), sa.literal_column("0")
+        plain = sa.case((_AMOUNT.is_(None), sa.null()), (_PLAIN, one), else_=zero)
+        cols = (d.c.currency.label("currency"), plain.label("plain"), sa.case((_PLAIN, _SCALE), else_=zero).label("scale"))
+        scaled = sa.case((_PLAIN, _SCALED), else_=zero)
+        sums = (sa.func.sum(scaled // _HALF), sa.func.sum(scaled % _HALF))
+    return (sa.select(*cols, sa.func.count(), *sums)
+            .select_from(d).join(matched, matched.c.digest == d.c.digest).group_by(*cols))
+
+
+@functools.lru_cache(maxsize=256)
+def odd_amounts_statement(shape: frozenset[str]) -> sa.Select[Any]:
+    """(currency, amount text) of the matches whose amount SQLite cannot add exactly (see ``_PLAIN``)."""
+    d = documents
+    return match_statement(shape, (d.c.currency, d.c.payable_amount), limited=False).where(
+        _AMOUNT.is_not(None), sa.not_(_PLAIN))
+
+
 def _tenants_only(shape: frozenset[str]) -> bool:
     """Whether the scope is "held by one of these tenants" and nothing else (no names, no windows)."""
     return "scope_tenants" in shape and "scope_named" not in shape and "w0_vkn" not in shape
@@ -333,19 +412,16 @@ def _text_match(digest: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
     return digest.in_(sa.select(t.c.digest).where(t.c.terms.op("@@")(words)))
 
 
-@functools.lru_cache(maxsize=256)
-def search_statement(shape: frozenset[str]) -> sa.Select[Any]:
-    """SELECT of the DocumentRow columns for one query shape, values as bind parameters.
+def match_statement(shape: frozenset[str], columns: tuple[Any, ...], *, limited: bool = True) -> sa.Select[Any]:
+    """SELECT of *columns* (of ``documents``) for the matches of one query shape; *limited*: newest
+    first (sort_date, digest descending) and at most ``fetch`` rows.
 
-    One statement object per shape: SQLAlchemy then finds its compiled SQL
-    by the memoised cache key instead of rebuilding and re-hashing a
-    60-column SELECT on every search.
-
-    Three walks, newest first, each stopping after *fetch* rows: a VKN's parties by
-    ``(party_id, sort_date, digest)``; else a tenant's holdings by ``(tenant, sort_date,
-    digest)`` when the query is held by given tenants (the ``tenant`` filter, or a scope of
-    tenants only); else the documents by ``(sort_date, digest)``.  Each reads what its key
-    holds, so a tenant's search costs what the tenant holds, however large the archive.
+    Walks, newest first, each stopping after *fetch* rows: a VKN's parties by ``(party_id,
+    sort_date, digest)``; else a tenant's holdings by ``(tenant, sort_date, digest)`` when the
+    query is held by given tenants (the ``tenant`` filter, or a scope of tenants only); else one
+    inspector window's VKN by its parties within the window; else the documents by ``(sort_date,
+    digest)``.  Each reads what its key holds, so a tenant's search costs what the tenant holds,
+    however large the archive.
     """
     d = documents
     doc_filters = [op(col, sa.bindparam(name)) for name, (col, op) in _DOCUMENT_FILTERS.items() if name in shape]
@@ -367,6 +443,17 @@ def search_statement(shape: frozenset[str]) -> sa.Select[Any]:
         return conds
 
     fetch = sa.bindparam("fetch", type_=sa.Integer())
+
+    def rows_of(keys: sa.Select[Any], sort_date: sa.ColumnElement[Any], digest: sa.ColumnElement[Any]) -> sa.Select[Any]:
+        """*columns* of the keys a walk found, in the walk's order (at most *fetch*, when *limited*)."""
+        if limited:
+            keys = keys.order_by(sort_date.desc(), digest.desc()).limit(fetch)
+        keys_sq = keys.subquery("k")
+        stmt = sa.select(*columns).join_from(keys_sq, d, d.c.digest == keys_sq.c.digest)
+        if not limited:
+            return stmt
+        return stmt.order_by(keys_sq.c.sort_date.desc(), keys_sq.c.digest.desc())
+
     if "vkn" not in shape and ("tenant" in shape or _tenants_only(shape)):
         # Walk the holdings of the tenant(s) backwards; a document held by two of them once.
         h = holdings
@@ -382,15 +469,15 @@ def search_statement(shape: frozenset[str]) -> sa.Select[Any]:
         keys = sa.select(h.c.sort_date, h.c.digest).distinct().where(*held, *key_filters(h.c.sort_date, h.c.digest))
         if doc_filters:
             keys = keys.join_from(h, d, d.c.digest == h.c.digest).where(*doc_filters)
-        return _rows_of(keys.order_by(h.c.sort_date.desc(), h.c.digest.desc()).limit(fetch).subquery("k"))
+        return rows_of(keys, h.c.sort_date, h.c.digest)
     if "tenant" in shape:
         doc_filters.append(_held_by("tenant"))
     if "scope" in shape:
         doc_filters.append(_scope_condition(shape))
+    p = document_parties
     if "vkn" not in shape and _one_window_only(shape):
         # An inspector's grant: walk the VKN's parties within the window (the scope, checked
         # again on each row found, stays the rule; the walk only finds the candidates fast).
-        p = document_parties
         walk = [p.c.party_id == sa.bindparam("w0_vkn"), p.c.role.in_(INSPECTABLE_ROLES),
                 p.c.sort_date >= sa.bindparam("w0_from", type_=sa.Date()),
                 p.c.sort_date <= sa.bindparam("w0_to", type_=sa.Date())]
@@ -399,36 +486,24 @@ def search_statement(shape: frozenset[str]) -> sa.Select[Any]:
         keys = (sa.select(p.c.sort_date, p.c.digest).distinct()
                 .where(*walk, *key_filters(p.c.sort_date, p.c.digest))
                 .join_from(p, d, d.c.digest == p.c.digest).where(*doc_filters))
-        return _rows_of(keys.order_by(p.c.sort_date.desc(), p.c.digest.desc()).limit(fetch).subquery("k"))
+        return rows_of(keys, p.c.sort_date, p.c.digest)
     if "text_query" in shape:
         doc_filters.append(_text_match(d.c.digest))
     if "vkn" not in shape:
-        return (
-            sa.select(*RAW_COLUMNS)
-            .where(*key_filters(d.c.sort_date, d.c.digest), *doc_filters)
-            .order_by(d.c.sort_date.desc(), d.c.digest.desc())
-            .limit(fetch)
-        )
+        stmt = sa.select(*columns).where(*key_filters(d.c.sort_date, d.c.digest), *doc_filters)
+        if not limited:
+            return stmt
+        return stmt.order_by(d.c.sort_date.desc(), d.c.digest.desc()).limit(fetch)
     # Walk the (party_id, sort_date, digest) index backwards and stop after
     # *fetch* distinct documents, then read just those rows.  DISTINCT because
     # one VKN may hold two roles in one document (self-billing, a supplier
     # that is also the despatcher); the index order makes it a cheap check.
-    p = document_parties
     keys = sa.select(p.c.sort_date, p.c.digest).distinct().where(
         p.c.party_id == sa.bindparam("vkn"), *key_filters(p.c.sort_date, p.c.digest)
     )
     if doc_filters:
         keys = keys.join_from(p, d, d.c.digest == p.c.digest).where(*doc_filters)
-    return _rows_of(keys.order_by(p.c.sort_date.desc(), p.c.digest.desc()).limit(fetch).subquery("k"))
-
-
-def _rows_of(keys: sa.Subquery) -> sa.Select[Any]:
-    """The DocumentRow columns of the keys a walk found, in the walk's order."""
-    return (
-        sa.select(*RAW_COLUMNS)
-        .join_from(keys, documents, documents.c.digest == keys.c.digest)
-        .order_by(keys.c.sort_date.desc(), keys.c.digest.desc())
-    )
+    return rows_of(keys, p.c.sort_date, p.c.digest)
 
 
 @functools.lru_cache(maxsize=64)

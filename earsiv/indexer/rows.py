@@ -11,10 +11,10 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.types import NullType
@@ -30,10 +30,12 @@ __all__ = [
     "ROW_COLUMNS",
     "DocumentRow",
     "IndexStats",
+    "Listed",
     "document_values",
     "holding_values",
     "index_key",
     "json_safe",
+    "listed_from_db",
     "party_values",
     "ref_values",
     "row_from_db",
@@ -161,6 +163,44 @@ class DocumentRow:
         out["references"] = [{"type": r.type, "id": r.id, "ettn": r.ettn} for r in self.references]
         out["signature"] = self.signature_words[1]  # what was checked, in words
         return out
+
+
+class Listed(NamedTuple):
+    """What a list reads of every match to count, total and sort it (``DocumentRow``'s names, a fifth
+    of its columns and none of its JSON); whole rows are read for the page shown only."""
+
+    digest: str
+    issue_date: dt.date | None
+    issue_time: str | None
+    doc_id: str | None
+    kind: str
+    supplier_name: str | None
+    supplier_id: str | None
+    customer_name: str | None
+    customer_id: str | None
+    currency: str | None
+    payable_amount: Decimal | None
+    log_index: int
+
+
+def listed_from_db(rows: Iterable[Any]) -> list[Listed]:
+    """``Listed`` rows from the driver's raw values (SQLite: dates as text; PostgreSQL: ``date``).
+
+    A list reads up to 10,000 of them for one page: one loop with the names bound locally, and a
+    day's text parsed once (a list's dates repeat).
+    """
+    days: dict[Any, dt.date | None] = {None: None}
+    day_of, new, decimal = dt.date.fromisoformat, tuple.__new__, Decimal
+    out = []
+    for v in rows:
+        day = v[1]
+        parsed = days.get(day, days)
+        if parsed is days:
+            parsed = days[day] = day_of(day) if day.__class__ is str else day
+        amount = v[10]
+        out.append(new(Listed, (v[0], parsed, v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9],
+                                None if amount is None else decimal(amount), v[11])))
+    return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,10 +48,16 @@ class Find:
     sort: str
     descending: bool
     page: int
+    count_all: bool = False  # count and total every match past the list's cap (seconds at a million)
+    everything: bool = False  # "list all": no field filled in, and a list wanted anyway
 
     def params(self, **change: Any) -> dict[str, Any]:
         out: dict[str, Any] = {k: v for k, v in self.values.items() if v}
         out.update({"sort": self.sort, "desc": "1" if self.descending else "0", "page": self.page})
+        if self.count_all:
+            out["count"] = "all"
+        if self.everything:  # else the next page, or another sort, of "list all" would be an empty form
+            out["all"] = "1"
         out.update(change)
         return out
 
@@ -81,4 +87,5 @@ def find_of(p: Mapping[str, Any], who: Principal) -> Find:
                      date_to=parse_date(values["to"], "bitiş / to"), kind=values["kind"] or None,
                      profile=values["profile"] or None, type_code=values["type"] or None, doc_id=values["id"] or None,
                      ettn=values["ettn"].lower() or None, text=values["q"] or None, tenant=values["tenant"] or None)
-    return Find(q, values, str(p.get("sort") or "date"), p.get("desc", "1") != "0", page)
+    return Find(q, values, p.get("sort") or "date", p.get("desc", "1") != "0", page, p.get("count") == "all",
+                p.get("all") == "1")

@@ -98,9 +98,9 @@ def home(request: Request, service: Service, who: Caller) -> Response:
 def find(request: Request, service: Service, who: Caller) -> Response:
     f = read_find(request, who)
     found = None
-    if any(f.values.values()) or request.query_params.get("all") == "1":
+    if any(f.values.values()) or f.everything:
         found = service.find(who, f.query, sort=f.sort, descending=f.descending, offset=f.page * PAGE_SIZE,
-                             page_size=PAGE_SIZE)
+                             page_size=PAGE_SIZE, count_all=f.count_all)
     response = page(request, "find.html", f=f, found=found, kinds=list(KINDS), sorts=list(SORTS),
                     page_size=PAGE_SIZE, me=service.me(who))
     if found is not None and found.event is not None:
