@@ -3,7 +3,7 @@
     .venv/bin/python bench/hashtree.py --docs 2000 [--batch 50000]
 
 Ingests N synthetic documents (``synth.write``, 6 issuers) into a fresh home with the built-in
-TSA, then times ``Archive.renew_hashes("sha384")`` over all of them: documents per second, CPU
+TSA, then times ``hashtree.renew(arch, "sha384")`` over all of them: documents per second, CPU
 seconds, peak RSS, and the bytes its records take per document. Then one evidence record, to
 show what `earsiv evidence` costs then (it reads the runs' records once per process). The machine may be shared: read the CPU seconds too.
 """
@@ -26,6 +26,7 @@ from synth import write as write_docs
 
 from earsiv.archive.archive import Archive
 from earsiv.archive.evidence import write_evidence
+from earsiv.archive.hashtree import renew
 from earsiv.archive.sources import expand
 
 
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         with Archive.open(home) as arch:
             arch.checkpoint()
             c0, t0 = _cpu(), time.perf_counter()
-            done = arch.renew_hashes("sha384", batch=args.batch)
+            done = renew(arch, "sha384", batch=args.batch)
             seconds, cpu = time.perf_counter() - t0, _cpu() - c0
             records = sum(f.stat().st_size for f in (home / "store/objects/log/ers").glob("*.json"))
             n = done["documents"]

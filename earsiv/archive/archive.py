@@ -652,7 +652,7 @@ class Archive:
         # The hash-tree renewals' stamps (RFC 4998 §5.2 inside the evidence records): few, read every time.
         from earsiv.archive.ers import renew_run_stamps
 
-        stamped = renew_run_stamps(self, stamp=self.checkpointer.stamp_imprint, trusted=trusted,
+        stamped = renew_run_stamps(self.ers, self.store, stamp=self.checkpointer.stamp_imprint, trusted=trusted,
                                    until=self.ledger.retention.until(), everything=everything)
         if stamped:
             done["hash_trees"] = stamped
@@ -664,17 +664,6 @@ class Archive:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps({"scanned_to": scanned_to, "earliest_end": ends.isoformat(), "anchors": anchors}))
         return done
-
-    def renew_hashes(self, hash_name: str, *, batch: int | None = None, everything: bool = False,
-                     progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
-        """Hash-tree renewal (RFC 4998 §5.3) with *hash_name* of every document no run of that hash
-        covers yet (every document with *everything*), one stamp per *batch* documents (``ers.renew_hashes``)."""
-        from earsiv.archive.ers import BATCH, renew_hashes
-
-        self.checkpoint()  # documents since the last checkpoint are included once it is stamped
-        return renew_hashes(self, hash_name, stamp=self.checkpointer.stamp_imprint, trusted=self.tsa_certificates(),
-                            until=self.ledger.retention.until(), batch=batch or BATCH, everything=everything,
-                            progress=progress)
 
     def _with_hash_trees(self, tsa: dict[str, Any]) -> dict[str, Any]:
         """*tsa* (``tsa_status``) with the hash-tree renewals: per hash the documents covered and the first

@@ -431,7 +431,7 @@ def verify_all(arch: Archive, digests: list[str] | None = None,
     if digests is None:
         return _verify_everything(arch, progress)
     findings: list[Finding] = []
-    from earsiv.archive.ers import verify_document_record
+    from earsiv.archive.evidence import verify_document_record
 
     for d in digests:
         try:

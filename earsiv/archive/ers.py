@@ -14,7 +14,8 @@ the new hash stamps its root. Because the tree is RFC 4998's, each document's pa
 is a true ``reducedHashtree``: its first list is ``[H(d), H(chain)]``, then one sibling per
 level, and with the token it is an ``ArchiveTimeStamp`` that any RFC 4998 implementation
 checks against the document's bytes alone (``evidence_record``; ``earsiv evidence`` writes
-it as ``evidence-record.ers``).
+it as ``evidence-record.ers``). Pure: what reads the archive to make or check a run is
+``hashtree`` (making one) and ``evidence`` (checking a document's).
 
     log/ers/<S>.json   the run: hash, the log range it read, per document the inputs of its leaf
     log/ers/<S>.tsr    RFC 3161 token whose imprint (hash of the run) is the tree's root
@@ -40,19 +41,17 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from asn1crypto import algos, cms, core
 
-from earsiv.archive.errors import StoreError, VerificationError
+from earsiv.archive.errors import VerificationError
 from earsiv.archive.stores.base import PutItem
 
 if TYPE_CHECKING:
     from cryptography import x509
 
-    from earsiv.archive.archive import Archive
     from earsiv.archive.stores.base import ObjectStore
     from earsiv.archive.tsa.verify import TokenInfo
 
-__all__ = ["ERS_PREFIX", "HASHES", "ErsBook", "Evidence", "Record", "Run", "StampRenewal", "chain_bytes", "ers_key", "evidence_record", "renew_hashes",
-           "renew_run_stamps", "verify_document_record",
-           "verify_record", "verify_run_chain"]
+__all__ = ["ERS_PREFIX", "HASHES", "ErsBook", "Evidence", "Record", "Run", "StampRenewal", "base_root", "chain_bytes", "ers_key",
+           "evidence_record", "hashed", "renew_run_stamps", "verify_run_chain"]
 
 ERS_PREFIX = "log/ers/"
 STAMP_PREFIX = "log/ers-renewals/"
@@ -67,13 +66,14 @@ def ers_key(seq: int, suffix: str) -> str:
     return f"{ERS_PREFIX}{seq:016d}{suffix}"
 
 
-def _h(name: str, data: bytes) -> bytes:
+def hashed(name: str, data: bytes) -> bytes:
+    """*data* hashed with the hash called *name* (one of ``HASHES``)."""
     return hashlib.new(name, data).digest()
 
 
 def node(name: str, values: Sequence[bytes]) -> bytes:
     """RFC 4998 §4.2: the hash of a node is the hash of its children's hashes in ascending order."""
-    return _h(name, b"".join(sorted(values)))
+    return hashed(name, b"".join(sorted(values)))
 
 
 def levels(name: str, leaves: Sequence[bytes]) -> list[list[bytes]]:
@@ -314,7 +314,7 @@ def verify_run_chain(run: Run, links: Sequence[tuple[StampRenewal | None, bytes]
         root = run.root() if r is None else r.root()
         if r is not None:
             n = r.position(run.seq)
-            if n is None or r.hash != run.hash or list(r.items[n][1]) != [_h(run.hash, t) for _r, t in links[:k]]:
+            if n is None or r.hash != run.hash or list(r.items[n][1]) != [hashed(run.hash, t) for _r, t in links[:k]]:
                 raise VerificationError(f"stamp renewal {r.seq} does not renew the stamps of hash-tree renewal "
                                         f"{run.seq} as they are", name=key, step=4)
         try:
@@ -332,30 +332,30 @@ def verify_run_chain(run: Run, links: Sequence[tuple[StampRenewal | None, bytes]
     return infos
 
 
-def renew_run_stamps(arch: Archive, *, stamp: Callable[[bytes, str], bytes], trusted: Sequence[x509.Certificate],
-                     until: dt.datetime, everything: bool = False, now: dt.datetime | None = None) -> list[dict]:
+def renew_run_stamps(book: ErsBook, store: ObjectStore, *, stamp: Callable[[bytes, str], bytes],
+                     trusted: Sequence[x509.Certificate], until: dt.datetime, everything: bool = False,
+                     now: dt.datetime | None = None) -> list[dict]:
     """Renew (RFC 4998 §5.2) the chains of the runs whose newest stamp ends within `RENEW_AHEAD` (every
     chain with *everything*): one stamp per hash over them all. What was made, per renewal."""
     from earsiv.archive.renewal import RENEW_AHEAD, _valid_until
 
     now = now or dt.datetime.now(dt.UTC)
-    book = arch.ers
     wanted: dict[str, list[tuple[int, tuple[bytes, ...]]]] = {}
     for run in book.current():
         links = book.chain(run)
         infos = verify_run_chain(run, links, trusted)  # a broken chain is not extended, it is reported
         if everything or _valid_until(infos[-1]) - now < RENEW_AHEAD:
-            wanted.setdefault(run.hash, []).append((run.seq, tuple(_h(run.hash, t) for _r, t in links)))
+            wanted.setdefault(run.hash, []).append((run.seq, tuple(hashed(run.hash, t) for _r, t in links)))
     made = []
     for name, items in sorted(wanted.items()):
         seq = book.stamps.next_number()
         r = StampRenewal(seq, name, now, tuple(items))
-        arch.store.put_many([PutItem(book.stamps.key(seq, ".json"), r.encode(), until)])
+        store.put_many([PutItem(book.stamps.key(seq, ".json"), r.encode(), until)])
         token = stamp(r.root(), name)  # no lock held: a TSA may be slow
         from earsiv.archive.tsa.verify import verify_token
 
         info = verify_token(token, message_imprint=r.root(), trusted_certs=trusted)
-        arch.store.put_many([PutItem(book.stamps.key(seq, ".tsr"), token, until)])
+        store.put_many([PutItem(book.stamps.key(seq, ".tsr"), token, until)])
         book.stamps.current()
         made.append({"stamp_renewal": seq, "hash": name, "runs": len(items), "stamp_time": info.gen_time.isoformat()})
     return made
@@ -364,97 +364,6 @@ def renew_run_stamps(arch: Archive, *, stamp: Callable[[bytes, str], bytes], tru
 def chain_bytes(leaf_json: dict[str, Any]) -> bytes:
     """A document's evidence as a hash-tree renewal covers it: its leaf evidence as canonical JSON."""
     return json.dumps(leaf_json, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
-
-
-def _chain_of(arch: Archive, ev: Evidence, item: Item) -> bytes:
-    from earsiv.archive.evidence import _leaf_json, prove_leaf
-
-    p = prove_leaf(arch, item.index, item.digest, size=ev.checkpoint, renewals=set(ev.renewals), second=ev.tsr2)
-    if ev.tsr2 and p.token2 is None:
-        raise VerificationError(f"the second token of checkpoint {ev.checkpoint} is gone", name=item.digest, step=4)
-    return chain_bytes(_leaf_json(p))
-
-
-def renew_hashes(arch: Archive, name: str, *, stamp: Callable[[bytes, str], bytes],
-                 trusted: Sequence[x509.Certificate], until: dt.datetime, batch: int = BATCH, everything: bool = False,
-                 progress: Callable[[int, int], None] | None = None, now: dt.datetime | None = None) -> dict[str, Any]:
-    """Stamp, with hash *name*, every document not yet covered by a run of that hash (with *everything*,
-    every document again: new records, for when the certificate of a run's stamp ends): see the module.
-
-    *stamp(root, name) -> token*; *progress(done, total)* after each document (leaves of the log
-    read, of those to read). One run (one stamp) per *batch* documents.
-    """
-    from earsiv.archive.evidence import _leaf_json, prove_leaf
-    from earsiv.archive.log import merkle
-    from earsiv.archive.log.entries import DocumentEntry, decode
-    from earsiv.archive.log.proofs import InclusionProof
-    from earsiv.archive.tsa.verify import verify_token
-
-    if name not in HASHES:
-        raise ValueError(f"unknown hash {name!r}: one of {', '.join(HASHES)}")
-    book = ErsBook(arch.store)
-    runs = [r for r in book.current() if r.hash == name]
-    start = 0 if everything else max((r.end for r in runs), default=0)
-    row = arch.index.log.latest_checkpoint(stamped=True)
-    if row is None or row.size <= start:
-        return {"runs": [], "documents": 0, "hash": name}
-    size = row.size
-    renewals = tuple(r.seq for r in arch.renewals.current())  # finished now (one under way elsewhere is not)
-    # The evidence every document of this run shares (checked once): checkpoint, tokens, renewals.
-    base: dict[str, Any] | None = None
-    evidence = Evidence(size, renewals, False)
-    disposed = arch.index.disposal
-    done: list[dict[str, Any]] = []
-    items: list[Item] = []
-    first = start
-    total = size - start
-
-    def finish(end: int) -> None:
-        nonlocal items, first
-        if items:
-            seq = book.next_number()
-            run = Run(seq, name, now or dt.datetime.now(dt.UTC), first, end, evidence, tuple(items))
-            arch.store.put_many([PutItem(ers_key(seq, ".json"), run.encode(), until)])
-            root = run.root()
-            token = stamp(root, name)  # no lock held: a TSA may be slow
-            info = verify_token(token, message_imprint=root, trusted_certs=trusted)
-            if info.hash_algorithm != name:
-                raise VerificationError(f"the TSA stamped {info.hash_algorithm}, not {name}", step=4)
-            arch.store.put_many([PutItem(ers_key(seq, ".tsr"), token, until)])
-            book.current()
-            done.append({"run": seq, "documents": len(items), "first": first, "end": end,
-                         "stamp_time": info.gen_time.isoformat(), "root": root.hex()})
-        items, first = [], end
-
-    tree = arch.log.tree(size)
-    for index, leaf in arch.log.iter_leaves(start, size):
-        if progress is not None:
-            progress(index - start + 1, total)
-        try:
-            entry = decode(leaf)
-        except VerificationError:
-            entry = None  # the audit reports it; its evidence cannot be renewed
-        if not isinstance(entry, DocumentEntry) or disposed.disposed([entry.digest]).get(entry.digest):
-            continue
-        own = arch.index.get(entry.digest)
-        if own is None or own.log_index != index:
-            continue
-        if base is None:
-            p = prove_leaf(arch, index, entry.digest, size=size, renewals=set(renewals))
-            base, evidence = _leaf_json(p), Evidence(size, renewals, p.token2 is not None)
-        try:
-            data = arch.original(entry.digest)
-        except (StoreError, VerificationError) as exc:
-            raise VerificationError(f"document {entry.digest} cannot be read for its hash-tree renewal: {exc}",
-                                    name=entry.digest, step=1) from exc
-        proof = InclusionProof(index, size, merkle.leaf_hash(leaf),
-                               tuple(merkle.inclusion_path(index, size, tree.subtree)), base_root(base))
-        mine = {**base, "leaf": leaf.decode("utf-8"), "proof": proof.to_json()}
-        items.append(Item(index, entry.digest, _h(name, data), _h(name, chain_bytes(mine))))
-        if len(items) >= batch:
-            finish(index + 1)
-    finish(size)
-    return {"runs": done, "documents": sum(d["documents"] for d in done), "hash": name}
 
 
 def base_root(leaf_json: dict[str, Any]) -> bytes:
@@ -475,38 +384,6 @@ class Record:
     @property
     def info(self) -> TokenInfo:
         return self.infos[-1]  # the newest: what a verifier now relies on
-
-
-def verify_record(arch: Archive, digest: str, index: int, data: bytes) -> Record | None:
-    """The newest hash-tree renewal of the document, checked, or None if none covers it.
-
-    Checks that its leaf holds the hash of *data* and of the document's evidence as it stood
-    (made again from the store, so checked again), that its token, of the run's hash, stamps
-    the root of its tree, and each renewal of that stamp (`verify_run_chain`). Raises
-    `VerificationError` naming the object that fails.
-    """
-    run = arch.ers.covering(index)
-    if run is None:
-        return None
-    item = run.items[run.position(index)]  # type: ignore[index]
-    key = ers_key(run.seq, ".tsr")
-    if item.digest != digest or item.doc != _h(run.hash, data):
-        raise VerificationError(f"hash-tree renewal {run.seq} does not stamp this document's bytes", name=key, step=4)
-    chain = _chain_of(arch, run.evidence, item)
-    if item.chain != _h(run.hash, chain):
-        raise VerificationError(f"hash-tree renewal {run.seq} does not stamp this document's evidence as it stood",
-                                name=key, step=4)
-    links = arch.ers.chain(run)
-    infos = verify_run_chain(run, links, arch.tsa_certificates())
-    return Record(run, chain, tuple(links), tuple(infos))
-
-
-def verify_document_record(arch: Archive, digest: str) -> Record | None:
-    """`verify_record` for a stored document, by its digest (None if disposed of or not covered)."""
-    row = arch.index.get(digest)
-    if row is None or arch.index.disposal.disposed([digest]).get(digest):
-        return None
-    return verify_record(arch, digest, row.log_index, arch.original(digest))
 
 
 # -- RFC 4998 ASN.1 (DEFINITIONS IMPLICIT TAGS) -------------------------------------------------

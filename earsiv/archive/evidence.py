@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from earsiv.archive.errors import DocumentNotFound, StoreError, VerificationError
+from earsiv.archive.ers import Record, chain_bytes, ers_key, evidence_record, hashed, verify_run_chain
 from earsiv.archive.log import merkle
 from earsiv.archive.log.checkpoints import Checkpoint, checkpoint_key
 from earsiv.archive.log.entries import DocumentEntry, HoldingEntry, KeyEntry, decode, format_time, parse_time
@@ -46,11 +47,11 @@ from earsiv.archive.log.proofs import PROOF_VERSION, InclusionProof
 
 if TYPE_CHECKING:
     from earsiv.archive.archive import Archive
+    from earsiv.archive.ers import Evidence, Item
 
 log = logging.getLogger("earsiv.evidence")
 __all__ = ["LeafProof", "Proven", "document_evidence", "key_introductions", "leaf_evidence", "prove_leaf",
-           "stamped_checkpoint",
-           "verify_document", "write_evidence"]
+           "stamped_checkpoint", "verify_document", "verify_document_record", "verify_record", "write_evidence"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -407,8 +408,6 @@ def write_evidence(arch: Archive, digest: str, out: Path, leaf_index: int | None
     record = None  # the RFC 4998 evidence record of its newest hash-tree renewal, checked
     own = proven.log_index == arch.index.get(digest).log_index  # else a tenant's holding leaf
     if gone is None:
-        from earsiv.archive.ers import evidence_record, verify_record
-
         # (the record stamps the document's own evidence, whose leaf a tenant does not see: a
         # tenant gets the record, which holds only its hash, and not that evidence)
         record = verify_record(arch, digest, arch.index.get(digest).log_index, first["original.xml"])
@@ -506,3 +505,44 @@ def anchor_lines(certs, *, indent: int) -> str:
 
     pad = " " * indent
     return "\n".join(f"{pad}{c.subject.rfc4514_string()}\n{pad}  sha256 {anchor_fingerprint(c)}" for c in certs)
+
+
+# -- hash-tree renewals (ers) of a document, checked ------------------------------------------------
+
+def _chain_of(arch: Archive, ev: Evidence, item: Item) -> bytes:
+    p = prove_leaf(arch, item.index, item.digest, size=ev.checkpoint, renewals=set(ev.renewals), second=ev.tsr2)
+    if ev.tsr2 and p.token2 is None:
+        raise VerificationError(f"the second token of checkpoint {ev.checkpoint} is gone", name=item.digest, step=4)
+    return chain_bytes(_leaf_json(p))
+
+
+def verify_record(arch: Archive, digest: str, index: int, data: bytes) -> Record | None:
+    """The newest hash-tree renewal of the document, checked, or None if none covers it.
+
+    Checks that its leaf holds the hash of *data* and of the document's evidence as it stood
+    (made again from the store, so checked again), that its token, of the run's hash, stamps
+    the root of its tree, and each renewal of that stamp (`verify_run_chain`). Raises
+    `VerificationError` naming the object that fails.
+    """
+    run = arch.ers.covering(index)
+    if run is None:
+        return None
+    item = run.items[run.position(index)]  # type: ignore[index]
+    key = ers_key(run.seq, ".tsr")
+    if item.digest != digest or item.doc != hashed(run.hash, data):
+        raise VerificationError(f"hash-tree renewal {run.seq} does not stamp this document's bytes", name=key, step=4)
+    chain = _chain_of(arch, run.evidence, item)
+    if item.chain != hashed(run.hash, chain):
+        raise VerificationError(f"hash-tree renewal {run.seq} does not stamp this document's evidence as it stood",
+                                name=key, step=4)
+    links = arch.ers.chain(run)
+    infos = verify_run_chain(run, links, arch.tsa_certificates())
+    return Record(run, chain, tuple(links), tuple(infos))
+
+
+def verify_document_record(arch: Archive, digest: str) -> Record | None:
+    """`verify_record` for a stored document, by its digest (None if disposed of or not covered)."""
+    row = arch.index.get(digest)
+    if row is None or arch.index.disposal.disposed([digest]).get(digest):
+        return None
+    return verify_record(arch, digest, row.log_index, arch.original(digest))

@@ -36,6 +36,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from earsiv.archive.stores.local import fsync_dir
 from earsiv.errors import EarsivError, InvalidInput
 
 if TYPE_CHECKING:
@@ -253,7 +254,7 @@ class JobRunner:
             outcome = self.work(row, part, progress)
             digest, size = _durable(part)
             part.replace(out)
-            _fsync_dir(self.folder)
+            fsync_dir(self.folder)
         except JobCancelled:
             part.unlink(missing_ok=True)
             return
@@ -325,10 +326,3 @@ def _durable(path: Path) -> tuple[str, int]:
         os.fsync(f.fileno())
     return h.hexdigest(), size
 
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -42,6 +42,7 @@ from earsiv.archive.keys import (
     sign_b64,
 )
 from earsiv.archive.log.entries import KeyEntry, decode
+from earsiv.archive.stores.local import fsync_dir
 
 if TYPE_CHECKING:
     from earsiv.archive.ledger import Ledger
@@ -53,14 +54,6 @@ __all__ = ["HomeKeys", "rotate"]
 FOREVER = dt.datetime(9999, 12, 31, tzinfo=dt.UTC)
 
 log = logging.getLogger("earsiv.keys")
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class HomeKeys:
@@ -135,7 +128,7 @@ class HomeKeys:
                 log.info("the signing key %s, introduced in the log, takes over", want)
                 try:
                     os.replace(nxt, self.dir / KEY_FILE)  # the old private key is gone with this
-                    _fsync_dir(self.dir)
+                    fsync_dir(self.dir)
                 except FileNotFoundError:
                     pass  # another process finished it a moment ago
                 current = successor
@@ -157,7 +150,7 @@ class HomeKeys:
                 if nxt.exists() and Signer.load(self.dir, NEXT_KEY_FILE).public.key_id != self.ring().current.key_id:
                     log.warning("removing %s: a key made by a key rotation that never reached the log (a crash)", nxt)
                     nxt.unlink(missing_ok=True)
-                    _fsync_dir(self.dir)
+                    fsync_dir(self.dir)
         self.signer()
 
     def signer_for(self, size: int) -> Signer | None:
@@ -189,7 +182,7 @@ def rotate(keys: HomeKeys, ledger: Ledger, checkpoint: Callable[[], object], *, 
         if not made:  # 2.
             nxt.unlink(missing_ok=True)  # a successor of an interrupted rotation that never reached the log
             made.append(Signer.generate(nxt))
-            _fsync_dir(keys.dir)
+            fsync_dir(keys.dir)
             faults.point("rotate.after-key")
             keys.store.put_many([PutItem(f"keys/{made[0].public.key_id}.pem", made[0].public.pem, FOREVER)])
         new = made[0]
@@ -206,7 +199,7 @@ def rotate(keys: HomeKeys, ledger: Ledger, checkpoint: Callable[[], object], *, 
         os.replace(nxt, keys.dir / KEY_FILE)  # 4.
     except FileNotFoundError:
         pass  # another process of this home saw the entry and finished the hand-over first
-    _fsync_dir(keys.dir)
+    fsync_dir(keys.dir)
     faults.point("rotate.after-switch")
     if keys.signer().public.key_id != new.public.key_id:
         raise StoreError("the new key is in the log but not in the home; run the command again")

@@ -95,16 +95,7 @@ class Signer:
         path = directory / KEY_FILE
         if path.exists():
             raise StoreError(f"{path} already exists; refusing to replace the archive's signing key")
-        key = Ed25519PrivateKey.generate()
-        pem = key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(pem)
-            fh.flush()
-            os.fsync(fh.fileno())
-        return cls(key)
+        return cls.generate(path)
 
     @classmethod
     def generate(cls, path: Path) -> Signer:

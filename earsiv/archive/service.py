@@ -502,7 +502,9 @@ class ArchiveService(AccessUseCases, IntegrityUseCases, WebUseCases, ReportUseCa
                 progress.reset(total=total)
             progress.update(1)
 
-        return self.archive.renew_hashes(hash_name, batch=batch, everything=everything, progress=step)
+        from earsiv.archive.hashtree import renew
+
+        return renew(self.archive, hash_name, batch=batch, everything=everything, progress=step)
 
     def reindex(self, who: Principal, progress: Progress = QUIET) -> int:
         """Rebuild the SQL and full-text indexes from the store alone (the operator's); return the leaves read."""

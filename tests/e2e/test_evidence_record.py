@@ -269,13 +269,14 @@ def test_the_evidence_a_run_stamped_stays_the_same_after_later_time_stamp_renewa
 def test_a_tenants_holding_evidence_has_the_record_but_not_the_documents_own_evidence(tmp_path):
     from earsiv.archive.archive import Archive
     from earsiv.archive.evidence import write_evidence
+    from earsiv.archive.hashtree import renew
     from earsiv.archive.log.entries import HoldingEntry, decode
     from earsiv.archive.sources import expand
 
     digest = hashlib.sha256(DOCS[0].read_bytes()).hexdigest()
     with Archive.init(tmp_path / "home") as arch:  # the built-in TSA, which signs sha384 requests too
         list(arch.ingest(expand([DOCS[0]]), tenant="1000000009"))
-        arch.renew_hashes("sha384")
+        renew(arch, "sha384")
         index = arch.index.get(digest).log_index + 1  # the document's first holding follows its leaf
         assert isinstance(decode(arch.log.read_leaf(index)), HoldingEntry)
         write_evidence(arch, digest, tmp_path / "ev", index)

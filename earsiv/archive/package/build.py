@@ -368,7 +368,8 @@ def _add_hashtree(arch, w: _BagWriter, row, data: bytes) -> None:
     tree as JSON and as an RFC 4998 evidence record, the evidence it stamped, and the run's token once."""
     from cryptography.hazmat.primitives.serialization import Encoding
 
-    from earsiv.archive.ers import evidence_record, reduced_tree, verify_record
+    from earsiv.archive.ers import evidence_record, reduced_tree
+    from earsiv.archive.evidence import verify_record
 
     record = verify_record(arch, row.digest, row.log_index, data)
     if record is None:

@@ -23,7 +23,7 @@ from earsiv.archive.errors import RetentionError, StoreError, StoreFull, WriteOn
 from earsiv.archive.stores.base import ObjectRetention, PutItem, check_key
 from earsiv.errors import disk_full, full_detail
 
-__all__ = ["LocalStore"]
+__all__ = ["LocalStore", "fsync_dir"]
 
 UTC = dt.UTC
 log = logging.getLogger(__name__)
@@ -234,7 +234,7 @@ class LocalStore:
                 os.close(fd)
             return
         for d in {p.parent for p in paths}:
-            _fsync_dir(d)
+            fsync_dir(d)
 
     def _sweep_tmp(self, older_than: float = TMP_MAX_AGE) -> None:
         """Remove staged files that killed writers left.
@@ -344,7 +344,7 @@ class LocalStore:
         path = self._path(key)
         os.chmod(path, 0o644)
         os.unlink(path)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
 
     def close(self) -> None:
         """Drop the in-memory retention table; files and the journal need no closing."""
@@ -515,7 +515,8 @@ def _iso(t: dt.datetime) -> str:
     return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Make a directory's entries (a file created, renamed or removed in it) durable."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
