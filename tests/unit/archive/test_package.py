@@ -31,8 +31,8 @@ def standalone(tmp_path_factory):
 def test_the_shipped_verifier_imports_only_the_standard_library():
     src = verifier_source().decode()
     imported = set(re.findall(r"^\s*(?:import|from)\s+([A-Za-z_][\w.]*)", src, re.MULTILINE))
-    assert imported <= {"argparse", "datetime", "hashlib", "json", "os", "re", "subprocess", "sys", "tempfile",
-                        "zipfile"}, imported
+    assert imported <= {"argparse", "base64", "datetime", "hashlib", "json", "os", "re", "shutil", "subprocess", "sys",
+                        "tempfile", "zipfile"}, imported
 
 
 def _hashes(n: int) -> list[bytes]:
