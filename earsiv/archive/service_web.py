@@ -173,12 +173,13 @@ class WebUseCases:
         return []
 
     def proof_status(self, row: DocumentRow) -> dict[str, Any]:
-        """Whether the newest signed checkpoint covers the document's leaf, and its time stamp."""
-        st = self.archive.status()
-        cp = st.last_checkpoint or {}
-        size = cp.get("size") or 0
-        return {"log_index": row.log_index, "checkpoint": cp or None, "covered": size > row.log_index,
-                "stamp": st.last_stamp, "unstamped": st.unstamped_checkpoints}
+        """Where the document's leaf stands: the oldest stamped checkpoint covering it (the one its
+        evidence and packages prove it by), else the newest signed one covering it, else none yet.
+        Two lookups in the index's log catalog, whatever the archive's size (no status, no store)."""
+        catalog = self.archive.index.log
+        cp = catalog.first_stamped_after(row.log_index) or catalog.latest_checkpoint(covering=row.log_index)
+        return {"log_index": row.log_index, "covered": cp is not None, "stamped": cp is not None and cp.state == "stamped",
+                "checkpoint": None if cp is None else {"size": cp.size, "time": cp.time}}
 
     def related(self, who: Principal, row: DocumentRow) -> list[Related]:
         """The documents tied to *row* (a waybill and its answers, an invoice and its envelope and

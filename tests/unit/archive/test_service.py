@@ -8,6 +8,7 @@ listing logs for an inspector, and user input as InvalidInput.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -123,3 +124,16 @@ def test_what_a_user_typed_is_invalid_input(service):
     with pytest.raises(InvalidInput, match="period"):
         service.add_grant(OPERATOR, "insp", A, dt.date(2024, 2, 1), dt.date(2024, 1, 1),
                           dt.datetime.now(dt.UTC) + dt.timedelta(days=1), "order")
+
+
+def test_the_proof_status_reads_the_log_catalog_not_the_status(service, digest, monkeypatch):
+    """A document page's proof section: which checkpoint covers the leaf and whether it is stamped, from two
+    lookups in the index; `status()` (which reads every hash-tree run and TSA anchor) is never asked."""
+    monkeypatch.setattr(service.archive, "status", lambda: pytest.fail("a document page must not compute the status"))
+    row = service.archive.index.get(digest)
+    proof = service.proof_status(row)
+    first = service.archive.index.log.first_stamped_after(row.log_index)
+    assert proof["covered"] and proof["stamped"] and proof["checkpoint"]["size"] == first.size > row.log_index
+    later = dataclasses.replace(row, log_index=service.archive.log.size + 5)  # a leaf no checkpoint covers yet
+    assert service.proof_status(later) == {"log_index": later.log_index, "covered": False, "stamped": False,
+                                           "checkpoint": None}
