@@ -41,7 +41,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from earsiv.archive.auditcopies import CopyReader, Finding, fixed_check
 from earsiv.archive.auditwalk import PassState, Walk
@@ -272,7 +272,7 @@ class Audit:
             check = fixed_check(self.arch, key)
             if check is not None:
                 out += self.reader.check(key, check)[1]
-        return out + self._renewals() + self._key_introductions() + self._hashtrees()
+        return out + self._renewals() + self._key_introductions()
 
     def _key_introductions(self) -> list[Finding]:
         """An `archive-key` entry the chain refuses (FORMAT.md §7c): someone wrote a key the key in force never
@@ -281,102 +281,52 @@ class Audit:
         return [Finding(f"log leaf {index}", f"key introduction refused: {why}", "", f"log leaf {index}")
                 for index, why in self.arch.keys.refused]
 
-    def _hashtrees(self) -> list[Finding]:
-        """Each hash-tree renewal (FORMAT.md §7d), by number: its record reads, its token of its hash
-        stamps its tree's root. (The documents' hashes in it are checked when evidence is made.)"""
-        from earsiv.archive.ers import Run, ers_key
+    def _numbered(self, what: str, key_of: Callable[[int, str], str], parse: Callable[[int, bytes], Any],
+                  hash_name: Callable[[Any], str | None]) -> list[Finding]:
+        """Numbered records with a token each (time-stamp renewals, hash-tree renewals, renewals of their
+        stamps), found by number until one is missing: each record reads, its token stamps its root with
+        the hash it names (*hash_name*; None: any)."""
         from earsiv.archive.tsa.verify import verify_token
 
         out: list[Finding] = []
         seq = 1
-        while self.arch.store.exists(ers_key(seq, ".json")):
-            parsed: list[Run] = []
+        while self.arch.store.exists(key_of(seq, ".json")):
+            parsed: list[Any] = []
 
-            def record(data: bytes, seq: int = seq, parsed: list[Run] = parsed) -> str | None:
+            def record(data: bytes, seq: int = seq, parsed: list[Any] = parsed) -> str | None:
                 try:
-                    parsed[:] = [Run.parse(seq, data)]
+                    parsed[:] = [parse(seq, data)]
                 except VerificationError as exc:
                     return exc.detail
                 return None
 
-            out += self.reader.check(ers_key(seq, ".json"), record, f"hash-tree renewal {seq}")[1]
-            if parsed and self.arch.store.exists(ers_key(seq, ".tsr")):
-                run = parsed[0]
+            out += self.reader.check(key_of(seq, ".json"), record, f"{what} {seq}")[1]
+            if parsed and self.arch.store.exists(key_of(seq, ".tsr")):
+                item = parsed[0]
 
-                def token(data: bytes, run: Run = run) -> str | None:
+                def token(data: bytes, item: Any = item) -> str | None:
                     try:
-                        info = verify_token(data, message_imprint=run.root(), trusted_certs=self.arch.tsa_certificates())
+                        info = verify_token(data, message_imprint=item.root(), trusted_certs=self.arch.tsa_certificates())
                     except VerificationError as exc:
-                        return f"hash-tree renewal token does not verify: {exc.detail}"
-                    return None if info.hash_algorithm == run.hash else f"token is {info.hash_algorithm}, not {run.hash}"
+                        return f"{what} token does not verify: {exc.detail}"
+                    want = hash_name(item)
+                    return None if want in (None, info.hash_algorithm) else f"token is {info.hash_algorithm}, not {want}"
 
-                out += self.reader.check(ers_key(seq, ".tsr"), token, f"hash-tree renewal {seq} time-stamp")[1]
-            seq += 1
-        return out + self._stamp_renewals()
-
-    def _stamp_renewals(self) -> list[Finding]:
-        """Each renewal of the runs' stamps (FORMAT.md §7d): its record reads, its token stamps its root."""
-        from earsiv.archive.ers import STAMP_PREFIX, StampRenewal
-        from earsiv.archive.tsa.verify import verify_token
-
-        out: list[Finding] = []
-        seq = 1
-        while self.arch.store.exists(key := f"{STAMP_PREFIX}{seq:016d}.json"):
-            parsed: list[StampRenewal] = []
-
-            def record(data: bytes, seq: int = seq, parsed: list[StampRenewal] = parsed) -> str | None:
-                try:
-                    parsed[:] = [StampRenewal.parse(seq, data)]
-                except VerificationError as exc:
-                    return exc.detail
-                return None
-
-            out += self.reader.check(key, record, f"hash-tree stamp renewal {seq}")[1]
-            if parsed and self.arch.store.exists(key[:-5] + ".tsr"):
-                r = parsed[0]
-
-                def token(data: bytes, r: StampRenewal = r) -> str | None:
-                    try:
-                        info = verify_token(data, message_imprint=r.root(), trusted_certs=self.arch.tsa_certificates())
-                    except VerificationError as exc:
-                        return f"hash-tree stamp renewal token does not verify: {exc.detail}"
-                    return None if info.hash_algorithm == r.hash else f"token is {info.hash_algorithm}, not {r.hash}"
-
-                out += self.reader.check(key[:-5] + ".tsr", token, f"hash-tree stamp renewal {seq} time-stamp")[1]
+                out += self.reader.check(key_of(seq, ".tsr"), token, f"{what} {seq} time-stamp")[1]
             seq += 1
         return out
 
     def _renewals(self) -> list[Finding]:
-        """Each renewal (FORMAT.md §7b), found by number: its record reads, its token stamps its root."""
+        """Time-stamp renewals (FORMAT.md §7b), hash-tree renewals and the renewals of their stamps (§7d)."""
+        from earsiv.archive.ers import STAMP_PREFIX, Run, StampRenewal, ers_key
         from earsiv.archive.renewal import Renewal, renewal_key
-        from earsiv.archive.tsa.verify import verify_token
 
-        out: list[Finding] = []
-        seq = 1
-        while self.arch.store.exists(renewal_key(seq, ".json")):
-            parsed: list[Renewal] = []
+        def stamp_key(seq: int, suffix: str) -> str:
+            return f"{STAMP_PREFIX}{seq:016d}{suffix}"
 
-            def record(data: bytes, seq: int = seq, parsed: list[Renewal] = parsed) -> str | None:
-                try:
-                    parsed[:] = [Renewal.parse(seq, data)]
-                except VerificationError as exc:
-                    return exc.detail
-                return None
-
-            out += self.reader.check(renewal_key(seq, ".json"), record, f"renewal {seq}")[1]
-            if parsed and self.arch.store.exists(renewal_key(seq, ".tsr")):
-                root = parsed[0].root()
-
-                def token(data: bytes, root: bytes = root) -> str | None:
-                    try:
-                        verify_token(data, message_imprint=root, trusted_certs=self.arch.tsa_certificates())
-                    except VerificationError as exc:
-                        return f"renewal token does not verify: {exc.detail}"
-                    return None
-
-                out += self.reader.check(renewal_key(seq, ".tsr"), token, f"renewal {seq} time-stamp")[1]
-            seq += 1
-        return out
+        return (self._numbered("renewal", renewal_key, Renewal.parse, lambda _r: None)
+                + self._numbered("hash-tree renewal", ers_key, Run.parse, lambda r: r.hash)
+                + self._numbered("hash-tree stamp renewal", stamp_key, StampRenewal.parse, lambda r: r.hash))
 
     def _pass_end_checks(self) -> list[Finding]:
         out: list[Finding] = []
