@@ -223,7 +223,8 @@ class ArchiveService(AccessUseCases, IntegrityUseCases, WebUseCases, ReportUseCa
         """
         self.archive.access.require(who, "admin", what="put or lift legal holds")
         if not on and not reason.strip():
-            raise InvalidInput("lifting a legal hold needs a reason (it is recorded in the log with who lifted it)")
+            raise InvalidInput("yasal tutmayı kaldırmanın nedenini yazın / lifting a legal hold needs a reason "
+                               "(it is recorded in the log with who lifted it)")
         index = self.archive.set_legal_hold(digest, on, reason.strip(), tenant=tenant, by=who.name)
         row, _event = self.archive.access.document(who, digest)
         return HoldChange(row.digest, index, self._holdings(who, [row.digest]).get(row.digest, []))

@@ -53,12 +53,16 @@ def _back(to: str) -> Response:
 # -- principals and tokens ------------------------------------------------------------------
 @router.get("/ui/principals")
 def principals(request: Request, service: Service, who: Caller) -> Response:
-    rows = service.principals(who)
+    return _principals_page(request, service, who)
+
+
+def _principals_page(request: Request, service: Service, who: Caller, made=None, status: int = 200) -> Response:
+    """The principals with their tokens; *made*: a token just created, shown on this answer only."""
     tokens: dict[str, list] = {}
     for t in service.tokens(who):
         tokens.setdefault(t.principal, []).append(t)
-    return page(request, "principals.html", principals=rows, tokens=tokens, roles=list(ROLES),
-                now=dt.datetime.now(dt.UTC), made=None)
+    return page(request, "principals.html", status=status, principals=service.principals(who), tokens=tokens,
+                roles=list(ROLES), now=dt.datetime.now(dt.UTC), made=made)
 
 
 @router.post("/ui/principals")
@@ -84,12 +88,7 @@ def change_principal(request: Request, service: Service, who: Caller, name: _Nam
 def create_token(request: Request, service: Service, who: Caller, name: _Name, form: _Form) -> Response:
     """The new token on the answer's page only (never in a URL, never again): the archive keeps its sha256."""
     made = service.create_token(who, name, _until(form, "expires", "geçerlilik sonu / expires", required=False))
-    rows = service.principals(who)
-    tokens: dict[str, list] = {}
-    for t in service.tokens(who):
-        tokens.setdefault(t.principal, []).append(t)
-    return page(request, "principals.html", status=201, principals=rows, tokens=tokens, roles=list(ROLES),
-                now=dt.datetime.now(dt.UTC), made=made)
+    return _principals_page(request, service, who, made, status=201)
 
 
 @router.post("/ui/tokens/{token_id}/revoke")
@@ -125,9 +124,7 @@ def legal_hold(request: Request, service: Service, who: Caller, form: _Form) -> 
     state = _text(form, "state")
     if state not in ("on", "off"):
         raise InvalidInput("state: on or off")
-    reason = _text(form, "reason")
-    if state == "off" and not reason:
-        raise InvalidInput("yasal tutmayı kaldırmanın nedenini yazın / say why the legal hold is lifted")
+    reason = _text(form, "reason")  # lifting needs one: ArchiveService.legal_hold says so, for every edge
     if len(digest) != 64:
         raise InvalidInput("belgenin özetini (64 onaltılık rakam) yazın / type the document's digest (64 hex digits)")
     service.legal_hold(who, digest, state == "on", reason, _text(form, "tenant") or None)
