@@ -198,7 +198,7 @@ class Archive:
         self._text: FullText | None = None
         self._tsa_certs: list[x509.Certificate] | None = None
         self.renewals = RenewalBook(self.store)
-        self.ers = ErsBook(self.store)
+        self.ers = ErsBook(self.store, self.home / "cache" / "hash-tree-heads.json")
         self._open_log()
         try:
             self.keys.settle(self.ledger)  # finishes or undoes a key rotation a crash interrupted
@@ -674,10 +674,10 @@ class Archive:
         from earsiv.archive.tsa.tokens import token_certificates
 
         runs: dict[str, dict[str, Any]] = {}
-        for run in self.ers.current():
+        for run in self.ers.heads():
             mine = runs.setdefault(run.hash, {"runs": 0, "documents": 0, "covered_to": 0, "first_end": None})
             mine["runs"] += 1
-            mine["documents"] += len(run.items)
+            mine["documents"] += run.documents
             mine["covered_to"] = max(mine["covered_to"], run.end)
             pems = token_certificates(self.ers.chain(run)[-1][1])  # its newest stamp; the first cert: the signer's
             signer = x509.load_pem_x509_certificate(pems[0]) if pems else None

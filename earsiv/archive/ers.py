@@ -45,12 +45,14 @@ from earsiv.archive.errors import VerificationError
 from earsiv.archive.stores.base import PutItem
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from cryptography import x509
 
     from earsiv.archive.stores.base import ObjectStore
     from earsiv.archive.tsa.verify import TokenInfo
 
-__all__ = ["ERS_PREFIX", "HASHES", "ErsBook", "Evidence", "Record", "Run", "StampRenewal", "base_root", "chain_bytes", "ers_key",
+__all__ = ["ERS_PREFIX", "HASHES", "ErsBook", "Evidence", "Record", "Run", "RunHead", "StampRenewal", "base_root", "chain_bytes", "ers_key",
            "evidence_record", "hashed", "renew_run_stamps", "verify_run_chain"]
 
 ERS_PREFIX = "log/ers/"
@@ -223,21 +225,109 @@ class _Book:
         return True
 
 
-class ErsBook(_Book):
-    """The finished hash-tree renewals of a store, and the renewals of their stamps (``stamps``)."""
+@dataclass(frozen=True, slots=True)
+class RunHead:
+    """What a finished run is without its items: enough for `status`, for finding the run that covers
+    a leaf, and for renewing its stamp (``verify_run_chain`` reads ``seq``, ``hash`` and ``root()``)."""
 
-    def __init__(self, store: ObjectStore) -> None:
+    seq: int
+    hash: str
+    first: int
+    end: int
+    documents: int
+    root_hex: str
+
+    def root(self) -> bytes:
+        return bytes.fromhex(self.root_hex)
+
+    @classmethod
+    def of(cls, run: Run) -> RunHead:
+        return cls(run.seq, run.hash, run.first, run.end, len(run.items), run.root().hex())
+
+
+class ErsBook(_Book):
+    """The finished hash-tree renewals of a store, and the renewals of their stamps (``stamps``).
+
+    A run's record holds every document it stamps (18 MB per 50,000): what needs only its range,
+    hash and root asks ``heads()``, which reads each run once per *heads_file* (a home's cache; the
+    runs are write-once, so a head never changes) and otherwise only checks which numbers exist.
+    """
+
+    def __init__(self, store: ObjectStore, heads_file: Path | None = None) -> None:
         super().__init__(store, ERS_PREFIX, Run.parse)
         self.stamps = _Book(store, STAMP_PREFIX, StampRenewal.parse)
+        self._heads_file = heads_file
+        self._heads: dict[int, RunHead] | None = None
+        self._head_next = 1
+        self._head_pending: list[int] = []
+        self._last: Run | None = None  # the run read last (evidence asks for one run again and again)
+
+    def heads(self) -> list[RunHead]:
+        """Every finished run's head, by number."""
+        if self._heads is None:
+            self._heads = self._read_heads()
+            self._head_next = max(self._heads, default=0) + 1
+        learned = False
+        waiting, self._head_pending = self._head_pending, []
+        while self.store.exists(self.key(self._head_next, ".json")):
+            waiting.append(self._head_next)
+            self._head_next += 1
+        for seq in waiting:
+            if seq in self._heads:
+                continue
+            if not self.store.exists(self.key(seq, ".tsr")):
+                self._head_pending.append(seq)  # under way, or the remains of a crash
+                continue
+            self._heads[seq] = RunHead.of(self.run(seq))
+            learned = True
+        if learned:
+            self._write_heads()
+        return [self._heads[k] for k in sorted(self._heads)]
+
+    def next_number(self) -> int:
+        """The number a new run takes (read from the heads: no run is read again)."""
+        self.heads()
+        return self._head_next
+
+    def run(self, seq: int) -> Run:
+        """Finished run *seq*, read from the store (the last one read is kept)."""
+        if self._last is None or self._last.seq != seq:
+            self._last = Run.parse(seq, self.store.get(self.key(seq, ".json")))
+        return self._last
 
     def covering(self, index: int) -> Run | None:
-        """The newest finished run that stamps the document of log leaf *index*."""
-        for run in reversed(self.current()):
-            if run.first <= index < run.end and run.position(index) is not None:
-                return run
+        """The newest finished run that stamps the document of log leaf *index* (reads that run only)."""
+        for head in reversed(self.heads()):
+            if head.first <= index < head.end:
+                run = self.run(head.seq)
+                if run.position(index) is not None:
+                    return run
         return None
 
-    def chain(self, run: Run) -> list[tuple[StampRenewal | None, bytes]]:
+    def _read_heads(self) -> dict[int, RunHead]:
+        if self._heads_file is None:
+            return {}
+        try:
+            rows = json.loads(self._heads_file.read_text())
+            return {int(r["seq"]): RunHead(int(r["seq"]), r["hash"], int(r["first"]), int(r["end"]),
+                                           int(r["documents"]), r["root"]) for r in rows}
+        except (OSError, ValueError, KeyError, TypeError):
+            return {}  # none yet, or unreadable: read the runs again
+
+    def _write_heads(self) -> None:
+        if self._heads_file is None or self._heads is None:
+            return
+        rows = [{"seq": h.seq, "hash": h.hash, "first": h.first, "end": h.end, "documents": h.documents,
+                 "root": h.root_hex} for h in self._heads.values()]
+        try:
+            self._heads_file.parent.mkdir(parents=True, exist_ok=True)
+            part = self._heads_file.with_suffix(".part")
+            part.write_text(json.dumps(rows))
+            part.replace(self._heads_file)
+        except OSError:
+            pass  # a cache: the next process reads the runs again
+
+    def chain(self, run: Run | RunHead) -> list[tuple[StampRenewal | None, bytes]]:
         """The run's token and every renewal of it, oldest first: (renewal or None for the run's own, token)."""
         links: list[tuple[StampRenewal | None, bytes]] = [(None, self.store.get(ers_key(run.seq, ".tsr")))]
         for r in self.stamps.current():
@@ -298,7 +388,7 @@ class StampRenewal:
         return None
 
 
-def verify_run_chain(run: Run, links: Sequence[tuple[StampRenewal | None, bytes]],
+def verify_run_chain(run: Run | RunHead, links: Sequence[tuple[StampRenewal | None, bytes]],
                      trusted: Sequence[x509.Certificate]) -> list[TokenInfo]:
     """The run's token stamps its root; each renewal's item for it lists the hashes of every token
     before, its token of the same hash stamps its own root, and it was made while the token before
@@ -341,7 +431,7 @@ def renew_run_stamps(book: ErsBook, store: ObjectStore, *, stamp: Callable[[byte
 
     now = now or dt.datetime.now(dt.UTC)
     wanted: dict[str, list[tuple[int, tuple[bytes, ...]]]] = {}
-    for run in book.current():
+    for run in book.heads():
         links = book.chain(run)
         infos = verify_run_chain(run, links, trusted)  # a broken chain is not extended, it is reported
         if everything or _valid_until(infos[-1]) - now < RENEW_AHEAD:

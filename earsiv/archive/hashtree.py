@@ -15,7 +15,6 @@ from earsiv.archive.errors import StoreError, VerificationError
 from earsiv.archive.ers import (
     BATCH,
     HASHES,
-    ErsBook,
     Evidence,
     Item,
     Run,
@@ -60,8 +59,8 @@ def renew_hashes(arch: Archive, name: str, *, stamp: Callable[[bytes, str], byte
     """
     if name not in HASHES:
         raise ValueError(f"unknown hash {name!r}: one of {', '.join(HASHES)}")
-    book = ErsBook(arch.store)
-    runs = [r for r in book.current() if r.hash == name]
+    book = arch.ers
+    runs = [r for r in book.heads() if r.hash == name]
     start = 0 if everything else max((r.end for r in runs), default=0)
     row = arch.index.log.latest_checkpoint(stamped=True)
     if row is None or row.size <= start:
@@ -89,7 +88,7 @@ def renew_hashes(arch: Archive, name: str, *, stamp: Callable[[bytes, str], byte
             if info.hash_algorithm != name:
                 raise VerificationError(f"the TSA stamped {info.hash_algorithm}, not {name}", step=4)
             arch.store.put_many([PutItem(ers_key(seq, ".tsr"), token, until)])
-            book.current()
+            book.heads()
             done.append({"run": seq, "documents": len(items), "first": first, "end": end,
                          "stamp_time": info.gen_time.isoformat(), "root": root.hex()})
         items, first = [], end
