@@ -18,6 +18,7 @@ methods for the interfaces (CLI, HTTP) and the tests.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -69,10 +70,9 @@ from earsiv.documents.signature import inspect_signature
 from earsiv.documents.textextract import extract_text
 from earsiv.documents.xmlsafe import parse_xml
 from earsiv.errors import StorageFull
-from earsiv.indexer.db import Index, Tally
+from earsiv.indexer.db import Index, Ordered, Tally
 from earsiv.indexer.query import SearchPage, SearchQuery
 from earsiv.indexer.records import IndexRecord
-from earsiv.indexer.rows import Listed
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -330,12 +330,19 @@ class Archive:
         """A page of documents: from the full-text index when *q* has text, else from SQL."""
         return self.text.search(q) if q.text is not None else self.index.search(q)
 
-    def listing(self, q: SearchQuery, limit: int, fields: frozenset[str] | None = None) -> list[Listed]:
-        """The first *limit* matches of *q*, narrow (``Listed``, *fields* of it): newest first, or the
-        full-text engine's order."""
-        if q.text is not None:
-            return self.text.listing(q, limit, fields)
-        return self.index.listing(q, limit, fields)
+    def ordered(self, q: SearchQuery, cap: int, sort: str, *, descending: bool, offset: int, size: int) -> Ordered:
+        """A page of the list of the newest *cap* matches of *q* (full text on the embedded engine: the
+        best *cap*) in *sort*'s order, with the list's size and totals (``Index.ordered``)."""
+        if q.text is not None and not self.index.has_text_search:
+            every = self.text.every_hit(q, cap)
+            if every is not None:  # all of them: the SQL index filters them as it sorts
+                every_q = dataclasses.replace(q, text=None, digests=tuple(every))
+                return self.index.ordered(every_q, cap, sort, descending=descending, offset=offset, size=size)
+            hits = self.text.matching(q, cap + 1)
+            best = dataclasses.replace(q, text=None, digests=tuple(hits[:cap]))
+            found = self.index.ordered(best, cap, sort, descending=descending, offset=offset, size=size)
+            return dataclasses.replace(found, cut=len(hits) > cap)
+        return self.index.ordered(q, cap, sort, descending=descending, offset=offset, size=size)
 
     def countable(self, q: SearchQuery) -> bool:
         """Whether ``tally`` can count and total every match of *q* (not words on the embedded engine)."""

@@ -8,16 +8,14 @@ sees, and an inspector's every page is an access event.
 from __future__ import annotations
 
 import dataclasses
-import operator
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from earsiv.archive.sessions import NewSession, SignedIn, WebSessions
 from earsiv.errors import InvalidInput
-from earsiv.indexer.db import exact_sum
+from earsiv.indexer.lists import SORTS
 from earsiv.indexer.query import SearchQuery
 
 if TYPE_CHECKING:
@@ -25,41 +23,12 @@ if TYPE_CHECKING:
     from earsiv.archive.archive import Archive
     from earsiv.archive.disclosure import Disclosure
     from earsiv.indexer.accessrows import HoldingRow
-    from earsiv.indexer.rows import DocumentRow, Listed
+    from earsiv.indexer.rows import DocumentRow
 
-__all__ = ["FIND_MAX", "SORTS", "SORT_FIELDS", "Found", "Related", "WebUseCases"]
+__all__ = ["FIND_MAX", "SORTS", "Found", "Related", "WebUseCases"]
 
-# Matches a list reads (narrow) to sort; beyond it the order is that of the first FIND_MAX and the page says so.
+# The matches a list holds, in any order; beyond it the list is of the newest FIND_MAX and the page says so.
 FIND_MAX = 10_000
-
-_NONE_LAST = (1,)
-_first = operator.itemgetter(0)
-
-
-def _text_key(value: str | None) -> tuple:
-    return _NONE_LAST if not value else (0, value.casefold())
-
-
-# column -> sort key of a row; a missing value sorts last either way round
-SORTS: dict[str, Callable[[DocumentRow | Listed], tuple]] = {
-    "date": lambda r: (0, r.issue_date, r.issue_time or "") if r.issue_date else _NONE_LAST,
-    "id": lambda r: _text_key(r.doc_id),
-    "kind": lambda r: _text_key(r.kind),
-    "supplier": lambda r: _text_key(r.supplier_name or r.supplier_id),
-    "customer": lambda r: _text_key(r.customer_name or r.customer_id),
-    "amount": lambda r: _NONE_LAST if r.payable_amount is None else (0, r.currency or "", r.payable_amount),
-    "received": lambda r: (0, r.log_index),
-}
-# sort -> the fields of a Listed row its key reads (the listing reads those, and what totals add)
-SORT_FIELDS: dict[str, frozenset[str]] = {
-    "date": frozenset({"issue_date", "issue_time"}),
-    "id": frozenset({"doc_id"}),
-    "kind": frozenset({"kind"}),
-    "supplier": frozenset({"supplier_name", "supplier_id"}),
-    "customer": frozenset({"customer_name", "customer_id"}),
-    "amount": frozenset({"currency", "payable_amount"}),
-    "received": frozenset({"log_index"}),
-}
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
 _HEX = re.compile(r"^[0-9a-fA-F]{4,64}$")
 
@@ -114,35 +83,30 @@ class WebUseCases:
             raise InvalidInput("a page starts at 0 or after and holds 1 to 500 documents")
         asked = dataclasses.replace(q, cursor=None)
         scoped, grants = self.archive.access.scoped(who, dataclasses.replace(asked, limit=1000))
-        # Narrow rows of the matches (digest, sort keys, amount) to sort; whole rows only for the page.
-        listed = self.archive.listing(scoped, FIND_MAX + 1, SORT_FIELDS[sort])
-        cut = len(listed) > FIND_MAX
-        listed = listed[:FIND_MAX]
+        # The database sorts, pages and totals the newest FIND_MAX matches (DECISIONS.md, "Lists are
+        # sorted by the database"); whole rows are read for the page only.
+        # An inspector's access event names every listed document (its totals tell of each), in order.
+        inspector = who.role == "inspector"
+        listed = self.archive.ordered(scoped, FIND_MAX, sort, descending=descending, offset=0 if inspector else offset,
+                                      size=FIND_MAX if inspector else page_size)
+        page = listed.page[offset: offset + page_size] if inspector else listed.page
         # Past the cap, count and totals are of the listed documents, and of every match when asked
         # (*count_all*: SQL aggregates, seconds at a million); an inspector's always stay with the
-        # listed documents, which its access event names (DECISIONS.md, "Lists read narrow rows").
-        countable = cut and who.role != "inspector" and self.archive.countable(scoped)
+        # listed documents, which its access event names.
+        countable = listed.cut and not inspector and self.archive.countable(scoped)
         tally = self.archive.tally(scoped) if countable and count_all else None
-        if tally is not None:
-            count, totals = tally.count, tally.totals
-        else:
-            count, totals = len(listed), exact_sum((r.currency, r.payable_amount) for r in listed)
-        key = SORTS[sort]
-        keyed = [(key(r), r) for r in listed]
-        present = sorted((kr for kr in keyed if kr[0] != _NONE_LAST), key=_first, reverse=descending)
-        ordered = [r for _k, r in present] + [r for k, r in keyed if k == _NONE_LAST]
-        page = [r.digest for r in ordered[offset: offset + page_size]]
+        count, totals = (tally.count, tally.totals) if tally is not None else (listed.listed, listed.totals)
         event = None
-        if who.role == "inspector":
+        if inspector:
             from earsiv.archive.access import query_params
 
             params: dict[str, Any] = {**query_params(asked), "sort": sort, "descending": descending,
                                       "offset": offset, "page_size": page_size}
             params.pop("limit", None)
-            event = self.archive.access.record(who, "search", grants, params, [r.digest for r in ordered])
+            event = self.archive.access.record(who, "search", grants, params, listed.page)
         shown = self.disclosure.rows(who, self._whole_rows(scoped, page), asked)
-        return Found(list(shown), count, totals, cut, tally is not None, countable and tally is None, len(listed),
-                     self._holdings(who, [r.digest for r in shown]), event)
+        return Found(list(shown), count, totals, listed.cut, tally is not None, countable and tally is None,
+                     listed.listed, self._holdings(who, [r.digest for r in shown]), event)
 
     def _whole_rows(self, scoped: SearchQuery, digests: list[str]) -> list[DocumentRow]:
         """The rows of *digests* (matches of *scoped*, words already matched), in that order."""

@@ -60,7 +60,6 @@ if TYPE_CHECKING:
     from earsiv.documents.textterms import DocumentText
     from earsiv.indexer.db import Index, Tally
     from earsiv.indexer.fulltext import FullTextIndex, TextDoc
-    from earsiv.indexer.rows import Listed
 
 __all__ = ["DatabaseText", "EmbeddedText", "FullText"]
 
@@ -91,9 +90,12 @@ class FullText(Protocol):
     def search(self, q: SearchQuery) -> SearchPage:
         """A page of ``q.text`` matches within q's scope and filters; rows read from SQL."""
 
-    def listing(self, q: SearchQuery, limit: int, fields: frozenset[str] | None = None) -> list[Listed]:
-        """The first *limit* matches of ``q.text`` in this engine's order, as narrow rows (to sort and total):
-        *fields* of them (``Index.listing``)."""
+    def matching(self, q: SearchQuery, limit: int) -> list[str]:
+        """The digests of the first *limit* matches of ``q.text`` in this engine's order (``Index.matching``)."""
+
+    def every_hit(self, q: SearchQuery, limit: int) -> list[str] | None:
+        """The digests of every hit of ``q.text`` when there are at most *limit*, best first, of which the
+        SQL filters are still to be applied; None past *limit* (or when the engine is the database)."""
 
     def tally(self, q: SearchQuery) -> Tally | None:
         """Count and totals of every match of ``q.text``; None when only a listing can tell them."""
@@ -128,8 +130,11 @@ class DatabaseText:
                 raise InvalidInput(str(exc), name="cursor") from None
         return self.sql.search(q)
 
-    def listing(self, q: SearchQuery, limit: int, fields: frozenset[str] | None = None) -> list[Listed]:
-        return self.sql.listing(q, limit, fields)
+    def matching(self, q: SearchQuery, limit: int) -> list[str]:
+        return self.sql.matching(q, limit)
+
+    def every_hit(self, q: SearchQuery, limit: int) -> list[str] | None:
+        return None  # the database applies the words with the other filters
 
     def tally(self, q: SearchQuery) -> Tally | None:
         return self.sql.tally(q)
@@ -354,9 +359,29 @@ class EmbeddedText:
         return SearchPage(ordered, encode_text_cursor(offset + q.limit, max_log_index) if more else None)
 
 
-    def listing(self, q: SearchQuery, limit: int, fields: frozenset[str] | None = None) -> list[Listed]:
+    def every_hit(self, q: SearchQuery, limit: int) -> list[str] | None:
+        """Every hit from tantivy (best first, scope and its own filters applied) when there are at most
+        *limit*: the list a find sorts, whose other filters the SQL index applies as it sorts."""
+        assert q.text is not None
+        if q.sees_nothing:
+            return []
+        from earsiv.indexer.fulltext import TextScope
+
+        scope = TextScope(tenants=q.tenants, windows=q.windows, named=q.named) if q.scoped else None
+        max_log_index = self.index.mark() - 1
+        out: list[str] = []
+        while True:
+            hits = self.index.search(q.text, vkn=q.vkn, date_from=q.date_from, date_to=q.date_to, kind=q.kind,
+                                     scope=scope, max_log_index=max_log_index, limit=MAX_LIMIT, offset=len(out))
+            if hits.total > limit:
+                return None
+            out.extend(h.digest for h in hits.hits)
+            if len(hits.hits) < MAX_LIMIT or len(out) >= hits.total:
+                return out
+
+    def matching(self, q: SearchQuery, limit: int) -> list[str]:
         """Hits from tantivy (best first), narrowed by the SQL index's other filters and scope
-        (``Index.listing`` with digests), until *limit* survive or the hits end."""
+        (``Index.matching`` with digests), until *limit* survive or the hits end."""
         assert q.text is not None
         if q.sees_nothing:
             return []
@@ -365,7 +390,7 @@ class EmbeddedText:
         scope = TextScope(tenants=q.tenants, windows=q.windows, named=q.named) if q.scoped else None
         max_log_index = self.index.mark() - 1
         sql = dataclasses.replace(q, text=None, cursor=None)
-        out: list[Listed] = []
+        out: list[str] = []
         offset = 0
         while len(out) < limit and offset <= MAX_TEXT_OFFSET:
             # As many hits as are still wanted: the SQL filters may drop some, and then it asks again.
@@ -373,8 +398,7 @@ class EmbeddedText:
             hits = self.index.search(q.text, vkn=q.vkn, date_from=q.date_from, date_to=q.date_to, kind=q.kind,
                                      scope=scope, max_log_index=max_log_index, limit=want, offset=offset)
             if hits.hits:
-                out.extend(self.sql.listing(dataclasses.replace(sql, digests=tuple(h.digest for h in hits.hits)), want,
-                                            fields))
+                out.extend(self.sql.matching(dataclasses.replace(sql, digests=tuple(h.digest for h in hits.hits)), want))
             offset += len(hits.hits)
             if len(hits.hits) < want or offset >= hits.total:
                 break

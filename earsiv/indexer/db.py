@@ -25,6 +25,7 @@ from earsiv.indexer.auditdb import AuditIndex
 from earsiv.indexer.database import Database
 from earsiv.indexer.disposaldb import DisposalIndex
 from earsiv.indexer.jobdb import JobIndex
+from earsiv.indexer.lists import SORTS, count_statement, digests_statement, ordered_statement
 from earsiv.indexer.logcatalog import LogCatalog
 from earsiv.indexer.models import (
     document_refs,
@@ -41,7 +42,6 @@ from earsiv.indexer.query import (
     SearchPage,
     SearchQuery,
     encode_cursor,
-    listing_statement,
     odd_amounts_statement,
     search_parameters,
     search_statement,
@@ -54,16 +54,14 @@ from earsiv.indexer.rows import (
     RAW_COLUMNS,
     DocumentRow,
     IndexStats,
-    Listed,
     index_key,
     json_safe,
-    listed_from_db,
     row_from_db,
 )
 from earsiv.indexer.sessiondb import SessionIndex
 from earsiv.indexer.writer import IndexWriter, meta_key
 
-__all__ = ["MIGRATIONS", "DocumentRow", "Index", "IndexStats", "Listed", "SearchPage", "SearchQuery", "Tally", "exact_sum"]
+__all__ = ["MIGRATIONS", "DocumentRow", "Index", "IndexStats", "Ordered", "SearchPage", "SearchQuery", "Tally", "exact_sum"]
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # Bound parameters per IN (...) list; SQLite allows 32766 per statement.
@@ -71,7 +69,7 @@ _IN_CHUNK = 5000
 # Child tables first: deleting rows must not trip a foreign key.
 _TABLES_CHILDREN_FIRST = tuple(reversed(metadata.sorted_tables))
 _GET = sa.select(*RAW_COLUMNS).where(documents.c.digest == sa.bindparam("digest"))
-_HEAD_REVISION = "0012"  # the newest migration: opening skips Alembic when the index is there
+_HEAD_REVISION = "0013"  # the newest migration: opening skips Alembic when the index is there
 # Sums of amounts are exact: Python's default context would round a total at 28 digits.
 _EXACT = decimal.Context(prec=decimal.MAX_PREC, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN)
 
@@ -86,6 +84,16 @@ def exact_sum(amounts: Iterable[tuple[str | None, Decimal | None]]) -> dict[str,
                 cur = currency or "?"
                 totals[cur] = totals.get(cur, zero) + amount
     return dict(sorted(totals.items()))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Ordered:
+    """A page of a sorted list (``Index.ordered``): its digests, and of the whole list its size and totals."""
+
+    page: list[str]
+    listed: int  # documents in the list (at most its cap)
+    totals: dict[str, Decimal]  # their payable amounts summed per currency, exactly
+    cut: bool  # more matched than the cap: the list is of the newest
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -256,10 +264,9 @@ class Index:
         more = len(raw) > q.limit
         return SearchPage(rows, encode_cursor(rows[-1].sort_date, rows[-1].digest) if more else None)
 
-    def listing(self, q: SearchQuery, limit: int, fields: frozenset[str] | None = None) -> list[Listed]:
-        """The first *limit* matches of *q* as ``Listed`` rows, newest first; with ``q.digests`` (the
-        hits of the embedded full-text engine) those that match, in ``q.digests``' order.  With
-        *fields*, only those of a ``Listed`` are read (and digest, currency, amount); the rest are None."""
+    def matching(self, q: SearchQuery, limit: int) -> list[str]:
+        """The digests of the first *limit* matches of *q*, newest first; with ``q.digests`` (the hits of
+        the embedded full-text engine) those that match, in ``q.digests``' order."""
         if q.text is not None and not self.has_text_search:
             raise ValueError("a full-text query is answered by the full-text index, not by this database")
         if q.sees_nothing or q.digests == ():
@@ -267,17 +274,14 @@ class Index:
         shape, params = search_parameters(dataclasses.replace(q, cursor=None, digests=None), limit)
         if q.text is not None and params["text_query"] is None:
             return []
-        stmt = listing_statement(shape | {"only_digests"} if q.digests is not None else shape, fields)
-        out: list[Listed] = []
+        stmt = digests_statement(shape | {"only_digests"} if q.digests is not None else shape)
         with self.db.read("cannot list the matches") as conn:
             if q.digests is None:
-                return listed_from_db(conn.execute(stmt, params).all())
-            found: dict[str, Listed] = {}
+                return list(conn.scalars(stmt, params))
+            found: set[str] = set()
             for i in range(0, len(q.digests), _IN_CHUNK):
-                chunk = list(q.digests[i : i + _IN_CHUNK])
-                found.update((r.digest, r) for r in listed_from_db(conn.execute(stmt, {**params, "only_digests": chunk})))
-        out = [found[d] for d in dict.fromkeys(q.digests) if d in found]
-        return out[:limit]
+                found.update(conn.scalars(stmt, {**params, "only_digests": list(q.digests[i : i + _IN_CHUNK])}))
+        return [d for d in dict.fromkeys(q.digests) if d in found][:limit]
 
     def tally(self, q: SearchQuery) -> Tally:
         """Count and totals of every match of *q*, from SQL aggregates: no row is read to make them."""
@@ -292,22 +296,55 @@ class Index:
             return Tally(0, {})
         shape -= {"fetch"}
         params.pop("fetch")
+        with self.db.snapshot("cannot count the matches") as conn:
+            return self._tally(conn, shape, params, limited=False)
+
+    def _tally(self, conn: sa.Connection, shape: frozenset[str], params: dict[str, Any], *, limited: bool) -> Tally:
         exact = self.db.dialect.exact_numeric
         parts: list[tuple[str | None, Decimal | None]] = []
         count = 0
-        with self.db.snapshot("cannot count the matches") as conn:
-            odd = False
-            for row in conn.execute(tally_statement(shape, exact), params):
-                count += row[1] if exact else row[3]
-                if exact:
-                    parts.append((row[0], row[2]))
-                elif row[1] == 1:  # plain: (high * HALF + low) units of 10**-scale
-                    parts.append((row[0], Decimal(row[4] * HALF + row[5]).scaleb(-row[2], _EXACT)))
-                elif row[1] == 0:
-                    odd = True
-            if odd:
-                parts.extend((c, Decimal(a)) for c, a in conn.execute(odd_amounts_statement(shape), params))
+        odd = False
+        for row in conn.execute(tally_statement(shape, exact, limited), params):
+            if exact:
+                count += row[1]
+                parts.append((row[0], row[2]))
+                continue
+            currency, scale, n, high, low, odd_ones = row
+            count += n
+            if scale is not None:  # (high * HALF + low) units of 10**-scale
+                parts.append((currency, Decimal(high * HALF + low).scaleb(-scale, _EXACT)))
+            odd = odd or bool(odd_ones)
+        if odd:
+            parts.extend((c, Decimal(a)) for c, a in conn.execute(odd_amounts_statement(shape, limited), params))
         return Tally(count, exact_sum(parts))
+
+    def ordered(self, q: SearchQuery, cap: int, sort: str, *, descending: bool, offset: int, size: int) -> Ordered:
+        """The list of the newest *cap* matches of *q* (with ``q.digests``: those of them that match),
+        in *sort*'s order (``lists.SORTS``): the digests from *offset* (at most *size*), and how many
+        the list holds, their totals, and whether more than *cap* matched.
+
+        The database sorts, pages and totals it: a page reads its own digests only, however many
+        the list holds (four statements at most, in one snapshot).
+        """
+        if q.text is not None and not self.has_text_search:
+            raise ValueError("a full-text query is answered by the full-text index, not by this database")
+        if sort not in SORTS:
+            raise ValueError(f"cannot sort by {sort!r}; by one of {', '.join(SORTS)}")
+        if q.sees_nothing or q.digests == ():
+            return Ordered([], 0, {}, False)
+        fetch = cap if q.digests is None else min(cap, len(q.digests))
+        shape, params = search_parameters(dataclasses.replace(q, cursor=None), fetch)
+        if q.text is not None and params["text_query"] is None:
+            return Ordered([], 0, {}, False)
+        dialect = self.db.dialect.name
+        with self.db.snapshot("cannot list the matches") as conn:
+            page = list(conn.scalars(ordered_statement(shape, sort, descending, dialect),
+                                     {**params, "page_size": size, "page_offset": offset}))
+            tally = self._tally(conn, shape, params, limited=True)
+            cut = False
+            if q.digests is None and tally.count >= cap:
+                cut = conn.scalar(count_statement(shape), {**params, "fetch": cap + 1}) > cap
+        return Ordered(page, tally.count, tally.totals, cut)
 
     def visible(self, digests: Sequence[str], scope: SearchQuery) -> set[str]:
         """Those of *digests* held here that the scope of *scope* (tenants, windows) lets one see."""

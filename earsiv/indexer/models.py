@@ -176,6 +176,17 @@ documents = sa.Table(
     # The supplier's ID in its index_key form (bounded, like doc_id): what the serial report's index is led by.
     # supplier_id itself is unbounded (a hostile document's multi-KB ID is archived, never indexed as is).
     sa.Column("supplier_key", _Str()),
+    # Sort keys of the find page's lists (``sortkeys``, migration 0013): bytes compared byte by byte
+    # on both databases, so the database orders a list as ``sortkeys`` defines (Turkish alphabetical
+    # order, an amount's exact value), not by its collation or its float.
+    sa.Column("sort_id", sa.LargeBinary()),
+    sa.Column("sort_supplier", sa.LargeBinary()),
+    sa.Column("sort_customer", sa.LargeBinary()),
+    sa.Column("sort_amount", sa.LargeBinary()),
+    # The payable amount as integer units of its scale (``sortkeys.amount_units``), which SQLite adds
+    # exactly where its NUMERIC would not; NULL for none or past 18 digits (added from the text).
+    sa.Column("payable_units", sa.BigInteger()),
+    sa.Column("payable_scale", sa.Integer()),
     # One leaf per document: two rows with one log position mean a broken
     # reindex, which must fail loudly.
     sa.UniqueConstraint("log_index"),

@@ -21,16 +21,15 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.types import NullType
 
 from earsiv.documents.metadata import KINDS, SIGNATURE_STATUSES, SIGNER_RELATIONS, TRUST_VERDICTS
 from earsiv.indexer.models import NO_DATE, document_parties, document_text, documents, holdings
-from earsiv.indexer.rows import RAW_COLUMNS, DocumentRow, Listed, index_key
+from earsiv.indexer.rows import RAW_COLUMNS, DocumentRow, index_key
 from earsiv.indexer.textsql import tsquery_literal
 
-__all__ = ["HALF", "INSPECTABLE_ROLES", "LISTED_ALWAYS", "LISTED_COLUMNS", "MAX_LIMIT", "MAX_TEXT", "MAX_TEXT_OFFSET",
+__all__ = ["HALF", "INSPECTABLE_ROLES", "MAX_LIMIT", "MAX_TEXT", "MAX_TEXT_OFFSET",
            "VALID_IS_AMBIGUOUS", "SearchPage", "SearchQuery", "decode_cursor", "decode_text_cursor", "encode_cursor",
-           "encode_text_cursor", "listing_statement", "match_statement", "odd_amounts_statement", "search_parameters",
+           "encode_text_cursor", "match_statement", "odd_amounts_statement", "search_parameters",
            "search_statement", "tally_statement", "visible_statement"]
 
 MAX_LIMIT = 1000
@@ -331,69 +330,43 @@ def search_statement(shape: frozenset[str]) -> sa.Select[Any]:
     return match_statement(shape, RAW_COLUMNS)
 
 
-# What a list needs of every match to sort it and total it (service_web.SORTS): no JSON, a
-# fifth of a whole row.  Read raw and made into ``Listed`` rows by ``listed_from_db``.
-LISTED_COLUMNS = tuple(sa.type_coerce(documents.c[n], NullType()).label(n) for n in Listed._fields)
-# What every listing reads: the key, and what the totals add.
-LISTED_ALWAYS = frozenset({"digest", "currency", "payable_amount"})
-
-
-@functools.lru_cache(maxsize=256)
-def listing_statement(shape: frozenset[str], fields: frozenset[str] | None = None) -> sa.Select[Any]:
-    """The ``Listed`` columns of the matches of one query shape, in the keyset order, at most ``fetch``.
-
-    With *fields*, only those (and ``LISTED_ALWAYS``) are read, the others are NULL: a list sorted by
-    amount reads three columns of a row (SQLite then stops early in the row), not twelve.
-    """
-    if fields is None:
-        return match_statement(shape, LISTED_COLUMNS)
-    wanted = fields | LISTED_ALWAYS
-    return match_statement(shape, tuple(c if c.name in wanted else sa.null().label(c.name) for c in LISTED_COLUMNS))
-
-
-# An amount kept as text (rows._amount_text) that SQLite can add exactly as a scaled integer: digits, one
-# dot and a sign, at most 18 digits (a 64-bit integer holds them); anything else (an exponent, more digits)
-# is added in Python.  The integer is added as two halves so that no sum of them can overflow.
-_AMOUNT = documents.c.payable_amount
-_PLAIN = sa.and_(sa.func.length(_AMOUNT) <= sa.literal_column("18"),
-                 _AMOUNT.op("NOT GLOB", is_comparison=True)(sa.literal_column("'*[^0-9.-]*'")))
-_DOT = sa.func.instr(_AMOUNT, sa.literal_column("'.'"))
-_SCALE = sa.case((_DOT > sa.literal_column("0"), sa.func.length(_AMOUNT) - _DOT), else_=sa.literal_column("0"))
-_SCALED = sa.cast(sa.func.replace(_AMOUNT, sa.literal_column("'.'"), sa.literal_column("''")), sa.Integer())
+# SQLite adds the amounts kept as integer units of their scale (``sortkeys.amount_units``) as two halves
+# each, so that no sum can overflow 64 bits; an amount without units (past 18 digits) is added in Python.
 HALF = 1_000_000_000
 _HALF = sa.literal_column(str(HALF), sa.Integer())
+_ODD = sa.and_(documents.c.payable_amount.is_not(None), documents.c.payable_units.is_(None))
 
 
 @functools.lru_cache(maxsize=256)
-def tally_statement(shape: frozenset[str], exact_numeric: bool) -> sa.Select[Any]:
-    """How many match, and the sum of their payable amounts, per currency: every match (no ``fetch``),
-    counted and added by the database, nothing read row by row.
+def tally_statement(shape: frozenset[str], exact_numeric: bool, limited: bool = False) -> sa.Select[Any]:
+    """How many match, and the sum of their payable amounts, per currency: every match (or, *limited*,
+    the newest ``fetch``), counted and added by the database, nothing read row by row.
 
     *exact_numeric* (PostgreSQL): rows (currency, count, sum of the NUMERIC column), exact.  Else
-    (SQLite, whose NUMERIC is a float): rows (currency, plain, scale, count, high sum, low sum) of
-    the text amounts as scaled integers; ``odd_amounts_statement`` reads those that are not plain.
+    (SQLite, whose NUMERIC is a float): rows (currency, scale, count, high sum, low sum, odd) of the
+    amounts' units per scale; ``odd_amounts_statement`` reads the odd ones (no units) when there are.
+    Each match's values are read where the walk finds it, and grouped after.
     """
     d = documents
-    matched = match_statement(shape, (d.c.digest,), limited=False).subquery("m")
     if exact_numeric:
-        cols: tuple[Any, ...] = (d.c.currency.label("currency"),)
-        sums: tuple[Any, ...] = (sa.func.sum(sa.type_coerce(d.c.payable_amount_num, sa.Numeric(asdecimal=True))),)
-    else:
-        one, zero = sa.literal_column("1"), sa.literal_column("0")
-        plain = sa.case((_AMOUNT.is_(None), sa.null()), (_PLAIN, one), else_=zero)
-        cols = (d.c.currency.label("currency"), plain.label("plain"), sa.case((_PLAIN, _SCALE), else_=zero).label("scale"))
-        scaled = sa.case((_PLAIN, _SCALED), else_=zero)
-        sums = (sa.func.sum(scaled // _HALF), sa.func.sum(scaled % _HALF))
-    return (sa.select(*cols, sa.func.count(), *sums)
-            .select_from(d).join(matched, matched.c.digest == d.c.digest).group_by(*cols))
+        amount = sa.type_coerce(d.c.payable_amount_num, sa.Numeric(asdecimal=True)).label("amount")
+        m = match_statement(shape, (d.c.currency.label("currency"), amount), limited=limited).subquery("m")
+        return sa.select(m.c.currency, sa.func.count(), sa.func.sum(m.c.amount)).group_by(m.c.currency)
+    odd = sa.case((_ODD, sa.literal_column("1")), else_=sa.literal_column("0")).label("odd")
+    m = match_statement(shape, (d.c.currency.label("currency"), d.c.payable_scale.label("scale"),
+                                d.c.payable_units.label("units"), odd), limited=limited).subquery("m")
+    return (sa.select(m.c.currency, m.c.scale, sa.func.count(), sa.func.sum(m.c.units // _HALF),
+                      sa.func.sum(m.c.units % _HALF), sa.func.sum(m.c.odd))
+            .group_by(m.c.currency, m.c.scale))
 
 
 @functools.lru_cache(maxsize=256)
-def odd_amounts_statement(shape: frozenset[str]) -> sa.Select[Any]:
-    """(currency, amount text) of the matches whose amount SQLite cannot add exactly (see ``_PLAIN``)."""
+def odd_amounts_statement(shape: frozenset[str], limited: bool = False) -> sa.Select[Any]:
+    """(currency, amount text) of the matches (*limited*: of the newest ``fetch``) whose amount has no units."""
     d = documents
-    return match_statement(shape, (d.c.currency, d.c.payable_amount), limited=False).where(
-        _AMOUNT.is_not(None), sa.not_(_PLAIN))
+    m = match_statement(shape, (d.c.currency.label("currency"), d.c.payable_amount.label("amount"),
+                                _ODD.label("odd")), limited=limited).subquery("m")
+    return sa.select(m.c.currency, m.c.amount).where(m.c.odd)
 
 
 def _tenants_only(shape: frozenset[str]) -> bool:
@@ -449,7 +422,10 @@ def match_statement(shape: frozenset[str], columns: tuple[Any, ...], *, limited:
         if limited:
             keys = keys.order_by(sort_date.desc(), digest.desc()).limit(fetch)
         keys_sq = keys.subquery("k")
-        stmt = sa.select(*columns).join_from(keys_sq, d, d.c.digest == keys_sq.c.digest)
+        if len(columns) == 1 and columns[0] is d.c.digest:  # the keys are the answer: no row to read
+            stmt = sa.select(keys_sq.c.digest)
+        else:
+            stmt = sa.select(*columns).join_from(keys_sq, d, d.c.digest == keys_sq.c.digest)
         if not limited:
             return stmt
         return stmt.order_by(keys_sq.c.sort_date.desc(), keys_sq.c.digest.desc())

@@ -11,10 +11,10 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.types import NullType
@@ -23,6 +23,7 @@ from earsiv.documents.metadata import SIGNATURE_STATUSES, Reference, SignatureRe
 from earsiv.documents.sigwords import signature_words
 from earsiv.indexer.models import NO_DATE, UTCDateTime, documents
 from earsiv.indexer.records import IndexRecord
+from earsiv.indexer.sortkeys import amount_key, amount_units, text_key
 
 __all__ = [
     "KEY_MAX_CHARS",
@@ -30,12 +31,10 @@ __all__ = [
     "ROW_COLUMNS",
     "DocumentRow",
     "IndexStats",
-    "Listed",
     "document_values",
     "holding_values",
     "index_key",
     "json_safe",
-    "listed_from_db",
     "party_values",
     "ref_values",
     "row_from_db",
@@ -163,44 +162,6 @@ class DocumentRow:
         out["references"] = [{"type": r.type, "id": r.id, "ettn": r.ettn} for r in self.references]
         out["signature"] = self.signature_words[1]  # what was checked, in words
         return out
-
-
-class Listed(NamedTuple):
-    """What a list reads of every match to count, total and sort it (``DocumentRow``'s names, a fifth
-    of its columns and none of its JSON); whole rows are read for the page shown only."""
-
-    digest: str
-    issue_date: dt.date | None
-    issue_time: str | None
-    doc_id: str | None
-    kind: str
-    supplier_name: str | None
-    supplier_id: str | None
-    customer_name: str | None
-    customer_id: str | None
-    currency: str | None
-    payable_amount: Decimal | None
-    log_index: int
-
-
-def listed_from_db(rows: Iterable[Any]) -> list[Listed]:
-    """``Listed`` rows from the driver's raw values (SQLite: dates as text; PostgreSQL: ``date``).
-
-    A list reads up to 10,000 of them for one page: one loop with the names bound locally, and a
-    day's text parsed once (a list's dates repeat).
-    """
-    days: dict[Any, dt.date | None] = {None: None}
-    day_of, new, decimal = dt.date.fromisoformat, tuple.__new__, Decimal
-    out = []
-    for v in rows:
-        day = v[1]
-        parsed = days.get(day, days)
-        if parsed is days:
-            parsed = days[day] = day_of(day) if day.__class__ is str else day
-        amount = v[10]
-        out.append(new(Listed, (v[0], parsed, v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9],
-                                None if amount is None else decimal(amount), v[11])))
-    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -400,6 +361,11 @@ def document_values(rec: IndexRecord) -> dict[str, Any]:
         "blob_alt": rec.blob_alt,
         "despatch_date": m.despatch_date,
         "supplier_key": index_key(supplier.id) if supplier and supplier.id else None,
+        "sort_id": text_key(m.doc_id),
+        "sort_supplier": text_key(supplier and (supplier.name or supplier.id)),
+        "sort_customer": text_key(customer and (customer.name or customer.id)),
+        "sort_amount": amount_key(m.payable_amount),
+        **dict(zip(("payable_units", "payable_scale"), amount_units(m.payable_amount), strict=True)),
         "log_index": rec.log_index,
         "received_at": rec.received_at,
         "retain_until": rec.retain_until,
@@ -476,6 +442,8 @@ def json_safe(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, Decimal):
         return str(value)
+    if isinstance(value, (bytes, memoryview)):  # sort keys (sortkeys)
+        return bytes(value).hex()
     if isinstance(value, tuple):
         return [json_safe(v) for v in value]
     if isinstance(value, list):

@@ -1,11 +1,12 @@
 """The find page's lists (``ArchiveService.find``) on both databases and both full-text engines.
 
-A list reads every match narrowly (digest, sort keys, amount) to sort and total it, and whole rows
-for the page shown only; past ``FIND_MAX`` its count and totals come from SQL aggregates.  Checked
-here against the find of before (every match read as a whole row, kept below as ``_old_find``) on
-the shared corpus and on synthetic invoices with several currencies, odd amounts and equal dates:
-the rows shown, their order, the count and the totals per currency must be equal.  And the rows
-read: whole rows for the page only, the same number at two archive sizes.
+The database sorts, pages and totals a list (``Index.ordered``), and whole rows are read for the
+page shown only; past ``FIND_MAX`` its count and totals come from SQL aggregates.  Checked here
+against a find in Python (every match read as a whole row and sorted by Python's own comparisons,
+kept below as ``_python_find``) on the shared corpus and on synthetic invoices with several
+currencies, odd amounts, Turkish names and equal dates: the rows shown, their order, the count and
+the totals per currency must be equal.  And what is read: whole rows for the page only, no row of
+the list, the same statements at two archive sizes.
 """
 
 from __future__ import annotations
@@ -29,14 +30,16 @@ from earsiv.archive.archive import Archive
 from earsiv.archive.config import ENV_DB
 from earsiv.archive.ingest import Source
 from earsiv.archive.service import ArchiveService
-from earsiv.archive.service_web import _NONE_LAST, SORTS
+from earsiv.archive.service_web import SORTS
 from earsiv.archive.sources import expand
 from earsiv.indexer.query import SearchQuery
+from earsiv.indexer.sortkeys import text_key
 from tests.conftest import corpus_files
 from tests.helpers.synthetic import CUSTOMER, SUPPLIERS, invoice
 
 TENANT = CUSTOMER
-NAMES = ("Örnek Tedarikçi A.Ş.", "İSTANBUL Kırtasiye Ltd.", "ışık gıda", "")
+NAMES = ("Örnek Tedarikçi A.Ş.", "İSTANBUL Kırtasiye Ltd.", "ışık gıda", "", "Çelik Yapı", "Cem Ltd", "Istanbul Işık",
+         "ozan ticaret", "Zeki Ltd", "  Ümit Gıda")
 # Amounts as a document may write them: several scales, a sign, an exponent, 27 digits, none at all,
 # and 18 digits, the most SQLite adds as integers (27 of them overflow one 64-bit sum, not two halves).
 AMOUNTS = ("100.50", "7", "0.001", "-12.00", "1.5E+3", "1234567890123456789012345.25", "99999.9", None,
@@ -47,7 +50,7 @@ CURRENCIES = ("TRY", "USD", "EUR", "TRY", None)
 def _synthetic(n: int) -> bytes:
     """Invoice *n*: a supplier, a name, an amount and a currency of the lists above, ten a day."""
     data = invoice(n, supplier=SUPPLIERS[n % 3], day=dt.date(2025, 1, 1) + dt.timedelta(days=n // 10)).decode()
-    data = data.replace("Örnek Tedarikçi A.Ş.", NAMES[n % 4])
+    data = data.replace("Örnek Tedarikçi A.Ş.", NAMES[n % len(NAMES)])
     if n % 3 == 0:  # a time of issue: equal dates ordered by it
         data = data.replace("</cbc:IssueDate>", f"</cbc:IssueDate><cbc:IssueTime>{n % 24:02d}:00:00</cbc:IssueTime>")
     amount, currency = AMOUNTS[n % len(AMOUNTS)], CURRENCIES[n % len(CURRENCIES)]
@@ -95,9 +98,23 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
             arch.close()
 
 
-def _old_find(svc: ArchiveService, who: Principal, q: SearchQuery, sort: str, descending: bool, offset: int,
-              page_size: int, find_max: int) -> tuple[list, int, dict[str, Decimal], bool, list[str]]:
-    """The find of before the narrow listing: every match up to *find_max* read as a whole row."""
+# sort -> the key Python compares (None: no value, last either way round); amounts as Decimals, names by
+# the Turkish alphabetical order (``text_key``, whose order its unit tests check letter by letter).
+PY_KEYS = {
+    "date": lambda r: None if r.issue_date is None else (r.issue_date, r.issue_time or ""),
+    "id": lambda r: text_key(r.doc_id),
+    "kind": lambda r: r.kind or None,
+    "supplier": lambda r: text_key(r.supplier_name or r.supplier_id),
+    "customer": lambda r: text_key(r.customer_name or r.customer_id),
+    "amount": lambda r: None if r.payable_amount is None else (r.currency or "", r.payable_amount),
+    "received": lambda r: r.log_index,
+}
+
+
+def _python_find(svc: ArchiveService, who: Principal, q: SearchQuery, sort: str, descending: bool, offset: int,
+                 page_size: int, find_max: int) -> tuple[list, int, dict[str, Decimal], bool, list[str]]:
+    """The find in Python: every match up to *find_max* read as a whole row (the engine's order: newest,
+    or full text's best), sorted by ``PY_KEYS``, equal keys newest first."""
     asked = dataclasses.replace(q, cursor=None)
     scoped, _grants = svc.archive.access.scoped(who, dataclasses.replace(asked, limit=1000))
     rows: list = []
@@ -111,16 +128,15 @@ def _old_find(svc: ArchiveService, who: Principal, q: SearchQuery, sort: str, de
     cut = len(rows) > find_max
     rows = rows[:find_max]
     totals: dict[str, Decimal] = {}
-    # One change: the sum is exact.  Before, it was rounded to the default context's 28 digits, which
-    # the 27-digit amounts here exceed (and the find now does not).
-    with decimal.localcontext(prec=decimal.MAX_PREC):
+    with decimal.localcontext(prec=decimal.MAX_PREC):  # exact, past the default context's 28 digits
         for r in rows:
             if r.payable_amount is not None:
                 cur = r.currency or "?"
                 totals[cur] = totals.get(cur, Decimal(0)) + r.payable_amount
-    key = SORTS[sort]
-    present = sorted((r for r in rows if key(r) != _NONE_LAST), key=key, reverse=descending)
-    ordered = present + [r for r in rows if key(r) == _NONE_LAST]
+    key = PY_KEYS[sort]
+    newest = sorted(rows, key=lambda r: (r.sort_date, r.digest), reverse=True)
+    present = sorted((r for r in newest if key(r) is not None), key=key, reverse=descending)  # stable: ties newest
+    ordered = present + [r for r in newest if key(r) is None]
     shown = ordered[offset: offset + page_size]
     return (list(svc.disclosure.rows(who, shown, asked)), len(rows), dict(sorted(totals.items())), cut,
             [r.digest for r in ordered])
@@ -142,22 +158,22 @@ def _exact(totals: dict[str, Decimal]) -> dict[str, str]:
     return {k: str(v) for k, v in totals.items()}  # equal values and equal exponents (what the page prints)
 
 
-def test_lists_equal_those_of_before(world) -> None:
+def test_lists_equal_those_sorted_in_python(world) -> None:
     svc = world["service"]
     compared = 0
     for name, who in world["who"].items():
         for q in QUERIES:
             for sort in SORTS:
                 for descending, offset in ((True, 0), (False, 0), (True, 50)):
-                    old_rows, old_count, old_totals, old_cut, _ = _old_find(svc, who, q, sort, descending, offset, 50,
+                    py_rows, py_count, py_totals, py_cut, _ = _python_find(svc, who, q, sort, descending, offset, 50,
                                                                             service_web.FIND_MAX)
                     found = svc.find(who, q, sort=sort, descending=descending, offset=offset, page_size=50)
                     where = (name, q, sort, descending, offset)
-                    assert [r.digest for r in found.rows] == [r.digest for r in old_rows], where
-                    assert found.rows == old_rows, where
-                    assert (found.count, found.cut, found.listed) == (old_count, old_cut, old_count), where
-                    assert _exact(found.totals) == _exact(old_totals), where
-                    compared += bool(old_rows)
+                    assert [r.digest for r in found.rows] == [r.digest for r in py_rows], where
+                    assert found.rows == py_rows, where
+                    assert (found.count, found.cut, found.listed) == (py_count, py_cut, py_count), where
+                    assert _exact(found.totals) == _exact(py_totals), where
+                    compared += bool(py_rows)
     assert compared > 300  # most combinations show rows: the comparison is not of empty pages
 
 
@@ -169,21 +185,21 @@ def test_past_the_cap_count_and_totals_are_of_the_listed_or_when_asked_of_every_
     for name, who in world["who"].items():
         for q in QUERIES:
             for sort in ("amount", "supplier", "date"):
-                old_rows, old_count, old_totals, old_cut, _ = _old_find(svc, who, q, sort, False, 50, 50, 60)
-                _r, all_count, all_totals, _c, _o = _old_find(svc, who, q, sort, False, 0, 1, 10**9)
+                py_rows, py_count, py_totals, py_cut, _ = _python_find(svc, who, q, sort, False, 50, 50, 60)
+                _r, all_count, all_totals, _c, _o = _python_find(svc, who, q, sort, False, 0, 1, 10**9)
                 where = (name, q, sort)
                 found = svc.find(who, q, sort=sort, descending=False, offset=50, page_size=50)
-                assert found.rows == old_rows and found.cut == old_cut and found.listed == old_count, where
-                assert (found.count, _exact(found.totals), found.counted) == (old_count, _exact(old_totals), False)
-                countable = old_cut and name != "insp" and (q.text is None or on_pg)
+                assert found.rows == py_rows and found.cut == py_cut and found.listed == py_count, where
+                assert (found.count, _exact(found.totals), found.counted) == (py_count, _exact(py_totals), False)
+                countable = py_cut and name != "insp" and (q.text is None or on_pg)
                 assert found.countable == countable, where
                 asked = svc.find(who, q, sort=sort, descending=False, offset=50, page_size=50, count_all=True)
-                assert asked.rows == old_rows and asked.counted == countable, where
+                assert asked.rows == py_rows and asked.counted == countable, where
                 if countable:  # every match, from count(*) and grouped sums
                     assert (asked.count, _exact(asked.totals)) == (all_count, _exact(all_totals)), where
                     seen_cut += all_count > 60
                 else:
-                    assert (asked.count, _exact(asked.totals)) == (old_count, _exact(old_totals)), where
+                    assert (asked.count, _exact(asked.totals)) == (py_count, _exact(py_totals)), where
     assert seen_cut >= 6
 
 
@@ -207,7 +223,7 @@ def test_the_page_says_when_the_order_covers_only_the_newest(world, monkeypatch:
         link = re.search(r'<a id="count-all" href="([^"]+)"', page)[1].replace("&amp;", "&")
         assert "all=1" in link and "count=all" in link
         counted = client.get(link).text
-        total = len(_old_find(svc, world["who"]["acc"], SearchQuery(), "date", True, 0, 1, 10**9)[4])
+        total = len(_python_find(svc, world["who"]["acc"], SearchQuery(), "date", True, 0, 1, 10**9)[4])
         heading = re.search(r'<h2 id="results">(.*?)</h2>', counted, re.DOTALL)[1]
         assert heading.startswith(f"{total} belge<"), heading
         assert 'id="count-all"' not in counted and "Sayfa 1 / 2" in counted
@@ -222,25 +238,25 @@ def test_the_page_says_when_the_order_covers_only_the_newest(world, monkeypatch:
 
 
 class _Reads:
-    """Rows made from the index's answers (whole and narrow) and statements sent by this thread (the
-    full-text feed reads beside it in its own), while counting."""
+    """Whole rows made from the index's answers, digests of a list read into Python, and statements sent by
+    this thread (the full-text feed reads beside it in its own), while counting."""
 
     def __init__(self, arch: Archive, mp: pytest.MonkeyPatch) -> None:
         self.whole = self.narrow = self.statements = 0
         self.counting: int | None = None  # the thread counted
-        whole, narrow = indexdb.row_from_db, indexdb.listed_from_db
+        whole, matching = indexdb.row_from_db, arch.index.matching
 
         def count_whole(v):
             self.whole += self._mine()
             return whole(v)
 
-        def count_narrow(rows):
-            out = narrow(rows)
+        def count_narrow(*args, **kwargs):
+            out = matching(*args, **kwargs)
             self.narrow += self._mine() * len(out)
             return out
 
         mp.setattr(indexdb, "row_from_db", count_whole)
-        mp.setattr(indexdb, "listed_from_db", count_narrow)
+        mp.setattr(arch.index, "matching", count_narrow)
         sa.event.listen(arch.index.db.engine, "before_cursor_execute", self._statement)
 
     def _mine(self) -> bool:
@@ -285,10 +301,14 @@ def test_whole_rows_are_read_for_the_page_only_whatever_the_archive_size(kind, t
                 seen.append((whole, narrow, statements))
             by_size.append(seen)
         small, large = by_size
-        # The page's 50 whole rows, the listing's cap + 1 narrow rows, as many statements: at 400
-        # documents as at 1,200 (and, by the same reads, at a million).
+        # The page's 50 whole rows and as many statements at 400 documents as at 1,200 (and, by the same
+        # reads, at a million); no row of the list is read into Python, except the embedded engine's
+        # hits (digests, the cap + 1) whose order it keeps.
         assert small == large
-        assert all(whole == 50 and narrow <= 101 for whole, narrow, _s in small)
-        assert small[0] == (50, 101, small[0][2])
+        assert [whole for whole, _n, _s in small] == [50, 50, 50]
+        assert [narrow for _w, narrow, _s in small] == [0, 0, 0 if svc.archive.index.has_text_search else 101]
+        # BEGIN, the page's digests, the totals (and the amounts SQLite cannot add), whether the list was
+        # cut, the page's rows, its holdings (and the embedded engine's hits: no count, it has them)
+        assert all(statements <= 8 for _w, _n, statements in small), small
     finally:
         arch.close()

@@ -64,7 +64,7 @@ def test_migrations_produce_exactly_the_models_on_postgresql(pg_url: str) -> Non
     assert {"add_column", "add_index"} <= kinds
     engine = sa.create_engine(pg_url)
     with engine.connect() as conn:
-        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all() == ["0012"]
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all() == ["0013"]
         types = {
             name: kind
             for name, kind in conn.exec_driver_sql(

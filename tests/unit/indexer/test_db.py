@@ -494,7 +494,7 @@ def test_migrations_produce_exactly_the_models(index: Index, db_path: Path) -> N
         sa.Table("documents", changed, sa.Column("extra", sa.Integer()), extend_existing=True)
         assert any(diff[0] == "add_column" for diff in compare_metadata(ctx, changed))
         versions = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all()
-    assert versions == ["0012"]
+    assert versions == ["0013"]
     engine.dispose()
 
 
