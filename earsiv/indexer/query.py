@@ -280,7 +280,9 @@ def search_parameters(q: SearchQuery, fetch: int) -> tuple[frozenset[str], dict[
     if q.scoped:
         params["scope"] = True
         if q.tenants:
-            params["scope_tenants"] = sorted(index_key(t) for t in q.tenants)
+            params["scope_tenants"] = sorted({index_key(t) for t in q.tenants})
+            if len(params["scope_tenants"]) == 1:
+                params["one_tenant"] = True  # a shape, no value: a walk of its holdings meets a document once
         if q.named:
             params["scope_named"] = sorted(index_key(t) for t in q.named)
         for i, (vkn, start, end) in enumerate(q.windows or ()):
@@ -442,7 +444,9 @@ def match_statement(shape: frozenset[str], columns: tuple[Any, ...], *, limited:
             doc_filters.append(_scope_condition(shape))
         if "text_query" in shape:
             held.append(_text_match(h.c.digest))
-        keys = sa.select(h.c.sort_date, h.c.digest).distinct().where(*held, *key_filters(h.c.sort_date, h.c.digest))
+        keys = sa.select(h.c.sort_date, h.c.digest).where(*held, *key_filters(h.c.sort_date, h.c.digest))
+        if "tenant" not in shape and "one_tenant" not in shape:
+            keys = keys.distinct()  # held by two of the tenants: once
         if doc_filters:
             keys = keys.join_from(h, d, d.c.digest == h.c.digest).where(*doc_filters)
         return rows_of(keys, h.c.sort_date, h.c.digest)
