@@ -59,6 +59,7 @@ from earsiv.indexer.rows import (
     row_from_db,
 )
 from earsiv.indexer.sessiondb import SessionIndex
+from earsiv.indexer.sortkeys import EXACT
 from earsiv.indexer.writer import IndexWriter, meta_key
 
 __all__ = ["MIGRATIONS", "DocumentRow", "Index", "IndexStats", "Ordered", "SearchPage", "SearchQuery", "Tally", "exact_sum"]
@@ -70,15 +71,13 @@ _IN_CHUNK = 5000
 _TABLES_CHILDREN_FIRST = tuple(reversed(metadata.sorted_tables))
 _GET = sa.select(*RAW_COLUMNS).where(documents.c.digest == sa.bindparam("digest"))
 _HEAD_REVISION = "0013"  # the newest migration: opening skips Alembic when the index is there
-# Sums of amounts are exact: Python's default context would round a total at 28 digits.
-_EXACT = decimal.Context(prec=decimal.MAX_PREC, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN)
 
 
 def exact_sum(amounts: Iterable[tuple[str | None, Decimal | None]]) -> dict[str, Decimal]:
     """Sum of the amounts per currency (None and "" as "?"), exactly; amounts of None are skipped."""
     totals: dict[str, Decimal] = {}
     zero = Decimal(0)
-    with decimal.localcontext(_EXACT):
+    with decimal.localcontext(EXACT):
         for currency, amount in amounts:
             if amount is not None:
                 cur = currency or "?"
@@ -312,7 +311,7 @@ class Index:
             currency, scale, n, high, low, odd_ones = row
             count += n
             if scale is not None:  # (high * HALF + low) units of 10**-scale
-                parts.append((currency, Decimal(high * HALF + low).scaleb(-scale, _EXACT)))
+                parts.append((currency, Decimal(high * HALF + low).scaleb(-scale, EXACT)))
             odd = odd or bool(odd_ones)
         if odd:
             parts.extend((c, Decimal(a)) for c, a in conn.execute(odd_amounts_statement(shape, limited), params))

@@ -24,7 +24,7 @@ import decimal
 import unicodedata
 from decimal import Decimal
 
-__all__ = ["KEY_CHARS", "UNITS_MAX", "amount_key", "amount_units", "text_key"]
+__all__ = ["EXACT", "KEY_CHARS", "UNITS_MAX", "amount_key", "amount_units", "text_key"]
 
 # The characters of a name that its key orders by; names equal that far sort newest first.
 KEY_CHARS = 128
@@ -32,7 +32,8 @@ KEY_CHARS = 128
 _ALPHABET = "0123456789abcçdefgğhıijklmnoöpqrsştuüvwxyz"
 _RANK = {c: bytes([0x80 + i]) for i, c in enumerate(_ALPHABET)}
 _TURKISH_CAPITALS = str.maketrans({"I": "ı", "İ": "i"})
-_EXACT = decimal.Context(prec=decimal.MAX_PREC, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN)
+# Decimal arithmetic that never rounds (the default context rounds at 28 digits).
+EXACT = decimal.Context(prec=decimal.MAX_PREC, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN)
 _EXPONENT_BIAS = 1 << 63  # Decimal's adjusted exponents stay well inside ±2**62
 # The largest amount in units SQLite adds as integers (a sum of two halves of each cannot overflow 64 bits).
 UNITS_MAX = 10**18 - 1
@@ -92,7 +93,7 @@ def amount_units(amount: Decimal | None) -> tuple[int, int] | tuple[None, None]:
     if amount is None or not amount.is_finite():
         return None, None
     scale = max(0, -amount.as_tuple().exponent)
-    units = int(amount.scaleb(scale, _EXACT))
+    units = int(amount.scaleb(scale, EXACT))
     if abs(units) > UNITS_MAX:
         return None, None
     return units, scale
